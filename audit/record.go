@@ -1,0 +1,195 @@
+package audit
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Record kinds written by gofunc's own packages. Kind is free-form; these
+// constants keep the spelling the same everywhere.
+const (
+	KindCallStart    = "call.start"    // minion: written and synced before the method runs
+	KindCallEnd      = "call.end"      // minion: outcome, duration, result digest
+	KindCallDenied   = "call.denied"   // minion: the ACL refused the call
+	KindCallRejected = "call.rejected" // minion: the call never reached a method (bad request, no such method)
+	KindCallIssued   = "call.issued"   // overlord: a call sent to Targets
+	KindCARequest    = "ca.request"    // certmaster: a certificate request arrived
+	KindCASign       = "ca.sign"
+	KindCAReject     = "ca.reject"
+	KindCARevoke     = "ca.revoke"
+	KindCAToken      = "ca.token" // token created, used or revoked; Details says which
+	KindLogRecovered = "log.recovered"
+)
+
+// Outcomes of a call, for Record.Outcome.
+const (
+	OutcomeOK     = "ok"
+	OutcomeFault  = "fault"
+	OutcomeDenied = "denied"
+	OutcomeError  = "error"
+)
+
+// Record is one line of the audit log.
+//
+// Append fills Seq, Prev and Hash, and Time when it is zero; the caller
+// fills the rest. See the package documentation for the exact encoding
+// and how Hash is computed.
+type Record struct {
+	Seq    uint64    `json:"seq"`               // 1 for the first record of a chain, then +1 per record
+	Time   time.Time `json:"time"`              // UTC; Append sets it from Config.Clock when zero
+	Kind   string    `json:"kind"`              // "call.start", "call.end", "ca.sign", ... (the Kind constants)
+	CallID string    `json:"call_id,omitempty"` // links a call's start and end records
+	Caller string    `json:"caller,omitempty"`  // certificate CN
+	Role   string    `json:"role,omitempty"`
+	Serial string    `json:"serial,omitempty"` // certificate serial, lower-case hex
+	Remote string    `json:"remote,omitempty"`
+	Method string    `json:"method,omitempty"`
+	// Args are the summarized, redacted arguments (see SummarizeArgs);
+	// never put raw arguments here.
+	Args       []any    `json:"args,omitempty"`
+	ArgsDigest string   `json:"args_digest,omitempty"` // "sha256:<hex>", see SummarizeArgs
+	Targets    []string `json:"targets,omitempty"`     // overlord: which hosts
+	Outcome    string   `json:"outcome,omitempty"`     // "ok", "fault", "denied", "error", ...
+	Code       int      `json:"code,omitempty"`        // fault code, when the outcome is a fault
+	Error      string   `json:"error,omitempty"`
+	// Duration of the call; encoded as integer nanoseconds.
+	Duration     time.Duration     `json:"duration_ns,omitempty"`
+	ResultDigest string            `json:"result_digest,omitempty"` // "sha256:<hex>"
+	Details      map[string]string `json:"details,omitempty"`       // free-form, for ca and log events
+	// Prev is the Hash of the previous record: "" (the genesis value) for
+	// the record with Seq 1.
+	Prev string `json:"prev"`
+	// Hash is the lower-case hex SHA-256 of the record's line with Hash
+	// empty. It must stay the last field: the encoding relies on it.
+	Hash string `json:"hash"`
+}
+
+// Genesis is the Prev of a chain's first record.
+const Genesis = ""
+
+// MaxRecordBytes bounds one encoded record (one line). Append refuses a
+// larger record and the verifier reports a longer line as corrupt.
+// SummarizeArgs keeps argument summaries far below it.
+const MaxRecordBytes = 1 << 20
+
+// hashTail is how every encoded record with an empty Hash ends; the hash
+// is spliced in between its last two quotes.
+var hashTail = []byte(`,"hash":""}`)
+
+const hashHexLen = 2 * sha256.Size
+
+// encode returns rec's line (including the final newline) and its hash.
+// rec.Hash is ignored.
+func encode(rec Record) (line []byte, hash string, err error) {
+	rec.Hash = ""
+	body, err := json.Marshal(rec)
+	if err != nil {
+		return nil, "", fmt.Errorf("encode record: %w", err)
+	}
+	if !bytes.HasSuffix(body, hashTail) {
+		// Only possible if Record's field order changed: a programming error.
+		return nil, "", fmt.Errorf("encode record: encoding does not end in %s", hashTail)
+	}
+	sum := sha256.Sum256(body)
+	hash = hex.EncodeToString(sum[:])
+	line = make([]byte, 0, len(body)+hashHexLen+1)
+	line = append(line, body[:len(body)-2]...) // up to and including the opening quote
+	line = append(line, hash...)
+	line = append(line, "\"}\n"...)
+	if len(line) > MaxRecordBytes {
+		return nil, "", fmt.Errorf("%w: %d bytes, limit %d", ErrRecordTooLarge, len(line), MaxRecordBytes)
+	}
+	return line, hash, nil
+}
+
+// ParseLine decodes one line of the log (with or without its newline)
+// and checks that its Hash matches its content. It does not check the
+// chain (Seq and Prev against the previous record): Verify does.
+// A line that is not a well-formed record, or whose hash does not match,
+// gives a *VerifyError wrapping ErrTampered.
+func ParseLine(line []byte) (Record, error) {
+	line = bytes.TrimSuffix(line, []byte("\n"))
+	rec, reason := parseLine(line)
+	if reason != "" {
+		return rec, &VerifyError{Seq: rec.Seq, Reason: reason, Err: ErrTampered}
+	}
+	return rec, nil
+}
+
+// parseLine is ParseLine returning a reason instead of an error, so that
+// the verifier can add the file and line.
+func parseLine(line []byte) (Record, string) {
+	var rec Record
+	if len(line) > MaxRecordBytes {
+		return rec, fmt.Sprintf("line is %d bytes, longer than any record (%d)", len(line), MaxRecordBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.UseNumber() // keep integers in Args exact
+	if err := dec.Decode(&rec); err != nil {
+		return Record{}, "not a record: " + err.Error()
+	}
+	if dec.More() || dec.InputOffset() != int64(len(line)) {
+		return rec, "not a record: extra data after the JSON object"
+	}
+	const hashKey = `,"hash":"`
+	const tailLen = hashHexLen + len(`"}`)
+	n := len(line)
+	if n < len(hashKey)+tailLen || string(line[n-tailLen-len(hashKey):n-tailLen]) != hashKey ||
+		string(line[n-2:]) != `"}` {
+		return rec, `not a record: it does not end with its "hash" field`
+	}
+	hexHash := string(line[n-tailLen : n-2])
+	if hexHash != rec.Hash || !isLowerHex(hexHash) {
+		return rec, "malformed hash field"
+	}
+	h := sha256.New()
+	h.Write(line[:n-tailLen])
+	h.Write([]byte(`"}`))
+	if got := hex.EncodeToString(h.Sum(nil)); got != rec.Hash {
+		return rec, "hash mismatch: the record was edited"
+	}
+	return rec, ""
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// String formats the record on one line for people: seq, time, kind,
+// then the fields that are set. Args are left out.
+func (r Record) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "#%d %s %s", r.Seq, r.Time.UTC().Format(time.RFC3339Nano), r.Kind)
+	field := func(name, v string) {
+		if v != "" {
+			fmt.Fprintf(&b, " %s=%q", name, v)
+		}
+	}
+	field("call", r.CallID)
+	field("caller", r.Caller)
+	field("role", r.Role)
+	field("method", r.Method)
+	if len(r.Targets) > 0 {
+		field("targets", strings.Join(r.Targets, ","))
+	}
+	field("outcome", r.Outcome)
+	if r.Code != 0 {
+		fmt.Fprintf(&b, " code=%d", r.Code)
+	}
+	field("error", r.Error)
+	if r.Duration != 0 {
+		fmt.Fprintf(&b, " duration=%s", r.Duration)
+	}
+	return b.String()
+}

@@ -1,0 +1,60 @@
+package ca
+
+import (
+	"fmt"
+
+	"github.com/gofunc/gofunc/audit"
+)
+
+// AuditLog is where the CA writes its records; *audit.Log implements it.
+// Append must be durable when it returns (audit.Log's is).
+type AuditLog interface {
+	Append(rec audit.Record) (audit.Record, error)
+}
+
+// Audit record kinds the CA writes.
+const (
+	KindRequest     = "ca.request"
+	KindSign        = "ca.sign"
+	KindReject      = "ca.reject"
+	KindRevoke      = "ca.revoke"
+	KindClean       = "ca.clean"
+	KindTokenCreate = "ca.token.create"
+	KindTokenUse    = "ca.token.use"
+	KindTokenRevoke = "ca.token.revoke"
+	KindConflict    = "ca.conflict"
+	KindRenew       = "ca.renew"
+)
+
+// event is the CA's view of an audit record.
+type event struct {
+	Kind    string
+	Caller  string // the certificate or request's name
+	Role    string
+	Serial  string
+	Remote  string
+	Method  string
+	Outcome string
+	Error   string
+	Details map[string]string
+}
+
+// audit appends ev to the audit log, if there is one. An error means the
+// record is not durable and the caller must not go on with the action.
+func (a *Authority) audit(ev event) error {
+	if a.cfg.Audit == nil {
+		return nil
+	}
+	if ev.Outcome == "" {
+		ev.Outcome = audit.OutcomeOK
+	}
+	_, err := a.cfg.Audit.Append(audit.Record{
+		Kind: ev.Kind, Caller: ev.Caller, Role: ev.Role, Serial: ev.Serial, Remote: ev.Remote,
+		Method: ev.Method, Outcome: ev.Outcome, Error: ev.Error, Details: ev.Details,
+	})
+	if err != nil {
+		a.logger().Error("audit write failed", "kind", ev.Kind, "error", err)
+		return fmt.Errorf("ca: audit: %w", err)
+	}
+	return nil
+}

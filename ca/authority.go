@@ -1,0 +1,635 @@
+package ca
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/big"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/gofunc/gofunc"
+)
+
+// Errors returned by Init and Open.
+var (
+	// ErrExists: Init found a CA in the directory already.
+	ErrExists = errors.New("ca: a CA already exists in this directory")
+	// ErrNoCA: Open found no CA in the directory.
+	ErrNoCA = errors.New("ca: no CA in this directory (run certmaster init)")
+	// ErrKeyPermissions: a private key file is readable by group or others.
+	ErrKeyPermissions = errors.New("ca: private key file is readable by group or others (want mode 0600)")
+	// ErrNotFound: no certificate or request matches a name, glob or serial.
+	ErrNotFound = errors.New("ca: not found")
+)
+
+// Default values of Config fields.
+const (
+	DefaultName        = "gofunc CA"
+	DefaultValidity    = 365 * 24 * time.Hour
+	DefaultCAValidity  = 10 * 365 * 24 * time.Hour
+	DefaultCRLValidity = 7 * 24 * time.Hour
+)
+
+// clockSkew backdates NotBefore so that a peer whose clock is a little
+// behind still accepts a certificate issued a moment ago.
+const clockSkew = 5 * time.Minute
+
+// Config configures an Authority. Zero fields mean the defaults noted.
+type Config struct {
+	// Dir is the CA directory (see the package documentation for its
+	// layout). Required.
+	Dir string
+	// Name is the CA certificate's common name; Init only. Default
+	// "gofunc CA".
+	Name string
+	// Validity is the lifetime of the certificates the CA issues; default
+	// one year (365*24h). Certificates never outlive the CA certificate.
+	Validity time.Duration
+	// CAValidity is the CA certificate's lifetime; Init only. Default ten
+	// years.
+	CAValidity time.Duration
+	// CRLValidity is how far ahead each CRL's NextUpdate lies; default
+	// seven days. A fresh CRL is made on every revocation and whenever the
+	// current one is past half of this.
+	CRLValidity time.Duration
+	// Audit receives a record of every request, signature, rejection,
+	// revocation and token use. Nil means no audit, which is only meant for
+	// library use such as tests; the certmaster daemon always opens
+	// DIR/audit.log. When set, an audit write that fails stops the
+	// operation it describes.
+	Audit AuditLog
+	// Logger receives operational logs; nil means hclog.NewNullLogger().
+	Logger hclog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	if c.Name == "" {
+		c.Name = DefaultName
+	}
+	if c.Validity <= 0 {
+		c.Validity = DefaultValidity
+	}
+	if c.CAValidity <= 0 {
+		c.CAValidity = DefaultCAValidity
+	}
+	if c.CRLValidity <= 0 {
+		c.CRLValidity = DefaultCRLValidity
+	}
+	if c.Logger == nil {
+		c.Logger = hclog.NewNullLogger()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Authority is an open CA directory. It is safe for concurrent use by
+// many goroutines, and several processes may open the same directory: all
+// changes happen under an exclusive lock (see the package documentation).
+type Authority struct {
+	cfg    Config
+	dir    string
+	cert   *x509.Certificate
+	certPE []byte
+	key    *ecdsa.PrivateKey
+	lock   *dirLock
+}
+
+// Files and directories of a CA directory.
+const (
+	fileCACert    = "ca.pem"
+	fileCAKey     = "ca-key.pem"
+	fileCert      = "cert.pem"
+	fileKey       = "key.pem"
+	fileCRL       = "crl.pem"
+	fileIndex     = "index.json"
+	fileTokens    = "tokens.json"
+	fileLock      = "lock"
+	dirCerts      = "certs"
+	dirRequests   = "requests"
+	fileAuditName = "audit.log"
+)
+
+// Init creates a new CA in cfg.Dir (made 0700 if missing): an ECDSA P-256
+// key (ca-key.pem, 0600), a self-signed CA certificate (ca.pem), an empty
+// index and a first CRL. It returns ErrExists if the directory already
+// holds a CA.
+func Init(cfg Config) (*Authority, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Dir == "" {
+		return nil, errors.New("ca: Config.Dir is empty")
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
+	}
+	for _, sub := range []string{dirCerts, dirRequests} {
+		if err := os.MkdirAll(filepath.Join(cfg.Dir, sub), 0o700); err != nil {
+			return nil, fmt.Errorf("ca: %w", err)
+		}
+	}
+	a := &Authority{cfg: cfg, dir: cfg.Dir, lock: &dirLock{path: filepath.Join(cfg.Dir, fileLock)}}
+	unlock, err := a.lock.lock(lockExclusive)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	for _, f := range []string{fileCACert, fileCAKey} {
+		if _, err := os.Lstat(a.path(f)); err == nil {
+			return nil, fmt.Errorf("%w: %s", ErrExists, a.path(f))
+		}
+	}
+	if err := a.create(); err != nil {
+		return nil, err
+	}
+	cfg.Logger.Info("ca created", "dir", cfg.Dir, "fingerprint", a.Fingerprint())
+	return a, nil
+}
+
+func (a *Authority) create() error {
+	key, err := newKey()
+	if err != nil {
+		return fmt.Errorf("ca: %w", err)
+	}
+	serial, err := randomSerial()
+	if err != nil {
+		return fmt.Errorf("ca: %w", err)
+	}
+	now := a.cfg.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: a.cfg.Name, Organization: []string{"gofunc"}},
+		NotBefore:             now.Add(-clockSkew),
+		NotAfter:              now.Add(a.cfg.CAValidity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLen:            0,
+		MaxPathLenZero:        true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return fmt.Errorf("ca: create CA certificate: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return fmt.Errorf("ca: %w", err)
+	}
+	keyPEM, err := marshalKeyPEM(key)
+	if err != nil {
+		return fmt.Errorf("ca: %w", err)
+	}
+	a.cert, a.certPE, a.key = cert, encodePEM(pemCert, der), key
+	// The key first and the certificate last: ca.pem is what marks a
+	// finished CA, so a crash in between leaves a directory that Init
+	// reports as existing and Open refuses, never a CA without its key.
+	if err := writeFileAtomic(a.path(fileCAKey), keyPEM, 0o600); err != nil {
+		return fmt.Errorf("ca: write CA key: %w", err)
+	}
+	ix := &index{Version: indexVersion}
+	if _, err := a.makeCRL(ix); err != nil {
+		return err
+	}
+	if err := a.writeIndex(ix); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(a.path(fileCACert), a.certPE, 0o644); err != nil {
+		return fmt.Errorf("ca: write CA certificate: %w", err)
+	}
+	return nil
+}
+
+// Open opens an existing CA directory. It returns ErrNoCA when there is
+// none, and ErrKeyPermissions when the CA key is readable by others.
+func Open(cfg Config) (*Authority, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Dir == "" {
+		return nil, errors.New("ca: Config.Dir is empty")
+	}
+	a := &Authority{cfg: cfg, dir: cfg.Dir, lock: &dirLock{path: filepath.Join(cfg.Dir, fileLock)}}
+	certPEM, err := os.ReadFile(a.path(fileCACert))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNoCA, cfg.Dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
+	}
+	cert, err := ParseCertificatePEM(certPEM)
+	if err != nil {
+		return nil, fmt.Errorf("ca: %s: %w", a.path(fileCACert), err)
+	}
+	keyPEM, err := readSecret(a.path(fileCAKey))
+	if err != nil {
+		return nil, err
+	}
+	key, err := parseKeyPEM(keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("ca: %s: %w", a.path(fileCAKey), err)
+	}
+	if !key.PublicKey.Equal(cert.PublicKey) {
+		return nil, fmt.Errorf("ca: %s does not match %s", fileCAKey, fileCACert)
+	}
+	for _, sub := range []string{dirCerts, dirRequests} {
+		if err := os.MkdirAll(filepath.Join(cfg.Dir, sub), 0o700); err != nil {
+			return nil, fmt.Errorf("ca: %w", err)
+		}
+	}
+	a.cert, a.certPE, a.key = cert, certPEM, key
+	return a, nil
+}
+
+// readSecret reads a private key file, refusing one that group or others
+// can read: a key that leaked that way must not be used silently.
+func readSecret(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%w: %s is %v", ErrKeyPermissions, path, st.Mode().Perm())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxPEMBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("ca: read %s: %w", path, err)
+	}
+	return b, nil
+}
+
+func (a *Authority) path(name string) string { return filepath.Join(a.dir, name) }
+
+// Dir returns the CA directory.
+func (a *Authority) Dir() string { return a.dir }
+
+// Fingerprint returns "sha256:<hex>" of the CA certificate's DER: the
+// value minions pin when they enroll.
+func (a *Authority) Fingerprint() string { return CertFingerprint(a.cert) }
+
+// Certificate returns the CA certificate.
+func (a *Authority) Certificate() *x509.Certificate { return a.cert }
+
+// CertificatePEM returns the CA certificate in PEM form.
+func (a *Authority) CertificatePEM() []byte { return slices.Clone(a.certPE) }
+
+func (a *Authority) logger() hclog.Logger { return a.cfg.Logger }
+
+// IssueOptions adjusts a certificate made by Issue.
+type IssueOptions struct {
+	// IPs become IP SANs (minion and certmaster certificates only).
+	IPs []net.IP
+	// DNSNames are extra DNS SANs besides the name (minion and
+	// certmaster only); each must pass ValidateName.
+	DNSNames []string
+	// Validity overrides Config.Validity when positive.
+	Validity time.Duration
+	// Addr is the host:port a minion listens on, recorded in the index
+	// and served by list_minions; default "NAME:51234".
+	Addr string
+}
+
+// DefaultMinionPort is the minion's XML-RPC port, used for a minion's
+// address when its request names none.
+const DefaultMinionPort = "51234"
+
+// Issue makes a key pair and a certificate for name in role, records it
+// and returns the identity (with the private key, which is not kept by
+// the CA). It is the admin's direct path: no request, no approval; for
+// example `certmaster issue-overlord` and test harnesses.
+func (a *Authority) Issue(role gofunc.Role, name string, opts IssueOptions) (*Identity, error) {
+	key, err := newKey()
+	if err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
+	}
+	spec, err := a.specFor(role, name, opts)
+	if err != nil {
+		return nil, err
+	}
+	spec.pub = key.Public()
+	var cert *x509.Certificate
+	err = a.update(func(ix *index) error {
+		c, err := a.issueLocked(ix, spec, event{Kind: KindSign, Details: map[string]string{"via": "issue"}})
+		cert = c
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return newIdentity(a.cert, cert, key, nil)
+}
+
+// specFor validates role, name and options into what issueLocked needs.
+func (a *Authority) specFor(role gofunc.Role, name string, opts IssueOptions) (signSpec, error) {
+	if !validRole(role) {
+		return signSpec{}, fmt.Errorf("ca: unknown role %q", role)
+	}
+	canon, err := ValidateName(name)
+	if err != nil {
+		return signSpec{}, err
+	}
+	spec := signSpec{role: role, name: canon, validity: opts.Validity, ips: opts.IPs, addr: opts.Addr}
+	if role == gofunc.RoleOverlord {
+		if len(opts.IPs) > 0 || len(opts.DNSNames) > 0 {
+			return signSpec{}, errors.New("ca: an overlord certificate carries no SANs")
+		}
+		return spec, nil
+	}
+	spec.dns = []string{canon}
+	for _, d := range opts.DNSNames {
+		c, err := ValidateName(d)
+		if err != nil {
+			return signSpec{}, err
+		}
+		if !slices.Contains(spec.dns, c) {
+			spec.dns = append(spec.dns, c)
+		}
+	}
+	if role == gofunc.RoleMinion && spec.addr == "" {
+		spec.addr = net.JoinHostPort(canon, DefaultMinionPort)
+	}
+	return spec, nil
+}
+
+// signSpec is everything that goes into a certificate. The subject and
+// every extension are built from it alone.
+type signSpec struct {
+	role     gofunc.Role
+	name     string // validated, canonical
+	pub      crypto.PublicKey
+	dns      []string
+	ips      []net.IP
+	validity time.Duration
+	addr     string
+}
+
+// issueLocked signs spec and records the certificate in ix and in
+// DIR/certs. The caller holds the exclusive lock and writes ix. The audit
+// record ev is written before any file: a signature the audit log does
+// not know about is never handed out.
+func (a *Authority) issueLocked(ix *index, spec signSpec, ev event) (*x509.Certificate, error) {
+	if _, ok := spec.pub.(*ecdsa.PublicKey); !ok {
+		return nil, fmt.Errorf("ca: public key is %T, want ECDSA", spec.pub)
+	}
+	keyFP, err := KeyFingerprint(spec.pub)
+	if err != nil {
+		return nil, err
+	}
+	var serial *big.Int
+	for {
+		if serial, err = randomSerial(); err != nil {
+			return nil, fmt.Errorf("ca: %w", err)
+		}
+		if ix.find(serialHex(serial)) == nil {
+			break
+		}
+	}
+	validity := spec.validity
+	if validity <= 0 {
+		validity = a.cfg.Validity
+	}
+	now := a.cfg.Now()
+	notAfter := now.Add(validity)
+	if notAfter.After(a.cert.NotAfter) {
+		notAfter = a.cert.NotAfter
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject: pkix.Name{
+			CommonName:         spec.name,
+			OrganizationalUnit: []string{roleOU(spec.role)},
+			Organization:       []string{"gofunc"},
+		},
+		NotBefore:             now.Add(-clockSkew),
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           roleEKU(spec.role),
+		BasicConstraintsValid: true,
+		DNSNames:              spec.dns,
+		IPAddresses:           spec.ips,
+		URIs:                  []*url.URL{roleURI(spec.role)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, spec.pub, a.key)
+	if err != nil {
+		return nil, fmt.Errorf("ca: sign: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
+	}
+	rec := certRecord{
+		Serial:    serialHex(serial),
+		Name:      spec.name,
+		Role:      spec.role,
+		NotBefore: cert.NotBefore.UTC(),
+		NotAfter:  cert.NotAfter.UTC(),
+		KeyFP:     keyFP,
+		Addr:      spec.addr,
+	}
+	ev.Caller, ev.Role, ev.Serial = spec.name, string(spec.role), rec.Serial
+	ev.Details = withDetail(ev.Details, "key_fingerprint", keyFP, "not_after", rec.NotAfter.Format(time.RFC3339))
+	if spec.addr != "" {
+		ev.Details["addr"] = spec.addr
+	}
+	if err := a.audit(ev); err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(a.path(filepath.Join(dirCerts, rec.Serial+".pem")), encodePEM(pemCert, der), 0o644); err != nil {
+		return nil, fmt.Errorf("ca: write certificate: %w", err)
+	}
+	ix.Certs = append(ix.Certs, rec)
+	a.logger().Info("certificate issued", "name", spec.name, "role", spec.role, "serial", rec.Serial, "not_after", rec.NotAfter)
+	return cert, nil
+}
+
+func withDetail(m map[string]string, kv ...string) map[string]string {
+	if m == nil {
+		m = make(map[string]string, len(kv)/2)
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
+}
+
+// CertInfo describes an issued certificate, as listed by Signed.
+type CertInfo struct {
+	Serial         string      `json:"serial"` // lower-case hex
+	Name           string      `json:"name"`
+	Role           gofunc.Role `json:"role"`
+	NotBefore      time.Time   `json:"not_before"`
+	NotAfter       time.Time   `json:"not_after"`
+	KeyFingerprint string      `json:"key_fingerprint"`
+	Addr           string      `json:"addr,omitempty"` // minion listen address
+	// Revoked certificates carry their revocation time and RFC 5280
+	// reason.
+	Revoked   bool             `json:"revoked"`
+	RevokedAt time.Time        `json:"revoked_at,omitzero"`
+	Reason    RevocationReason `json:"reason,omitempty"`
+}
+
+// Expired reports whether the certificate is past its NotAfter at t.
+func (c CertInfo) Expired(t time.Time) bool { return !t.Before(c.NotAfter) }
+
+// Signed lists every certificate the CA has issued, oldest first,
+// including expired and revoked ones.
+func (a *Authority) Signed() ([]CertInfo, error) {
+	var out []CertInfo
+	err := a.view(func(ix *index) error {
+		for _, r := range ix.Certs {
+			out = append(out, r.info())
+		}
+		return nil
+	})
+	return out, err
+}
+
+// CertificatePEMBySerial returns an issued certificate by its serial (hex).
+func (a *Authority) CertificatePEMBySerial(serial string) ([]byte, error) {
+	serial, ok := normalizeSerial(serial)
+	if !ok {
+		return nil, fmt.Errorf("%w: serial %q", ErrNotFound, serial)
+	}
+	b, err := os.ReadFile(a.path(filepath.Join(dirCerts, serial+".pem")))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: serial %s", ErrNotFound, serial)
+	}
+	return b, err
+}
+
+// index is DIR/index.json: every issued certificate, its revocation, and
+// the CRL number. It is rewritten whole, atomically, under the lock.
+type index struct {
+	Version   int          `json:"version"`
+	CRLNumber int64        `json:"crl_number"`
+	CRLAt     time.Time    `json:"crl_at,omitzero"` // ThisUpdate of the current CRL
+	Certs     []certRecord `json:"certs"`
+}
+
+const indexVersion = 1
+
+type certRecord struct {
+	Serial    string           `json:"serial"`
+	Name      string           `json:"name"`
+	Role      gofunc.Role      `json:"role"`
+	NotBefore time.Time        `json:"not_before"`
+	NotAfter  time.Time        `json:"not_after"`
+	KeyFP     string           `json:"key_fingerprint"`
+	Addr      string           `json:"addr,omitempty"`
+	RevokedAt time.Time        `json:"revoked_at,omitzero"`
+	Reason    RevocationReason `json:"reason,omitempty"`
+}
+
+func (r certRecord) revoked() bool { return !r.RevokedAt.IsZero() }
+
+// valid reports whether the certificate is usable at t: not revoked, not
+// expired.
+func (r certRecord) valid(t time.Time) bool { return !r.revoked() && t.Before(r.NotAfter) }
+
+func (r certRecord) info() CertInfo {
+	return CertInfo{
+		Serial: r.Serial, Name: r.Name, Role: r.Role, NotBefore: r.NotBefore, NotAfter: r.NotAfter,
+		KeyFingerprint: r.KeyFP, Addr: r.Addr, Revoked: r.revoked(), RevokedAt: r.RevokedAt, Reason: r.Reason,
+	}
+}
+
+func (ix *index) find(serial string) *certRecord {
+	for i := range ix.Certs {
+		if ix.Certs[i].Serial == serial {
+			return &ix.Certs[i]
+		}
+	}
+	return nil
+}
+
+// current returns the newest valid certificate of role for name, or nil.
+func (ix *index) current(name string, role gofunc.Role, t time.Time) *certRecord {
+	var best *certRecord
+	for i := range ix.Certs {
+		r := &ix.Certs[i]
+		if r.Name == name && r.Role == role && r.valid(t) && (best == nil || r.NotBefore.After(best.NotBefore)) {
+			best = r
+		}
+	}
+	return best
+}
+
+func (a *Authority) readIndex() (*index, error) {
+	b, err := os.ReadFile(a.path(fileIndex))
+	if errors.Is(err, fs.ErrNotExist) {
+		return &index{Version: indexVersion}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
+	}
+	ix := new(index)
+	if err := json.Unmarshal(b, ix); err != nil {
+		return nil, fmt.Errorf("ca: %s: %w", a.path(fileIndex), err)
+	}
+	if ix.Version != indexVersion {
+		return nil, fmt.Errorf("ca: %s: unknown version %d", a.path(fileIndex), ix.Version)
+	}
+	return ix, nil
+}
+
+func (a *Authority) writeIndex(ix *index) error {
+	b, err := json.MarshalIndent(ix, "", "\t")
+	if err != nil {
+		return fmt.Errorf("ca: %w", err)
+	}
+	if err := writeFileAtomic(a.path(fileIndex), append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("ca: write index: %w", err)
+	}
+	return nil
+}
+
+// update runs fn on a fresh copy of the index under the exclusive lock
+// and writes the index back if fn succeeds. Reading the index inside the
+// lock matters: another process may have changed it since our last look.
+func (a *Authority) update(fn func(ix *index) error) error {
+	unlock, err := a.lock.lock(lockExclusive)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	ix, err := a.readIndex()
+	if err != nil {
+		return err
+	}
+	if err := fn(ix); err != nil {
+		return err
+	}
+	return a.writeIndex(ix)
+}
+
+// view runs fn on the index under the shared lock.
+func (a *Authority) view(fn func(ix *index) error) error {
+	unlock, err := a.lock.lock(lockShared)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	ix, err := a.readIndex()
+	if err != nil {
+		return err
+	}
+	return fn(ix)
+}

@@ -1,0 +1,388 @@
+package ca
+
+import (
+	"crypto/ecdsa"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofunc/gofunc"
+)
+
+// Errors about identities and peers.
+var (
+	// ErrUnverified: the connection has no verified peer certificate.
+	ErrUnverified = errors.New("ca: peer certificate not verified")
+	// ErrNoRole: a verified certificate carries no gofunc role.
+	ErrNoRole = errors.New("ca: certificate has no gofunc role")
+	// ErrKeyMismatch: a certificate and a private key do not belong together.
+	ErrKeyMismatch = errors.New("ca: private key does not match certificate")
+	// ErrNotIssuedByCA: a certificate is not signed by the identity's CA.
+	ErrNotIssuedByCA = errors.New("ca: certificate not issued by this CA")
+	// ErrCRLRollback: SetCRL was given a CRL older than the one it has.
+	ErrCRLRollback = errors.New("ca: CRL is older than the current one")
+)
+
+// Identity is a certificate, its private key and the CA that issued it:
+// everything one end of a gofunc connection needs. The certificate and key
+// can be replaced while servers and clients use the identity (renewal):
+// the TLS configs it makes fetch them per handshake, so connections pick
+// up the new certificate without a restart. It also holds the current CRL
+// and refuses revoked peers. An Identity is safe for concurrent use.
+type Identity struct {
+	ca    *x509.Certificate
+	caPEM []byte
+	roots *x509.CertPool
+
+	cur atomic.Pointer[tls.Certificate] // Leaf is always set
+	crl atomic.Pointer[crlState]
+
+	mu  sync.Mutex // serializes Save and renewal
+	dir string     // where LoadIdentity or Save last put it; renewals are saved there
+}
+
+type crlState struct {
+	number     *big.Int
+	thisUpdate time.Time
+	nextUpdate time.Time
+	revoked    map[string]struct{} // serial hex
+	der        []byte
+}
+
+// newIdentity checks that leaf was issued by caCert and matches key.
+func newIdentity(caCert, leaf *x509.Certificate, key *ecdsa.PrivateKey, caPEM []byte) (*Identity, error) {
+	if err := leaf.CheckSignatureFrom(caCert); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotIssuedByCA, err)
+	}
+	if !key.PublicKey.Equal(leaf.PublicKey) {
+		return nil, ErrKeyMismatch
+	}
+	if caPEM == nil {
+		caPEM = encodePEM(pemCert, caCert.Raw)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(caCert)
+	id := &Identity{ca: caCert, caPEM: caPEM, roots: roots}
+	id.cur.Store(&tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf})
+	return id, nil
+}
+
+// LoadIdentity reads an identity directory: ca.pem, cert.pem, key.pem
+// (which must not be readable by group or others) and, if present,
+// crl.pem. It finishes a renewal that a crash interrupted (see Save).
+func LoadIdentity(dir string) (*Identity, error) {
+	caPEM, err := os.ReadFile(filepath.Join(dir, fileCACert))
+	if err != nil {
+		return nil, fmt.Errorf("ca: load identity: %w", err)
+	}
+	caCert, err := ParseCertificatePEM(caPEM)
+	if err != nil {
+		return nil, fmt.Errorf("ca: %s: %w", filepath.Join(dir, fileCACert), err)
+	}
+	leaf, key, err := loadPair(dir)
+	if err != nil {
+		return nil, err
+	}
+	id, err := newIdentity(caCert, leaf, key, caPEM)
+	if err != nil {
+		return nil, fmt.Errorf("ca: %s: %w", dir, err)
+	}
+	id.dir = dir
+	if crlPEM, err := os.ReadFile(filepath.Join(dir, fileCRL)); err == nil {
+		der, err := decodeOnePEM(crlPEM, pemCRL, maxCRLBytes)
+		if err == nil {
+			err = id.SetCRL(der)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("ca: %s: %w", filepath.Join(dir, fileCRL), err)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("ca: %w", err)
+	}
+	return id, nil
+}
+
+// loadPair reads cert.pem and key.pem. Save replaces them with a
+// two-step commit (key.pem.new and cert.pem.new are written first, then
+// renamed key first); if a crash left key.pem new and cert.pem old,
+// cert.pem.new holds the matching certificate and the rename is finished
+// here.
+func loadPair(dir string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+	keyPEM, err := readSecret(filepath.Join(dir, fileKey))
+	if err != nil {
+		return nil, nil, err
+	}
+	key, err := parseKeyPEM(keyPEM)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ca: %s: %w", filepath.Join(dir, fileKey), err)
+	}
+	leaf, err := readCert(filepath.Join(dir, fileCert))
+	if err != nil {
+		return nil, nil, err
+	}
+	if key.PublicKey.Equal(leaf.PublicKey) {
+		return leaf, key, nil
+	}
+	pending := filepath.Join(dir, fileCert+".new")
+	next, err := readCert(pending)
+	if err != nil || !key.PublicKey.Equal(next.PublicKey) {
+		return nil, nil, fmt.Errorf("ca: %s: %w", dir, ErrKeyMismatch)
+	}
+	if err := os.Rename(pending, filepath.Join(dir, fileCert)); err != nil {
+		return nil, nil, fmt.Errorf("ca: finish interrupted renewal: %w", err)
+	}
+	return next, key, syncDir(dir)
+}
+
+func readCert(path string) (*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
+	}
+	c, err := ParseCertificatePEM(b)
+	if err != nil {
+		return nil, fmt.Errorf("ca: %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Save writes the identity into dir (created 0700 if missing): ca.pem,
+// cert.pem, key.pem (0600) and crl.pem when a CRL is set. Every file is
+// written atomically; cert.pem and key.pem are replaced as a pair (see
+// LoadIdentity), so a crash never leaves a certificate without its key.
+// Later renewals are saved to the same directory.
+func (id *Identity) Save(dir string) error {
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	if err := id.saveLocked(dir, id.cur.Load()); err != nil {
+		return err
+	}
+	id.dir = dir
+	return nil
+}
+
+func (id *Identity) saveLocked(dir string, c *tls.Certificate) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("ca: save identity: %w", err)
+	}
+	keyPEM, err := marshalKeyPEM(c.PrivateKey.(*ecdsa.PrivateKey))
+	if err != nil {
+		return fmt.Errorf("ca: save identity: %w", err)
+	}
+	steps := []struct {
+		name string
+		data []byte
+		perm fs.FileMode
+	}{
+		{fileCACert, id.caPEM, 0o644},
+		{fileKey + ".new", keyPEM, 0o600},
+		{fileCert + ".new", encodePEM(pemCert, c.Leaf.Raw), 0o644},
+	}
+	if s := id.crl.Load(); s != nil {
+		steps = append(steps, struct {
+			name string
+			data []byte
+			perm fs.FileMode
+		}{fileCRL, encodePEM(pemCRL, s.der), 0o644})
+	}
+	for _, s := range steps {
+		if err := writeFileAtomic(filepath.Join(dir, s.name), s.data, s.perm); err != nil {
+			return fmt.Errorf("ca: save identity: %w", err)
+		}
+	}
+	for _, f := range []string{fileKey, fileCert} {
+		if err := os.Rename(filepath.Join(dir, f+".new"), filepath.Join(dir, f)); err != nil {
+			return fmt.Errorf("ca: save identity: %w", err)
+		}
+	}
+	return syncDir(dir)
+}
+
+// Name returns the certificate's common name: the minion's host name or
+// the overlord user's name.
+func (id *Identity) Name() string { return id.Leaf().Subject.CommonName }
+
+// Role returns the certificate's role.
+func (id *Identity) Role() gofunc.Role { return RoleOf(id.Leaf()) }
+
+// Leaf returns the current certificate.
+func (id *Identity) Leaf() *x509.Certificate { return id.cur.Load().Leaf }
+
+// CACert returns the CA certificate.
+func (id *Identity) CACert() *x509.Certificate { return id.ca }
+
+// CAFingerprint returns "sha256:<hex>" of the CA certificate.
+func (id *Identity) CAFingerprint() string { return CertFingerprint(id.ca) }
+
+// Certificate returns the current certificate and key for crypto/tls.
+// The value must not be modified.
+func (id *Identity) Certificate() *tls.Certificate { return id.cur.Load() }
+
+// Dir returns the directory the identity was loaded from or last saved
+// to, "" if none.
+func (id *Identity) Dir() string {
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	return id.dir
+}
+
+// Roots returns a pool holding only the CA certificate.
+func (id *Identity) Roots() *x509.CertPool { return id.roots.Clone() }
+
+// replace swaps in a new certificate and key, checking they belong to
+// the same CA and name and role.
+func (id *Identity) replace(leaf *x509.Certificate, key *ecdsa.PrivateKey) (*tls.Certificate, error) {
+	if err := leaf.CheckSignatureFrom(id.ca); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotIssuedByCA, err)
+	}
+	if !key.PublicKey.Equal(leaf.PublicKey) {
+		return nil, ErrKeyMismatch
+	}
+	old := id.Leaf()
+	if leaf.Subject.CommonName != old.Subject.CommonName || RoleOf(leaf) != RoleOf(old) {
+		return nil, fmt.Errorf("ca: renewed certificate is for %s/%s, want %s/%s",
+			leaf.Subject.CommonName, RoleOf(leaf), old.Subject.CommonName, RoleOf(old))
+	}
+	c := &tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}
+	return c, nil
+}
+
+// SetCRL installs a CRL (DER) issued by the identity's CA. From then on
+// peers whose certificate it lists are refused, by new handshakes and by
+// Revoked. A CRL whose number is lower than the current one's is refused
+// with ErrCRLRollback (an attacker replaying an old CRL must not
+// un-revoke anyone); the same number again is accepted and ignored.
+func (id *Identity) SetCRL(der []byte) error {
+	if len(der) > maxCRLBytes {
+		return fmt.Errorf("%w: CRL of %d bytes", ErrBadPEM, len(der))
+	}
+	rl, err := x509.ParseRevocationList(der)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadPEM, err)
+	}
+	if err := rl.CheckSignatureFrom(id.ca); err != nil {
+		return fmt.Errorf("%w: CRL: %w", ErrNotIssuedByCA, err)
+	}
+	if rl.Number == nil {
+		return fmt.Errorf("%w: CRL has no number", ErrBadPEM)
+	}
+	st := &crlState{
+		number:     rl.Number,
+		thisUpdate: rl.ThisUpdate,
+		nextUpdate: rl.NextUpdate,
+		revoked:    make(map[string]struct{}, len(rl.RevokedCertificateEntries)),
+		der:        append([]byte(nil), der...),
+	}
+	for _, e := range rl.RevokedCertificateEntries {
+		st.revoked[serialHex(e.SerialNumber)] = struct{}{}
+	}
+	for {
+		old := id.crl.Load()
+		if old != nil {
+			switch old.number.Cmp(st.number) {
+			case 1:
+				return fmt.Errorf("%w: have number %v, got %v", ErrCRLRollback, old.number, st.number)
+			case 0:
+				return nil
+			}
+		}
+		if id.crl.CompareAndSwap(old, st) {
+			return nil
+		}
+	}
+}
+
+// CRLNumber returns the number of the installed CRL, or -1 when none is.
+func (id *Identity) CRLNumber() int64 {
+	if s := id.crl.Load(); s != nil {
+		return s.number.Int64()
+	}
+	return -1
+}
+
+// Revoked reports whether cert is listed in the installed CRL. The TLS
+// configs check it at every handshake; a server that keeps connections
+// alive calls it again on every request (the minion does), so a
+// revocation also cuts off connections made before it, within one CRL
+// refresh.
+func (id *Identity) Revoked(cert *x509.Certificate) bool {
+	s := id.crl.Load()
+	if s == nil || cert == nil {
+		return false
+	}
+	_, ok := s.revoked[serialHex(cert.SerialNumber)]
+	return ok
+}
+
+// verifyPeerNotRevoked is the VerifyConnection hook of both TLS configs:
+// crypto/tls verifies the chain but knows nothing of CRLs.
+func (id *Identity) verifyPeerNotRevoked(cs tls.ConnectionState) error {
+	if len(cs.PeerCertificates) == 0 {
+		return nil // the handshake's own rules decide whether one is required
+	}
+	if leaf := cs.PeerCertificates[0]; id.Revoked(leaf) {
+		return fmt.Errorf("%w: %s serial %s", ErrRevoked, leaf.Subject.CommonName, serialHex(leaf.SerialNumber))
+	}
+	return nil
+}
+
+// ServerTLSConfig returns a config for a server using this identity: TLS
+// 1.2 or later (1.3 is negotiated whenever the client has it), a client
+// certificate required and verified against the CA alone (never the
+// system roots), revoked clients refused at the handshake, and the
+// current certificate fetched per handshake so renewals apply at once.
+// Each call returns a new config the caller may adjust.
+func (id *Identity) ServerTLSConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		ClientAuth: tls.RequireAndVerifyClientCert,
+		ClientCAs:  id.roots,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return id.cur.Load(), nil
+		},
+		VerifyConnection: id.verifyPeerNotRevoked,
+	}
+}
+
+// ClientTLSConfig returns a config for dialling serverName with this
+// identity: the server's chain is verified against the CA alone and its
+// certificate must name serverName (a DNS SAN, or an IP SAN when
+// serverName is an address), so an overlord knows which minion answered;
+// revoked servers are refused; the client certificate is fetched per
+// handshake so renewals apply at once.
+func (id *Identity) ClientTLSConfig(serverName string) *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		RootCAs:    id.roots,
+		ServerName: serverName,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return id.cur.Load(), nil
+		},
+		VerifyConnection: id.verifyPeerNotRevoked,
+	}
+}
+
+// PeerFromConnState returns the identity the peer proved on a connection:
+// its verified certificate's common name, role and serial. Addr is left
+// empty for the caller (the connection's remote address). It returns
+// ErrUnverified when the handshake verified no peer certificate and
+// ErrNoRole when the certificate carries no gofunc role.
+func PeerFromConnState(cs tls.ConnectionState) (gofunc.Peer, error) {
+	if len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
+		return gofunc.Peer{}, ErrUnverified
+	}
+	leaf := cs.VerifiedChains[0][0]
+	role := RoleOf(leaf)
+	if role == "" {
+		return gofunc.Peer{}, fmt.Errorf("%w: %s", ErrNoRole, leaf.Subject.CommonName)
+	}
+	return gofunc.Peer{Name: leaf.Subject.CommonName, Role: role, Serial: serialHex(leaf.SerialNumber)}, nil
+}

@@ -1,0 +1,82 @@
+package ca
+
+import (
+	"crypto/x509"
+	"net/url"
+	"slices"
+
+	"github.com/gofunc/gofunc"
+)
+
+// How a role is written into a certificate. The CA sets all three marks
+// and RoleOf demands that they agree, so a certificate only has a role if
+// this CA's signing code gave it one:
+//
+//   - Subject OU "gofunc-<role>" (readable with openssl, and Func's OU);
+//   - a URI SAN "urn:gofunc:role:<role>" (the machine-readable mark, in the
+//     style of SPIFFE IDs; an URI SAN rather than a private extension
+//     because a private OID needs a registered arc and the 2.25 UUID arcs
+//     do not fit crypto/x509's int-based extension OIDs);
+//   - the extended key usages: minion = server+client auth, overlord =
+//     client auth only (it can never act as a TLS server), certmaster =
+//     server auth only.
+//
+// Nothing of a CSR's subject or extensions is copied, so a requester
+// cannot mark itself as an overlord.
+const (
+	roleOUPrefix  = "gofunc-"
+	roleURIPrefix = "urn:gofunc:role:"
+)
+
+func roleOU(r gofunc.Role) string { return roleOUPrefix + string(r) }
+
+func roleURI(r gofunc.Role) *url.URL {
+	u, _ := url.Parse(roleURIPrefix + string(r))
+	return u
+}
+
+func roleEKU(r gofunc.Role) []x509.ExtKeyUsage {
+	switch r {
+	case gofunc.RoleMinion:
+		return []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+	case gofunc.RoleOverlord:
+		return []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	case gofunc.RoleCertmaster:
+		return []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	}
+	return nil
+}
+
+func validRole(r gofunc.Role) bool {
+	return r == gofunc.RoleMinion || r == gofunc.RoleOverlord || r == gofunc.RoleCertmaster
+}
+
+// RoleOf returns the role the CA wrote into cert, or "" when the
+// certificate carries no consistent gofunc role (its OU, role URI and key
+// usages must all agree). RoleOf does not verify the signature: use it on
+// certificates from a verified chain (PeerFromConnState does).
+func RoleOf(cert *x509.Certificate) gofunc.Role {
+	if cert == nil || cert.IsCA {
+		return ""
+	}
+	var role gofunc.Role
+	for _, u := range cert.URIs {
+		s := u.String()
+		if len(s) > len(roleURIPrefix) && s[:len(roleURIPrefix)] == roleURIPrefix {
+			if role != "" {
+				return "" // two role marks: not something this CA issues
+			}
+			role = gofunc.Role(s[len(roleURIPrefix):])
+		}
+	}
+	if !validRole(role) {
+		return ""
+	}
+	if len(cert.Subject.OrganizationalUnit) != 1 || cert.Subject.OrganizationalUnit[0] != roleOU(role) {
+		return ""
+	}
+	if !slices.Equal(cert.ExtKeyUsage, roleEKU(role)) || len(cert.UnknownExtKeyUsage) != 0 {
+		return ""
+	}
+	return role
+}

@@ -1,0 +1,216 @@
+// Package pathguard checks the file paths that callers send to the file
+// modules (copyfile, getfile) against an optional allow-list of
+// directories.
+//
+// A path is accepted only when it is absolute, free of NUL bytes and of
+// reasonable length. When the allow-list is not empty the path is also
+// resolved through symbolic links and must land inside one of the allowed
+// directories (themselves resolved at check time), so a symlink planted in
+// an allowed directory cannot lead a write or a read outside it.
+//
+// Errors are *gofunc.Fault values ready for the wire: CodeBadArgs for a
+// malformed path, CodeDenied for a path outside the allow-list and
+// CodeNotFound for a missing file or directory.
+package pathguard
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/gofunc/gofunc"
+)
+
+// MaxPathLen is the longest path accepted (PATH_MAX on Linux).
+const MaxPathLen = 4096
+
+// Guard holds an allow-list of directories. The zero Guard (and a Guard
+// built from an empty list) allows every absolute path. A Guard is
+// immutable and safe for concurrent use.
+type Guard struct {
+	dirs []string // cleaned absolute paths, resolved again at each check
+}
+
+// New returns a Guard allowing the given directories and everything below
+// them. Each must be an absolute path; it need not exist yet (a directory
+// that does not exist simply matches nothing).
+func New(dirs []string) (*Guard, error) {
+	g := &Guard{}
+	for _, d := range dirs {
+		clean, err := Clean(d)
+		if err != nil {
+			return nil, fmt.Errorf("pathguard: allowed directory %q: %w", d, err)
+		}
+		g.dirs = append(g.dirs, clean)
+	}
+	return g, nil
+}
+
+// Restricted reports whether the Guard has an allow-list.
+func (g *Guard) Restricted() bool { return g != nil && len(g.dirs) > 0 }
+
+// Dirs returns a copy of the allow-list.
+func (g *Guard) Dirs() []string {
+	if g == nil {
+		return nil
+	}
+	return append([]string(nil), g.dirs...)
+}
+
+// Clean validates a caller's path and returns it cleaned: it must be
+// non-empty, absolute, at most MaxPathLen bytes and without NUL bytes.
+// "../../etc/shadow" is refused (relative); "/srv/../etc/shadow" becomes
+// "/etc/shadow" and is then judged by the allow-list.
+func Clean(p string) (string, error) {
+	switch {
+	case p == "":
+		return "", gofunc.Errorf(gofunc.CodeBadArgs, "path is empty")
+	case len(p) > MaxPathLen:
+		return "", gofunc.Errorf(gofunc.CodeBadArgs, "path is longer than %d bytes", MaxPathLen)
+	case strings.IndexByte(p, 0) >= 0:
+		return "", gofunc.Errorf(gofunc.CodeBadArgs, "path contains a NUL byte")
+	case !filepath.IsAbs(p):
+		return "", gofunc.Errorf(gofunc.CodeBadArgs, "path %q is not absolute", p)
+	}
+	return filepath.Clean(p), nil
+}
+
+// WritePath checks a path that is about to be created or replaced. The
+// parent directory must exist; it is resolved through symbolic links and
+// must be inside the allow-list. The final element is not followed (a
+// rename replaces the directory entry itself), so the result is the
+// resolved parent joined with the base name.
+func (g *Guard) WritePath(p string) (string, error) {
+	clean, err := Clean(p)
+	if err != nil {
+		return "", err
+	}
+	dir, base := filepath.Split(clean)
+	if base == "" || base == "." || base == ".." {
+		return "", gofunc.Errorf(gofunc.CodeBadArgs, "path %q names no file", p)
+	}
+	realDir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", g.unresolved(p, clean, "directory of "+p, err)
+	}
+	resolved := filepath.Join(realDir, base)
+	// Strictly below: replacing an allowed directory itself is not allowed.
+	if err := g.check(p, resolved, true); err != nil {
+		return "", err
+	}
+	return resolved, nil
+}
+
+// ReadPath checks a path that is about to be read: it is resolved fully
+// (it must exist) and the result must be inside the allow-list.
+func (g *Guard) ReadPath(p string) (string, error) {
+	clean, err := Clean(p)
+	if err != nil {
+		return "", err
+	}
+	resolved, err := filepath.EvalSymlinks(clean)
+	if err != nil {
+		return "", g.unresolved(p, clean, p, err)
+	}
+	if err := g.check(p, resolved, false); err != nil {
+		return "", err
+	}
+	return resolved, nil
+}
+
+// Contains reports whether the resolved path is inside the allow-list
+// (always true for an unrestricted Guard).
+func (g *Guard) Contains(resolved string) bool { return g.contains(resolved, false) }
+
+func (g *Guard) contains(resolved string, strict bool) bool {
+	if !g.Restricted() {
+		return true
+	}
+	for _, d := range g.dirs {
+		real, err := filepath.EvalSymlinks(d)
+		if err != nil {
+			continue // a missing allowed directory allows nothing
+		}
+		if within(real, resolved) && !(strict && real == resolved) {
+			return true
+		}
+	}
+	return false
+}
+
+func (g *Guard) check(asked, resolved string, strict bool) error {
+	if g.contains(resolved, strict) {
+		return nil
+	}
+	if asked == resolved {
+		return gofunc.Errorf(gofunc.CodeDenied, "path %q is outside the allowed directories", asked)
+	}
+	return gofunc.Errorf(gofunc.CodeDenied, "path %q (resolved to %q) is outside the allowed directories", asked, resolved)
+}
+
+// within reports whether p is dir or below it; both are clean and absolute.
+func within(dir, p string) bool {
+	if dir == "/" || p == dir {
+		return true
+	}
+	return strings.HasPrefix(p, dir+"/")
+}
+
+// unresolved reports a path that could not be resolved. Callers must not
+// learn what exists outside the allow-list, so the longest prefix that
+// does resolve is judged: outside means denied, inside means missing.
+func (g *Guard) unresolved(asked, clean, what string, err error) error {
+	if g.Restricted() {
+		for d := clean; ; d = filepath.Dir(d) {
+			if real, rerr := filepath.EvalSymlinks(d); rerr == nil {
+				if !g.contains(real, false) {
+					return gofunc.Errorf(gofunc.CodeDenied, "path %q is outside the allowed directories", asked)
+				}
+				break
+			}
+			if d == "/" {
+				break
+			}
+		}
+	}
+	return notFound(what, err)
+}
+
+func notFound(what string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return gofunc.Errorf(gofunc.CodeNotFound, "%s: no such file or directory", what)
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) && errors.Is(pe.Err, os.ErrPermission) {
+		return gofunc.Errorf(gofunc.CodeDenied, "%s: permission denied", what)
+	}
+	return gofunc.Errorf(gofunc.CodeModule, "%s: %v", what, err)
+}
+
+// OpenRegular opens a resolved path for reading, without following a final
+// symbolic link (it may have been swapped in since the check) and without
+// blocking on a FIFO, and makes sure it is a regular file (CodeBadArgs
+// otherwise; CodeNotFound when it is gone).
+func OpenRegular(path string) (*os.File, fs.FileInfo, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, nil, gofunc.Errorf(gofunc.CodeConflict, "%s became a symbolic link", path)
+		}
+		return nil, nil, notFound(path, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, gofunc.Errorf(gofunc.CodeModule, "%v", err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, gofunc.Errorf(gofunc.CodeBadArgs, "%s is not a regular file (%s)", path, fi.Mode().Type())
+	}
+	return f, fi, nil
+}

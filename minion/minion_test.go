@@ -1,0 +1,375 @@
+package minion_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"errors"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/audit"
+	"github.com/gofunc/gofunc/ca"
+	"github.com/gofunc/gofunc/internal/xmlrpc"
+	"github.com/gofunc/gofunc/minion"
+	"github.com/gofunc/gofunc/modules/test"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// env is a CA, a running minion and the means to call it.
+type env struct {
+	t         *testing.T
+	authority *ca.Authority
+	srv       *minion.Server
+	addr      string
+	auditPath string
+}
+
+func start(t *testing.T, configure func(*minion.Server)) *env {
+	t.Helper()
+	dir := t.TempDir()
+	a, err := ca.Init(ca.Config{Dir: filepath.Join(dir, "ca")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := a.Issue(gofunc.RoleMinion, "m1.test", ca.IssueOptions{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auditPath := filepath.Join(dir, "audit.log")
+	trail, err := audit.Open(auditPath, audit.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &minion.Server{Identity: id, Audit: trail}
+	if err := srv.Register("test", &test.Module{}); err != nil {
+		t.Fatal(err)
+	}
+	if configure != nil {
+		configure(srv)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		if err := srv.Shutdown(context.Background()); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-done; !errors.Is(err, minion.ErrServerClosed) {
+			t.Errorf("Serve = %v, want ErrServerClosed", err)
+		}
+		trail.Close()
+	})
+	return &env{t: t, authority: a, srv: srv, addr: ln.Addr().String(), auditPath: auditPath}
+}
+
+// client returns an HTTP client presenting a fresh certificate of role
+// for name, issued by the env's CA.
+func (e *env) client(role gofunc.Role, name string) *http.Client {
+	e.t.Helper()
+	id, err := e.authority.Issue(role, name, ca.IssueOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return httpClient(id.ClientTLSConfig("m1.test"))
+}
+
+func httpClient(cfg *tls.Config) *http.Client {
+	tr := &http.Transport{TLSClientConfig: cfg}
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+}
+
+// call sends module.method over c and returns the decoded result.
+func (e *env) call(c *http.Client, method string, params ...any) (any, error) {
+	var body bytes.Buffer
+	if err := xmlrpc.EncodeCall(&body, method, params...); err != nil {
+		e.t.Fatal(err)
+	}
+	return e.post(c, &body, nil)
+}
+
+func (e *env) post(c *http.Client, body *bytes.Buffer, header http.Header) (any, error) {
+	req, err := http.NewRequest(http.MethodPost, "https://"+e.addr+"/RPC2", body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	defer c.CloseIdleConnections()
+	return xmlrpc.DecodeResponse(resp.Body, xmlrpc.DefaultLimits)
+}
+
+func TestPingOverMutualTLS(t *testing.T) {
+	e := start(t, nil)
+	got, err := e.call(e.client(gofunc.RoleOverlord, "admin"), "test.ping")
+	if err != nil {
+		t.Fatalf("test.ping: %v", err)
+	}
+	if got != true {
+		t.Fatalf("test.ping = %#v, want true", got)
+	}
+}
+
+func TestUnknownMethodIsFault(t *testing.T) {
+	e := start(t, nil)
+	c := e.client(gofunc.RoleOverlord, "admin")
+	for _, m := range []string{"test.nope", "nope.ping", "ping", "system.nope"} {
+		got, err := e.call(c, m)
+		if !errors.Is(err, gofunc.ErrNoSuchMethod) {
+			t.Errorf("%s: got (%v, %v), want a no-such-method fault", m, got, err)
+		}
+	}
+}
+
+func TestBadArgumentsAreFaults(t *testing.T) {
+	e := start(t, nil)
+	c := e.client(gofunc.RoleOverlord, "admin")
+	_, err := e.call(c, "test.sleep", "soon")
+	if !errors.Is(err, gofunc.ErrBadArgs) {
+		t.Fatalf("test.sleep(\"soon\") = %v, want bad args", err)
+	}
+	if _, err := e.call(c, "test.ping", 1, 2); !errors.Is(err, gofunc.ErrBadArgs) {
+		t.Fatalf("test.ping(1, 2) = %v, want bad args", err)
+	}
+}
+
+func TestMinionCertificateIsDeniedByDefault(t *testing.T) {
+	e := start(t, nil)
+	_, err := e.call(e.client(gofunc.RoleMinion, "m2.test"), "test.ping")
+	if !errors.Is(err, gofunc.ErrDenied) {
+		t.Fatalf("a minion calling a minion: %v, want denied", err)
+	}
+	recs := readAudit(t, e.auditPath)
+	if last := recs[len(recs)-1]; last.Kind != "call.denied" || last.Caller != "m2.test" {
+		t.Fatalf("last audit record = %+v, want the denial", last)
+	}
+}
+
+// A client certificate that is self-signed, or signed by another CA, is
+// refused during the TLS handshake: no request is ever read.
+func TestForeignClientCertificatesRefusedAtHandshake(t *testing.T) {
+	e := start(t, nil)
+	other, err := ca.Init(ca.Config{Dir: filepath.Join(t.TempDir(), "other")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, err := other.Issue(gofunc.RoleOverlord, "admin", ca.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(e.authority.Certificate())
+	cases := map[string]tls.Certificate{
+		"self-signed":   selfSigned(t, "admin"),
+		"other CA":      *foreign.Certificate(),
+		"no certificate": {},
+	}
+	for name, cert := range cases {
+		t.Run(name, func(t *testing.T) {
+			cfg := &tls.Config{RootCAs: roots, ServerName: "m1.test"}
+			if cert.Certificate != nil {
+				cfg.Certificates = []tls.Certificate{cert}
+			}
+			conn, err := tls.Dial("tcp", e.addr, cfg)
+			if err == nil {
+				// TLS 1.3: the client learns of the refusal on its first read.
+				conn.SetDeadline(time.Now().Add(5 * time.Second))
+				_, err = conn.Write([]byte("POST /RPC2 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"))
+				if err == nil {
+					_, err = conn.Read(make([]byte, 1))
+				}
+				conn.Close()
+			}
+			if err == nil || !strings.Contains(err.Error(), "certificate") {
+				t.Fatalf("handshake with %s client cert: err = %v, want a certificate alert", name, err)
+			}
+		})
+	}
+	if recs := readAudit(t, e.auditPath); len(recs) != 0 {
+		t.Fatalf("refused handshakes reached the audit log: %+v", recs)
+	}
+}
+
+func selfSigned(t *testing.T, cn string) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn, OrganizationalUnit: []string{"gofunc-overlord"}},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		IsCA: true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// Every call, whatever its outcome, appears in the audit log, the start
+// record before the method ran, and the chain links every line.
+func TestEveryCallIsAudited(t *testing.T) {
+	e := start(t, nil)
+	c := e.client(gofunc.RoleOverlord, "admin")
+	calls := []struct {
+		method string
+		params []any
+	}{
+		{"test.ping", nil},
+		{"test.add", []any{2, 3}},
+		{"test.nope", nil},
+		{"test.echo", []any{"hello"}},
+	}
+	for _, cl := range calls {
+		e.call(c, cl.method, cl.params...)
+	}
+	recs := readAudit(t, e.auditPath)
+	seen := map[string][]string{}
+	for _, r := range recs {
+		seen[r.Method] = append(seen[r.Method], r.Kind)
+		if r.Caller != "admin" || r.Role != "overlord" || r.Serial == "" || r.Remote == "" {
+			t.Errorf("record %d lacks the caller: %+v", r.Seq, r)
+		}
+	}
+	for _, m := range []string{"test.ping", "test.add", "test.echo"} {
+		if got := strings.Join(seen[m], ","); got != "call.start,call.end" {
+			t.Errorf("%s records = %q, want call.start,call.end", m, got)
+		}
+	}
+	if got := strings.Join(seen["test.nope"], ","); got != "call.rejected" {
+		t.Errorf("test.nope records = %q, want call.rejected", got)
+	}
+	for i := 1; i < len(recs); i++ {
+		if recs[i].Prev != recs[i-1].Hash || recs[i].Seq != recs[i-1].Seq+1 {
+			t.Fatalf("record %d does not link to record %d", recs[i].Seq, recs[i-1].Seq)
+		}
+	}
+	if _, err := audit.Verify(e.auditPath); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+}
+
+func readAudit(t *testing.T, path string) []audit.Record {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var recs []audit.Record
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var r audit.Record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("audit line %q: %v", sc.Text(), err)
+		}
+		if strings.HasPrefix(r.Kind, "call.") {
+			recs = append(recs, r)
+		}
+	}
+	return recs
+}
+
+// The start record is on disk before the method runs.
+func TestStartRecordWrittenBeforeMethodRuns(t *testing.T) {
+	var e *env
+	probe := &auditProbe{}
+	e = start(t, func(s *minion.Server) {
+		if err := s.Register("probe", probe); err != nil {
+			t.Fatal(err)
+		}
+	})
+	probe.path = e.auditPath
+	if _, err := e.call(e.client(gofunc.RoleOverlord, "admin"), "probe.look"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(probe.seen, `"probe.look"`) || !strings.Contains(probe.seen, `"call.start"`) {
+		t.Fatalf("while probe.look ran, the audit log held:\n%s", probe.seen)
+	}
+}
+
+type auditProbe struct {
+	path string
+	seen string
+}
+
+func (p *auditProbe) Look() (bool, error) {
+	b, err := os.ReadFile(p.path)
+	p.seen = string(b)
+	return err == nil, err
+}
+
+func TestServerWithoutIdentityOrAuditRefuses(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (&minion.Server{}).Serve(ln); !errors.Is(err, minion.ErrNoIdentity) {
+		t.Fatalf("Serve without identity = %v", err)
+	}
+}
+
+func TestFaultsFromModulesKeepTheirCode(t *testing.T) {
+	e := start(t, func(s *minion.Server) {
+		if err := s.Register("flaky", &flaky{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	c := e.client(gofunc.RoleOverlord, "admin")
+	if _, err := e.call(c, "flaky.missing"); !errors.Is(err, gofunc.ErrNotFound) {
+		t.Errorf("flaky.missing = %v, want not found", err)
+	}
+	_, err := e.call(c, "flaky.plain")
+	var f *gofunc.Fault
+	if !errors.As(err, &f) || f.Code != gofunc.CodeModule || !strings.Contains(f.Message, "disk on fire") {
+		t.Errorf("flaky.plain = %v, want a module fault with the text", err)
+	}
+	_, err = e.call(c, "flaky.boom")
+	if !errors.Is(err, gofunc.ErrInternal) || strings.Contains(err.Error(), "nil map") {
+		t.Errorf("flaky.boom = %v, want an internal fault that hides the panic", err)
+	}
+	if got, err := e.call(c, "test.ping"); err != nil || got != true {
+		t.Errorf("after a panic, test.ping = %v, %v", got, err)
+	}
+}
+
+type flaky struct{}
+
+func (*flaky) Missing() error { return gofunc.Errorf(gofunc.CodeNotFound, "no such job") }
+func (*flaky) Plain() error   { return errors.New("disk on fire") }
+func (*flaky) Boom() int {
+	var m map[string]int
+	m["x"] = 1
+	return 0
+}

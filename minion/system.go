@@ -1,0 +1,155 @@
+package minion
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"time"
+
+	"github.com/gofunc/gofunc"
+)
+
+// systemModule answers Func's introspection calls about the minion.
+type systemModule struct{ reg *registry }
+
+func (s *Server) registerSystem() error {
+	if _, ok := s.reg.module("system"); ok {
+		return nil
+	}
+	return s.reg.register("system", &systemModule{reg: &s.reg}, true)
+}
+
+// ListModules returns the names of the registered modules.
+func (m *systemModule) ListModules() []string { return m.reg.moduleNames() }
+
+// ListMethods returns every "module.method" the minion answers.
+func (m *systemModule) ListMethods() []string { return m.reg.methodNames() }
+
+// ListMethodsStd is the XML-RPC introspection spelling, system.listMethods.
+func (m *systemModule) ListMethodsStd() []string { return m.reg.methodNames() }
+
+// Inventory maps each module to its version and methods.
+func (m *systemModule) Inventory() map[string]ModuleInfo {
+	out := make(map[string]ModuleInfo)
+	for _, name := range m.reg.moduleNames() {
+		mod, _ := m.reg.module(name)
+		out[name] = mod.info()
+	}
+	return out
+}
+
+func (m *systemModule) Doc() gofunc.ModuleDoc {
+	return gofunc.ModuleDoc{
+		Description: "Introspection of the minion: its modules and methods.",
+		Version:     "1.0.0",
+		Methods: map[string]gofunc.MethodDoc{
+			"ListModules":    {Description: "Names of the registered modules."},
+			"ListMethods":    {Description: "Every module.method this minion answers."},
+			"ListMethodsStd": {Wire: "listMethods", Description: "Same as list_methods (XML-RPC introspection name)."},
+			"Inventory":      {Description: "Each module's version, description and methods."},
+		},
+	}
+}
+
+// ModuleInfo describes a module in system.inventory.
+type ModuleInfo struct {
+	Description string   `xmlrpc:"description"`
+	Version     string   `xmlrpc:"version"`
+	Methods     []string `xmlrpc:"methods"`
+}
+
+// MethodArgs describes a method in get_method_args: enough for a form
+// or a command line to be generated from it.
+type MethodArgs struct {
+	Description string    `xmlrpc:"description"`
+	Dangerous   bool      `xmlrpc:"dangerous"`
+	Args        []ArgInfo `xmlrpc:"args"`
+}
+
+// ArgInfo describes one argument.
+type ArgInfo struct {
+	Name        string `xmlrpc:"name"`
+	Type        string `xmlrpc:"type"`
+	Description string `xmlrpc:"description"`
+	Optional    bool   `xmlrpc:"optional"`
+	Default     any    `xmlrpc:"default"`
+	Secret      bool   `xmlrpc:"secret,omitempty"`
+}
+
+func (m *module) info() ModuleInfo {
+	names := make([]string, 0, len(m.methods))
+	for n := range m.methods {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return ModuleInfo{Description: m.doc.Description, Version: m.doc.Version, Methods: names}
+}
+
+func (m *module) methodArgs() map[string]MethodArgs {
+	out := make(map[string]MethodArgs, len(m.methods))
+	for wire, meth := range m.methods {
+		ma := MethodArgs{Description: meth.doc.Description, Dangerous: meth.doc.Dangerous, Args: []ArgInfo{}}
+		for i, t := range meth.params {
+			ai := ArgInfo{Name: meth.argName(i), Type: wireType(t)}
+			if i < len(meth.doc.Args) {
+				d := meth.doc.Args[i]
+				ai.Description, ai.Optional, ai.Default, ai.Secret = d.Description, d.Optional, d.Default, d.Secret
+				if d.Type != "" {
+					ai.Type = d.Type
+				}
+			}
+			ma.Args = append(ma.Args, ai)
+		}
+		out[wire] = ma
+	}
+	return out
+}
+
+// addIntrospection gives a module Func's per-module introspection
+// methods, answering from its doc and Go signatures.
+func (m *module) addIntrospection() {
+	add := func(wire, desc string, fn any) {
+		m.methods[wire] = &method{module: m.name, wire: wire, goName: wire, fn: reflect.ValueOf(fn), hasResult: true,
+			doc: gofunc.MethodDoc{Description: desc}}
+	}
+	add("list_methods", "The module's methods.", func() []string { return m.info().Methods })
+	add("module_description", "What the module does.", func() string { return m.doc.Description })
+	add("module_version", "The module's version.", func() string { return m.doc.Version })
+	add("get_method_args", "Each method's arguments: name, type, default, description.", m.methodArgs)
+}
+
+var timeType = reflect.TypeFor[time.Time]()
+
+// wireType names the XML-RPC type a Go parameter type takes.
+func wireType(t reflect.Type) string {
+	if t == timeType {
+		return "dateTime.iso8601"
+	}
+	if t == reflect.TypeFor[time.Duration]() {
+		return "int"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "int"
+	case reflect.Float32, reflect.Float64:
+		return "double"
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return "base64"
+		}
+		return "array"
+	case reflect.Map, reflect.Struct:
+		return "struct"
+	case reflect.Pointer:
+		return wireType(t.Elem())
+	case reflect.Interface:
+		return "any"
+	}
+	return fmt.Sprint(t)
+}
+

@@ -1,0 +1,222 @@
+// Package disk is the gofunc "disk" module: space and inode usage of the
+// host's mounted filesystems, like df(1).
+//
+//	srv.Register("disk", &disk.Module{})
+package disk
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"math"
+	"path/filepath"
+	"strings"
+	"unicode/utf8"
+
+	gopsdisk "github.com/shirou/gopsutil/v4/disk"
+
+	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/modules/mount"
+)
+
+// maxPathLen bounds the path argument.
+const maxPathLen = 4096
+
+// pseudoFstypes are the filesystems with no storage behind them, skipped
+// unless Module.IncludePseudo is set. tmpfs and overlay are kept: they
+// hold files and fill up.
+var pseudoFstypes = map[string]bool{
+	"autofs": true, "binfmt_misc": true, "bpf": true, "cgroup": true, "cgroup2": true,
+	"configfs": true, "debugfs": true, "devpts": true, "devtmpfs": true, "efivarfs": true,
+	"fusectl": true, "hugetlbfs": true, "mqueue": true, "nsfs": true, "proc": true,
+	"pstore": true, "ramfs": true, "rpc_pipefs": true, "securityfs": true, "selinuxfs": true,
+	"sysfs": true, "tracefs": true, "fuse.gvfsd-fuse": true, "fuse.portal": true,
+}
+
+// Module is the disk module. Its exported fields are its configuration;
+// the zero Module is ready to use. It is safe for concurrent use.
+type Module struct {
+	// MountInfo is the mount table read to find filesystems; "" means
+	// mount.DefaultMountInfo ("/proc/self/mountinfo").
+	MountInfo string
+	// IncludePseudo also reports pseudo filesystems (proc, sysfs, cgroup,
+	// ...) and filesystems of size zero. Default false.
+	IncludePseudo bool
+}
+
+// Usage is the usage of one mounted filesystem. Sizes are bytes.
+type Usage struct {
+	Mountpoint        string  `xmlrpc:"mountpoint"`
+	Device            string  `xmlrpc:"device"`
+	Fstype            string  `xmlrpc:"fstype"`
+	Total             int64   `xmlrpc:"total"`
+	Used              int64   `xmlrpc:"used"`
+	Free              int64   `xmlrpc:"free"` // available to unprivileged users, as df shows it
+	UsedPercent       float64 `xmlrpc:"used_percent"`
+	InodesTotal       int64   `xmlrpc:"inodes_total"`
+	InodesUsed        int64   `xmlrpc:"inodes_used"`
+	InodesFree        int64   `xmlrpc:"inodes_free"`
+	InodesUsedPercent float64 `xmlrpc:"inodes_used_percent"`
+}
+
+// Usage returns the usage of every mounted filesystem (pseudo
+// filesystems skipped unless IncludePseudo), or, when path is given, of
+// the one filesystem holding path.
+func (m *Module) Usage(ctx context.Context, path string) ([]Usage, error) {
+	if path != "" {
+		u, err := m.usageOf(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		return []Usage{u}, nil
+	}
+	mounts, err := m.mounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	usages := []Usage{}
+	for _, mt := range mounts {
+		if !m.IncludePseudo && pseudoFstypes[mt.Fstype] {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, contextFault(err)
+		}
+		u, err := statfs(ctx, mt)
+		if err != nil {
+			continue // gone since the table was read, or not ours to see
+		}
+		if u.Total == 0 && !m.IncludePseudo {
+			continue
+		}
+		usages = append(usages, u)
+	}
+	return usages, nil
+}
+
+// Inventory returns Usage for every filesystem.
+func (m *Module) Inventory(ctx context.Context) ([]Usage, error) { return m.Usage(ctx, "") }
+
+// Doc describes the module for introspection and the ACLs.
+func (m *Module) Doc() gofunc.ModuleDoc {
+	return gofunc.ModuleDoc{
+		Description: "Disk space and inode usage of mounted filesystems.",
+		Version:     "1.0.0",
+		Methods: map[string]gofunc.MethodDoc{
+			"Usage": {
+				Description: "Usage per mounted filesystem: [{mountpoint, device, fstype, total, used, free, " +
+					"used_percent, inodes_total, inodes_used, inodes_free, inodes_used_percent}], bytes.",
+				Args: []gofunc.ArgDoc{{Name: "path", Type: "string", Optional: true, Default: "",
+					Description: "absolute path: report only the filesystem holding it; empty: all filesystems"}},
+			},
+			"Inventory": {Description: "Usage of every filesystem, as usage()."},
+		},
+	}
+}
+
+// usageOf reports the filesystem holding path: the mount with the
+// longest mountpoint that contains path once its symbolic links are
+// resolved.
+func (m *Module) usageOf(ctx context.Context, path string) (Usage, error) {
+	switch {
+	case len(path) > maxPathLen:
+		return Usage{}, gofunc.Errorf(gofunc.CodeBadArgs, "path is longer than %d bytes", maxPathLen)
+	case !filepath.IsAbs(path):
+		return Usage{}, gofunc.Errorf(gofunc.CodeBadArgs, "path %q is not absolute", path)
+	case !utf8.ValidString(path) || strings.ContainsFunc(path, func(r rune) bool { return r < ' ' || r == 0x7f }):
+		return Usage{}, gofunc.Errorf(gofunc.CodeBadArgs, "path %q contains control characters or invalid UTF-8", path)
+	}
+	resolved, err := filepath.EvalSymlinks(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Usage{}, gofunc.Errorf(gofunc.CodeNotFound, "path %q does not exist", path)
+	} else if err != nil {
+		return Usage{}, gofunc.Errorf(gofunc.CodeModule, "path %q: %v", path, err)
+	}
+	mounts, err := m.mounts(ctx)
+	if err != nil {
+		return Usage{}, err
+	}
+	best := -1
+	for i, mt := range mounts {
+		if within(resolved, mt.Mountpoint) && (best < 0 || len(mt.Mountpoint) >= len(mounts[best].Mountpoint)) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return Usage{}, gofunc.Errorf(gofunc.CodeNotFound, "no mounted filesystem holds %q", path)
+	}
+	u, err := statfs(ctx, mounts[best])
+	if err != nil {
+		return Usage{}, gofunc.Errorf(gofunc.CodeModule, "statfs %q: %v", mounts[best].Mountpoint, err)
+	}
+	return u, nil
+}
+
+// mounts reads the mount table; of mounts stacked on one mountpoint only
+// the last (the visible one) is kept.
+func (m *Module) mounts(ctx context.Context) ([]mount.Mount, error) {
+	all, err := (&mount.Module{MountInfo: m.MountInfo}).List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	last := make(map[string]int, len(all))
+	for i, mt := range all {
+		last[mt.Mountpoint] = i
+	}
+	visible := all[:0:0]
+	for i, mt := range all {
+		if last[mt.Mountpoint] == i {
+			visible = append(visible, mt)
+		}
+	}
+	return visible, nil
+}
+
+func within(path, dir string) bool {
+	return path == dir || dir == "/" || strings.HasPrefix(path, dir+"/")
+}
+
+func statfs(ctx context.Context, mt mount.Mount) (Usage, error) {
+	s, err := gopsdisk.UsageWithContext(ctx, mt.Mountpoint)
+	if err != nil {
+		return Usage{}, err
+	}
+	return Usage{
+		Mountpoint:        mt.Mountpoint,
+		Device:            mt.Device,
+		Fstype:            mt.Fstype,
+		Total:             Int64(s.Total),
+		Used:              Int64(s.Used),
+		Free:              Int64(s.Free),
+		UsedPercent:       Finite(s.UsedPercent),
+		InodesTotal:       Int64(s.InodesTotal),
+		InodesUsed:        Int64(s.InodesUsed),
+		InodesFree:        Int64(s.InodesFree),
+		InodesUsedPercent: Finite(s.InodesUsedPercent),
+	}, nil
+}
+
+// Int64 converts u for the wire (XML-RPC integers are signed), clamping
+// values above math.MaxInt64.
+func Int64(u uint64) int64 {
+	if u > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(u)
+}
+
+// Finite returns f, or 0 when f is NaN or infinite (XML-RPC has no NaN),
+// rounded to two decimals.
+func Finite(f float64) float64 {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0
+	}
+	return math.Round(f*100) / 100
+}
+
+func contextFault(err error) *gofunc.Fault {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return gofunc.Errorf(gofunc.CodeTimeout, "disk: deadline exceeded")
+	}
+	return gofunc.Errorf(gofunc.CodeCanceled, "disk: %v", err)
+}

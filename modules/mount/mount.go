@@ -1,0 +1,315 @@
+// Package mount is the gofunc "mount" module: it lists the host's mounts
+// from /proc/self/mountinfo and mounts and unmounts filesystems by running
+// mount(8) and umount(8) with an argv (never a shell).
+//
+// Register it with the minion:
+//
+//	srv.Register("mount", &mount.Module{AllowDirs: []string{"/mnt", "/media"}})
+//
+// mount.mount and mount.umount are Dangerous: a catch-all ACL grant does
+// not cover them.
+package mount
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gofunc/gofunc"
+)
+
+// Defaults of Module's fields.
+const (
+	DefaultMountInfo  = "/proc/self/mountinfo"
+	DefaultMountPath  = "/bin/mount"
+	DefaultUmountPath = "/bin/umount"
+)
+
+// maxArgLen bounds the device, mountpoint and options arguments.
+const maxArgLen = 4096
+
+// Module is the mount module. Its exported fields are its configuration;
+// the zero Module is ready to use. It is safe for concurrent use.
+type Module struct {
+	// MountInfo is the mountinfo file list reads; "" means
+	// DefaultMountInfo ("/proc/self/mountinfo").
+	MountInfo string
+	// MountPath and UmountPath are the mount(8) and umount(8) binaries;
+	// "" means DefaultMountPath ("/bin/mount") and DefaultUmountPath
+	// ("/bin/umount").
+	MountPath  string
+	UmountPath string
+	// AllowDirs, when not empty, limits mount and umount to mountpoints
+	// that are these directories or inside them (after resolving symbolic links of the
+	// mountpoint's parent). Empty means any mountpoint.
+	AllowDirs []string
+}
+
+// UmountOptions are umount's optional knobs.
+type UmountOptions struct {
+	// Lazy detaches the filesystem now and cleans up when it is no longer
+	// busy (umount -l).
+	Lazy bool `xmlrpc:"lazy"`
+	// Force forces the unmount of an unreachable NFS server (umount -f).
+	Force bool `xmlrpc:"force"`
+}
+
+// List returns the host's mounts, in mountinfo order.
+func (m *Module) List(ctx context.Context) ([]Mount, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, contextFault(err, "mount.list")
+	}
+	f, err := os.Open(or(m.MountInfo, DefaultMountInfo))
+	if err != nil {
+		return nil, gofunc.Errorf(gofunc.CodeUnavailable, "cannot read the mount table: %v", err)
+	}
+	defer f.Close()
+	mounts, err := ParseMountInfo(f)
+	if err != nil {
+		return nil, gofunc.Errorf(gofunc.CodeModule, "%s: %v", f.Name(), err)
+	}
+	if mounts == nil {
+		mounts = []Mount{}
+	}
+	return mounts, nil
+}
+
+// Inventory returns the same as List: the mount table is the module's state.
+func (m *Module) Inventory(ctx context.Context) ([]Mount, error) { return m.List(ctx) }
+
+// Mount mounts device on mountpoint, running
+// "mount [-t fstype] [-o options] -- device mountpoint". fstype and
+// options may be empty.
+func (m *Module) Mount(ctx context.Context, device, mountpoint, fstype, options string) error {
+	if err := checkDevice(device); err != nil {
+		return err
+	}
+	if err := checkFstype(fstype); err != nil {
+		return err
+	}
+	if err := checkOptions(options); err != nil {
+		return err
+	}
+	dir, err := m.checkMountpoint(mountpoint)
+	if err != nil {
+		return err
+	}
+	info, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return gofunc.Errorf(gofunc.CodeNotFound, "mountpoint %q does not exist", dir)
+	case err != nil:
+		return gofunc.Errorf(gofunc.CodeModule, "mountpoint: %v", err)
+	case !info.IsDir():
+		return gofunc.Errorf(gofunc.CodeBadArgs, "mountpoint %q is not a directory", dir)
+	}
+	return m.exec(ctx, mountArgv(or(m.MountPath, DefaultMountPath), device, dir, fstype, options))
+}
+
+// Umount unmounts the filesystem mounted on mountpoint, running
+// "umount [-l] [-f] -- mountpoint". opts is optional.
+func (m *Module) Umount(ctx context.Context, mountpoint string, opts UmountOptions) error {
+	dir, err := m.checkMountpoint(mountpoint)
+	if err != nil {
+		return err
+	}
+	// Look the mountpoint up in the table rather than stat it: stat on a
+	// dead NFS server hangs, and that is when umount -f is needed.
+	mounts, err := m.List(ctx)
+	if err != nil {
+		return err
+	}
+	if !isMounted(mounts, dir) {
+		return gofunc.Errorf(gofunc.CodeNotFound, "nothing is mounted on %q", dir)
+	}
+	return m.exec(ctx, umountArgv(or(m.UmountPath, DefaultUmountPath), dir, opts))
+}
+
+// Doc describes the module for introspection and the ACLs.
+func (m *Module) Doc() gofunc.ModuleDoc {
+	mountpoint := gofunc.ArgDoc{Name: "mountpoint", Type: "string", Description: "absolute directory path"}
+	return gofunc.ModuleDoc{
+		Description: "List, mount and unmount filesystems.",
+		Version:     "1.0.0",
+		Methods: map[string]gofunc.MethodDoc{
+			"List": {Description: "The mount table: [{id, parent_id, major_minor, root, mountpoint, options, " +
+				"propagation, fstype, device, super_options}]."},
+			"Inventory": {Description: "The mount table, as list."},
+			"Mount": {
+				Description: "Mount a filesystem (mount -t fstype -o options -- device mountpoint).",
+				Dangerous:   true,
+				Args: []gofunc.ArgDoc{
+					{Name: "device", Type: "string", Description: "source: /dev/sdb1, UUID=..., server:/export, tmpfs"},
+					mountpoint,
+					{Name: "fstype", Type: "string", Description: "filesystem type (ext4, nfs, tmpfs); empty lets mount guess",
+						Optional: true, Default: ""},
+					{Name: "options", Type: "string", Description: "comma-separated mount options", Optional: true, Default: ""},
+				},
+			},
+			"Umount": {
+				Description: "Unmount the filesystem on mountpoint.",
+				Dangerous:   true,
+				Args: []gofunc.ArgDoc{
+					mountpoint,
+					{Name: "options", Type: "struct", Description: "{lazy: bool, force: bool}", Optional: true},
+				},
+			},
+		},
+	}
+}
+
+// exec runs argv and turns a failure into a fault carrying the tool's message.
+func (m *Module) exec(ctx context.Context, argv []string) error {
+	res, err := run(ctx, nil, argv...)
+	if err != nil {
+		return err
+	}
+	if res.exitCode != 0 {
+		return gofunc.Errorf(gofunc.CodeModule, "%s exited with %d: %s",
+			filepath.Base(argv[0]), res.exitCode, message(append(res.stderr, res.stdout...)))
+	}
+	return nil
+}
+
+func mountArgv(bin, device, dir, fstype, options string) []string {
+	argv := []string{bin}
+	if fstype != "" {
+		argv = append(argv, "-t", fstype)
+	}
+	if options != "" {
+		argv = append(argv, "-o", options)
+	}
+	return append(argv, "--", device, dir)
+}
+
+func umountArgv(bin, dir string, opts UmountOptions) []string {
+	argv := []string{bin}
+	if opts.Lazy {
+		argv = append(argv, "-l")
+	}
+	if opts.Force {
+		argv = append(argv, "-f")
+	}
+	return append(argv, "--", dir)
+}
+
+func isMounted(mounts []Mount, dir string) bool {
+	for _, mt := range mounts {
+		if mt.Mountpoint == dir {
+			return true
+		}
+	}
+	return false
+}
+
+var fstypeRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._+-]{0,63}$`)
+
+func checkFstype(fstype string) error {
+	if fstype != "" && !fstypeRE.MatchString(fstype) {
+		return gofunc.Errorf(gofunc.CodeBadArgs, "fstype %q is not a filesystem type name", fstype)
+	}
+	return nil
+}
+
+func checkDevice(device string) error {
+	switch {
+	case device == "":
+		return gofunc.Errorf(gofunc.CodeBadArgs, "device is empty")
+	case len(device) > maxArgLen:
+		return gofunc.Errorf(gofunc.CodeBadArgs, "device is longer than %d bytes", maxArgLen)
+	case strings.HasPrefix(device, "-"):
+		return gofunc.Errorf(gofunc.CodeBadArgs, "device %q starts with '-'", device)
+	case !printable(device):
+		return gofunc.Errorf(gofunc.CodeBadArgs, "device %q contains control characters or invalid UTF-8", device)
+	}
+	return nil
+}
+
+// checkOptions accepts a comma-separated list of non-empty options made of
+// printable ASCII without spaces, such as `size=10m,mode=0755` or
+// `context="system_u:object_r:tmp_t:s0"`.
+func checkOptions(options string) error {
+	if options == "" {
+		return nil
+	}
+	if len(options) > maxArgLen {
+		return gofunc.Errorf(gofunc.CodeBadArgs, "options are longer than %d bytes", maxArgLen)
+	}
+	if strings.HasPrefix(options, "-") {
+		return gofunc.Errorf(gofunc.CodeBadArgs, "options %q start with '-'", options)
+	}
+	for _, opt := range strings.Split(options, ",") {
+		if opt == "" {
+			return gofunc.Errorf(gofunc.CodeBadArgs, "options %q contain an empty option", options)
+		}
+		for _, c := range []byte(opt) {
+			if c <= ' ' || c >= 0x7f {
+				return gofunc.Errorf(gofunc.CodeBadArgs, "options %q contain a space, control or non-ASCII byte", options)
+			}
+		}
+	}
+	return nil
+}
+
+// checkMountpoint validates and cleans mountpoint and, when AllowDirs is
+// set, resolves its parent's symbolic links and checks the result is
+// inside an allowed directory. It returns the path to hand to the tool.
+func (m *Module) checkMountpoint(mountpoint string) (string, error) {
+	switch {
+	case mountpoint == "":
+		return "", gofunc.Errorf(gofunc.CodeBadArgs, "mountpoint is empty")
+	case len(mountpoint) > maxArgLen:
+		return "", gofunc.Errorf(gofunc.CodeBadArgs, "mountpoint is longer than %d bytes", maxArgLen)
+	case !filepath.IsAbs(mountpoint):
+		return "", gofunc.Errorf(gofunc.CodeBadArgs, "mountpoint %q is not an absolute path", mountpoint)
+	case !printable(mountpoint):
+		return "", gofunc.Errorf(gofunc.CodeBadArgs, "mountpoint %q contains control characters or invalid UTF-8", mountpoint)
+	}
+	dir := filepath.Clean(mountpoint)
+	if dir == "/" {
+		return "", gofunc.Errorf(gofunc.CodeBadArgs, "mountpoint is the root directory")
+	}
+	if len(m.AllowDirs) == 0 {
+		return dir, nil
+	}
+	parent, err := filepath.EvalSymlinks(filepath.Dir(dir))
+	if err != nil {
+		return "", gofunc.Errorf(gofunc.CodeNotFound, "mountpoint's parent: %v", err)
+	}
+	dir = filepath.Join(parent, filepath.Base(dir))
+	for _, allowed := range m.AllowDirs {
+		root, err := filepath.EvalSymlinks(allowed)
+		if err != nil {
+			continue // an allowed directory that does not exist allows nothing
+		}
+		if rel, err := filepath.Rel(root, dir); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			return dir, nil
+		}
+	}
+	return "", gofunc.Errorf(gofunc.CodeDenied, "mountpoint %q is outside the allowed directories", mountpoint)
+}
+
+// printable reports whether s is valid UTF-8 without control characters.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < ' ' || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return false
+		}
+	}
+	return true
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

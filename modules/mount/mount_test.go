@@ -1,0 +1,221 @@
+package mount
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gofunc/gofunc"
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestDoc(t *testing.T) { checkDoc(t, &Module{}) }
+
+func TestListReal(t *testing.T) {
+	mounts, err := (&Module{}).List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, m := range mounts {
+		found = found || (m.Mountpoint == "/proc" && m.Fstype == "proc")
+	}
+	if !found {
+		t.Errorf("List() has no /proc: %+v", mounts)
+	}
+	inv, err := (&Module{}).Inventory(t.Context())
+	if err != nil || len(inv) != len(mounts) {
+		t.Errorf("Inventory() = %d mounts, %v; List had %d", len(inv), err, len(mounts))
+	}
+}
+
+func TestListMissingTable(t *testing.T) {
+	_, err := (&Module{MountInfo: filepath.Join(t.TempDir(), "nope")}).List(t.Context())
+	if !errors.Is(err, gofunc.ErrUnavailable) {
+		t.Errorf("List(missing file) = %v, want CodeUnavailable", err)
+	}
+}
+
+func TestMountArgv(t *testing.T) {
+	mnt := t.TempDir()
+	bin, argv := fakeTool(t, "mount", "", 0)
+	m := &Module{MountPath: bin}
+	tests := []struct {
+		device, fstype, options string
+		want                    []string
+	}{
+		{"/dev/sdb1", "ext4", "ro,noatime", []string{bin, "-t", "ext4", "-o", "ro,noatime", "--", "/dev/sdb1", mnt}},
+		{"server:/export", "", "", []string{bin, "--", "server:/export", mnt}},
+		{"my disk", "fuse.sshfs", `context="system_u:object_r:tmp_t:s0"`,
+			[]string{bin, "-t", "fuse.sshfs", "-o", `context="system_u:object_r:tmp_t:s0"`, "--", "my disk", mnt}},
+	}
+	for _, tt := range tests {
+		if err := m.Mount(t.Context(), tt.device, mnt+"/", tt.fstype, tt.options); err != nil {
+			t.Fatalf("Mount(%q) = %v", tt.device, err)
+		}
+		if diff := cmp.Diff(tt.want, argv()); diff != "" {
+			t.Errorf("Mount(%q) argv (-want +got):\n%s", tt.device, diff)
+		}
+	}
+}
+
+func TestMountToolFailure(t *testing.T) {
+	bin, _ := fakeTool(t, "mount", "mount: /x: special device /dev/nope does not exist.", 32)
+	err := (&Module{MountPath: bin}).Mount(t.Context(), "/dev/nope", t.TempDir(), "", "")
+	var f *gofunc.Fault
+	if !errors.As(err, &f) || f.Code != gofunc.CodeModule || !strings.Contains(f.Message, "does not exist") ||
+		!strings.Contains(f.Message, "32") {
+		t.Errorf("Mount with failing tool = %v, want CodeModule quoting the tool", err)
+	}
+}
+
+func TestUmountArgv(t *testing.T) {
+	// The fake mount table says /srv/data is mounted; umount is a fake.
+	table := filepath.Join(t.TempDir(), "mountinfo")
+	if err := os.WriteFile(table, []byte("40 27 8:1 / /srv/data rw - ext4 /dev/sda1 rw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin, argv := fakeTool(t, "umount", "", 0)
+	m := &Module{MountInfo: table, UmountPath: bin}
+	if err := m.Umount(t.Context(), "/srv/data/", UmountOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{bin, "--", "/srv/data"}, argv()); diff != "" {
+		t.Errorf("argv (-want +got):\n%s", diff)
+	}
+	if err := m.Umount(t.Context(), "/srv/data", UmountOptions{Lazy: true, Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{bin, "-l", "-f", "--", "/srv/data"}, argv()); diff != "" {
+		t.Errorf("argv (-want +got):\n%s", diff)
+	}
+	if err := m.Umount(t.Context(), "/srv/other", UmountOptions{}); !errors.Is(err, gofunc.ErrNotFound) {
+		t.Errorf("Umount(not mounted) = %v, want CodeNotFound", err)
+	}
+}
+
+func TestHostileArguments(t *testing.T) {
+	bin, argv := fakeTool(t, "mount", "", 0)
+	allowed := t.TempDir()
+	m := &Module{MountPath: bin, UmountPath: bin, AllowDirs: []string{allowed}}
+	mnt := filepath.Join(allowed, "mnt")
+	if err := os.Mkdir(mnt, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	outside := t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(allowed, "escape")); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name                                string
+		device, mountpoint, fstype, options string
+		want                                error
+	}{
+		{"device option", "-rf", mnt, "", "", gofunc.ErrBadArgs},
+		{"device NUL", "/dev/sda\x001", mnt, "", "", gofunc.ErrBadArgs},
+		{"device newline", "/dev/sda1\n", mnt, "", "", gofunc.ErrBadArgs},
+		{"empty device", "", mnt, "", "", gofunc.ErrBadArgs},
+		{"fstype injection", "/dev/sdb1", mnt, "ext4; reboot", "", gofunc.ErrBadArgs},
+		{"fstype option", "/dev/sdb1", mnt, "-o", "", gofunc.ErrBadArgs},
+		{"options shell", "/dev/sdb1", mnt, "", "ro; rm -rf /", gofunc.ErrBadArgs},
+		{"options option", "/dev/sdb1", mnt, "", "--bind", gofunc.ErrBadArgs},
+		{"options empty item", "/dev/sdb1", mnt, "", "ro,,exec", gofunc.ErrBadArgs},
+		{"relative mountpoint", "/dev/sdb1", "../../etc/shadow", "", "", gofunc.ErrBadArgs},
+		{"root mountpoint", "/dev/sdb1", "/", "", "", gofunc.ErrBadArgs},
+		{"huge mountpoint", "/dev/sdb1", "/" + strings.Repeat("a", 10000), "", "", gofunc.ErrBadArgs},
+		{"dotdot outside allow-list", "/dev/sdb1", allowed + "/../../etc", "", "", gofunc.ErrDenied},
+		{"symlink outside allow-list", "/dev/sdb1", filepath.Join(allowed, "escape", "x"), "", "", gofunc.ErrDenied},
+		{"missing mountpoint", "/dev/sdb1", filepath.Join(allowed, "nope"), "", "", gofunc.ErrNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := m.Mount(t.Context(), tt.device, tt.mountpoint, tt.fstype, tt.options)
+			if !errors.Is(err, tt.want) {
+				t.Errorf("Mount(%q, %q, %q, %q) = %v, want %v", tt.device, tt.mountpoint, tt.fstype, tt.options, err, tt.want)
+			}
+		})
+	}
+	if err := m.Umount(t.Context(), "/etc", UmountOptions{}); !errors.Is(err, gofunc.ErrDenied) {
+		t.Errorf("Umount(/etc) outside the allow-list = %v, want CodeDenied", err)
+	}
+	if got := argv(); got != nil {
+		t.Errorf("a refused call ran the tool: %q", got)
+	}
+}
+
+func TestMountHonoursContext(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "mount")
+	// A "mount" that hangs, with a child that would hang too.
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\nsleep 60 &\nsleep 60\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := (&Module{MountPath: bin}).Mount(ctx, "tmpfs", t.TempDir(), "tmpfs", "")
+	if !errors.Is(err, gofunc.ErrTimeout) {
+		t.Errorf("Mount with a hanging tool = %v, want CodeTimeout", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Mount returned after %v", d)
+	}
+}
+
+// TestRealTmpfs mounts a tmpfs inside a temporary directory and unmounts it,
+// when this process may mount (root with CAP_SYS_ADMIN).
+func TestRealTmpfs(t *testing.T) {
+	if _, err := os.Stat(DefaultMountPath); err != nil {
+		t.Skipf("no %s", DefaultMountPath)
+	}
+	base := t.TempDir()
+	mnt := filepath.Join(base, "mnt")
+	if err := os.Mkdir(mnt, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	m := &Module{AllowDirs: []string{base}}
+	if err := m.Mount(t.Context(), "gofunc-test", mnt, "tmpfs", "size=1m,mode=0700"); err != nil {
+		if os.Geteuid() != 0 || strings.Contains(err.Error(), "permission denied") ||
+			strings.Contains(err.Error(), "must be superuser") || strings.Contains(err.Error(), "not permitted") {
+			t.Skipf("cannot mount here: %v", err)
+		}
+		t.Fatal(err)
+	}
+	mounted := true
+	t.Cleanup(func() {
+		if mounted {
+			_ = m.Umount(context.Background(), mnt, UmountOptions{Lazy: true})
+		}
+	})
+	mounts, err := m.List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got *Mount
+	for i := range mounts {
+		if mounts[i].Mountpoint == mnt {
+			got = &mounts[i]
+		}
+	}
+	if got == nil || got.Fstype != "tmpfs" || got.Device != "gofunc-test" || !strings.Contains(got.SuperOptions, "size=1024k") {
+		t.Fatalf("after Mount, List has %+v for %s", got, mnt)
+	}
+	if err := m.Umount(t.Context(), mnt, UmountOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mounted = false
+	mounts, err = m.List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if isMounted(mounts, mnt) {
+		t.Errorf("%s still mounted after Umount", mnt)
+	}
+}

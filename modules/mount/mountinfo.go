@@ -1,0 +1,169 @@
+package mount
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// MaxLineLen is the longest mountinfo line ParseMountInfo accepts.
+const MaxLineLen = 64 << 10
+
+// MaxMounts is the largest number of entries ParseMountInfo returns before
+// failing with ErrTooMany.
+const MaxMounts = 100_000
+
+// ErrMalformed is wrapped by the *ParseError of a line that is not a
+// mountinfo entry.
+var ErrMalformed = errors.New("malformed mountinfo line")
+
+// ErrTooMany is returned when the input holds more than MaxMounts entries.
+var ErrTooMany = fmt.Errorf("more than %d mounts", MaxMounts)
+
+// ParseError reports the line (1-based) where parsing stopped.
+type ParseError struct {
+	Line int
+	Err  error
+}
+
+func (e *ParseError) Error() string { return fmt.Sprintf("mountinfo line %d: %v", e.Line, e.Err) }
+
+// Unwrap returns the underlying error (ErrMalformed, bufio.ErrTooLong, ...).
+func (e *ParseError) Unwrap() error { return e.Err }
+
+// Mount is one entry of /proc/self/mountinfo (see proc(5)). Paths and the
+// device are unescaped: "\040" in the file is a space here.
+type Mount struct {
+	ID         int    `xmlrpc:"id"`
+	ParentID   int    `xmlrpc:"parent_id"`
+	MajorMinor string `xmlrpc:"major_minor"` // "8:1"
+	// Root is the directory of the filesystem mounted here ("/" unless a
+	// bind mount of a subdirectory).
+	Root       string `xmlrpc:"root"`
+	Mountpoint string `xmlrpc:"mountpoint"`
+	// Options are the per-mount options ("rw,relatime").
+	Options string `xmlrpc:"options"`
+	// Propagation holds the optional fields ("shared:1", "master:2").
+	Propagation []string `xmlrpc:"propagation"`
+	Fstype      string   `xmlrpc:"fstype"`
+	// Device is the mount source ("/dev/sda1", "tmpfs", "server:/export").
+	Device string `xmlrpc:"device"`
+	// SuperOptions are the filesystem's own options ("rw,errors=remount-ro").
+	SuperOptions string `xmlrpc:"super_options"`
+}
+
+// ParseMountInfo parses the mountinfo format of proc(5). Blank lines are
+// skipped; any other line that is not an entry fails with a *ParseError
+// wrapping ErrMalformed. Lines longer than MaxLineLen and inputs with more
+// than MaxMounts entries are refused.
+func ParseMountInfo(r io.Reader) ([]Mount, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), MaxLineLen)
+	var mounts []Mount
+	line := 0
+	for sc.Scan() {
+		line++
+		text := sc.Text()
+		if strings.TrimSpace(text) == "" {
+			continue
+		}
+		if len(mounts) == MaxMounts {
+			return nil, &ParseError{Line: line, Err: ErrTooMany}
+		}
+		m, err := parseLine(text)
+		if err != nil {
+			return nil, &ParseError{Line: line, Err: err}
+		}
+		mounts = append(mounts, m)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, &ParseError{Line: line + 1, Err: err}
+	}
+	return mounts, nil
+}
+
+// parseLine parses
+// "36 35 98:0 /mnt1 /mnt/parent rw,noatime master:1 - ext3 /dev/root rw,errors=continue".
+// Fields are separated by single spaces (the kernel escapes spaces inside
+// fields), so an empty field is kept as empty rather than merged.
+func parseLine(text string) (Mount, error) {
+	fields := strings.Split(text, " ")
+	sep := -1
+	for i := 6; i < len(fields); i++ {
+		if fields[i] == "-" {
+			sep = i
+			break
+		}
+	}
+	if sep < 0 || len(fields)-sep < 3 || len(fields)-sep > 4 {
+		return Mount{}, fmt.Errorf("%w: want 6+ fields, \"-\", fstype, source[, options]", ErrMalformed)
+	}
+	id, err := strconv.Atoi(fields[0])
+	if err != nil || id < 0 {
+		return Mount{}, fmt.Errorf("%w: mount id %q", ErrMalformed, fields[0])
+	}
+	parent, err := strconv.Atoi(fields[1])
+	if err != nil || parent < 0 {
+		return Mount{}, fmt.Errorf("%w: parent id %q", ErrMalformed, fields[1])
+	}
+	if !validMajorMinor(fields[2]) {
+		return Mount{}, fmt.Errorf("%w: major:minor %q", ErrMalformed, fields[2])
+	}
+	m := Mount{
+		ID:         id,
+		ParentID:   parent,
+		MajorMinor: fields[2],
+		Root:       unescape(fields[3]),
+		Mountpoint: unescape(fields[4]),
+		Options:    unescape(fields[5]),
+		Fstype:     unescape(fields[sep+1]),
+		Device:     unescape(fields[sep+2]),
+		// Never nil: XML-RPC has no nil, so results always carry arrays.
+		Propagation: []string{},
+	}
+	for _, f := range fields[6:sep] {
+		if f != "" {
+			m.Propagation = append(m.Propagation, unescape(f))
+		}
+	}
+	if sep+3 < len(fields) {
+		m.SuperOptions = unescape(fields[sep+3])
+	}
+	return m, nil
+}
+
+func validMajorMinor(s string) bool {
+	major, minor, ok := strings.Cut(s, ":")
+	if !ok {
+		return false
+	}
+	_, err1 := strconv.ParseUint(major, 10, 32)
+	_, err2 := strconv.ParseUint(minor, 10, 32)
+	return err1 == nil && err2 == nil
+}
+
+// unescape decodes the kernel's octal escapes (\040 space, \011 tab, \012
+// newline, \134 backslash). A backslash not followed by three octal digits
+// naming a byte is kept as it is.
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && s[i+1] <= '3' && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
+			// \400 and above do not fit a byte, hence s[i+1] <= '3'.
+			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
+			i += 3
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isOctal(c byte) bool { return c >= '0' && c <= '7' }

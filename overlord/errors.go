@@ -1,0 +1,79 @@
+package overlord
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/gofunc/gofunc"
+)
+
+// Per-host failure kinds, for errors.Is. A remote fault is a
+// *gofunc.Fault instead: errors.Is(err, gofunc.ErrDenied).
+var (
+	// ErrUnreachable: the minion could not be reached (refused, no
+	// route, connection dropped mid-call).
+	ErrUnreachable = errors.New("unreachable")
+	// ErrTimeout: the host did not answer within HostTimeout or the
+	// caller's deadline. It is gofunc.ErrTimeout, so a local timeout
+	// and a minion's timeout fault match the same test.
+	ErrTimeout = gofunc.ErrTimeout
+	// ErrImpersonation: the minion's certificate does not name the host
+	// that was dialled.
+	ErrImpersonation = errors.New("impersonation: certificate does not name the host dialled")
+	// ErrUntrusted: the minion's certificate is not signed by our CA.
+	ErrUntrusted = errors.New("untrusted certificate")
+	// ErrProtocol: the minion answered something that is not XML-RPC.
+	ErrProtocol = errors.New("protocol error")
+)
+
+// HostError is one host's failure.
+type HostError struct {
+	Host string
+	Op   string // the method called
+	Err  error
+}
+
+func (e *HostError) Error() string { return fmt.Sprintf("%s: %s: %v", e.Host, e.Op, e.Err) }
+
+// Unwrap returns the cause.
+func (e *HostError) Unwrap() error { return e.Err }
+
+// CallError is returned by Call when at least one host failed. Its
+// Unwrap returns every host's error, so errors.Is(err, gofunc.ErrDenied)
+// is true when any host denied the call.
+type CallError struct {
+	Method string
+	Failed int
+	Total  int
+	Errs   []error // *HostError, sorted by host
+}
+
+func (e *CallError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s failed on %d of %d hosts", e.Method, e.Failed, e.Total)
+	for i, err := range e.Errs {
+		if i == 3 {
+			fmt.Fprintf(&b, "; and %d more", len(e.Errs)-3)
+			break
+		}
+		b.WriteString("; ")
+		b.WriteString(err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the hosts' errors.
+func (e *CallError) Unwrap() []error { return e.Errs }
+
+func newCallError(method string, res Results) error {
+	failed := res.Failed()
+	if len(failed) == 0 {
+		return nil
+	}
+	e := &CallError{Method: method, Failed: len(failed), Total: len(res)}
+	for _, h := range failed {
+		e.Errs = append(e.Errs, res[h].Err)
+	}
+	return e
+}

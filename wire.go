@@ -1,0 +1,17 @@
+package gofunc
+
+// Wire constants shared by the overlord and the minion.
+const (
+	// DefaultMinionPort and DefaultCertmasterPort are Func's ports.
+	DefaultMinionPort     = 51234
+	DefaultCertmasterPort = 51235
+
+	// TimeoutHeader carries the caller's remaining time budget, as a Go
+	// duration string ("29.5s"), so the minion can cancel the work when
+	// the caller would stop waiting. XML-RPC itself has no deadline.
+	TimeoutHeader = "Gofunc-Timeout"
+
+	// CallIDHeader is set by the minion on every response: the call's
+	// id in the minion's audit log, to quote when asking what happened.
+	CallIDHeader = "Gofunc-Call-Id"
+)
