@@ -13,7 +13,7 @@ import (
 // Logs never write the same chain. The lock is released when the file is
 // closed, including by the kernel when the process dies.
 func lockFile(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|noFollow, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("audit: lock: %w", err)
 	}
@@ -36,3 +36,7 @@ func syncDir(dir string) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+// noFollow makes opening the log's files fail on a symbolic link, so
+// that a link planted in the log directory cannot redirect records.
+const noFollow = syscall.O_NOFOLLOW

@@ -285,7 +285,7 @@ func (l *Log) rotate() error {
 	if err := os.Rename(l.path, next); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND|noFollow, 0o600)
 	if err != nil {
 		if rerr := os.Rename(next, l.path); rerr != nil {
 			l.broken = fmt.Errorf("rotation failed and %s could not be renamed back: %w", next, rerr)
@@ -374,7 +374,7 @@ func Open(path string, cfg Config) (*Log, error) {
 
 // open is Open after the lock is taken.
 func (l *Log) open() error {
-	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE|os.O_APPEND|noFollow, 0o600)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
@@ -414,7 +414,7 @@ func (l *Log) open() error {
 	if t.torn != nil {
 		return l.recoverTorn(t.good, t.torn)
 	}
-	return nil
+	return l.recordUnrecordedRecovery()
 }
 
 // lastRecordOf returns the last record of a rotated file (nil if it is
@@ -439,10 +439,14 @@ func lastRecordOf(path string) (*Record, error) {
 	return t.last, nil
 }
 
+// tornName is where the torn bytes found when the chain was at
+// nextSeq are saved; the log.recovered record takes that seq.
+func (l *Log) tornName() string { return fmt.Sprintf("%s.torn-%d", l.path, l.nextSeq) }
+
 // recoverTorn saves the torn bytes beside the log, cuts them off and
 // records that it did.
 func (l *Log) recoverTorn(good int64, torn []byte) error {
-	side := fmt.Sprintf("%s.torn-%d", l.path, l.nextSeq)
+	side := l.tornName()
 	if err := writeFileSync(side, torn); err != nil {
 		return fmt.Errorf("audit: save torn record: %w", err)
 	}
@@ -456,9 +460,30 @@ func (l *Log) recoverTorn(good int64, torn []byte) error {
 		return fmt.Errorf("audit: cut torn record: %w", err)
 	}
 	l.logger.Warn("audit log had a torn final record; saved and cut off", "path", l.path, "offset", good, "bytes", len(torn), "saved_as", side)
+	return l.recordRecovery(good, torn, side)
+}
+
+// recordUnrecordedRecovery finishes a recovery that a crash interrupted
+// after the torn bytes were saved and cut off but before the
+// log.recovered record was durable: the side file for the next seq
+// exists, so its record is missing.
+func (l *Log) recordUnrecordedRecovery() error {
+	side := l.tornName()
+	torn, err := os.ReadFile(side)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	l.logger.Warn("audit log recovery was interrupted; recording it now", "path", l.path, "saved_as", side)
+	return l.recordRecovery(l.size, torn, side)
+}
+
+func (l *Log) recordRecovery(offset int64, torn []byte, side string) error {
 	_, err := l.Append(Record{Kind: KindLogRecovered, Details: map[string]string{
 		"file":     filepath.Base(l.path),
-		"offset":   fmt.Sprint(good),
+		"offset":   fmt.Sprint(offset),
 		"bytes":    fmt.Sprint(len(torn)),
 		"sha256":   sha256Hex(torn),
 		"saved_as": filepath.Base(side),
@@ -468,7 +493,7 @@ func (l *Log) recoverTorn(good int64, torn []byte) error {
 
 // writeFileSync writes a new file with mode 0600 and syncs it.
 func writeFileSync(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|noFollow, 0o600)
 	if err != nil {
 		return err
 	}

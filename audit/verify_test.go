@@ -141,6 +141,43 @@ func TestOpenRecoversFileWithNoCompleteLine(t *testing.T) {
 	}
 }
 
+func TestOpenFinishesInterruptedRecovery(t *testing.T) {
+	path, ls := fiveRecords(t)
+	// A crash came after the torn bytes were saved and cut off, before
+	// the log.recovered record was written: it must be written now.
+	torn := []byte(`{"seq":6,"time":"2025-`)
+	if err := os.WriteFile(path+".torn-6", torn, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l := openLog(t, path, Config{})
+	l.Close()
+	recs := records(t, path)
+	if len(recs) != 6 || recs[5].Kind != KindLogRecovered || recs[5].Details["saved_as"] != "audit.log.torn-6" ||
+		recs[5].Details["sha256"] != sha256Hex(torn) || recs[5].Details["offset"] != strconv.Itoa(len(bytes.Join(ls, nil))) {
+		t.Fatalf("records after Open = %d, last %+v; want a log.recovered record for audit.log.torn-6", len(recs), recs[len(recs)-1])
+	}
+	l = openLog(t, path, Config{}) // recorded once, not at every Open
+	l.Close()
+	if n := len(records(t, path)); n != 6 {
+		t.Errorf("second Open: %d records, want 6", n)
+	}
+}
+
+func TestOpenRefusesSymlink(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "elsewhere")
+	if err := os.WriteFile(target, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(dir, "audit.log")); err != nil {
+		t.Skip(err)
+	}
+	if l, err := Open(filepath.Join(dir, "audit.log"), Config{}); err == nil {
+		l.Close()
+		t.Fatal("Open followed a symbolic link planted at the log's path")
+	}
+}
+
 func TestOpenRefusesDamagedTail(t *testing.T) {
 	path, ls := fiveRecords(t)
 	writeLines(t, path, ls[0], ls[1], bytes.Replace(ls[2], []byte("carol"), []byte("craig"), 1))

@@ -565,7 +565,7 @@ func (ix *index) current(name string, role gofunc.Role, t time.Time) *certRecord
 	var best *certRecord
 	for i := range ix.Certs {
 		r := &ix.Certs[i]
-		if r.Name == name && r.Role == role && r.valid(t) && (best == nil || r.NotBefore.After(best.NotBefore)) {
+		if r.Name == name && r.Role == role && r.valid(t) && (best == nil || !r.NotBefore.Before(best.NotBefore)) {
 			best = r
 		}
 	}

@@ -2,7 +2,10 @@ package ca
 
 import (
 	"crypto/ecdsa"
+	"io"
 	"net/url"
+
+	"github.com/hashicorp/go-hclog"
 )
 
 type ecdsaKey = ecdsa.PrivateKey
@@ -13,4 +16,8 @@ func mustURL(s string) *url.URL {
 		panic(err)
 	}
 	return u
+}
+
+func hclogTo(w io.Writer) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Output: w, Level: hclog.Trace})
 }

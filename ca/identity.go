@@ -160,16 +160,22 @@ func readCert(path string) (*x509.Certificate, error) {
 // LoadIdentity), so a crash never leaves a certificate without its key.
 // Later renewals are saved to the same directory.
 func (id *Identity) Save(dir string) error {
+	return id.saveTo(dir, true)
+}
+
+func (id *Identity) saveTo(dir string, withCRL bool) error {
 	id.mu.Lock()
 	defer id.mu.Unlock()
-	if err := id.saveLocked(dir, id.cur.Load()); err != nil {
+	if err := id.saveLocked(dir, id.cur.Load(), withCRL); err != nil {
 		return err
 	}
 	id.dir = dir
 	return nil
 }
 
-func (id *Identity) saveLocked(dir string, c *tls.Certificate) error {
+// saveLocked writes c (and the CA, and the CRL when withCRL and newer
+// than the one in dir) into dir.
+func (id *Identity) saveLocked(dir string, c *tls.Certificate, withCRL bool) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("ca: save identity: %w", err)
 	}
@@ -186,7 +192,7 @@ func (id *Identity) saveLocked(dir string, c *tls.Certificate) error {
 		{fileKey + ".new", keyPEM, 0o600},
 		{fileCert + ".new", encodePEM(pemCert, c.Leaf.Raw), 0o644},
 	}
-	if s := id.crl.Load(); s != nil {
+	if s := id.crl.Load(); s != nil && withCRL && crlNewerThanFile(s, filepath.Join(dir, fileCRL)) {
 		steps = append(steps, struct {
 			name string
 			data []byte
@@ -204,6 +210,25 @@ func (id *Identity) saveLocked(dir string, c *tls.Certificate) error {
 		}
 	}
 	return syncDir(dir)
+}
+
+// crlNewerThanFile reports whether s is newer than the CRL stored at
+// path (or path holds none): Save must never replace a CRL with an older
+// one, for instance in a CA directory.
+func crlNewerThanFile(s *crlState, path string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return true
+	}
+	der, err := decodeOnePEM(b, pemCRL, maxCRLBytes)
+	if err != nil {
+		return true
+	}
+	rl, err := x509.ParseRevocationList(der)
+	if err != nil || rl.Number == nil {
+		return true
+	}
+	return s.number.Cmp(rl.Number) > 0
 }
 
 // Name returns the certificate's common name: the minion's host name or

@@ -99,7 +99,13 @@ func (s *Server) dispatch(ctx context.Context, w http.ResponseWriter, req *reque
 		s.writeFault(w, gofunc.Errorf(gofunc.CodeAuditFailed, "audit log unavailable; call %s not run", req.id))
 		return
 	}
-	result, err := meth.call(ctx, args)
+	run := func(ctx context.Context) (any, error) { return meth.call(ctx, args) }
+	var result any
+	if s.Intercept != nil {
+		result, err = s.Intercept(ctx, &Call{ID: req.id, Peer: req.peer, Method: req.method, Params: req.params}, run)
+	} else {
+		result, err = run(ctx)
+	}
 	s.finish(ctx, w, req, result, err)
 }
 

@@ -188,8 +188,8 @@ func TestForeignClientCertificatesRefusedAtHandshake(t *testing.T) {
 	roots := x509.NewCertPool()
 	roots.AddCert(e.authority.Certificate())
 	cases := map[string]tls.Certificate{
-		"self-signed":   selfSigned(t, "admin"),
-		"other CA":      *foreign.Certificate(),
+		"self-signed":    selfSigned(t, "admin"),
+		"other CA":       *foreign.Certificate(),
 		"no certificate": {},
 	}
 	for name, cert := range cases {

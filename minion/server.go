@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/ca"
 )
@@ -84,6 +85,12 @@ type Server struct {
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
 	IdleTimeout       time.Duration
+	// Intercept, if set, wraps every authorized, audited call: it may
+	// observe it, delay it, or answer in the method's place (metrics,
+	// rate limits per caller, fault injection in tests). Nil means the
+	// method runs directly.
+	Intercept Interceptor
+
 	// MaxCallTimeout caps the deadline a caller may ask for, and is the
 	// deadline of calls that ask for none; zero means one hour.
 	MaxCallTimeout time.Duration
@@ -100,6 +107,19 @@ type Server struct {
 	cancel   context.CancelFunc
 	inflight sync.WaitGroup
 }
+
+// Call describes a call to an Interceptor.
+type Call struct {
+	ID     string // the call's id in the audit log
+	Peer   gofunc.Peer
+	Method string // "module.method"
+	Params []any  // decoded arguments; do not modify
+}
+
+// Interceptor wraps a call; next runs the method (or the next
+// interceptor). It runs on the call's goroutine, concurrently with
+// other calls.
+type Interceptor func(ctx context.Context, call *Call, next func(context.Context) (any, error)) (any, error)
 
 // Register adds a module under name. Every exported method of v (except
 // Doc and Close) becomes "name.method_name" on the wire; see the package

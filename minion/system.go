@@ -152,4 +152,3 @@ func wireType(t reflect.Type) string {
 	}
 	return fmt.Sprint(t)
 }
-

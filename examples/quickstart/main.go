@@ -207,7 +207,7 @@ func tail(path string, n int) ([]string, error) {
 }
 
 func ignoreClosed(err error) error {
-	if errors.Is(err, minion.ErrServerClosed) || errors.Is(err, net.ErrClosed) || errors.Is(err, ca.ErrServiceClosed) {
+	if errors.Is(err, minion.ErrServerClosed) || errors.Is(err, net.ErrClosed) || errors.Is(err, ca.ErrServerClosed) {
 		return nil
 	}
 	return err

@@ -130,6 +130,9 @@ type decoder struct {
 
 func newDecoder(r io.Reader, lim Limits, what string) *decoder {
 	lim = lim.withDefaults()
+	if r == nil {
+		r = strings.NewReader("") // an empty body, reported as such
+	}
 	d := &decoder{lim: lim, what: what}
 	d.lr = limitReader{r: r, remaining: lim.MaxBytes}
 	d.br = bufPool.Get().(*bufio.Reader)

@@ -1,0 +1,296 @@
+package ca
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/kolo/xmlrpc"
+
+	"github.com/gofunc/gofunc"
+)
+
+// ErrFingerprintMismatch: the certmaster presented a CA whose SHA-256
+// fingerprint is not the pinned one. Enroll stops before sending
+// anything.
+var ErrFingerprintMismatch = errors.New("ca: certmaster's CA does not match the pinned fingerprint")
+
+// ErrNotCertmaster: the server's certificate is valid for the CA but not
+// issued to the certmaster (a minion posing as the certmaster).
+var ErrNotCertmaster = errors.New("ca: server is not the certmaster")
+
+// maxResponseBytes bounds a certmaster answer (a CRL can be large).
+const maxResponseBytes = maxCRLBytes + 64<<10
+
+// certmasterURL turns "host:port" or "host" into the certmaster's URL.
+func certmasterURL(certmaster string) (string, error) {
+	if certmaster == "" {
+		return "", errors.New("ca: certmaster address is empty")
+	}
+	host, port, err := net.SplitHostPort(certmaster)
+	if err != nil {
+		host, port = certmaster, strconv.Itoa(gofunc.DefaultCertmasterPort)
+		if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
+			host = strings.Trim(host, "[]")
+		}
+	}
+	if host == "" {
+		return "", fmt.Errorf("ca: certmaster address %q has no host", certmaster)
+	}
+	return "https://" + net.JoinHostPort(host, port) + "/", nil
+}
+
+// rpcClient calls the certmaster with kolo/xmlrpc's codec over its own
+// http.Client (kolo's Client has no context and loses fault codes).
+type rpcClient struct {
+	url string
+	tr  *http.Transport
+	hc  *http.Client
+}
+
+func newRPCClient(certmaster string, cfg *tls.Config) (*rpcClient, error) {
+	u, err := certmasterURL(certmaster)
+	if err != nil {
+		return nil, err
+	}
+	tr := &http.Transport{
+		TLSClientConfig:       cfg,
+		TLSHandshakeTimeout:   15 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second,
+		MaxIdleConnsPerHost:   1,
+		IdleConnTimeout:       time.Minute,
+		DialContext:           (&net.Dialer{Timeout: 15 * time.Second}).DialContext,
+	}
+	return &rpcClient{url: u, tr: tr, hc: &http.Client{Transport: tr}}, nil
+}
+
+func (c *rpcClient) close() { c.tr.CloseIdleConnections() }
+
+// call sends method(args...) and decodes the answer into out. A fault
+// comes back as a *gofunc.Fault.
+func (c *rpcClient) call(ctx context.Context, method string, out any, args ...any) error {
+	body, err := xmlrpc.EncodeMethodCall(method, args...)
+	if err != nil {
+		return fmt.Errorf("ca: encode %s: %w", method, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("ca: %w", err)
+	}
+	req.Header.Set("Content-Type", "text/xml")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("ca: %s: %w", method, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	if err != nil {
+		return fmt.Errorf("ca: %s: read answer: %w", method, err)
+	}
+	if len(data) > maxResponseBytes {
+		return fmt.Errorf("ca: %s: answer over %d bytes", method, maxResponseBytes)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("ca: %s: HTTP %s", method, resp.Status)
+	}
+	r := xmlrpc.Response(data)
+	if err := r.Err(); err != nil {
+		var fe xmlrpc.FaultError
+		if errors.As(err, &fe) {
+			return &gofunc.Fault{Code: gofunc.Code(fe.Code), Message: fe.String}
+		}
+		return fmt.Errorf("ca: %s: %w", method, err)
+	}
+	if err := r.Unmarshal(out); err != nil {
+		return fmt.Errorf("ca: %s: decode answer: %w", method, err)
+	}
+	return nil
+}
+
+// certmasterVerifier checks the certmaster's certificate. Go's default
+// verification cannot be used: an enrolling minion has no CA certificate
+// yet, only its fingerprint, and the certmaster's host name need not be
+// in its certificate (minions dial whatever address the admin gave). So
+// the tls.Config sets InsecureSkipVerify and this VerifyConnection hook
+// does the whole check itself, on every handshake (resumed ones too):
+//   - find the CA in the presented chain by the pinned fingerprint (or,
+//     with trust on first use, take the chain's CA and log a warning);
+//   - verify the leaf against that CA alone, for server auth, now;
+//   - require the certmaster role, which only the CA can grant, so a
+//     minion's certificate from the same CA cannot pose as the
+//     certmaster;
+//   - refuse a revoked leaf when an identity with a CRL is at hand.
+type certmasterVerifier struct {
+	pin    string         // "sha256:<hex>"; "" with tofu
+	tofu   bool           // trust whatever CA is presented (logged)
+	roots  *x509.CertPool // when the CA is known already (identities)
+	id     *Identity      // for the CRL, when known
+	logger hclog.Logger   // for the TOFU warning
+
+	mu     sync.Mutex
+	seenCA *x509.Certificate // the CA of the last good handshake
+}
+
+// ca returns the CA certificate the last good handshake was verified
+// against.
+func (v *certmasterVerifier) ca() *x509.Certificate {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.seenCA
+}
+
+func (v *certmasterVerifier) verify(cs tls.ConnectionState) error {
+	certs := cs.PeerCertificates
+	if len(certs) == 0 {
+		return fmt.Errorf("%w: no certificate presented", ErrNotCertmaster)
+	}
+	leaf, roots := certs[0], v.roots
+	var ca *x509.Certificate
+	if roots == nil {
+		var seen []string
+		for _, c := range certs[1:] {
+			fp := CertFingerprint(c)
+			seen = append(seen, fp)
+			if (v.pin != "" && fp == v.pin) || (v.pin == "" && v.tofu && c.IsCA) {
+				ca = c
+			}
+		}
+		if ca == nil {
+			if v.pin == "" {
+				return fmt.Errorf("%w: the certmaster sent no CA certificate", ErrFingerprintMismatch)
+			}
+			return fmt.Errorf("%w: want %s, the certmaster sent %v", ErrFingerprintMismatch, v.pin, seen)
+		}
+		if v.pin == "" {
+			v.logger.Warn("trusting the certmaster's CA on first use; pin it with its fingerprint instead",
+				"ca_fingerprint", CertFingerprint(ca))
+		}
+		roots = x509.NewCertPool()
+		roots.AddCert(ca)
+	}
+	chains, err := leaf.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	if err != nil {
+		return fmt.Errorf("ca: certmaster certificate: %w", err)
+	}
+	if RoleOf(leaf) != gofunc.RoleCertmaster {
+		return fmt.Errorf("%w: %s has role %q", ErrNotCertmaster, leaf.Subject.CommonName, RoleOf(leaf))
+	}
+	if v.id != nil && v.id.Revoked(leaf) {
+		return fmt.Errorf("%w: certmaster %s", ErrRevoked, leaf.Subject.CommonName)
+	}
+	v.mu.Lock()
+	v.seenCA = chains[0][len(chains[0])-1]
+	v.mu.Unlock()
+	return nil
+}
+
+// tlsConfig returns the client config for the certmaster; with id, the
+// identity's certificate is offered as the client certificate.
+func (v *certmasterVerifier) tlsConfig(id *Identity) *tls.Config {
+	cfg := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: true, // verify does the full check; see certmasterVerifier
+		VerifyConnection:   v.verify,
+	}
+	if id != nil {
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return id.cur.Load(), nil
+		}
+	}
+	return cfg
+}
+
+// identityClient is an RPC client that authenticates with id and
+// trusts only id's CA.
+func identityClient(id *Identity, certmaster string) (*rpcClient, error) {
+	v := &certmasterVerifier{roots: id.roots, id: id, logger: hclog.NewNullLogger()}
+	return newRPCClient(certmaster, v.tlsConfig(id))
+}
+
+// FetchMinions asks the certmaster (over mutual TLS, with an overlord
+// identity) which minions are enrolled and where they listen. The
+// overlord should dial each Addr and verify the minion by Name
+// (ClientTLSConfig(Name)).
+func FetchMinions(ctx context.Context, id *Identity, certmaster string) ([]MinionInfo, error) {
+	c, err := identityClient(id, certmaster)
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+	var out []MinionInfo
+	if err := c.call(ctx, "list_minions", &out); err != nil {
+		return nil, err
+	}
+	for _, m := range out {
+		if _, err := ValidateName(m.Name); err != nil {
+			return nil, fmt.Errorf("ca: list_minions: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// FetchCRL fetches the certmaster's CRL once and installs it in id
+// (SetCRL: signed by id's CA, never older than the current one). It
+// needs no client certificate but sends id's.
+func FetchCRL(ctx context.Context, id *Identity, certmaster string) error {
+	c, err := identityClient(id, certmaster)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	var crlPEM string
+	if err := c.call(ctx, "get_crl", &crlPEM); err != nil {
+		return err
+	}
+	der, err := decodeOnePEM([]byte(crlPEM), pemCRL, maxCRLBytes)
+	if err != nil {
+		return fmt.Errorf("ca: get_crl: %w", err)
+	}
+	return id.SetCRL(der)
+}
+
+// DefaultCRLInterval is how often CRLLoop fetches the CRL by default.
+const DefaultCRLInterval = 30 * time.Second
+
+// CRLLoop fetches the certmaster's CRL into id now and then every
+// interval (default 30 s) until ctx is done; it then returns ctx's error.
+// A revoked peer is therefore refused at most interval (plus one fetch)
+// after the revocation: by new handshakes, and by servers that call
+// id.Revoked per request on older connections. Failed fetches are logged
+// to the optional logger and retried at the next tick; the last good CRL
+// stays in force.
+func CRLLoop(ctx context.Context, id *Identity, certmaster string, interval time.Duration, logger ...hclog.Logger) error {
+	if interval <= 0 {
+		interval = DefaultCRLInterval
+	}
+	log := hclog.NewNullLogger()
+	if len(logger) > 0 && logger[0] != nil {
+		log = logger[0]
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		fctx, cancel := context.WithTimeout(ctx, max(interval, 5*time.Second))
+		err := FetchCRL(fctx, id, certmaster)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			log.Warn("crl fetch failed", "certmaster", certmaster, "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}

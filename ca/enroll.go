@@ -1,0 +1,304 @@
+package ca
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"io/fs"
+	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/gofunc/gofunc"
+)
+
+// Enrollment errors.
+var (
+	// ErrRejected: the admin rejected the request.
+	ErrRejected = errors.New("ca: certificate request rejected")
+	// ErrNoPin: EnrollRequest has neither CAFingerprint nor InsecureTOFU.
+	ErrNoPin = errors.New("ca: no CA fingerprint to pin (set CAFingerprint, or InsecureTOFU to trust on first use)")
+	// ErrBadFingerprint: CAFingerprint is not "sha256:" and 64 hex digits.
+	ErrBadFingerprint = errors.New(`ca: CA fingerprint must be "sha256:" followed by 64 hex digits`)
+)
+
+// Defaults of EnrollRequest's polling.
+const (
+	DefaultMinPoll = time.Second
+	DefaultMaxPoll = time.Minute
+)
+
+// EnrollRequest describes one enrollment.
+type EnrollRequest struct {
+	// Certmaster is the certmaster's host:port (port default 51235).
+	Certmaster string
+	// CAFingerprint pins the CA: "sha256:<hex>" of its certificate's DER,
+	// as `certmaster fingerprint` prints it. Required unless InsecureTOFU.
+	CAFingerprint string
+	// InsecureTOFU trusts whatever CA the certmaster presents (trust on
+	// first use) and logs a warning. Off by default.
+	InsecureTOFU bool
+	// Name is the minion's name (an RFC 1123 host name). Required.
+	Name string
+	// Addr is the host:port the minion will listen on; it goes into the
+	// certificate and into the certmaster's list of minions. Default
+	// "NAME:51234".
+	Addr string
+	// Token is an enrollment token from `certmaster token create`; with a
+	// valid one the request is signed at once.
+	Token Token
+	// Dir receives key.pem (generated and written 0600 before the request
+	// is sent, and reused by a later Enroll while the request is
+	// pending), then ca.pem, cert.pem and crl.pem. Required.
+	Dir string
+	// Logger receives progress; nil means hclog.NewNullLogger().
+	Logger hclog.Logger
+	// MinPoll and MaxPoll bound the wait between polls while the request
+	// is pending: it starts at MinPoll, doubles up to MaxPoll, and is
+	// jittered. Defaults 1s and 1m.
+	MinPoll, MaxPoll time.Duration
+}
+
+var fingerprintRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// NormalizeFingerprint lower-cases a "sha256:<hex>" fingerprint, dropping
+// colons between hex pairs, and checks its form.
+func NormalizeFingerprint(fp string) (string, error) {
+	fp = strings.ToLower(strings.TrimSpace(fp))
+	if rest, ok := strings.CutPrefix(fp, "sha256:"); ok {
+		fp = "sha256:" + strings.ReplaceAll(rest, ":", "")
+	}
+	if !fingerprintRE.MatchString(fp) {
+		return "", ErrBadFingerprint
+	}
+	return fp, nil
+}
+
+// Enroll gets a minion certificate from the certmaster and returns the
+// identity, saved in req.Dir. It connects over TLS without a client
+// certificate, checks the certmaster's CA against the pinned fingerprint
+// (a mismatch is ErrFingerprintMismatch, before anything is sent) and
+// its certificate's certmaster role, then sends the enroll call and
+// polls, with capped, jittered backoff, until the request is signed, or
+// rejected (ErrRejected), or in conflict with another key (ErrConflict),
+// or ctx is done. A busy or unreachable certmaster is retried; other
+// faults are returned as *gofunc.Fault.
+func Enroll(ctx context.Context, req EnrollRequest) (*Identity, error) {
+	logger := req.Logger
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	name, err := ValidateName(req.Name)
+	if err != nil {
+		return nil, err
+	}
+	if req.Dir == "" {
+		return nil, errors.New("ca: EnrollRequest.Dir is empty")
+	}
+	v := &certmasterVerifier{tofu: req.InsecureTOFU, logger: logger}
+	switch {
+	case req.CAFingerprint != "":
+		if v.pin, err = NormalizeFingerprint(req.CAFingerprint); err != nil {
+			return nil, err
+		}
+	case !req.InsecureTOFU:
+		return nil, ErrNoPin
+	}
+	key, err := loadOrCreateKey(req.Dir)
+	if err != nil {
+		return nil, err
+	}
+	csrPEM, err := makeCSR(key, name)
+	if err != nil {
+		return nil, err
+	}
+	c, err := newRPCClient(req.Certmaster, v.tlsConfig(nil))
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+	args := map[string]any{"csr": string(csrPEM), "name": name}
+	if req.Addr != "" {
+		args["addr"] = req.Addr
+	}
+	if req.Token != "" {
+		args["token"] = req.Token.Reveal()
+	}
+	logger = logger.With("certmaster", req.Certmaster, "name", name)
+	bo := backoff{min: req.MinPoll, max: req.MaxPoll}
+	for {
+		var ans enrollAnswer
+		err := c.call(ctx, "enroll", &ans, args)
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrFingerprintMismatch), errors.Is(err, ErrNotCertmaster):
+			return nil, err
+		case errors.Is(err, gofunc.ErrBusy):
+			logger.Debug("certmaster busy; backing off")
+		case isFault(err):
+			return nil, err
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("ca: enroll: %w", ctx.Err())
+		default:
+			logger.Warn("certmaster unreachable; retrying", "error", err)
+		}
+		if err == nil {
+			switch RequestStatus(ans.Status) {
+			case StatusSigned:
+				return finishEnroll(ans, key, name, v.ca(), req.Dir)
+			case StatusRejected:
+				return nil, fmt.Errorf("%w: %s", ErrRejected, ans.Reason)
+			case StatusConflict:
+				return nil, fmt.Errorf("%w: %s", ErrConflict, ans.Reason)
+			case StatusPending:
+				logger.Info("certificate request pending; waiting for the admin to sign it")
+			default:
+				return nil, fmt.Errorf("ca: enroll: unknown status %q", ans.Status)
+			}
+		}
+		if err := bo.wait(ctx); err != nil {
+			return nil, fmt.Errorf("ca: enroll: %w", err)
+		}
+	}
+}
+
+func isFault(err error) bool {
+	var f *gofunc.Fault
+	return errors.As(err, &f)
+}
+
+type enrollAnswer struct {
+	Status string `xmlrpc:"status"`
+	Reason string `xmlrpc:"reason"`
+	Cert   string `xmlrpc:"cert"`
+	CA     string `xmlrpc:"ca"`
+	CRL    string `xmlrpc:"crl"`
+}
+
+// finishEnroll checks the signed certificate (issued by the CA the TLS
+// handshake proved, for our key, name and role) and saves the identity.
+func finishEnroll(ans enrollAnswer, key *ecdsa.PrivateKey, name string, seenCA *x509.Certificate, dir string) (*Identity, error) {
+	caCert, err := ParseCertificatePEM([]byte(ans.CA))
+	if err != nil {
+		return nil, fmt.Errorf("ca: enroll answer: CA: %w", err)
+	}
+	if seenCA == nil || !caCert.Equal(seenCA) {
+		return nil, fmt.Errorf("%w: the answer's CA is not the one the connection was verified with", ErrFingerprintMismatch)
+	}
+	leaf, err := ParseCertificatePEM([]byte(ans.Cert))
+	if err != nil {
+		return nil, fmt.Errorf("ca: enroll answer: certificate: %w", err)
+	}
+	id, err := newIdentity(caCert, leaf, key, []byte(ans.CA))
+	if err != nil {
+		return nil, err
+	}
+	if id.Name() != name || id.Role() != gofunc.RoleMinion {
+		return nil, fmt.Errorf("ca: enroll answer: certificate is for %s/%s, want %s/minion", id.Name(), id.Role(), name)
+	}
+	if ans.CRL != "" {
+		der, err := decodeOnePEM([]byte(ans.CRL), pemCRL, maxCRLBytes)
+		if err == nil {
+			err = id.SetCRL(der)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("ca: enroll answer: CRL: %w", err)
+		}
+	}
+	if err := id.Save(dir); err != nil {
+		return nil, err
+	}
+	return id, nil
+}
+
+// loadOrCreateKey returns dir/key.pem, creating it (0600, dir 0700)
+// first if missing. Reusing it matters: a minion restarted while its
+// request is pending must ask with the same key, or it would conflict
+// with itself.
+func loadOrCreateKey(dir string) (*ecdsa.PrivateKey, error) {
+	path := filepath.Join(dir, fileKey)
+	b, err := readSecret(path)
+	if err == nil {
+		k, err := parseKeyPEM(b)
+		if err != nil {
+			return nil, fmt.Errorf("ca: %s: %w", path, err)
+		}
+		return k, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
+	}
+	k, err := newKey()
+	if err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
+	}
+	pemKey, err := marshalKeyPEM(k)
+	if err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
+	}
+	if err := writeFileAtomic(path, pemKey, 0o600); err != nil {
+		return nil, fmt.Errorf("ca: write key: %w", err)
+	}
+	return k, nil
+}
+
+// makeCSR makes a PEM CSR for name. The CA reads only its key and checks
+// its CN; it carries a DNS SAN too so that other CAs' tools show the
+// request sensibly.
+func makeCSR(key *ecdsa.PrivateKey, name string) ([]byte, error) {
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject:  pkix.Name{CommonName: name},
+		DNSNames: []string{name},
+	}, key)
+	if err != nil {
+		return nil, fmt.Errorf("ca: make CSR: %w", err)
+	}
+	return encodePEM(pemCSR, der), nil
+}
+
+// backoff is a capped exponential wait with jitter: each wait is random
+// in [d/2, d], d doubling from min to max, so a fleet restarted at once
+// does not poll in lockstep.
+type backoff struct {
+	min, max time.Duration
+	cur      time.Duration
+}
+
+func (b *backoff) next() time.Duration {
+	if b.min <= 0 {
+		b.min = DefaultMinPoll
+	}
+	if b.max < b.min {
+		b.max = max(DefaultMaxPoll, b.min)
+	}
+	if b.cur == 0 {
+		b.cur = b.min
+	} else {
+		b.cur = min(2*b.cur, b.max)
+	}
+	half := b.cur / 2
+	return half + mrand.N(b.cur-half+1)
+}
+
+func (b *backoff) wait(ctx context.Context) error {
+	t := time.NewTimer(b.next())
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,642 @@
+package ca
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/audit"
+	"github.com/gofunc/gofunc/internal/glob"
+)
+
+// Errors about certificate requests. They reach a requester as
+// CodeBadArgs faults (ErrConflict as CodeConflict).
+var (
+	// ErrBadCSR: the CSR does not parse, its signature does not verify, or
+	// its key is not ECDSA P-256.
+	ErrBadCSR = errors.New("ca: bad certificate request")
+	// ErrBadRequest: a request field other than the CSR is wrong (address).
+	ErrBadRequest = errors.New("ca: bad request")
+	// ErrConflict: the name already has a valid certificate (or a pending
+	// request) with a different key.
+	ErrConflict = errors.New("ca: conflicting request")
+)
+
+// RequestStatus is where a certificate request stands.
+type RequestStatus string
+
+// Request statuses, as sent in the enroll call's answer.
+const (
+	StatusPending  RequestStatus = "pending"  // waiting for the admin
+	StatusSigned   RequestStatus = "signed"   // the certificate is in the answer
+	StatusRejected RequestStatus = "rejected" // the admin refused it
+	StatusConflict RequestStatus = "conflict" // the name is taken by another key
+)
+
+// Request is a certificate request as the certmaster receives it.
+type Request struct {
+	// CSR is the PEM certificate request. Only its public key (ECDSA
+	// P-256) is used; its CN is checked against Name.
+	CSR []byte
+	// Name is the minion's name; "" means the CSR's CN (the legacy
+	// wait_for_cert form).
+	Name string
+	// Addr is the host:port the minion will listen on; "" means the
+	// CSR's first IP SAN, else the name, with port 51234 (legacy form).
+	// An IP host becomes an IP SAN of the certificate, a different host
+	// name an extra DNS SAN.
+	Addr string
+	// Token, when valid, gets the request signed at once.
+	Token Token
+	// Source is the requester's network address, for the admin and the
+	// audit log.
+	Source string
+}
+
+// Result is the CA's answer to a request.
+type Result struct {
+	Status RequestStatus
+	// Reason explains a rejection or conflict.
+	Reason string
+	// CertPEM is the certificate when Status is StatusSigned.
+	CertPEM []byte
+}
+
+// RequestInfo is a stored (pending or rejected) request, as the admin
+// sees it.
+type RequestInfo struct {
+	Name           string        `json:"name"`
+	Addr           string        `json:"addr"`
+	IPs            []string      `json:"ips,omitempty"`
+	DNSNames       []string      `json:"dns_names,omitempty"` // extra DNS SANs besides Name
+	Source         string        `json:"source"`
+	Time           time.Time     `json:"time"`
+	KeyFingerprint string        `json:"key_fingerprint"`
+	Status         RequestStatus `json:"status"` // pending or rejected
+	// Conflict is set when another key asked for the same name, or the
+	// name holds a valid certificate for another key; ConflictReason says
+	// which. Such a request is never signed silently.
+	Conflict       bool   `json:"conflict,omitempty"`
+	ConflictReason string `json:"conflict_reason,omitempty"`
+}
+
+type requestRecord struct {
+	RequestInfo
+	CSR string `json:"csr"`
+}
+
+// ParseCSR parses a PEM certificate request, checks its signature (the
+// requester holds the key) and that its key is ECDSA P-256. Errors match
+// ErrBadCSR.
+func ParseCSR(pemData []byte) (*x509.CertificateRequest, error) {
+	der, err := decodeOnePEM(pemData, pemCSR, maxPEMBytes)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadCSR, err)
+	}
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadCSR, err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("%w: signature: %w", ErrBadCSR, err)
+	}
+	k, ok := csr.PublicKey.(*ecdsa.PublicKey)
+	if !ok || k.Curve != elliptic.P256() {
+		return nil, fmt.Errorf("%w: key must be ECDSA P-256", ErrBadCSR)
+	}
+	return csr, nil
+}
+
+// maxRequestIPs bounds the IP SANs a legacy request can ask for.
+const maxRequestIPs = 4
+
+// validated is a request after every check: what a certificate will hold.
+type validated struct {
+	name  string
+	addr  string
+	ips   []net.IP
+	dns   []string // extra DNS SANs
+	keyFP string
+	csr   *x509.CertificateRequest
+	pem   []byte
+}
+
+func validateRequest(req Request) (*validated, error) {
+	csr, err := ParseCSR(req.CSR)
+	if err != nil {
+		return nil, err
+	}
+	v := &validated{csr: csr, pem: req.CSR}
+	switch {
+	case req.Name != "":
+		if v.name, err = ValidateName(req.Name); err != nil {
+			return nil, err
+		}
+		if cn := csr.Subject.CommonName; cn != "" {
+			if c, err := ValidateName(cn); err != nil || c != v.name {
+				return nil, fmt.Errorf("%w: CSR common name %q is not the requested name %q", ErrBadRequest, cn, v.name)
+			}
+		}
+	default:
+		if v.name, err = ValidateName(csr.Subject.CommonName); err != nil {
+			return nil, err
+		}
+	}
+	if v.keyFP, err = KeyFingerprint(csr.PublicKey); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadCSR, err)
+	}
+	if req.Addr != "" {
+		err = v.setAddr(req.Addr)
+	} else {
+		err = v.setLegacyAddr(csr)
+	}
+	return v, err
+}
+
+func (v *validated) setAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%w: address %q: %w", ErrBadRequest, addr, err)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 || strconv.Itoa(p) != port {
+		return fmt.Errorf("%w: address %q: bad port", ErrBadRequest, addr)
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		if err := checkIP(ip); err != nil {
+			return err
+		}
+		v.ips = []net.IP{ip}
+		v.addr = net.JoinHostPort(ip.String(), port)
+		return nil
+	}
+	h, err := ValidateName(host)
+	if err != nil {
+		return fmt.Errorf("%w: address %q: %w", ErrBadRequest, addr, err)
+	}
+	if h != v.name {
+		v.dns = []string{h}
+	}
+	v.addr = net.JoinHostPort(h, port)
+	return nil
+}
+
+func (v *validated) setLegacyAddr(csr *x509.CertificateRequest) error {
+	if len(csr.IPAddresses) > maxRequestIPs {
+		return fmt.Errorf("%w: more than %d IP addresses", ErrBadRequest, maxRequestIPs)
+	}
+	for _, ip := range csr.IPAddresses {
+		if err := checkIP(ip); err != nil {
+			return err
+		}
+		v.ips = append(v.ips, ip)
+	}
+	host := v.name
+	if len(v.ips) > 0 {
+		host = v.ips[0].String()
+	}
+	v.addr = net.JoinHostPort(host, DefaultMinionPort)
+	return nil
+}
+
+func checkIP(ip net.IP) error {
+	if ip.IsUnspecified() || ip.IsMulticast() {
+		return fmt.Errorf("%w: address %v cannot be listened on", ErrBadRequest, ip)
+	}
+	return nil
+}
+
+func (v *validated) info(source string, now time.Time) RequestInfo {
+	ri := RequestInfo{
+		Name: v.name, Addr: v.addr, DNSNames: v.dns, Source: source, Time: now.UTC(),
+		KeyFingerprint: v.keyFP, Status: StatusPending,
+	}
+	for _, ip := range v.ips {
+		ri.IPs = append(ri.IPs, ip.String())
+	}
+	return ri
+}
+
+// errNoChange tells update that fn changed nothing, so the index is not
+// rewritten (a minion polling its pending request must not cost a write).
+var errNoChange = errors.New("no change")
+
+// Submit handles a certificate request from a minion: the enroll and
+// wait_for_cert calls. In order:
+//   - the CSR and every field are validated (errors: ErrBadCSR,
+//     ErrBadName, ErrBadRequest; nothing is stored);
+//   - a name with a valid certificate for the same key gets that
+//     certificate back; for another key the answer is StatusConflict and
+//     the request is stored, marked, for the admin;
+//   - a request stored as rejected stays rejected;
+//   - a valid token signs at once (a bad one is ErrBadToken, and nothing
+//     is stored), and so does a name matching the autosign glob ("" means
+//     no autosign);
+//   - anything else is stored as pending, with its source address, time,
+//     address and key fingerprint, for `certmaster sign`.
+func (a *Authority) Submit(req Request, autosign string) (Result, error) {
+	v, err := validateRequest(req)
+	if err != nil {
+		a.auditRefusal(req, err)
+		return Result{}, err
+	}
+	var res Result
+	err = a.update(func(ix *index) error {
+		r, err := a.submitLocked(ix, v, req, autosign)
+		res = r
+		return err
+	})
+	if errors.Is(err, errNoChange) {
+		err = nil
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+// auditRefusal records a request refused before it reached the state.
+// The audit error is dropped: the request is refused either way.
+func (a *Authority) auditRefusal(req Request, cause error) {
+	_ = a.audit(event{Kind: KindRequest, Caller: req.Name, Remote: req.Source, Outcome: audit.OutcomeDenied, Error: cause.Error()})
+}
+
+func (a *Authority) submitLocked(ix *index, v *validated, req Request, autosign string) (Result, error) {
+	now := a.cfg.Now()
+	ev := event{Kind: KindRequest, Caller: v.name, Role: string(gofunc.RoleMinion), Remote: req.Source,
+		Details: map[string]string{"addr": v.addr, "key_fingerprint": v.keyFP}}
+	if cur := ix.current(v.name, gofunc.RoleMinion, now); cur != nil {
+		if cur.KeyFP == v.keyFP {
+			pem, err := os.ReadFile(a.path(filepath.Join(dirCerts, cur.Serial+".pem")))
+			if err != nil {
+				return Result{}, fmt.Errorf("ca: %w", err)
+			}
+			return Result{Status: StatusSigned, CertPEM: pem}, errNoChange
+		}
+		reason := fmt.Sprintf("%s already has a valid certificate (serial %s) for another key", v.name, cur.Serial)
+		return a.conflictLocked(v, req, now, reason, nil)
+	}
+	stored, err := a.readRequest(v.name)
+	if err != nil {
+		return Result{}, err
+	}
+	if stored != nil {
+		switch {
+		case stored.KeyFingerprint != v.keyFP && stored.Status == StatusPending:
+			reason := fmt.Sprintf("%s has a pending request for another key (%s)", v.name, stored.KeyFingerprint)
+			return a.conflictLocked(v, req, now, reason, stored)
+		case stored.KeyFingerprint == v.keyFP && stored.Status == StatusRejected:
+			return Result{Status: StatusRejected, Reason: "the request was rejected"}, errNoChange
+		case stored.KeyFingerprint != v.keyFP:
+			stored = nil // a new key after a rejection: a new request
+		}
+	}
+	if req.Token != "" {
+		return a.signWithToken(ix, v, req, ev)
+	}
+	if autosign != "" && glob.Match(autosign, v.name) {
+		ev.Outcome, ev.Details["via"] = "signed", "autosign"
+		return a.signRequestLocked(ix, v, ev)
+	}
+	if stored != nil {
+		return Result{Status: StatusPending}, errNoChange
+	}
+	ev.Outcome = string(StatusPending)
+	if err := a.audit(ev); err != nil {
+		return Result{}, err
+	}
+	rr := requestRecord{RequestInfo: v.info(req.Source, now), CSR: string(v.pem)}
+	if err := a.writeRequest(rr); err != nil {
+		return Result{}, err
+	}
+	a.logger().Info("certificate request pending", "name", v.name, "addr", v.addr, "source", req.Source, "key", v.keyFP)
+	return Result{Status: StatusPending}, errNoChange
+}
+
+// conflictLocked stores and audits a conflict. stored is the pending
+// request the new one collides with, if that is the conflict.
+func (a *Authority) conflictLocked(v *validated, req Request, now time.Time, reason string, stored *requestRecord) (Result, error) {
+	if err := a.audit(event{Kind: KindConflict, Caller: v.name, Role: string(gofunc.RoleMinion), Remote: req.Source,
+		Outcome: string(StatusConflict), Error: reason,
+		Details: map[string]string{"addr": v.addr, "key_fingerprint": v.keyFP}}); err != nil {
+		return Result{}, err
+	}
+	if stored == nil {
+		rr := requestRecord{RequestInfo: v.info(req.Source, now), CSR: string(v.pem)}
+		rr.Conflict, rr.ConflictReason = true, reason
+		if err := a.writeRequest(rr); err != nil {
+			return Result{}, err
+		}
+	} else if !stored.Conflict {
+		stored.Conflict = true
+		stored.ConflictReason = fmt.Sprintf("another key (%s) asked for this name from %s", v.keyFP, req.Source)
+		if err := a.writeRequest(*stored); err != nil {
+			return Result{}, err
+		}
+	}
+	a.logger().Warn("conflicting certificate request", "name", v.name, "source", req.Source, "key", v.keyFP, "reason", reason)
+	return Result{Status: StatusConflict, Reason: reason}, errNoChange
+}
+
+func (a *Authority) signWithToken(ix *index, v *validated, req Request, ev event) (Result, error) {
+	var tf *tokenFile
+	var tr *tokenRecord
+	var err error
+	tf, err = a.readTokens()
+	if err == nil {
+		tr, err = checkToken(tf, req.Token, v.name, a.cfg.Now())
+	}
+	if err != nil {
+		ev.Outcome, ev.Error = audit.OutcomeDenied, err.Error()
+		_ = a.audit(ev)
+		return Result{}, err
+	}
+	if err := a.audit(event{Kind: KindTokenUse, Caller: v.name, Remote: req.Source,
+		Details: map[string]string{"token_id": tr.ID, "use": fmt.Sprintf("%d/%d", tr.Used+1, tr.MaxUses)}}); err != nil {
+		return Result{}, err
+	}
+	// The use is spent before the certificate exists: if signing then
+	// fails, a use is lost, never gained.
+	tr.Used++
+	if err := a.writeTokens(tf); err != nil {
+		return Result{}, err
+	}
+	ev.Outcome, ev.Details["via"], ev.Details["token_id"] = "signed", "token", tr.ID
+	return a.signRequestLocked(ix, v, ev)
+}
+
+// signRequestLocked audits the request, signs it and drops any stored
+// request for the name.
+func (a *Authority) signRequestLocked(ix *index, v *validated, ev event) (Result, error) {
+	if err := a.audit(ev); err != nil {
+		return Result{}, err
+	}
+	spec := signSpec{role: gofunc.RoleMinion, name: v.name, pub: v.csr.PublicKey,
+		dns: append([]string{v.name}, v.dns...), ips: v.ips, addr: v.addr}
+	cert, err := a.issueLocked(ix, spec, event{Kind: KindSign, Remote: ev.Remote,
+		Details: map[string]string{"via": ev.Details["via"]}})
+	if err != nil {
+		return Result{}, err
+	}
+	if err := a.removeRequest(v.name); err != nil {
+		return Result{}, err
+	}
+	return Result{Status: StatusSigned, CertPEM: encodePEM(pemCert, cert.Raw)}, nil
+}
+
+// validated rebuilds a stored request's validated form, checking that
+// the file still agrees with itself.
+func (rr *requestRecord) validated() (*validated, error) {
+	csr, err := ParseCSR([]byte(rr.CSR))
+	if err != nil {
+		return nil, err
+	}
+	v := &validated{name: rr.Name, addr: rr.Addr, dns: rr.DNSNames, keyFP: rr.KeyFingerprint, csr: csr, pem: []byte(rr.CSR)}
+	if fp, err := KeyFingerprint(csr.PublicKey); err != nil || fp != rr.KeyFingerprint {
+		return nil, fmt.Errorf("%w: stored key fingerprint does not match the CSR", ErrBadCSR)
+	}
+	if _, err := ValidateName(rr.Name); err != nil {
+		return nil, err
+	}
+	for _, d := range rr.DNSNames {
+		if _, err := ValidateName(d); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range rr.IPs {
+		ip := net.ParseIP(s)
+		if ip == nil {
+			return nil, fmt.Errorf("%w: stored address %q", ErrBadRequest, s)
+		}
+		v.ips = append(v.ips, ip)
+	}
+	return v, nil
+}
+
+func (a *Authority) requestPath(name string) string {
+	return a.path(filepath.Join(dirRequests, name+".json"))
+}
+
+// readRequest returns the stored request for a validated name, or nil.
+func (a *Authority) readRequest(name string) (*requestRecord, error) {
+	b, err := os.ReadFile(a.requestPath(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
+	}
+	rr := new(requestRecord)
+	if err := json.Unmarshal(b, rr); err != nil {
+		return nil, fmt.Errorf("ca: %s: %w", a.requestPath(name), err)
+	}
+	return rr, nil
+}
+
+func (a *Authority) writeRequest(rr requestRecord) error {
+	b, err := json.MarshalIndent(rr, "", "\t")
+	if err != nil {
+		return fmt.Errorf("ca: %w", err)
+	}
+	if err := writeFileAtomic(a.requestPath(rr.Name), append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("ca: write request: %w", err)
+	}
+	return nil
+}
+
+func (a *Authority) removeRequest(name string) error {
+	err := os.Remove(a.requestPath(name))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("ca: %w", err)
+	}
+	return nil
+}
+
+// allRequests reads every stored request, sorted by name. Conflicts with
+// certificates issued since the request arrived are marked here.
+func (a *Authority) allRequests(ix *index) ([]requestRecord, error) {
+	entries, err := os.ReadDir(a.path(dirRequests))
+	if err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
+	}
+	now := a.cfg.Now()
+	var out []requestRecord
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || strings.HasPrefix(name, ".") {
+			continue // temporary files of an atomic write
+		}
+		rr, err := a.readRequest(name)
+		if err != nil {
+			return nil, err
+		}
+		if rr == nil {
+			continue
+		}
+		if cur := ix.current(rr.Name, gofunc.RoleMinion, now); cur != nil && cur.KeyFP != rr.KeyFingerprint && !rr.Conflict {
+			rr.Conflict = true
+			rr.ConflictReason = fmt.Sprintf("%s has a valid certificate (serial %s) for another key", rr.Name, cur.Serial)
+		}
+		out = append(out, *rr)
+	}
+	slices.SortFunc(out, func(x, y requestRecord) int { return strings.Compare(x.Name, y.Name) })
+	return out, nil
+}
+
+// Requests lists the stored requests, pending and rejected, by name.
+func (a *Authority) Requests() ([]RequestInfo, error) {
+	var out []RequestInfo
+	err := a.view(func(ix *index) error {
+		rrs, err := a.allRequests(ix)
+		for _, rr := range rrs {
+			out = append(out, rr.RequestInfo)
+		}
+		return err
+	})
+	return out, err
+}
+
+// Pending lists the requests waiting for the admin, by name.
+func (a *Authority) Pending() ([]RequestInfo, error) {
+	all, err := a.Requests()
+	return slices.DeleteFunc(all, func(r RequestInfo) bool { return r.Status != StatusPending }), err
+}
+
+func matchAny(globs []string, name string) bool {
+	return slices.ContainsFunc(globs, func(g string) bool { return glob.Match(g, name) })
+}
+
+// Sign signs the pending requests whose names match any of the globs
+// (fnmatch, case-insensitive) and returns the new certificates. A
+// request whose name already has a valid certificate for another key is
+// not signed: revoke that certificate first; such requests make the
+// error match ErrConflict, while the others are still signed. It returns
+// ErrNotFound when no pending request matches.
+func (a *Authority) Sign(globs ...string) ([]CertInfo, error) {
+	var out []CertInfo
+	var errs []error
+	err := a.update(func(ix *index) error {
+		rrs, err := a.allRequests(ix)
+		if err != nil {
+			return err
+		}
+		now := a.cfg.Now()
+		for _, rr := range rrs {
+			if rr.Status != StatusPending || !matchAny(globs, rr.Name) {
+				continue
+			}
+			if cur := ix.current(rr.Name, gofunc.RoleMinion, now); cur != nil && cur.KeyFP != rr.KeyFingerprint {
+				errs = append(errs, fmt.Errorf("%w: %s", ErrConflict, rr.ConflictReason))
+				continue
+			}
+			v, err := rr.validated()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("ca: stored request %s: %w", rr.Name, err))
+				continue
+			}
+			ev := event{Kind: KindRequest, Caller: rr.Name, Role: string(gofunc.RoleMinion), Remote: rr.Source,
+				Outcome: "signed", Details: map[string]string{"via": "admin", "key_fingerprint": rr.KeyFingerprint}}
+			res, err := a.signRequestLocked(ix, v, ev)
+			if err != nil {
+				return err
+			}
+			c, err := ParseCertificatePEM(res.CertPEM)
+			if err != nil {
+				return err
+			}
+			out = append(out, ix.find(serialHex(c.SerialNumber)).info())
+		}
+		if len(out) == 0 && len(errs) == 0 {
+			return fmt.Errorf("%w: no pending request matches %q", ErrNotFound, globs)
+		}
+		if len(out) == 0 {
+			return errNoChange
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errNoChange) {
+		return out, err
+	}
+	return out, errors.Join(errs...)
+}
+
+// Reject marks the pending requests matching the globs as rejected: the
+// minion that polls with that key is told so (ErrRejected). It returns
+// ErrNotFound when no pending request matches.
+func (a *Authority) Reject(globs ...string) ([]RequestInfo, error) {
+	var out []RequestInfo
+	err := a.update(func(ix *index) error {
+		rrs, err := a.allRequests(ix)
+		if err != nil {
+			return err
+		}
+		for _, rr := range rrs {
+			if rr.Status != StatusPending || !matchAny(globs, rr.Name) {
+				continue
+			}
+			if err := a.audit(event{Kind: KindReject, Caller: rr.Name, Role: string(gofunc.RoleMinion), Remote: rr.Source,
+				Outcome: string(StatusRejected), Details: map[string]string{"key_fingerprint": rr.KeyFingerprint}}); err != nil {
+				return err
+			}
+			rr.Status = StatusRejected
+			if err := a.writeRequest(rr); err != nil {
+				return err
+			}
+			out = append(out, rr.RequestInfo)
+		}
+		if len(out) == 0 {
+			return fmt.Errorf("%w: no pending request matches %q", ErrNotFound, globs)
+		}
+		return errNoChange
+	})
+	if errors.Is(err, errNoChange) {
+		err = nil
+	}
+	return out, err
+}
+
+// Clean removes the stored requests (pending, rejected or conflicting)
+// matching the globs, so the minions can ask again. Certificates are
+// untouched: revoke them with Revoke. It returns ErrNotFound when no
+// request matches.
+func (a *Authority) Clean(globs ...string) ([]RequestInfo, error) {
+	var out []RequestInfo
+	err := a.update(func(ix *index) error {
+		rrs, err := a.allRequests(ix)
+		if err != nil {
+			return err
+		}
+		for _, rr := range rrs {
+			if !matchAny(globs, rr.Name) {
+				continue
+			}
+			if err := a.audit(event{Kind: KindClean, Caller: rr.Name, Remote: rr.Source,
+				Details: map[string]string{"status": string(rr.Status), "key_fingerprint": rr.KeyFingerprint}}); err != nil {
+				return err
+			}
+			if err := a.removeRequest(rr.Name); err != nil {
+				return err
+			}
+			out = append(out, rr.RequestInfo)
+		}
+		if len(out) == 0 {
+			return fmt.Errorf("%w: no request matches %q", ErrNotFound, globs)
+		}
+		return errNoChange
+	})
+	if errors.Is(err, errNoChange) {
+		err = nil
+	}
+	return out, err
+}

@@ -1,0 +1,611 @@
+package ca
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/time/rate"
+
+	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/internal/xmlrpc"
+)
+
+// ErrServerClosed is returned by Serve and ListenAndServe after Shutdown
+// or Close.
+var ErrServerClosed = http.ErrServerClosed
+
+// Defaults of Service fields.
+const (
+	DefaultAddr         = ":51235"
+	DefaultMaxBodyBytes = 64 << 10
+	DefaultRateLimit    = rate.Limit(2) // requests per second per source IP
+	DefaultRateBurst    = 20
+)
+
+// Service is the certmaster network service: XML-RPC over TLS (never
+// plain HTTP), answering
+//
+//	wait_for_cert(csr_pem)          -> [signed bool, cert_pem, ca_pem]   (Func's call)
+//	enroll({csr, name, addr, token}) -> {status, reason, cert, ca, crl}
+//	renew(csr_pem)                  -> {cert, ca, crl}    client certificate required
+//	get_crl()                       -> crl_pem
+//	get_ca()                        -> ca_pem
+//	list_minions()                  -> [{name, addr, serial, not_after}]   overlords only
+//
+// A client certificate is optional (minions enrolling have none); when
+// one is given it is verified against the CA and the CRL, and the calls
+// that need one (renew, list_minions) check its role per call. Bodies
+// are bounded, each source IP is rate-limited, and every answer to bad
+// input is a fault with a fitting code; the service keeps serving
+// others.
+//
+// Configure the exported fields before Serve; they are read once, at
+// the first Serve or ListenAndServe.
+type Service struct {
+	// Authority is the CA. Required.
+	Authority *Authority
+	// Identity is the certmaster's own server identity (role certmaster).
+	// Nil means DIR/cert.pem and DIR/key.pem, issued on first start (and
+	// re-issued when past two thirds of their lifetime) for ServerNames and
+	// ServerIPs.
+	Identity *Identity
+	// ServerNames are the DNS names of an issued server certificate;
+	// default the host name and "localhost". Minions do not check them
+	// (they pin the CA and check the certmaster role), other clients may.
+	ServerNames []string
+	// ServerIPs are the IP SANs of an issued server certificate; default
+	// 127.0.0.1 and ::1.
+	ServerIPs []net.IP
+	// Addr is the listen address of ListenAndServe; default ":51235".
+	Addr string
+	// Autosign is a glob (fnmatch, case-insensitive) of minion names whose
+	// valid requests are signed without the admin; "" (the default)
+	// means none: every request waits for `certmaster sign`.
+	Autosign string
+	// Logger receives operational logs; nil means hclog.NewNullLogger().
+	Logger hclog.Logger
+	// MaxBodyBytes bounds a request body; default 64 KiB.
+	MaxBodyBytes int64
+	// RateLimit is how many calls per second one source IP may make, with
+	// bursts of RateBurst; defaults 2/s and 20.
+	RateLimit rate.Limit
+	RateBurst int
+
+	once    sync.Once
+	initErr error
+	cfg     serviceConfig
+	mu      sync.Mutex
+	srv     *http.Server
+	closed  bool
+	limits  limiterSet
+	crl     crlWatch
+	certMu  sync.Mutex
+	chain   *tls.Certificate // leaf + CA, rebuilt when the identity's leaf changes
+	ownedID bool             // Identity came from DIR: Reload re-reads it
+}
+
+type serviceConfig struct {
+	logger   hclog.Logger
+	maxBody  int64
+	autosign string
+}
+
+func (s *Service) init() error {
+	s.once.Do(func() { s.initErr = s.setup() })
+	return s.initErr
+}
+
+func (s *Service) setup() error {
+	if s.Authority == nil {
+		return errors.New("ca: Service.Authority is nil")
+	}
+	s.cfg = serviceConfig{logger: s.Logger, maxBody: s.MaxBodyBytes, autosign: strings.ToLower(s.Autosign)}
+	if s.cfg.logger == nil {
+		s.cfg.logger = hclog.NewNullLogger()
+	}
+	if s.cfg.maxBody <= 0 {
+		s.cfg.maxBody = DefaultMaxBodyBytes
+	}
+	rl, burst := s.RateLimit, s.RateBurst
+	if rl <= 0 {
+		rl = DefaultRateLimit
+	}
+	if burst <= 0 {
+		burst = DefaultRateBurst
+	}
+	s.limits = limiterSet{limit: rl, burst: burst, m: map[string]*limiterEntry{}}
+	s.crl = crlWatch{path: s.Authority.path(fileCRL), ca: s.Authority.cert}
+	if s.Identity == nil {
+		id, err := s.Authority.ServerIdentity(s.ServerNames, s.ServerIPs)
+		if err != nil {
+			return err
+		}
+		s.Identity, s.ownedID = id, true
+	}
+	if RoleOf(s.Identity.Leaf()) != gofunc.RoleCertmaster {
+		return fmt.Errorf("ca: Service.Identity has role %q, want certmaster", RoleOf(s.Identity.Leaf()))
+	}
+	if !s.Identity.CACert().Equal(s.Authority.cert) {
+		return errors.New("ca: Service.Identity was not issued by Service.Authority")
+	}
+	return nil
+}
+
+// Reload re-reads what can change under a running service (SIGHUP): the
+// server certificate when it came from DIR (renewing it when due). The
+// CRL needs no reload: every handshake checks DIR/crl.pem for changes.
+func (s *Service) Reload() error {
+	if err := s.init(); err != nil {
+		return err
+	}
+	if !s.ownedID {
+		return nil
+	}
+	id, err := s.Authority.ServerIdentity(s.ServerNames, s.ServerIPs)
+	if err != nil {
+		return err
+	}
+	c := id.Certificate()
+	s.Identity.cur.Store(c)
+	s.logger().Info("certmaster identity reloaded", "serial", serialHex(c.Leaf.SerialNumber), "not_after", c.Leaf.NotAfter)
+	return nil
+}
+
+func (s *Service) logger() hclog.Logger { return s.cfg.logger }
+
+// TLSConfig returns the service's server TLS config: its certificate
+// plus the CA certificate in the chain (so an enrolling minion sees the
+// CA it pins), client certificates optional but verified against the CA
+// and the CRL when given.
+func (s *Service) TLSConfig() (*tls.Config, error) {
+	if err := s.init(); err != nil {
+		return nil, err
+	}
+	return &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		ClientAuth:     tls.VerifyClientCertIfGiven,
+		ClientCAs:      s.Identity.roots,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.certChain(), nil },
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) > 0 && s.crl.revoked(cs.PeerCertificates[0]) {
+				return fmt.Errorf("%w: %s", ErrRevoked, cs.PeerCertificates[0].Subject.CommonName)
+			}
+			return nil
+		},
+	}, nil
+}
+
+func (s *Service) certChain() *tls.Certificate {
+	cur := s.Identity.cur.Load()
+	s.certMu.Lock()
+	defer s.certMu.Unlock()
+	if s.chain == nil || s.chain.Leaf != cur.Leaf {
+		s.chain = &tls.Certificate{
+			Certificate: [][]byte{cur.Leaf.Raw, s.Identity.ca.Raw},
+			PrivateKey:  cur.PrivateKey,
+			Leaf:        cur.Leaf,
+		}
+	}
+	return s.chain
+}
+
+// Serve accepts TLS connections on ln (a plain TCP listener: Serve adds
+// TLS) until Shutdown or Close, and then returns ErrServerClosed. It
+// always returns a non-nil error.
+func (s *Service) Serve(ln net.Listener) error {
+	cfg, err := s.TLSConfig()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	srv, err := s.server()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	s.logger().Info("certmaster serving", "addr", ln.Addr().String(), "ca", s.Authority.Fingerprint(), "autosign", s.cfg.autosign)
+	return srv.Serve(tls.NewListener(ln, cfg))
+}
+
+// ListenAndServe listens on Addr (default ":51235") and calls Serve.
+func (s *Service) ListenAndServe() error {
+	addr := s.Addr
+	if addr == "" {
+		addr = DefaultAddr
+	}
+	if _, err := s.server(); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ln)
+}
+
+func (s *Service) server() (*http.Server, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrServerClosed
+	}
+	if s.srv == nil {
+		s.srv = &http.Server{
+			Handler:           s,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    16 << 10,
+			ErrorLog:          s.logger().StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
+		}
+	}
+	return s.srv, nil
+}
+
+// Shutdown stops accepting connections and waits for the calls in
+// flight, or for ctx.
+func (s *Service) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	srv := s.srv
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	return srv.Shutdown(ctx)
+}
+
+// Close stops the service at once. It is idempotent.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	srv := s.srv
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	return srv.Close()
+}
+
+// ServeHTTP handles one XML-RPC call. Exported so the service can be
+// mounted in another server; that server must provide TLS with
+// TLSConfig for the client-certificate calls to work.
+func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := s.init(); err != nil {
+		http.Error(w, "certmaster misconfigured", http.StatusInternalServerError)
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "XML-RPC wants POST", http.StatusMethodNotAllowed)
+		return
+	}
+	source := r.RemoteAddr
+	host, _, err := net.SplitHostPort(source)
+	if err != nil {
+		host = source
+	}
+	if !s.limits.allow(host, time.Now()) {
+		s.logger().Warn("rate limit hit", "source", host)
+		s.writeFault(w, gofunc.Errorf(gofunc.CodeBusy, "too many requests from %s; slow down", host))
+		return
+	}
+	body := http.MaxBytesReader(w, r.Body, s.cfg.maxBody+1)
+	call, err := xmlrpc.DecodeCall(body, xmlrpc.Limits{MaxBytes: s.cfg.maxBody, MaxDepth: 8, MaxValues: 256})
+	if err != nil {
+		s.writeFault(w, toFault(err))
+		return
+	}
+	res, err := s.dispatch(r, call, source)
+	if err != nil {
+		f := toFault(err)
+		if f.Code == gofunc.CodeInternal {
+			s.logger().Error("certmaster call failed", "method", call.Method, "source", source, "error", err)
+		}
+		s.writeFault(w, f)
+		return
+	}
+	var buf bytes.Buffer
+	if err := xmlrpc.EncodeResponse(&buf, res); err != nil {
+		s.logger().Error("encode response", "method", call.Method, "error", err)
+		s.writeFault(w, gofunc.Errorf(gofunc.CodeInternal, "internal error"))
+		return
+	}
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.Write(buf.Bytes())
+}
+
+func (s *Service) writeFault(w http.ResponseWriter, f *gofunc.Fault) {
+	var buf bytes.Buffer
+	if err := xmlrpc.EncodeFault(&buf, f); err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.Write(buf.Bytes())
+}
+
+// toFault maps the package's errors onto wire faults. Unknown errors
+// become CodeInternal with no detail (the log has it).
+func toFault(err error) *gofunc.Fault {
+	var f *gofunc.Fault
+	switch {
+	case errors.As(err, &f):
+		return f
+	case errors.Is(err, ErrBadCSR), errors.Is(err, ErrBadName), errors.Is(err, ErrBadRequest), errors.Is(err, ErrBadPEM):
+		return gofunc.Errorf(gofunc.CodeBadArgs, "%s", strings.TrimPrefix(err.Error(), "ca: "))
+	case errors.Is(err, ErrBadToken), errors.Is(err, ErrRevoked), errors.Is(err, ErrUnverified),
+		errors.Is(err, ErrNoRole), errors.Is(err, errNotAllowed):
+		return gofunc.Errorf(gofunc.CodeDenied, "%s", strings.TrimPrefix(err.Error(), "ca: "))
+	case errors.Is(err, ErrConflict):
+		return gofunc.Errorf(gofunc.CodeConflict, "%s", strings.TrimPrefix(err.Error(), "ca: "))
+	case errors.Is(err, ErrNotFound):
+		return gofunc.Errorf(gofunc.CodeNotFound, "%s", strings.TrimPrefix(err.Error(), "ca: "))
+	}
+	return gofunc.Errorf(gofunc.CodeInternal, "internal error")
+}
+
+var errNotAllowed = errors.New("ca: not allowed")
+
+func (s *Service) dispatch(r *http.Request, call *xmlrpc.Call, source string) (any, error) {
+	switch call.Method {
+	case "wait_for_cert":
+		csr, err := stringArgs(call, "csr_pem")
+		if err != nil {
+			return nil, err
+		}
+		return s.waitForCert(csr[0], source)
+	case "enroll":
+		return s.enroll(call, source)
+	case "renew":
+		csr, err := stringArgs(call, "csr_pem")
+		if err != nil {
+			return nil, err
+		}
+		return s.renew(r, csr[0], source)
+	case "get_crl":
+		if _, err := stringArgs(call); err != nil {
+			return nil, err
+		}
+		crl, err := s.Authority.CRLPEM()
+		return string(crl), err
+	case "get_ca":
+		if _, err := stringArgs(call); err != nil {
+			return nil, err
+		}
+		return string(s.Authority.certPE), nil
+	case "list_minions":
+		if _, err := stringArgs(call); err != nil {
+			return nil, err
+		}
+		return s.listMinions(r)
+	}
+	return nil, gofunc.Errorf(gofunc.CodeNoSuchMethod, "no method %q", call.Method)
+}
+
+// stringArgs checks that call has exactly the named string parameters.
+func stringArgs(call *xmlrpc.Call, names ...string) ([]string, error) {
+	if len(call.Params) != len(names) {
+		return nil, gofunc.Errorf(gofunc.CodeBadArgs, "%s takes %d argument(s) (%s), got %d",
+			call.Method, len(names), strings.Join(names, ", "), len(call.Params))
+	}
+	out := make([]string, len(names))
+	for i, p := range call.Params {
+		v, ok := p.(string)
+		if !ok {
+			return nil, gofunc.Errorf(gofunc.CodeBadArgs, "%s: want string, got %T", names[i], p)
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// waitForCert is Func's call: [signed, cert_pem, ca_pem]. Pending is
+// [false, "", ""]; a rejection or conflict, which Func could not express,
+// is a fault (CodeDenied, CodeConflict) so a client stops polling.
+func (s *Service) waitForCert(csrPEM, source string) (any, error) {
+	res, err := s.Authority.Submit(Request{CSR: []byte(csrPEM), Source: source}, s.cfg.autosign)
+	if err != nil {
+		return nil, err
+	}
+	switch res.Status {
+	case StatusSigned:
+		return []any{true, string(res.CertPEM), string(s.Authority.certPE)}, nil
+	case StatusRejected:
+		return nil, gofunc.Errorf(gofunc.CodeDenied, "request rejected")
+	case StatusConflict:
+		return nil, gofunc.Errorf(gofunc.CodeConflict, "%s", res.Reason)
+	}
+	return []any{false, "", ""}, nil
+}
+
+var enrollFields = map[string]bool{"csr": true, "name": true, "addr": true, "token": true}
+
+func (s *Service) enroll(call *xmlrpc.Call, source string) (any, error) {
+	if len(call.Params) != 1 {
+		return nil, gofunc.Errorf(gofunc.CodeBadArgs, "enroll takes 1 argument (a struct), got %d", len(call.Params))
+	}
+	m, ok := call.Params[0].(map[string]any)
+	if !ok {
+		return nil, gofunc.Errorf(gofunc.CodeBadArgs, "enroll: want struct, got %T", call.Params[0])
+	}
+	f := map[string]string{}
+	for k, v := range m {
+		if !enrollFields[k] {
+			return nil, gofunc.Errorf(gofunc.CodeBadArgs, "enroll: unknown field %q", k)
+		}
+		str, ok := v.(string)
+		if !ok {
+			return nil, gofunc.Errorf(gofunc.CodeBadArgs, "enroll.%s: want string, got %T", k, v)
+		}
+		f[k] = str
+	}
+	if f["name"] == "" {
+		return nil, gofunc.Errorf(gofunc.CodeBadArgs, "enroll: name is required")
+	}
+	res, err := s.Authority.Submit(Request{CSR: []byte(f["csr"]), Name: f["name"], Addr: f["addr"],
+		Token: Token(f["token"]), Source: source}, s.cfg.autosign)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]any{"status": string(res.Status), "reason": res.Reason, "cert": "", "ca": "", "crl": ""}
+	if res.Status == StatusSigned {
+		crl, err := s.Authority.CRLPEM()
+		if err != nil {
+			return nil, err
+		}
+		out["cert"], out["ca"], out["crl"] = string(res.CertPEM), string(s.Authority.certPE), string(crl)
+	}
+	return out, nil
+}
+
+// verifiedPeer returns the verified, unrevoked client certificate of r.
+func (s *Service) verifiedPeer(r *http.Request) (*x509.Certificate, gofunc.Peer, error) {
+	if r.TLS == nil {
+		return nil, gofunc.Peer{}, ErrUnverified
+	}
+	p, err := PeerFromConnState(*r.TLS)
+	if err != nil {
+		return nil, p, err
+	}
+	leaf := r.TLS.VerifiedChains[0][0]
+	// Checked again per call: the connection may predate a revocation.
+	if s.crl.revoked(leaf) {
+		return nil, p, fmt.Errorf("%w: %s", ErrRevoked, p.Name)
+	}
+	p.Addr = r.RemoteAddr
+	return leaf, p, nil
+}
+
+func (s *Service) renew(r *http.Request, csrPEM, source string) (any, error) {
+	leaf, _, err := s.verifiedPeer(r)
+	if err != nil {
+		return nil, err
+	}
+	certPEM, err := s.Authority.Renew(leaf, []byte(csrPEM), source)
+	if err != nil {
+		return nil, err
+	}
+	crl, err := s.Authority.CRLPEM()
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"cert": string(certPEM), "ca": string(s.Authority.certPE), "crl": string(crl)}, nil
+}
+
+func (s *Service) listMinions(r *http.Request) (any, error) {
+	_, p, err := s.verifiedPeer(r)
+	if err != nil {
+		return nil, err
+	}
+	if p.Role != gofunc.RoleOverlord {
+		return nil, fmt.Errorf("%w: list_minions is for overlords, %s is a %s", errNotAllowed, p.Name, p.Role)
+	}
+	ms, err := s.Authority.Minions()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]any, len(ms))
+	for i, m := range ms {
+		out[i] = map[string]any{"name": m.Name, "addr": m.Addr, "serial": m.Serial, "not_after": m.NotAfter.UTC()}
+	}
+	return out, nil
+}
+
+// limiterSet is a token bucket per source IP. Idle buckets are dropped
+// when the set grows, so a scan from many addresses cannot grow it
+// without bound for long.
+type limiterSet struct {
+	limit rate.Limit
+	burst int
+	mu    sync.Mutex
+	m     map[string]*limiterEntry
+}
+
+type limiterEntry struct {
+	lim  *rate.Limiter
+	seen time.Time
+}
+
+const (
+	limiterPruneAt = 4096
+	limiterIdle    = 10 * time.Minute
+)
+
+func (ls *limiterSet) allow(host string, now time.Time) bool {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	e := ls.m[host]
+	if e == nil {
+		if len(ls.m) >= limiterPruneAt {
+			for h, old := range ls.m {
+				if now.Sub(old.seen) > limiterIdle {
+					delete(ls.m, h)
+				}
+			}
+		}
+		e = &limiterEntry{lim: rate.NewLimiter(ls.limit, ls.burst)}
+		ls.m[host] = e
+	}
+	e.seen = now
+	return e.lim.AllowN(now, 1)
+}
+
+// crlWatch is the service's view of DIR/crl.pem: re-read when the file
+// changes (an admin's `certmaster revoke` in another process writes it),
+// checked with one stat per handshake.
+type crlWatch struct {
+	path    string
+	ca      *x509.Certificate
+	mu      sync.Mutex
+	modTime time.Time
+	size    int64
+	set     map[string]struct{} // revoked serials
+}
+
+func (c *crlWatch) revoked(cert *x509.Certificate) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, err := os.Stat(c.path); err == nil && (!st.ModTime().Equal(c.modTime) || st.Size() != c.size) {
+		if set, err := c.load(); err == nil {
+			c.set, c.modTime, c.size = set, st.ModTime(), st.Size()
+		}
+	}
+	_, ok := c.set[serialHex(cert.SerialNumber)]
+	return ok
+}
+
+func (c *crlWatch) load() (map[string]struct{}, error) {
+	b, err := os.ReadFile(c.path)
+	if err != nil {
+		return nil, err
+	}
+	der, err := decodeOnePEM(b, pemCRL, maxCRLBytes)
+	if err != nil {
+		return nil, err
+	}
+	rl, err := x509.ParseRevocationList(der)
+	if err != nil {
+		return nil, err
+	}
+	if err := rl.CheckSignatureFrom(c.ca); err != nil {
+		return nil, err
+	}
+	set := make(map[string]struct{}, len(rl.RevokedCertificateEntries))
+	for _, e := range rl.RevokedCertificateEntries {
+		set[serialHex(e.SerialNumber)] = struct{}{}
+	}
+	return set, nil
+}

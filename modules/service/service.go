@@ -1,0 +1,339 @@
+// Package service is the "service" module: it lists and controls systemd
+// services through systemctl.
+//
+// Every call first checks that systemd is running (the test sd_booted(3)
+// makes: /run/systemd/system exists) and fails with CodeUnavailable,
+// naming PID 1, when it is not. Unit names are validated against systemd's
+// own character set and always passed after "--", so a name can never be
+// taken for an option. A unit that does not exist gives CodeNotFound.
+package service
+
+import (
+	"context"
+	"errors"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/modules/command"
+)
+
+// Defaults for the zero fields of Module.
+const (
+	DefaultSystemdRunDir = "/run/systemd/system"
+	DefaultTimeout       = 2 * time.Minute
+)
+
+// maxListOutput bounds systemctl's answer to the list calls.
+const maxListOutput = 16 << 20
+
+// Module is the service module. Its exported fields are its configuration;
+// the zero Module uses the host's systemctl. It is safe for concurrent use.
+type Module struct {
+	// Systemctl is the systemctl program; empty means /usr/bin/systemctl,
+	// or /bin/systemctl when only that exists.
+	Systemctl string
+	// SystemdRunDir is the directory whose existence shows that systemd is
+	// PID 1; empty means DefaultSystemdRunDir (/run/systemd/system).
+	SystemdRunDir string
+	// Timeout bounds each systemctl run (a slow service start); zero
+	// means DefaultTimeout (2 minutes).
+	Timeout time.Duration
+}
+
+// Unit is one service as list-units shows it.
+type Unit struct {
+	Name        string `xmlrpc:"name"`
+	Load        string `xmlrpc:"load"`   // loaded, not-found, masked, ...
+	Active      string `xmlrpc:"active"` // active, inactive, failed, ...
+	Sub         string `xmlrpc:"sub"`    // running, exited, dead, ...
+	Description string `xmlrpc:"description"`
+}
+
+// Status is one service's state as systemctl show reports it.
+type Status struct {
+	Name          string `xmlrpc:"name"`
+	Description   string `xmlrpc:"description"`
+	LoadState     string `xmlrpc:"load_state"`
+	ActiveState   string `xmlrpc:"active_state"`
+	SubState      string `xmlrpc:"sub_state"`
+	UnitFileState string `xmlrpc:"unit_file_state"` // enabled, disabled, static, masked, ...
+	// Running is ActiveState == "active".
+	Running bool `xmlrpc:"running"`
+	// MainPID is the service's main process, 0 when none.
+	MainPID int `xmlrpc:"main_pid"`
+	// ExecMainStatus is the exit status of the main process's last run.
+	ExecMainStatus int `xmlrpc:"exec_main_status"`
+	// ActiveSince is systemd's ActiveEnterTimestamp, as systemctl prints it.
+	ActiveSince string `xmlrpc:"active_since"`
+}
+
+// InventoryEntry is one service in the inventory: its unit (when loaded)
+// and its unit file state (when it has a unit file).
+type InventoryEntry struct {
+	Name        string `xmlrpc:"name"`
+	Load        string `xmlrpc:"load"`
+	Active      string `xmlrpc:"active"`
+	Sub         string `xmlrpc:"sub"`
+	Description string `xmlrpc:"description"`
+	// Enabled is the unit file state: enabled, disabled, static, masked,
+	// ... or empty when the unit has no unit file.
+	Enabled string `xmlrpc:"enabled"`
+}
+
+// unitPattern is the character set of systemd unit names (with templates
+// "getty@tty1" and escapes "\x2d"); the first character is never '-' or '.'.
+var unitPattern = regexp.MustCompile(`^[A-Za-z0-9:_\\@][A-Za-z0-9:_.\\@-]{0,254}$`)
+
+// CheckUnitName validates a unit name ("nginx", "nginx.service",
+// "getty@tty1.service"): CodeBadArgs for anything else.
+func CheckUnitName(name string) error {
+	if !unitPattern.MatchString(name) || strings.Contains(name, "..") {
+		return gofunc.Errorf(gofunc.CodeBadArgs, "%q is not a valid unit name", name)
+	}
+	return nil
+}
+
+// List returns every service unit systemd has loaded.
+func (m *Module) List(ctx context.Context) ([]Unit, error) {
+	out, err := m.systemctl(ctx, maxListOutput, "list-units", "--type=service", "--all", "--output=json")
+	if err != nil {
+		return nil, err
+	}
+	return ParseListUnits(out)
+}
+
+// Status returns one service's state.
+func (m *Module) Status(ctx context.Context, name string) (Status, error) {
+	if err := CheckUnitName(name); err != nil {
+		return Status{}, err
+	}
+	out, err := m.systemctl(ctx, command.DefaultMaxOutput, "show",
+		"--property=Id,Description,LoadState,ActiveState,SubState,UnitFileState,MainPID,ExecMainStatus,ActiveEnterTimestamp",
+		"--", name)
+	if err != nil {
+		return Status{}, err
+	}
+	props, err := ParseShow(out)
+	if err != nil {
+		return Status{}, err
+	}
+	st := statusFrom(props)
+	if st.LoadState == "not-found" {
+		return st, gofunc.Errorf(gofunc.CodeNotFound, "unit %s not found", name)
+	}
+	if st.Name == "" {
+		st.Name = name
+	}
+	return st, nil
+}
+
+// Start starts a service and waits until it is started.
+func (m *Module) Start(ctx context.Context, name string) (bool, error) {
+	return m.act(ctx, "start", name)
+}
+
+// Stop stops a service.
+func (m *Module) Stop(ctx context.Context, name string) (bool, error) {
+	return m.act(ctx, "stop", name)
+}
+
+// Restart restarts a service (starting it if it was stopped).
+func (m *Module) Restart(ctx context.Context, name string) (bool, error) {
+	return m.act(ctx, "restart", name)
+}
+
+// Reload asks a service to reload its configuration.
+func (m *Module) Reload(ctx context.Context, name string) (bool, error) {
+	return m.act(ctx, "reload", name)
+}
+
+// Enable makes a service start at boot.
+func (m *Module) Enable(ctx context.Context, name string) (bool, error) {
+	return m.act(ctx, "enable", name)
+}
+
+// Disable stops a service from starting at boot.
+func (m *Module) Disable(ctx context.Context, name string) (bool, error) {
+	return m.act(ctx, "disable", name)
+}
+
+// GetRunning returns the names of the services whose process is running.
+func (m *Module) GetRunning(ctx context.Context) ([]string, error) {
+	units, err := m.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names := []string{}
+	for _, u := range units {
+		if u.Sub == "running" {
+			names = append(names, u.Name)
+		}
+	}
+	return names, nil
+}
+
+// GetEnabled returns the names of the services enabled at boot.
+func (m *Module) GetEnabled(ctx context.Context) ([]string, error) {
+	files, err := m.unitFiles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names := []string{}
+	for _, f := range files {
+		if f.State == "enabled" {
+			names = append(names, f.Name)
+		}
+	}
+	return names, nil
+}
+
+// Inventory returns every service, loaded or only installed, with its
+// state and whether it is enabled, sorted by name.
+func (m *Module) Inventory(ctx context.Context) ([]InventoryEntry, error) {
+	units, err := m.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	files, err := m.unitFiles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return mergeInventory(units, files), nil
+}
+
+func (m *Module) unitFiles(ctx context.Context) ([]UnitFile, error) {
+	out, err := m.systemctl(ctx, maxListOutput, "list-unit-files", "--type=service", "--output=json")
+	if err != nil {
+		return nil, err
+	}
+	return ParseUnitFiles(out)
+}
+
+func (m *Module) act(ctx context.Context, verb, name string) (bool, error) {
+	if err := CheckUnitName(name); err != nil {
+		return false, err
+	}
+	if _, err := m.systemctl(ctx, command.DefaultMaxOutput, verb, "--", name); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// argv returns the argv the module runs for a systemctl subcommand: the
+// program, the subcommand, then the fixed options (no pager, no password
+// prompt) and the rest.
+func (m *Module) argv(verb string, args ...string) []string {
+	return append([]string{m.systemctlPath(), verb, "--no-pager", "--no-ask-password"}, args...)
+}
+
+// systemctl runs systemctl and returns its stdout; a failure becomes a
+// fault carrying its stderr.
+func (m *Module) systemctl(ctx context.Context, maxOutput int64, verb string, args ...string) ([]byte, error) {
+	if err := m.booted(); err != nil {
+		return nil, err
+	}
+	timeout := m.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	out, err := command.Exec(ctx, command.Spec{
+		Argv:      m.argv(verb, args...),
+		Env:       append(os.Environ(), "LC_ALL=C", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"),
+		MaxOutput: maxOutput,
+		Timeout:   timeout,
+	})
+	if err != nil {
+		if errors.Is(err, gofunc.ErrNotFound) {
+			return nil, gofunc.Errorf(gofunc.CodeUnavailable, "systemctl not found at %s", m.systemctlPath())
+		}
+		return nil, err
+	}
+	if out.TimedOut {
+		return nil, gofunc.Errorf(gofunc.CodeTimeout, "systemctl %s timed out after %v", verb, timeout)
+	}
+	if out.ExitCode != 0 {
+		return nil, failure(verb, args, out)
+	}
+	if out.Truncated {
+		return nil, gofunc.Errorf(gofunc.CodeTooLarge, "systemctl %s printed more than %d bytes", verb, maxOutput)
+	}
+	return out.Stdout, nil
+}
+
+// failure turns a failed systemctl run into a fault.
+func failure(verb string, args []string, out command.Output) error {
+	msg := strings.TrimSpace(string(out.Stderr))
+	if msg == "" {
+		msg = strings.TrimSpace(string(out.Stdout))
+	}
+	if len(msg) > 2000 {
+		msg = msg[:2000] + "..."
+	}
+	msg, _ = command.SafeText([]byte(msg))
+	lower := strings.ToLower(msg)
+	if strings.Contains(lower, "not found") || strings.Contains(lower, "not loaded") || strings.Contains(lower, "does not exist") {
+		return gofunc.Errorf(gofunc.CodeNotFound, "systemctl %s %s: %s", verb, strings.Join(args, " "), msg)
+	}
+	return gofunc.Errorf(gofunc.CodeModule, "systemctl %s %s: exit status %d: %s", verb, strings.Join(args, " "), out.ExitCode, msg)
+}
+
+// booted applies sd_booted(3)'s test.
+func (m *Module) booted() error {
+	dir := m.SystemdRunDir
+	if dir == "" {
+		dir = DefaultSystemdRunDir
+	}
+	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+		return nil
+	}
+	return gofunc.Errorf(gofunc.CodeUnavailable, "systemd is not running on this host (PID 1 is %s)", pid1())
+}
+
+func pid1() string {
+	b, err := os.ReadFile("/proc/1/comm")
+	if err != nil {
+		return "unknown"
+	}
+	name, _ := command.SafeText(b)
+	return strings.TrimSpace(name)
+}
+
+func (m *Module) systemctlPath() string {
+	if m.Systemctl != "" {
+		return m.Systemctl
+	}
+	if _, err := os.Stat("/usr/bin/systemctl"); err != nil {
+		if _, err := os.Stat("/bin/systemctl"); err == nil {
+			return "/bin/systemctl"
+		}
+	}
+	return "/usr/bin/systemctl"
+}
+
+// Doc describes the module for introspection.
+func (m *Module) Doc() gofunc.ModuleDoc {
+	name := []gofunc.ArgDoc{{Name: "name", Type: "string", Description: "unit name, e.g. \"nginx\" or \"getty@tty1.service\""}}
+	action := func(what string) gofunc.MethodDoc {
+		return gofunc.MethodDoc{Description: what + " (systemctl); returns true", Args: name}
+	}
+	return gofunc.ModuleDoc{
+		Description: "List and control systemd services through systemctl.",
+		Version:     "1.0.0",
+		Methods: map[string]gofunc.MethodDoc{
+			"List":       {Description: "Every loaded service: [{name, load, active, sub, description}]"},
+			"Status":     {Description: "One service: {name, description, load_state, active_state, sub_state, unit_file_state, running, main_pid, exec_main_status, active_since}", Args: name},
+			"Start":      action("Start a service"),
+			"Stop":       action("Stop a service"),
+			"Restart":    action("Restart a service"),
+			"Reload":     action("Reload a service's configuration"),
+			"Enable":     action("Enable a service at boot"),
+			"Disable":    action("Disable a service at boot"),
+			"GetRunning": {Description: "Names of the services whose process is running"},
+			"GetEnabled": {Description: "Names of the services enabled at boot"},
+			"Inventory":  {Description: "Every service, loaded or installed: [{name, load, active, sub, description, enabled}]"},
+		},
+	}
+}

@@ -1,0 +1,301 @@
+package service
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/gofunc/gofunc"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func wantCode(t *testing.T, err error, code gofunc.Code) {
+	t.Helper()
+	var f *gofunc.Fault
+	if !errors.As(err, &f) || f.Code != code {
+		t.Fatalf("err = %v, want a fault with code %v", err, code)
+	}
+}
+
+const listUnitsJSON = `[{"unit":"cron.service","load":"loaded","active":"active","sub":"running","description":"Regular background program processing daemon"},` +
+	`{"unit":"getty@tty1.service","load":"loaded","active":"active","sub":"running","description":"Getty on tty1"},` +
+	`{"unit":"networking.service","load":"loaded","active":"active","sub":"exited","description":"Raise network interfaces"},` +
+	`{"unit":"nginx.service","load":"loaded","active":"failed","sub":"failed","description":"A high performance web server"}]`
+
+const listUnitFilesJSON = `[{"unit_file":"cron.service","state":"enabled","preset":"enabled"},` +
+	`{"unit_file":"nginx.service","state":"disabled","preset":"enabled"},` +
+	`{"unit_file":"rsync.service","state":"disabled","preset":"enabled"},` +
+	`{"unit_file":"getty@.service","state":"enabled","preset":"enabled"}]`
+
+const showNginx = `Id=nginx.service
+Description=A high performance web server and a reverse proxy server
+LoadState=loaded
+ActiveState=active
+SubState=running
+UnitFileState=enabled
+MainPID=4242
+ExecMainStatus=0
+ActiveEnterTimestamp=Wed 2025-11-26 11:29:01 UTC
+`
+
+// fakeSystemctl writes a systemctl stand-in that records each argv (one
+// argument per line, then "--end--") and answers from canned output, and
+// returns a Module using it with a fake "systemd is running" directory.
+func fakeSystemctl(t *testing.T) (*Module, string) {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"list-units.json": listUnitsJSON, "list-unit-files.json": listUnitFilesJSON, "show-nginx": showNginx,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script := fmt.Sprintf(`#!/bin/sh
+D=%q
+for a in "$@"; do printf '%%s\n' "$a"; done >> "$D/argv"
+echo --end-- >> "$D/argv"
+for last in "$@"; do :; done
+case "$1" in
+list-units) cat "$D/list-units.json" ;;
+list-unit-files) cat "$D/list-unit-files.json" ;;
+show)
+	case "$last" in
+	nginx|nginx.service) cat "$D/show-nginx" ;;
+	*) printf 'Id=%%s.service\nLoadState=not-found\nActiveState=inactive\nSubState=dead\nMainPID=0\n' "$last" ;;
+	esac ;;
+*)
+	case "$last" in
+	missing) echo "Failed to $1 missing.service: Unit missing.service not found." >&2; exit 5 ;;
+	broken) echo "Job for broken.service failed because the control process exited with error code." >&2; exit 1 ;;
+	esac ;;
+esac
+`, dir)
+	path := filepath.Join(dir, "systemctl")
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run := filepath.Join(dir, "run-systemd-system")
+	if err := os.Mkdir(run, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return &Module{Systemctl: path, SystemdRunDir: run}, dir
+}
+
+// calls returns the argv of every systemctl run so far, without argv[0].
+func calls(t *testing.T, dir string) [][]string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "argv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all [][]string
+	var cur []string
+	for _, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		if line == "--end--" {
+			all = append(all, cur)
+			cur = nil
+			continue
+		}
+		cur = append(cur, line)
+	}
+	return all
+}
+
+func TestSystemdNotRunning(t *testing.T) {
+	comm, err := os.ReadFile("/proc/1/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(DefaultSystemdRunDir); err == nil {
+		t.Skip("systemd is running on this host; this test needs a host without it")
+	}
+	m := &Module{}
+	_, err = m.Status(t.Context(), "ssh")
+	wantCode(t, err, gofunc.CodeUnavailable)
+	want := fmt.Sprintf("systemd is not running on this host (PID 1 is %s)", strings.TrimSpace(string(comm)))
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("err = %v, want it to say %q", err, want)
+	}
+	for name, call := range map[string]func() error{
+		"list":      func() error { _, err := m.List(t.Context()); return err },
+		"restart":   func() error { _, err := m.Restart(t.Context(), "ssh"); return err },
+		"inventory": func() error { _, err := m.Inventory(t.Context()); return err },
+	} {
+		if err := call(); !errors.Is(err, gofunc.ErrUnavailable) {
+			t.Errorf("%s: %v, want unavailable", name, err)
+		}
+	}
+}
+
+func TestList(t *testing.T) {
+	m, dir := fakeSystemctl(t)
+	units, err := m.List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(units) != 4 || units[1] != (Unit{Name: "getty@tty1.service", Load: "loaded", Active: "active", Sub: "running", Description: "Getty on tty1"}) {
+		t.Fatalf("List = %+v", units)
+	}
+	want := [][]string{{"list-units", "--no-pager", "--no-ask-password", "--type=service", "--all", "--output=json"}}
+	if got := calls(t, dir); !reflect.DeepEqual(got, want) {
+		t.Errorf("argv = %q, want %q", got, want)
+	}
+	running, err := m.GetRunning(t.Context())
+	if err != nil || !reflect.DeepEqual(running, []string{"cron.service", "getty@tty1.service"}) {
+		t.Errorf("GetRunning = %q, %v", running, err)
+	}
+	enabled, err := m.GetEnabled(t.Context())
+	if err != nil || !reflect.DeepEqual(enabled, []string{"cron.service", "getty@.service"}) {
+		t.Errorf("GetEnabled = %q, %v", enabled, err)
+	}
+}
+
+func TestStatus(t *testing.T) {
+	m, dir := fakeSystemctl(t)
+	st, err := m.Status(t.Context(), "nginx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Status{Name: "nginx.service", Description: "A high performance web server and a reverse proxy server",
+		LoadState: "loaded", ActiveState: "active", SubState: "running", UnitFileState: "enabled",
+		Running: true, MainPID: 4242, ActiveSince: "Wed 2025-11-26 11:29:01 UTC"}
+	if st != want {
+		t.Fatalf("Status =\n%+v, want\n%+v", st, want)
+	}
+	got := calls(t, dir)[0]
+	if got[0] != "show" || got[len(got)-2] != "--" || got[len(got)-1] != "nginx" {
+		t.Errorf("argv = %q, want show ... -- nginx", got)
+	}
+	_, err = m.Status(t.Context(), "nosuch")
+	wantCode(t, err, gofunc.CodeNotFound)
+}
+
+func TestActions(t *testing.T) {
+	m, dir := fakeSystemctl(t)
+	ctx := t.Context()
+	for verb, call := range map[string]func(string) (bool, error){
+		"start":   func(n string) (bool, error) { return m.Start(ctx, n) },
+		"stop":    func(n string) (bool, error) { return m.Stop(ctx, n) },
+		"restart": func(n string) (bool, error) { return m.Restart(ctx, n) },
+		"reload":  func(n string) (bool, error) { return m.Reload(ctx, n) },
+		"enable":  func(n string) (bool, error) { return m.Enable(ctx, n) },
+		"disable": func(n string) (bool, error) { return m.Disable(ctx, n) },
+	} {
+		os.Remove(filepath.Join(dir, "argv"))
+		if ok, err := call("getty@tty1.service"); !ok || err != nil {
+			t.Fatalf("%s = %v, %v", verb, ok, err)
+		}
+		want := [][]string{{verb, "--no-pager", "--no-ask-password", "--", "getty@tty1.service"}}
+		if got := calls(t, dir); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s argv = %q, want %q", verb, got, want)
+		}
+		_, err := call("missing")
+		wantCode(t, err, gofunc.CodeNotFound)
+		_, err = call("broken")
+		wantCode(t, err, gofunc.CodeModule)
+		if !strings.Contains(err.Error(), "control process exited") {
+			t.Errorf("%s error %q lacks systemctl's message", verb, err)
+		}
+	}
+}
+
+func TestInventory(t *testing.T) {
+	m, _ := fakeSystemctl(t)
+	inv, err := m.Inventory(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range inv {
+		names = append(names, e.Name+":"+e.Active+":"+e.Enabled)
+	}
+	want := []string{"cron.service:active:enabled", "getty@.service::enabled", "getty@tty1.service:active:",
+		"networking.service:active:", "nginx.service:failed:disabled", "rsync.service::disabled"}
+	if !reflect.DeepEqual(names, want) {
+		t.Errorf("Inventory = %q, want %q", names, want)
+	}
+}
+
+func TestHostileNames(t *testing.T) {
+	m, dir := fakeSystemctl(t)
+	for _, name := range []string{"", "nginx; reboot", "-rf", "--force", ".hidden", "../../etc/shadow",
+		"a/b", "nginx\x00", "nginx service", "$(reboot)", "a*", strings.Repeat("a", 256), "foo..service"} {
+		_, err := m.Restart(t.Context(), name)
+		wantCode(t, err, gofunc.CodeBadArgs)
+		_, err = m.Status(t.Context(), name)
+		wantCode(t, err, gofunc.CodeBadArgs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "argv")); err == nil {
+		t.Error("systemctl ran for an invalid name")
+	}
+	for _, name := range []string{"nginx", "nginx.service", "getty@tty1.service", "systemd-fsck@dev-disk-by\\x2duuid-1.service", "a:b"} {
+		if err := CheckUnitName(name); err != nil {
+			t.Errorf("CheckUnitName(%q) = %v", name, err)
+		}
+	}
+}
+
+func TestMissingSystemctl(t *testing.T) {
+	m, _ := fakeSystemctl(t)
+	m.Systemctl = "/nonexistent/systemctl"
+	_, err := m.List(t.Context())
+	wantCode(t, err, gofunc.CodeUnavailable)
+}
+
+func TestParseErrors(t *testing.T) {
+	if _, err := ParseListUnits([]byte("not json")); !errors.Is(err, gofunc.Errorf(gofunc.CodeModule, "")) {
+		t.Errorf("ParseListUnits = %v", err)
+	}
+	if _, err := ParseShow([]byte("no equals sign\n")); err == nil {
+		t.Error("ParseShow accepted a line without '='")
+	}
+	props, err := ParseShow([]byte("Environment=A=1 B=2\r\nEmpty=\n\n"))
+	if err != nil || props["Environment"] != "A=1 B=2" || props["Empty"] != "" {
+		t.Errorf("ParseShow = %q, %v", props, err)
+	}
+}
+
+func FuzzParseShow(f *testing.F) {
+	f.Add([]byte(showNginx))
+	f.Add([]byte("A=\nB==\n=x\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		props, err := ParseShow(data)
+		if err != nil {
+			return
+		}
+		for k := range props {
+			if k == "" || strings.ContainsAny(k, "=\n") {
+				t.Fatalf("bad key %q", k)
+			}
+		}
+		_ = statusFrom(props)
+	})
+}
+
+func FuzzParseListUnits(f *testing.F) {
+	f.Add([]byte(listUnitsJSON))
+	f.Add([]byte(listUnitFilesJSON))
+	f.Add([]byte(`[{"unit":""}]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		units, err := ParseListUnits(data)
+		if err == nil {
+			for _, u := range units {
+				if u.Name == "" {
+					t.Fatal("unit without a name")
+				}
+			}
+		}
+		files, err := ParseUnitFiles(data)
+		if err == nil {
+			_ = mergeInventory(units, files)
+		}
+	})
+}
