@@ -28,10 +28,10 @@
 // Hash is the lower-case hex SHA-256 of the line (without its newline)
 // as it reads with the hash value empty, that is ending in
 // ,"hash":""} . The line written is those same bytes with the 64 hex
-// digits put between the last two quotes. To check a line by hand,
+// digits put between the last two quotes. To check line 5 by hand,
 // delete the 64 digits and hash what is left:
 //
-//	sed -E 's/"hash":"[0-9a-f]{64}"}$/"hash":""}/' | head -c -1 | sha256sum
+//	sed -n 5p audit.log | sed -E 's/"hash":"[0-9a-f]{64}"}$/"hash":""}/' | head -c -1 | sha256sum
 //
 // Because the hash covers the bytes, any edit of a record is detected;
 // because each record names its predecessor's hash and seq, a deleted,

@@ -64,7 +64,7 @@ func ExampleVerify() {
 		log.Fatal(err)
 	}
 	for _, who := range []string{"alice", "bob", "carol"} {
-		if _, err := trail.Append(audit.Record{Kind: audit.KindCASign, Details: map[string]string{"name": who}}); err != nil {
+		if _, err := trail.Append(audit.Record{Kind: "ca.sign", Details: map[string]string{"name": who}}); err != nil {
 			log.Fatal(err)
 		}
 	}

@@ -15,7 +15,7 @@ func seedLines(f *testing.F) [][]byte {
 	for i, rec := range []Record{
 		{Kind: KindCallStart, CallID: "c1", Caller: "alice", Method: "command.run", Args: []any{[]any{"ls", "-l"}}, ArgsDigest: Digest("x")},
 		{Kind: KindCallEnd, CallID: "c1", Outcome: OutcomeFault, Code: -32602, Error: "bad \"args\"\n", Duration: time.Second},
-		{Kind: KindCASign, Details: map[string]string{"name": "web1", "serial": "0a"}},
+		{Kind: "ca.sign", Details: map[string]string{"name": "web1", "serial": "0a"}},
 	} {
 		rec.Seq, rec.Prev, rec.Time = uint64(i+1), prev, time.Date(2025, 1, 1, 0, 0, i, 0, time.UTC)
 		line, hash, err := encode(rec)

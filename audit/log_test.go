@@ -108,7 +108,7 @@ func TestAppendVerifyReopen(t *testing.T) {
 	}
 
 	l = openLog(t, path, Config{})
-	third := mustAppend(t, l, Record{Kind: KindCASign, Details: map[string]string{"name": "web1"}})
+	third := mustAppend(t, l, Record{Kind: "ca.sign", Details: map[string]string{"name": "web1"}})
 	if third.Seq != 3 || third.Prev != second.Hash {
 		t.Fatalf("after reopen: seq %d prev %q, want 3 chained to %q", third.Seq, third.Prev, second.Hash)
 	}

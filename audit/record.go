@@ -10,20 +10,16 @@ import (
 	"time"
 )
 
-// Record kinds written by gofunc's own packages. Kind is free-form; these
-// constants keep the spelling the same everywhere.
+// Record kinds written by the minion, the overlord and the log itself.
+// Kind is free-form (the ca package names its own, "ca.sign" and so on);
+// these constants keep the common spellings the same everywhere.
 const (
 	KindCallStart    = "call.start"    // minion: written and synced before the method runs
 	KindCallEnd      = "call.end"      // minion: outcome, duration, result digest
 	KindCallDenied   = "call.denied"   // minion: the ACL refused the call
 	KindCallRejected = "call.rejected" // minion: the call never reached a method (bad request, no such method)
-	KindCallIssued   = "call.issued"   // overlord: a call sent to Targets
-	KindCARequest    = "ca.request"    // certmaster: a certificate request arrived
-	KindCASign       = "ca.sign"
-	KindCAReject     = "ca.reject"
-	KindCARevoke     = "ca.revoke"
-	KindCAToken      = "ca.token" // token created, used or revoked; Details says which
-	KindLogRecovered = "log.recovered"
+	KindOverlordCall = "overlord.call" // overlord: a call sent to Targets
+	KindLogRecovered = "log.recovered" // Open cut off a torn final line; Details describe it
 )
 
 // Outcomes of a call, for Record.Outcome.

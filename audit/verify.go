@@ -80,6 +80,18 @@ type Summary struct {
 	LastHash string // hash of the last record: the head of the chain
 }
 
+// String summarizes for people: "3 records, seq 1 to 3, in 1 file, head 5f0c...".
+func (s Summary) String() string {
+	head := s.LastHash
+	if len(head) > 12 {
+		head = head[:12] + "..."
+	}
+	if s.Records == 0 {
+		return fmt.Sprintf("no records in %d file(s)", s.Files)
+	}
+	return fmt.Sprintf("%d records, seq %d to %d, in %d file(s), head %s", s.Records, s.FirstSeq, s.LastSeq, s.Files, head)
+}
+
 // Head is the checkpoint after the last verified record.
 func (s Summary) Head() Checkpoint { return Checkpoint{Seq: s.LastSeq, Hash: s.LastHash} }
 

@@ -329,7 +329,7 @@ func TestQuery(t *testing.T) {
 	add(KindCallDenied, "bob", "command.run", "denied", "c2") // seq 3, 12:02
 	add(KindCallStart, "bob", "test.ping", "", "c3")          // seq 4, 12:03
 	add(KindCallEnd, "bob", "test.ping", "fault", "c3")       // seq 5, 12:04
-	add(KindCASign, "", "", "", "")                           // seq 6, 12:05
+	add("ca.sign", "", "", "", "")                            // seq 6, 12:05
 	l.Close()
 	files, err := Files(p)
 	if err != nil {
@@ -349,7 +349,7 @@ func TestQuery(t *testing.T) {
 		{"caller", Filter{Caller: "bob"}, []uint64{3, 4, 5}},
 		{"method glob", Filter{Method: "command.*"}, []uint64{1, 2, 3}},
 		{"kind glob", Filter{Kind: "call.*", Caller: "alice"}, []uint64{1, 2}},
-		{"kind", Filter{Kind: KindCASign}, []uint64{6}},
+		{"kind", Filter{Kind: "ca.sign"}, []uint64{6}},
 		{"outcome", Filter{Outcome: "denied"}, []uint64{3}},
 		{"call id", Filter{CallID: "c3"}, []uint64{4, 5}},
 		{"nothing", Filter{Caller: "mallory"}, nil},
@@ -395,5 +395,15 @@ func TestRecordString(t *testing.T) {
 	want := `#7 2025-01-02T03:04:05Z call.end call="c1" caller="alice" method="test.add" outcome="fault" code=-32602 error="bad" duration=1s`
 	if got := r.String(); got != want {
 		t.Errorf("String() =\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestSummaryString(t *testing.T) {
+	s := Summary{Files: 2, Records: 3, FirstSeq: 4, LastSeq: 6, LastHash: strings.Repeat("ab", 32)}
+	if got, want := s.String(), "3 records, seq 4 to 6, in 2 file(s), head abababababab..."; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	if got, want := (Summary{Files: 1}).String(), "no records in 1 file(s)"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
 	}
 }

@@ -2,6 +2,7 @@ package ca
 
 import (
 	"crypto/ecdsa"
+	"crypto/x509"
 	"io"
 	"net/url"
 
@@ -21,3 +22,5 @@ func mustURL(s string) *url.URL {
 func hclogTo(w io.Writer) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{Output: w, Level: hclog.Trace})
 }
+
+func parseCRL(der []byte) (*x509.RevocationList, error) { return x509.ParseRevocationList(der) }

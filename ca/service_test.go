@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -238,7 +239,7 @@ func TestEnrollRefusesMinionAsCertmaster(t *testing.T) {
 	}
 	chain := &tls.Certificate{Certificate: [][]byte{fake.Leaf().Raw, ts.Authority.cert.Raw}, PrivateKey: fake.Certificate().PrivateKey}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}),
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{*chain}}}
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{*chain}}, ErrorLog: log.New(io.Discard, "", 0)}
 	go srv.ServeTLS(ln, "", "")
 	defer srv.Close()
 	req := ts.enrollReq(t, "m1")
@@ -525,6 +526,7 @@ func TestWaitForCertLegacy(t *testing.T) {
 		t.Fatal(err)
 	}
 	ans, _ = rawCall(t, ts.addr, body, "")
+	got = nil
 	if err := ans.Unmarshal(&got); err != nil {
 		t.Fatal(err)
 	}

@@ -8,9 +8,23 @@ package modules
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/gofunc/gofunc/modules/command"
+	"github.com/gofunc/gofunc/modules/copyfile"
+	"github.com/gofunc/gofunc/modules/disk"
+	"github.com/gofunc/gofunc/modules/filetracker"
+	"github.com/gofunc/gofunc/modules/getfile"
+	"github.com/gofunc/gofunc/modules/hardware"
+	"github.com/gofunc/gofunc/modules/mount"
+	"github.com/gofunc/gofunc/modules/nagios"
+	"github.com/gofunc/gofunc/modules/networktest"
+	"github.com/gofunc/gofunc/modules/packages"
+	"github.com/gofunc/gofunc/modules/process"
+	"github.com/gofunc/gofunc/modules/service"
+	"github.com/gofunc/gofunc/modules/sysctl"
 	"github.com/gofunc/gofunc/modules/test"
+	"github.com/gofunc/gofunc/modules/users"
 )
 
 // Registrar is what modules are registered on; *minion.Server is one.
@@ -34,10 +48,27 @@ type Config struct {
 
 // Builtin returns the built-in modules by wire name, configured by cfg.
 func Builtin(cfg Config) map[string]any {
-	return map[string]any{
-		"test":    &test.Module{},
-		"command": &command.Module{},
+	m := map[string]any{
+		"test":        &test.Module{},
+		"command":     &command.Module{},
+		"copyfile":    &copyfile.Module{AllowDirs: cfg.AllowDirs},
+		"getfile":     &getfile.Module{AllowDirs: cfg.AllowDirs},
+		"service":     &service.Module{},
+		"process":     &process.Module{},
+		"networktest": &networktest.Module{},
+		"nagios":      &nagios.Module{PluginDir: cfg.NagiosPluginDir},
+		"hardware":    &hardware.Module{},
+		"facts":       &hardware.Facts{},
+		"sysctl":      &sysctl.Module{},
+		"mount":       &mount.Module{},
+		"disk":        &disk.Module{},
+		"users":       &users.Module{},
+		"packages":    &packages.Module{},
 	}
+	if cfg.StateDir != "" {
+		m["filetracker"] = &filetracker.Module{StateDir: filepath.Join(cfg.StateDir, "filetracker")}
+	}
+	return m
 }
 
 // Register registers every built-in module on r.

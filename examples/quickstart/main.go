@@ -28,6 +28,7 @@ import (
 	"github.com/gofunc/gofunc/ca"
 	"github.com/gofunc/gofunc/minion"
 	"github.com/gofunc/gofunc/modules"
+	"github.com/gofunc/gofunc/modules/command"
 	"github.com/gofunc/gofunc/overlord"
 )
 
@@ -73,7 +74,7 @@ func run(ctx context.Context, out io.Writer) error {
 	}()
 
 	// 2. Three minions enroll (pinning the CA by fingerprint) and serve.
-	minionDirs, err := startMinions(ctx, dir, cmLn.Addr().String(), authority.Fingerprint(), &g)
+	minionDirs, err := startMinions(ctx, out, dir, cmLn.Addr().String(), authority.Fingerprint(), &g)
 	if err != nil {
 		return err
 	}
@@ -110,10 +111,7 @@ func run(ctx context.Context, out io.Writer) error {
 		return fmt.Errorf("command.run: %w", err)
 	}
 	for _, h := range res.Hosts() {
-		var r struct {
-			ExitCode int    `xmlrpc:"exit_code"`
-			Stdout   string `xmlrpc:"stdout"`
-		}
+		var r command.Result // the module's own result type
 		if err := res[h].Decode(&r); err != nil {
 			return fmt.Errorf("%s: decode command.run result: %w", h, err)
 		}
@@ -132,7 +130,7 @@ type fleet struct {
 	auditLogs []string
 }
 
-func startMinions(ctx context.Context, dir, certmaster, fingerprint string, g *errgroup.Group) (*fleet, error) {
+func startMinions(ctx context.Context, out io.Writer, dir, certmaster, fingerprint string, g *errgroup.Group) (*fleet, error) {
 	f := &fleet{}
 	for i, ip := range minionIPs {
 		name := fmt.Sprintf("minion%d.quickstart", i+1)
@@ -167,7 +165,7 @@ func startMinions(ctx context.Context, dir, certmaster, fingerprint string, g *e
 			defer trail.Close()
 			return ignoreClosed(srv.Serve(ln))
 		})
-		fmt.Fprintf(os.Stdout, "minion %s enrolled, serving on %s\n", name, ln.Addr())
+		fmt.Fprintf(out, "minion %s enrolled, serving on %s\n", name, ln.Addr())
 	}
 	return f, nil
 }

@@ -201,10 +201,16 @@ func TestHostileArguments(t *testing.T) {
 			_, err := m.Run(ctx, []string{"true"}, RunOptions{Timeout: -time.Second})
 			return err
 		},
-		"relative dir":   func() error { _, err := m.Run(ctx, []string{"true"}, RunOptions{Dir: "../../etc"}); return err },
-		"file as dir":    func() error { _, err := m.Run(ctx, []string{"true"}, RunOptions{Dir: "/etc/hostname"}); return err },
-		"env not string": func() error { _, err := m.Run(ctx, []string{"true"}, RunOptions{Env: map[string]any{"A": 1}}); return err },
-		"env no equals":  func() error { _, err := m.Run(ctx, []string{"true"}, RunOptions{Env: []string{"rm -rf /"}}); return err },
+		"relative dir": func() error { _, err := m.Run(ctx, []string{"true"}, RunOptions{Dir: "../../etc"}); return err },
+		"file as dir":  func() error { _, err := m.Run(ctx, []string{"true"}, RunOptions{Dir: "/etc/hostname"}); return err },
+		"env not string": func() error {
+			_, err := m.Run(ctx, []string{"true"}, RunOptions{Env: map[string]any{"A": 1}})
+			return err
+		},
+		"env no equals": func() error {
+			_, err := m.Run(ctx, []string{"true"}, RunOptions{Env: []string{"rm -rf /"}})
+			return err
+		},
 		"env empty name": func() error { _, err := m.Run(ctx, []string{"true"}, RunOptions{Env: []string{"=x"}}); return err },
 		"env NUL":        func() error { _, err := m.Run(ctx, []string{"true"}, RunOptions{Env: []string{"A=\x00"}}); return err },
 		"env wrong type": func() error { _, err := m.Run(ctx, []string{"true"}, RunOptions{Env: 42}); return err },

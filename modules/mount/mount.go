@@ -277,17 +277,24 @@ func (m *Module) checkMountpoint(mountpoint string) (string, error) {
 	if len(m.AllowDirs) == 0 {
 		return dir, nil
 	}
-	parent, err := filepath.EvalSymlinks(filepath.Dir(dir))
-	if err != nil {
-		return "", gofunc.Errorf(gofunc.CodeNotFound, "mountpoint's parent: %v", err)
+	// A parent that cannot be resolved (it does not exist) is judged as
+	// written, so a path outside the allowed directories is denied
+	// before anything says whether it exists.
+	var parentErr error
+	if parent, err := filepath.EvalSymlinks(filepath.Dir(dir)); err == nil {
+		dir = filepath.Join(parent, filepath.Base(dir))
+	} else {
+		parentErr = err
 	}
-	dir = filepath.Join(parent, filepath.Base(dir))
 	for _, allowed := range m.AllowDirs {
 		root, err := filepath.EvalSymlinks(allowed)
 		if err != nil {
 			continue // an allowed directory that does not exist allows nothing
 		}
-		if rel, err := filepath.Rel(root, dir); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+		if rel, err := filepath.Rel(root, dir); err == nil && filepath.IsLocal(rel) {
+			if parentErr != nil {
+				return "", gofunc.Errorf(gofunc.CodeNotFound, "mountpoint's parent: %v", parentErr)
+			}
 			return dir, nil
 		}
 	}

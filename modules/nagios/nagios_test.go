@@ -281,4 +281,3 @@ func ExampleParsePerfdata() {
 	// / used = 2643MB (warn 5948, crit 5958)
 	// load1 = 0.05 (warn 5, crit 10)
 }
-

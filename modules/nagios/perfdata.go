@@ -73,9 +73,11 @@ const (
 
 var (
 	numberPattern = `[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]{1,3})?`
-	valuePattern  = regexp.MustCompile(`^(` + numberPattern + `|U)([^0-9;]*)$`)
-	numberOnly    = regexp.MustCompile(`^` + numberPattern + `$`)
-	rangePattern  = regexp.MustCompile(`^@?(?:~|` + numberPattern + `)?(?::(?:` + numberPattern + `)?)?$`)
+	// The unit holds no digits and does not start with '.', so that value
+	// and unit can always be told apart again ("0." + "." would not be).
+	valuePattern = regexp.MustCompile(`^(` + numberPattern + `|U)((?:[^0-9;.][^0-9;]*)?)$`)
+	numberOnly   = regexp.MustCompile(`^` + numberPattern + `$`)
+	rangePattern = regexp.MustCompile(`^@?(?:~|` + numberPattern + `)?(?::(?:` + numberPattern + `)?)?$`)
 )
 
 // ErrPerfdata reports a malformed performance data item; ParsePerfdata
@@ -84,7 +86,7 @@ var ErrPerfdata = errors.New("malformed perfdata")
 
 // ParsePerfdata parses space-separated performance data items. Labels
 // holding spaces or '=' are quoted with single quotes, a quote inside
-// being doubled ('it''s'). Malformed items are skipped; the error (which
+// being doubled ('it”s'). Malformed items are skipped; the error (which
 // wraps ErrPerfdata) names the first of them, and the good items are
 // returned all the same.
 func ParsePerfdata(s string) ([]Perf, error) {

@@ -210,7 +210,10 @@ func TestHostileArguments(t *testing.T) {
 		"url bad host":   func() error { _, err := m.HTTPCheck(ctx, "http://a;reboot/", HTTPOptions{}); return err },
 		"url bad port":   func() error { _, err := m.HTTPCheck(ctx, "http://127.0.0.1:99999/", HTTPOptions{}); return err },
 		"url control":    func() error { _, err := m.HTTPCheck(ctx, "http://127.0.0.1/\x00", HTTPOptions{}); return err },
-		"status 42":      func() error { _, err := m.HTTPCheck(ctx, "http://127.0.0.1/", HTTPOptions{ExpectStatus: 42}); return err },
+		"status 42": func() error {
+			_, err := m.HTTPCheck(ctx, "http://127.0.0.1/", HTTPOptions{ExpectStatus: 42})
+			return err
+		},
 		"http timeout": func() error {
 			_, err := m.HTTPCheck(ctx, "http://127.0.0.1/", HTTPOptions{Timeout: 10 * time.Hour})
 			return err
