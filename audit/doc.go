@@ -74,7 +74,7 @@
 //
 // # Command line
 //
-// func audit verify FILE... is Verify (or VerifyLog for a single live
-// path); func audit query is Query with a Filter, printing each record
-// as a JSON line or with Record.String.
+// The CLI's "func audit verify FILE..." is Verify (or VerifyLog for a
+// single live path), and "func audit query" is Query with a Filter,
+// printing each record as a JSON line or with Record.String.
 package audit
