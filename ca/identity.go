@@ -411,3 +411,35 @@ func PeerFromConnState(cs tls.ConnectionState) (gofunc.Peer, error) {
 	}
 	return gofunc.Peer{Name: leaf.Subject.CommonName, Role: role, Serial: serialHex(leaf.SerialNumber)}, nil
 }
+
+// Reload re-reads cert.pem, key.pem and crl.pem from the identity's
+// directory (SIGHUP) and swaps them in: for example after another
+// process renewed the certificate or an admin dropped in a new CRL. The
+// certificate must be from the same CA and for the same name and role;
+// an older CRL than the installed one is ignored. It fails when the
+// identity has no directory (see Dir).
+func (id *Identity) Reload() error {
+	dir := id.Dir()
+	if dir == "" {
+		return errors.New("ca: identity has no directory to reload from")
+	}
+	leaf, key, err := loadPair(dir)
+	if err != nil {
+		return err
+	}
+	next, err := id.replace(leaf, key)
+	if err != nil {
+		return err
+	}
+	if crlPEM, err := os.ReadFile(filepath.Join(dir, fileCRL)); err == nil {
+		der, err := decodeOnePEM(crlPEM, pemCRL, maxCRLBytes)
+		if err == nil {
+			err = id.SetCRL(der)
+		}
+		if err != nil && !errors.Is(err, ErrCRLRollback) {
+			return fmt.Errorf("ca: %s: %w", filepath.Join(dir, fileCRL), err)
+		}
+	}
+	id.cur.Store(next)
+	return nil
+}

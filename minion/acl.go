@@ -2,6 +2,7 @@ package minion
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -21,7 +22,8 @@ type Rule struct {
 	Identity string
 	// Role limits the rule to certificates of one role; empty is any.
 	Role gofunc.Role
-	// Methods are globs over "module.method" names.
+	// Methods are case-insensitive globs over "module.method" names.
+	// An async call, async.module.method, is judged as module.method.
 	Methods []string
 	// Deny makes the rule forbid what it matches. A matching deny rule
 	// wins over every grant.
@@ -30,37 +32,139 @@ type Rule struct {
 	Source string
 }
 
+// String formats the rule in the acl file syntax (see ParseACL).
+func (r Rule) String() string {
+	var b strings.Builder
+	if r.Deny {
+		b.WriteByte('!')
+	}
+	b.WriteString(r.Identity)
+	if r.Role != "" {
+		b.WriteString("@" + string(r.Role))
+	}
+	b.WriteString(" = ")
+	b.WriteString(strings.Join(r.Methods, ", "))
+	return b.String()
+}
+
+// Validate reports a rule that ParseACL would refuse: an empty pattern,
+// a pattern with spaces, commas or non-ASCII characters, an unknown role
+// or no methods.
+func (r Rule) Validate() error {
+	if err := checkPattern(r.Identity); err != nil {
+		return fmt.Errorf("%w: identity: %v", ErrACLSyntax, err)
+	}
+	if err := checkIdentity(r.Identity); err != nil {
+		return fmt.Errorf("%w: %v", ErrACLSyntax, err)
+	}
+	switch r.Role {
+	case "", gofunc.RoleOverlord, gofunc.RoleMinion, gofunc.RoleCertmaster:
+	default:
+		return fmt.Errorf("%w: unknown role %q", ErrACLSyntax, r.Role)
+	}
+	if len(r.Methods) == 0 {
+		return fmt.Errorf("%w: rule names no methods", ErrACLSyntax)
+	}
+	for _, m := range r.Methods {
+		if err := checkPattern(m); err != nil {
+			return fmt.Errorf("%w: method: %v", ErrACLSyntax, err)
+		}
+		if strings.Contains(m, ",") {
+			return fmt.Errorf("%w: method pattern %q holds a comma", ErrACLSyntax, m)
+		}
+	}
+	return nil
+}
+
 // ACL is an ordered set of rules. A call is allowed when no deny rule
 // matches it and at least one grant does. A method marked Dangerous
 // (reboot, command.shell) is granted only by a rule that names it
-// exactly: a glob such as "*" or "command.*" does not cover it.
+// exactly: a glob such as "*" or "command.*" does not cover it. A deny
+// glob does cover it.
 type ACL struct {
 	Rules []Rule
 }
 
 // DefaultACL lets overlord certificates call every method that is not
-// dangerous, and no one else call anything.
+// dangerous, and no one else call anything. It is what a Server with a
+// nil ACL uses.
 var DefaultACL = &ACL{Rules: []Rule{{Identity: "*", Role: gofunc.RoleOverlord, Methods: []string{"*"}, Source: "default"}}}
+
+// NewACL returns an ACL of rules after checking each with Rule.Validate.
+func NewACL(rules ...Rule) (*ACL, error) {
+	a := &ACL{Rules: rules}
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Validate checks every rule (see Rule.Validate).
+func (a *ACL) Validate() error {
+	for i, r := range a.Rules {
+		if err := r.Validate(); err != nil {
+			return fmt.Errorf("rule %d (%s): %w", i+1, r.Source, err)
+		}
+	}
+	return nil
+}
+
+// String formats the ACL in the acl file syntax, one rule a line.
+func (a *ACL) String() string {
+	var b strings.Builder
+	for _, r := range a.Rules {
+		b.WriteString(r.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
 
 // Allows reports whether p may call method.
 func (a *ACL) Allows(p gofunc.Peer, method string, dangerous bool) bool {
-	granted := false
-	for _, r := range a.Rules {
+	ok, _ := a.Check(p, method, dangerous)
+	return ok
+}
+
+// Check reports whether p may call method and, when it may not, why:
+// the deny rule that matched, or that no rule grants it. The reason
+// goes into the denial fault and the audit record.
+func (a *ACL) Check(p gofunc.Peer, method string, dangerous bool) (allowed bool, reason string) {
+	var grant, globOnly *Rule
+	for i := range a.Rules {
+		r := &a.Rules[i]
 		if !r.matchesPeer(p) {
 			continue
 		}
 		exact, any := r.matchesMethod(method)
-		if r.Deny && any {
-			return false
-		}
-		if !r.Deny && (exact || (any && !dangerous)) {
-			granted = true
+		switch {
+		case r.Deny && any:
+			return false, "denied by rule " + r.where()
+		case r.Deny:
+		case exact || (any && !dangerous):
+			if grant == nil {
+				grant = r
+			}
+		case any:
+			globOnly = r
 		}
 	}
-	return granted
+	switch {
+	case grant != nil:
+		return true, ""
+	case globOnly != nil:
+		return false, fmt.Sprintf("%s is dangerous: it needs a rule naming it exactly, not a glob (rule %s)", method, globOnly.where())
+	}
+	return false, "no rule grants it"
 }
 
-func (r Rule) matchesPeer(p gofunc.Peer) bool {
+func (r *Rule) where() string {
+	if r.Source != "" {
+		return r.Source
+	}
+	return strings.TrimSpace(r.String())
+}
+
+func (r *Rule) matchesPeer(p gofunc.Peer) bool {
 	if r.Role != "" && r.Role != p.Role {
 		return false
 	}
@@ -69,7 +173,7 @@ func (r Rule) matchesPeer(p gofunc.Peer) bool {
 
 // matchesMethod reports whether a pattern names method exactly, and
 // whether any pattern matches it at all.
-func (r Rule) matchesMethod(method string) (exact, any bool) {
+func (r *Rule) matchesMethod(method string) (exact, any bool) {
 	for _, pat := range r.Methods {
 		if strings.EqualFold(pat, method) {
 			return true, true
@@ -81,8 +185,11 @@ func (r Rule) matchesMethod(method string) (exact, any bool) {
 	return false, any
 }
 
-// ErrACLSyntax is wrapped by every ACL parse error.
+// ErrACLSyntax is wrapped by every ACL parse and validation error.
 var ErrACLSyntax = errors.New("acl syntax error")
+
+// MaxACLBytes bounds one acl file.
+const MaxACLBytes = 1 << 20
 
 // ParseACL reads rules in the acl file format, one rule a line:
 //
@@ -91,13 +198,26 @@ var ErrACLSyntax = errors.New("acl syntax error")
 //	monitor          = test.*, system.*, command.exists
 //	!intern-*        = command.shell, reboot.*
 //
-// The left side is an identity glob, optionally "@role"; a leading "!"
-// makes the rule a deny rule. The right side is a comma-separated list
-// of method globs. name is used in error messages and Rule.Source.
+// The left side is an identity glob, optionally "@role" (overlord,
+// minion or certmaster); a leading "!" makes the rule a deny rule. The
+// right side is a comma-separated list of method globs. Globs are
+// fnmatch-style and case-insensitive; patterns are printable ASCII
+// without spaces. Rules apply in no particular order: any matching deny
+// rule wins. name is used in error messages and Rule.Source. A file over
+// MaxACLBytes or a line over 64 KiB is an error, never cut short.
 func ParseACL(name string, r io.Reader) (*ACL, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxACLBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if len(data) > MaxACLBytes {
+		return nil, fmt.Errorf("%s: %w: file over %d bytes", name, ErrACLSyntax, MaxACLBytes)
+	}
 	acl := &ACL{}
-	sc := bufio.NewScanner(io.LimitReader(r, 1<<20))
-	for n := 1; sc.Scan(); n++ {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	n := 0
+	for sc.Scan() {
+		n++
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
@@ -110,7 +230,7 @@ func ParseACL(name string, r io.Reader) (*ACL, error) {
 		acl.Rules = append(acl.Rules, rule)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s:%d: %w: %v", name, n+1, ErrACLSyntax, err)
 	}
 	return acl, nil
 }
@@ -137,6 +257,9 @@ func parseRule(line string) (Rule, error) {
 	if err := checkPattern(ident); err != nil {
 		return Rule{}, fmt.Errorf("identity: %v", err)
 	}
+	if err := checkIdentity(ident); err != nil {
+		return Rule{}, err
+	}
 	r.Identity = ident
 	for m := range strings.SplitSeq(rhs, ",") {
 		m = strings.TrimSpace(m)
@@ -146,6 +269,15 @@ func parseRule(line string) (Rule, error) {
 		r.Methods = append(r.Methods, m)
 	}
 	return r, nil
+}
+
+// checkIdentity refuses what the file syntax could not say back: "@"
+// and "=" are separators, a leading "!" means deny and "#" a comment.
+func checkIdentity(p string) error {
+	if strings.ContainsAny(p, "@=") || strings.HasPrefix(p, "!") || strings.HasPrefix(p, "#") {
+		return fmt.Errorf("identity %q may not hold '@' or '=' nor start with '!' or '#'", p)
+	}
+	return nil
 }
 
 func checkPattern(p string) error {
@@ -164,12 +296,12 @@ func checkPattern(p string) error {
 // A missing directory is an error; an empty one is an ACL that allows
 // nothing.
 func LoadACLDir(dir string) (*ACL, error) {
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("acl dir: %w", err)
+	}
 	files, err := filepath.Glob(filepath.Join(dir, "*.acl"))
 	if err != nil {
 		return nil, err
-	}
-	if _, err := os.Stat(dir); err != nil {
-		return nil, fmt.Errorf("acl dir: %w", err)
 	}
 	sort.Strings(files)
 	all := &ACL{}

@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/gofunc/gofunc"
@@ -18,19 +20,24 @@ import (
 	"github.com/gofunc/gofunc/internal/xmlrpc"
 )
 
+// asyncPrefix marks a call to run as a job: async.module.method.
+const asyncPrefix = "async."
+
 // request is one call as it moves through the handler.
 type request struct {
 	id     string
 	peer   gofunc.Peer
-	method string
+	method string // as called: "test.ping" or "async.test.ping"
+	target string // the method that runs: "test.ping"
+	jobID  string // set for async calls once the job exists
 	params []any
 	meth   *method
 	start  time.Time
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	s.inflight.Add(1)
-	defer s.inflight.Done()
+	s.calls.add()
+	defer s.calls.done()
 	req := &request{id: newCallID(), start: time.Now()}
 	w.Header().Set(gofunc.CallIDHeader, req.id)
 
@@ -40,24 +47,17 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	peer, err := s.peer(r)
+	req.peer = peer
 	if err != nil {
-		// The TLS layer verified the chain; this is a revoked or
-		// otherwise unacceptable certificate on a live connection.
+		// The TLS layer verified the chain; this is a certificate revoked
+		// since the connection was made, or one without a gofunc role.
+		s.stats.denied.Add(1)
 		s.reject(w, req, gofunc.Errorf(gofunc.CodeDenied, "%v", err))
 		return
 	}
-	req.peer = peer
-
-	select {
-	case s.sem <- struct{}{}:
-		defer func() { <-s.sem }()
-	default:
-		s.reject(w, req, gofunc.Errorf(gofunc.CodeBusy, "minion busy: %d calls in flight", cap(s.sem)))
-		return
-	}
-
-	body := http.MaxBytesReader(w, r.Body, orDefault(s.MaxBodyBytes, DefaultMaxBodyBytes))
-	call, err := xmlrpc.DecodeCall(body, xmlrpc.Limits{MaxBytes: orDefault(s.MaxBodyBytes, DefaultMaxBodyBytes)})
+	limit := orDefault(s.MaxBodyBytes, DefaultMaxBodyBytes)
+	body := http.MaxBytesReader(w, r.Body, limit)
+	call, err := xmlrpc.DecodeCall(body, xmlrpc.Limits{MaxBytes: limit})
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -68,7 +68,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	req.method, req.params = call.Method, call.Params
 
-	ctx, cancel, err := s.callContext(r)
+	ctx, cancel, err := s.callContext(r, peer)
 	if err != nil {
 		s.reject(w, req, gofunc.AsFault(err))
 		return
@@ -79,14 +79,20 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 // dispatch resolves, authorizes, audits and runs a decoded call.
 func (s *Server) dispatch(ctx context.Context, w http.ResponseWriter, req *request) {
-	meth, ok := s.reg.lookup(req.method)
+	target, async := strings.CutPrefix(req.method, asyncPrefix)
+	req.target = target
+	meth, ok := s.reg.lookup(target)
 	if !ok {
 		s.reject(w, req, gofunc.Errorf(gofunc.CodeNoSuchMethod, "no method %q on this minion", req.method))
 		return
 	}
 	req.meth = meth
-	if !s.acl().Allows(req.peer, req.method, meth.doc.Dangerous) {
-		s.deny(w, req)
+	if async && !meth.asyncOK() {
+		s.reject(w, req, gofunc.Errorf(gofunc.CodeNoSuchMethod, "%s cannot run as an async job", target))
+		return
+	}
+	if ok, why := s.CurrentACL().Check(req.peer, target, meth.doc.Dangerous); !ok {
+		s.deny(w, req, why)
 		return
 	}
 	args, err := meth.args(req.params)
@@ -94,38 +100,68 @@ func (s *Server) dispatch(ctx context.Context, w http.ResponseWriter, req *reque
 		s.reject(w, req, gofunc.AsFault(err))
 		return
 	}
-	if err := s.auditStart(req); err != nil {
-		s.logger().Error("audit write failed; call refused", "call_id", req.id, "method", req.method, "error", err)
-		s.writeFault(w, gofunc.Errorf(gofunc.CodeAuditFailed, "audit log unavailable; call %s not run", req.id))
+	if async {
+		s.startJob(w, req, args)
 		return
 	}
-	run := func(ctx context.Context) (any, error) { return meth.call(ctx, args) }
-	var result any
-	if s.Intercept != nil {
-		result, err = s.Intercept(ctx, &Call{ID: req.id, Peer: req.peer, Method: req.method, Params: req.params}, run)
-	} else {
-		result, err = run(ctx)
+	select {
+	case s.sem <- struct{}{}:
+		defer func() { <-s.sem }()
+	default:
+		s.busy(w, req, fmt.Sprintf("minion busy: %d calls in flight", cap(s.sem)))
+		return
 	}
+	if err := s.auditStart(req); err != nil {
+		s.auditFailed(w, req, err)
+		return
+	}
+	s.stats.calls.Add(1)
+	result, err := s.run(ctx, req, args)
 	s.finish(ctx, w, req, result, err)
+}
+
+// run calls the method through the interceptor. A panic, in either, is
+// turned into an internal fault so one bad module cannot take the
+// daemon down.
+func (s *Server) run(ctx context.Context, req *request, args []reflect.Value) (result any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			result, err = nil, &panicError{value: p, stack: debug.Stack()}
+		}
+	}()
+	next := func(ctx context.Context) (any, error) { return req.meth.call(ctx, args) }
+	if s.Intercept == nil {
+		return next(ctx)
+	}
+	call := &Call{ID: req.id, Peer: req.peer, Method: req.target, Params: req.params, JobID: req.jobID}
+	return s.Intercept(ctx, call, next)
 }
 
 // finish encodes the outcome, writes the end record and the response.
 func (s *Server) finish(ctx context.Context, w http.ResponseWriter, req *request, result any, err error) {
+	body, fault := s.encodeOutcome(ctx, req, result, err)
+	s.auditEnd(req, fault, body)
+	s.writeXML(w, body)
+}
+
+// encodeOutcome turns a method's result or error into the response
+// document, and the fault it carries if any.
+func (s *Server) encodeOutcome(ctx context.Context, req *request, result any, err error) ([]byte, *gofunc.Fault) {
 	var buf bytes.Buffer
 	fault := s.outcomeFault(ctx, req, err)
 	if fault == nil {
 		if encErr := xmlrpc.EncodeResponse(&buf, result); encErr != nil {
-			fault = gofunc.Errorf(gofunc.CodeInternal, "%s: result cannot be encoded: %v", req.method, encErr)
+			s.logger().Error("result cannot be encoded", "call_id", req.id, "method", req.target, "error", encErr)
+			fault = gofunc.Errorf(gofunc.CodeInternal, "%s: result cannot be encoded: %v", req.target, encErr)
 		} else if limit := orDefault(s.MaxResultBytes, DefaultMaxResultBytes); int64(buf.Len()) > limit {
-			fault = gofunc.Errorf(gofunc.CodeTooLarge, "%s: result is %d bytes, over the %d-byte limit", req.method, buf.Len(), limit)
+			fault = gofunc.Errorf(gofunc.CodeTooLarge, "%s: result is %d bytes, over the %d-byte limit", req.target, buf.Len(), limit)
 		}
 	}
 	if fault != nil {
 		buf.Reset()
 		_ = xmlrpc.EncodeFault(&buf, fault)
 	}
-	s.auditEnd(req, fault, buf.Bytes())
-	writeXML(w, buf.Bytes())
+	return buf.Bytes(), fault
 }
 
 // outcomeFault turns a method's error into the fault the caller sees.
@@ -136,12 +172,12 @@ func (s *Server) outcomeFault(ctx context.Context, req *request, err error) *gof
 	var pe *panicError
 	switch {
 	case errors.As(err, &pe):
-		s.logger().Error("module panicked", "call_id", req.id, "method", req.method, "panic", pe.value, "stack", string(pe.stack))
-		return gofunc.Errorf(gofunc.CodeInternal, "%s failed inside the minion; see call %s in its log", req.method, req.id)
+		s.logger().Error("module panicked", "call_id", req.id, "method", req.target, "panic", fmt.Sprint(pe.value), "stack", string(pe.stack))
+		return gofunc.Errorf(gofunc.CodeInternal, "%s failed inside the minion; see call %s in its log", req.target, req.id)
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) && !isFault(err):
-		return gofunc.Errorf(gofunc.CodeTimeout, "%s: deadline passed: %v", req.method, err)
+		return gofunc.Errorf(gofunc.CodeTimeout, "%s: deadline passed: %v", req.target, err)
 	case errors.Is(ctx.Err(), context.Canceled) && !isFault(err):
-		return gofunc.Errorf(gofunc.CodeCanceled, "%s: cancelled: %v", req.method, err)
+		return gofunc.Errorf(gofunc.CodeCanceled, "%s: cancelled: %v", req.target, err)
 	}
 	return gofunc.AsFault(err)
 }
@@ -154,37 +190,34 @@ func isFault(err error) bool {
 // callContext gives the call its deadline: the caller's budget from the
 // timeout header, capped by MaxCallTimeout. The request's context is
 // cancelled when the caller disconnects or the server closes.
-func (s *Server) callContext(r *http.Request) (context.Context, context.CancelFunc, error) {
+func (s *Server) callContext(r *http.Request, p gofunc.Peer) (context.Context, context.CancelFunc, error) {
 	limit := orDefault(s.MaxCallTimeout, DefaultMaxCallTimeout)
 	budget := limit
 	if h := r.Header.Get(gofunc.TimeoutHeader); h != "" {
 		d, err := time.ParseDuration(h)
 		if err != nil || d <= 0 {
-			return nil, nil, gofunc.Errorf(gofunc.CodeInvalid, "bad %s header %q", gofunc.TimeoutHeader, h)
+			return nil, nil, gofunc.Errorf(gofunc.CodeInvalid, "bad %s header %q", gofunc.TimeoutHeader, truncate(h, 64))
 		}
 		budget = min(d, limit)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), budget)
-	return gofunc.NewContext(ctx, s.currentPeer(r)), cancel, nil
-}
-
-func (s *Server) currentPeer(r *http.Request) gofunc.Peer {
-	p, _ := s.peer(r)
-	return p
+	return gofunc.NewContext(ctx, p), cancel, nil
 }
 
 // peer is the caller as its own connection proves it: taken per request
-// from that request's TLS state, never shared between calls.
+// from that request's TLS state, never shared between calls, and
+// checked against the CRL in force now, so a revocation also cuts off
+// connections made before it.
 func (s *Server) peer(r *http.Request) (gofunc.Peer, error) {
-	if r.TLS == nil {
-		return gofunc.Peer{}, errors.New("no TLS connection state")
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return gofunc.Peer{Addr: r.RemoteAddr}, errors.New("no verified client certificate")
 	}
 	p, err := ca.PeerFromConnState(*r.TLS)
-	if err != nil {
-		return gofunc.Peer{}, err
-	}
 	p.Addr = r.RemoteAddr
-	if leaf := r.TLS.PeerCertificates[0]; s.Identity.Revoked(leaf) {
+	if err != nil {
+		return p, err
+	}
+	if leaf := r.TLS.PeerCertificates[0]; s.CurrentIdentity().Revoked(leaf) {
 		return p, fmt.Errorf("certificate %s (%s) is revoked", p.Serial, p.Name)
 	}
 	return p, nil
@@ -192,39 +225,56 @@ func (s *Server) peer(r *http.Request) (gofunc.Peer, error) {
 
 // reject answers a request that never reached its method, and records it.
 func (s *Server) reject(w http.ResponseWriter, req *request, f *gofunc.Fault) {
-	s.record(audit.Record{Kind: "call.rejected", Outcome: f.Code.String(), Code: int(f.Code), Error: f.Message}, req)
+	if f.Code != gofunc.CodeDenied {
+		s.stats.rejected.Add(1)
+	}
+	s.record(audit.Record{Kind: audit.KindCallRejected, Outcome: f.Code.String(), Code: int(f.Code), Error: f.Message}, req)
 	s.writeFault(w, f)
 }
 
-func (s *Server) deny(w http.ResponseWriter, req *request) {
-	s.logger().With("peer", req.peer.Name, "serial", req.peer.Serial).Warn("call denied", "method", req.method)
-	f := gofunc.Errorf(gofunc.CodeDenied, "%s (%s) may not call %s", req.peer.Name, req.peer.Role, req.method)
-	s.record(audit.Record{Kind: "call.denied", Outcome: "denied", Code: int(f.Code), Error: f.Message}, req)
+func (s *Server) deny(w http.ResponseWriter, req *request, why string) {
+	s.stats.denied.Add(1)
+	s.logger().With("peer", req.peer.Name, "serial", req.peer.Serial).Warn("call denied", "method", req.method, "reason", why)
+	f := gofunc.Errorf(gofunc.CodeDenied, "%s (%s) may not call %s: %s", req.peer.Name, req.peer.Role, req.target, why)
+	s.record(audit.Record{Kind: audit.KindCallDenied, Outcome: audit.OutcomeDenied, Code: int(f.Code), Error: f.Message}, req)
 	s.writeFault(w, f)
+}
+
+// busy refuses a call without an audit record: nothing ran, and a flood
+// of refusals must stay cheap. It logs at most once a second.
+func (s *Server) busy(w http.ResponseWriter, req *request, msg string) {
+	s.stats.busy.Add(1)
+	now := time.Now().UnixNano()
+	if last := s.lastLog.Load(); now-last > int64(time.Second) && s.lastLog.CompareAndSwap(last, now) {
+		s.logger().Warn("calls refused: busy", "method", req.method, "peer", req.peer.Name, "busy_total", s.stats.busy.Load())
+	}
+	s.writeFault(w, gofunc.Errorf(gofunc.CodeBusy, "%s", msg))
+}
+
+func (s *Server) auditFailed(w http.ResponseWriter, req *request, err error) {
+	s.stats.auditFailed.Add(1)
+	s.logger().Error("audit write failed; call refused", "call_id", req.id, "method", req.target, "error", err)
+	s.writeFault(w, gofunc.Errorf(gofunc.CodeAuditFailed, "audit log unavailable; call %s not run", req.id))
 }
 
 func (s *Server) auditStart(req *request) error {
-	rec := audit.Record{Kind: "call.start"}
-	var docs []gofunc.ArgDoc
-	if req.meth != nil {
-		docs = req.meth.doc.Args
-	}
-	rec.Args, rec.ArgsDigest = audit.SummarizeArgs(req.params, docs)
-	fill(&rec, req)
+	rec := audit.Record{Kind: audit.KindCallStart}
+	rec.Args, rec.ArgsDigest = audit.SummarizeArgs(req.params, req.argDocs())
+	s.fill(&rec, req)
 	_, err := s.Audit.Append(rec)
 	return err
 }
 
 func (s *Server) auditEnd(req *request, f *gofunc.Fault, body []byte) {
-	rec := audit.Record{Kind: "call.end", Outcome: "ok", Duration: time.Since(req.start)}
+	rec := audit.Record{Kind: audit.KindCallEnd, Outcome: audit.OutcomeOK, Duration: time.Since(req.start)}
 	if f != nil {
-		rec.Outcome, rec.Code, rec.Error = f.Code.String(), int(f.Code), f.Message
+		rec.Outcome, rec.Code, rec.Error = audit.OutcomeFault, int(f.Code), f.Message
 	}
 	sum := sha256.Sum256(body)
 	rec.ResultDigest = "sha256:" + hex.EncodeToString(sum[:])
-	fill(&rec, req)
+	s.fill(&rec, req)
 	if _, err := s.Audit.Append(rec); err != nil {
-		s.logger().Error("audit end record failed", "call_id", req.id, "method", req.method, "error", err)
+		s.logger().Error("audit end record failed", "call_id", req.id, "method", req.target, "error", err)
 	}
 }
 
@@ -232,31 +282,47 @@ func (s *Server) auditEnd(req *request, f *gofunc.Fault, body []byte) {
 // logged: the caller gets a fault either way.
 func (s *Server) record(rec audit.Record, req *request) {
 	if req.params != nil {
-		var docs []gofunc.ArgDoc
-		if req.meth != nil {
-			docs = req.meth.doc.Args
-		}
-		rec.Args, rec.ArgsDigest = audit.SummarizeArgs(req.params, docs)
+		rec.Args, rec.ArgsDigest = audit.SummarizeArgs(req.params, req.argDocs())
 	}
-	fill(&rec, req)
+	s.fill(&rec, req)
 	if _, err := s.Audit.Append(rec); err != nil {
 		s.logger().Error("audit write failed", "call_id", req.id, "kind", rec.Kind, "error", err)
 	}
 }
 
-func fill(rec *audit.Record, req *request) {
+func (req *request) argDocs() []gofunc.ArgDoc {
+	if req.meth == nil {
+		return nil
+	}
+	return req.meth.doc.Args
+}
+
+// fill copies the caller and method into rec. Start and end records
+// name the method that runs ("test.sleep", with the job id in Details
+// for async calls); rejections name the method as called.
+func (s *Server) fill(rec *audit.Record, req *request) {
 	rec.CallID = req.id
 	rec.Caller, rec.Role, rec.Serial, rec.Remote = req.peer.Name, string(req.peer.Role), req.peer.Serial, req.peer.Addr
 	rec.Method = req.method
+	if (rec.Kind == audit.KindCallStart || rec.Kind == audit.KindCallEnd) && req.target != "" {
+		rec.Method = req.target
+	}
+	rec.Method = truncate(rec.Method, 256)
+	if req.jobID != "" {
+		rec.Details = map[string]string{"job": req.jobID}
+	}
 }
 
 func (s *Server) writeFault(w http.ResponseWriter, f *gofunc.Fault) {
 	var buf bytes.Buffer
 	_ = xmlrpc.EncodeFault(&buf, f)
-	writeXML(w, buf.Bytes())
+	s.writeXML(w, buf.Bytes())
 }
 
-func writeXML(w http.ResponseWriter, body []byte) {
+// writeXML sends a response, within WriteTimeout: a caller that does not
+// read its answer must not hold the handler forever.
+func (s *Server) writeXML(w http.ResponseWriter, body []byte) {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(orDefault(s.WriteTimeout, DefaultWriteTimeout)))
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 	w.Header().Set("Content-Length", fmt.Sprint(len(body)))
 	_, _ = w.Write(body)
@@ -269,11 +335,18 @@ func newCallID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// truncate shortens text that a caller chose before it goes into a
+// fault or a record.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		s = s[:n] + "..."
+	}
+	return strings.ToValidUTF8(s, "?")
+}
+
 type panicError struct {
 	value any
 	stack []byte
 }
 
 func (p *panicError) Error() string { return fmt.Sprintf("panic: %v", p.value) }
-
-func stack() []byte { return debug.Stack() }

@@ -31,101 +31,6 @@ import (
 	"github.com/gofunc/gofunc/modules/test"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
-
-// env is a CA, a running minion and the means to call it.
-type env struct {
-	t         *testing.T
-	authority *ca.Authority
-	srv       *minion.Server
-	addr      string
-	auditPath string
-}
-
-func start(t *testing.T, configure func(*minion.Server)) *env {
-	t.Helper()
-	dir := t.TempDir()
-	a, err := ca.Init(ca.Config{Dir: filepath.Join(dir, "ca")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := a.Issue(gofunc.RoleMinion, "m1.test", ca.IssueOptions{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	auditPath := filepath.Join(dir, "audit.log")
-	trail, err := audit.Open(auditPath, audit.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &minion.Server{Identity: id, Audit: trail}
-	if err := srv.Register("test", &test.Module{}); err != nil {
-		t.Fatal(err)
-	}
-	if configure != nil {
-		configure(srv)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		if err := srv.Shutdown(context.Background()); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-done; !errors.Is(err, minion.ErrServerClosed) {
-			t.Errorf("Serve = %v, want ErrServerClosed", err)
-		}
-		trail.Close()
-	})
-	return &env{t: t, authority: a, srv: srv, addr: ln.Addr().String(), auditPath: auditPath}
-}
-
-// client returns an HTTP client presenting a fresh certificate of role
-// for name, issued by the env's CA.
-func (e *env) client(role gofunc.Role, name string) *http.Client {
-	e.t.Helper()
-	id, err := e.authority.Issue(role, name, ca.IssueOptions{})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return httpClient(id.ClientTLSConfig("m1.test"))
-}
-
-func httpClient(cfg *tls.Config) *http.Client {
-	tr := &http.Transport{TLSClientConfig: cfg}
-	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
-}
-
-// call sends module.method over c and returns the decoded result.
-func (e *env) call(c *http.Client, method string, params ...any) (any, error) {
-	var body bytes.Buffer
-	if err := xmlrpc.EncodeCall(&body, method, params...); err != nil {
-		e.t.Fatal(err)
-	}
-	return e.post(c, &body, nil)
-}
-
-func (e *env) post(c *http.Client, body *bytes.Buffer, header http.Header) (any, error) {
-	req, err := http.NewRequest(http.MethodPost, "https://"+e.addr+"/RPC2", body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	defer c.CloseIdleConnections()
-	return xmlrpc.DecodeResponse(resp.Body, xmlrpc.DefaultLimits)
-}
 
 func TestPingOverMutualTLS(t *testing.T) {
 	e := start(t, nil)
@@ -278,27 +183,6 @@ func TestEveryCallIsAudited(t *testing.T) {
 	if _, err := audit.Verify(e.auditPath); err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
-}
-
-func readAudit(t *testing.T, path string) []audit.Record {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var recs []audit.Record
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var r audit.Record
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("audit line %q: %v", sc.Text(), err)
-		}
-		if strings.HasPrefix(r.Kind, "call.") {
-			recs = append(recs, r)
-		}
-	}
-	return recs
 }
 
 // The start record is on disk before the method runs.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
@@ -163,6 +164,10 @@ func reflectMethod(module, goName string, fn reflect.Value, doc gofunc.MethodDoc
 	return meth, nil
 }
 
+// asyncOK reports whether the method may run as an async job: the jobs
+// module's own methods may not (a job polling jobs is a loop).
+func (m *method) asyncOK() bool { return m.module != "jobs" }
+
 // lookup finds module.method.
 func (r *registry) lookup(name string) (*method, bool) {
 	mod, meth, ok := strings.Cut(name, ".")
@@ -279,7 +284,7 @@ func faultText(err error) string {
 func (m *method) call(ctx context.Context, args []reflect.Value) (result any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = &panicError{value: p, stack: stack()}
+			err = &panicError{value: p, stack: debug.Stack()}
 		}
 	}()
 	in := args

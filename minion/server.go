@@ -21,16 +21,24 @@ import (
 // DefaultAddr is where a minion listens when Server.Addr is empty.
 const DefaultAddr = ":51234"
 
-// Defaults for the Server's limits.
+// Defaults for the Server's limits: the values zero fields stand for.
 const (
 	DefaultMaxBodyBytes      = 8 << 20
 	DefaultMaxResultBytes    = 64 << 20
 	DefaultMaxConcurrent     = 64
+	DefaultMaxConns          = 1024
+	DefaultMaxConnsPerIP     = 128
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultReadTimeout       = 60 * time.Second
+	DefaultWriteTimeout      = 60 * time.Second
 	DefaultIdleTimeout       = 120 * time.Second
 	DefaultMaxCallTimeout    = time.Hour
+	DefaultMaxJobs           = 64
+	DefaultJobRetention      = time.Hour
 )
+
+// maxHeaderBytes bounds a request's headers; XML-RPC needs few.
+const maxHeaderBytes = 64 << 10
 
 // Errors returned by Serve and friends.
 var (
@@ -40,6 +48,8 @@ var (
 	// without an audit log refuses to serve; there is no insecure zero.
 	ErrNoIdentity = errors.New("minion: Server.Identity is required")
 	ErrNoAudit    = errors.New("minion: Server.Audit is required")
+	// ErrServing is returned by Serve when the server is already serving.
+	ErrServing = errors.New("minion: Serve called twice")
 )
 
 // Server is a minion: it serves XML-RPC over HTTPS to callers that show
@@ -48,7 +58,9 @@ var (
 //
 // Configure the exported fields, Register modules, then call Serve or
 // ListenAndServe. Zero fields mean the documented defaults, applied once
-// when serving starts. A Server must not be copied after first use.
+// when serving starts; later changes to the fields have no effect, except
+// through SetIdentity and SetACL. A Server must not be copied after first
+// use.
 type Server struct {
 	// Addr is the TCP address ListenAndServe listens on; empty means
 	// ":51234".
@@ -56,7 +68,8 @@ type Server struct {
 
 	// Identity is the minion's certificate, key and CA. Required.
 	// Callers must present a certificate signed by the same CA, not
-	// revoked by the CRL the identity holds.
+	// revoked by the CRL the identity holds. SetIdentity replaces it
+	// while the server runs.
 	Identity *ca.Identity
 
 	// Audit receives a record of every request before it runs.
@@ -65,47 +78,91 @@ type Server struct {
 
 	// ACL decides who may call what; nil means DefaultACL: overlord
 	// certificates may call every method that is not Dangerous, minion
-	// and certmaster certificates nothing.
+	// and certmaster certificates nothing. SetACL replaces it while the
+	// server runs.
 	ACL *ACL
 
 	// Logger receives operational logs; nil discards them.
 	Logger hclog.Logger
 
-	// MaxBodyBytes bounds a request body; zero means 8 MiB.
+	// MaxBodyBytes bounds a request body; zero means 8 MiB. A larger
+	// body is refused with CodeTooLarge. Values nested deeper than 32
+	// levels are refused the same way.
 	MaxBodyBytes int64
 	// MaxResultBytes bounds an encoded result; zero means 64 MiB. A
 	// larger result is replaced by a CodeTooLarge fault.
 	MaxResultBytes int64
 	// MaxConcurrent bounds calls in flight; zero means 64. Calls beyond
 	// it are refused at once with CodeBusy rather than queued, so a
-	// flood cannot build an unbounded backlog.
+	// flood cannot build an unbounded backlog. Busy refusals cost no
+	// audit write (nothing ran); they are counted in Stats.
 	MaxConcurrent int
-	// ReadHeaderTimeout, ReadTimeout and IdleTimeout are passed to
-	// http.Server; zero means 10s, 60s and 120s.
+	// MaxConns bounds open connections; zero means 1024. MaxConnsPerIP
+	// bounds those from one remote address; zero means 128. A
+	// connection beyond either is closed as soon as it is accepted,
+	// before any TLS work, so a flood from one host cannot crowd out
+	// the others.
+	MaxConns      int
+	MaxConnsPerIP int
+	// ReadHeaderTimeout bounds the TLS handshake and the reading of a
+	// request's headers, ReadTimeout the whole request including its
+	// body, IdleTimeout a kept-alive connection between requests;
+	// zero means 10s, 60s and 120s. A slow client is cut off, never
+	// waited for.
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
 	IdleTimeout       time.Duration
+	// WriteTimeout bounds the writing of a response once the call is
+	// done (a caller that does not read its answer); zero means 60s.
+	// It does not limit how long the method runs.
+	WriteTimeout time.Duration
+
+	// MaxCallTimeout caps the deadline a caller may ask for (the
+	// Gofunc-Timeout header), and is the deadline of calls that ask
+	// for none and of async jobs; zero means one hour.
+	MaxCallTimeout time.Duration
+
+	// JobDir is where async jobs keep their state and results, one file
+	// per job (0600, written atomically), so that jobs.job_status
+	// answers across restarts; a job that was running when the process
+	// died is reported lost. Empty means jobs live in memory only.
+	JobDir string
+	// MaxJobs bounds async jobs running at once; zero means 64. Beyond
+	// it, async calls are refused with CodeBusy. Jobs do not count
+	// against MaxConcurrent.
+	MaxJobs int
+	// JobRetention is how long a finished job's result is kept; zero
+	// means one hour (Func's retention). At most 4096 finished jobs are
+	// kept, the oldest dropped first.
+	JobRetention time.Duration
+
 	// Intercept, if set, wraps every authorized, audited call: it may
 	// observe it, delay it, or answer in the method's place (metrics,
 	// rate limits per caller, fault injection in tests). Nil means the
 	// method runs directly.
 	Intercept Interceptor
 
-	// MaxCallTimeout caps the deadline a caller may ask for, and is the
-	// deadline of calls that ask for none; zero means one hour.
-	MaxCallTimeout time.Duration
-
 	reg       registry
 	aclLoaded atomic.Pointer[ACL]
+	tlsState  atomic.Pointer[tlsState]
+	stats     counters
+	jobs      jobTable
 
-	mu       sync.Mutex
-	started  bool
-	closed   bool
-	http     *http.Server
-	sem      chan struct{}
-	baseCtx  context.Context
-	cancel   context.CancelFunc
-	inflight sync.WaitGroup
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	http    *http.Server
+	sem     chan struct{}
+	baseCtx context.Context
+	cancel  context.CancelFunc
+	calls   tracker // requests in handlers and jobs in flight
+	lastLog atomic.Int64
+}
+
+// tlsState is the identity in force and the TLS config made from it.
+type tlsState struct {
+	id  *ca.Identity
+	cfg *tls.Config
 }
 
 // Call describes a call to an Interceptor.
@@ -114,6 +171,7 @@ type Call struct {
 	Peer   gofunc.Peer
 	Method string // "module.method"
 	Params []any  // decoded arguments; do not modify
+	JobID  string // set when the call runs as an async job
 }
 
 // Interceptor wraps a call; next runs the method (or the next
@@ -147,14 +205,27 @@ func (s *Server) ListenAndServe() error {
 // listener: the server adds TLS itself. It always returns a non-nil
 // error; after Shutdown or Close it is ErrServerClosed.
 func (s *Server) Serve(ln net.Listener) error {
-	hs, err := s.start()
-	if err != nil {
+	if _, err := s.start(); err != nil {
 		ln.Close()
 		return err
 	}
-	return hs.Serve(tls.NewListener(ln, hs.TLSConfig))
+	return s.serve(ln)
 }
 
+func (s *Server) serve(ln net.Listener) error {
+	s.mu.Lock()
+	hs := s.http
+	s.mu.Unlock()
+	limited := &limitListener{
+		Listener: ln,
+		max:      orDefault(s.MaxConns, DefaultMaxConns),
+		perIP:    orDefault(s.MaxConnsPerIP, DefaultMaxConnsPerIP),
+		refused:  &s.stats.connsRefused,
+	}
+	return hs.Serve(tls.NewListener(limited, hs.TLSConfig))
+}
+
+// start applies the defaults and builds the http.Server, once.
 func (s *Server) start() (*http.Server, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -162,7 +233,7 @@ func (s *Server) start() (*http.Server, error) {
 		return nil, ErrServerClosed
 	}
 	if s.started {
-		return nil, errors.New("minion: Serve called twice")
+		return nil, ErrServing
 	}
 	if s.Identity == nil {
 		return nil, ErrNoIdentity
@@ -170,55 +241,74 @@ func (s *Server) start() (*http.Server, error) {
 	if s.Audit == nil {
 		return nil, ErrNoAudit
 	}
-	if err := s.registerSystem(); err != nil {
+	if s.tlsState.Load() == nil {
+		s.setIdentity(s.Identity)
+	}
+	if err := s.registerBuiltins(); err != nil {
+		return nil, err
+	}
+	if err := s.jobs.open(s); err != nil {
 		return nil, err
 	}
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
 	s.sem = make(chan struct{}, orDefault(s.MaxConcurrent, DefaultMaxConcurrent))
 	s.http = &http.Server{
-		Handler:           http.HandlerFunc(s.serveHTTP),
-		TLSConfig:         s.Identity.ServerTLSConfig(),
+		Handler: http.HandlerFunc(s.serveHTTP),
+		TLSConfig: &tls.Config{
+			GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) { return s.tlsState.Load().cfg, nil },
+		},
 		ReadHeaderTimeout: orDefault(s.ReadHeaderTimeout, DefaultReadHeaderTimeout),
 		ReadTimeout:       orDefault(s.ReadTimeout, DefaultReadTimeout),
 		IdleTimeout:       orDefault(s.IdleTimeout, DefaultIdleTimeout),
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          s.logger().StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
-		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
+		MaxHeaderBytes:    maxHeaderBytes,
+		// Handshake failures from scanners and expired clients are noise
+		// at info level; they are visible with debug logging.
+		ErrorLog:    s.logger().StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
+		BaseContext: func(net.Listener) context.Context { return s.baseCtx },
 	}
 	s.started = true
 	return s.http, nil
 }
 
-// Shutdown stops accepting connections and waits for calls in flight to
-// finish, or for ctx to end; then it cancels the calls still running.
+// Shutdown stops accepting connections and waits for calls and async
+// jobs in flight to finish, or for ctx to end; then it cancels what is
+// still running and waits for it to return. Methods must honour their
+// context for Shutdown to be prompt. Jobs cancelled this way are
+// recorded as finished with a CodeCanceled fault.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.closed = true
-	hs, cancel := s.http, s.cancel
-	s.mu.Unlock()
+	hs, cancel := s.stop()
 	if hs == nil {
 		return nil
 	}
 	err := hs.Shutdown(ctx)
+	if werr := s.calls.wait(ctx); err == nil {
+		err = werr
+	}
 	cancel()
-	s.inflight.Wait()
+	s.calls.wait(context.Background())
 	return err
 }
 
 // Close stops the server at once: listeners and connections are closed
-// and calls in flight are cancelled. It is idempotent.
+// and calls and jobs in flight are cancelled; it waits for their
+// methods to return. It is idempotent.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	hs, cancel := s.http, s.cancel
-	s.mu.Unlock()
+	hs, cancel := s.stop()
 	if hs == nil {
 		return nil
 	}
 	cancel()
 	err := hs.Close()
-	s.inflight.Wait()
+	s.calls.wait(context.Background())
 	return err
+}
+
+func (s *Server) stop() (*http.Server, context.CancelFunc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	s.jobs.close()
+	return s.http, s.cancel
 }
 
 func (s *Server) logger() hclog.Logger {
@@ -229,12 +319,14 @@ func (s *Server) logger() hclog.Logger {
 }
 
 // SetACL replaces the ACL while the server runs (funcd calls it on
-// SIGHUP); calls that start afterwards are judged by the new rules.
+// SIGHUP); calls that start afterwards are judged by the new rules. A
+// nil ACL restores s.ACL, or DefaultACL when that is nil.
 func (s *Server) SetACL(a *ACL) {
 	s.aclLoaded.Store(a)
 }
 
-func (s *Server) acl() *ACL {
+// CurrentACL returns the ACL calls are judged by now.
+func (s *Server) CurrentACL() *ACL {
 	if a := s.aclLoaded.Load(); a != nil {
 		return a
 	}
@@ -244,6 +336,35 @@ func (s *Server) acl() *ACL {
 	return s.ACL
 }
 
+// SetIdentity replaces the minion's certificate, key, CA and CRL while
+// the server runs (funcd calls it on SIGHUP after reading its identity
+// directory again). New connections use it from their handshake on,
+// and every request, on old connections too, is checked against its
+// CRL. Connections already open keep the TLS session they made.
+func (s *Server) SetIdentity(id *ca.Identity) error {
+	if id == nil {
+		return ErrNoIdentity
+	}
+	s.setIdentity(id)
+	return nil
+}
+
+func (s *Server) setIdentity(id *ca.Identity) {
+	s.tlsState.Store(&tlsState{id: id, cfg: id.ServerTLSConfig()})
+}
+
+// CurrentIdentity returns the identity in force: the last one given to
+// SetIdentity, else Identity.
+func (s *Server) CurrentIdentity() *ca.Identity {
+	if st := s.tlsState.Load(); st != nil {
+		return st.id
+	}
+	return s.Identity
+}
+
+// Modules returns the names of the registered modules, sorted.
+func (s *Server) Modules() []string { return s.reg.moduleNames() }
+
 func orDefault[T comparable](v, def T) T {
 	var zero T
 	if v == zero {
@@ -252,8 +373,82 @@ func orDefault[T comparable](v, def T) T {
 	return v
 }
 
-// Modules returns the names of the registered modules, sorted.
-func (s *Server) Modules() []string { return s.reg.moduleNames() }
+// Stats counts what the server has done since it started.
+type Stats struct {
+	Calls        uint64 // calls that reached their method (sync and async)
+	Denied       uint64 // calls the ACL refused
+	Rejected     uint64 // requests that never reached a method: bad XML, no such method, bad arguments
+	Busy         uint64 // calls refused with CodeBusy
+	AuditFailed  uint64 // calls refused because the audit log failed
+	ConnsRefused uint64 // connections closed at once for MaxConns or MaxConnsPerIP
+	InFlight     int    // calls and jobs running now
+	JobsRunning  int    // async jobs running now
+}
 
-// CurrentACL returns the ACL calls are judged by now.
-func (s *Server) CurrentACL() *ACL { return s.acl() }
+type counters struct {
+	calls, denied, rejected, busy, auditFailed, connsRefused atomic.Uint64
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Calls:        s.stats.calls.Load(),
+		Denied:       s.stats.denied.Load(),
+		Rejected:     s.stats.rejected.Load(),
+		Busy:         s.stats.busy.Load(),
+		AuditFailed:  s.stats.auditFailed.Load(),
+		ConnsRefused: s.stats.connsRefused.Load(),
+		InFlight:     s.calls.count(),
+		JobsRunning:  s.jobs.running(),
+	}
+}
+
+// tracker counts work in flight and lets Shutdown wait for it. Unlike
+// sync.WaitGroup it allows new work to start while someone waits.
+type tracker struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed while n == 0; nil means closed
+}
+
+func (t *tracker) add() {
+	t.mu.Lock()
+	if t.n == 0 {
+		t.idle = make(chan struct{})
+	}
+	t.n++
+	t.mu.Unlock()
+}
+
+func (t *tracker) done() {
+	t.mu.Lock()
+	t.n--
+	if t.n == 0 {
+		close(t.idle)
+	}
+	t.mu.Unlock()
+}
+
+func (t *tracker) count() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.n
+}
+
+// wait returns when nothing is in flight or ctx ends.
+func (t *tracker) wait(ctx context.Context) error {
+	for {
+		t.mu.Lock()
+		if t.n == 0 {
+			t.mu.Unlock()
+			return nil
+		}
+		idle := t.idle
+		t.mu.Unlock()
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}

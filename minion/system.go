@@ -12,11 +12,17 @@ import (
 // systemModule answers Func's introspection calls about the minion.
 type systemModule struct{ reg *registry }
 
-func (s *Server) registerSystem() error {
-	if _, ok := s.reg.module("system"); ok {
-		return nil
+// registerBuiltins adds the minion's own modules, system and jobs.
+func (s *Server) registerBuiltins() error {
+	if _, ok := s.reg.module("system"); !ok {
+		if err := s.reg.register("system", &systemModule{reg: &s.reg}, true); err != nil {
+			return err
+		}
 	}
-	return s.reg.register("system", &systemModule{reg: &s.reg}, true)
+	if _, ok := s.reg.module("jobs"); !ok {
+		return s.reg.register("jobs", &jobsModule{s: s}, true)
+	}
+	return nil
 }
 
 // ListModules returns the names of the registered modules.

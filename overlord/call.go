@@ -3,15 +3,20 @@ package overlord
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net"
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kolo/xmlrpc"
@@ -22,18 +27,28 @@ import (
 	ixmlrpc "github.com/gofunc/gofunc/internal/xmlrpc"
 )
 
-// Selection is a set of target minions, resolved when used.
+// Selection is a set of target minions, resolved when used. Its methods
+// return new selections; a Selection is safe for concurrent use.
 type Selection struct {
 	c       *Client
 	spec    string
 	exclude []string
+	conds   []factCond
+	batch   Batch
+	err     error // kept from Where or Batch, returned by Call
+}
+
+func (s *Selection) with(edit func(*Selection)) *Selection {
+	n := *s
+	n.exclude = slices.Clone(s.exclude)
+	n.conds = slices.Clone(s.conds)
+	edit(&n)
+	return &n
 }
 
 // Exclude removes the minions spec matches from the selection.
 func (s *Selection) Exclude(spec string) *Selection {
-	n := *s
-	n.exclude = append(slices.Clone(s.exclude), spec)
-	return &n
+	return s.with(func(n *Selection) { n.exclude = append(n.exclude, spec) })
 }
 
 // Hosts resolves the selection to minion names, sorted.
@@ -49,16 +64,23 @@ func (s *Selection) resolve(ctx context.Context) (map[string]Minion, error) {
 	if err := s.c.usable(); err != nil {
 		return nil, err
 	}
+	if s.err != nil {
+		return nil, s.err
+	}
 	all, err := s.c.cfg.Minions.Minions(ctx)
 	if err != nil {
 		return nil, err
 	}
-	got, err := match(s.spec, all, s.c.cfg.Groups)
+	groups, err := s.c.Groups()
+	if err != nil {
+		return nil, err
+	}
+	got, err := match(s.spec, all, groups)
 	if err != nil {
 		return nil, err
 	}
 	for _, ex := range s.exclude {
-		drop, err := match(ex, all, s.c.cfg.Groups)
+		drop, err := match(ex, all, groups)
 		if err != nil {
 			return nil, fmt.Errorf("exclude: %w", err)
 		}
@@ -66,15 +88,31 @@ func (s *Selection) resolve(ctx context.Context) (map[string]Minion, error) {
 			delete(got, k)
 		}
 	}
-	if len(got) == 0 {
-		what := fmt.Sprintf("%q", s.spec)
-		if len(s.exclude) > 0 {
-			what += fmt.Sprintf(" excluding %q", strings.Join(s.exclude, `", "`))
-		}
-		return nil, fmt.Errorf("%w %s among %d known minions", ErrNoMatch, what, len(all))
-	}
 	s.c.remember(got)
+	var unknown int
+	if len(s.conds) > 0 && len(got) > 0 {
+		if got, unknown, err = s.c.filterFacts(ctx, got, s.conds); err != nil {
+			return nil, err
+		}
+	}
+	if len(got) == 0 {
+		return nil, s.noMatch(len(all), unknown)
+	}
 	return got, nil
+}
+
+func (s *Selection) noMatch(known, unknown int) error {
+	what := fmt.Sprintf("%q", s.spec)
+	if len(s.exclude) > 0 {
+		what += fmt.Sprintf(" excluding %q", strings.Join(s.exclude, `", "`))
+	}
+	if len(s.conds) > 0 {
+		what += " where " + formatConds(s.conds)
+	}
+	if unknown > 0 {
+		what += fmt.Sprintf(" (%d hosts did not report facts)", unknown)
+	}
+	return fmt.Errorf("%w %s among %d known minions", ErrNoMatch, what, known)
 }
 
 // Result is one host's answer.
@@ -86,11 +124,15 @@ type Result struct {
 	// Err is nil on success, otherwise a *HostError.
 	Err      error
 	Duration time.Duration
+	// CallID is the call's id in the minion's audit log, when the
+	// minion answered.
+	CallID string
 }
 
-// Decode converts Value into v (a pointer), by the same rules the minion
+// Decode converts Value into v (a pointer), by the rules the minion
 // uses for arguments: struct fields by their xmlrpc tag or snake_case
-// name.
+// name. Unlike arguments, members v has no field for are ignored, so a
+// struct with a subset of the result's fields works.
 func (r Result) Decode(v any) error {
 	if r.Err != nil {
 		return r.Err
@@ -117,41 +159,268 @@ func (rs Results) Failed() []string {
 }
 
 // Call calls module.method(args...) on every selected minion, at most
-// Forks at a time, each bounded by HostTimeout. It returns every host's
-// result, and a non-nil *CallError when any host failed (errors.Is and
-// errors.As see through it to each host's error). A bad spec or
-// configuration returns a nil Results and that error.
+// Forks at a time, each bounded by HostTimeout, batch by batch when
+// Batch was set. It returns every host's result, and a non-nil
+// *CallError when any host failed (errors.Is and errors.As see through
+// it to each host's error). A bad spec or configuration returns a nil
+// Results and that error.
 func (s *Selection) Call(ctx context.Context, module, method string, args ...any) (Results, error) {
+	run, err := s.start(ctx, module, method, args)
+	if err != nil {
+		return nil, err
+	}
+	res := make(Results, len(run.hosts))
+	var mu sync.Mutex
+	run.execute(ctx, func(r Result) {
+		mu.Lock()
+		res[r.Host] = r
+		mu.Unlock()
+	})
+	return res, newCallError(run.req.wire, res)
+}
+
+// Stream calls module.method(args...) like Call and yields each host's
+// result as it arrives, with the host's error (Result.Err) as the second
+// value. If the call cannot start at all (bad spec, nothing matched,
+// configuration, audit), it yields one zero Result with that error.
+//
+// Breaking out of the loop, or cancelling ctx, stops the fan-out: calls
+// not yet sent are not sent, and calls in flight are abandoned, which
+// closes their connections so the minions cancel the work. The
+// iterator returns only when every call has ended.
+func (s *Selection) Stream(ctx context.Context, module, method string, args ...any) iter.Seq2[Result, error] {
+	return func(yield func(Result, error) bool) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		run, err := s.start(ctx, module, method, args)
+		if err != nil {
+			yield(Result{}, err)
+			return
+		}
+		ch := make(chan Result, len(run.hosts)) // workers never block on a slow reader
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			run.execute(ctx, func(r Result) { ch <- r })
+			close(ch)
+		}()
+		defer func() {
+			cancel()
+			<-done
+		}()
+		for r := range ch {
+			if !yield(r, r.Err) {
+				return
+			}
+		}
+	}
+}
+
+// request is one encoded call, with its arguments summarized for the
+// audit log (never raw: they may hold secrets).
+type request struct {
+	wire    string
+	body    []byte
+	summary []any
+	digest  string
+}
+
+// newRequest encodes module.method(args...).
+func newRequest(module, method string, args []any) (*request, error) {
+	wire := module + "." + method
+	if !ixmlrpc.ValidMethodName(wire) {
+		return nil, fmt.Errorf("%w: method name %q", ErrBadCall, clipText(wire))
+	}
+	body, err := encodeCall(wire, args)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadCall, wire, err)
+	}
+	summary, digest := audit.SummarizeArgs(args, nil)
+	return &request{wire: wire, body: body, summary: summary, digest: digest}, nil
+}
+
+// ErrBadCall: the method name or arguments cannot be sent.
+var ErrBadCall = errors.New("overlord: bad call")
+
+// run is a call being made: its targets, request and audit id.
+type run struct {
+	c      *Client
+	id     string
+	hosts  []string
+	req    *request
+	batch  Batch
+	spec   string
+	start  time.Time
+	caller string
+}
+
+// start resolves the selection, encodes the request and writes the
+// overlord.call audit record: everything that can fail before a host is
+// called.
+func (s *Selection) start(ctx context.Context, module, method string, args []any) (*run, error) {
 	targets, err := s.resolve(ctx)
 	if err != nil {
 		return nil, err
 	}
-	wire := module + "." + method
-	body, err := encodeCall(wire, args)
+	req, err := newRequest(module, method, args)
 	if err != nil {
-		return nil, fmt.Errorf("overlord: %s: %w", wire, err)
+		return nil, err
 	}
-	hosts := sortedKeys(targets)
-	results := make([]Result, len(hosts))
+	r := &run{c: s.c, id: newID(), hosts: sortedKeys(targets), req: req, batch: s.batch,
+		spec: s.describe(), start: time.Now()}
+	if err := s.c.auditStart(r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (s *Selection) describe() string {
+	d := s.spec
+	for _, ex := range s.exclude {
+		d += " -(" + ex + ")"
+	}
+	if len(s.conds) > 0 {
+		d += " where " + formatConds(s.conds)
+	}
+	return d
+}
+
+// execute calls every host, batch by batch, and passes each result to
+// emit (from several goroutines at once); then it writes the end
+// audit record.
+func (r *run) execute(ctx context.Context, emit func(Result)) {
+	outcomes := make(map[string]error, len(r.hosts))
+	var mu sync.Mutex
+	record := func(res Result) {
+		mu.Lock()
+		outcomes[res.Host] = res.Err
+		mu.Unlock()
+		emit(res)
+	}
+	batches := r.batch.plan(r.hosts)
+	failed := 0
+	for i, batch := range batches {
+		if i > 0 && r.batch.tooMany(failed) {
+			for _, rest := range batches[i:] {
+				for _, h := range rest {
+					record(Result{Host: h, Err: &HostError{Host: h, Op: r.req.wire,
+						Err: fmt.Errorf("%w: %d hosts failed in earlier batches (MaxFailures %d)", ErrSkipped, failed, r.batch.MaxFailures)}})
+				}
+			}
+			break
+		}
+		if i > 0 && r.batch.Pause > 0 {
+			t := time.NewTimer(r.batch.Pause)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+		}
+		failed += r.c.fanout(ctx, batch, r.req, record)
+	}
+	r.c.auditEnd(r, outcomes)
+}
+
+// fanout calls hosts at most Forks at a time and returns how many
+// failed. Host failures are results, never reasons to stop the others.
+func (c *Client) fanout(ctx context.Context, hosts []string, req *request, emit func(Result)) int {
+	var mu sync.Mutex
+	n := 0
+	count := func(r Result) {
+		if r.Err != nil {
+			mu.Lock()
+			n++
+			mu.Unlock()
+		}
+		emit(r)
+	}
 	var g errgroup.Group
-	g.SetLimit(s.c.cfg.Forks)
-	for i, h := range hosts {
-		if ctx.Err() != nil {
-			results[i] = Result{Host: h, Err: &HostError{Host: h, Op: "call", Err: ctx.Err()}}
+	g.SetLimit(c.cfg.Forks)
+	for _, h := range hosts {
+		if err := ctx.Err(); err != nil {
+			count(Result{Host: h, Err: &HostError{Host: h, Op: req.wire, Err: err}})
 			continue
 		}
 		g.Go(func() error {
-			results[i] = s.c.callHost(ctx, h, wire, body)
+			count(c.callHost(ctx, h, req))
 			return nil
 		})
 	}
 	_ = g.Wait()
-	res := make(Results, len(results))
-	for _, r := range results {
-		res[r.Host] = r
+	return n
+}
+
+func (c *Client) callHost(ctx context.Context, host string, req *request) Result {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.HostTimeout)
+	defer cancel()
+	v, callID, err := c.roundTrip(ctx, host, req.body)
+	r := Result{Host: host, Value: v, Duration: time.Since(start), CallID: callID}
+	if err != nil {
+		r.Value, r.Err = nil, &HostError{Host: host, Op: req.wire, Err: c.classify(ctx, err)}
 	}
-	s.c.auditCall(wire, args, res)
-	return res, newCallError(wire, res)
+	return r
+}
+
+// minionPort is the port in the URL; the dialer replaces the whole
+// address, so it only keeps the URL well-formed.
+var minionPort = strconv.Itoa(gofunc.DefaultMinionPort)
+
+func (c *Client) roundTrip(ctx context.Context, host string, body []byte) (any, string, error) {
+	url := "https://" + net.JoinHostPort(host, minionPort) + "/RPC2"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, "", err
+	}
+	req.Header.Set("Content-Type", "text/xml")
+	if dl, ok := ctx.Deadline(); ok {
+		// Leave the minion a little less than we wait, so its timeout
+		// fault reaches us before our own deadline fires.
+		budget := time.Until(dl) * 95 / 100
+		if budget <= 0 {
+			return nil, "", context.DeadlineExceeded
+		}
+		req.Header.Set(gofunc.TimeoutHeader, budget.String())
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	callID := resp.Header.Get(gofunc.CallIDHeader)
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		return nil, callID, fmt.Errorf("%w: HTTP status %s", ErrProtocol, resp.Status)
+	}
+	v, err := ixmlrpc.DecodeResponse(resp.Body, ixmlrpc.Limits{MaxBytes: c.cfg.MaxResultBytes})
+	return v, callID, err
+}
+
+// classify wraps transport errors in the overlord's sentinels.
+func (c *Client) classify(ctx context.Context, err error) error {
+	var f *gofunc.Fault
+	var respErr *ixmlrpc.ResponseError
+	var hostErr x509.HostnameError
+	var unknownCA x509.UnknownAuthorityError
+	switch {
+	case errors.As(err, &respErr):
+		if respErr.Fault.Code == gofunc.CodeTooLarge {
+			return gofunc.Errorf(gofunc.CodeTooLarge, "answer larger than MaxResultBytes (%d bytes): %s", c.cfg.MaxResultBytes, respErr.Fault.Message)
+		}
+		return fmt.Errorf("%w: %v", ErrProtocol, respErr)
+	case errors.As(err, &f):
+		return err
+	case errors.As(err, &hostErr):
+		return fmt.Errorf("%w: %v", ErrImpersonation, err)
+	case errors.As(err, &unknownCA):
+		return fmt.Errorf("%w: %v", ErrUntrusted, err)
+	case errors.Is(err, context.Canceled) && !errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return err
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%w: no answer within the host timeout: %v", ErrTimeout, err)
+	}
+	return fmt.Errorf("%w: %v", ErrUnreachable, err)
 }
 
 // encodeCall builds the request body with kolo/xmlrpc, after turning the
@@ -168,83 +437,10 @@ func encodeCall(method string, args []any) ([]byte, error) {
 	return xmlrpc.EncodeMethodCall(method, norm...)
 }
 
-func (c *Client) callHost(ctx context.Context, host, wire string, body []byte) Result {
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.HostTimeout)
-	defer cancel()
-	v, err := c.roundTrip(ctx, host, body)
-	r := Result{Host: host, Value: v, Duration: time.Since(start)}
-	if err != nil {
-		r.Value, r.Err = nil, &HostError{Host: host, Op: wire, Err: classify(ctx, err)}
-	}
-	return r
-}
-
-func (c *Client) roundTrip(ctx context.Context, host string, body []byte) (any, error) {
-	url := "https://" + net.JoinHostPort(host, "51234") + "/RPC2"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "text/xml")
-	if dl, ok := ctx.Deadline(); ok {
-		// Leave the minion a little less than we wait, so its timeout
-		// fault reaches us before our own deadline fires.
-		budget := time.Until(dl) * 95 / 100
-		req.Header.Set(gofunc.TimeoutHeader, budget.String())
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		return nil, fmt.Errorf("%w: HTTP status %s", ErrProtocol, resp.Status)
-	}
-	return ixmlrpc.DecodeResponse(resp.Body, ixmlrpc.Limits{MaxBytes: c.cfg.MaxResultBytes})
-}
-
-// classify wraps transport errors in the overlord's sentinels.
-func classify(ctx context.Context, err error) error {
-	var f *gofunc.Fault
-	var hostErr x509.HostnameError
-	var unknownCA x509.UnknownAuthorityError
-	var opErr *net.OpError
-	switch {
-	case errors.As(err, &f):
-		return err
-	case errors.As(err, &hostErr):
-		return fmt.Errorf("%w: %v", ErrImpersonation, err)
-	case errors.As(err, &unknownCA):
-		return fmt.Errorf("%w: %v", ErrUntrusted, err)
-	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("%w: %v", ErrTimeout, err)
-	case errors.Is(err, context.Canceled):
-		return err
-	case errors.As(err, &opErr) && opErr.Op == "dial":
-		return fmt.Errorf("%w: %v", ErrUnreachable, err)
-	}
-	return fmt.Errorf("%w: %v", ErrUnreachable, err)
-}
-
-func (c *Client) auditCall(wire string, args []any, res Results) {
-	if c.cfg.Audit == nil {
-		return
-	}
-	rec := audit.Record{Kind: "overlord.call", Method: wire, Targets: res.Hosts(), Outcome: "ok",
-		Caller: c.id.Name(), Role: string(c.id.Role())}
-	rec.Args, rec.ArgsDigest = audit.SummarizeArgs(args, nil)
-	rec.Details = make(map[string]string, len(res))
-	for h, r := range res {
-		if r.Err != nil {
-			rec.Outcome = "failed"
-			rec.Details[h] = r.Err.Error()
-		} else {
-			rec.Details[h] = "ok"
-		}
-	}
-	if _, err := c.cfg.Audit.Append(rec); err != nil {
-		c.cfg.Logger.Error("overlord audit write failed", "method", wire, "error", err)
-	}
+// newID returns a random call or job id: 16 hex digits after a
+// time-ordered prefix, so ids sort by creation.
+func newID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return strconv.FormatInt(time.Now().UnixMilli(), 36) + "-" + hex.EncodeToString(b[:])
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -16,17 +17,30 @@ import (
 )
 
 // Client fans calls out to minions. It is safe for concurrent use; keep
-// one for the life of the program so connections are reused, and Close
-// it when done.
+// one for the life of the program so connections (one per minion) are
+// reused, and Close it when done.
 type Client struct {
 	cfg  Config
 	err  error // kept from New, returned by Err and every Call
 	id   *ca.Identity
 	http *http.Client
+	tr   *http.Transport
+
+	// bg is the context async jobs run under; Close cancels it and
+	// waits for them (jobs).
+	bg       context.Context
+	cancelBG context.CancelFunc
+	jobs     sync.WaitGroup
 
 	mu     sync.Mutex
-	addrs  map[string]string // lower-case minion name -> host:port, for dialing
+	addrs  map[string]Minion // lower-case minion name -> minion, for dialing
 	closed bool
+
+	facts factCache
+
+	storeOnce sync.Once
+	store     *jobStore
+	storeErr  error
 }
 
 // New returns a client configured by opts. It never fails: a bad option
@@ -34,18 +48,26 @@ type Client struct {
 // so the one-line form works:
 //
 //	res, err := overlord.New().Targets("web*").Call(ctx, "test", "ping")
+//
+// With no options it reads its identity, minion list, groups and job
+// store from DefaultDir().
 func New(opts ...Option) *Client {
-	c := &Client{addrs: make(map[string]string)}
+	c := &Client{addrs: make(map[string]Minion)}
+	c.bg, c.cancelBG = context.WithCancel(context.Background())
 	for _, opt := range opts {
 		if err := opt(&c.cfg); err != nil && c.err == nil {
 			c.err = err
 		}
 	}
+	if c.err == nil {
+		c.err = c.cfg.validate()
+	}
 	c.cfg.setDefaults()
 	if c.err == nil {
 		c.err = c.loadIdentity()
 	}
-	c.http = &http.Client{Transport: c.transport()}
+	c.tr = c.transport()
+	c.http = &http.Client{Transport: c.tr}
 	return c
 }
 
@@ -66,79 +88,115 @@ func (c *Client) loadIdentity() error {
 	if c.cfg.Identity != nil {
 		c.id = c.cfg.Identity
 	} else {
-		dir := c.cfg.IdentityDir
-		if dir == "" {
-			dir = DefaultDir()
+		if c.cfg.IdentityDir == "" {
+			c.cfg.IdentityDir = DefaultDir()
 		}
-		id, err := ca.LoadIdentity(dir)
+		id, err := ca.LoadIdentity(c.cfg.IdentityDir)
 		if err != nil {
 			return fmt.Errorf("overlord: identity: %w", err)
 		}
 		c.id = id
+	}
+	if dir := c.cfg.IdentityDir; dir != "" {
 		if c.cfg.Minions == nil {
 			c.cfg.Minions = File(filepath.Join(dir, CacheFile))
 		}
+		if c.cfg.GroupsPath == "" {
+			c.cfg.GroupsPath = filepath.Join(dir, GroupsFile)
+		}
+		if c.cfg.JobsPath == "" {
+			c.cfg.JobsPath = filepath.Join(dir, JobsFile)
+		}
 	}
 	if c.cfg.Minions == nil {
-		return errors.New("overlord: no minion source configured (use WithMinions)")
+		return errors.New("overlord: no minion source configured (use WithMinions or WithIdentity)")
 	}
 	return nil
 }
 
 // transport dials minions by name: the URL's host is the minion's name
 // (so TLS checks the certificate names it), and dial looks up the
-// address the name was listed with.
+// address the name was listed with. TLS sessions are cached so that a
+// connection reopened after going idle resumes instead of doing a full
+// handshake.
 func (c *Client) transport() *http.Transport {
 	var tlsCfg *tls.Config
 	if c.id != nil {
 		tlsCfg = c.id.ClientTLSConfig("")
+		tlsCfg.ClientSessionCache = tls.NewLRUClientSessionCache(4096)
 	}
 	dialer := &net.Dialer{Timeout: c.cfg.DialTimeout}
 	return &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return dialer.DialContext(ctx, network, c.resolve(addr))
+			to, err := c.dialAddr(ctx, addr)
+			if err != nil {
+				return nil, err
+			}
+			return dialer.DialContext(ctx, network, to)
 		},
 		TLSClientConfig:     tlsCfg,
 		TLSHandshakeTimeout: c.cfg.DialTimeout,
 		MaxIdleConns:        0, // no global cap: one idle connection per minion is the point
 		MaxIdleConnsPerHost: 4,
-		IdleConnTimeout:     DefaultHostTimeout * 3,
+		IdleConnTimeout:     c.cfg.IdleTimeout,
 		ForceAttemptHTTP2:   false,
 		DisableCompression:  true,
+		// The request body is small and sent whole; answers are read
+		// through our own bounded decoder.
+		WriteBufferSize: 8 << 10,
+		ReadBufferSize:  16 << 10,
 	}
 }
 
-func (c *Client) resolve(addr string) string {
+// dialAddr maps the URL's host:port (the minion's name) to the address
+// to dial.
+func (c *Client) dialAddr(ctx context.Context, addr string) (string, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return addr
+		return addr, nil
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if a, ok := c.addrs[strings.ToLower(host)]; ok {
-		return a
+	m, ok := c.addrs[strings.ToLower(host)]
+	c.mu.Unlock()
+	if !ok {
+		m = Minion{Name: host}
 	}
-	return addr
+	if c.cfg.Resolve != nil {
+		to, err := c.cfg.Resolve(ctx, m)
+		if err != nil {
+			return "", fmt.Errorf("resolve %s: %w", m.Name, err)
+		}
+		return to, nil
+	}
+	return m.dialAddr(), nil
 }
 
 func (c *Client) remember(ms map[string]Minion) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for k, m := range ms {
-		c.addrs[k] = m.dialAddr()
-	}
+	maps.Copy(c.addrs, ms)
 }
 
 // Err returns the configuration error New kept, if any.
 func (c *Client) Err() error { return c.err }
 
-// Close closes idle connections. Calls after Close fail.
+// Close cancels async jobs still running in this client (they are
+// recorded as interrupted), waits for their goroutines, closes idle
+// connections and the job store. Calls after Close fail with ErrClosed.
+// It is idempotent.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()
+	c.cancelBG()
+	c.jobs.Wait()
 	c.http.CloseIdleConnections()
-	return nil
+	var err error
+	c.storeOnce.Do(func() { c.storeErr = ErrClosed }) // no store after Close
+	if c.store != nil {
+		err = c.store.close()
+	}
+	return err
 }
 
 // ErrClosed is returned by calls on a closed Client.
@@ -170,3 +228,25 @@ func (c *Client) Minions(ctx context.Context) ([]Minion, error) {
 	}
 	return c.cfg.Minions.Minions(ctx)
 }
+
+// Groups returns the groups "@name" targets can use: the groups file's,
+// then those given by WithGroups.
+func (c *Client) Groups() (map[string]string, error) {
+	if err := c.usable(); err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	if c.cfg.GroupsPath != "" {
+		g, err := LoadGroups(c.cfg.GroupsPath)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(out, g)
+	}
+	maps.Copy(out, c.cfg.Groups)
+	return out, nil
+}
+
+// Identity returns the identity the client calls with, nil if it has
+// none (see Err).
+func (c *Client) Identity() *ca.Identity { return c.id }

@@ -1,6 +1,7 @@
 package overlord
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -76,4 +77,41 @@ func newCallError(method string, res Results) error {
 		e.Errs = append(e.Errs, res[h].Err)
 	}
 	return e
+}
+
+// ErrInterrupted: an async job stopped (its overlord was closed, crashed
+// or restarted) before this host's answer was recorded.
+var ErrInterrupted = errors.New("interrupted: the overlord stopped before this host answered")
+
+// ErrorKind names the kind of a host's error, for programs and
+// output formats: "fault" (the minion answered with a *gofunc.Fault),
+// "timeout" (the host timeout passed, here or on the minion),
+// "impersonation", "untrusted", "protocol", "unreachable",
+// "skipped", "interrupted", "canceled", or "error" for anything else.
+// A nil error gives "".
+func ErrorKind(err error) string {
+	var f *gofunc.Fault
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, ErrImpersonation):
+		return "impersonation"
+	case errors.Is(err, ErrUntrusted):
+		return "untrusted"
+	case errors.Is(err, ErrProtocol):
+		return "protocol"
+	case errors.Is(err, ErrUnreachable):
+		return "unreachable"
+	case errors.Is(err, ErrSkipped):
+		return "skipped"
+	case errors.Is(err, ErrInterrupted):
+		return "interrupted"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, ErrTimeout):
+		return "timeout" // ours or the minion's: the same to the caller
+	case errors.As(err, &f):
+		return "fault"
+	}
+	return "error"
 }

@@ -2,13 +2,16 @@ package overlord
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/ca"
@@ -31,8 +34,9 @@ func (m Minion) dialAddr() string {
 	return net.JoinHostPort(m.Name, strconv.Itoa(gofunc.DefaultMinionPort))
 }
 
-// Source lists the minions an overlord knows. It is called once per
-// Targets resolution; implementations should be safe for concurrent use.
+// Source lists the minions an overlord knows: Static, File, CertDir,
+// Certmaster, or any SourceFunc. It is called once per selection
+// resolution, possibly concurrently.
 type Source interface {
 	Minions(ctx context.Context) ([]Minion, error)
 }
@@ -48,10 +52,6 @@ type Static []Minion
 
 // Minions returns the list.
 func (s Static) Minions(context.Context) ([]Minion, error) { return s, nil }
-
-// CacheFile is the name of the minion list cached in an identity
-// directory.
-const CacheFile = "minions.json"
 
 // ErrNoMinionList is returned when no minion list has been fetched yet.
 var ErrNoMinionList = errors.New("overlord: no minion list; run `func list_minions --refresh` or configure a source")
@@ -112,4 +112,54 @@ func SaveMinions(path string, ms []Minion) error {
 		return err
 	}
 	return fsutil.WriteFileAtomic(path, append(b, '\n'), 0o600)
+}
+
+// CertDir lists the minions whose certificates are in a directory (the
+// certmaster's signed certificates copied out, or Func's certs
+// directory): every *.pem, *.crt and *.cert file holding a certificate
+// with the minion role. A minion's name is its certificate's common
+// name; its address is its first IP address SAN on port 51234, or its
+// name when it has none. Files that hold no minion certificate are
+// skipped; an unreadable directory is an error.
+type CertDir string
+
+// Minions reads the directory.
+func (d CertDir) Minions(context.Context) ([]Minion, error) {
+	entries, err := os.ReadDir(string(d))
+	if err != nil {
+		return nil, fmt.Errorf("overlord: minion certificates: %w", err)
+	}
+	var out []Minion
+	seen := map[string]bool{}
+	for _, e := range entries {
+		ext := filepath.Ext(e.Name())
+		if e.IsDir() || (ext != ".pem" && ext != ".crt" && ext != ".cert") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(string(d), e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("overlord: minion certificates: %w", err)
+		}
+		for rest := b; ; {
+			var blk *pem.Block
+			if blk, rest = pem.Decode(rest); blk == nil {
+				break
+			}
+			cert, err := x509.ParseCertificate(blk.Bytes)
+			if blk.Type != "CERTIFICATE" || err != nil || ca.RoleOf(cert) != gofunc.RoleMinion {
+				continue
+			}
+			name := cert.Subject.CommonName
+			if name == "" || seen[strings.ToLower(name)] {
+				continue
+			}
+			seen[strings.ToLower(name)] = true
+			m := Minion{Name: name}
+			if len(cert.IPAddresses) > 0 {
+				m.Addr = net.JoinHostPort(cert.IPAddresses[0].String(), strconv.Itoa(gofunc.DefaultMinionPort))
+			}
+			out = append(out, m)
+		}
+	}
+	return out, nil
 }

@@ -66,7 +66,14 @@ func matchTerm(term string, minions []Minion, groups map[string]string, depth in
 	group, sub, _ := strings.Cut(name, ":")
 	members, ok := groups[group]
 	if !ok {
-		return nil, fmt.Errorf("%w %q (known: %s)", ErrUnknownGroup, group, strings.Join(sortedKeys(groups), ", "))
+		known := "none defined"
+		if len(groups) > 0 {
+			known = "known: " + strings.Join(sortedKeys(groups), ", ")
+		}
+		return nil, fmt.Errorf("%w %q (%s)", ErrUnknownGroup, group, known)
+	}
+	if strings.TrimSpace(members) == "" {
+		return map[string]Minion{}, nil // an empty group matches nothing
 	}
 	got, err := matchDepth(members, minions, groups, depth+1)
 	if err != nil {

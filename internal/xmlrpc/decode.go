@@ -3,16 +3,13 @@ package xmlrpc
 import (
 	"bufio"
 	"context"
-	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/gofunc/gofunc"
 )
@@ -33,7 +30,7 @@ type Call struct {
 // for well-formed XML that is not a valid call (bad method name, unknown
 // type tag, DOCTYPE...), CodeTooLarge for a body, depth or value count
 // over lim (the message names the limit), CodeTimeout when reading r hit
-// a deadline.
+// a deadline, CodeCanceled when its context was canceled.
 func DecodeCall(r io.Reader, lim Limits) (*Call, error) {
 	d := newDecoder(r, lim, "request")
 	defer d.release()
@@ -188,8 +185,11 @@ func (d *decoder) fault(err error) *gofunc.Fault {
 	case d.lr.exceeded:
 		return tooLargeFault("%s body exceeds %d bytes (MaxBytes)", d.what, d.lim.MaxBytes)
 	case d.lr.err != nil:
-		if errors.Is(d.lr.err, os.ErrDeadlineExceeded) || errors.Is(d.lr.err, context.DeadlineExceeded) {
+		switch {
+		case errors.Is(d.lr.err, os.ErrDeadlineExceeded) || errors.Is(d.lr.err, context.DeadlineExceeded):
 			return gofunc.Errorf(gofunc.CodeTimeout, "reading %s body: %v", d.what, d.lr.err)
+		case errors.Is(d.lr.err, context.Canceled):
+			return gofunc.Errorf(gofunc.CodeCanceled, "reading %s body: %v", d.what, d.lr.err)
 		}
 		return parseFault("reading %s body: %v", d.what, d.lr.err)
 	case d.badCharset != "":
@@ -702,153 +702,4 @@ func (d *decoder) structure(depth int) (any, error) {
 		}
 		m[name] = v
 	}
-}
-
-func parseInt(text []byte, tag string, bits int) (any, error) {
-	s := trimSpace(string(text))
-	n, err := strconv.ParseInt(s, 10, bits)
-	if err != nil {
-		if errors.Is(err, strconv.ErrRange) {
-			return nil, invalidFault("<%s> %q out of range", tag, clip(s))
-		}
-		return nil, invalidFault("bad <%s> %q", tag, clip(s))
-	}
-	return n, nil
-}
-
-// parseDouble accepts decimal notation with an optional exponent, which
-// Python sends ("1e+20"); not NaN, infinities, hex floats or
-// underscores, which strconv would take.
-func parseDouble(text []byte) (any, error) {
-	s := trimSpace(string(text))
-	if !isDecimal(s) {
-		return nil, invalidFault("bad <double> %q", clip(s))
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return nil, invalidFault("<double> %q out of range", clip(s))
-	}
-	return f, nil
-}
-
-// isDecimal matches [+-]?(d+(.d*)?|.d+)([eE][+-]?d+)?.
-func isDecimal(s string) bool {
-	i := 0
-	if i < len(s) && (s[i] == '+' || s[i] == '-') {
-		i++
-	}
-	digits := 0
-	for i < len(s) && isDigit(s[i]) {
-		i++
-		digits++
-	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		for i < len(s) && isDigit(s[i]) {
-			i++
-			digits++
-		}
-	}
-	if digits == 0 {
-		return false
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		exp := 0
-		for i < len(s) && isDigit(s[i]) {
-			i++
-			exp++
-		}
-		if exp == 0 {
-			return false
-		}
-	}
-	return i == len(s)
-}
-
-func isDigit(c byte) bool { return '0' <= c && c <= '9' }
-
-// parseBase64 decodes standard, padded base64, ignoring white space:
-// Python wraps its output at 76 columns.
-func parseBase64(text []byte) (any, error) {
-	clean := text[:0] // text is scratch: compact it in place
-	for _, c := range text {
-		if !isSpaceByte(c) {
-			clean = append(clean, c)
-		}
-	}
-	out := make([]byte, base64.StdEncoding.DecodedLen(len(clean)))
-	n, err := base64.StdEncoding.Decode(out, clean)
-	if err != nil {
-		return nil, invalidFault("bad <base64>: %v", err)
-	}
-	return out[:n], nil
-}
-
-// parseTime accepts 20060102T15:04:05 and 2006-01-02T15:04:05, each with
-// an optional Z, ±07:00 or ±0700. No fractions: the encoder could not
-// give them back. The result is in UTC.
-func parseTime(s string) (any, error) {
-	var layout string
-	switch {
-	case len(s) >= 17 && shape(s[:17]) == "99999999T99:99:99":
-		layout = "20060102T15:04:05"
-	case len(s) >= 19 && shape(s[:19]) == "9999-99-99T99:99:99":
-		layout = "2006-01-02T15:04:05"
-	default:
-		return nil, invalidFault("bad <dateTime.iso8601> %q", clip(s))
-	}
-	switch shape(s[len(layout):]) {
-	case "":
-	case "Z", "+99:99", "-99:99":
-		layout += "Z07:00"
-	case "+9999", "-9999":
-		layout += "Z0700"
-	default:
-		return nil, invalidFault("bad <dateTime.iso8601> %q", clip(s))
-	}
-	t, err := time.Parse(layout, s)
-	if err != nil {
-		return nil, invalidFault("bad <dateTime.iso8601> %q", clip(s))
-	}
-	return t.UTC(), nil
-}
-
-// shape maps every digit of s to '9', to match s against a pattern.
-func shape(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if isDigit(c) {
-			b[i] = '9'
-		}
-	}
-	return string(b)
-}
-
-// wireTypeName is the XML-RPC name of a decoded value's type.
-func wireTypeName(v any) string {
-	switch v.(type) {
-	case nil:
-		return "nil"
-	case int64:
-		return "int"
-	case bool:
-		return "boolean"
-	case string:
-		return "string"
-	case float64:
-		return "double"
-	case []byte:
-		return "base64"
-	case time.Time:
-		return "dateTime.iso8601"
-	case []any:
-		return "array"
-	case map[string]any:
-		return "struct"
-	}
-	return fmt.Sprintf("%T", v)
 }

@@ -29,8 +29,11 @@
 //
 // Every integer tag decodes to int64 whatever its nominal width, because
 // kolo/xmlrpc sends 64-bit values in <int> and <i4>. A <param> with no
-// <value> (kolo's encoding of a nil argument) decodes as nil. Times with no
-// zone are taken as UTC; times with an offset are converted to UTC.
+// <value> (kolo's encoding of a nil argument) decodes as nil, but an empty
+// <value/> is the empty string, as the spec says (kolo sends nil pointers
+// so). Numbers, booleans and times may have white space around them;
+// strings are kept exactly. Times with no zone are taken as UTC; times with
+// an offset are converted to UTC; fractional seconds are refused.
 //
 // # Encoding
 //
@@ -41,7 +44,8 @@
 //
 //   - integers: <int> in the int32 range, <i8> beyond (Python reads <i8>);
 //     a uint64 above math.MaxInt64 is an error;
-//   - floats: <double>; NaN and infinities are errors;
+//   - floats: <double> in plain decimal notation (no exponent, as the
+//     spec asks); NaN and infinities are errors;
 //   - strings: <string>, escaped. A string that is not valid UTF-8, or that
 //     holds a character XML 1.0 cannot carry (such as \x00 or the \x1b of
 //     terminal colours), is sent as <base64> of its bytes instead of

@@ -122,7 +122,7 @@ func newEncodeState() *encodeState {
 }
 
 func (e *encodeState) free() {
-	if cap(e.buf) > 1<<20 {
+	if cap(e.buf) > 8<<20 {
 		return // do not pin a big result's buffer for ever
 	}
 	e.buf = e.buf[:0]

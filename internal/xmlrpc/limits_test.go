@@ -2,6 +2,7 @@ package xmlrpc
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -31,11 +32,11 @@ func (s *streamReader) Read(p []byte) (int, error) {
 			n += c
 			s.off += int64(c)
 		case s.off < s.total:
-			want := min(int64(len(p)-n), s.total-s.off)
-			for i := int64(0); i < want; i++ {
-				p[n] = s.fill[(s.off-int64(len(s.head)))%int64(len(s.fill))]
-				n++
-				s.off++
+			end := min(int64(n)+s.total-s.off, int64(len(p)))
+			for n < int(end) {
+				c := copy(p[n:end], s.fill[(s.off-int64(len(s.head)))%int64(len(s.fill)):])
+				n += c
+				s.off += int64(c)
 			}
 		case s.tailOff < len(s.tail):
 			c := copy(p[n:], s.tail[s.tailOff:])
@@ -206,6 +207,9 @@ func TestReadErrors(t *testing.T) {
 
 	_, err = DecodeCall(&errReader{head, fmt.Errorf("read tcp: %w", os.ErrDeadlineExceeded)}, Limits{})
 	wantFault(t, err, gofunc.CodeTimeout, "reading request body")
+
+	_, err = DecodeCall(&errReader{head, context.Canceled}, Limits{})
+	wantFault(t, err, gofunc.CodeCanceled, "reading request body")
 
 	_, err = DecodeResponse(&errReader{nil, errors.New("boom")}, Limits{})
 	var re *ResponseError

@@ -85,11 +85,11 @@ type Result struct {
 	ExitCode int `xmlrpc:"exit_code"`
 	// Stdout and Stderr are the output as XML-safe text (see the package doc).
 	Stdout string `xmlrpc:"stdout"`
-	Stderr string `xmlrpc:"stderr"`
+	Stderr string `xmlrpc:"stderr"` // like Stdout
 	// StdoutRaw and StderrRaw hold the exact bytes when the text had to be
 	// altered to be sent, and are empty otherwise.
 	StdoutRaw []byte `xmlrpc:"stdout_raw"`
-	StderrRaw []byte `xmlrpc:"stderr_raw"`
+	StderrRaw []byte `xmlrpc:"stderr_raw"` // like StdoutRaw
 	// DurationS is the wall-clock run time in seconds.
 	DurationS float64 `xmlrpc:"duration_s"`
 	// Truncated reports that stdout or stderr went over max_output.

@@ -56,11 +56,11 @@ type Output struct {
 	ExitCode int
 	// Signal names the signal that ended the process ("KILL"), or is empty.
 	Signal    string
-	Stdout    []byte
-	Stderr    []byte
-	Truncated bool // stdout or stderr went over MaxOutput
-	TimedOut  bool // Spec.Timeout passed and the process group was killed
-	Duration  time.Duration
+	Stdout    []byte        // at most Spec.MaxOutput bytes
+	Stderr    []byte        // at most Spec.MaxOutput bytes
+	Truncated bool          // stdout or stderr went over MaxOutput
+	TimedOut  bool          // Spec.Timeout passed and the process group was killed
+	Duration  time.Duration // wall-clock time from start to exit
 }
 
 // Exec runs s.Argv in its own process group and waits for it. When ctx is

@@ -133,7 +133,7 @@ type CommitResult struct {
 	BackupPath string `xmlrpc:"backup_path"`
 	// SHA256 is the file's SHA-256, hex.
 	SHA256 string `xmlrpc:"sha256"`
-	Size   int64  `xmlrpc:"size"`
+	Size   int64  `xmlrpc:"size"` // the file's size in bytes
 }
 
 // upload is one chunked upload in progress.

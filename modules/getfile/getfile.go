@@ -56,24 +56,24 @@ type StatResult struct {
 	Path string `xmlrpc:"path"`
 	// Type is "file", "dir", "fifo", "socket", "device" or "chardevice".
 	Type string `xmlrpc:"type"`
-	Size int64  `xmlrpc:"size"`
+	Size int64  `xmlrpc:"size"` // bytes
 	// Mode is the permission bits as an int (0644 is 420), setuid,
 	// setgid and sticky included; ModeOctal is the same as "0644".
 	Mode      int    `xmlrpc:"mode"`
-	ModeOctal string `xmlrpc:"mode_octal"`
+	ModeOctal string `xmlrpc:"mode_octal"` // Mode in octal: "0644"
 	// SHA256 is the content's SHA-256, hex, for regular files only.
 	SHA256 string    `xmlrpc:"sha256"`
-	MTime  time.Time `xmlrpc:"mtime"`
-	UID    int       `xmlrpc:"uid"`
-	GID    int       `xmlrpc:"gid"`
+	MTime  time.Time `xmlrpc:"mtime"` // last modification, UTC
+	UID    int       `xmlrpc:"uid"`   // owner's user id
+	GID    int       `xmlrpc:"gid"`   // group id
 	// Owner and Group are the names of UID and GID, empty when unknown.
 	Owner string `xmlrpc:"owner"`
-	Group string `xmlrpc:"group"`
+	Group string `xmlrpc:"group"` // name of GID
 }
 
 // Chunk is one piece of a file.
 type Chunk struct {
-	Data []byte `xmlrpc:"data"`
+	Data []byte `xmlrpc:"data"` // the bytes read (base64 on the wire)
 	// SHA256 is the SHA-256 of Data, hex.
 	SHA256 string `xmlrpc:"sha256"`
 	// EOF reports that Data reaches the end of the file.

@@ -56,15 +56,15 @@ type CheckResult struct {
 	Status string `xmlrpc:"status"`
 	// Output is the first line of text; LongOutput the following lines.
 	Output     string `xmlrpc:"output"`
-	LongOutput string `xmlrpc:"long_output"`
-	Perfdata   []Perf `xmlrpc:"perfdata"`
+	LongOutput string `xmlrpc:"long_output"` // lines 2 and on, perfdata removed
+	Perfdata   []Perf `xmlrpc:"perfdata"`    // parsed performance data
 	// PerfdataError names the first malformed perfdata item, if any (the
 	// others are still in Perfdata).
 	PerfdataError string `xmlrpc:"perfdata_error"`
 	// Stderr is what the plugin wrote to standard error (Nagios ignores it).
 	Stderr    string  `xmlrpc:"stderr"`
-	TimedOut  bool    `xmlrpc:"timed_out"`
-	DurationS float64 `xmlrpc:"duration_s"`
+	TimedOut  bool    `xmlrpc:"timed_out"`  // the plugin ran over Timeout and was killed
+	DurationS float64 `xmlrpc:"duration_s"` // run time in seconds
 }
 
 var statusNames = []string{"OK", "WARNING", "CRITICAL", "UNKNOWN"}

@@ -11,7 +11,7 @@ import (
 // Perf is one performance data item of a plugin's output, as the Nagios
 // plugin guidelines define it: 'label'=value[UOM];[warn];[crit];[min];[max]
 type Perf struct {
-	Label string `xmlrpc:"label"`
+	Label string `xmlrpc:"label"` // unquoted: "/ used"
 	// Value is the measured value; 0 when Unknown.
 	Value float64 `xmlrpc:"value"`
 	// Unknown reports the value "U" (the plugin could not measure).
@@ -22,9 +22,9 @@ type Perf struct {
 	// Warn and Crit are threshold ranges as printed ("10", "10:20",
 	// "@~:5"); Min and Max are numbers as printed. Empty when absent.
 	Warn string `xmlrpc:"warn"`
-	Crit string `xmlrpc:"crit"`
-	Min  string `xmlrpc:"min"`
-	Max  string `xmlrpc:"max"`
+	Crit string `xmlrpc:"crit"` // critical range
+	Min  string `xmlrpc:"min"`  // minimum possible value
+	Max  string `xmlrpc:"max"`  // maximum possible value
 }
 
 // Output is a plugin's standard output, split as the guidelines say: the
@@ -32,9 +32,9 @@ type Perf struct {
 // performance data found after a '|' on the first line and from the
 // first later line holding a '|' to the end.
 type Output struct {
-	Text     string
-	LongText string
-	Perfdata string
+	Text     string // the first line, before any '|'
+	LongText string // the following lines of text
+	Perfdata string // every perfdata part, joined by spaces
 }
 
 // ParseOutput splits a plugin's output.

@@ -66,11 +66,14 @@ func (m *Module) IsPortOpen(ctx context.Context, host string, port int, timeout 
 	if err != nil {
 		return false, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, d)
+	dialCtx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	dialer := &net.Dialer{Resolver: m.Resolver}
-	conn, err := dialer.DialContext(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	conn, err := dialer.DialContext(dialCtx, "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
+		if ctx.Err() != nil { // the call itself ended, not just the dial
+			return false, command.ContextFault(ctx, "isportopen")
+		}
 		var dnsErr *net.DNSError
 		if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
 			return false, gofunc.Errorf(gofunc.CodeNotFound, "host %s: no such host", host)
@@ -104,12 +107,12 @@ func (m *Module) DNSLookup(ctx context.Context, name string) ([]string, error) {
 // PingResult is what ping returns: PingStats and ping's output. It is flat
 // (no embedded struct) so that every codec sees the same members.
 type PingResult struct {
-	Transmitted int     `xmlrpc:"transmitted"`
-	Received    int     `xmlrpc:"received"`
-	PacketLoss  float64 `xmlrpc:"packet_loss"`
-	RTTMinMS    float64 `xmlrpc:"rtt_min_ms"`
-	RTTAvgMS    float64 `xmlrpc:"rtt_avg_ms"`
-	RTTMaxMS    float64 `xmlrpc:"rtt_max_ms"`
+	Transmitted int     `xmlrpc:"transmitted"` // as in PingStats
+	Received    int     `xmlrpc:"received"`    // as in PingStats
+	PacketLoss  float64 `xmlrpc:"packet_loss"` // as in PingStats
+	RTTMinMS    float64 `xmlrpc:"rtt_min_ms"`  // as in PingStats
+	RTTAvgMS    float64 `xmlrpc:"rtt_avg_ms"`  // as in PingStats
+	RTTMaxMS    float64 `xmlrpc:"rtt_max_ms"`  // as in PingStats
 	// Output is ping's own output.
 	Output string `xmlrpc:"output"`
 }
@@ -201,7 +204,7 @@ type HTTPResult struct {
 	// TLS reports an https answer; TLSExpiry is then the server
 	// certificate's NotAfter (the zero time otherwise).
 	TLS       bool      `xmlrpc:"tls"`
-	TLSExpiry time.Time `xmlrpc:"tls_expiry"`
+	TLSExpiry time.Time `xmlrpc:"tls_expiry"` // see TLS
 	// Error says why no answer came (refused, timeout, bad certificate).
 	Error string `xmlrpc:"error"`
 }

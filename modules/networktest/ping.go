@@ -9,14 +9,14 @@ import (
 
 // PingStats are the summary lines of ping's output.
 type PingStats struct {
-	Transmitted int `xmlrpc:"transmitted"`
-	Received    int `xmlrpc:"received"`
+	Transmitted int `xmlrpc:"transmitted"` // echo requests sent
+	Received    int `xmlrpc:"received"`    // replies received
 	// PacketLoss is a percentage.
 	PacketLoss float64 `xmlrpc:"packet_loss"`
 	// Round-trip times in milliseconds; zero when nothing was received.
 	RTTMinMS float64 `xmlrpc:"rtt_min_ms"`
-	RTTAvgMS float64 `xmlrpc:"rtt_avg_ms"`
-	RTTMaxMS float64 `xmlrpc:"rtt_max_ms"`
+	RTTAvgMS float64 `xmlrpc:"rtt_avg_ms"` // average
+	RTTMaxMS float64 `xmlrpc:"rtt_max_ms"` // maximum
 }
 
 var (

@@ -36,36 +36,36 @@ type Module struct{}
 
 // Proc is one process in a listing.
 type Proc struct {
-	PID  int    `xmlrpc:"pid"`
-	PPID int    `xmlrpc:"ppid"`
+	PID  int    `xmlrpc:"pid"`  // process id
+	PPID int    `xmlrpc:"ppid"` // parent's process id
 	User string `xmlrpc:"user"` // user name, or the uid when it has none
 	// CPUPercent is the CPU time used over the process's life, as a
 	// percentage of one CPU (as ps shows it).
 	CPUPercent float64 `xmlrpc:"cpu_percent"`
 	// MemRSS is the resident set size in bytes.
 	MemRSS     int64   `xmlrpc:"mem_rss"`
-	MemPercent float64 `xmlrpc:"mem_percent"`
+	MemPercent float64 `xmlrpc:"mem_percent"` // MemRSS as a percentage of RAM
 	// Command is the process name; Args its command line (empty for
 	// kernel threads).
 	Command string   `xmlrpc:"command"`
-	Args    []string `xmlrpc:"args"`
+	Args    []string `xmlrpc:"args"` // argv, Args[0] included
 }
 
 // Info is one process in detail: the fields of Proc and a few more. It is
 // flat (no embedded Proc) so that every codec sees the same members.
 type Info struct {
-	PID        int       `xmlrpc:"pid"`
-	PPID       int       `xmlrpc:"ppid"`
-	User       string    `xmlrpc:"user"`
-	CPUPercent float64   `xmlrpc:"cpu_percent"`
-	MemRSS     int64     `xmlrpc:"mem_rss"`
-	MemPercent float64   `xmlrpc:"mem_percent"`
-	Command    string    `xmlrpc:"command"`
-	Args       []string  `xmlrpc:"args"`
-	Status     string    `xmlrpc:"status"` // running, sleep, stop, zombie, ...
-	Started    time.Time `xmlrpc:"started"`
-	Threads    int       `xmlrpc:"threads"`
-	Exe        string    `xmlrpc:"exe"`
+	PID        int       `xmlrpc:"pid"`         // as in Proc
+	PPID       int       `xmlrpc:"ppid"`        // as in Proc
+	User       string    `xmlrpc:"user"`        // as in Proc
+	CPUPercent float64   `xmlrpc:"cpu_percent"` // as in Proc
+	MemRSS     int64     `xmlrpc:"mem_rss"`     // as in Proc
+	MemPercent float64   `xmlrpc:"mem_percent"` // as in Proc
+	Command    string    `xmlrpc:"command"`     // as in Proc
+	Args       []string  `xmlrpc:"args"`        // as in Proc
+	Status     string    `xmlrpc:"status"`      // running, sleep, stop, zombie, ...
+	Started    time.Time `xmlrpc:"started"`     // start time, UTC
+	Threads    int       `xmlrpc:"threads"`     // number of threads
+	Exe        string    `xmlrpc:"exe"`         // path of the executable
 }
 
 // List returns every process, ordered by PID. Processes that exit while

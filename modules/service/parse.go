@@ -12,8 +12,8 @@ import (
 
 // UnitFile is one entry of list-unit-files.
 type UnitFile struct {
-	Name  string `json:"unit_file"`
-	State string `json:"state"`
+	Name  string `json:"unit_file"` // "ssh.service"
+	State string `json:"state"`     // enabled, disabled, static, masked, ...
 }
 
 // ParseListUnits parses `systemctl list-units --output=json`.

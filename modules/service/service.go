@@ -45,20 +45,20 @@ type Module struct {
 
 // Unit is one service as list-units shows it.
 type Unit struct {
-	Name        string `xmlrpc:"name"`
-	Load        string `xmlrpc:"load"`   // loaded, not-found, masked, ...
-	Active      string `xmlrpc:"active"` // active, inactive, failed, ...
-	Sub         string `xmlrpc:"sub"`    // running, exited, dead, ...
-	Description string `xmlrpc:"description"`
+	Name        string `xmlrpc:"name"`        // "nginx.service"
+	Load        string `xmlrpc:"load"`        // loaded, not-found, masked, ...
+	Active      string `xmlrpc:"active"`      // active, inactive, failed, ...
+	Sub         string `xmlrpc:"sub"`         // running, exited, dead, ...
+	Description string `xmlrpc:"description"` // the unit's Description=
 }
 
 // Status is one service's state as systemctl show reports it.
 type Status struct {
-	Name          string `xmlrpc:"name"`
-	Description   string `xmlrpc:"description"`
-	LoadState     string `xmlrpc:"load_state"`
-	ActiveState   string `xmlrpc:"active_state"`
-	SubState      string `xmlrpc:"sub_state"`
+	Name          string `xmlrpc:"name"`            // the unit's Id: "nginx.service"
+	Description   string `xmlrpc:"description"`     // the unit's Description=
+	LoadState     string `xmlrpc:"load_state"`      // loaded, not-found, masked, ...
+	ActiveState   string `xmlrpc:"active_state"`    // active, inactive, failed, ...
+	SubState      string `xmlrpc:"sub_state"`       // running, exited, dead, ...
 	UnitFileState string `xmlrpc:"unit_file_state"` // enabled, disabled, static, masked, ...
 	// Running is ActiveState == "active".
 	Running bool `xmlrpc:"running"`
@@ -73,11 +73,11 @@ type Status struct {
 // InventoryEntry is one service in the inventory: its unit (when loaded)
 // and its unit file state (when it has a unit file).
 type InventoryEntry struct {
-	Name        string `xmlrpc:"name"`
-	Load        string `xmlrpc:"load"`
-	Active      string `xmlrpc:"active"`
-	Sub         string `xmlrpc:"sub"`
-	Description string `xmlrpc:"description"`
+	Name        string `xmlrpc:"name"`        // "nginx.service"
+	Load        string `xmlrpc:"load"`        // as in Unit; empty when not loaded
+	Active      string `xmlrpc:"active"`      // as in Unit
+	Sub         string `xmlrpc:"sub"`         // as in Unit
+	Description string `xmlrpc:"description"` // as in Unit
 	// Enabled is the unit file state: enabled, disabled, static, masked,
 	// ... or empty when the unit has no unit file.
 	Enabled string `xmlrpc:"enabled"`
