@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -389,6 +390,56 @@ func BenchmarkIssue(b *testing.B) {
 	for b.Loop() {
 		if _, err := a.Issue(gofunc.RoleMinion, "m1", IssueOptions{}); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// Reload picks up a certificate and CRL that another process wrote.
+func TestIdentityReload(t *testing.T) {
+	a := newTestCA(t)
+	id := issue(t, a, gofunc.RoleMinion, "m1", IssueOptions{})
+	if err := id.Reload(); err == nil {
+		t.Error("Reload without a directory succeeded")
+	}
+	dir := t.TempDir()
+	if err := id.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	next := issue(t, a, gofunc.RoleMinion, "m1", IssueOptions{})
+	crl, _ := a.CRL()
+	if err := next.SetCRL(crl); err != nil {
+		t.Fatal(err)
+	}
+	if err := next.Save(dir); err != nil { // "another process" renewed
+		t.Fatal(err)
+	}
+	if err := id.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if !id.Leaf().Equal(next.Leaf()) || id.CRLNumber() < 1 {
+		t.Error("Reload did not pick up the new certificate and CRL")
+	}
+	// A certificate for another name is refused and the old one kept.
+	other := issue(t, a, gofunc.RoleMinion, "m2", IssueOptions{})
+	if err := other.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := id.Reload(); err == nil || id.Name() != "m1" {
+		t.Errorf("Reload to another name: %v, name %s", err, id.Name())
+	}
+}
+
+// BenchmarkSubmitAutosign: a request validated, signed and recorded
+// (certificate file, index, request cleanup), each write fsynced.
+func BenchmarkSubmitAutosign(b *testing.B) {
+	a := newTestCA(b)
+	key, _ := newKey()
+	i := 0
+	for b.Loop() {
+		i++
+		csr, _ := makeCSR(key, "m"+strconv.Itoa(i))
+		if res, err := a.Submit(Request{CSR: csr, Source: "192.0.2.1:1"}, "*"); err != nil || res.Status != StatusSigned {
+			b.Fatal(res, err)
 		}
 	}
 }

@@ -236,6 +236,9 @@ func FetchMinions(ctx context.Context, id *Identity, certmaster string) ([]Minio
 		if _, err := ValidateName(m.Name); err != nil {
 			return nil, fmt.Errorf("ca: list_minions: %w", err)
 		}
+		if _, _, err := net.SplitHostPort(m.Addr); err != nil {
+			return nil, fmt.Errorf("ca: list_minions: %s: address %q: %w", m.Name, m.Addr, err)
+		}
 	}
 	return out, nil
 }

@@ -55,5 +55,39 @@
 // codes and publishes a new CRL (DIR/crl.pem and the get_crl call);
 // identities load it with [Identity.SetCRL] or [CRLLoop] and refuse
 // revoked peers at the handshake. Connections made before a revocation
-// are cut off by servers that call [Identity.Revoked] per request.
+// are cut off by servers that call [Identity.Revoked] per request. An
+// identity with no CRL loaded refuses nobody, and a CRL past its
+// NextUpdate stays in force (a certmaster outage must not stop the
+// fleet); [CRLLoop] keeps it fresh.
+//
+// # Enrollment
+//
+// The certmaster ([Service]) serves XML-RPC over TLS on port 51235. A
+// minion calls [Enroll]: it pins the CA by fingerprint, sends a CSR with
+// its name and listen address, and polls until the admin signs (or an
+// enrollment token or the autosign glob signs at once). A second key
+// asking for a name that has a valid certificate is a conflict, shown to
+// the admin and never signed silently.
+//
+// A complete certmaster and minion in one program:
+//
+//	authority, err := ca.Init(ca.Config{Dir: "/var/lib/gofunc/ca"})
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	svc := &ca.Service{Authority: authority, Addr: "127.0.0.1:51235"}
+//	go svc.ListenAndServe()
+//	defer svc.Close()
+//
+//	// On the minion (here: the same program), with the fingerprint
+//	// that `certmaster fingerprint` prints:
+//	id, err := ca.Enroll(ctx, ca.EnrollRequest{
+//		Certmaster:    "127.0.0.1:51235",
+//		CAFingerprint: authority.Fingerprint(),
+//		Name:          "web1.example.com",
+//		Addr:          "web1.example.com:51234",
+//		Dir:           "/var/lib/gofunc/minion",
+//	})
+//	// ... blocks until `certmaster sign web1*`, then:
+//	srv := &http.Server{TLSConfig: id.ServerTLSConfig()}
 package ca

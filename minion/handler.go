@@ -55,14 +55,18 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, req, gofunc.Errorf(gofunc.CodeDenied, "%v", err))
 		return
 	}
+	// DecodeCall reads one byte past its limit to tell "too large" from
+	// "just fits"; MaxBytesReader, one byte further, only makes sure
+	// net/http stops reading and closes the connection of a body that
+	// was too large.
 	limit := orDefault(s.MaxBodyBytes, DefaultMaxBodyBytes)
-	body := http.MaxBytesReader(w, r.Body, limit)
+	if r.ContentLength > limit {
+		s.reject(w, req, gofunc.Errorf(gofunc.CodeTooLarge, "request body of %d bytes is over the %d-byte limit", r.ContentLength, limit))
+		return
+	}
+	body := http.MaxBytesReader(w, r.Body, limit+1)
 	call, err := xmlrpc.DecodeCall(body, xmlrpc.Limits{MaxBytes: limit})
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			err = gofunc.Errorf(gofunc.CodeTooLarge, "request body over %d bytes", mbe.Limit)
-		}
 		s.reject(w, req, gofunc.AsFault(err))
 		return
 	}

@@ -1,36 +1,26 @@
 package minion_test
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"errors"
 	"math/big"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/ca"
-	"github.com/gofunc/gofunc/internal/xmlrpc"
 	"github.com/gofunc/gofunc/minion"
-	"github.com/gofunc/gofunc/modules/test"
 )
-
 
 func TestPingOverMutualTLS(t *testing.T) {
 	e := start(t, nil)

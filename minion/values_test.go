@@ -34,15 +34,15 @@ type Shape struct {
 // wire, the argument conversion and the encoder can be compared.
 type values struct{}
 
-func (values) EchoInt(n int64) int64                               { return n }
-func (values) EchoUint(n uint32) uint32                            { return n }
-func (values) EchoBytes(b []byte) []byte                           { return b }
-func (values) EchoTime(t time.Time) time.Time                      { return t }
-func (values) EchoShape(s Shape) Shape                             { return s }
-func (values) EchoMap(m map[string][]int64) map[string][]int64     { return m }
-func (values) EchoPtr(s *Shape) *Shape                             { return s }
-func (values) EchoAny(v any) any                                   { return v }
-func (values) EchoFloat(f float64) float64                         { return f }
+func (values) EchoInt(n int64) int64                           { return n }
+func (values) EchoUint(n uint32) uint32                        { return n }
+func (values) EchoBytes(b []byte) []byte                       { return b }
+func (values) EchoTime(t time.Time) time.Time                  { return t }
+func (values) EchoShape(s Shape) Shape                         { return s }
+func (values) EchoMap(m map[string][]int64) map[string][]int64 { return m }
+func (values) EchoPtr(s *Shape) *Shape                         { return s }
+func (values) EchoAny(v any) any                               { return v }
+func (values) EchoFloat(f float64) float64                     { return f }
 func (values) Greet(ctx context.Context, greeting string, n int) (string, error) {
 	if _, ok := gofunc.PeerFromContext(ctx); !ok {
 		return "", errors.New("no peer in context")
@@ -53,7 +53,7 @@ func (values) Greet(ctx context.Context, greeting string, n int) (string, error)
 	}
 	return out, nil
 }
-func (values) Nothing()      {}
+func (values) Nothing()       {}
 func (values) OnlyErr() error { return nil }
 
 func (values) Doc() gofunc.ModuleDoc {

@@ -60,13 +60,13 @@ func Builtin(cfg Config) map[string]any {
 		"hardware":    &hardware.Module{},
 		"facts":       &hardware.Facts{},
 		"sysctl":      &sysctl.Module{},
-		"mount":       &mount.Module{},
+		"mount":       &mount.Module{AllowDirs: cfg.AllowDirs},
 		"disk":        &disk.Module{},
 		"users":       &users.Module{},
 		"packages":    &packages.Module{},
 	}
 	if cfg.StateDir != "" {
-		m["filetracker"] = &filetracker.Module{StateDir: filepath.Join(cfg.StateDir, "filetracker")}
+		m["filetracker"] = &filetracker.Module{StateDir: filepath.Join(cfg.StateDir, "filetracker"), AllowDirs: cfg.AllowDirs}
 	}
 	return m
 }

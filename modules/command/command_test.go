@@ -307,3 +307,12 @@ func ExampleModule_Run() {
 	fmt.Printf("exit %d: %s", res.ExitCode, res.Stdout)
 	// Output: exit 0: hello; rm -rf /
 }
+
+func BenchmarkRunTrue(b *testing.B) {
+	m := &Module{}
+	for b.Loop() {
+		if _, err := m.Run(context.Background(), []string{"true"}, RunOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

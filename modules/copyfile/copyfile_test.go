@@ -480,3 +480,30 @@ func ExampleModule_Copyfile() {
 	// changed: false size: 8
 	// true
 }
+
+// BenchmarkChunkedUpload measures open + 4 MiB appends + commit of a
+// 64 MiB file (fsync included).
+func BenchmarkChunkedUpload(b *testing.B) {
+	dir := b.TempDir()
+	m := &Module{}
+	defer m.Close()
+	chunk := bytes.Repeat([]byte("x"), DefaultMaxChunkSize)
+	chunkSum := sum(chunk)
+	const chunks = 16
+	b.SetBytes(chunks * DefaultMaxChunkSize)
+	ctx := context.Background()
+	for i := 0; b.Loop(); i++ {
+		id, err := m.Open(ctx, filepath.Join(dir, fmt.Sprint(i%2)), Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for c := range chunks {
+			if _, err := m.Append(ctx, id, int64(c)*DefaultMaxChunkSize, chunk, chunkSum); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := m.Commit(ctx, id); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

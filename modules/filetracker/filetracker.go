@@ -46,6 +46,9 @@ const (
 	snapshotFile = "snapshot.json"
 )
 
+// hashBufSize is the read size while hashing; ctx is checked between reads.
+const hashBufSize = 256 << 10
+
 // maxPathLen bounds a tracked path.
 const maxPathLen = 4096
 
@@ -257,6 +260,7 @@ func (m *Module) Doc() gofunc.ModuleDoc {
 func (m *Module) snapshot(ctx context.Context, tracked []string) (Snapshot, error) {
 	snap := Snapshot{Taken: time.Now().UTC(), Files: []FileState{}}
 	seen := map[string]bool{}
+	buf := make([]byte, hashBufSize) // one buffer for every file hashed
 	limit := m.maxFiles()
 	errFull := errors.New("full")
 	add := func(st FileState) error {
@@ -279,7 +283,7 @@ func (m *Module) snapshot(ctx context.Context, tracked []string) (Snapshot, erro
 			if err != nil && d == nil { // the tracked root itself is gone or unreadable
 				return add(FileState{Path: path})
 			}
-			if addErr := add(m.stat(ctx, path)); addErr != nil {
+			if addErr := add(m.stat(ctx, path, buf)); addErr != nil {
 				return addErr
 			}
 			if err != nil {
@@ -298,8 +302,9 @@ func (m *Module) snapshot(ctx context.Context, tracked []string) (Snapshot, erro
 	return snap, nil
 }
 
-// stat records one path without following a symbolic link.
-func (m *Module) stat(ctx context.Context, path string) FileState {
+// stat records one path without following a symbolic link; buf is the
+// hashing buffer.
+func (m *Module) stat(ctx context.Context, path string, buf []byte) FileState {
 	st := FileState{Path: path}
 	info, err := os.Lstat(path)
 	if err != nil {
@@ -317,7 +322,7 @@ func (m *Module) stat(ctx context.Context, path string) FileState {
 		st.Type = "file"
 		if st.Size > m.maxHashSize() {
 			st.HashSkipped = true
-		} else if sum, err := hashFile(ctx, path); err != nil {
+		} else if sum, err := hashFile(ctx, path, buf); err != nil {
 			st.HashSkipped = true
 		} else {
 			st.SHA256 = sum
@@ -352,7 +357,7 @@ func modeBits(mode fs.FileMode) uint32 {
 // hashFile hashes a regular file. O_NOFOLLOW and O_NONBLOCK keep a path
 // swapped for a symbolic link or a fifo since the Lstat from redirecting
 // or blocking the scan; the fstat check refuses anything but a regular file.
-func hashFile(ctx context.Context, path string) (string, error) {
+func hashFile(ctx context.Context, path string, buf []byte) (string, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return "", err
@@ -362,7 +367,6 @@ func hashFile(ctx context.Context, path string) (string, error) {
 		return "", fmt.Errorf("%s is no longer a regular file", path)
 	}
 	h := sha256.New()
-	buf := make([]byte, 1<<20)
 	for {
 		if err := ctx.Err(); err != nil {
 			return "", err

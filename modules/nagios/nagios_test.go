@@ -281,3 +281,13 @@ func ExampleParsePerfdata() {
 	// / used = 2643MB (warn 5948, crit 5958)
 	// load1 = 0.05 (warn 5, crit 10)
 }
+
+func BenchmarkParsePerfdata(b *testing.B) {
+	out := ParseOutput(diskOutput).Perfdata
+	b.SetBytes(int64(len(out)))
+	for b.Loop() {
+		if _, err := ParsePerfdata(out); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

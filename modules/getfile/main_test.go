@@ -1,0 +1,10 @@
+package getfile
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// The end-to-end test starts a fleet: its goroutines must all be gone.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
