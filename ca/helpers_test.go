@@ -2,8 +2,11 @@ package ca
 
 import (
 	"crypto/ecdsa"
+	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"io"
+	"net"
 	"net/url"
 
 	"github.com/hashicorp/go-hclog"
@@ -24,3 +27,12 @@ func hclogTo(w io.Writer) hclog.Logger {
 }
 
 func parseCRL(der []byte) (*x509.RevocationList, error) { return x509.ParseRevocationList(der) }
+
+func x509CreateCSR(key *ecdsa.PrivateKey, cn string, ips []net.IP) ([]byte, error) {
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject: pkix.Name{CommonName: cn}, IPAddresses: ips}, key)
+	if err != nil {
+		return nil, err
+	}
+	return encodePEM(pemCSR, der), nil
+}

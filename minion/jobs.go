@@ -321,7 +321,8 @@ func (s *Server) startJob(w http.ResponseWriter, req *request, args []reflect.Va
 		s.jobRefused(w, req, err)
 		return
 	}
-	req.jobID = j.rec.ID
+	id := j.rec.ID // j.rec belongs to the job table once the job runs
+	req.jobID = id
 	if err := s.auditStart(req); err != nil {
 		cancel(nil)
 		s.jobs.abandon(j)
@@ -332,7 +333,7 @@ func (s *Server) startJob(w http.ResponseWriter, req *request, args []reflect.Va
 	s.calls.add()
 	go s.runJob(ctx, cancel, j, req, args)
 	var buf bytes.Buffer
-	_ = xmlrpc.EncodeResponse(&buf, j.rec.ID)
+	_ = xmlrpc.EncodeResponse(&buf, id)
 	s.writeXML(w, buf.Bytes())
 }
 

@@ -427,3 +427,46 @@ func xmlrpcEncodeCall(t *testing.T, w io.Writer, method string, params ...any) {
 		t.Fatal(err)
 	}
 }
+
+// Shutdown drains: a call in flight is answered, new connections are
+// refused, and Serve returns ErrServerClosed. Close is idempotent.
+func TestShutdownDrainsCallsInFlight(t *testing.T) {
+	e, g := startGate(t, nil)
+	c := e.client(gofunc.RoleOverlord, "admin")
+	answer := make(chan error, 1)
+	go func() {
+		got, err := e.call(c, "gate.wait", "drained")
+		if err == nil && got != "drained" {
+			err = fmt.Errorf("got %v", got)
+		}
+		answer <- err
+	}()
+	recv(t, "the call to start", g.started)
+	shut := make(chan error, 1)
+	go func() { shut <- e.srv.Shutdown(context.Background()) }()
+	eventually(t, "the listener to close", func() bool {
+		conn, err := net.Dial("tcp", e.addr)
+		if err == nil {
+			conn.Close()
+		}
+		return err != nil
+	})
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned (%v) with a call in flight", err)
+	default:
+	}
+	close(g.release)
+	if err := <-answer; err != nil {
+		t.Errorf("the call in flight: %v", err)
+	}
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown = %v", err)
+	}
+	if err := e.srv.Close(); err != nil {
+		t.Errorf("Close after Shutdown = %v", err)
+	}
+	if err := e.srv.Close(); err != nil {
+		t.Errorf("second Close = %v", err)
+	}
+}

@@ -190,6 +190,12 @@ func (s *Server) Register(name string, v any) error {
 // ListenAndServe listens on s.Addr and serves. It always returns a
 // non-nil error; after Shutdown or Close it is ErrServerClosed.
 func (s *Server) ListenAndServe() error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return ErrServerClosed
+	}
 	addr := s.Addr
 	if addr == "" {
 		addr = DefaultAddr
@@ -205,6 +211,9 @@ func (s *Server) ListenAndServe() error {
 // listener: the server adds TLS itself. It always returns a non-nil
 // error; after Shutdown or Close it is ErrServerClosed.
 func (s *Server) Serve(ln net.Listener) error {
+	if ln == nil {
+		return errors.New("minion: Serve needs a listener")
+	}
 	if _, err := s.start(); err != nil {
 		ln.Close()
 		return err

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/fleettest"
 	"github.com/gofunc/gofunc/minion"
 )
 
@@ -243,5 +244,36 @@ func TestNilArgumentsReachTheMethod(t *testing.T) {
 	}
 	if reflect.TypeOf(got) != nil {
 		t.Fatalf("echo_any(nil) type %T", got)
+	}
+}
+
+// The same round trips through the overlord's client (kolo/xmlrpc), as
+// a fleet uses them.
+func TestValuesRoundTripThroughOverlord(t *testing.T) {
+	f := fleettest.Start(t, fleettest.Config{
+		NoBuiltins: true,
+		Modules:    func(_ string, srv *minion.Server) error { return srv.Register("values", values{}) },
+	})
+	when := time.Date(2029, 2, 3, 4, 5, 6, 0, time.UTC)
+	cases := []struct {
+		method string
+		arg    any
+		want   any
+	}{
+		{"echo_int", int64(1) << 40, int64(1) << 40},
+		{"echo_int", int64(math.MinInt64), int64(math.MinInt64)},
+		{"echo_bytes", []byte{0, 0xff, '<'}, []byte{0, 0xff, '<'}},
+		{"echo_time", when, when},
+		{"echo_map", map[string]any{"a": []any{int64(1) << 35}}, map[string]any{"a": []any{int64(1) << 35}}},
+	}
+	for _, c := range cases {
+		res, err := f.Overlord().Targets("*").Call(t.Context(), "values", c.method, c.arg)
+		if err != nil {
+			t.Errorf("values.%s(%v): %v", c.method, c.arg, err)
+			continue
+		}
+		if diff := cmp.Diff(c.want, res["m1.test"].Value); diff != "" {
+			t.Errorf("values.%s through the overlord (-sent +got):\n%s", c.method, diff)
+		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/gofunc/gofunc/modules/networktest"
 	"github.com/gofunc/gofunc/modules/packages"
 	"github.com/gofunc/gofunc/modules/process"
+	"github.com/gofunc/gofunc/modules/reboot"
 	"github.com/gofunc/gofunc/modules/service"
 	"github.com/gofunc/gofunc/modules/sysctl"
 	"github.com/gofunc/gofunc/modules/test"
@@ -64,6 +65,8 @@ func Builtin(cfg Config) map[string]any {
 		"disk":        &disk.Module{},
 		"users":       &users.Module{},
 		"packages":    &packages.Module{},
+		// Dangerous: denied unless an ACL rule names reboot.reboot exactly.
+		"reboot": &reboot.Module{},
 	}
 	if cfg.StateDir != "" {
 		m["filetracker"] = &filetracker.Module{StateDir: filepath.Join(cfg.StateDir, "filetracker"), AllowDirs: cfg.AllowDirs}

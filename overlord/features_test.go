@@ -121,10 +121,10 @@ func TestGroupsFile(t *testing.T) {
 	}
 	c := f.Client(overlord.WithGroupsFile(path), overlord.WithGroups(map[string]string{"db": "db*"}))
 	for spec, want := range map[string]string{
-		"@web":       "web1.test,web2.test",
-		"@front":     "cache1.test,web1.test,web2.test",
-		"@front:c*":  "cache1.test",
-		"@db;@web:*2": "db1.test,web2.test",
+		"@web":         "web1.test,web2.test",
+		"@front":       "cache1.test,web1.test,web2.test",
+		"@front:c*":    "cache1.test",
+		"@db;@web:*2*": "db1.test,web2.test",
 	} {
 		hosts, err := c.Targets(spec).Hosts(t.Context())
 		if got := strings.Join(hosts, ","); err != nil || got != want {

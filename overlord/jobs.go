@@ -339,6 +339,7 @@ type storedJob struct {
 	minions []Minion
 	req     *request
 	batch   Batch
+	stale   bool // not finished, and its heartbeat is too old
 }
 
 func (st *jobStore) insert(ctx context.Context, job *Job, targets map[string]Minion, req *request, b Batch) error {
@@ -389,7 +390,11 @@ func (st *jobStore) load(ctx context.Context, id string) (*storedJob, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%w %q", ErrNoJob, id)
 	}
-	return sj, err
+	if err != nil {
+		return nil, err
+	}
+	st.markLost(ctx, sj)
+	return sj, nil
 }
 
 type scanner interface{ Scan(dest ...any) error }
@@ -420,13 +425,22 @@ func (st *jobStore) scanJob(ctx context.Context, row scanner) (*storedJob, error
 	if finished > 0 {
 		j.Finished = time.Unix(0, finished).UTC()
 	}
-	if !j.State.Finished() && time.Since(time.Unix(0, heartbeat)) > staleAfter {
-		// Its runner is gone: record that, once, for every reader.
-		j.State, j.Finished = JobInterrupted, time.Now().UTC()
-		_, _ = st.db.ExecContext(ctx, `UPDATE jobs SET state = ?, finished = ? WHERE id = ? AND state = ?`,
-			string(JobInterrupted), j.Finished.UnixNano(), j.ID, state)
-	}
+	sj.stale = !j.State.Finished() && time.Since(time.Unix(0, heartbeat)) > staleAfter
 	return &sj, nil
+}
+
+// markLost records that a stale job's runner is gone, once, for every
+// reader. It must not run while rows are open: the store has one
+// connection.
+func (st *jobStore) markLost(ctx context.Context, sj *storedJob) {
+	if !sj.stale {
+		return
+	}
+	j := &sj.job
+	was := j.State
+	j.State, j.Finished, sj.stale = JobInterrupted, time.Now().UTC(), false
+	_, _ = st.db.ExecContext(ctx, `UPDATE jobs SET state = ?, finished = ? WHERE id = ? AND state = ?`,
+		string(JobInterrupted), j.Finished.UnixNano(), j.ID, string(was))
 }
 
 func (st *jobStore) list(ctx context.Context) ([]*Job, error) {
@@ -434,20 +448,24 @@ func (st *jobStore) list(ctx context.Context) ([]*Job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("overlord: job store: %w", err)
 	}
-	var out []*Job
+	var all []*storedJob
 	for rows.Next() {
 		sj, err := st.scanJob(ctx, rows)
 		if err != nil {
 			rows.Close()
 			return nil, err
 		}
-		out = append(out, &sj.job)
+		all = append(all, sj)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	for _, j := range out {
+	out := make([]*Job, len(all))
+	for i, sj := range all {
+		st.markLost(ctx, sj)
+		j := &sj.job
+		out[i] = j
 		err := st.db.QueryRowContext(ctx, `SELECT count(*), count(NULLIF(err_kind, '')) FROM results WHERE job = ?`, j.ID).
 			Scan(&j.Answered, &j.Failed)
 		if err != nil {
@@ -470,21 +488,21 @@ func (st *jobStore) delete(ctx context.Context, id string) error {
 }
 
 func (st *jobStore) results(ctx context.Context, id string) (Results, error) {
+	var method string
+	_ = st.db.QueryRowContext(ctx, `SELECT method FROM jobs WHERE id = ?`, id).Scan(&method)
 	rows, err := st.db.QueryContext(ctx, `SELECT host, value, err_kind, err_code, err_msg, duration, call_id
 		FROM results WHERE job = ?`, id)
 	if err != nil {
 		return nil, fmt.Errorf("overlord: job store: %w", err)
 	}
 	defer rows.Close()
-	var method string
-	_ = st.db.QueryRowContext(ctx, `SELECT method FROM jobs WHERE id = ?`, id).Scan(&method)
 	out := Results{}
 	for rows.Next() {
 		var (
-			r            Result
-			value        []byte
-			kind, msg    string
-			code, durNs  int64
+			r           Result
+			value       []byte
+			kind, msg   string
+			code, durNs int64
 		)
 		if err := rows.Scan(&r.Host, &value, &kind, &code, &msg, &durNs, &r.CallID); err != nil {
 			return nil, err

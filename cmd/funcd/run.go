@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -25,44 +28,62 @@ import (
 	"github.com/gofunc/gofunc/modules"
 )
 
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
 // cli is funcd's command line. Every flag can also come from
 // DIR/gofunc.toml or GOFUNC_<FLAG>; the flag wins.
 type cli struct {
-	Dir           string        `help:"Identity directory: ca.pem, cert.pem, key.pem, audit log." required:"" type:"path"`
-	Certmaster    string        `help:"Certmaster HOST:PORT to enroll with (first start only)."`
-	CAFingerprint string        `name:"ca-fingerprint" help:"Pin the CA: sha256:<hex> of its certificate (certmaster fingerprint)."`
-	InsecureTOFU  bool          `name:"insecure-tofu" help:"Trust the CA the certmaster shows on first use, without a fingerprint. Unsafe."`
-	Token         string        `help:"Enrollment token, signed at once by the certmaster." env:"GOFUNC_TOKEN"`
-	Name          string        `help:"Minion name (default: host name)."`
-	Listen        string        `help:"Address to serve on." default:":51234"`
-	Advertise     string        `help:"HOST:PORT the overlord should dial (default: the listen address, or NAME:port)."`
-	ACLDir        string        `name:"acl-dir" help:"Directory of *.acl files (default DIR/acl.d when present, else: overlords may call all but dangerous methods)." type:"path"`
-	AuditLog      string        `name:"audit-log" help:"Audit log file (default DIR/audit.log)." type:"path"`
-	AllowDir      []string      `name:"allow-dir" help:"Directories copyfile and getfile may touch (repeatable; default: any)."`
-	CRLRefresh    time.Duration `name:"crl-refresh" help:"How often to fetch the CRL from the certmaster." default:"30s"`
-	LogLevel      string        `name:"log-level" help:"trace, debug, info, warn, error." default:"info"`
-	Info          bool          `help:"Print identity, CA fingerprint, modules and ACL, then exit."`
+	Dir             string        `help:"Identity directory: ca.pem, cert.pem, key.pem, audit log, jobs." required:"" type:"path"`
+	Certmaster      string        `help:"Certmaster HOST:PORT to enroll with (first start), and to fetch the CRL and renew from."`
+	CAFingerprint   string        `name:"ca-fingerprint" help:"Pin the CA: sha256:<hex> of its certificate (certmaster fingerprint)."`
+	InsecureTOFU    bool          `name:"insecure-tofu" help:"Trust the CA the certmaster shows on first use, without a fingerprint. Unsafe."`
+	Token           string        `help:"Enrollment token, signed at once by the certmaster."`
+	Name            string        `help:"Minion name (default: host name)."`
+	Listen          string        `help:"Address to serve on." default:":51234"`
+	Advertise       string        `help:"HOST:PORT the overlord should dial (default: the listen address, or NAME:port)."`
+	ACLDir          string        `name:"acl-dir" help:"Directory of *.acl files (default DIR/acl.d when present, else: overlords may call all but dangerous methods)." type:"path"`
+	AuditLog        string        `name:"audit-log" help:"Audit log file (default DIR/audit.log)." type:"path"`
+	JobDir          string        `name:"job-dir" help:"Where async jobs keep their state and results (default DIR/jobs)." type:"path"`
+	JobRetention    time.Duration `name:"job-retention" help:"How long finished async jobs are kept." default:"1h"`
+	MaxConcurrent   int           `name:"max-concurrent" help:"Calls in flight before callers are told to retry (CodeBusy)." default:"64"`
+	MaxCallTimeout  time.Duration `name:"max-call-timeout" help:"Longest a call or async job may run." default:"1h"`
+	AllowDir        []string      `name:"allow-dir" help:"Directories copyfile and getfile may touch (repeatable; default: any)."`
+	CRLRefresh      time.Duration `name:"crl-refresh" help:"How often to fetch the CRL from the certmaster." default:"30s"`
+	ShutdownTimeout time.Duration `name:"shutdown-timeout" help:"On SIGTERM, how long calls in flight may take to finish before they are cancelled." default:"30s"`
+	LogLevel        string        `name:"log-level" help:"trace, debug, info, warn, error." default:"info" enum:"trace,debug,info,warn,error"`
+	Info            bool          `help:"Print identity, CA fingerprint, modules and ACL as JSON, then exit."`
 }
 
+// run parses args and runs funcd until ctx ends; it returns the exit
+// code: 0 after a clean stop, 1 on a failure, 2 on a usage error.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c cli
 	parser, err := kong.New(&c, kong.Name("funcd"), kong.Description("The gofunc minion daemon."),
 		kong.Writers(stdout, stderr), kong.Exit(func(int) {}))
 	if err != nil {
 		fmt.Fprintln(stderr, "funcd:", err)
-		return 2
+		return exitUsage
 	}
-	if _, err := cliconf.Parse(parser, args); err != nil {
+	kctx, err := cliconf.Parse(parser, args)
+	if err != nil {
 		fmt.Fprintln(stderr, "funcd:", err)
-		return 2
+		return exitUsage
+	}
+	if kctx == nil {
+		return exitOK // --help was printed
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "funcd", Level: hclog.LevelFromString(c.LogLevel), Output: stderr})
 	d := &daemon{cli: c, log: log, stdout: stdout}
 	if err := d.run(ctx); err != nil {
 		log.Error("funcd failed", "error", err)
-		return 1
+		return exitError
 	}
-	return 0
+	return exitOK
 }
 
 type daemon struct {
@@ -76,22 +97,41 @@ func (d *daemon) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if d.Info {
+		return d.printInfo(id)
+	}
 	trail, err := audit.Open(d.auditPath(), audit.Config{Logger: d.log.Named("audit")})
 	if err != nil {
 		return fmt.Errorf("audit log: %w", err)
 	}
 	defer trail.Close()
-	srv := &minion.Server{Addr: d.Listen, Identity: id, Audit: trail, Logger: d.log.Named("minion")}
-	if err := modules.Register(srv, modules.Config{AllowDirs: d.AllowDir, StateDir: filepath.Join(d.Dir, "state")}); err != nil {
+	srv, err := d.server(id, trail)
+	if err != nil {
 		return err
 	}
-	if err := d.loadACL(srv); err != nil {
-		return err
+	return d.serve(ctx, srv, trail)
+}
+
+// server builds the minion with the built-in modules and the ACL.
+func (d *daemon) server(id *ca.Identity, trail *audit.Log) (*minion.Server, error) {
+	srv := &minion.Server{
+		Addr: d.Listen, Identity: id, Audit: trail, Logger: d.log.Named("minion"),
+		JobDir: d.jobDir(), JobRetention: d.JobRetention,
+		MaxConcurrent: d.MaxConcurrent, MaxCallTimeout: d.MaxCallTimeout,
 	}
-	if d.Info {
-		return d.printInfo(id, srv)
+	if err := modules.Register(srv, d.modulesConfig()); err != nil {
+		return nil, err
 	}
-	return d.serve(ctx, srv, id)
+	acl, _, err := d.loadACL()
+	if err != nil {
+		return nil, err
+	}
+	srv.SetACL(acl)
+	return srv, nil
+}
+
+func (d *daemon) modulesConfig() modules.Config {
+	return modules.Config{AllowDirs: d.AllowDir, StateDir: filepath.Join(d.Dir, "state")}
 }
 
 // identity loads the minion's certificate, enrolling first if it has none.
@@ -107,7 +147,7 @@ func (d *daemon) identity(ctx context.Context) (*ca.Identity, error) {
 		return nil, fmt.Errorf("no identity in %s yet: %w", d.Dir, err)
 	}
 	if d.Certmaster == "" {
-		return nil, errors.New("no certificate yet and no --certmaster to enroll with")
+		return nil, fmt.Errorf("no certificate in %s yet and no --certmaster to enroll with", d.Dir)
 	}
 	if d.CAFingerprint == "" && !d.InsecureTOFU {
 		return nil, errors.New("enrolling needs --ca-fingerprint (or --insecure-tofu, which trusts whatever CA answers)")
@@ -116,7 +156,7 @@ func (d *daemon) identity(ctx context.Context) (*ca.Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.log.Info("enrolling", "certmaster", d.Certmaster, "name", name, "addr", d.advertise(name))
+	d.log.Info("enrolling; waiting for the certmaster to sign", "certmaster", d.Certmaster, "name", name, "addr", d.advertise(name))
 	return ca.Enroll(ctx, ca.EnrollRequest{
 		Certmaster: d.Certmaster, CAFingerprint: d.CAFingerprint, InsecureTOFU: d.InsecureTOFU,
 		Name: name, Addr: d.advertise(name), Token: ca.Token(d.Token), Dir: d.Dir, Logger: d.log.Named("enroll"),
@@ -160,6 +200,13 @@ func (d *daemon) auditPath() string {
 	return filepath.Join(d.Dir, "audit.log")
 }
 
+func (d *daemon) jobDir() string {
+	if d.JobDir != "" {
+		return d.JobDir
+	}
+	return filepath.Join(d.Dir, "jobs")
+}
+
 func (d *daemon) aclDir() string {
 	if d.ACLDir != "" {
 		return d.ACLDir
@@ -170,24 +217,23 @@ func (d *daemon) aclDir() string {
 	return ""
 }
 
-func (d *daemon) loadACL(srv *minion.Server) error {
+// loadACL reads the ACL directory, or gives the default ACL when there
+// is none; source says which.
+func (d *daemon) loadACL() (acl *minion.ACL, source string, err error) {
 	dir := d.aclDir()
 	if dir == "" {
-		srv.SetACL(minion.DefaultACL)
-		return nil
+		return minion.DefaultACL, "default", nil
 	}
-	acl, err := minion.LoadACLDir(dir)
+	acl, err = minion.LoadACLDir(dir)
 	if err != nil {
-		return err
+		return nil, dir, err
 	}
-	srv.SetACL(acl)
-	d.log.Info("acl loaded", "dir", dir, "rules", len(acl.Rules))
-	return nil
+	return acl, dir, nil
 }
 
 // serve runs the server until ctx ends (SIGTERM), draining calls in
 // flight; SIGHUP reloads the certificate, CRL and ACL.
-func (d *daemon) serve(ctx context.Context, srv *minion.Server, id *ca.Identity) error {
+func (d *daemon) serve(ctx context.Context, srv *minion.Server, trail *audit.Log) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	hup := make(chan os.Signal, 1)
@@ -196,64 +242,155 @@ func (d *daemon) serve(ctx context.Context, srv *minion.Server, id *ca.Identity)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
-	bg := d.background(ctx, id)
-	d.log.Info("serving", "listen", d.Listen, "name", id.Name(), "ca", ca.CertFingerprint(id.CACert()))
+	loops := d.background(ctx, srv.CurrentIdentity())
+	id := srv.CurrentIdentity()
+	d.event(trail, "minion.start", map[string]string{"listen": d.Listen, "serial": serial(id), "pid": strconv.Itoa(os.Getpid())})
+	d.log.Info("serving", "listen", d.Listen, "name", id.Name(), "ca", id.CAFingerprint(), "job_dir", d.jobDir(), "audit_log", d.auditPath())
 	for {
 		select {
 		case err := <-errc:
-			cancel()
-			bg()
+			loops.stop()
 			return err
 		case <-hup:
-			d.reload(srv, id)
+			loops = d.reload(ctx, srv, trail, loops)
 		case <-ctx.Done():
-			d.log.Info("shutting down; draining calls in flight")
-			sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+			d.log.Info("shutting down; draining calls in flight", "timeout", d.ShutdownTimeout)
+			sctx, scancel := context.WithTimeout(context.Background(), d.ShutdownTimeout)
 			err := srv.Shutdown(sctx)
 			scancel()
 			<-errc
-			cancel()
-			bg()
+			loops.stop()
+			d.event(trail, "minion.stop", map[string]string{"drained": strconv.FormatBool(err == nil)})
+			if errors.Is(err, context.DeadlineExceeded) {
+				d.log.Warn("calls still running at the shutdown timeout were cancelled")
+				err = nil
+			}
 			return err
 		}
 	}
 }
 
-// background starts the CRL refresher and the renewal loop when the
-// minion knows its certmaster; the returned func waits for them.
-func (d *daemon) background(ctx context.Context, id *ca.Identity) (wait func()) {
-	if d.Certmaster == "" {
-		return func() {}
+// loops are the CRL refresher and the renewal loop of one identity.
+type loops struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (l loops) stop() {
+	if l.cancel != nil {
+		l.cancel()
+		<-l.done
+		<-l.done
 	}
+}
+
+// background starts the CRL refresher and the renewal loop when the
+// minion knows its certmaster.
+func (d *daemon) background(ctx context.Context, id *ca.Identity) loops {
+	if d.Certmaster == "" {
+		return loops{}
+	}
+	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{}, 2)
 	go func() { ca.CRLLoop(ctx, id, d.Certmaster, d.CRLRefresh, d.log.Named("crl")); done <- struct{}{} }()
 	go func() { ca.RenewLoop(ctx, id, d.Certmaster, d.log.Named("renew")); done <- struct{}{} }()
-	return func() { <-done; <-done }
+	return loops{cancel: cancel, done: done}
 }
 
-func (d *daemon) reload(srv *minion.Server, id *ca.Identity) {
-	if err := id.Reload(); err != nil {
-		d.log.Error("reload identity", "error", err)
+// reload reads the identity directory (certificate, key, CA, crl.pem)
+// and the ACL directory again. What fails to load is kept as it was.
+func (d *daemon) reload(ctx context.Context, srv *minion.Server, trail *audit.Log, old loops) loops {
+	details := map[string]string{}
+	next := old
+	if id, err := ca.LoadIdentity(d.Dir); err != nil {
+		d.log.Error("reload identity failed; keeping the current one", "error", err)
+		details["identity_error"] = err.Error()
+	} else {
+		cur := srv.CurrentIdentity()
+		if id.CAFingerprint() != cur.CAFingerprint() {
+			d.log.Warn("the reloaded identity has another CA", "was", cur.CAFingerprint(), "now", id.CAFingerprint())
+		}
+		if d.Certmaster != "" {
+			// crl.pem on disk may be older than the CRL fetched since:
+			// fetch before the swap so no revocation is forgotten.
+			fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := ca.FetchCRL(fctx, id, d.Certmaster); err != nil {
+				d.log.Warn("fetching the CRL for the reloaded identity failed", "error", err)
+			}
+			cancel()
+		}
+		old.stop()
+		_ = srv.SetIdentity(id)
+		next = d.background(ctx, id)
+		details["serial"], details["ca"] = serial(id), id.CAFingerprint()
 	}
-	if err := d.loadACL(srv); err != nil {
-		d.log.Error("reload acl; keeping the old rules", "error", err)
+	if acl, source, err := d.loadACL(); err != nil {
+		d.log.Error("reload acl failed; keeping the current rules", "error", err)
+		details["acl_error"] = err.Error()
+	} else {
+		srv.SetACL(acl)
+		sum := sha256.Sum256([]byte(acl.String()))
+		details["acl"], details["acl_rules"], details["acl_digest"] = source, strconv.Itoa(len(acl.Rules)), "sha256:"+hex.EncodeToString(sum[:])
+		d.log.Info("acl loaded", "source", source, "rules", len(acl.Rules))
 	}
+	d.event(trail, "minion.reload", details)
 	d.log.Info("reloaded")
+	return next
 }
 
-func (d *daemon) printInfo(id *ca.Identity, srv *minion.Server) error {
-	info := map[string]any{
-		"name":           id.Name(),
-		"role":           id.Role(),
-		"serial":         fmt.Sprintf("%x", id.Leaf().SerialNumber),
-		"not_after":      id.Leaf().NotAfter,
-		"ca_fingerprint": ca.CertFingerprint(id.CACert()),
-		"listen":         d.Listen,
-		"audit_log":      d.auditPath(),
-		"modules":        srv.Modules(),
-		"acl":            srv.CurrentACL().Rules,
+// event records a daemon event in the audit log, best effort: calls
+// are what the log must never miss, and they are refused on failure.
+func (d *daemon) event(trail *audit.Log, kind string, details map[string]string) {
+	if _, err := trail.Append(audit.Record{Kind: kind, Details: details}); err != nil {
+		d.log.Error("audit write failed", "kind", kind, "error", err)
+	}
+}
+
+func serial(id *ca.Identity) string { return fmt.Sprintf("%x", id.Leaf().SerialNumber) }
+
+// info is what --info prints.
+type info struct {
+	Name          string      `json:"name"`
+	Role          gofunc.Role `json:"role"`
+	Serial        string      `json:"serial"`
+	NotAfter      time.Time   `json:"not_after"`
+	CAFingerprint string      `json:"ca_fingerprint"`
+	CRLNumber     int64       `json:"crl_number"`
+	Listen        string      `json:"listen"`
+	AuditLog      string      `json:"audit_log"`
+	JobDir        string      `json:"job_dir"`
+	Modules       []string    `json:"modules"`
+	ACLSource     string      `json:"acl_source"`
+	ACL           []aclRule   `json:"acl"`
+}
+
+type aclRule struct {
+	Rule   string `json:"rule"`
+	Source string `json:"source"`
+}
+
+// printInfo prints the identity, modules and ACL without opening the
+// audit log, so it works while the daemon runs.
+func (d *daemon) printInfo(id *ca.Identity) error {
+	var reg minion.Server
+	if err := modules.Register(&reg, d.modulesConfig()); err != nil {
+		return err
+	}
+	acl, source, err := d.loadACL()
+	if err != nil {
+		return err
+	}
+	out := info{
+		Name: id.Name(), Role: id.Role(), Serial: serial(id), NotAfter: id.Leaf().NotAfter.UTC(),
+		CAFingerprint: id.CAFingerprint(), CRLNumber: id.CRLNumber(),
+		Listen: d.Listen, AuditLog: d.auditPath(), JobDir: d.jobDir(),
+		Modules: append(reg.Modules(), "jobs", "system"), ACLSource: source, ACL: []aclRule{},
+	}
+	slices.Sort(out.Modules)
+	for _, r := range acl.Rules {
+		out.ACL = append(out.ACL, aclRule{Rule: r.String(), Source: r.Source})
 	}
 	enc := json.NewEncoder(d.stdout)
 	enc.SetIndent("", "  ")
-	return enc.Encode(info)
+	return enc.Encode(out)
 }

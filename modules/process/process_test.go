@@ -112,8 +112,9 @@ func TestKillChild(t *testing.T) {
 }
 
 func TestPkillExactName(t *testing.T) {
-	// A copy of sleep under a unique name, so nothing else matches.
-	name := fmt.Sprintf("gfpk%d", os.Getpid()%1000000)
+	// A copy of sleep under a unique name, so nothing else matches; longer
+	// than the kernel's 15-character comm, so the full name must be used.
+	name := fmt.Sprintf("gofunc-pkill-%06d", os.Getpid()%1000000)
 	prog := filepath.Join(t.TempDir(), name)
 	data, err := os.ReadFile("/bin/sleep")
 	if err != nil {

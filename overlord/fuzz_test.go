@@ -1,0 +1,91 @@
+package overlord
+
+import (
+	"bytes"
+	"errors"
+	"maps"
+	"strings"
+	"testing"
+)
+
+func FuzzParseGroups(f *testing.F) {
+	for _, seed := range []string{
+		"[web]\nhosts = web*;cache1\n",
+		"# c\n; c\n[a]\nhost = x\nhosts = @b:y*\n[b]\nhosts = b[!0-9]*\n",
+		"[empty]\n",
+		"hosts = x\n",
+		"[a\n",
+		"[a]\n[a]\n",
+		"[a]\nfoo = x\n",
+		"[a]\nhosts = web 1\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		g, err := ParseGroups(bytes.NewReader(data))
+		if err != nil {
+			if !errors.Is(err, ErrBadGroups) {
+				t.Fatalf("error %v is not ErrBadGroups", err)
+			}
+			return
+		}
+		// Round trip: what Format writes, Parse reads back the same.
+		out, err := FormatGroups(g)
+		if err != nil {
+			t.Fatalf("FormatGroups(%v): %v", g, err)
+		}
+		again, err := ParseGroups(bytes.NewReader(out))
+		if err != nil {
+			t.Fatalf("reparse %q: %v", out, err)
+		}
+		if !maps.Equal(g, again) {
+			t.Fatalf("round trip: %v != %v", g, again)
+		}
+	})
+}
+
+func FuzzParseFactFilter(f *testing.F) {
+	for _, seed := range []string{"os=debian", "os=debian,arch=x86_64", "cpu_count>=4", "a!=b*", "x<1e3", "=", "a=", "a>b", ",,"} {
+		f.Add(seed)
+	}
+	facts := map[string]any{"os": "debian", "cpu_count": int64(4), "load": 0.5, "ok": true}
+	f.Fuzz(func(t *testing.T, expr string) {
+		conds, err := parseFactFilter(expr)
+		if err != nil {
+			if !errors.Is(err, ErrBadFilter) {
+				t.Fatalf("error %v is not ErrBadFilter", err)
+			}
+			return
+		}
+		for _, c := range conds {
+			c.matches(facts) // must not panic
+		}
+		// The canonical text parses to the same conditions.
+		again, err := parseFactFilter(formatConds(conds))
+		if err != nil || len(again) != len(conds) {
+			t.Fatalf("reparse %q: %v, %v", formatConds(conds), again, err)
+		}
+	})
+}
+
+func FuzzMatchSpec(f *testing.F) {
+	for _, seed := range []string{"*", "web*;db1", "@g", "@g:w*", "web[!1]*", "@", ";;", "[", "@loop"} {
+		f.Add(seed)
+	}
+	minions := []Minion{{Name: "web1.test"}, {Name: "web2.test"}, {Name: "db1.test"}}
+	groups := map[string]string{"g": "web*", "loop": "@loop", "empty": ""}
+	f.Fuzz(func(t *testing.T, spec string) {
+		got, err := match(spec, minions, groups)
+		if err != nil {
+			if !errors.Is(err, ErrBadSpec) && !errors.Is(err, ErrUnknownGroup) {
+				t.Fatalf("match(%q): %v is neither ErrBadSpec nor ErrUnknownGroup", spec, err)
+			}
+			return
+		}
+		for k := range got {
+			if k != strings.ToLower(k) {
+				t.Fatalf("key %q is not lower-case", k)
+			}
+		}
+	})
+}
