@@ -1,12 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"go.yaml.in/yaml/v3"
+	"golang.org/x/term"
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/overlord"
@@ -20,12 +26,13 @@ type hostJSON struct {
 }
 
 type errorJSON struct {
-	Kind    string `json:"kind"` // fault, unreachable, timeout, impersonation, untrusted, protocol, error
+	Kind    string `json:"kind"` // overlord.ErrorKind: fault, unreachable, timeout, impersonation, ...
 	Code    int    `json:"code,omitempty"`
 	Message string `json:"message"`
 }
 
-func writeJSON(w io.Writer, res overlord.Results) {
+// resultsJSON is the --json shape of results: one object keyed by host.
+func resultsJSON(res overlord.Results) map[string]hostJSON {
 	out := make(map[string]hostJSON, len(res))
 	for h, r := range res {
 		if r.Err != nil {
@@ -34,13 +41,43 @@ func writeJSON(w io.Writer, res overlord.Results) {
 		}
 		out[h] = hostJSON{OK: true, Value: jsonValue(r.Value)}
 	}
-	writeJSONValue(w, out)
+	return out
 }
+
+func writeJSON(w io.Writer, res overlord.Results) { writeJSONValue(w, resultsJSON(res)) }
 
 func writeJSONValue(w io.Writer, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+func writeJSONLine(w io.Writer, v any) {
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeYAML(w io.Writer, res overlord.Results) { writeYAMLValue(w, resultsJSON(res)) }
+
+// writeYAMLValue prints v as YAML shaped exactly like its JSON: it goes
+// through encoding/json first, so bytes, times and field names agree
+// between --json and --yaml.
+func writeYAMLValue(w io.Writer, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		fmt.Fprintf(w, "error: %q\n", err.Error())
+		return
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var generic any
+	if err := dec.Decode(&generic); err != nil {
+		fmt.Fprintf(w, "error: %q\n", err.Error())
+		return
+	}
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	_ = enc.Encode(generic)
+	_ = enc.Close()
 }
 
 // jsonValue makes decoded XML-RPC values JSON-friendly: []byte would
@@ -63,22 +100,21 @@ func jsonValue(v any) any {
 	return v
 }
 
+// describe turns a host's error into its JSON form: the kind
+// (overlord.ErrorKind), the fault code when there is one, and the text
+// without the "host: method:" prefix the host key already says.
 func describe(err error) *errorJSON {
+	e := &errorJSON{Kind: overlord.ErrorKind(err), Message: err.Error()}
+	var he *overlord.HostError
+	if errors.As(err, &he) {
+		e.Message = he.Err.Error()
+	}
 	var f *gofunc.Fault
-	e := &errorJSON{Kind: "error", Message: err.Error()}
-	switch {
-	case errors.As(err, &f):
-		e.Kind, e.Code, e.Message = "fault", int(f.Code), f.Message
-	case errors.Is(err, overlord.ErrTimeout):
-		e.Kind = "timeout"
-	case errors.Is(err, overlord.ErrImpersonation):
-		e.Kind = "impersonation"
-	case errors.Is(err, overlord.ErrUntrusted):
-		e.Kind = "untrusted"
-	case errors.Is(err, overlord.ErrProtocol):
-		e.Kind = "protocol"
-	case errors.Is(err, overlord.ErrUnreachable):
-		e.Kind = "unreachable"
+	if errors.As(err, &f) {
+		e.Code = int(f.Code)
+		if e.Kind == "fault" {
+			e.Message = f.Message
+		}
 	}
 	return e
 }
@@ -117,6 +153,39 @@ func humanText(r overlord.Result) string {
 	case map[string]any, []any:
 		b, _ := json.MarshalIndent(jsonValue(v), "", "  ")
 		return string(b)
+	case []byte:
+		return string(v)
 	}
 	return fmt.Sprint(r.Value)
 }
+
+// bar is a progress bar on stderr for long fan-outs; a no-op unless
+// stderr is a terminal.
+type bar struct{ pb *progressbar.ProgressBar }
+
+// progressMin is the fan-out size from which a bar is worth showing.
+const progressMin = 20
+
+func (e *env) progress(n int) *bar {
+	if n < progressMin || !isTerminal(e.stderr) {
+		return &bar{}
+	}
+	return &bar{pb: progressbar.NewOptions(n, progressbar.OptionSetWriter(e.stderr),
+		progressbar.OptionSetDescription("hosts"), progressbar.OptionShowCount(),
+		progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100*time.Millisecond))}
+}
+
+func (b *bar) add() {
+	if b.pb != nil {
+		_ = b.pb.Add(1)
+	}
+}
+
+func (b *bar) done() {
+	if b.pb != nil {
+		_ = b.pb.Finish()
+		b.pb = nil
+	}
+}
+
+func termIsTerminal(fd int) bool { return term.IsTerminal(fd) }

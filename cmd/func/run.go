@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -28,23 +31,36 @@ const (
 // cli is func's command line. Global flags also come from
 // DIR/gofunc.toml or GOFUNC_<FLAG>; the flag wins.
 type cli struct {
-	Dir        string        `help:"Overlord identity directory (ca.pem, cert.pem, key.pem, minions.json)." type:"path" env:"GOFUNC_DIR"`
-	Certmaster string        `help:"Certmaster HOST:PORT to learn minions from."`
-	JSON       bool          `name:"json" help:"Print one JSON object keyed by host."`
-	Forks      int           `help:"Hosts called at once." default:"256"`
-	Timeout    time.Duration `help:"Per-host timeout." default:"30s"`
-	Exclude    []string      `help:"Spec of minions to leave out (repeatable)."`
-	LogLevel   string        `name:"log-level" help:"trace, debug, info, warn, error." default:"warn"`
+	Dir         string        `help:"Overlord identity directory (ca.pem, cert.pem, key.pem, minions.json, groups, jobs.db)." type:"path"`
+	Certmaster  string        `help:"Certmaster HOST:PORT to learn minions from."`
+	JSON        bool          `name:"json" help:"Print JSON: one object keyed by host." xor:"format"`
+	YAML        bool          `name:"yaml" help:"Print YAML, shaped like --json." xor:"format"`
+	Forks       int           `help:"Hosts called at once." default:"256"`
+	Timeout     time.Duration `help:"Per-host timeout." default:"30s"`
+	Exclude     []string      `help:"Spec of minions to leave out (repeatable)."`
+	Where       string        `help:"Facts filter: os=debian,arch=x86_64,cpu_count>=4."`
+	Batch       string        `help:"Call N hosts, or N% of them, at a time (rolling changes)."`
+	MaxFailures int           `name:"max-failures" help:"With --batch: failed hosts tolerated before the remaining batches are skipped (-1: never stop)." default:"0"`
+	Async       bool          `help:"Start the call as a background job; print its id."`
+	AsyncRunner string        `name:"async-runner" hidden:"" enum:"exec,none" default:"exec" help:"exec: run the job in a detached func process; none: leave it queued for 'func jobs run'."`
+	LogLevel    string        `name:"log-level" help:"trace, debug, info, warn, error." default:"warn"`
 
 	ListMinions listMinionsCmd `cmd:"" name:"list_minions" help:"List the minions this overlord knows."`
+	Group       groupCmd       `cmd:"" help:"List or edit the groups file (DIR/groups)."`
+	Jobs        jobsCmd        `cmd:"" help:"List, inspect and wait for async jobs."`
+	Transmit    transmitCmd    `cmd:"" help:"Read one JSON request on stdin, print JSON results (for other languages)."`
 	Audit       auditCmd       `cmd:"" help:"Verify or query audit logs."`
 	Target      targetCmd      `arg:"" help:"Target spec: globs separated by ';', @group, @group:glob."`
 }
 
 type targetCmd struct {
-	Spec string  `arg:"" name:"spec" help:"Target spec."`
-	Ping pingCmd `cmd:"" help:"Call test.ping on every target."`
-	Call callCmd `cmd:"" help:"Call MODULE METHOD [ARG...] on every target."`
+	Spec      string       `arg:"" name:"spec" help:"Target spec."`
+	Ping      pingCmd      `cmd:"" help:"Call test.ping on every target."`
+	Call      callCmd      `cmd:"" help:"Call MODULE METHOD [ARG...] on every target."`
+	Copyfile  copyfileCmd  `cmd:"" help:"Copy a local file to every target (atomic, checksummed)."`
+	Getfile   getfileCmd   `cmd:"" help:"Fetch a file from every target into LOCALDIR/HOST/."`
+	Show      showCmd      `cmd:"" help:"Show facts about the targets."`
+	Inventory inventoryCmd `cmd:"" help:"Snapshot every module's inventory into a git repository (DIR/inventory) and show what changed."`
 }
 
 type pingCmd struct{}
@@ -56,16 +72,75 @@ type callCmd struct {
 	Strings bool     `help:"Send every argument as a string, even if it looks like JSON."`
 }
 
+type copyfileCmd struct {
+	Local  string `arg:"" help:"Local file to send." type:"existingfile"`
+	Remote string `arg:"" help:"Path to write on each minion."`
+	Mode   string `help:"Octal permission bits, such as 0644 (default: keep, or 0644)."`
+	Owner  string `help:"Owner name or uid (default: keep)."`
+	Group  string `help:"Group name or gid (default: keep)."`
+	Backup bool   `help:"Keep the replaced file as REMOTE.<time>.bak."`
+}
+
+type getfileCmd struct {
+	Remote   string `arg:"" help:"Path of the file on each minion."`
+	LocalDir string `arg:"" optional:"" help:"Directory to store LOCALDIR/HOST/BASENAME in (default: current directory)." type:"path"`
+}
+
+type showCmd struct {
+	Hardware struct{} `cmd:"" help:"hardware.info: OS, CPU, memory, disks, network."`
+}
+
+type inventoryCmd struct{}
+
 type listMinionsCmd struct {
 	Refresh bool `help:"Ask the certmaster again and update the cached list."`
 }
 
+type groupCmd struct {
+	List   struct{}          `cmd:"" default:"1" help:"List groups and their members' specs."`
+	Add    groupEditCmd      `cmd:"" help:"Add target specs to a group (creating it)."`
+	Remove groupRemoveCmd    `cmd:"" help:"Remove specs from a group, or the whole group."`
+	Show   struct{ Name string `arg:""` } `cmd:"" help:"Show the minions a group matches."`
+}
+
+type groupEditCmd struct {
+	Name  string   `arg:"" help:"Group name."`
+	Specs []string `arg:"" help:"Target specs to add."`
+}
+
+type groupRemoveCmd struct {
+	Name  string   `arg:"" help:"Group name."`
+	Specs []string `arg:"" optional:"" help:"Specs to remove; none removes the group."`
+}
+
+type jobsCmd struct {
+	List   struct{}                `cmd:"" default:"1" help:"List jobs, newest first."`
+	Status struct{ ID string `arg:""` } `cmd:"" help:"Show a job's state and the results so far."`
+	Wait   struct{ ID string `arg:""` } `cmd:"" help:"Wait for a job to finish; print and exit like the call itself."`
+	Run    struct{ ID string `arg:""` } `cmd:"" hidden:"" help:"Run a queued job (what --async starts in the background)."`
+	Delete struct{ ID string `arg:""` } `cmd:"" help:"Delete a finished job."`
+}
+
+type transmitCmd struct{}
+
 type auditCmd struct {
 	Verify auditVerifyCmd `cmd:"" help:"Verify the hash chain of audit log files (in chain order)."`
+	Query  auditQueryCmd  `cmd:"" help:"Print the records of audit logs that match filters, as JSON lines."`
 }
 
 type auditVerifyCmd struct {
 	Files []string `arg:"" help:"Audit log files; a live log's rotated files are found with it." type:"path"`
+}
+
+type auditQueryCmd struct {
+	Files   []string  `arg:"" help:"Audit log files (live logs; their rotated files are read too)." type:"path"`
+	Kind    string    `help:"Pattern on the record kind: call.*, overlord.call."`
+	Caller  string    `help:"Pattern on the caller's certificate name."`
+	Method  string    `help:"Pattern on the method: command.*."`
+	Outcome string    `help:"Outcome: ok, fault, denied, error."`
+	CallID  string    `name:"call-id" help:"One call's records."`
+	Since   time.Time `help:"Records at or after this time (RFC 3339)."`
+	Until   time.Time `help:"Records before this time (RFC 3339)."`
 }
 
 // env is what commands run with.
@@ -76,6 +151,8 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	log    hclog.Logger
+	// closers run when the command's client is closed (the audit log).
+	closers []func() error
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -96,22 +173,60 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	e := &env{ctx: ctx, cli: &c, stdin: stdin, stdout: stdout, stderr: stderr,
 		log: hclog.New(&hclog.LoggerOptions{Name: "func", Level: hclog.LevelFromString(c.LogLevel), Output: stderr})}
-	switch kctx.Command() {
-	case "target <spec> ping":
+	return e.dispatch(kctx.Command())
+}
+
+func (e *env) dispatch(command string) int {
+	c := e.cli
+	switch command {
+	case "<spec> ping":
 		return e.call("test", "ping", nil)
-	case "target <spec> call <module> <method>", "target <spec> call <module> <method> <args>":
+	case "<spec> call <module> <method>", "<spec> call <module> <method> <args>":
 		args, err := parseArgs(c.Target.Call.Args, c.Target.Call.Strings)
 		if err != nil {
-			fmt.Fprintln(stderr, "func:", err)
-			return exitUsage
+			return e.usage(err)
 		}
 		return e.call(c.Target.Call.Module, c.Target.Call.Method, args)
+	case "<spec> copyfile <local> <remote>":
+		return e.copyfile()
+	case "<spec> getfile <remote>", "<spec> getfile <remote> <local-dir>":
+		return e.getfile()
+	case "<spec> show hardware":
+		return e.call("hardware", "info", nil)
+	case "<spec> inventory":
+		return e.inventory()
 	case "list_minions":
 		return e.listMinions()
+	case "group list":
+		return e.groupList()
+	case "group add <name> <specs>":
+		return e.groupEdit(c.Group.Add.Name, c.Group.Add.Specs, false)
+	case "group remove <name>", "group remove <name> <specs>":
+		return e.groupEdit(c.Group.Remove.Name, c.Group.Remove.Specs, true)
+	case "group show <name>":
+		return e.groupShow(c.Group.Show.Name)
+	case "jobs list":
+		return e.jobsList()
+	case "jobs status <id>":
+		return e.jobStatus(c.Jobs.Status.ID)
+	case "jobs wait <id>":
+		return e.jobWait(c.Jobs.Wait.ID)
+	case "jobs run <id>":
+		return e.jobRun(c.Jobs.Run.ID)
+	case "jobs delete <id>":
+		return e.jobDelete(c.Jobs.Delete.ID)
+	case "transmit":
+		return e.transmit()
 	case "audit verify <files>":
 		return e.auditVerify()
+	case "audit query <files>":
+		return e.auditQuery()
 	}
-	fmt.Fprintf(stderr, "func: unknown command %q\n", kctx.Command())
+	return e.usage(fmt.Errorf("unknown command %q", command))
+}
+
+func (e *env) usage(err error) int {
+	fmt.Fprintln(e.stderr, "func:", err)
 	return exitUsage
 }
 
@@ -132,57 +247,143 @@ func (e *env) client() *overlord.Client {
 				Cache: filepath.Join(e.dir(), overlord.CacheFile)}))
 		}
 	}
-	if trail, err := audit.Open(filepath.Join(e.dir(), "audit.log"), audit.Config{}); err == nil {
+	if trail, err := audit.Open(filepath.Join(e.dir(), "audit.log"), audit.Config{Logger: e.log}); err == nil {
 		opts = append(opts, overlord.WithAudit(trail))
+		e.closers = append(e.closers, trail.Close)
 	} else {
 		e.log.Warn("overlord audit log unavailable", "error", err)
 	}
 	return overlord.New(opts...)
 }
 
-func (e *env) call(module, method string, args []any) int {
-	c := e.client()
-	defer c.Close()
-	sel := c.Targets(e.cli.Target.Spec)
+// selection applies the targeting flags to spec.
+func (e *env) selection(c *overlord.Client, spec string) (*overlord.Selection, error) {
+	sel := c.Targets(spec)
 	for _, ex := range e.cli.Exclude {
 		sel = sel.Exclude(ex)
 	}
-	res, err := sel.Call(e.ctx, module, method, args...)
-	if res == nil && err != nil {
-		fmt.Fprintln(e.stderr, "func:", err)
-		if errors.Is(err, overlord.ErrNoMatch) {
-			return exitNoMatch
-		}
-		if errors.Is(err, overlord.ErrBadSpec) || errors.Is(err, overlord.ErrUnknownGroup) {
-			return exitUsage
-		}
-		return exitFailed
+	if e.cli.Where != "" {
+		sel = sel.WhereFacts(e.cli.Where)
 	}
-	if e.cli.JSON {
-		writeJSON(e.stdout, res)
+	if e.cli.Batch != "" {
+		b, err := parseBatch(e.cli.Batch, e.cli.MaxFailures)
+		if err != nil {
+			return nil, err
+		}
+		sel = sel.Batch(b)
+	}
+	return sel, nil
+}
+
+// parseBatch reads --batch: "10" hosts or "25%".
+func parseBatch(s string, maxFailures int) (overlord.Batch, error) {
+	b := overlord.Batch{MaxFailures: maxFailures}
+	num, pct := strings.CutSuffix(strings.TrimSpace(s), "%")
+	n, err := strconv.Atoi(num)
+	if err != nil || n < 1 || (pct && n > 100) {
+		return b, fmt.Errorf("--batch %q: want a host count (10) or a percentage (25%%)", s)
+	}
+	if pct {
+		b.Percent = n
 	} else {
+		b.Size = n
+	}
+	return b, nil
+}
+
+// failure prints an error that ended a command before any host answered
+// and returns the exit code it deserves.
+func (e *env) failure(err error) int {
+	fmt.Fprintln(e.stderr, "func:", err)
+	return exitCode(err)
+}
+
+func exitCode(err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, overlord.ErrNoMatch):
+		return exitNoMatch
+	case errors.Is(err, overlord.ErrBadSpec), errors.Is(err, overlord.ErrUnknownGroup),
+		errors.Is(err, overlord.ErrBadFilter), errors.Is(err, overlord.ErrBadBatch),
+		errors.Is(err, overlord.ErrBadCall), errors.Is(err, overlord.ErrBadGroups):
+		return exitUsage
+	}
+	return exitFailed
+}
+
+func (e *env) call(module, method string, args []any) int {
+	c := e.client()
+	defer e.close(c)
+	sel, err := e.selection(c, e.cli.Target.Spec)
+	if err != nil {
+		return e.usage(err)
+	}
+	if e.cli.Async {
+		return e.submit(c, sel, module, method, args)
+	}
+	hosts, err := sel.Hosts(e.ctx)
+	if err != nil {
+		return e.failure(err)
+	}
+	bar := e.progress(len(hosts))
+	res := overlord.Results{}
+	for r, err := range sel.Stream(e.ctx, module, method, args...) {
+		if r.Host == "" && err != nil {
+			bar.done()
+			return e.failure(err)
+		}
+		res[r.Host] = r
+		bar.add()
+	}
+	bar.done()
+	return e.printResults(res)
+}
+
+// printResults prints res in the chosen format and returns the exit
+// code: 0 when every host succeeded, 1 otherwise.
+func (e *env) printResults(res overlord.Results) int {
+	switch {
+	case e.cli.JSON:
+		writeJSON(e.stdout, res)
+	case e.cli.YAML:
+		writeYAML(e.stdout, res)
+	default:
 		writeHuman(e.stdout, res)
 	}
-	if err != nil {
+	if len(res.Failed()) > 0 {
 		return exitFailed
 	}
 	return exitOK
 }
 
+func (e *env) close(c *overlord.Client) {
+	c.Close()
+	for _, f := range e.closers {
+		_ = f()
+	}
+	e.closers = nil
+}
+
 func (e *env) listMinions() int {
 	c := e.client()
-	defer c.Close()
+	defer e.close(c)
+	if e.cli.ListMinions.Refresh && e.cli.Certmaster == "" {
+		return e.usage(errors.New("--refresh needs --certmaster HOST:PORT"))
+	}
 	ms, err := c.Minions(e.ctx)
 	if err != nil {
-		fmt.Fprintln(e.stderr, "func:", err)
-		return exitFailed
+		return e.failure(err)
 	}
-	if e.cli.JSON {
+	switch {
+	case e.cli.JSON:
 		writeJSONValue(e.stdout, ms)
-		return exitOK
-	}
-	for _, m := range ms {
-		fmt.Fprintf(e.stdout, "%s\t%s\n", m.Name, m.Addr)
+	case e.cli.YAML:
+		writeYAMLValue(e.stdout, ms)
+	default:
+		for _, m := range ms {
+			fmt.Fprintf(e.stdout, "%s\t%s\n", m.Name, m.Addr)
+		}
 	}
 	return exitOK
 }
@@ -205,4 +406,34 @@ func (e *env) auditVerify() int {
 		fmt.Fprintf(e.stdout, "%s: ok: %s\n", f, sum)
 	}
 	return code
+}
+
+func (e *env) auditQuery() int {
+	q := e.cli.Audit.Query
+	filter := audit.Filter{Kind: q.Kind, Caller: q.Caller, Method: q.Method, Outcome: q.Outcome, CallID: q.CallID,
+		Since: q.Since, Until: q.Until}
+	if err := filter.Validate(); err != nil {
+		return e.usage(err)
+	}
+	code := exitOK
+	for _, f := range q.Files {
+		files, err := audit.Files(f)
+		if err == nil {
+			err = audit.Query(files, filter, func(r audit.Record) error {
+				writeJSONLine(e.stdout, r)
+				return nil
+			})
+		}
+		if err != nil {
+			fmt.Fprintf(e.stderr, "func: %s: %v\n", f, err)
+			code = exitFailed
+		}
+	}
+	return code
+}
+
+// isTerminal reports whether w is a terminal, for the progress bar.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && termIsTerminal(int(f.Fd()))
 }
