@@ -189,3 +189,8 @@ func (b *bar) done() {
 }
 
 func termIsTerminal(fd int) bool { return term.IsTerminal(fd) }
+
+// humanLine is one host's result on one line.
+func humanLine(host string, r overlord.Result) string {
+	return host + ": " + strings.ReplaceAll(humanText(r), "\n", " ")
+}

@@ -37,7 +37,7 @@ type cli struct {
 	YAML        bool          `name:"yaml" help:"Print YAML, shaped like --json." xor:"format"`
 	Forks       int           `help:"Hosts called at once." default:"256"`
 	Timeout     time.Duration `help:"Per-host timeout." default:"30s"`
-	Exclude     []string      `help:"Spec of minions to leave out (repeatable)."`
+	Exclude     []string      `help:"Spec of minions to leave out (repeatable)." sep:"none"`
 	Where       string        `help:"Facts filter: os=debian,arch=x86_64,cpu_count>=4."`
 	Batch       string        `help:"Call N hosts, or N% of them, at a time (rolling changes)."`
 	MaxFailures int           `name:"max-failures" help:"With --batch: failed hosts tolerated before the remaining batches are skipped (-1: never stop)." default:"0"`
@@ -50,11 +50,11 @@ type cli struct {
 	Jobs        jobsCmd        `cmd:"" help:"List, inspect and wait for async jobs."`
 	Transmit    transmitCmd    `cmd:"" help:"Read one JSON request on stdin, print JSON results (for other languages)."`
 	Audit       auditCmd       `cmd:"" help:"Verify or query audit logs."`
-	Target      targetCmd      `arg:"" help:"Target spec: globs separated by ';', @group, @group:glob."`
+	Spec        targetCmd      `arg:"" help:"Target spec: globs separated by ';', @group, @group:glob."`
 }
 
 type targetCmd struct {
-	Spec      string       `arg:"" name:"spec" help:"Target spec."`
+	Spec      string       `arg:"" help:"Target spec."`
 	Ping      pingCmd      `cmd:"" help:"Call test.ping on every target."`
 	Call      callCmd      `cmd:"" help:"Call MODULE METHOD [ARG...] on every target."`
 	Copyfile  copyfileCmd  `cmd:"" help:"Copy a local file to every target (atomic, checksummed)."`
@@ -97,10 +97,12 @@ type listMinionsCmd struct {
 }
 
 type groupCmd struct {
-	List   struct{}          `cmd:"" default:"1" help:"List groups and their members' specs."`
-	Add    groupEditCmd      `cmd:"" help:"Add target specs to a group (creating it)."`
-	Remove groupRemoveCmd    `cmd:"" help:"Remove specs from a group, or the whole group."`
-	Show   struct{ Name string `arg:""` } `cmd:"" help:"Show the minions a group matches."`
+	List   struct{}       `cmd:"" default:"1" help:"List groups and their members' specs."`
+	Add    groupEditCmd   `cmd:"" help:"Add target specs to a group (creating it)."`
+	Remove groupRemoveCmd `cmd:"" help:"Remove specs from a group, or the whole group."`
+	Show   struct {
+		Name string `arg:""`
+	} `cmd:"" help:"Show the minions a group matches."`
 }
 
 type groupEditCmd struct {
@@ -114,11 +116,19 @@ type groupRemoveCmd struct {
 }
 
 type jobsCmd struct {
-	List   struct{}                `cmd:"" default:"1" help:"List jobs, newest first."`
-	Status struct{ ID string `arg:""` } `cmd:"" help:"Show a job's state and the results so far."`
-	Wait   struct{ ID string `arg:""` } `cmd:"" help:"Wait for a job to finish; print and exit like the call itself."`
-	Run    struct{ ID string `arg:""` } `cmd:"" hidden:"" help:"Run a queued job (what --async starts in the background)."`
-	Delete struct{ ID string `arg:""` } `cmd:"" help:"Delete a finished job."`
+	List   struct{} `cmd:"" default:"1" help:"List jobs, newest first."`
+	Status struct {
+		ID string `arg:""`
+	} `cmd:"" help:"Show a job's state and the results so far."`
+	Wait struct {
+		ID string `arg:""`
+	} `cmd:"" help:"Wait for a job to finish; print and exit like the call itself."`
+	Run struct {
+		ID string `arg:""`
+	} `cmd:"" hidden:"" help:"Run a queued job (what --async starts in the background)."`
+	Delete struct {
+		ID string `arg:""`
+	} `cmd:"" help:"Delete a finished job."`
 }
 
 type transmitCmd struct{}
@@ -182,11 +192,11 @@ func (e *env) dispatch(command string) int {
 	case "<spec> ping":
 		return e.call("test", "ping", nil)
 	case "<spec> call <module> <method>", "<spec> call <module> <method> <args>":
-		args, err := parseArgs(c.Target.Call.Args, c.Target.Call.Strings)
+		args, err := parseArgs(c.Spec.Call.Args, c.Spec.Call.Strings)
 		if err != nil {
 			return e.usage(err)
 		}
-		return e.call(c.Target.Call.Module, c.Target.Call.Method, args)
+		return e.call(c.Spec.Call.Module, c.Spec.Call.Method, args)
 	case "<spec> copyfile <local> <remote>":
 		return e.copyfile()
 	case "<spec> getfile <remote>", "<spec> getfile <remote> <local-dir>":
@@ -315,7 +325,7 @@ func exitCode(err error) int {
 func (e *env) call(module, method string, args []any) int {
 	c := e.client()
 	defer e.close(c)
-	sel, err := e.selection(c, e.cli.Target.Spec)
+	sel, err := e.selection(c, e.cli.Spec.Spec)
 	if err != nil {
 		return e.usage(err)
 	}

@@ -1,0 +1,507 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gofunc/gofunc/internal/fsutil"
+	"github.com/gofunc/gofunc/overlord"
+)
+
+// submit records the call as a job and, unless --async-runner=none,
+// starts a detached `func jobs run ID` to carry it out, so the job
+// outlives this process.
+func (e *env) submit(c *overlord.Client, sel *overlord.Selection, module, method string, args []any) int {
+	job, err := sel.Submit(e.ctx, module, method, args...)
+	if err != nil {
+		return e.failure(err)
+	}
+	if e.cli.AsyncRunner == "exec" {
+		if err := e.detachRunner(job.ID); err != nil {
+			fmt.Fprintf(e.stderr, "func: job %s queued, but its runner did not start: %v (run `func jobs run %s`)\n", job.ID, err, job.ID)
+			return exitFailed
+		}
+	}
+	switch {
+	case e.cli.JSON:
+		writeJSONValue(e.stdout, map[string]any{"job": job.ID, "hosts": job.Hosts})
+	case e.cli.YAML:
+		writeYAMLValue(e.stdout, map[string]any{"job": job.ID, "hosts": job.Hosts})
+	default:
+		fmt.Fprintln(e.stdout, job.ID)
+	}
+	return exitOK
+}
+
+// detachRunner starts this program again as `func --dir DIR jobs run
+// ID` in its own session, not waited for: the job's heartbeat in the
+// store tells whether it is alive.
+func (e *env) detachRunner(id string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	args := []string{"--dir", e.dir(), "--forks", fmt.Sprint(e.cli.Forks), "--timeout", e.cli.Timeout.String(),
+		"--log-level", e.cli.LogLevel, "jobs", "run", id}
+	cmd := exec.Command(self, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	logPath := filepath.Join(e.dir(), "jobs", id+".log")
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o700); err != nil {
+		return err
+	}
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	return cmd.Process.Release()
+}
+
+func (e *env) copyfile() int {
+	cmdArgs := e.cli.Spec.Copyfile
+	data, err := os.ReadFile(cmdArgs.Local)
+	if err != nil {
+		return e.usage(err)
+	}
+	c := e.client()
+	defer e.close(c)
+	sel, err := e.selection(c, e.cli.Spec.Spec)
+	if err != nil {
+		return e.usage(err)
+	}
+	res, err := sel.CopyFile(e.ctx, cmdArgs.Remote, data, overlord.CopyOptions{Mode: cmdArgs.Mode,
+		Owner: cmdArgs.Owner, Group: cmdArgs.Group, Backup: cmdArgs.Backup})
+	if res == nil {
+		return e.failure(err)
+	}
+	return e.printResults(res)
+}
+
+// getfile stores each host's copy as LOCALDIR/HOST/BASENAME and
+// reports, per host, the path written.
+func (e *env) getfile() int {
+	cmdArgs := e.cli.Spec.Getfile
+	c := e.client()
+	defer e.close(c)
+	sel, err := e.selection(c, e.cli.Spec.Spec)
+	if err != nil {
+		return e.usage(err)
+	}
+	res, err := sel.GetFile(e.ctx, cmdArgs.Remote)
+	if res == nil {
+		return e.failure(err)
+	}
+	dir := cmdArgs.LocalDir
+	if dir == "" {
+		dir = "."
+	}
+	base := filepath.Base(cmdArgs.Remote)
+	for h, r := range res {
+		if r.Err != nil {
+			continue
+		}
+		data, _ := r.Value.([]byte)
+		dest := filepath.Join(dir, safeName(h), base)
+		err := os.MkdirAll(filepath.Dir(dest), 0o755)
+		if err == nil {
+			err = fsutil.WriteFileAtomic(dest, data, 0o600)
+		}
+		if err != nil {
+			r.Value, r.Err = nil, &overlord.HostError{Host: h, Op: "getfile", Err: err}
+		} else {
+			r.Value = map[string]any{"path": dest, "size": int64(len(data))}
+		}
+		res[h] = r
+	}
+	return e.printResults(res)
+}
+
+// safeName keeps a host name usable as one path element.
+func safeName(host string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == '\\' || r == 0 {
+			return '_'
+		}
+		return r
+	}, strings.TrimLeft(host, "."))
+}
+
+// inventory snapshots every host's inventory into DIR/inventory (a git
+// repository, one directory per host, one JSON file per module), commits
+// it, and prints what changed since the previous snapshot.
+func (e *env) inventory() int {
+	c := e.client()
+	defer e.close(c)
+	sel, err := e.selection(c, e.cli.Spec.Spec)
+	if err != nil {
+		return e.usage(err)
+	}
+	res, err := sel.Inventory(e.ctx)
+	if res == nil {
+		return e.failure(err)
+	}
+	repo := filepath.Join(e.dir(), "inventory")
+	if err := writeInventory(repo, res); err != nil {
+		return e.failure(err)
+	}
+	changes, err := commitInventory(e.ctx, repo)
+	if err != nil {
+		return e.failure(err)
+	}
+	code := exitOK
+	if len(res.Failed()) > 0 {
+		code = exitFailed
+	}
+	switch {
+	case e.cli.JSON:
+		writeJSONValue(e.stdout, map[string]any{"hosts": resultsJSON(res), "changes": changes})
+	case e.cli.YAML:
+		writeYAMLValue(e.stdout, map[string]any{"hosts": resultsJSON(res), "changes": changes})
+	default:
+		for _, h := range res.Failed() {
+			fmt.Fprintln(e.stdout, humanLine(h, res[h]))
+		}
+		if changes == "" {
+			fmt.Fprintf(e.stdout, "inventory of %d hosts: no changes\n", len(res)-len(res.Failed()))
+		} else {
+			fmt.Fprintf(e.stdout, "inventory of %d hosts: changes\n%s", len(res)-len(res.Failed()), changes)
+		}
+	}
+	return code
+}
+
+func writeInventory(repo string, res overlord.Results) error {
+	for h, r := range res {
+		if r.Err != nil {
+			continue // keep its last snapshot
+		}
+		modules, _ := r.Value.(map[string]any)
+		hostDir := filepath.Join(repo, safeName(h))
+		if err := os.RemoveAll(hostDir); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(hostDir, 0o700); err != nil {
+			return err
+		}
+		for m, v := range modules {
+			b, err := json.MarshalIndent(jsonValue(v), "", "  ")
+			if err != nil {
+				return fmt.Errorf("inventory %s %s: %w", h, m, err)
+			}
+			if err := os.WriteFile(filepath.Join(hostDir, safeName(m)+".json"), append(b, '\n'), 0o600); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// commitInventory commits the snapshot and returns `git show --stat`
+// of the new commit, or "" when nothing changed.
+func commitInventory(ctx context.Context, repo string) (string, error) {
+	git := func(args ...string) (string, error) {
+		full := append([]string{"-C", repo, "-c", "user.name=gofunc", "-c", "user.email=gofunc@localhost",
+			"-c", "commit.gpgsign=false"}, args...)
+		cmd := exec.CommandContext(ctx, "git", full...)
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		if err := cmd.Run(); err != nil {
+			return "", fmt.Errorf("git %s: %w: %s", args[0], err, strings.TrimSpace(errOut.String()))
+		}
+		return out.String(), nil
+	}
+	if _, err := os.Stat(filepath.Join(repo, ".git")); errors.Is(err, os.ErrNotExist) {
+		if _, err := git("init", "-q"); err != nil {
+			return "", err
+		}
+	}
+	if _, err := git("add", "-A", "."); err != nil {
+		return "", err
+	}
+	status, err := git("status", "--porcelain")
+	if err != nil || strings.TrimSpace(status) == "" {
+		return "", err
+	}
+	if _, err := git("commit", "-q", "-m", "inventory "+time.Now().UTC().Format(time.RFC3339)); err != nil {
+		return "", err
+	}
+	return git("show", "--stat", "--format=commit %h %s", "HEAD")
+}
+
+func (e *env) groupsPath() string { return filepath.Join(e.dir(), overlord.GroupsFile) }
+
+func (e *env) groupList() int {
+	groups, err := overlord.LoadGroups(e.groupsPath())
+	if err != nil {
+		return e.failure(err)
+	}
+	switch {
+	case e.cli.JSON:
+		writeJSONValue(e.stdout, groups)
+	case e.cli.YAML:
+		writeYAMLValue(e.stdout, groups)
+	default:
+		for _, name := range slices.Sorted(maps.Keys(groups)) {
+			fmt.Fprintf(e.stdout, "%s\t%s\n", name, groups[name])
+		}
+	}
+	return exitOK
+}
+
+func (e *env) groupEdit(name string, specs []string, remove bool) int {
+	spec, err := overlord.EditGroup(e.groupsPath(), name, strings.Join(specs, ";"), remove)
+	if err != nil {
+		return e.failure(err)
+	}
+	if remove && len(specs) == 0 {
+		fmt.Fprintf(e.stdout, "%s removed\n", name)
+	} else {
+		fmt.Fprintf(e.stdout, "%s\t%s\n", name, spec)
+	}
+	return exitOK
+}
+
+func (e *env) groupShow(name string) int {
+	c := e.client()
+	defer e.close(c)
+	hosts, err := c.Targets("@" + name).Hosts(e.ctx)
+	if err != nil {
+		return e.failure(err)
+	}
+	for _, h := range hosts {
+		fmt.Fprintln(e.stdout, h)
+	}
+	return exitOK
+}
+
+// jobJSON is a job in --json output.
+type jobJSON struct {
+	ID       string              `json:"id"`
+	State    string              `json:"state"`
+	Method   string              `json:"method"`
+	Spec     string              `json:"spec"`
+	Hosts    int                 `json:"hosts"`
+	Answered int                 `json:"answered"`
+	Failed   int                 `json:"failed"`
+	Created  time.Time           `json:"created"`
+	Finished *time.Time          `json:"finished,omitempty"`
+	Error    string              `json:"error,omitempty"`
+	Results  map[string]hostJSON `json:"results,omitempty"`
+}
+
+func toJobJSON(j *overlord.Job) jobJSON {
+	out := jobJSON{ID: j.ID, State: string(j.State), Method: j.Method, Spec: j.Spec, Hosts: len(j.Hosts),
+		Answered: j.Answered, Failed: j.Failed, Created: j.Created, Error: j.Error}
+	if !j.Finished.IsZero() {
+		out.Finished = &j.Finished
+	}
+	if j.Results != nil {
+		out.Results = resultsJSON(j.Results)
+	}
+	return out
+}
+
+func (e *env) jobsList() int {
+	c := e.client()
+	defer e.close(c)
+	jobs, err := c.Jobs(e.ctx)
+	if err != nil {
+		return e.failure(err)
+	}
+	list := make([]jobJSON, len(jobs))
+	for i, j := range jobs {
+		list[i] = toJobJSON(j)
+	}
+	switch {
+	case e.cli.JSON:
+		writeJSONValue(e.stdout, list)
+	case e.cli.YAML:
+		writeYAMLValue(e.stdout, list)
+	default:
+		for _, j := range list {
+			fmt.Fprintf(e.stdout, "%s\t%s\t%s\t%d/%d answered, %d failed\t%s\t%s\n", j.ID, j.State, j.Method,
+				j.Answered, j.Hosts, j.Failed, j.Created.Local().Format(time.DateTime), j.Spec)
+		}
+	}
+	return exitOK
+}
+
+func (e *env) jobStatus(id string) int {
+	c := e.client()
+	defer e.close(c)
+	j, err := c.Job(e.ctx, id)
+	if err != nil {
+		return e.failure(err)
+	}
+	return e.printJob(j)
+}
+
+func (e *env) printJob(j *overlord.Job) int {
+	switch {
+	case e.cli.JSON:
+		writeJSONValue(e.stdout, toJobJSON(j))
+	case e.cli.YAML:
+		writeYAMLValue(e.stdout, toJobJSON(j))
+	default:
+		fmt.Fprintf(e.stdout, "job %s: %s, %s on %d hosts, %d answered, %d failed\n", j.ID, j.State, j.Method,
+			len(j.Hosts), j.Answered, j.Failed)
+		if j.Error != "" {
+			fmt.Fprintln(e.stdout, "error:", j.Error)
+		}
+		if len(j.Results) > 0 {
+			writeHuman(e.stdout, j.Results)
+		}
+	}
+	return jobExit(j)
+}
+
+// jobExit is the exit code a job's state and results deserve: 0 only
+// when it is done and every host succeeded.
+func jobExit(j *overlord.Job) int {
+	if j.State == overlord.JobDone && j.Failed == 0 {
+		return exitOK
+	}
+	return exitFailed
+}
+
+func (e *env) jobWait(id string) int {
+	c := e.client()
+	defer e.close(c)
+	j, err := c.WaitJob(e.ctx, id)
+	if err != nil {
+		return e.failure(err)
+	}
+	if j.State == overlord.JobFailed {
+		return e.failure(j.Err())
+	}
+	code := e.printResults(j.Results)
+	return max(code, jobExit(j))
+}
+
+func (e *env) jobRun(id string) int {
+	c := e.client()
+	defer e.close(c)
+	j, err := c.RunJob(e.ctx, id)
+	if err != nil {
+		return e.failure(err)
+	}
+	return jobExit(j)
+}
+
+func (e *env) jobDelete(id string) int {
+	c := e.client()
+	defer e.close(c)
+	if err := c.DeleteJob(e.ctx, id); err != nil {
+		return e.failure(err)
+	}
+	return exitOK
+}
+
+// transmitRequest is what `func transmit` reads on stdin.
+type transmitRequest struct {
+	Spec    string          `json:"spec"`
+	Module  string          `json:"module"`
+	Method  string          `json:"method"`
+	Args    []any           `json:"args"`
+	Timeout string          `json:"timeout"`
+	Exclude json.RawMessage `json:"exclude"`
+	Where   string          `json:"where"`
+}
+
+// transmit runs one JSON request from stdin and prints the results as
+// --json does; errors before any host answered are printed as
+// {"error": {...}} with the usual exit codes.
+func (e *env) transmit() int {
+	req, err := readTransmit(e.stdin)
+	if err != nil {
+		return e.transmitError(err, exitUsage)
+	}
+	if req.Timeout != "" {
+		d, err := time.ParseDuration(req.Timeout)
+		if err != nil || d <= 0 {
+			return e.transmitError(fmt.Errorf("timeout %q: want a duration such as 30s", req.Timeout), exitUsage)
+		}
+		e.cli.Timeout = d
+	}
+	excludes, err := parseExclude(req.Exclude)
+	if err != nil {
+		return e.transmitError(err, exitUsage)
+	}
+	e.cli.Exclude = append(e.cli.Exclude, excludes...)
+	if req.Where != "" {
+		e.cli.Where = req.Where
+	}
+	args := make([]any, len(req.Args))
+	for i, a := range req.Args {
+		if args[i], err = fromJSON(a); err != nil {
+			return e.transmitError(fmt.Errorf("args[%d]: %w", i, err), exitUsage)
+		}
+	}
+	c := e.client()
+	defer e.close(c)
+	sel, err := e.selection(c, req.Spec)
+	if err != nil {
+		return e.transmitError(err, exitUsage)
+	}
+	res, err := sel.Call(e.ctx, req.Module, req.Method, args...)
+	if res == nil {
+		return e.transmitError(err, exitCode(err))
+	}
+	writeJSON(e.stdout, res)
+	if err != nil {
+		return exitFailed
+	}
+	return exitOK
+}
+
+func readTransmit(r io.Reader) (*transmitRequest, error) {
+	dec := json.NewDecoder(io.LimitReader(r, 64<<20))
+	dec.UseNumber()
+	dec.DisallowUnknownFields()
+	var req transmitRequest
+	if err := dec.Decode(&req); err != nil {
+		return nil, fmt.Errorf("transmit: request on stdin: %w", err)
+	}
+	if req.Spec == "" || req.Module == "" || req.Method == "" {
+		return nil, errors.New(`transmit: the request needs "spec", "module" and "method"`)
+	}
+	return &req, nil
+}
+
+// parseExclude takes "spec" or ["spec", ...].
+func parseExclude(raw json.RawMessage) ([]string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		return []string{one}, nil
+	}
+	var many []string
+	if err := json.Unmarshal(raw, &many); err != nil {
+		return nil, errors.New(`transmit: "exclude" must be a spec or a list of specs`)
+	}
+	return many, nil
+}
+
+func (e *env) transmitError(err error, code int) int {
+	writeJSONValue(e.stdout, map[string]any{"error": map[string]any{"kind": "request", "message": err.Error(), "exit": code}})
+	fmt.Fprintln(e.stderr, "func:", err)
+	return code
+}
