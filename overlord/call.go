@@ -17,10 +17,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kolo/xmlrpc"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
@@ -324,31 +324,41 @@ func (r *run) execute(ctx context.Context, emit func(Result)) {
 
 // fanout calls hosts at most Forks at a time and returns how many
 // failed. Host failures are results, never reasons to stop the others.
+//
+// It runs a pool of min(Forks, hosts) workers rather than a goroutine
+// per host: the CPU profile of a warm 1000-host ping showed ~12% of the
+// time growing fresh goroutine stacks through the TLS and HTTP code;
+// a worker's stack grows once and is reused.
 func (c *Client) fanout(ctx context.Context, hosts []string, req *request, emit func(Result)) int {
-	var mu sync.Mutex
-	n := 0
-	count := func(r Result) {
-		if r.Err != nil {
-			mu.Lock()
-			n++
-			mu.Unlock()
+	var failed atomic.Int64
+	var next atomic.Int64
+	work := func() {
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= len(hosts) {
+				return
+			}
+			h := hosts[i]
+			var r Result
+			if err := ctx.Err(); err != nil {
+				r = Result{Host: h, Err: &HostError{Host: h, Op: req.wire, Err: err}}
+			} else {
+				r = c.callHost(ctx, h, req)
+			}
+			if r.Err != nil {
+				failed.Add(1)
+			}
+			emit(r)
 		}
-		emit(r)
 	}
-	var g errgroup.Group
-	g.SetLimit(c.cfg.Forks)
-	for _, h := range hosts {
-		if err := ctx.Err(); err != nil {
-			count(Result{Host: h, Err: &HostError{Host: h, Op: req.wire, Err: err}})
-			continue
-		}
-		g.Go(func() error {
-			count(c.callHost(ctx, h, req))
-			return nil
-		})
+	workers := min(c.cfg.Forks, len(hosts))
+	var wg sync.WaitGroup
+	for range workers - 1 {
+		wg.Go(work)
 	}
-	_ = g.Wait()
-	return n
+	work() // the caller is a worker too
+	wg.Wait()
+	return int(failed.Load())
 }
 
 func (c *Client) callHost(ctx context.Context, host string, req *request) Result {
@@ -403,6 +413,8 @@ func (c *Client) classify(ctx context.Context, err error) error {
 	var respErr *ixmlrpc.ResponseError
 	var hostErr x509.HostnameError
 	var unknownCA x509.UnknownAuthorityError
+	var opErr *net.OpError
+	var netErr net.Error
 	switch {
 	case errors.As(err, &respErr):
 		if respErr.Fault.Code == gofunc.CodeTooLarge {
@@ -417,8 +429,12 @@ func (c *Client) classify(ctx context.Context, err error) error {
 		return fmt.Errorf("%w: %v", ErrUntrusted, err)
 	case errors.Is(err, context.Canceled) && !errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return err
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		return fmt.Errorf("%w: %v", ErrUnreachable, err) // no connection, even if by a timeout
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%w: no answer within the host timeout: %v", ErrTimeout, err)
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return fmt.Errorf("%w: %v", ErrTimeout, err) // connected, then silence (TLS handshake timeout)
 	}
 	return fmt.Errorf("%w: %v", ErrUnreachable, err)
 }

@@ -11,21 +11,77 @@
 // New never fails; a bad option or missing identity is kept and returned
 // by Call (and by Client.Err), so the chain above compiles as written.
 // Call's error is non-nil when any targeted host failed, and every
-// host's result is still in the map.
+// host's result is still in the map. With no options, New reads
+// everything from DefaultDir() ($GOFUNC_DIR, else ~/.gofunc): ca.pem,
+// cert.pem, key.pem, the minion list minions.json, the groups file
+// groups and the job store jobs.db.
+//
+// A Client keeps one TLS connection per minion and reuses it across
+// calls (idle ones close after Config.IdleTimeout; reopening resumes the
+// TLS session). Keep one Client for the life of the program and Close it.
+//
+// # Minions
+//
+// Config.Minions says where the list of minions comes from: File (the
+// cached minions.json, the default), Certmaster (asks the certmaster
+// over mutual TLS and refreshes the cache), CertDir (a directory of
+// minion certificates), Static, or any SourceFunc. Config.Resolve maps
+// a minion to the address to dial; the minion's certificate must name
+// the minion whatever the address, or the call fails as an
+// impersonation.
 //
 // # Targets
 //
 // A spec is Func's grammar: a ";"-separated union of case-insensitive
 // globs over minion names ("web*;db1"), "@group" for a group's members
-// and "@group:glob" for the members of a group that match glob.
-// Selection.Exclude removes what another spec matches. A spec that
-// matches nothing is an ErrNoMatch error that says what was tried.
+// and "@group:glob" for the members of a group that match glob. Groups
+// come from the groups file (see ParseGroups; EditGroup changes it) and
+// from WithGroups. Selection.Exclude removes what another spec matches;
+// Selection.Where and WhereFacts keep the minions whose facts match
+// ("os=debian,cpu_count>=4"), fetched with one fan-out of facts.list
+// and cached for Config.FactsTTL. A selection that matches nothing is an
+// ErrNoMatch error that says what was tried.
+//
+// # Calls
+//
+// Call waits for every host; Stream yields each host's result as it
+// arrives, and breaking out of its loop (or cancelling the context)
+// stops the fan-out and abandons the calls in flight, which makes the
+// minions cancel the work. Selection.Batch makes either go a batch of
+// hosts at a time and stop after too many failures (rolling changes);
+// hosts never called get ErrSkipped. Selection.Each runs a multi-call
+// conversation per host, on which CopyFile, GetFile and Inventory are
+// built. Every host's call is bounded by Config.HostTimeout, so a hung
+// minion never holds up the rest, and at most Config.Forks hosts are
+// called at once.
+//
+// # Async jobs
+//
+// CallAsync starts a call as a job owned by the Client and returns at
+// once; Submit only records it, for RunJob to carry out elsewhere (the
+// func command's --async starts a detached `func jobs run`). Jobs, their
+// state and every host's result live in an SQLite database (WAL mode,
+// mode 0600) where Job, WaitJob and Jobs find them from any process and
+// after a restart. A job whose runner stops before it finishes (Close,
+// crash, reboot: its heartbeat goes stale) is JobInterrupted: the
+// results recorded are kept, the other hosts get ErrInterrupted, and
+// nothing resumes it.
 //
 // # Errors
 //
 // A failed host's Result.Err is a *HostError wrapping ErrUnreachable,
 // ErrTimeout, ErrImpersonation (the certificate does not name the host
-// dialled), ErrUntrusted, ErrProtocol, or the minion's *gofunc.Fault:
-// test with errors.Is(err, gofunc.ErrDenied) and friends. Call's own
-// error is a *CallError whose Unwrap returns every host's error.
+// dialled), ErrUntrusted, ErrProtocol, ErrSkipped, ErrInterrupted, or
+// the minion's *gofunc.Fault: test with errors.Is(err,
+// gofunc.ErrDenied) and friends, or name it with ErrorKind. An answer
+// over Config.MaxResultBytes is a CodeTooLarge fault. Call's own error is
+// a *CallError whose Unwrap returns every host's error.
+//
+// # Audit
+//
+// With Config.Audit set, every call is recorded before any host is
+// called (an "overlord.call" record: caller, method, summarized
+// arguments, targets) and when it ends (KindCallEnd: each host's
+// outcome, under the same CallID). If the first record cannot be
+// written, nothing is called.
 package overlord

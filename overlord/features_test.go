@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -516,5 +518,69 @@ func TestSources(t *testing.T) {
 	})))
 	if _, err := failing.Targets("*").Call(t.Context(), "test", "ping"); err == nil || !strings.Contains(err.Error(), "inventory service down") {
 		t.Errorf("failing source: %v", err)
+	}
+}
+
+// A host that accepts connections but never speaks (a hung machine, a
+// firewall black hole) times out on its own; the others are complete.
+func TestSilentHostTimesOut(t *testing.T) {
+	f := fleettest.Start(t, fleettest.Config{Minions: 2})
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // accept, then say nothing
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	list := overlord.Static{{Name: "silent.test", Addr: silent.Addr().String()}}
+	for _, m := range f.Minions() {
+		list = append(list, overlord.Minion{Name: m.Name, Addr: m.Addr})
+	}
+	c := f.Client(overlord.WithMinions(list), overlord.WithHostTimeout(time.Second), overlord.WithDialTimeout(500*time.Millisecond))
+	start := time.Now()
+	res, err := c.Targets("*").Call(t.Context(), "test", "ping")
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Call took %v", d)
+	}
+	if err == nil || !errors.Is(res["silent.test"].Err, overlord.ErrTimeout) {
+		t.Errorf("silent host: %v", res["silent.test"].Err)
+	}
+	if overlord.ErrorKind(res["silent.test"].Err) != "timeout" {
+		t.Errorf("kind %q", overlord.ErrorKind(res["silent.test"].Err))
+	}
+	for _, m := range f.Minions() {
+		if r := res[m.Name]; r.Err != nil || r.Value != true {
+			t.Errorf("%s: %+v", m.Name, r)
+		}
+	}
+}
+
+// A minion whose certificate comes from another CA is refused.
+func TestOtherCAIsUntrusted(t *testing.T) {
+	f := fleettest.Start(t, fleettest.Config{Minions: 1})
+	other := fleettest.Start(t, fleettest.Config{Minions: 1, Subnet: "127.0.3"})
+	stranger := other.Minions()[0]
+	c := f.Client(overlord.WithMinions(overlord.Static{{Name: stranger.Name, Addr: stranger.Addr}}))
+	res, err := c.Targets("*").Call(t.Context(), "test", "ping")
+	if err == nil || !errors.Is(res[stranger.Name].Err, overlord.ErrUntrusted) {
+		t.Errorf("minion of another CA: %v", res[stranger.Name].Err)
 	}
 }

@@ -359,3 +359,21 @@ func exitStatus(err error) int {
 	}
 	return -1
 }
+
+func TestListMinions(t *testing.T) {
+	f, dir := fleetDir(t, 2)
+	o := runFunc(t, "", "--dir", dir, "list_minions").want(t, exitOK)
+	want := f.Minions()[0].Name + "\t" + f.Minions()[0].Addr + "\n" + f.Minions()[1].Name + "\t" + f.Minions()[1].Addr + "\n"
+	if o.stdout != want {
+		t.Errorf("list_minions = %q, want %q", o.stdout, want)
+	}
+	runFunc(t, "", "--dir", dir, "list_minions", "--refresh").want(t, exitUsage)
+	empty := t.TempDir()
+	if err := f.Admin().Save(empty); err != nil {
+		t.Fatal(err)
+	}
+	o = runFunc(t, "", "--dir", empty, "list_minions").want(t, exitFailed)
+	if !strings.Contains(o.stderr, "no minion list") {
+		t.Errorf("without minions.json: %q", o.stderr)
+	}
+}

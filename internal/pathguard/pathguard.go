@@ -1,12 +1,18 @@
-// Package pathguard checks the file paths that callers send to the file
-// modules (copyfile, getfile) against an optional allow-list of
-// directories.
+// Package pathguard checks the file paths that callers send to modules
+// (copyfile, getfile, mount, filetracker) against an optional allow-list
+// of directories. It is the one implementation of "is this path inside
+// the allowed directories, symbolic links resolved"; it also opens and
+// hashes the regular files those paths name without being tricked by a
+// link or a FIFO swapped in after the check.
 //
 // A path is accepted only when it is absolute, free of NUL bytes and of
 // reasonable length. When the allow-list is not empty the path is also
 // resolved through symbolic links and must land inside one of the allowed
 // directories (themselves resolved at check time), so a symlink planted in
-// an allowed directory cannot lead a write or a read outside it.
+// an allowed directory cannot lead a write or a read outside it. Three
+// checks differ in what they resolve: ReadPath the whole path (the file
+// must exist), WritePath and EntryPath the parent directory only (the
+// final element is the directory entry itself).
 //
 // Errors are *gofunc.Fault values ready for the wire: CodeBadArgs for a
 // malformed path, CodeDenied for a path outside the allow-list and
@@ -14,8 +20,12 @@
 package pathguard
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -85,9 +95,30 @@ func Clean(p string) (string, error) {
 // rename replaces the directory entry itself), so the result is the
 // resolved parent joined with the base name.
 func (g *Guard) WritePath(p string) (string, error) {
+	// Strictly below: replacing an allowed directory itself is not allowed.
+	return g.entryPath(p, true)
+}
+
+// EntryPath checks a path naming a directory entry that is acted on in
+// place rather than replaced: a mountpoint, a tracked file. Like
+// WritePath it resolves the parent directory (which must exist) and not
+// the final element, and returns the resolved parent joined with the
+// base name; unlike WritePath an allowed directory itself, and "/" when
+// "/" is allowed, are accepted.
+func (g *Guard) EntryPath(p string) (string, error) { return g.entryPath(p, false) }
+
+// entryPath resolves p's parent and checks the result against the
+// allow-list; strict refuses the allowed directories themselves.
+func (g *Guard) entryPath(p string, strict bool) (string, error) {
 	clean, err := Clean(p)
 	if err != nil {
 		return "", err
+	}
+	if clean == "/" && !strict {
+		if err := g.check(p, clean, false); err != nil {
+			return "", err
+		}
+		return clean, nil
 	}
 	dir, base := filepath.Split(clean)
 	if base == "" || base == "." || base == ".." {
@@ -98,8 +129,7 @@ func (g *Guard) WritePath(p string) (string, error) {
 		return "", g.unresolved(p, clean, "directory of "+p, err)
 	}
 	resolved := filepath.Join(realDir, base)
-	// Strictly below: replacing an allowed directory itself is not allowed.
-	if err := g.check(p, resolved, true); err != nil {
+	if err := g.check(p, resolved, strict); err != nil {
 		return "", err
 	}
 	return resolved, nil
@@ -213,4 +243,37 @@ func OpenRegular(path string) (*os.File, fs.FileInfo, error) {
 		return nil, nil, gofunc.Errorf(gofunc.CodeBadArgs, "%s is not a regular file (%s)", path, fi.Mode().Type())
 	}
 	return f, fi, nil
+}
+
+// HashRegular opens path with OpenRegular and returns the hex SHA-256 of
+// its content and the FileInfo of the file actually read. ctx is checked
+// between reads, so a long hash stops with CodeCanceled once the call no
+// longer wants it.
+func HashRegular(ctx context.Context, path string) (sum string, fi fs.FileInfo, err error) {
+	f, fi, err := OpenRegular(path)
+	if err != nil {
+		return "", nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, ctxReader{ctx, f}); err != nil {
+		if ctx.Err() != nil {
+			return "", nil, gofunc.Errorf(gofunc.CodeCanceled, "checksum of %s interrupted", path)
+		}
+		return "", nil, gofunc.Errorf(gofunc.CodeModule, "read %s: %v", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), fi, nil
+}
+
+// ctxReader stops a long read when its context ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }

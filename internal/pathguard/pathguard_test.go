@@ -1,6 +1,7 @@
 package pathguard
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -100,6 +101,45 @@ func TestWritePath(t *testing.T) {
 		got, err := g.WritePath(tc.in)
 		if code := codeOf(err); code != tc.code || got != tc.want {
 			t.Errorf("WritePath(%q) = %q, %v; want %q, code %v", tc.in, got, err, tc.want, tc.code)
+		}
+	}
+}
+
+func TestEntryPath(t *testing.T) {
+	_, allowed, outside := tree(t)
+	g, err := New([]string{allowed})
+	must(t, err)
+	for _, tc := range []struct {
+		in, want string
+		code     gofunc.Code
+	}{
+		{allowed, allowed, 0}, // unlike WritePath: the allowed directory itself
+		{allowed + "/", allowed, 0},
+		{allowed + "/sub", allowed + "/sub", 0},
+		{allowed + "/new", allowed + "/new", 0},
+		{allowed + "/inner/x", allowed + "/sub/x", 0},
+		{allowed + "/secretlink", allowed + "/secretlink", 0}, // the entry, not its target
+		{allowed + "/escape", allowed + "/escape", 0},
+		{allowed + "/escape/x", "", gofunc.CodeDenied},
+		{allowed + "/../outside", "", gofunc.CodeDenied},
+		{outside, "", gofunc.CodeDenied},
+		{"/", "", gofunc.CodeDenied},
+		{"/nonexistent/x", "", gofunc.CodeDenied},
+		{allowed + "/escape/nodir/x", "", gofunc.CodeDenied},
+		{allowed + "/nodir/x", "", gofunc.CodeNotFound},
+		{"../../etc/shadow", "", gofunc.CodeBadArgs},
+		{"/etc/\x00shadow", "", gofunc.CodeBadArgs},
+	} {
+		got, err := g.EntryPath(tc.in)
+		if code := codeOf(err); code != tc.code || got != tc.want {
+			t.Errorf("EntryPath(%q) = %q, %v; want %q, code %v", tc.in, got, err, tc.want, tc.code)
+		}
+	}
+	root, err := New([]string{"/"})
+	must(t, err)
+	for _, g := range []*Guard{root, nil} {
+		if got, err := g.EntryPath("/"); got != "/" || err != nil {
+			t.Errorf("EntryPath(/) with / allowed = %q, %v", got, err)
 		}
 	}
 }
@@ -214,5 +254,24 @@ func TestOpenRegular(t *testing.T) {
 		if _, _, err := OpenRegular(p); codeOf(err) != code {
 			t.Errorf("OpenRegular(%q) = %v, want code %v", p, err, code)
 		}
+	}
+}
+
+func TestHashRegular(t *testing.T) {
+	_, allowed, _ := tree(t)
+	sum, fi, err := HashRegular(t.Context(), allowed+"/f")
+	// SHA-256 of "x".
+	if want := "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"; err != nil || sum != want || fi.Size() != 1 {
+		t.Fatalf("HashRegular = %q, %v, %v; want %s", sum, fi, err, want)
+	}
+	if _, _, err := HashRegular(t.Context(), allowed+"/secretlink"); codeOf(err) != gofunc.CodeConflict {
+		t.Errorf("HashRegular(symlink) = %v, want conflict", err)
+	}
+	big := allowed + "/big"
+	must(t, os.WriteFile(big, make([]byte, 1<<20), 0o600))
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, _, err := HashRegular(ctx, big); codeOf(err) != gofunc.CodeCanceled {
+		t.Errorf("HashRegular(canceled) = %v, want canceled", err)
 	}
 }

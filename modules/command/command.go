@@ -23,9 +23,8 @@
 // of each offending byte, and stdout_raw (stderr_raw) holds the exact
 // bytes, base64 on the wire. For plain text the _raw fields are empty.
 //
-// The package also exports Exec, the process runner the other modules
-// use: its own process group, a group kill on cancellation, bounded
-// output.
+// Processes run through internal/procrun, the runner every module uses:
+// their own process group, a group kill on cancellation, bounded output.
 package command
 
 import (
@@ -40,10 +39,17 @@ import (
 	"time"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/internal/procrun"
 )
 
 // DefaultShell runs command.shell.
 const DefaultShell = "/bin/sh"
+
+// Output limits, per stream (stdout and stderr each).
+const (
+	DefaultMaxOutput = procrun.DefaultMaxOutput // 1 MiB
+	MaxOutputCap     = procrun.MaxOutputCap     // 64 MiB
+)
 
 // Module is the command module. Its exported fields are its configuration;
 // the zero Module is ready to use. It is safe for concurrent use.
@@ -137,7 +143,7 @@ func (m *Module) run(ctx context.Context, argv []string, o RunOptions) (Result, 
 	if err != nil {
 		return Result{}, err
 	}
-	out, err := Exec(ctx, spec)
+	out, err := procrun.Run(ctx, spec)
 	if err != nil {
 		return Result{}, err
 	}
@@ -148,42 +154,42 @@ func (m *Module) run(ctx context.Context, argv []string, o RunOptions) (Result, 
 		TimedOut:  out.TimedOut,
 		Signal:    out.Signal,
 	}
-	r.Stdout, r.StdoutRaw = SafeText(out.Stdout)
-	r.Stderr, r.StderrRaw = SafeText(out.Stderr)
+	r.Stdout, r.StdoutRaw = procrun.SafeText(out.Stdout)
+	r.Stderr, r.StderrRaw = procrun.SafeText(out.Stderr)
 	return r, nil
 }
 
 // spec validates the options and builds the Spec to run.
-func (m *Module) spec(argv []string, o RunOptions) (Spec, error) {
-	if err := CheckArgv(argv); err != nil {
-		return Spec{}, err
+func (m *Module) spec(argv []string, o RunOptions) (procrun.Spec, error) {
+	if err := procrun.CheckArgv(argv); err != nil {
+		return procrun.Spec{}, err
 	}
 	if o.Timeout < 0 {
-		return Spec{}, gofunc.Errorf(gofunc.CodeBadArgs, "timeout %v is negative", o.Timeout)
+		return procrun.Spec{}, gofunc.Errorf(gofunc.CodeBadArgs, "timeout %v is negative", o.Timeout)
 	}
 	def := m.MaxOutput
 	if def <= 0 || def > MaxOutputCap {
 		def = DefaultMaxOutput
 	}
-	limit, err := outputLimit(o.MaxOutput, def)
+	limit, err := procrun.OutputLimit(o.MaxOutput, def)
 	if err != nil {
-		return Spec{}, err
+		return procrun.Spec{}, err
 	}
 	if o.Dir != "" {
 		if err := checkDir(o.Dir); err != nil {
-			return Spec{}, err
+			return procrun.Spec{}, err
 		}
 	}
 	if strings.IndexByte(o.Stdin, 0) >= 0 {
 		// A NUL is legal on a pipe, but XML-RPC strings cannot carry one:
 		// refusing it catches a caller that mangled binary input.
-		return Spec{}, gofunc.Errorf(gofunc.CodeBadArgs, "stdin contains a NUL byte")
+		return procrun.Spec{}, gofunc.Errorf(gofunc.CodeBadArgs, "stdin contains a NUL byte")
 	}
 	extra, err := ParseEnv(o.Env)
 	if err != nil {
-		return Spec{}, err
+		return procrun.Spec{}, err
 	}
-	s := Spec{Argv: argv, Dir: o.Dir, MaxOutput: limit, Timeout: o.Timeout}
+	s := procrun.Spec{Argv: argv, Dir: o.Dir, MaxOutput: limit, Timeout: o.Timeout}
 	if s.Timeout == 0 {
 		s.Timeout = m.Timeout
 	}

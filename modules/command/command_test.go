@@ -3,7 +3,6 @@ package command
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -11,22 +10,16 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"go.uber.org/goleak"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/internal/modtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func wantCode(t *testing.T, err error, code gofunc.Code) {
-	t.Helper()
-	var f *gofunc.Fault
-	if !errors.As(err, &f) || f.Code != code {
-		t.Fatalf("err = %v, want a fault with code %v", err, code)
-	}
-}
+func TestDoc(t *testing.T) { modtest.CheckDoc(t, &Module{}) }
 
 func TestRunNoShell(t *testing.T) {
 	m := &Module{}
@@ -118,14 +111,14 @@ func TestRunContextDeadlineIsTimeoutFault(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
 	_, err := (&Module{}).Run(ctx, []string{"sleep", "60"}, RunOptions{})
-	wantCode(t, err, gofunc.CodeTimeout)
+	modtest.WantCode(t, err, gofunc.CodeTimeout)
 }
 
 func TestRunCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	_, err := (&Module{}).Run(ctx, []string{"sleep", "60"}, RunOptions{})
-	wantCode(t, err, gofunc.CodeCanceled)
+	modtest.WantCode(t, err, gofunc.CodeCanceled)
 }
 
 func TestRunTruncates(t *testing.T) {
@@ -183,9 +176,9 @@ func TestShell(t *testing.T) {
 
 func TestRunNotFound(t *testing.T) {
 	_, err := (&Module{}).Run(t.Context(), []string{"gofunc-no-such-command"}, RunOptions{})
-	wantCode(t, err, gofunc.CodeNotFound)
+	modtest.WantCode(t, err, gofunc.CodeNotFound)
 	_, err = (&Module{}).Run(t.Context(), []string{"/nonexistent/bin/x"}, RunOptions{})
-	wantCode(t, err, gofunc.CodeNotFound)
+	modtest.WantCode(t, err, gofunc.CodeNotFound)
 }
 
 func TestHostileArguments(t *testing.T) {
@@ -220,7 +213,7 @@ func TestHostileArguments(t *testing.T) {
 		"exists NUL":     func() error { _, err := m.Exists("ls\x00"); return err },
 		"exists empty":   func() error { _, err := m.Exists(""); return err },
 	} {
-		t.Run(name, func(t *testing.T) { wantCode(t, call(), gofunc.CodeBadArgs) })
+		t.Run(name, func(t *testing.T) { modtest.WantCode(t, call(), gofunc.CodeBadArgs) })
 	}
 }
 
@@ -238,44 +231,6 @@ func TestExists(t *testing.T) {
 			t.Errorf("Exists(%q) = %v, %v; want %v", name, got, err, want)
 		}
 	}
-}
-
-func TestSafeText(t *testing.T) {
-	for _, tc := range []struct {
-		in, text string
-		raw      bool
-	}{
-		{"", "", false},
-		{"héllo\tworld\r\n", "héllo\tworld\r\n", false},
-		{"\uFFFD is fine", "\uFFFD is fine", false},
-		{"a\x00b", "a\uFFFDb", true},
-		{"\x1b[31mred", "\uFFFD[31mred", true},
-		{"\xff\xfe", "\uFFFD\uFFFD", true},
-		{"\uFFFE", "\uFFFD", true},
-	} {
-		text, raw := SafeText([]byte(tc.in))
-		if text != tc.text || (raw != nil) != tc.raw || (raw != nil && string(raw) != tc.in) {
-			t.Errorf("SafeText(%q) = %q, %q; want %q, raw %v", tc.in, text, raw, tc.text, tc.raw)
-		}
-	}
-}
-
-func FuzzSafeText(f *testing.F) {
-	for _, s := range []string{"", "plain", "a\x00b", "\xff", "\xed\xa0\x80", "\U0010FFFF\uFFFF"} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		text, raw := SafeText(b)
-		if !utf8.ValidString(text) || !xmlSafe([]byte(text)) {
-			t.Fatalf("SafeText(%q) text %q is not XML-safe", b, text)
-		}
-		if raw == nil && text != string(b) {
-			t.Fatalf("SafeText(%q) altered the text without raw bytes", b)
-		}
-		if raw != nil && !bytes.Equal(raw, b) {
-			t.Fatalf("SafeText(%q) raw = %q", b, raw)
-		}
-	})
 }
 
 func FuzzParseEnv(f *testing.F) {

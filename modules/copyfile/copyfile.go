@@ -36,7 +36,6 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -45,6 +44,7 @@ import (
 	"time"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/internal/fsutil"
 	"github.com/gofunc/gofunc/internal/pathguard"
 )
 
@@ -336,7 +336,7 @@ func (m *Module) Checksum(ctx context.Context, path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	sum, _, err := hashFile(ctx, real)
+	sum, _, err := pathguard.HashRegular(ctx, real)
 	return sum, err
 }
 
@@ -508,7 +508,7 @@ func (m *Module) install(ctx context.Context, cfg config, u *upload, sum string)
 	}
 	want := md.resolve(old)
 	if old != nil && old.Size() == size {
-		oldSum, _, err := hashFile(ctx, target)
+		oldSum, _, err := pathguard.HashRegular(ctx, target)
 		if err != nil {
 			return res, err
 		}
@@ -533,7 +533,7 @@ func (m *Module) install(ctx context.Context, cfg config, u *upload, sum string)
 		return res, gofunc.Errorf(gofunc.CodeModule, "rename into place: %v", err)
 	}
 	u.renamed = true
-	syncDir(filepath.Dir(target))
+	fsutil.SyncDir(filepath.Dir(target)) // best effort: the rename is done either way
 	res.Changed = true
 	return res, nil
 }
@@ -555,43 +555,4 @@ func backup(target string, now time.Time) (string, error) {
 		}
 	}
 	return "", gofunc.Errorf(gofunc.CodeConflict, "backup: too many backups named %s*", base)
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync() // best effort: the rename is done either way
-		d.Close()
-	}
-}
-
-// hashFile returns the SHA-256 (hex) and size of a regular file, without
-// following a final symbolic link and without blocking on a FIFO.
-func hashFile(ctx context.Context, path string) (string, int64, error) {
-	f, _, err := pathguard.OpenRegular(path)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, ctxReader{ctx, f})
-	if err != nil {
-		if ctx.Err() != nil {
-			return "", 0, gofunc.Errorf(gofunc.CodeCanceled, "checksum of %s interrupted: %v", path, ctx.Err())
-		}
-		return "", 0, gofunc.Errorf(gofunc.CodeModule, "read %s: %v", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
-}
-
-// ctxReader stops a long read when its context ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

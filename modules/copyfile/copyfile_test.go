@@ -18,17 +18,12 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/internal/modtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func wantCode(t *testing.T, err error, code gofunc.Code) {
-	t.Helper()
-	var f *gofunc.Fault
-	if !errors.As(err, &f) || f.Code != code {
-		t.Fatalf("err = %v, want a fault with code %v", err, code)
-	}
-}
+func TestDoc(t *testing.T) { modtest.CheckDoc(t, &Module{}) }
 
 func sum(b []byte) string {
 	s := sha256.Sum256(b)
@@ -191,23 +186,23 @@ func TestUploadErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = m.Append(ctx, id, 0, []byte("abc"), sum([]byte("abd")))
-	wantCode(t, err, gofunc.CodeBadArgs)
+	modtest.WantCode(t, err, gofunc.CodeBadArgs)
 	_, err = m.Append(ctx, id, 0, []byte("abc"), "not hex")
-	wantCode(t, err, gofunc.CodeBadArgs)
+	modtest.WantCode(t, err, gofunc.CodeBadArgs)
 	if _, err := m.Append(ctx, id, 0, []byte("abc"), sum([]byte("abc"))); err != nil {
 		t.Fatal(err)
 	}
 	_, err = m.Append(ctx, id, 0, []byte("abc"), sum([]byte("abc"))) // replayed
-	wantCode(t, err, gofunc.CodeConflict)
+	modtest.WantCode(t, err, gofunc.CodeConflict)
 	_, err = m.Append(ctx, id, 3, []byte("defg"), sum([]byte("defg"))) // beyond declared size
-	wantCode(t, err, gofunc.CodeTooLarge)
+	modtest.WantCode(t, err, gofunc.CodeTooLarge)
 	big := make([]byte, 1025)
 	_, err = m.Append(ctx, id, 3, big, sum(big))
-	wantCode(t, err, gofunc.CodeTooLarge)
+	modtest.WantCode(t, err, gofunc.CodeTooLarge)
 	_, err = m.Commit(ctx, id) // 3 bytes of 6
-	wantCode(t, err, gofunc.CodeBadArgs)
+	modtest.WantCode(t, err, gofunc.CodeBadArgs)
 	_, err = m.Commit(ctx, id) // the failed commit ended the upload
-	wantCode(t, err, gofunc.CodeNotFound)
+	modtest.WantCode(t, err, gofunc.CodeNotFound)
 	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("failed commit created the file: %v", err)
 	}
@@ -218,7 +213,7 @@ func TestUploadErrors(t *testing.T) {
 	}
 	m.Append(ctx, id, 0, []byte("y"), sum([]byte("y")))
 	_, err = m.Commit(ctx, id)
-	wantCode(t, err, gofunc.CodeBadArgs)
+	modtest.WantCode(t, err, gofunc.CodeBadArgs)
 
 	id, err = m.Open(ctx, path, Options{})
 	if err != nil {
@@ -228,9 +223,9 @@ func TestUploadErrors(t *testing.T) {
 		t.Fatalf("Abort = %v, %v", ok, err)
 	}
 	_, err = m.Append(ctx, id, 0, nil, sum(nil))
-	wantCode(t, err, gofunc.CodeNotFound)
+	modtest.WantCode(t, err, gofunc.CodeNotFound)
 	_, err = m.Abort(ctx, "no-such-upload")
-	wantCode(t, err, gofunc.CodeNotFound)
+	modtest.WantCode(t, err, gofunc.CodeNotFound)
 	noTemps(t, dir)
 }
 
@@ -274,14 +269,14 @@ func TestHostileArguments(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := m.Open(ctx, tc.path, tc.o)
-			wantCode(t, err, tc.code)
+			modtest.WantCode(t, err, tc.code)
 			_, err = m.Copyfile(ctx, tc.path, []byte("x"), tc.o)
-			wantCode(t, err, tc.code)
+			modtest.WantCode(t, err, tc.code)
 		})
 	}
 	big := make([]byte, 1025)
 	_, err = m.Copyfile(ctx, f, big, Options{})
-	wantCode(t, err, gofunc.CodeTooLarge)
+	modtest.WantCode(t, err, gofunc.CodeTooLarge)
 	noTemps(t, dir)
 }
 
@@ -295,7 +290,7 @@ func TestRefusesNonRegularTarget(t *testing.T) {
 	}
 	for _, name := range []string{"link", "sub"} {
 		_, err := m.Copyfile(t.Context(), filepath.Join(dir, name), []byte("x"), Options{})
-		wantCode(t, err, gofunc.CodeConflict)
+		modtest.WantCode(t, err, gofunc.CodeConflict)
 	}
 	// A symlink planted between open and commit is refused too.
 	path := filepath.Join(dir, "late")
@@ -307,7 +302,7 @@ func TestRefusesNonRegularTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = m.Commit(t.Context(), id)
-	wantCode(t, err, gofunc.CodeConflict)
+	modtest.WantCode(t, err, gofunc.CodeConflict)
 	if target, err := os.Readlink(path); err != nil || target != "/etc/passwd" {
 		t.Errorf("the symlink was replaced: %q, %v", target, err)
 	}
@@ -323,9 +318,9 @@ func TestUploadBelongsToItsCaller(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = m.Append(mallory, id, 0, []byte("evil"), sum([]byte("evil")))
-	wantCode(t, err, gofunc.CodeNotFound)
+	modtest.WantCode(t, err, gofunc.CodeNotFound)
 	_, err = m.Commit(mallory, id)
-	wantCode(t, err, gofunc.CodeNotFound)
+	modtest.WantCode(t, err, gofunc.CodeNotFound)
 	if _, err := m.Append(alice, id, 0, []byte("ok"), sum([]byte("ok"))); err != nil {
 		t.Fatal(err)
 	}
@@ -343,11 +338,11 @@ func TestLimitsUploadsAndClose(t *testing.T) {
 		}
 	}
 	_, err := m.Open(t.Context(), filepath.Join(dir, "3"), Options{})
-	wantCode(t, err, gofunc.CodeBusy)
+	modtest.WantCode(t, err, gofunc.CodeBusy)
 	m.Close()
 	noTemps(t, dir)
 	_, err = m.Open(t.Context(), filepath.Join(dir, "4"), Options{})
-	wantCode(t, err, gofunc.CodeUnavailable)
+	modtest.WantCode(t, err, gofunc.CodeUnavailable)
 	m.Close() // idempotent
 }
 
@@ -367,7 +362,7 @@ func TestIdleUploadsExpire(t *testing.T) {
 	clock = clock.Add(DefaultUploadTTL/2 + time.Second)
 	m.sweep()
 	_, err = m.Append(t.Context(), idle, 0, []byte("x"), sum([]byte("x")))
-	wantCode(t, err, gofunc.CodeNotFound)
+	modtest.WantCode(t, err, gofunc.CodeNotFound)
 	if _, err := m.Append(t.Context(), busy, 0, []byte("x"), sum([]byte("x"))); err != nil {
 		t.Fatalf("the younger upload expired too: %v", err)
 	}
@@ -414,7 +409,7 @@ func TestUnrestrictedAndMisconfigured(t *testing.T) {
 	bad := &Module{AllowDirs: []string{"relative/dir"}}
 	defer bad.Close()
 	_, err := bad.Copyfile(t.Context(), filepath.Join(dir, "f"), []byte("x"), Options{})
-	wantCode(t, err, gofunc.CodeUnavailable)
+	modtest.WantCode(t, err, gofunc.CodeUnavailable)
 }
 
 func TestParseMode(t *testing.T) {

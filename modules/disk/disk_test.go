@@ -9,13 +9,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gofunc/gofunc"
 	"go.uber.org/goleak"
+
+	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/internal/modtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func TestDoc(t *testing.T) { checkDoc(t, &Module{}) }
+func TestDoc(t *testing.T) { modtest.CheckDoc(t, &Module{}) }
 
 func TestUsageReal(t *testing.T) {
 	usages, err := (&Module{}).Usage(t.Context(), "")

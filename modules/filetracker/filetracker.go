@@ -14,12 +14,9 @@ package filetracker
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -31,6 +28,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/internal/fsutil"
+	"github.com/gofunc/gofunc/internal/pathguard"
+	"github.com/gofunc/gofunc/internal/procrun"
 )
 
 // Defaults of Module's fields.
@@ -45,9 +45,6 @@ const (
 	trackedFile  = "tracked.json"
 	snapshotFile = "snapshot.json"
 )
-
-// hashBufSize is the read size while hashing; ctx is checked between reads.
-const hashBufSize = 256 << 10
 
 // maxPathLen bounds a tracked path.
 const maxPathLen = 4096
@@ -133,24 +130,17 @@ func (m *Module) Track(ctx context.Context, path string) error {
 	} else if err != nil {
 		return gofunc.Errorf(gofunc.CodeModule, "path %q: %v", clean, err)
 	}
-	if err := ctx.Err(); err != nil {
-		return contextFault(err)
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	tracked, err := m.loadTracked()
-	if err != nil {
-		return err
-	}
-	if slices.Contains(tracked, clean) {
-		return nil
-	}
-	if len(tracked) >= m.maxFiles() {
-		return gofunc.Errorf(gofunc.CodeTooLarge, "already tracking %d paths", len(tracked))
-	}
-	tracked = append(tracked, clean)
-	slices.Sort(tracked)
-	return m.save(trackedFile, tracked)
+	return m.editTracked(ctx, func(tracked []string) ([]string, error) {
+		if slices.Contains(tracked, clean) {
+			return nil, nil
+		}
+		if len(tracked) >= m.maxFiles() {
+			return nil, gofunc.Errorf(gofunc.CodeTooLarge, "already tracking %d paths", len(tracked))
+		}
+		tracked = append(tracked, clean)
+		slices.Sort(tracked)
+		return tracked, nil
+	})
 }
 
 // Untrack removes path from the tracked list, or fails with CodeNotFound.
@@ -159,32 +149,25 @@ func (m *Module) Untrack(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
-		return contextFault(err)
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	tracked, err := m.loadTracked()
-	if err != nil {
-		return err
-	}
-	i := slices.Index(tracked, clean)
-	if i < 0 && len(m.AllowDirs) > 0 {
-		// Track stored the path with its parent's links resolved.
-		if resolved, err := m.checkPath(clean); err == nil {
-			i = slices.Index(tracked, resolved)
+	return m.editTracked(ctx, func(tracked []string) ([]string, error) {
+		i := slices.Index(tracked, clean)
+		if i < 0 && len(m.AllowDirs) > 0 {
+			// Track stored the path with its parent's links resolved.
+			if resolved, err := m.checkPath(clean); err == nil {
+				i = slices.Index(tracked, resolved)
+			}
 		}
-	}
-	if i < 0 {
-		return gofunc.Errorf(gofunc.CodeNotFound, "path %q is not tracked", clean)
-	}
-	return m.save(trackedFile, slices.Delete(tracked, i, i+1))
+		if i < 0 {
+			return nil, gofunc.Errorf(gofunc.CodeNotFound, "path %q is not tracked", clean)
+		}
+		return slices.Delete(tracked, i, i+1), nil
+	})
 }
 
 // List returns the tracked paths, sorted.
 func (m *Module) List(ctx context.Context) ([]string, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, contextFault(err)
+	if ctx.Err() != nil {
+		return nil, procrun.ContextFault(ctx, "filetracker")
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -260,7 +243,6 @@ func (m *Module) Doc() gofunc.ModuleDoc {
 func (m *Module) snapshot(ctx context.Context, tracked []string) (Snapshot, error) {
 	snap := Snapshot{Taken: time.Now().UTC(), Files: []FileState{}}
 	seen := map[string]bool{}
-	buf := make([]byte, hashBufSize) // one buffer for every file hashed
 	limit := m.maxFiles()
 	errFull := errors.New("full")
 	add := func(st FileState) error {
@@ -283,7 +265,7 @@ func (m *Module) snapshot(ctx context.Context, tracked []string) (Snapshot, erro
 			if err != nil && d == nil { // the tracked root itself is gone or unreadable
 				return add(FileState{Path: path})
 			}
-			if addErr := add(m.stat(ctx, path, buf)); addErr != nil {
+			if addErr := add(m.stat(ctx, path)); addErr != nil {
 				return addErr
 			}
 			if err != nil {
@@ -294,17 +276,16 @@ func (m *Module) snapshot(ctx context.Context, tracked []string) (Snapshot, erro
 		if errors.Is(err, errFull) {
 			break
 		}
-		if err != nil {
-			return Snapshot{}, contextFault(err)
+		if err != nil { // only ctx ends a walk early
+			return Snapshot{}, procrun.ContextFault(ctx, "filetracker")
 		}
 	}
 	slices.SortFunc(snap.Files, func(a, b FileState) int { return strings.Compare(a.Path, b.Path) })
 	return snap, nil
 }
 
-// stat records one path without following a symbolic link; buf is the
-// hashing buffer.
-func (m *Module) stat(ctx context.Context, path string, buf []byte) FileState {
+// stat records one path without following a symbolic link.
+func (m *Module) stat(ctx context.Context, path string) FileState {
 	st := FileState{Path: path}
 	info, err := os.Lstat(path)
 	if err != nil {
@@ -322,7 +303,7 @@ func (m *Module) stat(ctx context.Context, path string, buf []byte) FileState {
 		st.Type = "file"
 		if st.Size > m.maxHashSize() {
 			st.HashSkipped = true
-		} else if sum, err := hashFile(ctx, path, buf); err != nil {
+		} else if sum, _, err := pathguard.HashRegular(ctx, path); err != nil {
 			st.HashSkipped = true
 		} else {
 			st.SHA256 = sum
@@ -352,34 +333,6 @@ func modeBits(mode fs.FileMode) uint32 {
 		bits |= 0o1000
 	}
 	return bits
-}
-
-// hashFile hashes a regular file. O_NOFOLLOW and O_NONBLOCK keep a path
-// swapped for a symbolic link or a fifo since the Lstat from redirecting
-// or blocking the scan; the fstat check refuses anything but a regular file.
-func hashFile(ctx context.Context, path string, buf []byte) (string, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
-		return "", fmt.Errorf("%s is no longer a regular file", path)
-	}
-	h := sha256.New()
-	for {
-		if err := ctx.Err(); err != nil {
-			return "", err
-		}
-		n, err := f.Read(buf)
-		h.Write(buf[:n])
-		if err == io.EOF {
-			return hex.EncodeToString(h.Sum(nil)), nil
-		}
-		if err != nil {
-			return "", err
-		}
-	}
 }
 
 // compare lists what differs between two snapshots. Paths recorded as
@@ -453,28 +406,31 @@ func (m *Module) checkPath(path string) (string, error) {
 	if err != nil || len(m.AllowDirs) == 0 {
 		return clean, err
 	}
-	// A parent that cannot be resolved (it does not exist) is judged as
-	// written, so a path outside the allowed directories is denied
-	// before anything says whether it exists.
-	resolved, parentErr := clean, error(nil)
-	if parent, err := filepath.EvalSymlinks(filepath.Dir(clean)); err == nil {
-		resolved = filepath.Join(parent, filepath.Base(clean))
-	} else {
-		parentErr = err
+	guard, err := pathguard.New(m.AllowDirs)
+	if err != nil {
+		return "", gofunc.Errorf(gofunc.CodeUnavailable, "filetracker is misconfigured: %v", err)
 	}
-	for _, dir := range m.AllowDirs {
-		root, err := filepath.EvalSymlinks(dir)
-		if err != nil {
-			continue // an allowed directory that does not exist allows nothing
-		}
-		if rel, err := filepath.Rel(root, resolved); err == nil && filepath.IsLocal(rel) {
-			if parentErr != nil {
-				return "", gofunc.Errorf(gofunc.CodeNotFound, "path %q: %v", clean, parentErr)
-			}
-			return resolved, nil
-		}
+	// A tracked symbolic link is recorded as a link, so only the parent
+	// is resolved; an allowed directory itself may be tracked.
+	return guard.EntryPath(clean)
+}
+
+// editTracked loads the tracked list under the lock, hands it to edit and
+// saves the list edit returns; a nil list (or an error) saves nothing.
+func (m *Module) editTracked(ctx context.Context, edit func(tracked []string) ([]string, error)) error {
+	if ctx.Err() != nil {
+		return procrun.ContextFault(ctx, "filetracker")
 	}
-	return "", gofunc.Errorf(gofunc.CodeDenied, "path %q is outside the allowed directories", path)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	tracked, err := m.loadTracked()
+	if err != nil {
+		return err
+	}
+	if tracked, err = edit(tracked); err != nil || tracked == nil {
+		return err
+	}
+	return m.save(trackedFile, tracked)
 }
 
 func (m *Module) loadTracked() ([]string, error) {
@@ -514,38 +470,8 @@ func (m *Module) save(name string, v any) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return gofunc.Errorf(gofunc.CodeModule, "filetracker state: %v", err)
 	}
-	if err := writeAtomic(dir, name, b); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(dir, name), b, 0o600); err != nil {
 		return gofunc.Errorf(gofunc.CodeModule, "filetracker state: %v", err)
-	}
-	return nil
-}
-
-func writeAtomic(dir, name string, data []byte) (err error) {
-	tmp, err := os.CreateTemp(dir, "."+name+".*") // CreateTemp makes it 0600
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil { // make the rename durable
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }
@@ -569,11 +495,4 @@ func (m *Module) maxHashSize() int64 {
 		return DefaultMaxHashSize
 	}
 	return m.MaxHashSize
-}
-
-func contextFault(err error) *gofunc.Fault {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return gofunc.Errorf(gofunc.CodeTimeout, "filetracker: deadline exceeded")
-	}
-	return gofunc.Errorf(gofunc.CodeCanceled, "filetracker: %v", err)
 }

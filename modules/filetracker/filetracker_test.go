@@ -14,14 +14,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gofunc/gofunc"
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
+
+	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/internal/modtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func TestDoc(t *testing.T) { checkDoc(t, &Module{}) }
+func TestDoc(t *testing.T) { modtest.CheckDoc(t, &Module{}) }
 
 func newModule(t *testing.T) *Module {
 	t.Helper()
@@ -85,6 +87,12 @@ func TestTrackListUntrack(t *testing.T) {
 	if got, _ := m.List(ctx); !cmp.Equal(got, []string{dir}) {
 		t.Errorf("after Untrack, List = %q", got)
 	}
+	if err := m.Untrack(ctx, dir); err != nil { // the last one: an empty list is saved
+		t.Fatal(err)
+	}
+	if got, err := m.List(ctx); err != nil || len(got) != 0 {
+		t.Errorf("after untracking everything, List = %q, %v", got, err)
+	}
 	if err := m.Track(ctx, filepath.Join(dir, "missing")); !errors.Is(err, gofunc.ErrNotFound) {
 		t.Errorf("Track(missing) = %v, want CodeNotFound", err)
 	}
@@ -122,6 +130,8 @@ func TestHostilePaths(t *testing.T) {
 		"/etc/shadow":                           gofunc.ErrDenied,
 		allowed + "/../../etc/shadow":           gofunc.ErrDenied,
 		filepath.Join(allowed, "escape/secret"): gofunc.ErrDenied,
+		filepath.Join(allowed, "escape/no/x"):   gofunc.ErrDenied,
+		filepath.Join(allowed, "no/x"):          gofunc.ErrNotFound,
 	}
 	for path, want := range tests {
 		if err := m.Track(t.Context(), path); !errors.Is(err, want) {

@@ -115,20 +115,12 @@ func (m *Module) Stat(ctx context.Context, path string) (StatResult, error) {
 	}
 	res := describe(real, fi)
 	if fi.Mode().IsRegular() {
-		f, fi, err := pathguard.OpenRegular(real)
+		sum, fi, err := pathguard.HashRegular(ctx, real)
 		if err != nil {
 			return StatResult{}, err
 		}
-		defer f.Close()
 		res = describe(real, fi) // the file actually hashed
-		h := sha256.New()
-		if _, err := io.Copy(h, ctxReader{ctx, f}); err != nil {
-			if ctx.Err() != nil {
-				return StatResult{}, gofunc.Errorf(gofunc.CodeCanceled, "checksum of %s interrupted", path)
-			}
-			return StatResult{}, gofunc.Errorf(gofunc.CodeModule, "read %s: %v", path, err)
-		}
-		res.SHA256 = hex.EncodeToString(h.Sum(nil))
+		res.SHA256 = sum
 	}
 	return res, nil
 }
@@ -225,19 +217,6 @@ func fileType(m fs.FileMode) string {
 		return "device"
 	}
 	return "other"
-}
-
-// ctxReader stops a long read when its context ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // Doc describes the module for introspection.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,15 +13,10 @@ import (
 	"time"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/internal/modtest"
 )
 
-func wantCode(t *testing.T, err error, code gofunc.Code) {
-	t.Helper()
-	var f *gofunc.Fault
-	if !errors.As(err, &f) || f.Code != code {
-		t.Fatalf("err = %v, want a fault with code %v", err, code)
-	}
-}
+func TestDoc(t *testing.T) { modtest.CheckDoc(t, &Module{}) }
 
 func hexSum(b []byte) string {
 	s := sha256.Sum256(b)
@@ -117,7 +111,7 @@ func TestHostileArguments(t *testing.T) {
 		{dir, 0, 0, gofunc.CodeBadArgs},
 	} {
 		_, err := m.Read(ctx, tc.path, tc.offset, tc.size)
-		wantCode(t, err, tc.code)
+		modtest.WantCode(t, err, tc.code)
 	}
 	for path, code := range map[string]gofunc.Code{
 		"../../etc/shadow": gofunc.CodeBadArgs,
@@ -125,7 +119,7 @@ func TestHostileArguments(t *testing.T) {
 		"/etc/passwd":      gofunc.CodeDenied,
 	} {
 		_, err := m.Stat(ctx, path)
-		wantCode(t, err, code)
+		modtest.WantCode(t, err, code)
 	}
 	// A 10 GB length is cut to the cap rather than allocated.
 	c, err := m.Read(ctx, dir+"/f", 0, 10<<30)
@@ -142,7 +136,7 @@ func TestUnrestricted(t *testing.T) {
 	}
 	bad := &Module{AllowDirs: []string{"relative"}}
 	_, err = bad.Read(t.Context(), "/etc/hostname", 0, 0)
-	wantCode(t, err, gofunc.CodeUnavailable)
+	modtest.WantCode(t, err, gofunc.CodeUnavailable)
 }
 
 func ExampleModule_Read() {

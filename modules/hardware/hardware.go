@@ -12,6 +12,7 @@
 package hardware
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"os"
@@ -137,7 +138,7 @@ func (m *Module) Info(ctx context.Context) (Info, error) {
 		Memory:       memory(ctx, &w),
 		Swap:         swap(ctx, &w),
 		CPU:          cpuInfo(ctx, &w),
-		BlockDevices: blockDevices(or(m.SysBlock, DefaultSysBlock), &w),
+		BlockDevices: blockDevices(cmp.Or(m.SysBlock, DefaultSysBlock), &w),
 		Interfaces:   interfaces(ctx, &w),
 	}
 	info.Hostname, info.BootTime, info.UptimeS = uptime(ctx, &w)
@@ -345,13 +346,6 @@ func firstNonEmpty(ss ...string) string {
 func nonNil[T any](s []T) []T {
 	if s == nil {
 		return []T{}
-	}
-	return s
-}
-
-func or(s, def string) string {
-	if s == "" {
-		return def
 	}
 	return s
 }

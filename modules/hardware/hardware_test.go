@@ -15,16 +15,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gofunc/gofunc"
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
+
+	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/internal/modtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestDoc(t *testing.T) {
-	checkDoc(t, &Module{})
-	checkDoc(t, &Facts{})
+	modtest.CheckDoc(t, &Module{})
+	modtest.CheckDoc(t, &Facts{})
 }
 
 func TestInfoReal(t *testing.T) {

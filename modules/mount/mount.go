@@ -11,6 +11,7 @@
 package mount
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io/fs"
@@ -21,6 +22,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/internal/pathguard"
+	"github.com/gofunc/gofunc/internal/procrun"
 )
 
 // Defaults of Module's fields.
@@ -61,10 +64,10 @@ type UmountOptions struct {
 
 // List returns the host's mounts, in mountinfo order.
 func (m *Module) List(ctx context.Context) ([]Mount, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, contextFault(err, "mount.list")
+	if ctx.Err() != nil {
+		return nil, procrun.ContextFault(ctx, "mount.list")
 	}
-	f, err := os.Open(or(m.MountInfo, DefaultMountInfo))
+	f, err := os.Open(cmp.Or(m.MountInfo, DefaultMountInfo))
 	if err != nil {
 		return nil, gofunc.Errorf(gofunc.CodeUnavailable, "cannot read the mount table: %v", err)
 	}
@@ -108,7 +111,7 @@ func (m *Module) Mount(ctx context.Context, device, mountpoint, fstype, options 
 	case !info.IsDir():
 		return gofunc.Errorf(gofunc.CodeBadArgs, "mountpoint %q is not a directory", dir)
 	}
-	return m.exec(ctx, mountArgv(or(m.MountPath, DefaultMountPath), device, dir, fstype, options))
+	return m.exec(ctx, mountArgv(cmp.Or(m.MountPath, DefaultMountPath), device, dir, fstype, options))
 }
 
 // Umount unmounts the filesystem mounted on mountpoint, running
@@ -127,7 +130,7 @@ func (m *Module) Umount(ctx context.Context, mountpoint string, opts UmountOptio
 	if !isMounted(mounts, dir) {
 		return gofunc.Errorf(gofunc.CodeNotFound, "nothing is mounted on %q", dir)
 	}
-	return m.exec(ctx, umountArgv(or(m.UmountPath, DefaultUmountPath), dir, opts))
+	return m.exec(ctx, umountArgv(cmp.Or(m.UmountPath, DefaultUmountPath), dir, opts))
 }
 
 // Doc describes the module for introspection and the ACLs.
@@ -165,13 +168,12 @@ func (m *Module) Doc() gofunc.ModuleDoc {
 
 // exec runs argv and turns a failure into a fault carrying the tool's message.
 func (m *Module) exec(ctx context.Context, argv []string) error {
-	res, err := run(ctx, nil, argv...)
+	res, err := procrun.Run(ctx, procrun.Spec{Argv: argv, Env: procrun.ToolEnv(), Tool: true})
 	if err != nil {
 		return err
 	}
-	if res.exitCode != 0 {
-		return gofunc.Errorf(gofunc.CodeModule, "%s exited with %d: %s",
-			filepath.Base(argv[0]), res.exitCode, message(append(res.stderr, res.stdout...)))
+	if res.ExitCode != 0 {
+		return res.Fault(gofunc.CodeModule, filepath.Base(argv[0]))
 	}
 	return nil
 }
@@ -274,31 +276,17 @@ func (m *Module) checkMountpoint(mountpoint string) (string, error) {
 	if dir == "/" {
 		return "", gofunc.Errorf(gofunc.CodeBadArgs, "mountpoint is the root directory")
 	}
-	if len(m.AllowDirs) == 0 {
-		return dir, nil
+	guard, err := pathguard.New(m.AllowDirs)
+	if err != nil {
+		return "", gofunc.Errorf(gofunc.CodeUnavailable, "mount is misconfigured: %v", err)
 	}
-	// A parent that cannot be resolved (it does not exist) is judged as
-	// written, so a path outside the allowed directories is denied
-	// before anything says whether it exists.
-	var parentErr error
-	if parent, err := filepath.EvalSymlinks(filepath.Dir(dir)); err == nil {
-		dir = filepath.Join(parent, filepath.Base(dir))
-	} else {
-		parentErr = err
+	if !guard.Restricted() {
+		return dir, nil // handed to the tool as the caller wrote it
 	}
-	for _, allowed := range m.AllowDirs {
-		root, err := filepath.EvalSymlinks(allowed)
-		if err != nil {
-			continue // an allowed directory that does not exist allows nothing
-		}
-		if rel, err := filepath.Rel(root, dir); err == nil && filepath.IsLocal(rel) {
-			if parentErr != nil {
-				return "", gofunc.Errorf(gofunc.CodeNotFound, "mountpoint's parent: %v", parentErr)
-			}
-			return dir, nil
-		}
-	}
-	return "", gofunc.Errorf(gofunc.CodeDenied, "mountpoint %q is outside the allowed directories", mountpoint)
+	// An allowed directory may itself be a mountpoint; a path whose
+	// parent is missing is denied, not reported missing, when it lies
+	// outside the allowed directories.
+	return guard.EntryPath(dir)
 }
 
 // printable reports whether s is valid UTF-8 without control characters.
@@ -312,11 +300,4 @@ func printable(s string) bool {
 		}
 	}
 	return true
-}
-
-func or(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

@@ -9,14 +9,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gofunc/gofunc"
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
+
+	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/internal/modtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func TestDoc(t *testing.T) { checkDoc(t, &Module{}) }
+func TestDoc(t *testing.T) { modtest.CheckDoc(t, &Module{}) }
 
 func TestListReal(t *testing.T) {
 	mounts, err := (&Module{}).List(t.Context())
@@ -45,7 +47,7 @@ func TestListMissingTable(t *testing.T) {
 
 func TestMountArgv(t *testing.T) {
 	mnt := t.TempDir()
-	bin, argv := fakeTool(t, "mount", "", 0)
+	bin, argv := modtest.FakeTool(t, "mount", "", 0)
 	m := &Module{MountPath: bin}
 	tests := []struct {
 		device, fstype, options string
@@ -60,14 +62,14 @@ func TestMountArgv(t *testing.T) {
 		if err := m.Mount(t.Context(), tt.device, mnt+"/", tt.fstype, tt.options); err != nil {
 			t.Fatalf("Mount(%q) = %v", tt.device, err)
 		}
-		if diff := cmp.Diff(tt.want, argv()); diff != "" {
+		if diff := cmp.Diff(tt.want, argv.Last()); diff != "" {
 			t.Errorf("Mount(%q) argv (-want +got):\n%s", tt.device, diff)
 		}
 	}
 }
 
 func TestMountToolFailure(t *testing.T) {
-	bin, _ := fakeTool(t, "mount", "mount: /x: special device /dev/nope does not exist.", 32)
+	bin, _ := modtest.FakeTool(t, "mount", "mount: /x: special device /dev/nope does not exist.", 32)
 	err := (&Module{MountPath: bin}).Mount(t.Context(), "/dev/nope", t.TempDir(), "", "")
 	var f *gofunc.Fault
 	if !errors.As(err, &f) || f.Code != gofunc.CodeModule || !strings.Contains(f.Message, "does not exist") ||
@@ -82,18 +84,18 @@ func TestUmountArgv(t *testing.T) {
 	if err := os.WriteFile(table, []byte("40 27 8:1 / /srv/data rw - ext4 /dev/sda1 rw\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	bin, argv := fakeTool(t, "umount", "", 0)
+	bin, argv := modtest.FakeTool(t, "umount", "", 0)
 	m := &Module{MountInfo: table, UmountPath: bin}
 	if err := m.Umount(t.Context(), "/srv/data/", UmountOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{bin, "--", "/srv/data"}, argv()); diff != "" {
+	if diff := cmp.Diff([]string{bin, "--", "/srv/data"}, argv.Last()); diff != "" {
 		t.Errorf("argv (-want +got):\n%s", diff)
 	}
 	if err := m.Umount(t.Context(), "/srv/data", UmountOptions{Lazy: true, Force: true}); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{bin, "-l", "-f", "--", "/srv/data"}, argv()); diff != "" {
+	if diff := cmp.Diff([]string{bin, "-l", "-f", "--", "/srv/data"}, argv.Last()); diff != "" {
 		t.Errorf("argv (-want +got):\n%s", diff)
 	}
 	if err := m.Umount(t.Context(), "/srv/other", UmountOptions{}); !errors.Is(err, gofunc.ErrNotFound) {
@@ -102,7 +104,7 @@ func TestUmountArgv(t *testing.T) {
 }
 
 func TestHostileArguments(t *testing.T) {
-	bin, argv := fakeTool(t, "mount", "", 0)
+	bin, argv := modtest.FakeTool(t, "mount", "", 0)
 	allowed := t.TempDir()
 	m := &Module{MountPath: bin, UmountPath: bin, AllowDirs: []string{allowed}}
 	mnt := filepath.Join(allowed, "mnt")
@@ -133,6 +135,7 @@ func TestHostileArguments(t *testing.T) {
 		{"dotdot outside allow-list", "/dev/sdb1", allowed + "/../../etc", "", "", gofunc.ErrDenied},
 		{"symlink outside allow-list", "/dev/sdb1", filepath.Join(allowed, "escape", "x"), "", "", gofunc.ErrDenied},
 		{"missing mountpoint", "/dev/sdb1", filepath.Join(allowed, "nope"), "", "", gofunc.ErrNotFound},
+		{"missing parent outside allow-list", "/dev/sdb1", filepath.Join(allowed, "escape", "nope", "x"), "", "", gofunc.ErrDenied},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -145,18 +148,18 @@ func TestHostileArguments(t *testing.T) {
 	if err := m.Umount(t.Context(), "/etc", UmountOptions{}); !errors.Is(err, gofunc.ErrDenied) {
 		t.Errorf("Umount(/etc) outside the allow-list = %v, want CodeDenied", err)
 	}
-	if got := argv(); got != nil {
+	misconfigured := &Module{MountPath: bin, AllowDirs: []string{"relative/dir"}}
+	if err := misconfigured.Mount(t.Context(), "/dev/sdb1", mnt, "", ""); !errors.Is(err, gofunc.ErrUnavailable) {
+		t.Errorf("Mount with a relative AllowDirs = %v, want CodeUnavailable", err)
+	}
+	if got := argv.Last(); got != nil {
 		t.Errorf("a refused call ran the tool: %q", got)
 	}
 }
 
 func TestMountHonoursContext(t *testing.T) {
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "mount")
 	// A "mount" that hangs, with a child that would hang too.
-	if err := os.WriteFile(bin, []byte("#!/bin/sh\nsleep 60 &\nsleep 60\n"), 0o700); err != nil {
-		t.Fatal(err)
-	}
+	bin, _ := modtest.FakeBinary(t, "mount", "sleep 60 &\nsleep 60")
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/gofunc/gofunc"
-	"github.com/gofunc/gofunc/modules/command"
+	"github.com/gofunc/gofunc/internal/procrun"
 )
 
 // Defaults for the zero fields of Module.
@@ -90,7 +90,7 @@ func (m *Module) RunCheck(ctx context.Context, plugin string, args []string) (Ch
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	out, err := command.Exec(ctx, command.Spec{
+	out, err := procrun.Run(ctx, procrun.Spec{
 		Argv:      append([]string{path}, args...),
 		Env:       append(os.Environ(), "LC_ALL=C"),
 		MaxOutput: maxOutput,
@@ -103,8 +103,8 @@ func (m *Module) RunCheck(ctx context.Context, plugin string, args []string) (Ch
 	if out.ExitCode >= 0 && out.ExitCode < len(statusNames) {
 		res.Status = statusNames[out.ExitCode]
 	}
-	res.Stderr, _ = command.SafeText(out.Stderr)
-	text, _ := command.SafeText(out.Stdout)
+	res.Stderr, _ = procrun.SafeText(out.Stderr)
+	text, _ := procrun.SafeText(out.Stdout)
 	parsed := ParseOutput(text)
 	res.Output, res.LongOutput = parsed.Text, parsed.LongText
 	res.Perfdata, err = ParsePerfdata(parsed.Perfdata)

@@ -14,17 +14,12 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/internal/modtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func wantCode(t *testing.T, err error, code gofunc.Code) {
-	t.Helper()
-	var f *gofunc.Fault
-	if !errors.As(err, &f) || f.Code != code {
-		t.Fatalf("err = %v, want a fault with code %v", err, code)
-	}
-}
+func TestDoc(t *testing.T) { modtest.CheckDoc(t, &Module{}) }
 
 // pluginDir writes shell-script plugins into a fresh directory.
 func pluginDir(t *testing.T, plugins map[string]string) string {
@@ -112,9 +107,9 @@ func TestRunCheck(t *testing.T) {
 	}
 
 	_, err = m.RunCheck(ctx, "not_exec", nil)
-	wantCode(t, err, gofunc.CodeNotFound)
+	modtest.WantCode(t, err, gofunc.CodeNotFound)
 	_, err = m.RunCheck(ctx, "check_missing", nil)
-	wantCode(t, err, gofunc.CodeNotFound)
+	modtest.WantCode(t, err, gofunc.CodeNotFound)
 
 	names, err := m.List(ctx)
 	if err != nil || !slices.Contains(names, "check_disk") || slices.Contains(names, "not_exec") {
@@ -129,7 +124,7 @@ func TestPluginOutsideDirRefused(t *testing.T) {
 	m := &Module{PluginDir: dir}
 	for _, p := range []string{"check_escape", "check_relative"} {
 		_, err := m.RunCheck(t.Context(), p, nil)
-		wantCode(t, err, gofunc.CodeDenied)
+		modtest.WantCode(t, err, gofunc.CodeDenied)
 	}
 }
 
@@ -139,20 +134,20 @@ func TestHostileArguments(t *testing.T) {
 	for _, p := range []string{"", "../../bin/sh", "/bin/sh", "a/b", "..", ".", "check_ok; reboot", "check ok",
 		"check_ok\x00", "check..ok", strings.Repeat("a", 256), "$(reboot)"} {
 		_, err := m.RunCheck(t.Context(), p, nil)
-		wantCode(t, err, gofunc.CodeBadArgs)
+		modtest.WantCode(t, err, gofunc.CodeBadArgs)
 	}
 	_, err := m.RunCheck(t.Context(), "check_ok", []string{"a\x00b"})
-	wantCode(t, err, gofunc.CodeBadArgs)
+	modtest.WantCode(t, err, gofunc.CodeBadArgs)
 	_, err = m.RunCheck(t.Context(), "check_ok", make([]string, 65))
-	wantCode(t, err, gofunc.CodeBadArgs)
+	modtest.WantCode(t, err, gofunc.CodeBadArgs)
 	_, err = m.RunCheck(t.Context(), "check_ok", []string{strings.Repeat("x", 5000)})
-	wantCode(t, err, gofunc.CodeBadArgs)
+	modtest.WantCode(t, err, gofunc.CodeBadArgs)
 }
 
 func TestNoPluginDir(t *testing.T) {
 	m := &Module{PluginDir: "/nonexistent/plugins"}
 	_, err := m.RunCheck(t.Context(), "check_disk", nil)
-	wantCode(t, err, gofunc.CodeUnavailable)
+	modtest.WantCode(t, err, gofunc.CodeUnavailable)
 }
 
 func TestParsePerfdata(t *testing.T) {

@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/gofunc/gofunc"
-	"github.com/gofunc/gofunc/modules/command"
+	"github.com/gofunc/gofunc/internal/procrun"
 )
 
 // Defaults and bounds.
@@ -72,7 +72,7 @@ func (m *Module) IsPortOpen(ctx context.Context, host string, port int, timeout 
 	conn, err := dialer.DialContext(dialCtx, "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
 		if ctx.Err() != nil { // the call itself ended, not just the dial
-			return false, command.ContextFault(ctx, "isportopen")
+			return false, procrun.ContextFault(ctx, "isportopen")
 		}
 		var dnsErr *net.DNSError
 		if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
@@ -97,7 +97,7 @@ func (m *Module) DNSLookup(ctx context.Context, name string) ([]string, error) {
 			return nil, gofunc.Errorf(gofunc.CodeNotFound, "%s: no such host", name)
 		}
 		if ctx.Err() != nil {
-			return nil, command.ContextFault(ctx, "dns_lookup "+name)
+			return nil, procrun.ContextFault(ctx, "dns_lookup "+name)
 		}
 		return nil, gofunc.Errorf(gofunc.CodeModule, "lookup %s: %v", name, err)
 	}
@@ -125,27 +125,24 @@ func (m *Module) Ping(ctx context.Context, host string, count int) (PingResult, 
 	if err != nil {
 		return PingResult{}, err
 	}
-	if _, err := os.Stat(argv[0]); err != nil {
-		return PingResult{}, gofunc.Errorf(gofunc.CodeUnavailable, "no ping program on this host (%s is missing)", argv[0])
-	}
-	out, err := command.Exec(ctx, command.Spec{
+	out, err := procrun.Run(ctx, procrun.Spec{
 		Argv:      argv,
 		Env:       append(os.Environ(), "LC_ALL=C"),
 		MaxOutput: 256 << 10,
+		Tool:      true, // no ping program: CodeUnavailable
 	})
 	if err != nil {
 		return PingResult{}, err
 	}
 	res := PingResult{}
-	res.Output, _ = command.SafeText(out.Stdout)
+	res.Output, _ = procrun.SafeText(out.Stdout)
 	stats, perr := ParsePing(out.Stdout)
 	if perr != nil {
-		msg, _ := command.SafeText(out.Stderr)
-		msg = strings.TrimSpace(msg)
-		if strings.Contains(msg, "not known") || strings.Contains(msg, "No address") {
-			return res, gofunc.Errorf(gofunc.CodeNotFound, "ping %s: %s", host, msg)
+		code := gofunc.CodeModule
+		if msg := out.Message(); strings.Contains(msg, "not known") || strings.Contains(msg, "No address") {
+			code = gofunc.CodeNotFound
 		}
-		return res, gofunc.Errorf(gofunc.CodeModule, "ping %s: exit status %d: %s", host, out.ExitCode, msg)
+		return res, out.Fault(code, "ping "+host)
 	}
 	res.Transmitted, res.Received, res.PacketLoss = stats.Transmitted, stats.Received, stats.PacketLoss
 	res.RTTMinMS, res.RTTAvgMS, res.RTTMaxMS = stats.RTTMinMS, stats.RTTAvgMS, stats.RTTMaxMS
@@ -172,12 +169,7 @@ func (m *Module) pingPath() string {
 	if m.PingPath != "" {
 		return m.PingPath
 	}
-	if _, err := os.Stat("/usr/bin/ping"); err != nil {
-		if _, err := os.Stat("/bin/ping"); err == nil {
-			return "/bin/ping"
-		}
-	}
-	return "/usr/bin/ping"
+	return procrun.FindProgram("/usr/bin/ping", "/bin/ping")
 }
 
 // HTTPOptions are the optional knobs of http_check.
@@ -252,7 +244,7 @@ func (m *Module) HTTPCheck(ctx context.Context, rawURL string, options HTTPOptio
 	res := HTTPResult{DurationS: time.Since(start).Seconds()}
 	if err != nil {
 		if parent.Err() != nil {
-			return HTTPResult{}, command.ContextFault(parent, "http_check")
+			return HTTPResult{}, procrun.ContextFault(parent, "http_check")
 		}
 		res.Error = err.Error()
 		return res, nil

@@ -2,13 +2,11 @@ package networktest
 
 import (
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -18,17 +16,12 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/internal/modtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func wantCode(t *testing.T, err error, code gofunc.Code) {
-	t.Helper()
-	var f *gofunc.Fault
-	if !errors.As(err, &f) || f.Code != code {
-		t.Fatalf("err = %v, want a fault with code %v", err, code)
-	}
-}
+func TestDoc(t *testing.T) { modtest.CheckDoc(t, &Module{}) }
 
 func TestIsPortOpen(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -127,16 +120,10 @@ func TestHTTPCheck(t *testing.T) {
 }
 
 // fakePing writes a ping stand-in that records its argv and prints out.
-func fakePing(t *testing.T, out string, exit int) (*Module, string) {
+func fakePing(t *testing.T, out string, exit int) (*Module, *modtest.ArgvLog) {
 	t.Helper()
-	dir := t.TempDir()
-	script := fmt.Sprintf("#!/bin/sh\nfor a in \"$@\"; do printf '%%s\\n' \"$a\"; done > %q\ncat <<'EOF'\n%sEOF\nexit %d\n",
-		filepath.Join(dir, "argv"), out, exit)
-	path := filepath.Join(dir, "ping")
-	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return &Module{PingPath: path}, filepath.Join(dir, "argv")
+	path, log := modtest.FakeTool(t, "ping", out, exit)
+	return &Module{PingPath: path}, log
 }
 
 const iputilsOK = `PING 127.0.0.1 (127.0.0.1) 56(84) bytes of data.
@@ -149,7 +136,7 @@ rtt min/avg/max/mdev = 0.028/0.039/0.050/0.011 ms
 `
 
 func TestPingWithFakeProgram(t *testing.T) {
-	m, argvFile := fakePing(t, iputilsOK, 0)
+	m, argv := fakePing(t, iputilsOK, 0)
 	res, err := m.Ping(t.Context(), "127.0.0.1", 2)
 	if err != nil {
 		t.Fatal(err)
@@ -157,9 +144,8 @@ func TestPingWithFakeProgram(t *testing.T) {
 	if res.Transmitted != 2 || res.Received != 2 || res.PacketLoss != 0 || res.RTTAvgMS != 0.039 || !strings.Contains(res.Output, "icmp_seq=2") {
 		t.Errorf("Ping = %+v", res)
 	}
-	argv, _ := os.ReadFile(argvFile)
-	if want := "-n\n-c\n2\n-w\n7\n--\n127.0.0.1\n"; string(argv) != want {
-		t.Errorf("argv = %q, want %q", argv, want)
+	if want := []string{m.PingPath, "-n", "-c", "2", "-w", "7", "--", "127.0.0.1"}; !reflect.DeepEqual(argv.Last(), want) {
+		t.Errorf("argv = %q, want %q", argv.Last(), want)
 	}
 
 	m, _ = fakePing(t, "--- 127.0.0.9 ping statistics ---\n3 packets transmitted, 0 received, 100% packet loss, time 2030ms\n", 1)
@@ -169,32 +155,32 @@ func TestPingWithFakeProgram(t *testing.T) {
 	}
 	m, _ = fakePing(t, "", 2)
 	_, err = m.Ping(t.Context(), "127.0.0.1", 1)
-	wantCode(t, err, gofunc.CodeModule)
+	modtest.WantCode(t, err, gofunc.CodeModule)
 }
 
 func TestPingUnavailable(t *testing.T) {
 	m := &Module{PingPath: "/nonexistent/ping"}
 	_, err := m.Ping(t.Context(), "127.0.0.1", 1)
-	wantCode(t, err, gofunc.CodeUnavailable)
+	modtest.WantCode(t, err, gofunc.CodeUnavailable)
 	if _, err := os.Stat("/usr/bin/ping"); err != nil {
 		_, err := (&Module{}).Ping(t.Context(), "127.0.0.1", 1)
-		wantCode(t, err, gofunc.CodeUnavailable)
+		modtest.WantCode(t, err, gofunc.CodeUnavailable)
 	}
 }
 
 func TestHostileArguments(t *testing.T) {
-	m, argvFile := fakePing(t, iputilsOK, 0)
+	m, argv := fakePing(t, iputilsOK, 0)
 	ctx := t.Context()
 	for _, host := range []string{"", "-rf", "--help", "nginx; reboot", "a b", "host\x00", "$(reboot)", "a..b",
 		"-a.example", "a-.example", strings.Repeat("a", 64) + ".example", strings.Repeat("a.", 130) + "a", "exa_mple.com", "[::1]"} {
 		_, err := m.IsPortOpen(ctx, host, 22, 1)
-		wantCode(t, err, gofunc.CodeBadArgs)
+		modtest.WantCode(t, err, gofunc.CodeBadArgs)
 		_, err = m.Ping(ctx, host, 1)
-		wantCode(t, err, gofunc.CodeBadArgs)
+		modtest.WantCode(t, err, gofunc.CodeBadArgs)
 		_, err = m.DNSLookup(ctx, host)
-		wantCode(t, err, gofunc.CodeBadArgs)
+		modtest.WantCode(t, err, gofunc.CodeBadArgs)
 	}
-	if _, err := os.Stat(argvFile); err == nil {
+	if argv.Runs() != nil {
 		t.Error("ping ran for an invalid host")
 	}
 	for name, call := range map[string]func() error{
@@ -219,7 +205,7 @@ func TestHostileArguments(t *testing.T) {
 			return err
 		},
 	} {
-		t.Run(name, func(t *testing.T) { wantCode(t, call(), gofunc.CodeBadArgs) })
+		t.Run(name, func(t *testing.T) { modtest.WantCode(t, call(), gofunc.CodeBadArgs) })
 	}
 	for _, ok := range []string{"127.0.0.1", "::1", "localhost", "localhost.", "a-b.example.com", "xn--bcher-kva.example"} {
 		if err := CheckHost(ok); err != nil {

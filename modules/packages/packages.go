@@ -10,6 +10,7 @@ package packages
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"sync"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/internal/procrun"
 )
 
 // Defaults of Module's fields.
@@ -83,9 +85,9 @@ func (m *Module) List(ctx context.Context) ([]Package, error) {
 	}
 	var argv []string
 	if mgr == Deb {
-		argv = []string{or(m.DpkgQueryPath, DefaultDpkgQueryPath), "-W", "-f=" + dpkgFormat}
+		argv = []string{cmp.Or(m.DpkgQueryPath, DefaultDpkgQueryPath), "-W", "-f=" + dpkgFormat}
 	} else {
-		argv = []string{or(m.RpmPath, DefaultRpmPath), "-qa", "--qf", rpmFormat}
+		argv = []string{cmp.Or(m.RpmPath, DefaultRpmPath), "-qa", "--qf", rpmFormat}
 	}
 	return m.query(ctx, argv)
 }
@@ -105,15 +107,15 @@ func (m *Module) Version(ctx context.Context, name string) ([]Package, error) {
 	}
 	var argv []string
 	if mgr == Deb {
-		argv = []string{or(m.DpkgQueryPath, DefaultDpkgQueryPath), "-W", "-f=" + dpkgFormat, "--", name}
+		argv = []string{cmp.Or(m.DpkgQueryPath, DefaultDpkgQueryPath), "-W", "-f=" + dpkgFormat, "--", name}
 	} else {
-		argv = []string{or(m.RpmPath, DefaultRpmPath), "-q", "--qf", rpmFormat, "--", name}
+		argv = []string{cmp.Or(m.RpmPath, DefaultRpmPath), "-q", "--qf", rpmFormat, "--", name}
 	}
-	res, err := run(ctx, nil, argv...)
+	res, err := run(ctx, nil, argv)
 	if err != nil {
 		return nil, err
 	}
-	if res.exitCode == 1 { // both tools: no such package
+	if res.ExitCode == 1 { // both tools: no such package
 		return nil, gofunc.Errorf(gofunc.CodeNotFound, "package %q is not installed", name)
 	}
 	pkgs, err := parsed(argv, res)
@@ -135,27 +137,27 @@ func (m *Module) CheckUpdates(ctx context.Context) ([]Update, error) {
 		return nil, err
 	}
 	if mgr == Deb {
-		argv := []string{or(m.AptGetPath, DefaultAptGetPath), "-s", "-q", "upgrade"}
-		res, err := run(ctx, aptEnv, argv...)
+		argv := []string{cmp.Or(m.AptGetPath, DefaultAptGetPath), "-s", "-q", "upgrade"}
+		res, err := run(ctx, aptEnv, argv)
 		if err != nil {
 			return nil, err
 		}
-		if res.exitCode != 0 {
+		if res.ExitCode != 0 {
 			return nil, toolFault(argv, res)
 		}
-		updates, err := ParseAptSimulate(bytes.NewReader(res.stdout))
+		updates, err := ParseAptSimulate(bytes.NewReader(res.Stdout))
 		return wrapParse(argv, updates, err)
 	}
-	argv := []string{or(m.DnfPath, DefaultDnfPath), "-q", "check-update"}
-	res, err := run(ctx, nil, argv...)
+	argv := []string{cmp.Or(m.DnfPath, DefaultDnfPath), "-q", "check-update"}
+	res, err := run(ctx, nil, argv)
 	if err != nil {
 		return nil, err
 	}
-	switch res.exitCode {
+	switch res.ExitCode {
 	case 0: // nothing to update
 		return []Update{}, nil
 	case 100: // updates listed
-		updates, err := ParseDnfCheckUpdate(bytes.NewReader(res.stdout))
+		updates, err := ParseDnfCheckUpdate(bytes.NewReader(res.Stdout))
 		return wrapParse(argv, updates, err)
 	}
 	return nil, toolFault(argv, res)
@@ -204,14 +206,14 @@ func (m *Module) change(ctx context.Context, verb string, names []string) (Resul
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	res, err := run(ctx, env, argv...)
+	res, err := run(ctx, env, argv)
 	if err != nil {
 		return Result{}, err
 	}
-	if res.exitCode != 0 {
+	if res.ExitCode != 0 {
 		return Result{}, toolFault(argv, res)
 	}
-	out := res.stdout
+	out := res.Stdout
 	if len(out) > maxResultOutput {
 		out = out[len(out)-maxResultOutput:]
 	}
@@ -229,11 +231,11 @@ func (m *Module) changeArgv(mgr, verb string, names []string) (argv, env []strin
 		}
 	}
 	if mgr == Deb {
-		argv = []string{or(m.AptGetPath, DefaultAptGetPath), "-y", "-q",
+		argv = []string{cmp.Or(m.AptGetPath, DefaultAptGetPath), "-y", "-q",
 			"-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold", verb, "--"}
 		return append(argv, names...), aptEnv, nil
 	}
-	argv = []string{or(m.DnfPath, DefaultDnfPath), "-y", "-q", verb, "--"}
+	argv = []string{cmp.Or(m.DnfPath, DefaultDnfPath), "-y", "-q", verb, "--"}
 	return append(argv, names...), nil, nil
 }
 
@@ -246,10 +248,10 @@ func (m *Module) manager() (string, error) {
 	default:
 		return "", gofunc.Errorf(gofunc.CodeUnavailable, "packages: unknown Manager %q (want %q or %q)", m.Manager, Deb, RPM)
 	}
-	if executable(or(m.DpkgQueryPath, DefaultDpkgQueryPath)) {
+	if executable(cmp.Or(m.DpkgQueryPath, DefaultDpkgQueryPath)) {
 		return Deb, nil
 	}
-	if executable(or(m.RpmPath, DefaultRpmPath)) {
+	if executable(cmp.Or(m.RpmPath, DefaultRpmPath)) {
 		return RPM, nil
 	}
 	return "", gofunc.Errorf(gofunc.CodeUnavailable, "packages: neither dpkg-query nor rpm is installed")
@@ -262,18 +264,24 @@ func executable(path string) bool {
 
 // query runs a list command and parses its output.
 func (m *Module) query(ctx context.Context, argv []string) ([]Package, error) {
-	res, err := run(ctx, nil, argv...)
+	res, err := run(ctx, nil, argv)
 	if err != nil {
 		return nil, err
 	}
-	if res.exitCode != 0 {
+	if res.ExitCode != 0 {
 		return nil, toolFault(argv, res)
 	}
 	return parsed(argv, res)
 }
 
-func parsed(argv []string, res result) ([]Package, error) {
-	pkgs, err := ParseList(bytes.NewReader(res.stdout))
+// run runs a package tool in the environment procrun.ToolEnv gives, plus
+// extraEnv.
+func run(ctx context.Context, extraEnv, argv []string) (procrun.Output, error) {
+	return procrun.Run(ctx, procrun.Spec{Argv: argv, Env: procrun.ToolEnv(extraEnv...), Tool: true})
+}
+
+func parsed(argv []string, res procrun.Output) ([]Package, error) {
+	pkgs, err := ParseList(bytes.NewReader(res.Stdout))
 	return wrapParse(argv, pkgs, err)
 }
 
@@ -286,8 +294,8 @@ func wrapParse[T any](argv []string, v T, err error) (T, error) {
 
 // toolFault turns a failed tool run into a fault, recognizing the
 // messages that deserve their own code.
-func toolFault(argv []string, res result) *gofunc.Fault {
-	msg := message(append(append([]byte(nil), res.stderr...), res.stdout...))
+func toolFault(argv []string, res procrun.Output) *gofunc.Fault {
+	msg := res.Message()
 	code := gofunc.CodeModule
 	switch {
 	case strings.Contains(msg, "Unable to locate package"), strings.Contains(msg, "No match for argument"),
@@ -296,7 +304,7 @@ func toolFault(argv []string, res result) *gofunc.Fault {
 	case strings.Contains(msg, "Could not get lock"), strings.Contains(msg, "Waiting for process"):
 		code = gofunc.CodeBusy
 	}
-	return gofunc.Errorf(code, "%s exited with %d: %s", filepath.Base(argv[0]), res.exitCode, msg)
+	return res.Fault(code, filepath.Base(argv[0]))
 }
 
 var (
@@ -323,11 +331,4 @@ func checkName(mgr, name string, spec bool) error {
 			name, re, maxNameLen)
 	}
 	return nil
-}
-
-func or(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

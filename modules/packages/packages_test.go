@@ -9,14 +9,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gofunc/gofunc"
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
+
+	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/internal/modtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func TestDoc(t *testing.T) { checkDoc(t, &Module{}) }
+func TestDoc(t *testing.T) { modtest.CheckDoc(t, &Module{}) }
 
 func testdata(t *testing.T, name string) string {
 	t.Helper()
@@ -87,8 +89,8 @@ func TestCheckUpdatesReal(t *testing.T) {
 }
 
 func TestFakeDeb(t *testing.T) {
-	dpkg, dpkgArgv := fakeTool(t, "dpkg-query", testdata(t, "dpkg-query.txt"), 0)
-	apt, aptArgv := fakeTool(t, "apt-get", testdata(t, "apt-upgrade.txt"), 0)
+	dpkg, dpkgArgv := modtest.FakeTool(t, "dpkg-query", testdata(t, "dpkg-query.txt"), 0)
+	apt, aptArgv := modtest.FakeTool(t, "apt-get", testdata(t, "apt-upgrade.txt"), 0)
 	m := &Module{DpkgQueryPath: dpkg, AptGetPath: apt}
 	pkgs, err := m.List(t.Context())
 	if err != nil {
@@ -103,13 +105,13 @@ func TestFakeDeb(t *testing.T) {
 	if diff := cmp.Diff(want, pkgs); diff != "" {
 		t.Errorf("List (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{dpkg, "-W", "-f=" + dpkgFormat}, dpkgArgv()); diff != "" {
+	if diff := cmp.Diff([]string{dpkg, "-W", "-f=" + dpkgFormat}, dpkgArgv.Last()); diff != "" {
 		t.Errorf("dpkg-query argv (-want +got):\n%s", diff)
 	}
 	if _, err := m.Version(t.Context(), "libc6:i386"); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{dpkg, "-W", "-f=" + dpkgFormat, "--", "libc6:i386"}, dpkgArgv()); diff != "" {
+	if diff := cmp.Diff([]string{dpkg, "-W", "-f=" + dpkgFormat, "--", "libc6:i386"}, dpkgArgv.Last()); diff != "" {
 		t.Errorf("dpkg-query argv (-want +got):\n%s", diff)
 	}
 	updates, err := m.CheckUpdates(t.Context())
@@ -119,14 +121,14 @@ func TestFakeDeb(t *testing.T) {
 	if len(updates) != 5 || updates[1].Name != "dpkg" || updates[1].Available != "1.21.23" {
 		t.Errorf("CheckUpdates = %+v", updates)
 	}
-	if diff := cmp.Diff([]string{apt, "-s", "-q", "upgrade"}, aptArgv()); diff != "" {
+	if diff := cmp.Diff([]string{apt, "-s", "-q", "upgrade"}, aptArgv.Last()); diff != "" {
 		t.Errorf("apt-get argv (-want +got):\n%s", diff)
 	}
 }
 
 func TestInstallRemoveArgv(t *testing.T) {
-	apt, aptArgv := fakeTool(t, "apt-get", "Setting up nginx (1.22.1-9) ...\n", 0)
-	dnf, dnfArgv := fakeTool(t, "dnf", "Complete!\n", 0)
+	apt, aptArgv := modtest.FakeTool(t, "apt-get", "Setting up nginx (1.22.1-9) ...\n", 0)
+	dnf, dnfArgv := modtest.FakeTool(t, "dnf", "Complete!\n", 0)
 	deb := &Module{Manager: Deb, AptGetPath: apt}
 	rpm := &Module{Manager: RPM, DnfPath: dnf}
 	aptPrefix := []string{apt, "-y", "-q", "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold"}
@@ -138,26 +140,26 @@ func TestInstallRemoveArgv(t *testing.T) {
 		t.Errorf("Install output = %q", res.Output)
 	}
 	want := append(append([]string(nil), aptPrefix...), "install", "--", "nginx", "libc6:i386", "bash=5.2.15-2+b8", "login=1:4.13+dfsg1-1")
-	if diff := cmp.Diff(want, aptArgv()); diff != "" {
+	if diff := cmp.Diff(want, aptArgv.Last()); diff != "" {
 		t.Errorf("apt-get install argv (-want +got):\n%s", diff)
 	}
 	if _, err := deb.Remove(t.Context(), []string{"nginx"}); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(append(append([]string(nil), aptPrefix...), "remove", "--", "nginx"), aptArgv()); diff != "" {
+	if diff := cmp.Diff(append(append([]string(nil), aptPrefix...), "remove", "--", "nginx"), aptArgv.Last()); diff != "" {
 		t.Errorf("apt-get remove argv (-want +got):\n%s", diff)
 	}
 	if _, err := rpm.Install(t.Context(), []string{"NetworkManager", "perl-Data-Dumper", "kernel-6.9.4-200.fc40.x86_64"}); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff([]string{dnf, "-y", "-q", "install", "--", "NetworkManager", "perl-Data-Dumper", "kernel-6.9.4-200.fc40.x86_64"},
-		dnfArgv()); diff != "" {
+		dnfArgv.Last()); diff != "" {
 		t.Errorf("dnf install argv (-want +got):\n%s", diff)
 	}
 	if _, err := rpm.Remove(t.Context(), []string{"nginx"}); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{dnf, "-y", "-q", "remove", "--", "nginx"}, dnfArgv()); diff != "" {
+	if diff := cmp.Diff([]string{dnf, "-y", "-q", "remove", "--", "nginx"}, dnfArgv.Last()); diff != "" {
 		t.Errorf("dnf remove argv (-want +got):\n%s", diff)
 	}
 }
@@ -173,7 +175,7 @@ func TestToolFailures(t *testing.T) {
 		{"E: Sub-process /usr/bin/dpkg returned an error code (1)", 100, &gofunc.Fault{Code: gofunc.CodeModule}},
 	}
 	for _, tt := range tests {
-		apt, _ := fakeTool(t, "apt-get", tt.out, tt.exit)
+		apt, _ := modtest.FakeTool(t, "apt-get", tt.out, tt.exit)
 		_, err := (&Module{Manager: Deb, AptGetPath: apt}).Install(t.Context(), []string{"nosuch"})
 		if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.out[:20]) {
 			t.Errorf("apt-get saying %q: Install = %v, want %v with its message", tt.out, err, tt.want)
@@ -182,8 +184,8 @@ func TestToolFailures(t *testing.T) {
 }
 
 func TestFakeRPM(t *testing.T) {
-	rpm, rpmArgv := fakeTool(t, "rpm", testdata(t, "rpm-qa.txt"), 0)
-	dnf, dnfArgv := fakeTool(t, "dnf", testdata(t, "dnf-check-update.txt"), 100)
+	rpm, rpmArgv := modtest.FakeTool(t, "rpm", testdata(t, "rpm-qa.txt"), 0)
+	dnf, dnfArgv := modtest.FakeTool(t, "dnf", testdata(t, "dnf-check-update.txt"), 100)
 	// Detection: no dpkg-query, an rpm.
 	m := &Module{DpkgQueryPath: filepath.Join(t.TempDir(), "none"), RpmPath: rpm, DnfPath: dnf}
 	pkgs, err := m.List(t.Context())
@@ -193,7 +195,7 @@ func TestFakeRPM(t *testing.T) {
 	if len(pkgs) != 4 || pkgs[2] != (Package{Name: "glibc", Version: "2.39-15.fc40", Arch: "i686", Status: "installed"}) {
 		t.Errorf("List = %+v", pkgs)
 	}
-	if diff := cmp.Diff([]string{rpm, "-qa", "--qf", rpmFormat}, rpmArgv()); diff != "" {
+	if diff := cmp.Diff([]string{rpm, "-qa", "--qf", rpmFormat}, rpmArgv.Last()); diff != "" {
 		t.Errorf("rpm argv (-want +got):\n%s", diff)
 	}
 	updates, err := m.CheckUpdates(t.Context())
@@ -209,19 +211,19 @@ func TestFakeRPM(t *testing.T) {
 	if diff := cmp.Diff(want, updates); diff != "" {
 		t.Errorf("CheckUpdates (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{dnf, "-q", "check-update"}, dnfArgv()); diff != "" {
+	if diff := cmp.Diff([]string{dnf, "-q", "check-update"}, dnfArgv.Last()); diff != "" {
 		t.Errorf("dnf argv (-want +got):\n%s", diff)
 	}
-	none, _ := fakeTool(t, "dnf", "", 0)
+	none, _ := modtest.FakeTool(t, "dnf", "", 0)
 	if u, err := (&Module{Manager: RPM, DnfPath: none}).CheckUpdates(t.Context()); err != nil || len(u) != 0 {
 		t.Errorf("dnf exit 0: CheckUpdates = %+v, %v; want none", u, err)
 	}
-	broken, _ := fakeTool(t, "dnf", "Error: Failed to download metadata for repo 'fedora'", 1)
+	broken, _ := modtest.FakeTool(t, "dnf", "Error: Failed to download metadata for repo 'fedora'", 1)
 	if _, err := (&Module{Manager: RPM, DnfPath: broken}).CheckUpdates(t.Context()); !errors.Is(err, &gofunc.Fault{Code: gofunc.CodeModule}) ||
 		!strings.Contains(err.Error(), "Failed to download") {
 		t.Errorf("dnf exit 1: CheckUpdates = %v, want CodeModule with dnf's message", err)
 	}
-	missing, _ := fakeTool(t, "rpm", "package nosuch is not installed\n", 1)
+	missing, _ := modtest.FakeTool(t, "rpm", "package nosuch is not installed\n", 1)
 	if _, err := (&Module{Manager: RPM, RpmPath: missing}).Version(t.Context(), "nosuch"); !errors.Is(err, gofunc.ErrNotFound) {
 		t.Errorf("Version(missing rpm) = %v, want CodeNotFound", err)
 	}
@@ -242,8 +244,8 @@ func TestUnavailable(t *testing.T) {
 }
 
 func TestHostileNames(t *testing.T) {
-	apt, aptArgv := fakeTool(t, "apt-get", "", 0)
-	dnf, dnfArgv := fakeTool(t, "dnf", "", 0)
+	apt, aptArgv := modtest.FakeTool(t, "apt-get", "", 0)
+	dnf, dnfArgv := modtest.FakeTool(t, "dnf", "", 0)
 	deb := &Module{Manager: Deb, AptGetPath: apt, DpkgQueryPath: apt}
 	rpm := &Module{Manager: RPM, DnfPath: dnf, RpmPath: dnf}
 	hostile := []string{"nginx; reboot", "-rf", "--allow-unauthenticated", "../../etc/shadow", "a\x00b", "",
@@ -275,7 +277,7 @@ func TestHostileNames(t *testing.T) {
 	if _, err := deb.Install(t.Context(), make([]string, maxNames+1)); !errors.Is(err, gofunc.ErrBadArgs) {
 		t.Errorf("Install(%d names) = %v, want CodeBadArgs", maxNames+1, err)
 	}
-	if got := append(aptArgv(), dnfArgv()...); len(got) > 0 {
+	if got := append(aptArgv.Last(), dnfArgv.Last()...); len(got) > 0 {
 		t.Errorf("a refused call ran a tool: %q", got)
 	}
 }

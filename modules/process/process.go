@@ -24,7 +24,7 @@ import (
 	gp "github.com/shirou/gopsutil/v4/process"
 
 	"github.com/gofunc/gofunc"
-	"github.com/gofunc/gofunc/modules/command"
+	"github.com/gofunc/gofunc/internal/procrun"
 )
 
 // maxPID is the kernel's ceiling for pid_max.
@@ -81,7 +81,7 @@ func (m *Module) List(ctx context.Context) ([]Proc, error) {
 	procs := make([]Proc, 0, len(pids))
 	for _, pid := range pids {
 		if err := ctx.Err(); err != nil {
-			return nil, command.ContextFault(ctx, "process.list")
+			return nil, procrun.ContextFault(ctx, "process.list")
 		}
 		p, err := describe(ctx, pid, total, users)
 		if err != nil {
@@ -114,7 +114,7 @@ func (m *Module) Info(ctx context.Context, pid int) (Info, error) {
 		info.Threads = int(n)
 	}
 	if exe, err := h.ExeWithContext(ctx); err == nil {
-		info.Exe, _ = command.SafeText([]byte(exe))
+		info.Exe, _ = procrun.SafeText([]byte(exe))
 	}
 	return info, nil
 }
@@ -198,7 +198,7 @@ func describe(ctx context.Context, pid int32, totalMem uint64, users map[uint32]
 		return Proc{}, err
 	}
 	out := Proc{PID: int(pid)}
-	out.Command, _ = command.SafeText([]byte(name))
+	out.Command, _ = procrun.SafeText([]byte(name))
 	if ppid, err := p.PpidWithContext(ctx); err == nil {
 		out.PPID = int(ppid)
 	}
@@ -208,7 +208,7 @@ func describe(ctx context.Context, pid int32, totalMem uint64, users map[uint32]
 	if args, err := p.CmdlineSliceWithContext(ctx); err == nil {
 		out.Args = make([]string, len(args))
 		for i, a := range args {
-			out.Args[i], _ = command.SafeText([]byte(a))
+			out.Args[i], _ = procrun.SafeText([]byte(a))
 		}
 	}
 	if out.Args == nil {

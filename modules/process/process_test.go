@@ -1,7 +1,6 @@
 package process
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,17 +13,12 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/internal/modtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func wantCode(t *testing.T, err error, code gofunc.Code) {
-	t.Helper()
-	var f *gofunc.Fault
-	if !errors.As(err, &f) || f.Code != code {
-		t.Fatalf("err = %v, want a fault with code %v", err, code)
-	}
-}
+func TestDoc(t *testing.T) { modtest.CheckDoc(t, &Module{}) }
 
 // startChild starts prog with args and returns it; the cleanup kills it.
 func startChild(t *testing.T, prog string, args ...string) *exec.Cmd {
@@ -100,7 +94,7 @@ func TestKillChild(t *testing.T) {
 		}
 		// The process is gone (reaped): now it is not found.
 		_, err := m.Kill(t.Context(), child.Process.Pid, sig)
-		wantCode(t, err, gofunc.CodeNotFound)
+		modtest.WantCode(t, err, gofunc.CodeNotFound)
 	}
 	child := startChild(t, "sleep", "60")
 	if _, err := m.Kill(t.Context(), child.Process.Pid, nil); err != nil {
@@ -150,9 +144,9 @@ func TestPkillExactName(t *testing.T) {
 func TestNeverSignalled(t *testing.T) {
 	m := &Module{}
 	_, err := m.Kill(t.Context(), 1, "TERM")
-	wantCode(t, err, gofunc.CodeDenied)
+	modtest.WantCode(t, err, gofunc.CodeDenied)
 	_, err = m.Kill(t.Context(), os.Getpid(), "KILL")
-	wantCode(t, err, gofunc.CodeDenied)
+	modtest.WantCode(t, err, gofunc.CodeDenied)
 	// pkill's filter skips them even when their names match.
 	if checkTarget(1) == nil || checkTarget(os.Getpid()) == nil || checkTarget(os.Getpid()+1) != nil {
 		t.Error("checkTarget does not protect PID 1 and the minion")
@@ -180,7 +174,7 @@ func TestHostileArguments(t *testing.T) {
 		"pkill bad signal":    func() error { _, err := m.Pkill(ctx, "sleep", "-rf"); return err },
 		"info pid 0":          func() error { _, err := m.Info(ctx, 0); return err },
 	} {
-		t.Run(name, func(t *testing.T) { wantCode(t, call(), gofunc.CodeBadArgs) })
+		t.Run(name, func(t *testing.T) { modtest.WantCode(t, call(), gofunc.CodeBadArgs) })
 	}
 	if err := child.Process.Signal(syscall.Signal(0)); err != nil {
 		t.Errorf("the child was hit by a refused call: %v", err)
@@ -193,7 +187,7 @@ func TestInfoNotFound(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := (&Module{}).Info(t.Context(), cmd.Process.Pid) // reaped: gone
-	wantCode(t, err, gofunc.CodeNotFound)
+	modtest.WantCode(t, err, gofunc.CodeNotFound)
 }
 
 func TestLoadavg(t *testing.T) {

@@ -13,7 +13,6 @@ package reboot
 
 import (
 	"context"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -21,7 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gofunc/gofunc"
-	"github.com/gofunc/gofunc/modules/command"
+	"github.com/gofunc/gofunc/internal/procrun"
 )
 
 // Limits of the arguments.
@@ -105,32 +104,25 @@ func CheckMessage(msg string) error {
 	return nil
 }
 
+// run runs shutdown (CodeUnavailable when there is none) and returns
+// what it printed.
 func (m *Module) run(ctx context.Context, argv []string) (string, error) {
-	if _, err := os.Stat(argv[0]); err != nil {
-		return "", gofunc.Errorf(gofunc.CodeUnavailable, "no shutdown program at %s", argv[0])
-	}
-	out, err := command.Exec(ctx, command.Spec{Argv: argv, Timeout: shutdownTimeout, MaxOutput: 64 << 10})
+	out, err := procrun.Run(ctx, procrun.Spec{Argv: argv, Timeout: shutdownTimeout, MaxOutput: 64 << 10, Tool: true})
 	if err != nil {
 		return "", err
 	}
-	text, _ := command.SafeText(append(out.Stdout, out.Stderr...))
-	text = strings.TrimSpace(text)
 	if out.ExitCode != 0 || out.TimedOut {
-		return "", gofunc.Errorf(gofunc.CodeModule, "%s failed (exit status %d): %s", strings.Join(argv[:2], " "), out.ExitCode, text)
+		return "", out.Fault(gofunc.CodeModule, strings.Join(argv[:2], " "))
 	}
-	return text, nil
+	text, _ := procrun.SafeText(append(out.Stdout, out.Stderr...))
+	return strings.TrimSpace(text), nil
 }
 
 func (m *Module) shutdownPath() string {
 	if m.Shutdown != "" {
 		return m.Shutdown
 	}
-	if _, err := os.Stat("/usr/sbin/shutdown"); err != nil {
-		if _, err := os.Stat("/sbin/shutdown"); err == nil {
-			return "/sbin/shutdown"
-		}
-	}
-	return "/usr/sbin/shutdown"
+	return procrun.FindProgram("/usr/sbin/shutdown", "/sbin/shutdown")
 }
 
 // Doc describes the module for introspection.

@@ -1,10 +1,7 @@
 package reboot
 
 import (
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,39 +10,29 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/internal/modtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func wantCode(t *testing.T, err error, code gofunc.Code) {
+func TestDoc(t *testing.T) { modtest.CheckDoc(t, &Module{}) }
+
+// fakeShutdown writes a shutdown stand-in that records its argv and
+// prints a line like systemd's shutdown does.
+func fakeShutdown(t *testing.T, exit int) (*Module, *modtest.ArgvLog) {
 	t.Helper()
-	var f *gofunc.Fault
-	if !errors.As(err, &f) || f.Code != code {
-		t.Fatalf("err = %v, want a fault with code %v", err, code)
-	}
+	path, log := modtest.FakeBinary(t, "shutdown", fmt.Sprintf("echo 'Reboot scheduled'\nexit %d", exit))
+	return &Module{Shutdown: path}, log
 }
 
-// fakeShutdown writes a shutdown stand-in that records its argv (one
-// argument per line) and prints a line like systemd's shutdown does.
-func fakeShutdown(t *testing.T, exit int) (*Module, string) {
+// recorded returns the arguments of shutdown's last run, without argv[0].
+func recorded(t *testing.T, log *modtest.ArgvLog) []string {
 	t.Helper()
-	dir := t.TempDir()
-	record := filepath.Join(dir, "argv")
-	script := fmt.Sprintf("#!/bin/sh\nfor a in \"$@\"; do printf '%%s\\n' \"$a\"; done > %q\necho 'Reboot scheduled'\nexit %d\n", record, exit)
-	path := filepath.Join(dir, "shutdown")
-	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
+	last := log.Last()
+	if last == nil {
+		t.Fatal("shutdown did not run")
 	}
-	return &Module{Shutdown: path}, record
-}
-
-func recorded(t *testing.T, file string) []string {
-	t.Helper()
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	return last[1:]
 }
 
 func TestRebootRunsShutdown(t *testing.T) {
@@ -78,9 +65,9 @@ func TestRebootRunsShutdown(t *testing.T) {
 func TestShutdownFailsOrMissing(t *testing.T) {
 	m, _ := fakeShutdown(t, 1)
 	_, err := m.Reboot(t.Context(), 1, "")
-	wantCode(t, err, gofunc.CodeModule)
+	modtest.WantCode(t, err, gofunc.CodeModule)
 	_, err = (&Module{Shutdown: "/nonexistent/shutdown"}).Cancel(t.Context())
-	wantCode(t, err, gofunc.CodeUnavailable)
+	modtest.WantCode(t, err, gofunc.CodeUnavailable)
 }
 
 func TestHostileArguments(t *testing.T) {
@@ -99,9 +86,9 @@ func TestHostileArguments(t *testing.T) {
 		{1, "\xff invalid"},
 	} {
 		_, err := m.Reboot(t.Context(), tc.delay, tc.msg)
-		wantCode(t, err, gofunc.CodeBadArgs)
+		modtest.WantCode(t, err, gofunc.CodeBadArgs)
 	}
-	if _, err := os.Stat(record); err == nil {
+	if record.Runs() != nil {
 		t.Error("shutdown ran for refused arguments")
 	}
 	if err := CheckMessage(strings.Repeat("é", 200)); err != nil {

@@ -10,13 +10,13 @@ package service
 
 import (
 	"context"
-	"errors"
 	"os"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/internal/procrun"
 	"github.com/gofunc/gofunc/modules/command"
 )
 
@@ -216,7 +216,7 @@ func (m *Module) act(ctx context.Context, verb, name string) (bool, error) {
 	if err := CheckUnitName(name); err != nil {
 		return false, err
 	}
-	if _, err := m.systemctl(ctx, command.DefaultMaxOutput, verb, "--", name); err != nil {
+	if _, err := m.systemctl(ctx, procrun.DefaultMaxOutput, verb, "--", name); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -239,16 +239,14 @@ func (m *Module) systemctl(ctx context.Context, maxOutput int64, verb string, ar
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	out, err := command.Exec(ctx, command.Spec{
+	out, err := procrun.Run(ctx, procrun.Spec{
 		Argv:      m.argv(verb, args...),
 		Env:       append(os.Environ(), "LC_ALL=C", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"),
 		MaxOutput: maxOutput,
 		Timeout:   timeout,
+		Tool:      true, // no systemctl: CodeUnavailable
 	})
 	if err != nil {
-		if errors.Is(err, gofunc.ErrNotFound) {
-			return nil, gofunc.Errorf(gofunc.CodeUnavailable, "systemctl not found at %s", m.systemctlPath())
-		}
 		return nil, err
 	}
 	if out.TimedOut {
@@ -263,21 +261,15 @@ func (m *Module) systemctl(ctx context.Context, maxOutput int64, verb string, ar
 	return out.Stdout, nil
 }
 
-// failure turns a failed systemctl run into a fault.
-func failure(verb string, args []string, out command.Output) error {
-	msg := strings.TrimSpace(string(out.Stderr))
-	if msg == "" {
-		msg = strings.TrimSpace(string(out.Stdout))
-	}
-	if len(msg) > 2000 {
-		msg = msg[:2000] + "..."
-	}
-	msg, _ = command.SafeText([]byte(msg))
-	lower := strings.ToLower(msg)
+// failure turns a failed systemctl run into a fault: CodeNotFound when
+// systemctl says the unit does not exist.
+func failure(verb string, args []string, out procrun.Output) error {
+	code := gofunc.CodeModule
+	lower := strings.ToLower(out.Message())
 	if strings.Contains(lower, "not found") || strings.Contains(lower, "not loaded") || strings.Contains(lower, "does not exist") {
-		return gofunc.Errorf(gofunc.CodeNotFound, "systemctl %s %s: %s", verb, strings.Join(args, " "), msg)
+		code = gofunc.CodeNotFound
 	}
-	return gofunc.Errorf(gofunc.CodeModule, "systemctl %s %s: exit status %d: %s", verb, strings.Join(args, " "), out.ExitCode, msg)
+	return out.Fault(code, "systemctl "+verb+" "+strings.Join(args, " "))
 }
 
 // booted applies sd_booted(3)'s test.
@@ -297,7 +289,7 @@ func pid1() string {
 	if err != nil {
 		return "unknown"
 	}
-	name, _ := command.SafeText(b)
+	name, _ := procrun.SafeText(b)
 	return strings.TrimSpace(name)
 }
 
@@ -305,12 +297,7 @@ func (m *Module) systemctlPath() string {
 	if m.Systemctl != "" {
 		return m.Systemctl
 	}
-	if _, err := os.Stat("/usr/bin/systemctl"); err != nil {
-		if _, err := os.Stat("/bin/systemctl"); err == nil {
-			return "/bin/systemctl"
-		}
-	}
-	return "/usr/bin/systemctl"
+	return procrun.FindProgram("/usr/bin/systemctl", "/bin/systemctl")
 }
 
 // Doc describes the module for introspection.

@@ -12,17 +12,12 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/internal/modtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func wantCode(t *testing.T, err error, code gofunc.Code) {
-	t.Helper()
-	var f *gofunc.Fault
-	if !errors.As(err, &f) || f.Code != code {
-		t.Fatalf("err = %v, want a fault with code %v", err, code)
-	}
-}
+func TestDoc(t *testing.T) { modtest.CheckDoc(t, &Module{}) }
 
 const listUnitsJSON = `[{"unit":"cron.service","load":"loaded","active":"active","sub":"running","description":"Regular background program processing daemon"},` +
 	`{"unit":"getty@tty1.service","load":"loaded","active":"active","sub":"running","description":"Getty on tty1"},` +
@@ -45,12 +40,27 @@ ExecMainStatus=0
 ActiveEnterTimestamp=Wed 2025-11-26 11:29:01 UTC
 `
 
-// fakeSystemctl writes a systemctl stand-in that records each argv (one
-// argument per line, then "--end--") and answers from canned output, and
-// returns a Module using it with a fake "systemd is running" directory.
-func fakeSystemctl(t *testing.T) (*Module, string) {
+// fakeSystemctl writes a systemctl stand-in that records each argv and
+// answers from canned output, and returns a Module using it with a fake
+// "systemd is running" directory.
+func fakeSystemctl(t *testing.T) (*Module, *modtest.ArgvLog) {
 	t.Helper()
-	dir := t.TempDir()
+	path, log := modtest.FakeBinary(t, "systemctl", `for last in "$@"; do :; done
+case "$1" in
+list-units) cat "$dir/list-units.json" ;;
+list-unit-files) cat "$dir/list-unit-files.json" ;;
+show)
+	case "$last" in
+	nginx|nginx.service) cat "$dir/show-nginx" ;;
+	*) printf 'Id=%s.service\nLoadState=not-found\nActiveState=inactive\nSubState=dead\nMainPID=0\n' "$last" ;;
+	esac ;;
+*)
+	case "$last" in
+	missing) echo "Failed to $1 missing.service: Unit missing.service not found." >&2; exit 5 ;;
+	broken) echo "Job for broken.service failed because the control process exited with error code." >&2; exit 1 ;;
+	esac ;;
+esac`)
+	dir := filepath.Dir(path)
 	for name, content := range map[string]string{
 		"list-units.json": listUnitsJSON, "list-unit-files.json": listUnitFilesJSON, "show-nginx": showNginx,
 	} {
@@ -58,53 +68,18 @@ func fakeSystemctl(t *testing.T) (*Module, string) {
 			t.Fatal(err)
 		}
 	}
-	script := fmt.Sprintf(`#!/bin/sh
-D=%q
-for a in "$@"; do printf '%%s\n' "$a"; done >> "$D/argv"
-echo --end-- >> "$D/argv"
-for last in "$@"; do :; done
-case "$1" in
-list-units) cat "$D/list-units.json" ;;
-list-unit-files) cat "$D/list-unit-files.json" ;;
-show)
-	case "$last" in
-	nginx|nginx.service) cat "$D/show-nginx" ;;
-	*) printf 'Id=%%s.service\nLoadState=not-found\nActiveState=inactive\nSubState=dead\nMainPID=0\n' "$last" ;;
-	esac ;;
-*)
-	case "$last" in
-	missing) echo "Failed to $1 missing.service: Unit missing.service not found." >&2; exit 5 ;;
-	broken) echo "Job for broken.service failed because the control process exited with error code." >&2; exit 1 ;;
-	esac ;;
-esac
-`, dir)
-	path := filepath.Join(dir, "systemctl")
-	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
 	run := filepath.Join(dir, "run-systemd-system")
 	if err := os.Mkdir(run, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	return &Module{Systemctl: path, SystemdRunDir: run}, dir
+	return &Module{Systemctl: path, SystemdRunDir: run}, log
 }
 
 // calls returns the argv of every systemctl run so far, without argv[0].
-func calls(t *testing.T, dir string) [][]string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, "argv"))
-	if err != nil {
-		t.Fatal(err)
-	}
+func calls(log *modtest.ArgvLog) [][]string {
 	var all [][]string
-	var cur []string
-	for _, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
-		if line == "--end--" {
-			all = append(all, cur)
-			cur = nil
-			continue
-		}
-		cur = append(cur, line)
+	for _, run := range log.Runs() {
+		all = append(all, run[1:])
 	}
 	return all
 }
@@ -119,7 +94,7 @@ func TestSystemdNotRunning(t *testing.T) {
 	}
 	m := &Module{}
 	_, err = m.Status(t.Context(), "ssh")
-	wantCode(t, err, gofunc.CodeUnavailable)
+	modtest.WantCode(t, err, gofunc.CodeUnavailable)
 	want := fmt.Sprintf("systemd is not running on this host (PID 1 is %s)", strings.TrimSpace(string(comm)))
 	if !strings.Contains(err.Error(), want) {
 		t.Errorf("err = %v, want it to say %q", err, want)
@@ -136,7 +111,7 @@ func TestSystemdNotRunning(t *testing.T) {
 }
 
 func TestList(t *testing.T) {
-	m, dir := fakeSystemctl(t)
+	m, log := fakeSystemctl(t)
 	units, err := m.List(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +120,7 @@ func TestList(t *testing.T) {
 		t.Fatalf("List = %+v", units)
 	}
 	want := [][]string{{"list-units", "--no-pager", "--no-ask-password", "--type=service", "--all", "--output=json"}}
-	if got := calls(t, dir); !reflect.DeepEqual(got, want) {
+	if got := calls(log); !reflect.DeepEqual(got, want) {
 		t.Errorf("argv = %q, want %q", got, want)
 	}
 	running, err := m.GetRunning(t.Context())
@@ -159,7 +134,7 @@ func TestList(t *testing.T) {
 }
 
 func TestStatus(t *testing.T) {
-	m, dir := fakeSystemctl(t)
+	m, log := fakeSystemctl(t)
 	st, err := m.Status(t.Context(), "nginx")
 	if err != nil {
 		t.Fatal(err)
@@ -170,16 +145,16 @@ func TestStatus(t *testing.T) {
 	if st != want {
 		t.Fatalf("Status =\n%+v, want\n%+v", st, want)
 	}
-	got := calls(t, dir)[0]
+	got := calls(log)[0]
 	if got[0] != "show" || got[len(got)-2] != "--" || got[len(got)-1] != "nginx" {
 		t.Errorf("argv = %q, want show ... -- nginx", got)
 	}
 	_, err = m.Status(t.Context(), "nosuch")
-	wantCode(t, err, gofunc.CodeNotFound)
+	modtest.WantCode(t, err, gofunc.CodeNotFound)
 }
 
 func TestActions(t *testing.T) {
-	m, dir := fakeSystemctl(t)
+	m, log := fakeSystemctl(t)
 	ctx := t.Context()
 	for verb, call := range map[string]func(string) (bool, error){
 		"start":   func(n string) (bool, error) { return m.Start(ctx, n) },
@@ -189,18 +164,18 @@ func TestActions(t *testing.T) {
 		"enable":  func(n string) (bool, error) { return m.Enable(ctx, n) },
 		"disable": func(n string) (bool, error) { return m.Disable(ctx, n) },
 	} {
-		os.Remove(filepath.Join(dir, "argv"))
+		log.Reset()
 		if ok, err := call("getty@tty1.service"); !ok || err != nil {
 			t.Fatalf("%s = %v, %v", verb, ok, err)
 		}
 		want := [][]string{{verb, "--no-pager", "--no-ask-password", "--", "getty@tty1.service"}}
-		if got := calls(t, dir); !reflect.DeepEqual(got, want) {
+		if got := calls(log); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s argv = %q, want %q", verb, got, want)
 		}
 		_, err := call("missing")
-		wantCode(t, err, gofunc.CodeNotFound)
+		modtest.WantCode(t, err, gofunc.CodeNotFound)
 		_, err = call("broken")
-		wantCode(t, err, gofunc.CodeModule)
+		modtest.WantCode(t, err, gofunc.CodeModule)
 		if !strings.Contains(err.Error(), "control process exited") {
 			t.Errorf("%s error %q lacks systemctl's message", verb, err)
 		}
@@ -225,15 +200,15 @@ func TestInventory(t *testing.T) {
 }
 
 func TestHostileNames(t *testing.T) {
-	m, dir := fakeSystemctl(t)
+	m, log := fakeSystemctl(t)
 	for _, name := range []string{"", "nginx; reboot", "-rf", "--force", ".hidden", "../../etc/shadow",
 		"a/b", "nginx\x00", "nginx service", "$(reboot)", "a*", strings.Repeat("a", 256), "foo..service"} {
 		_, err := m.Restart(t.Context(), name)
-		wantCode(t, err, gofunc.CodeBadArgs)
+		modtest.WantCode(t, err, gofunc.CodeBadArgs)
 		_, err = m.Status(t.Context(), name)
-		wantCode(t, err, gofunc.CodeBadArgs)
+		modtest.WantCode(t, err, gofunc.CodeBadArgs)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "argv")); err == nil {
+	if log.Runs() != nil {
 		t.Error("systemctl ran for an invalid name")
 	}
 	for _, name := range []string{"nginx", "nginx.service", "getty@tty1.service", "systemd-fsck@dev-disk-by\\x2duuid-1.service", "a:b"} {
@@ -247,7 +222,7 @@ func TestMissingSystemctl(t *testing.T) {
 	m, _ := fakeSystemctl(t)
 	m.Systemctl = "/nonexistent/systemctl"
 	_, err := m.List(t.Context())
-	wantCode(t, err, gofunc.CodeUnavailable)
+	modtest.WantCode(t, err, gofunc.CodeUnavailable)
 }
 
 func TestParseErrors(t *testing.T) {

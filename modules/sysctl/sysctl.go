@@ -11,6 +11,7 @@
 package sysctl
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -176,7 +177,7 @@ func (m *Module) Doc() gofunc.ModuleDoc {
 }
 
 func (m *Module) open() (*os.Root, error) {
-	root, err := os.OpenRoot(or(m.ProcSys, DefaultProcSys))
+	root, err := os.OpenRoot(cmp.Or(m.ProcSys, DefaultProcSys))
 	if err != nil {
 		return nil, gofunc.Errorf(gofunc.CodeUnavailable, "sysctl: %v", err)
 	}
@@ -196,15 +197,7 @@ func keyPath(name string) (string, error) {
 	}
 	path := name
 	if i := strings.IndexAny(name, "./"); i >= 0 && name[i] == '.' {
-		path = strings.Map(func(r rune) rune {
-			switch r {
-			case '.':
-				return '/'
-			case '/':
-				return '.'
-			}
-			return r
-		}, name)
+		path = swapDotsAndSlashes(name)
 	}
 	for c := range strings.SplitSeq(path, "/") {
 		if c == "" || c == "." || c == ".." {
@@ -215,7 +208,11 @@ func keyPath(name string) (string, error) {
 }
 
 // nameOf is the inverse of keyPath for the dotted form.
-func nameOf(path string) string {
+func nameOf(path string) string { return swapDotsAndSlashes(path) }
+
+// swapDotsAndSlashes turns the dotted form of a key into its path and
+// back: a dot in a path component ("eth0.100") is a slash in the name.
+func swapDotsAndSlashes(s string) string {
 	return strings.Map(func(r rune) rune {
 		switch r {
 		case '.':
@@ -224,7 +221,7 @@ func nameOf(path string) string {
 			return '.'
 		}
 		return r
-	}, path)
+	}, s)
 }
 
 func readKey(root *os.Root, path string) (string, error) {
@@ -274,11 +271,4 @@ func contextFault(err error) *gofunc.Fault {
 		return gofunc.Errorf(gofunc.CodeTimeout, "sysctl: deadline exceeded")
 	}
 	return gofunc.Errorf(gofunc.CodeCanceled, "sysctl: %v", err)
-}
-
-func or(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

@@ -8,14 +8,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gofunc/gofunc"
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
+
+	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/internal/modtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func TestDoc(t *testing.T) { checkDoc(t, &Module{}) }
+func TestDoc(t *testing.T) { modtest.CheckDoc(t, &Module{}) }
 
 func TestKeyPath(t *testing.T) {
 	tests := map[string]string{

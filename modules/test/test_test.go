@@ -9,7 +9,10 @@ import (
 	"time"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/internal/modtest"
 )
+
+func TestDoc(t *testing.T) { modtest.CheckDoc(t, &Module{}) }
 
 func TestPingEcho(t *testing.T) {
 	m := &Module{}

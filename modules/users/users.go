@@ -10,6 +10,7 @@
 package users
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/internal/procrun"
 )
 
 // Defaults of Module's fields.
@@ -94,12 +96,12 @@ type AddOptions struct {
 
 // ListUsers returns the accounts of PasswdFile, in file order.
 func (m *Module) ListUsers(ctx context.Context) ([]User, error) {
-	return readDB(ctx, or(m.PasswdFile, DefaultPasswdFile), ParsePasswd)
+	return readDB(ctx, cmp.Or(m.PasswdFile, DefaultPasswdFile), ParsePasswd)
 }
 
 // ListGroups returns the groups of GroupFile, in file order.
 func (m *Module) ListGroups(ctx context.Context) ([]Group, error) {
-	return readDB(ctx, or(m.GroupFile, DefaultGroupFile), ParseGroup)
+	return readDB(ctx, cmp.Or(m.GroupFile, DefaultGroupFile), ParseGroup)
 }
 
 // UserExists reports whether an account is called name.
@@ -170,7 +172,7 @@ func (m *Module) Inventory(ctx context.Context) (Inventory, error) {
 // AddUser creates the account name with useradd and returns it as
 // PasswdFile then holds it.
 func (m *Module) AddUser(ctx context.Context, name string, opts AddOptions) (User, error) {
-	argv, err := addUserArgv(or(m.UseraddPath, DefaultUseraddPath), name, opts)
+	argv, err := addUserArgv(cmp.Or(m.UseraddPath, DefaultUseraddPath), name, opts)
 	if err != nil {
 		return User{}, err
 	}
@@ -185,7 +187,7 @@ func (m *Module) AddUser(ctx context.Context, name string, opts AddOptions) (Use
 	}
 	u, err := m.findUser(ctx, name)
 	if err != nil {
-		return User{}, gofunc.Errorf(gofunc.CodeModule, "useradd succeeded but %s: %v", or(m.PasswdFile, DefaultPasswdFile), err)
+		return User{}, gofunc.Errorf(gofunc.CodeModule, "useradd succeeded but %s: %v", cmp.Or(m.PasswdFile, DefaultPasswdFile), err)
 	}
 	return u, nil
 }
@@ -194,7 +196,7 @@ func (m *Module) AddUser(ctx context.Context, name string, opts AddOptions) (Use
 // directory and mail spool when removeHome is set. An account with uid
 // 0 is never deleted.
 func (m *Module) DeleteUser(ctx context.Context, name string, removeHome bool) error {
-	argv, err := deleteUserArgv(or(m.UserdelPath, DefaultUserdelPath), name, removeHome)
+	argv, err := deleteUserArgv(cmp.Or(m.UserdelPath, DefaultUserdelPath), name, removeHome)
 	if err != nil {
 		return err
 	}
@@ -327,24 +329,23 @@ func (m *Module) findUser(ctx context.Context, name string) (User, error) {
 // exec runs argv; a non-zero exit becomes a fault whose code comes from
 // codes (by exit status) or is CodeModule.
 func (m *Module) exec(ctx context.Context, argv []string, codes map[int]gofunc.Code) error {
-	res, err := run(ctx, nil, argv...)
+	res, err := procrun.Run(ctx, procrun.Spec{Argv: argv, Env: procrun.ToolEnv(), Tool: true})
 	if err != nil {
 		return err
 	}
-	if res.exitCode != 0 {
-		code, ok := codes[res.exitCode]
+	if res.ExitCode != 0 {
+		code, ok := codes[res.ExitCode]
 		if !ok {
 			code = gofunc.CodeModule
 		}
-		return gofunc.Errorf(code, "%s exited with %d: %s", filepath.Base(argv[0]), res.exitCode,
-			message(append(res.stderr, res.stdout...)))
+		return res.Fault(code, filepath.Base(argv[0]))
 	}
 	return nil
 }
 
 func readDB[T any](ctx context.Context, path string, parse func(r io.Reader) ([]T, error)) ([]T, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, contextFault(err, "users")
+	if ctx.Err() != nil {
+		return nil, procrun.ContextFault(ctx, "users")
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -405,11 +406,4 @@ func checkField(arg, s string, limit int) error {
 		return gofunc.Errorf(gofunc.CodeBadArgs, "%s %q contains ':', control characters or invalid UTF-8", arg, s)
 	}
 	return nil
-}
-
-func or(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

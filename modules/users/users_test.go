@@ -9,14 +9,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gofunc/gofunc"
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
+
+	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/internal/modtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func TestDoc(t *testing.T) { checkDoc(t, &Module{}) }
+func TestDoc(t *testing.T) { modtest.CheckDoc(t, &Module{}) }
 
 func fixtureModule() *Module {
 	return &Module{PasswdFile: "testdata/passwd", GroupFile: "testdata/group"}
@@ -107,15 +109,10 @@ func TestRealDatabases(t *testing.T) {
 
 // fakeUseradd stands in for useradd: it records its argv and appends the
 // account to the fixture passwd file, as the real one would.
-func fakeUseradd(t *testing.T, passwd string) (bin string, argv func() []string) {
+func fakeUseradd(t *testing.T, passwd string) (string, *modtest.ArgvLog) {
 	t.Helper()
-	bin, argv = fakeTool(t, "useradd", "", 0)
-	script := fmt.Sprintf("#!/bin/sh\nprintf '%%s\\0' \"$0\" \"$@\" > %q/argv\nfor last; do :; done\n"+
-		"echo \"$last:x:1500:1500::/home/$last:/bin/sh\" >> %q\n", filepath.Dir(bin), passwd)
-	if err := os.WriteFile(bin, []byte(script), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	return bin, argv
+	return modtest.FakeBinary(t, "useradd",
+		fmt.Sprintf("for last; do :; done\necho \"$last:x:1500:1500::/home/$last:/bin/sh\" >> %q", passwd))
 }
 
 func copyFixture(t *testing.T) *Module {
@@ -142,7 +139,7 @@ func TestAddUserArgv(t *testing.T) {
 	}
 	want := []string{bin, "--uid=1500", "--gid=users", "--groups=sudo,docker", "--shell=/bin/zsh",
 		"--home-dir=/srv/carol", "--create-home", "--system", "--comment=-Carol, Room 2", "--", "carol"}
-	if diff := cmp.Diff(want, argv()); diff != "" {
+	if diff := cmp.Diff(want, argv.Last()); diff != "" {
 		t.Errorf("useradd argv (-want +got):\n%s", diff)
 	}
 	if u.Name != "carol" || u.UID != 1500 {
@@ -151,7 +148,7 @@ func TestAddUserArgv(t *testing.T) {
 	if _, err := m.AddUser(t.Context(), "dave", AddOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{bin, "--no-create-home", "--", "dave"}, argv()); diff != "" {
+	if diff := cmp.Diff([]string{bin, "--no-create-home", "--", "dave"}, argv.Last()); diff != "" {
 		t.Errorf("useradd argv with zero options (-want +got):\n%s", diff)
 	}
 	if _, err := m.AddUser(t.Context(), "alice", AddOptions{}); !errors.Is(err, gofunc.ErrConflict) {
@@ -161,7 +158,7 @@ func TestAddUserArgv(t *testing.T) {
 
 func TestAddUserToolFailures(t *testing.T) {
 	for exit, want := range map[int]error{9: gofunc.ErrConflict, 6: gofunc.ErrNotFound, 1: &gofunc.Fault{Code: gofunc.CodeModule}} {
-		bin, _ := fakeTool(t, "useradd", "useradd: group 'nope' does not exist", exit)
+		bin, _ := modtest.FakeTool(t, "useradd", "useradd: group 'nope' does not exist", exit)
 		m := &Module{PasswdFile: "testdata/passwd", UseraddPath: bin}
 		_, err := m.AddUser(t.Context(), "carol", AddOptions{Groups: []string{"nope"}})
 		if !errors.Is(err, want) || !strings.Contains(err.Error(), "does not exist") {
@@ -171,18 +168,18 @@ func TestAddUserToolFailures(t *testing.T) {
 }
 
 func TestDeleteUser(t *testing.T) {
-	bin, argv := fakeTool(t, "userdel", "", 0)
+	bin, argv := modtest.FakeTool(t, "userdel", "", 0)
 	m := &Module{PasswdFile: "testdata/passwd", UserdelPath: bin}
 	if err := m.DeleteUser(t.Context(), "alice", true); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{bin, "--remove", "--", "alice"}, argv()); diff != "" {
+	if diff := cmp.Diff([]string{bin, "--remove", "--", "alice"}, argv.Last()); diff != "" {
 		t.Errorf("userdel argv (-want +got):\n%s", diff)
 	}
 	if err := m.DeleteUser(t.Context(), "bob", false); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{bin, "--", "bob"}, argv()); diff != "" {
+	if diff := cmp.Diff([]string{bin, "--", "bob"}, argv.Last()); diff != "" {
 		t.Errorf("userdel argv (-want +got):\n%s", diff)
 	}
 	if err := m.DeleteUser(t.Context(), "root", false); !errors.Is(err, gofunc.ErrDenied) {
@@ -194,7 +191,7 @@ func TestDeleteUser(t *testing.T) {
 }
 
 func TestHostileArguments(t *testing.T) {
-	bin, argv := fakeTool(t, "tool", "", 0)
+	bin, argv := modtest.FakeTool(t, "tool", "", 0)
 	m := &Module{PasswdFile: "testdata/passwd", GroupFile: "testdata/group", UseraddPath: bin, UserdelPath: bin}
 	ctx := t.Context()
 	for _, name := range []string{"", "nginx; reboot", "-rf", "../../etc/shadow", "a\x00b", "Carol",
@@ -220,7 +217,7 @@ func TestHostileArguments(t *testing.T) {
 			t.Errorf("AddUser(carol, %+v) = %v, want CodeBadArgs", opts, err)
 		}
 	}
-	if got := argv(); got != nil {
+	if got := argv.Last(); got != nil {
 		t.Errorf("a refused call ran the tool: %q", got)
 	}
 }

@@ -1,0 +1,175 @@
+// Package modtest holds the test helpers every built-in module's tests
+// share: the check that a module's Doc covers exactly its remote methods,
+// fake system tools (shell scripts that record how they were run), and a
+// fault-code assertion.
+//
+// It imports nothing but the root package, so a module's in-package tests
+// can use it without an import cycle; it must never import fleettest,
+// minion or a module.
+package modtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/gofunc/gofunc"
+)
+
+// CheckDoc fails t unless module's Doc documents exactly its remote
+// methods (its exported methods but Doc and Close) with a Description
+// and Version "1.0.0", each method with a Description and as many
+// complete ArgDocs (Name, Type, Description) as the Go method takes after
+// its context, optional arguments only at the end.
+func CheckDoc(t testing.TB, module gofunc.Documented) {
+	t.Helper()
+	doc := module.Doc()
+	if doc.Description == "" || doc.Version != "1.0.0" {
+		t.Errorf("%T: Description %q, Version %q; want a description and version 1.0.0", module, doc.Description, doc.Version)
+	}
+	ctxType := reflect.TypeFor[context.Context]()
+	seen := map[string]bool{}
+	for method := range reflect.TypeOf(module).Methods() {
+		if method.Name == "Doc" || method.Name == "Close" {
+			continue
+		}
+		seen[method.Name] = true
+		md, ok := doc.Methods[method.Name]
+		if !ok {
+			t.Errorf("%T.%s has no MethodDoc", module, method.Name)
+			continue
+		}
+		if md.Description == "" {
+			t.Errorf("%T.%s: empty Description", module, method.Name)
+		}
+		args := method.Type.NumIn() - 1 // the receiver
+		if args > 0 && method.Type.In(1) == ctxType {
+			args--
+		}
+		if len(md.Args) != args {
+			t.Errorf("%T.%s takes %d arguments, its doc lists %d", module, method.Name, args, len(md.Args))
+		}
+		optional := false
+		for _, a := range md.Args {
+			if a.Name == "" || a.Type == "" || a.Description == "" {
+				t.Errorf("%T.%s: incomplete ArgDoc %+v", module, method.Name, a)
+			}
+			if optional && !a.Optional {
+				t.Errorf("%T.%s: required argument %q after an optional one", module, method.Name, a.Name)
+			}
+			optional = optional || a.Optional
+		}
+	}
+	for name := range doc.Methods {
+		if !seen[name] {
+			t.Errorf("%T: doc for %s, which is not an exported method", module, name)
+		}
+	}
+}
+
+// WantCode fails t now unless err is a *gofunc.Fault (or wraps one) with
+// the given code.
+func WantCode(t testing.TB, err error, code gofunc.Code) {
+	t.Helper()
+	var f *gofunc.Fault
+	if !errors.As(err, &f) || f.Code != code {
+		t.Fatalf("err = %v, want a fault with code %v", err, code)
+	}
+}
+
+// FakeBinary writes an executable /bin/sh script called name into a new
+// directory under t.TempDir() and returns its path, and the log of its
+// runs. Each run first appends its argv (argv[0] included) to the log,
+// then runs body. body may use $dir, the script's directory, where a test
+// can leave files for it to read.
+func FakeBinary(t testing.TB, name, body string) (path string, log *ArgvLog) {
+	t.Helper()
+	dir := t.TempDir()
+	path = filepath.Join(dir, name)
+	log = &ArgvLog{t: t, path: filepath.Join(dir, ".argv")}
+	// Each run: its argument count, then argv, each field ended by a NUL
+	// (the one byte an argument cannot hold).
+	script := fmt.Sprintf("#!/bin/sh\ndir=%s\nprintf '%%s\\0' \"$#\" \"$0\" \"$@\" >> \"$dir/.argv\"\n%s\n", shellQuote(dir), body)
+	if err := os.WriteFile(path, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return path, log
+}
+
+// FakeTool is FakeBinary for the common stand-in: a tool that prints
+// stdout (exactly, on its standard output) and exits with exitCode.
+func FakeTool(t testing.TB, name, stdout string, exitCode int) (path string, log *ArgvLog) {
+	t.Helper()
+	path, log = FakeBinary(t, name, fmt.Sprintf("cat \"$dir/.stdout\"\nexit %d", exitCode))
+	if err := os.WriteFile(filepath.Join(filepath.Dir(path), ".stdout"), []byte(stdout), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, log
+}
+
+// ArgvLog is what a FakeBinary recorded. Its methods fail the test that
+// made it if the log is corrupt.
+type ArgvLog struct {
+	t    testing.TB
+	path string
+}
+
+// Runs returns the argv of every run so far, argv[0] included, in order;
+// nil when the binary never ran.
+func (l *ArgvLog) Runs() [][]string {
+	l.t.Helper()
+	b, err := os.ReadFile(l.path)
+	if errors.Is(err, os.ErrNotExist) || (err == nil && len(b) == 0) {
+		return nil
+	}
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	fields := bytes.Split(bytes.TrimSuffix(b, []byte{0}), []byte{0})
+	var runs [][]string
+	for len(fields) > 0 {
+		n, err := strconv.Atoi(string(fields[0]))
+		if err != nil || n < 0 || n+2 > len(fields) {
+			l.t.Fatalf("corrupt argv log %s at %q", l.path, fields[0])
+		}
+		run := make([]string, 0, n+1)
+		for _, f := range fields[1 : n+2] {
+			run = append(run, string(f))
+		}
+		runs = append(runs, run)
+		fields = fields[n+2:]
+	}
+	return runs
+}
+
+// Last returns the argv of the last run, argv[0] included; nil when the
+// binary never ran.
+func (l *ArgvLog) Last() []string {
+	l.t.Helper()
+	runs := l.Runs()
+	if len(runs) == 0 {
+		return nil
+	}
+	return runs[len(runs)-1]
+}
+
+// Reset forgets the runs so far.
+func (l *ArgvLog) Reset() {
+	l.t.Helper()
+	if err := os.Remove(l.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		l.t.Fatal(err)
+	}
+}
+
+// shellQuote quotes s for /bin/sh: inside single quotes nothing is special
+// but the single quote itself.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
