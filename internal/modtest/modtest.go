@@ -18,7 +18,9 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gofunc/gofunc"
 )
@@ -82,6 +84,26 @@ func WantCode(t testing.TB, err error, code gofunc.Code) {
 	if !errors.As(err, &f) || f.Code != code {
 		t.Fatalf("err = %v, want a fault with code %v", err, code)
 	}
+}
+
+// WaitGone fails t unless process pid is gone, or a zombie, within five
+// seconds: after a process group was killed, an orphan is reaped by PID 1
+// when it gets to it. A survivor is killed before t fails.
+func WaitGone(t testing.TB, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return
+		}
+		if _, rest, ok := strings.Cut(string(stat), ") "); ok && strings.HasPrefix(rest, "Z") {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	t.Fatalf("process %d survived the group kill", pid)
 }
 
 // FakeBinary writes an executable /bin/sh script called name into a new

@@ -145,3 +145,16 @@ func TestFakeTool(t *testing.T) {
 		t.Errorf("FakeTool exit = %v, want 100", err)
 	}
 }
+
+func TestWaitGone(t *testing.T) {
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	WaitGone(t, cmd.Process.Pid) // a zombie until Wait below
+	cmd.Wait()
+	WaitGone(t, cmd.Process.Pid) // gone
+}

@@ -76,14 +76,28 @@ func codeOf(err error) gofunc.Code {
 	return f.Code
 }
 
+// pathCase is a path, what a check should make of it and the fault code
+// it should fail with (0: none).
+type pathCase struct {
+	in, want string
+	code     gofunc.Code
+}
+
+func checkPaths(t *testing.T, name string, check func(string) (string, error), cases []pathCase) {
+	t.Helper()
+	for _, tc := range cases {
+		got, err := check(tc.in)
+		if code := codeOf(err); code != tc.code || got != tc.want {
+			t.Errorf("%s(%q) = %q, %v; want %q, code %v", name, tc.in, got, err, tc.want, tc.code)
+		}
+	}
+}
+
 func TestWritePath(t *testing.T) {
 	_, allowed, outside := tree(t)
 	g, err := New([]string{allowed})
 	must(t, err)
-	for _, tc := range []struct {
-		in, want string
-		code     gofunc.Code
-	}{
+	checkPaths(t, "WritePath", g.WritePath, []pathCase{
 		{allowed + "/new", allowed + "/new", 0},
 		{allowed + "/f", allowed + "/f", 0},
 		{allowed + "/inner/x", allowed + "/sub/x", 0},
@@ -97,22 +111,14 @@ func TestWritePath(t *testing.T) {
 		{allowed + "/", "", gofunc.CodeDenied}, // cleans to the allowed dir's own entry in its parent
 		{"/", "", gofunc.CodeBadArgs},
 		{"../../etc/shadow", "", gofunc.CodeBadArgs},
-	} {
-		got, err := g.WritePath(tc.in)
-		if code := codeOf(err); code != tc.code || got != tc.want {
-			t.Errorf("WritePath(%q) = %q, %v; want %q, code %v", tc.in, got, err, tc.want, tc.code)
-		}
-	}
+	})
 }
 
 func TestEntryPath(t *testing.T) {
 	_, allowed, outside := tree(t)
 	g, err := New([]string{allowed})
 	must(t, err)
-	for _, tc := range []struct {
-		in, want string
-		code     gofunc.Code
-	}{
+	checkPaths(t, "EntryPath", g.EntryPath, []pathCase{
 		{allowed, allowed, 0}, // unlike WritePath: the allowed directory itself
 		{allowed + "/", allowed, 0},
 		{allowed + "/sub", allowed + "/sub", 0},
@@ -129,12 +135,7 @@ func TestEntryPath(t *testing.T) {
 		{allowed + "/nodir/x", "", gofunc.CodeNotFound},
 		{"../../etc/shadow", "", gofunc.CodeBadArgs},
 		{"/etc/\x00shadow", "", gofunc.CodeBadArgs},
-	} {
-		got, err := g.EntryPath(tc.in)
-		if code := codeOf(err); code != tc.code || got != tc.want {
-			t.Errorf("EntryPath(%q) = %q, %v; want %q, code %v", tc.in, got, err, tc.want, tc.code)
-		}
-	}
+	})
 	root, err := New([]string{"/"})
 	must(t, err)
 	for _, g := range []*Guard{root, nil} {
@@ -148,10 +149,7 @@ func TestReadPath(t *testing.T) {
 	_, allowed, outside := tree(t)
 	g, err := New([]string{allowed})
 	must(t, err)
-	for _, tc := range []struct {
-		in, want string
-		code     gofunc.Code
-	}{
+	checkPaths(t, "ReadPath", g.ReadPath, []pathCase{
 		{allowed + "/f", allowed + "/f", 0},
 		{allowed, allowed, 0},
 		{allowed + "/inner", allowed + "/sub", 0},
@@ -160,12 +158,7 @@ func TestReadPath(t *testing.T) {
 		{outside + "/secret", "", gofunc.CodeDenied},
 		{allowed + "/missing", "", gofunc.CodeNotFound},
 		{"../../etc/shadow", "", gofunc.CodeBadArgs},
-	} {
-		got, err := g.ReadPath(tc.in)
-		if code := codeOf(err); code != tc.code || got != tc.want {
-			t.Errorf("ReadPath(%q) = %q, %v; want %q, code %v", tc.in, got, err, tc.want, tc.code)
-		}
-	}
+	})
 }
 
 func TestUnrestricted(t *testing.T) {

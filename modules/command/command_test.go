@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -85,26 +84,7 @@ func TestRunTimeoutKillsGroup(t *testing.T) {
 	if err != nil {
 		t.Fatalf("stdout %q: %v", r.Stdout, err)
 	}
-	waitGone(t, pid)
-}
-
-// waitGone fails unless pid is gone or a zombie within a few seconds
-// (its parent was killed; the orphan is reaped by PID 1 when it gets to it).
-func waitGone(t *testing.T, pid int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			return
-		}
-		if _, rest, ok := strings.Cut(string(stat), ") "); ok && strings.HasPrefix(rest, "Z") {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	syscall.Kill(pid, syscall.SIGKILL)
-	t.Fatalf("process %d survived the group kill", pid)
+	modtest.WaitGone(t, pid)
 }
 
 func TestRunContextDeadlineIsTimeoutFault(t *testing.T) {
