@@ -1,10 +1,10 @@
 // Package glob matches names against Func's target patterns: Python's
 // fnmatch syntax, compared case-insensitively.
 //
-//	*       any run of characters, including none and including "."
-//	?       any one character
-//	[seq]   one character in seq (ranges like a-z allowed)
-//	[!seq]  one character not in seq
+//   - any run of characters, including none and including "."
+//     ?       any one character
+//     [seq]   one character in seq (ranges like a-z allowed)
+//     [!seq]  one character not in seq
 //
 // A "[" with no closing "]" is a literal "[", as in fnmatch.
 package glob
