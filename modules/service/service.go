@@ -17,7 +17,6 @@ import (
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/internal/procrun"
-	"github.com/gofunc/gofunc/modules/command"
 )
 
 // Defaults for the zero fields of Module.
@@ -110,7 +109,7 @@ func (m *Module) Status(ctx context.Context, name string) (Status, error) {
 	if err := CheckUnitName(name); err != nil {
 		return Status{}, err
 	}
-	out, err := m.systemctl(ctx, command.DefaultMaxOutput, "show",
+	out, err := m.systemctl(ctx, procrun.DefaultMaxOutput, "show",
 		"--property=Id,Description,LoadState,ActiveState,SubState,UnitFileState,MainPID,ExecMainStatus,ActiveEnterTimestamp",
 		"--", name)
 	if err != nil {
