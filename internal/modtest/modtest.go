@@ -1,9 +1,10 @@
 // Package modtest holds the test helpers every built-in module's tests
 // share: the check that a module's Doc covers exactly its remote methods,
-// fake system tools (shell scripts that record how they were run), and a
-// fault-code assertion.
+// fake system tools (shell scripts that record how they were run), a
+// fault-code assertion, a check that a killed process is gone, and the
+// pieces of a line parser's fuzz target (seeds, error type, round trip).
 //
-// It imports nothing but the root package, so a module's in-package tests
+// Of gofunc it imports only the root package, so a module's in-package tests
 // can use it without an import cycle; it must never import fleettest,
 // minion or a module.
 package modtest
@@ -13,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -21,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/gofunc/gofunc"
 )
@@ -83,6 +87,55 @@ func WantCode(t testing.TB, err error, code gofunc.Code) {
 	var f *gofunc.Fault
 	if !errors.As(err, &f) || f.Code != code {
 		t.Fatalf("err = %v, want a fault with code %v", err, code)
+	}
+}
+
+// AddSeeds adds each file that can be read to f's seed corpus, whole and
+// line by line. A file that cannot be read (a host file such as
+// /proc/self/mountinfo on another system) adds nothing.
+func AddSeeds(f *testing.F, files ...string) {
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			continue
+		}
+		f.Add(string(b))
+		for line := range strings.Lines(string(b)) {
+			f.Add(line)
+		}
+	}
+}
+
+// WantErrorAs fails t now unless err is nil or is (or wraps) an E: a
+// parser's own error type, such as *mount.ParseError.
+func WantErrorAs[E error](t testing.TB, err error) {
+	t.Helper()
+	var target E
+	if err != nil && !errors.As(err, &target) {
+		t.Fatalf("error %v is not a %T", err, target)
+	}
+}
+
+// RoundTrip fails t now unless entries, written back one line each with
+// format, parse to the same entries. format's ok false means an entry
+// cannot be written back (escaping made its line too long, say) and
+// skips the check.
+func RoundTrip[T any](t testing.TB, entries []T, parse func(io.Reader) ([]T, error), format func(T) (line string, ok bool)) {
+	t.Helper()
+	var b strings.Builder
+	for _, e := range entries {
+		line, ok := format(e)
+		if !ok {
+			return
+		}
+		b.WriteString(line + "\n")
+	}
+	again, err := parse(strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatalf("re-parsing %q: %v", b.String(), err)
+	}
+	if diff := cmp.Diff(entries, again); diff != "" {
+		t.Fatalf("round trip differs (-first +second):\n%s", diff)
 	}
 }
 

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"reflect"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gofunc/gofunc"
@@ -22,6 +25,21 @@ func (r *recorder) Helper() {}
 
 func (r *recorder) Errorf(format string, args ...any) {
 	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
+
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.Errorf(format, args...)
+	runtime.Goexit()
+}
+
+// failures runs check on a recorder in a goroutine of its own (Fatalf
+// ends it) and returns what check reported.
+func failures(check func(t testing.TB)) []string {
+	r := &recorder{}
+	var wg sync.WaitGroup
+	wg.Go(func() { check(r) })
+	wg.Wait()
+	return r.errs
 }
 
 // good is documented exactly.
@@ -157,4 +175,55 @@ func TestWaitGone(t *testing.T) {
 	WaitGone(t, cmd.Process.Pid) // a zombie until Wait below
 	cmd.Wait()
 	WaitGone(t, cmd.Process.Pid) // gone
+}
+
+// lineError is a parser's own error type.
+type lineError struct{ line int }
+
+func (e *lineError) Error() string { return fmt.Sprintf("line %d", e.line) }
+
+// parseLines is a line parser: one entry per line; a line "!" is an error.
+func parseLines(r io.Reader) ([]string, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	var lines []string
+	for i, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		if l == "!" {
+			return nil, &lineError{i + 1}
+		}
+		if l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return lines, nil
+}
+
+func TestWantErrorAs(t *testing.T) {
+	WantErrorAs[*lineError](t, nil)
+	WantErrorAs[*lineError](t, fmt.Errorf("reading: %w", &lineError{3}))
+	got := failures(func(t testing.TB) { WantErrorAs[*lineError](t, errors.New("bufio: token too long")) })
+	if len(got) != 1 || !strings.Contains(got[0], "is not a *modtest.lineError") {
+		t.Errorf("WantErrorAs(another error) reported %q", got)
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	same := func(s string) (string, bool) { return s, true }
+	RoundTrip(t, []string{"a", "b c"}, parseLines, same)
+	RoundTrip(t, nil, parseLines, same)
+	for name, tc := range map[string]struct {
+		format func(string) (string, bool)
+		want   string
+	}{
+		"lossy":    {func(s string) (string, bool) { return strings.ToUpper(s), true }, "round trip differs"},
+		"unparsed": {func(string) (string, bool) { return "!", true }, "re-parsing"},
+		"skipped":  {func(string) (string, bool) { return "!", false }, ""},
+	} {
+		got := failures(func(t testing.TB) { RoundTrip(t, []string{"a"}, parseLines, tc.format) })
+		if tc.want == "" && len(got) > 0 || tc.want != "" && (len(got) != 1 || !strings.Contains(got[0], tc.want)) {
+			t.Errorf("%s: RoundTrip reported %q, want %q", name, got, tc.want)
+		}
+	}
 }

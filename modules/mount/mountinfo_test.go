@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/gofunc/gofunc/internal/modtest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -155,43 +157,18 @@ func escape(s string) string {
 }
 
 func FuzzParseMountInfo(f *testing.F) {
-	if in, err := os.ReadFile("testdata/mountinfo.txt"); err == nil {
-		f.Add(string(in))
-		for line := range strings.Lines(string(in)) {
-			f.Add(line)
-		}
-	}
-	if in, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
-		f.Add(string(in))
-	}
+	modtest.AddSeeds(f, "testdata/mountinfo.txt", "/proc/self/mountinfo")
 	f.Add("1 2 3:4 / / rw - - - -\n")
 	f.Add("1 2 3:4 \\ \\0 \\00 - a b\n")
 	f.Fuzz(func(t *testing.T, in string) {
 		mounts, err := ParseMountInfo(strings.NewReader(in))
-		if err != nil {
-			var pe *ParseError
-			if !errors.As(err, &pe) {
-				t.Fatalf("error %v is not a *ParseError", err)
-			}
-			return
-		}
+		modtest.WantErrorAs[*ParseError](t, err)
 		// Round trip: what was parsed, formatted the kernel's way, parses
-		// to the same entries.
-		var b strings.Builder
-		for _, m := range mounts {
+		// to the same entries (unless escaping made a line too long).
+		modtest.RoundTrip(t, mounts, ParseMountInfo, func(m Mount) (string, bool) {
 			line := format(m)
-			if len(line) >= MaxLineLen {
-				return // escaping made the line too long to parse again
-			}
-			b.WriteString(line + "\n")
-		}
-		again, err := ParseMountInfo(strings.NewReader(b.String()))
-		if err != nil {
-			t.Fatalf("re-parsing %q: %v", b.String(), err)
-		}
-		if diff := cmp.Diff(mounts, again); diff != "" {
-			t.Fatalf("round trip differs (-first +second):\n%s", diff)
-		}
+			return line, len(line) < MaxLineLen
+		})
 	})
 }
 

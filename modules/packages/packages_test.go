@@ -320,30 +320,14 @@ func TestParseListErrors(t *testing.T) {
 }
 
 func fuzzSeeds(f *testing.F) {
-	for _, name := range []string{"apt-upgrade.txt", "dnf-check-update.txt", "rpm-qa.txt", "dpkg-query.txt"} {
-		if b, err := os.ReadFile(filepath.Join("testdata", name)); err == nil {
-			f.Add(string(b))
-			for line := range strings.Lines(string(b)) {
-				f.Add(line)
-			}
-		}
-	}
-}
-
-// checkParse fails t unless err is nil or a *ParseError.
-func checkParse(t *testing.T, err error) {
-	t.Helper()
-	var pe *ParseError
-	if err != nil && !errors.As(err, &pe) {
-		t.Fatalf("error %v is not a *ParseError", err)
-	}
+	modtest.AddSeeds(f, "testdata/apt-upgrade.txt", "testdata/dnf-check-update.txt", "testdata/rpm-qa.txt", "testdata/dpkg-query.txt")
 }
 
 func FuzzParseList(f *testing.F) {
 	fuzzSeeds(f)
 	f.Fuzz(func(t *testing.T, in string) {
 		pkgs, err := ParseList(strings.NewReader(in))
-		checkParse(t, err)
+		modtest.WantErrorAs[*ParseError](t, err)
 		for _, p := range pkgs {
 			if p.Name == "" || p.Status == "" || strings.ContainsAny(p.Name+p.Version+p.Arch+p.Status, "\t\n") {
 				t.Fatalf("bad package %+v", p)
@@ -356,7 +340,7 @@ func FuzzParseAptSimulate(f *testing.F) {
 	fuzzSeeds(f)
 	f.Fuzz(func(t *testing.T, in string) {
 		updates, err := ParseAptSimulate(strings.NewReader(in))
-		checkParse(t, err)
+		modtest.WantErrorAs[*ParseError](t, err)
 		for _, u := range updates {
 			if u.Name == "" || u.Available == "" {
 				t.Fatalf("incomplete update %+v", u)
@@ -369,7 +353,7 @@ func FuzzParseDnfCheckUpdate(f *testing.F) {
 	fuzzSeeds(f)
 	f.Fuzz(func(t *testing.T, in string) {
 		updates, err := ParseDnfCheckUpdate(strings.NewReader(in))
-		checkParse(t, err)
+		modtest.WantErrorAs[*ParseError](t, err)
 		for _, u := range updates {
 			if u.Name == "" || u.Arch == "" || u.Available == "" || u.Origin == "" {
 				t.Fatalf("incomplete update %+v", u)

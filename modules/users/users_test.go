@@ -265,24 +265,10 @@ func FuzzParsePasswd(f *testing.F) {
 	addSeeds(f, "testdata/passwd", "/etc/passwd")
 	f.Fuzz(func(t *testing.T, in string) {
 		users, err := ParsePasswd(strings.NewReader(in))
-		if err != nil {
-			var pe *ParseError
-			if !errors.As(err, &pe) {
-				t.Fatalf("error %v is not a *ParseError", err)
-			}
-			return
-		}
-		var b strings.Builder
-		for _, u := range users {
-			fmt.Fprintf(&b, "%s:x:%d:%d:%s:%s:%s\n", u.Name, u.UID, u.GID, u.Gecos, u.Home, u.Shell)
-		}
-		again, err := ParsePasswd(strings.NewReader(b.String()))
-		if err != nil {
-			t.Fatalf("re-parsing %q: %v", b.String(), err)
-		}
-		if diff := cmp.Diff(users, again); diff != "" {
-			t.Fatalf("round trip (-first +second):\n%s", diff)
-		}
+		modtest.WantErrorAs[*ParseError](t, err)
+		modtest.RoundTrip(t, users, ParsePasswd, func(u User) (string, bool) {
+			return fmt.Sprintf("%s:x:%d:%d:%s:%s:%s", u.Name, u.UID, u.GID, u.Gecos, u.Home, u.Shell), true
+		})
 	})
 }
 
@@ -290,36 +276,15 @@ func FuzzParseGroup(f *testing.F) {
 	addSeeds(f, "testdata/group", "/etc/group")
 	f.Fuzz(func(t *testing.T, in string) {
 		groups, err := ParseGroup(strings.NewReader(in))
-		if err != nil {
-			var pe *ParseError
-			if !errors.As(err, &pe) {
-				t.Fatalf("error %v is not a *ParseError", err)
-			}
-			return
-		}
-		var b strings.Builder
-		for _, g := range groups {
-			fmt.Fprintf(&b, "%s:x:%d:%s\n", g.Name, g.GID, strings.Join(g.Members, ","))
-		}
-		again, err := ParseGroup(strings.NewReader(b.String()))
-		if err != nil {
-			t.Fatalf("re-parsing %q: %v", b.String(), err)
-		}
-		if diff := cmp.Diff(groups, again); diff != "" {
-			t.Fatalf("round trip (-first +second):\n%s", diff)
-		}
+		modtest.WantErrorAs[*ParseError](t, err)
+		modtest.RoundTrip(t, groups, ParseGroup, func(g Group) (string, bool) {
+			return fmt.Sprintf("%s:x:%d:%s", g.Name, g.GID, strings.Join(g.Members, ",")), true
+		})
 	})
 }
 
 func addSeeds(f *testing.F, files ...string) {
-	for _, file := range files {
-		if b, err := os.ReadFile(file); err == nil {
-			f.Add(string(b))
-			for line := range strings.Lines(string(b)) {
-				f.Add(line)
-			}
-		}
-	}
+	modtest.AddSeeds(f, files...)
 	f.Add("a:b:c:d:e:f:g\n")
 	f.Add("x:x:1:1\r\r\n")
 }
