@@ -1,6 +1,7 @@
 package minion_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -246,3 +248,28 @@ func (*flaky) Boom(i int) int {
 	xs := []int{1} // a runtime error, as a module bug would make one
 	return xs[i]
 }
+
+// A module that holds resources is closed when the server stops; Close
+// is never callable over the wire.
+func TestModulesClosedOnShutdown(t *testing.T) {
+	c := &closer{}
+	e := start(t, func(s *minion.Server) {
+		if err := s.Register("res", c); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if _, err := e.call(e.client(gofunc.RoleOverlord, "admin"), "res.close"); !errors.Is(err, gofunc.ErrNoSuchMethod) {
+		t.Fatalf("res.close over the wire = %v, want no such method", err)
+	}
+	if err := e.srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if c.closed.Load() != 1 {
+		t.Fatalf("Close called %d times, want 1", c.closed.Load())
+	}
+}
+
+type closer struct{ closed atomic.Int32 }
+
+func (c *closer) Ping() bool   { return true }
+func (c *closer) Close() error { c.closed.Add(1); return nil }

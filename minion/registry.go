@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"regexp"
 	"runtime/debug"
@@ -11,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/internal/xmlrpc"
@@ -60,6 +63,7 @@ type module struct {
 	value   any
 	doc     gofunc.ModuleDoc
 	methods map[string]*method // by wire name
+	closed  bool               // Close was called (servers stop once)
 }
 
 // registry maps wire names to methods. It is read on every call and
@@ -301,4 +305,22 @@ func (m *method) call(ctx context.Context, args []reflect.Value) (result any, er
 		return out[0].Interface(), nil
 	}
 	return true, nil // XML-RPC has no void; Func's convention is true
+}
+
+// closeModules closes every module that implements io.Closer, once the
+// server has stopped: a module's Close (never a wire method) releases
+// what it holds, such as copyfile's unfinished uploads.
+func (r *registry) closeModules(log hclog.Logger) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for name, m := range r.modules {
+		c, ok := m.value.(io.Closer)
+		if !ok || m.closed {
+			continue
+		}
+		m.closed = true
+		if err := c.Close(); err != nil {
+			log.Warn("module close failed", "module", name, "error", err)
+		}
+	}
 }

@@ -295,6 +295,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	cancel()
 	s.calls.wait(context.Background())
+	s.reg.closeModules(s.logger())
 	return err
 }
 
@@ -309,6 +310,7 @@ func (s *Server) Close() error {
 	cancel()
 	err := hs.Close()
 	s.calls.wait(context.Background())
+	s.reg.closeModules(s.logger())
 	return err
 }
 

@@ -417,8 +417,14 @@ func (c *Client) classify(ctx context.Context, err error) error {
 	var netErr net.Error
 	switch {
 	case errors.As(err, &respErr):
-		if respErr.Fault.Code == gofunc.CodeTooLarge {
+		switch {
+		case respErr.Fault.Code == gofunc.CodeTooLarge:
 			return gofunc.Errorf(gofunc.CodeTooLarge, "answer larger than MaxResultBytes (%d bytes): %s", c.cfg.MaxResultBytes, respErr.Fault.Message)
+		case respErr.Fault.Code == gofunc.CodeTimeout || errors.Is(ctx.Err(), context.DeadlineExceeded):
+			// The deadline passed while the answer was arriving.
+			return fmt.Errorf("%w: answer cut off by the host timeout: %v", ErrTimeout, respErr)
+		case respErr.Fault.Code == gofunc.CodeCanceled && ctx.Err() != nil:
+			return ctx.Err()
 		}
 		return fmt.Errorf("%w: %v", ErrProtocol, respErr)
 	case errors.As(err, &f):

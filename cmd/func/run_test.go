@@ -282,6 +282,16 @@ func TestAuditVerifyAndQuery(t *testing.T) {
 		t.Errorf("query:\n%s", o.stdout)
 	}
 	runFunc(t, "", "audit", "query", "--kind", "[", log).want(t, exitUsage)
+	// A line torn by a crash is a warning, not tampering.
+	torn := filepath.Join(t.TempDir(), "torn.log")
+	b0, _ := os.ReadFile(log)
+	if err := os.WriteFile(torn, append(b0, []byte(`{"seq":99,"kind":"call.st`)...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o = runFunc(t, "", "audit", "verify", torn).want(t, exitOK)
+	if !strings.Contains(o.stdout, "WARNING") || !strings.Contains(o.stdout, "torn") {
+		t.Errorf("verify of a torn log: %s", o.stdout)
+	}
 	// Tampering is found.
 	b, _ := os.ReadFile(log)
 	if err := os.WriteFile(log, bytes.Replace(b, []byte("test.ping"), []byte("test.pong"), 1), 0o600); err != nil {
