@@ -1,10 +1,12 @@
 // Package glob matches names against Func's target patterns: Python's
-// fnmatch syntax, compared case-insensitively.
+// fnmatch syntax, compared case-insensitively:
 //
-//   - any run of characters, including none and including "."
-//     ?       any one character
-//     [seq]   one character in seq (ranges like a-z allowed)
-//     [!seq]  one character not in seq
+//	pattern  matches
+//	-------  ------------------------------------------------------
+//	*        any run of characters, including none and including "."
+//	?        any one character
+//	[seq]    one character in seq (ranges like a-z allowed)
+//	[!seq]   one character not in seq
 //
 // A "[" with no closing "]" is a literal "[", as in fnmatch.
 package glob
