@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -94,8 +95,42 @@ func (m *Module) Usage(ctx context.Context, path string) ([]Usage, error) {
 	return usages, nil
 }
 
-// Inventory returns Usage for every filesystem.
-func (m *Module) Inventory(ctx context.Context) ([]Usage, error) { return m.Usage(ctx, "") }
+// Filesystem is a mounted filesystem as the inventory records it: what
+// it is and how big, not how full (see Usage for that). Total is bytes.
+type Filesystem struct {
+	Mountpoint string `xmlrpc:"mountpoint"`
+	Device     string `xmlrpc:"device"`
+	Fstype     string `xmlrpc:"fstype"`
+	// Total is the filesystem's size; 0 for a zfs dataset, whose statfs
+	// size is its used plus the pool's free space and so moves as other
+	// datasets of the pool fill up.
+	Total int64 `xmlrpc:"total"`
+}
+
+// elasticFstypes are the filesystems whose statfs size is not a fixed
+// capacity but used plus available space of a shared pool.
+var elasticFstypes = map[string]bool{"zfs": true}
+
+// Inventory returns the mounted filesystems (as Usage selects them) with
+// their type and size but no usage, sorted by mountpoint: two
+// inventories are equal unless a filesystem was mounted, unmounted or
+// resized.
+func (m *Module) Inventory(ctx context.Context) ([]Filesystem, error) {
+	usages, err := m.Usage(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	fss := make([]Filesystem, 0, len(usages))
+	for _, u := range usages {
+		f := Filesystem{Mountpoint: u.Mountpoint, Device: u.Device, Fstype: u.Fstype, Total: u.Total}
+		if elasticFstypes[u.Fstype] {
+			f.Total = 0
+		}
+		fss = append(fss, f)
+	}
+	slices.SortStableFunc(fss, func(a, b Filesystem) int { return strings.Compare(a.Mountpoint, b.Mountpoint) })
+	return fss, nil
+}
 
 // Doc describes the module for introspection and the ACLs.
 func (m *Module) Doc() gofunc.ModuleDoc {
@@ -109,7 +144,8 @@ func (m *Module) Doc() gofunc.ModuleDoc {
 				Args: []gofunc.ArgDoc{{Name: "path", Type: "string", Optional: true, Default: "",
 					Description: "absolute path: report only the filesystem holding it; empty: all filesystems"}},
 			},
-			"Inventory": {Description: "Usage of every filesystem, as usage()."},
+			"Inventory": {Description: "Every filesystem usage() reports, with its size but no usage, sorted by mountpoint: " +
+				"[{mountpoint, device, fstype, total}]."},
 		},
 	}
 }

@@ -177,7 +177,7 @@ func (m *Module) List(ctx context.Context) ([]string, error) {
 // Scan records the current state of every tracked path as the new
 // baseline for diff, and returns it.
 func (m *Module) Scan(ctx context.Context) (Snapshot, error) {
-	snap, err := m.Inventory(ctx)
+	snap, err := m.current(ctx)
 	if err != nil {
 		return Snapshot{}, err
 	}
@@ -189,9 +189,28 @@ func (m *Module) Scan(ctx context.Context) (Snapshot, error) {
 	return snap, nil
 }
 
+// Inventory is the current state of the tracked paths: a Snapshot
+// without the time it was taken, so that two inventories are equal
+// unless a tracked file changed.
+type Inventory struct {
+	Files []FileState `xmlrpc:"files"` // sorted by path
+	// Truncated is set when MaxFiles entries were recorded and the scan
+	// stopped.
+	Truncated bool `xmlrpc:"truncated"`
+}
+
 // Inventory returns the current state of every tracked path without
 // recording it.
-func (m *Module) Inventory(ctx context.Context) (Snapshot, error) {
+func (m *Module) Inventory(ctx context.Context) (Inventory, error) {
+	snap, err := m.current(ctx)
+	if err != nil {
+		return Inventory{}, err
+	}
+	return Inventory{Files: snap.Files, Truncated: snap.Truncated}, nil
+}
+
+// current takes a snapshot of every tracked path.
+func (m *Module) current(ctx context.Context) (Snapshot, error) {
 	tracked, err := m.List(ctx)
 	if err != nil {
 		return Snapshot{}, err
@@ -212,7 +231,7 @@ func (m *Module) Diff(ctx context.Context) (Changes, error) {
 	if !found {
 		return Changes{}, gofunc.Errorf(gofunc.CodeNotFound, "no scan yet: call scan first")
 	}
-	now, err := m.Inventory(ctx)
+	now, err := m.current(ctx)
 	if err != nil {
 		return Changes{}, err
 	}
@@ -233,7 +252,8 @@ func (m *Module) Doc() gofunc.ModuleDoc {
 				"sha256, hash_skipped, size, mode, uid, gid, mtime, target}], truncated}."},
 			"Diff": {Description: "What changed since the last scan: {since, added[], removed[], " +
 				"modified[{path, changed[], before, after}]}; records nothing."},
-			"Inventory": {Description: "The current state, as scan() returns it, without recording it."},
+			"Inventory": {Description: "The current state without recording it: {files[], truncated}, as scan() " +
+				"returns it but without the time taken."},
 		},
 	}
 }

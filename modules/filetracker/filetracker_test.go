@@ -398,3 +398,36 @@ func BenchmarkScan(b *testing.B) {
 		}
 	}
 }
+
+// The reviewer's case: with a tracked tree read (atime), its directory
+// listed and the host busy in between, two inventories are equal; and
+// they differ as soon as a tracked file does.
+func TestInventoryStable(t *testing.T) {
+	m := newModule(t)
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "a.conf"), "alpha", 0o640)
+	write(t, filepath.Join(dir, "sub", "b"), "beta", 0o755)
+	if err := m.Track(t.Context(), dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Scan(t.Context()); err != nil { // a scan in between records state, changes no file
+		t.Fatal(err)
+	}
+	inv := modtest.CheckStable(t, func(ctx context.Context) (Inventory, error) {
+		if _, err := os.ReadFile(filepath.Join(dir, "a.conf")); err != nil {
+			return Inventory{}, err
+		}
+		if _, err := os.ReadDir(dir); err != nil {
+			return Inventory{}, err
+		}
+		return m.Inventory(ctx)
+	})
+	if len(inv.Files) != 4 || inv.Truncated {
+		t.Errorf("Inventory = %+v, want the dir, a.conf, sub and sub/b", inv)
+	}
+	write(t, filepath.Join(dir, "a.conf"), "alpha2", 0o640)
+	after, err := m.Inventory(t.Context())
+	if err != nil || cmp.Equal(inv, after) {
+		t.Errorf("Inventory after a tracked file changed = %+v, %v; want a difference", after, err)
+	}
+}

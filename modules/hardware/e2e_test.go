@@ -1,9 +1,16 @@
 package hardware_test
 
 import (
+	"context"
+	"os"
+	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp/cmpopts"
+
 	"github.com/gofunc/gofunc/fleettest"
+	"github.com/gofunc/gofunc/internal/modtest"
+	"github.com/gofunc/gofunc/modules/disk"
 	"github.com/gofunc/gofunc/modules/hardware"
 )
 
@@ -37,5 +44,27 @@ func TestOverMTLS(t *testing.T) {
 	facts, _ := res["m1.test"].Value.(map[string]any)
 	if facts["os"] != info.OS.Name || facts["memory_total"] != info.Memory.Total {
 		t.Errorf("facts.list = %v", facts)
+	}
+}
+
+// TestInventoryOverMTLS is what `func inventory` does: hardware.inventory
+// twice through a real minion, some activity in between; the answers
+// decode to equal inventories.
+func TestInventoryOverMTLS(t *testing.T) {
+	f := fleettest.Start(t, fleettest.Config{Subnet: "127.0.47"})
+	sel := f.Overlord().Targets("*")
+	inventory := func(ctx context.Context) (hardware.Inventory, error) {
+		var inv hardware.Inventory
+		res, err := sel.Call(ctx, "hardware", "inventory")
+		if err != nil {
+			return inv, err
+		}
+		return inv, res["m1.test"].Decode(&inv)
+	}
+	inv := modtest.CheckStable(t, inventory, cmpopts.IgnoreSliceElements(func(f disk.Filesystem) bool {
+		return strings.HasPrefix(f.Mountpoint, os.TempDir()+"/")
+	}))
+	if inv.OS.System != "linux" || inv.MemoryTotal <= 0 || len(inv.Filesystems) == 0 {
+		t.Errorf("hardware.inventory over the wire = %+v", inv)
 	}
 }

@@ -153,8 +153,81 @@ func (m *Module) Info(ctx context.Context) (Info, error) {
 	return info, nil
 }
 
-// Inventory returns the same as Info.
-func (m *Module) Inventory(ctx context.Context) (Info, error) { return m.Info(ctx) }
+// Inventory is the host's hardware and operating system as configured
+// and installed: what Info reports less everything that moves while the
+// host runs (boot time, uptime, used and available memory and swap,
+// filesystem usage, the CPU's current clock). Two inventories of a host
+// that nobody reconfigured are equal, so `func inventory` commits a
+// change to git only when something was changed. Slices are sorted.
+type Inventory struct {
+	Hostname       string         `xmlrpc:"hostname"`
+	OS             OS             `xmlrpc:"os"`
+	Virtualization Virtualization `xmlrpc:"virtualization"`
+	CPU            CPUInventory   `xmlrpc:"cpu"`
+	// MemoryTotal and SwapTotal are the sizes of RAM and swap in bytes.
+	MemoryTotal int64 `xmlrpc:"memory_total"`
+	SwapTotal   int64 `xmlrpc:"swap_total"`
+	// BlockDevices are the disks (of non-zero size) and their
+	// partitions, sorted by name.
+	BlockDevices []BlockDevice `xmlrpc:"block_devices"`
+	// Filesystems are the mounted filesystems with their size, as the
+	// disk module's inventory reports them, sorted by mountpoint.
+	Filesystems []disk.Filesystem `xmlrpc:"filesystems"`
+	// Interfaces are sorted by name, each one's addresses sorted too.
+	Interfaces []Interface `xmlrpc:"interfaces"`
+	// Warnings name the parts that could not be read.
+	Warnings []string `xmlrpc:"warnings"`
+}
+
+// CPUInventory describes the processors without their current clock.
+type CPUInventory struct {
+	Model   string `xmlrpc:"model"`
+	Vendor  string `xmlrpc:"vendor"`
+	Count   int    `xmlrpc:"count"`   // logical CPUs (threads)
+	Cores   int    `xmlrpc:"cores"`   // physical cores
+	Sockets int    `xmlrpc:"sockets"` // physical packages
+}
+
+// Inventory returns the host's stable facts (see the Inventory type);
+// Info is the live view. It fails only when ctx ends.
+func (m *Module) Inventory(ctx context.Context) (Inventory, error) {
+	var w warnings
+	c := cpuInfo(ctx, &w)
+	inv := Inventory{
+		OS:             osInfo(ctx, &w),
+		Virtualization: virtualization(ctx, &w),
+		CPU:            CPUInventory{Model: c.Model, Vendor: c.Vendor, Count: c.Count, Cores: c.Cores, Sockets: c.Sockets},
+		MemoryTotal:    memory(ctx, &w).Total,
+		SwapTotal:      swap(ctx, &w).Total,
+		BlockDevices:   blockDevices(cmp.Or(m.SysBlock, DefaultSysBlock), &w),
+		Interfaces:     interfaces(ctx, &w),
+	}
+	inv.OS.HostID = stableHostID(inv.OS.HostID)
+	var err error
+	inv.Hostname, err = os.Hostname()
+	w.add("hostname", err)
+	fss, err := (&disk.Module{MountInfo: m.MountInfo}).Inventory(ctx)
+	w.add("filesystems", err)
+	inv.Filesystems = nonNil(fss)
+	if err := ctx.Err(); err != nil {
+		return Inventory{}, contextFault(err)
+	}
+	inv.Warnings = nonNil(w.list)
+	return inv, nil
+}
+
+// bootIDFile changes at every boot; gopsutil falls back on it for the
+// host id when the host has neither a DMI product UUID nor a machine id.
+const bootIDFile = "/proc/sys/kernel/random/boot_id"
+
+// stableHostID returns id, or "" when id is only this boot's id, which
+// an inventory must not show as a change after every reboot.
+func stableHostID(id string) string {
+	if id != "" && strings.EqualFold(id, readString(bootIDFile)) {
+		return ""
+	}
+	return id
+}
 
 // Doc describes the module for introspection and the ACLs.
 func (m *Module) Doc() gofunc.ModuleDoc {
@@ -165,7 +238,9 @@ func (m *Module) Doc() gofunc.ModuleDoc {
 			"Info": {Description: "The inventory: {hostname, os{system, name, family, version, kernel, arch, host_id}, " +
 				"boot_time, uptime_s, virtualization{system, role}, cpu{model, vendor, mhz, count, cores, sockets}, " +
 				"memory{total, available, used, used_percent}, swap, block_devices[], filesystems[], interfaces[], warnings[]}."},
-			"Inventory": {Description: "The inventory, as info()."},
+			"Inventory": {Description: "The stable part of info(), for change tracking (no uptime, usage or clock): " +
+				"{hostname, os, virtualization, cpu{model, vendor, count, cores, sockets}, memory_total, swap_total, " +
+				"block_devices[], filesystems[{mountpoint, device, fstype, total}], interfaces[], warnings[]}."},
 		},
 	}
 }
@@ -262,9 +337,11 @@ func interfaces(ctx context.Context, w *warnings) []Interface {
 		for _, a := range i.Addrs {
 			addrs = append(addrs, a.Addr)
 		}
+		slices.Sort(addrs)
 		out = append(out, Interface{Name: i.Name, MAC: i.HardwareAddr, MTU: i.MTU,
 			Flags: nonNil(i.Flags), Addresses: addrs})
 	}
+	slices.SortFunc(out, func(a, b Interface) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
@@ -293,6 +370,7 @@ func blockDevices(sysBlock string, w *warnings) []BlockDevice {
 			Partitions: partitions(dir),
 		})
 	}
+	slices.SortFunc(devs, func(a, b BlockDevice) int { return strings.Compare(a.Name, b.Name) })
 	return devs
 }
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,10 +17,12 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"go.uber.org/goleak"
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/internal/modtest"
+	"github.com/gofunc/gofunc/modules/disk"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -69,8 +72,60 @@ func TestInfoReal(t *testing.T) {
 		t.Errorf("no / in Filesystems %+v", info.Filesystems)
 	}
 	inv, err := (&Module{}).Inventory(t.Context())
-	if err != nil || inv.OS != info.OS {
-		t.Errorf("Inventory().OS = %+v, %v; Info().OS = %+v", inv.OS, err, info.OS)
+	if err != nil || inv.OS != info.OS || inv.MemoryTotal != info.Memory.Total || inv.CPU.Model != info.CPU.Model {
+		t.Errorf("Inventory() = %+v, %v; Info() = %+v", inv, err, info)
+	}
+}
+
+// ignoreTempMounts leaves out of a comparison the filesystems mounted
+// under $TMPDIR, where other packages' tests (modules/mount's real tmpfs)
+// mount and unmount while this one runs: real changes, but not ours.
+var ignoreTempMounts = cmpopts.IgnoreSliceElements(func(f disk.Filesystem) bool {
+	return strings.HasPrefix(f.Mountpoint, os.TempDir()+"/")
+})
+
+// The reviewer's case: a second inventory after some activity (and at
+// least one second) must equal the first.
+func TestInventoryStable(t *testing.T) {
+	m := &Module{}
+	inv := modtest.CheckStable(t, m.Inventory, ignoreTempMounts)
+	checkWire(t, "Inventory", reflect.ValueOf(inv))
+	if len(inv.Warnings) > 0 {
+		t.Logf("warnings: %q", inv.Warnings)
+	}
+	if inv.OS.System != "linux" || inv.OS.Kernel != unameFields(t)["release"] || inv.CPU.Count < runtime.NumCPU() {
+		t.Errorf("Inventory OS, CPU = %+v, %+v", inv.OS, inv.CPU)
+	}
+	if inv.MemoryTotal != memTotal(t) {
+		t.Errorf("MemoryTotal = %d, want /proc/meminfo's %d", inv.MemoryTotal, memTotal(t))
+	}
+	if !hasLoopback(inv.Interfaces) {
+		t.Errorf("no lo with 127.0.0.1/8 in %+v", inv.Interfaces)
+	}
+	if !slices.ContainsFunc(inv.Filesystems, func(f disk.Filesystem) bool { return f.Mountpoint == "/" && f.Total > 0 }) {
+		t.Errorf("no / with a size in %+v", inv.Filesystems)
+	}
+	sorted := slices.IsSortedFunc(inv.Interfaces, func(a, b Interface) int { return strings.Compare(a.Name, b.Name) }) &&
+		slices.IsSortedFunc(inv.BlockDevices, func(a, b BlockDevice) int { return strings.Compare(a.Name, b.Name) }) &&
+		slices.IsSortedFunc(inv.Filesystems, func(a, b disk.Filesystem) int { return strings.Compare(a.Mountpoint, b.Mountpoint) })
+	for _, i := range inv.Interfaces {
+		sorted = sorted && slices.IsSorted(i.Addresses)
+	}
+	if !sorted {
+		t.Errorf("Inventory slices are not sorted: %+v", inv)
+	}
+}
+
+func TestStableHostID(t *testing.T) {
+	if got := stableHostID("3d1219c7-c4c5-404a-aa1f-6d2a48adfda4"); got != "3d1219c7-c4c5-404a-aa1f-6d2a48adfda4" {
+		t.Errorf("stableHostID(a machine id) = %q", got)
+	}
+	boot := readString(bootIDFile)
+	if boot == "" {
+		t.Skipf("SKIPPED: no %s", bootIDFile)
+	}
+	if got := stableHostID(strings.ToUpper(boot)); got != "" {
+		t.Errorf("stableHostID(this boot's id) = %q, want \"\"", got)
 	}
 }
 

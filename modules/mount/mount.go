@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -82,8 +83,46 @@ func (m *Module) List(ctx context.Context) ([]Mount, error) {
 	return mounts, nil
 }
 
-// Inventory returns the same as List: the mount table is the module's state.
-func (m *Module) Inventory(ctx context.Context) ([]Mount, error) { return m.List(ctx) }
+// InventoryEntry is a mount as the inventory records it: a Mount without
+// the numbers the kernel hands out when something is mounted (mount and
+// parent ids, the anonymous device numbers of tmpfs and the like, peer
+// group numbers), which differ after a remount of the very same thing.
+type InventoryEntry struct {
+	Mountpoint string `xmlrpc:"mountpoint"`
+	Root       string `xmlrpc:"root"`
+	Device     string `xmlrpc:"device"`
+	Fstype     string `xmlrpc:"fstype"`
+	// Options are the per-mount options ("rw,relatime").
+	Options string `xmlrpc:"options"`
+	// SuperOptions are the filesystem's own options ("rw,errors=remount-ro").
+	SuperOptions string `xmlrpc:"super_options"`
+	// Propagation holds the propagation types without their peer group
+	// numbers: "shared", "master", "propagate_from", "unbindable".
+	Propagation []string `xmlrpc:"propagation"`
+}
+
+// Inventory returns the mount table as InventoryEntry values sorted by
+// mountpoint (mounts stacked on one mountpoint stay in mount order): two
+// inventories are equal unless something was mounted, unmounted or
+// remounted with other options.
+func (m *Module) Inventory(ctx context.Context) ([]InventoryEntry, error) {
+	mounts, err := m.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	inv := make([]InventoryEntry, 0, len(mounts))
+	for _, mt := range mounts {
+		e := InventoryEntry{Mountpoint: mt.Mountpoint, Root: mt.Root, Device: mt.Device, Fstype: mt.Fstype,
+			Options: mt.Options, SuperOptions: mt.SuperOptions, Propagation: make([]string, 0, len(mt.Propagation))}
+		for _, p := range mt.Propagation {
+			kind, _, _ := strings.Cut(p, ":")
+			e.Propagation = append(e.Propagation, kind)
+		}
+		inv = append(inv, e)
+	}
+	slices.SortStableFunc(inv, func(a, b InventoryEntry) int { return strings.Compare(a.Mountpoint, b.Mountpoint) })
+	return inv, nil
+}
 
 // Mount mounts device on mountpoint, running
 // "mount [-t fstype] [-o options] -- device mountpoint". fstype and
@@ -142,7 +181,8 @@ func (m *Module) Doc() gofunc.ModuleDoc {
 		Methods: map[string]gofunc.MethodDoc{
 			"List": {Description: "The mount table: [{id, parent_id, major_minor, root, mountpoint, options, " +
 				"propagation, fstype, device, super_options}]."},
-			"Inventory": {Description: "The mount table, as list."},
+			"Inventory": {Description: "The mount table without kernel-assigned numbers, sorted by mountpoint: " +
+				"[{mountpoint, root, device, fstype, options, super_options, propagation}]."},
 			"Mount": {
 				Description: "Mount a filesystem (mount -t fstype -o options -- device mountpoint).",
 				Dangerous:   true,

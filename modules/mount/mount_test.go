@@ -5,11 +5,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"go.uber.org/goleak"
 
 	"github.com/gofunc/gofunc"
@@ -35,6 +37,65 @@ func TestListReal(t *testing.T) {
 	inv, err := (&Module{}).Inventory(t.Context())
 	if err != nil || len(inv) != len(mounts) {
 		t.Errorf("Inventory() = %d mounts, %v; List had %d", len(inv), err, len(mounts))
+	}
+}
+
+// The reviewer's case: two inventories around some activity are equal.
+func TestInventoryStable(t *testing.T) {
+	// Other packages' tests may mount under $TMPDIR meanwhile (and this
+	// package's TestRealTmpfs does, though not concurrently): real
+	// changes, but not this test's.
+	ignoreTemp := cmpopts.IgnoreSliceElements(func(e InventoryEntry) bool {
+		return strings.HasPrefix(e.Mountpoint, os.TempDir()+"/")
+	})
+	inv := modtest.CheckStable(t, (&Module{}).Inventory, ignoreTemp)
+	if !slices.ContainsFunc(inv, func(e InventoryEntry) bool { return e.Mountpoint == "/proc" && e.Fstype == "proc" }) {
+		t.Errorf("Inventory() has no /proc: %+v", inv)
+	}
+	if !slices.IsSortedFunc(inv, func(a, b InventoryEntry) int { return strings.Compare(a.Mountpoint, b.Mountpoint) }) {
+		t.Errorf("Inventory() is not sorted by mountpoint: %+v", inv)
+	}
+}
+
+// The same mounts, mounted again in another order with new ids, device
+// numbers and peer groups, give the same inventory.
+func TestInventoryIgnoresKernelNumbers(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) *Module {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return &Module{MountInfo: p}
+	}
+	first := write("first", "21 1 0:19 / /run rw,nosuid shared:5 - tmpfs tmpfs rw,size=1024k\n"+
+		"22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"+
+		"23 22 0:40 / /srv rw master:7 - tmpfs first rw\n"+
+		"24 22 0:41 / /srv rw - tmpfs second rw\n")
+	second := write("second", "30 1 8:1 / / rw,relatime shared:2 - ext4 /dev/sda1 rw\n"+
+		"31 30 0:52 / /srv rw master:9 - tmpfs first rw\n"+
+		"35 30 0:26 / /run rw,nosuid shared:12 - tmpfs tmpfs rw,size=1024k\n"+
+		"36 30 0:53 / /srv rw - tmpfs second rw\n")
+	a, err := first.Inventory(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := second.Inventory(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(a, b); diff != "" {
+		t.Errorf("Inventory differs with kernel numbers alone (-first +second):\n%s", diff)
+	}
+	want := []InventoryEntry{
+		{Mountpoint: "/", Root: "/", Device: "/dev/sda1", Fstype: "ext4", Options: "rw,relatime", SuperOptions: "rw", Propagation: []string{"shared"}},
+		{Mountpoint: "/run", Root: "/", Device: "tmpfs", Fstype: "tmpfs", Options: "rw,nosuid", SuperOptions: "rw,size=1024k", Propagation: []string{"shared"}},
+		{Mountpoint: "/srv", Root: "/", Device: "first", Fstype: "tmpfs", Options: "rw", SuperOptions: "rw", Propagation: []string{"master"}},
+		{Mountpoint: "/srv", Root: "/", Device: "second", Fstype: "tmpfs", Options: "rw", SuperOptions: "rw", Propagation: []string{}},
+	}
+	if diff := cmp.Diff(want, a); diff != "" {
+		t.Errorf("Inventory (-want +got):\n%s", diff)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
@@ -92,8 +93,21 @@ func (m *Module) List(ctx context.Context) ([]Package, error) {
 	return m.query(ctx, argv)
 }
 
-// Inventory returns the same as List.
-func (m *Module) Inventory(ctx context.Context) ([]Package, error) { return m.List(ctx) }
+// Inventory returns the installed packages, as List does, sorted by
+// name, then architecture, then version: rpm lists its database in no
+// particular order, and an inventory must not change when nothing was
+// installed or removed.
+func (m *Module) Inventory(ctx context.Context) ([]Package, error) {
+	pkgs, err := m.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(pkgs, func(a, b Package) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.Arch, b.Arch),
+			strings.Compare(a.Version, b.Version), strings.Compare(a.Status, b.Status))
+	})
+	return pkgs, nil
+}
 
 // Version returns the installed package called name (one entry per
 // architecture installed), or a CodeNotFound fault.
@@ -183,7 +197,7 @@ func (m *Module) Doc() gofunc.ModuleDoc {
 		Version:     "1.0.0",
 		Methods: map[string]gofunc.MethodDoc{
 			"List":      {Description: "Installed packages: [{name, version, arch, status}]."},
-			"Inventory": {Description: "Installed packages, as list()."},
+			"Inventory": {Description: "Installed packages, as list(), sorted by name, arch and version."},
 			"Version": {Description: "The installed package called name, one entry per architecture.",
 				Args: []gofunc.ArgDoc{{Name: "name", Type: "string", Description: "package name"}}},
 			"CheckUpdates": {Description: "Available updates from the known repositories (no refresh): " +

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -360,4 +361,50 @@ func FuzzParseDnfCheckUpdate(f *testing.F) {
 			}
 		}
 	})
+}
+
+func sortedPackages(pkgs []Package) bool {
+	return slices.IsSortedFunc(pkgs, func(a, b Package) int {
+		return strings.Compare(a.Name+"\x00"+a.Arch, b.Name+"\x00"+b.Arch)
+	})
+}
+
+// The reviewer's case with the real dpkg-query.
+func TestInventoryStableReal(t *testing.T) {
+	requireDpkg(t)
+	inv := modtest.CheckStable(t, (&Module{}).Inventory)
+	if len(inv) < 50 || !sortedPackages(inv) {
+		t.Errorf("Inventory() = %d packages, sorted %v", len(inv), sortedPackages(inv))
+	}
+}
+
+// rpm lists its database in no particular order: the inventory is sorted
+// by name and architecture, so the same packages listed in another order
+// give the same inventory.
+func TestInventoryOrderRPM(t *testing.T) {
+	listing := testdata(t, "rpm-qa.txt")
+	lines := strings.Split(strings.TrimSuffix(listing, "\n"), "\n")
+	slices.Reverse(lines)
+	var invs [][]Package
+	for _, out := range []string{listing, strings.Join(lines, "\n") + "\n"} {
+		rpm, _ := modtest.FakeTool(t, "rpm", out, 0)
+		m := &Module{Manager: RPM, RpmPath: rpm}
+		inv, err := m.Inventory(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		invs = append(invs, inv)
+	}
+	if diff := cmp.Diff(invs[0], invs[1]); diff != "" {
+		t.Errorf("Inventory depends on rpm's order (-first +reversed):\n%s", diff)
+	}
+	want := []Package{
+		{Name: "bash", Version: "5.2.26-1.fc40", Arch: "x86_64", Status: "installed"},
+		{Name: "glibc", Version: "2.39-15.fc40", Arch: "i686", Status: "installed"},
+		{Name: "glibc", Version: "2.39-15.fc40", Arch: "x86_64", Status: "installed"},
+		{Name: "kernel-core", Version: "6.9.4-100.fc40", Arch: "x86_64", Status: "installed"},
+	}
+	if diff := cmp.Diff(want, invs[0]); diff != "" {
+		t.Errorf("Inventory (-want +got):\n%s", diff)
+	}
 }

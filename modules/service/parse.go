@@ -84,23 +84,15 @@ func statusFrom(p map[string]string) Status {
 	}
 }
 
-func mergeInventory(units []Unit, files []UnitFile) []InventoryEntry {
-	byName := map[string]*InventoryEntry{}
-	for _, u := range units {
-		byName[u.Name] = &InventoryEntry{Name: u.Name, Load: u.Load, Active: u.Active, Sub: u.Sub, Description: u.Description}
-	}
+// inventoryOf turns list-unit-files entries into the inventory: sorted
+// by name, one entry per name, transient units left out.
+func inventoryOf(files []UnitFile) []InventoryEntry {
+	inv := make([]InventoryEntry, 0, len(files))
 	for _, f := range files {
-		e, ok := byName[f.Name]
-		if !ok {
-			e = &InventoryEntry{Name: f.Name}
-			byName[f.Name] = e
+		if f.State != "transient" {
+			inv = append(inv, InventoryEntry{Name: f.Name, Enabled: f.State})
 		}
-		e.Enabled = f.State
 	}
-	inv := make([]InventoryEntry, 0, len(byName))
-	for _, e := range byName {
-		inv = append(inv, *e)
-	}
-	slices.SortFunc(inv, func(a, b InventoryEntry) int { return strings.Compare(a.Name, b.Name) })
-	return inv
+	slices.SortStableFunc(inv, func(a, b InventoryEntry) int { return strings.Compare(a.Name, b.Name) })
+	return slices.CompactFunc(inv, func(a, b InventoryEntry) bool { return a.Name == b.Name })
 }

@@ -69,16 +69,14 @@ type Status struct {
 	ActiveSince string `xmlrpc:"active_since"`
 }
 
-// InventoryEntry is one service in the inventory: its unit (when loaded)
-// and its unit file state (when it has a unit file).
+// InventoryEntry is one installed service in the inventory: its unit
+// file and that file's state. What the service is doing right now
+// (active, sub state) is left to List and GetRunning: it changes with
+// every timer-started oneshot and would make each inventory differ.
 type InventoryEntry struct {
-	Name        string `xmlrpc:"name"`        // "nginx.service"
-	Load        string `xmlrpc:"load"`        // as in Unit; empty when not loaded
-	Active      string `xmlrpc:"active"`      // as in Unit
-	Sub         string `xmlrpc:"sub"`         // as in Unit
-	Description string `xmlrpc:"description"` // as in Unit
+	Name string `xmlrpc:"name"` // "nginx.service", "getty@.service"
 	// Enabled is the unit file state: enabled, disabled, static, masked,
-	// ... or empty when the unit has no unit file.
+	// generated, indirect, alias, enabled-runtime, ...
 	Enabled string `xmlrpc:"enabled"`
 }
 
@@ -189,18 +187,17 @@ func (m *Module) GetEnabled(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
-// Inventory returns every service, loaded or only installed, with its
-// state and whether it is enabled, sorted by name.
+// Inventory returns every installed service (one with a unit file)
+// with its unit file state, sorted by name. Transient services (made at
+// run time by systemd-run) and the runtime state of services are left
+// out, so two inventories are equal unless a service was installed,
+// removed, enabled, disabled or masked.
 func (m *Module) Inventory(ctx context.Context) ([]InventoryEntry, error) {
-	units, err := m.List(ctx)
-	if err != nil {
-		return nil, err
-	}
 	files, err := m.unitFiles(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return mergeInventory(units, files), nil
+	return inventoryOf(files), nil
 }
 
 func (m *Module) unitFiles(ctx context.Context) ([]UnitFile, error) {
@@ -319,7 +316,7 @@ func (m *Module) Doc() gofunc.ModuleDoc {
 			"Disable":    action("Disable a service at boot"),
 			"GetRunning": {Description: "Names of the services whose process is running"},
 			"GetEnabled": {Description: "Names of the services enabled at boot"},
-			"Inventory":  {Description: "Every service, loaded or installed: [{name, load, active, sub, description, enabled}]"},
+			"Inventory":  {Description: "Every installed service and its unit file state, sorted by name: [{name, enabled}]"},
 		},
 	}
 }

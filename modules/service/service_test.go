@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -183,19 +184,67 @@ func TestActions(t *testing.T) {
 }
 
 func TestInventory(t *testing.T) {
-	m, _ := fakeSystemctl(t)
+	m, log := fakeSystemctl(t)
 	inv, err := m.Inventory(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	var names []string
-	for _, e := range inv {
-		names = append(names, e.Name+":"+e.Active+":"+e.Enabled)
+	want := []InventoryEntry{{"cron.service", "enabled"}, {"getty@.service", "enabled"},
+		{"nginx.service", "disabled"}, {"rsync.service", "disabled"}}
+	if !reflect.DeepEqual(inv, want) {
+		t.Errorf("Inventory = %+v, want %+v", inv, want)
 	}
-	want := []string{"cron.service:active:enabled", "getty@.service::enabled", "getty@tty1.service:active:",
-		"networking.service:active:", "nginx.service:failed:disabled", "rsync.service::disabled"}
-	if !reflect.DeepEqual(names, want) {
-		t.Errorf("Inventory = %q, want %q", names, want)
+	for _, argv := range calls(log) {
+		if argv[0] != "list-unit-files" {
+			t.Errorf("Inventory ran systemctl %q: runtime state has no place in it", argv)
+		}
+	}
+}
+
+// The reviewer's case on a fake host: between two inventories a timer
+// starts a oneshot, a service crashes, systemd-run makes a transient
+// service; nothing was configured, so the inventories are equal.
+func TestInventoryStable(t *testing.T) {
+	m, _ := fakeSystemctl(t)
+	before, err := m.Inventory(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(m.Systemctl)
+	churned := map[string]string{
+		"list-units.json": strings.ReplaceAll(listUnitsJSON, `"active":"active","sub":"running"`, `"active":"failed","sub":"failed"`),
+		"list-unit-files.json": strings.Replace(listUnitFilesJSON, "[",
+			`[{"unit_file":"run-u42.service","state":"transient","preset":null},`, 1),
+	}
+	for name, content := range churned {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, err := m.Inventory(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(before, after) {
+		t.Errorf("Inventory changed with runtime state alone:\nbefore %+v\nafter  %+v", before, after)
+	}
+}
+
+// The reviewer's case on this host, when systemd runs it.
+func TestInventoryStableReal(t *testing.T) {
+	m := &Module{}
+	if err := m.booted(); err != nil {
+		t.Skipf("SKIPPED: %v", err)
+	}
+	modtest.CheckStable(t, m.Inventory)
+}
+
+func TestInventoryOf(t *testing.T) {
+	got := inventoryOf([]UnitFile{{"b.service", "enabled"}, {"run-u7.service", "transient"},
+		{"a.service", "masked"}, {"b.service", "enabled-runtime"}})
+	want := []InventoryEntry{{"a.service", "masked"}, {"b.service", "enabled"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("inventoryOf = %+v, want %+v", got, want)
 	}
 }
 
@@ -270,7 +319,10 @@ func FuzzParseListUnits(f *testing.F) {
 		}
 		files, err := ParseUnitFiles(data)
 		if err == nil {
-			_ = mergeInventory(units, files)
+			inv := inventoryOf(files)
+			if !slices.IsSortedFunc(inv, func(a, b InventoryEntry) int { return strings.Compare(a.Name, b.Name) }) {
+				t.Fatalf("inventory not sorted: %+v", inv)
+			}
 		}
 	})
 }

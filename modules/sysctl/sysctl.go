@@ -14,10 +14,13 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -45,6 +48,12 @@ type Module struct {
 	// MaxValueLen bounds the value set accepts; 0 means
 	// DefaultMaxValueLen (4096 bytes).
 	MaxValueLen int
+	// InventoryExclude are more keys for Inventory to leave out, beyond
+	// VolatileKeys: patterns of dotted key names in which a "*" component
+	// matches any one component ("net.ipv4.conf.*.forwarding"), for the
+	// values a site's own software retunes. Empty means none. An invalid
+	// pattern makes Inventory fail with CodeUnavailable.
+	InventoryExclude []string
 }
 
 // Change is what set did.
@@ -85,8 +94,102 @@ func (m *Module) List(ctx context.Context) (map[string]string, error) {
 	return values, nil
 }
 
-// Inventory returns the same as List: every readable key.
-func (m *Module) Inventory(ctx context.Context) (map[string]string, error) { return m.List(ctx) }
+// volatileKeys are the keys Inventory leaves out, as patterns in which a
+// "*" component matches any one component of a key's dotted name. They
+// are not configuration, and would make every inventory differ from the
+// last one:
+//   - counters and current state that move as the host runs: open files,
+//     dentries and inodes, asynchronous I/O requests, quota statistics,
+//     the last PID handed out, ptys in use, tracked connections, entropy,
+//     hung-task counters, the taint flags, and (before Linux 5.13) the
+//     scheduler's newidle balance cost;
+//   - values the kernel retunes by itself: perf_event_max_sample_rate,
+//     lowered when perf interrupts run long;
+//   - random values made at each boot or read: kernel.random.uuid (new at
+//     every read) and boot_id, and the keys that are secrets besides
+//     (TCP Fast Open key, RSS hash key, IPv6 stable_secret), which must
+//     not end up in a git repository of inventories;
+//   - vm.stat_refresh, whose reading is an action (it folds the per-CPU
+//     VM statistics), not a value.
+var volatileKeys = []string{
+	"fs.aio-nr", "fs.dentry-state", "fs.file-nr", "fs.inode-nr", "fs.inode-state",
+	"fs.quota.allocated_dquots", "fs.quota.cache_hits", "fs.quota.drops", "fs.quota.free_dquots",
+	"fs.quota.lookups", "fs.quota.reads", "fs.quota.syncs", "fs.quota.writes",
+	"kernel.hung_task_detect_count", "kernel.hung_task_warnings", "kernel.ns_last_pid",
+	"kernel.perf_event_max_sample_rate", "kernel.pty.nr",
+	"kernel.random.boot_id", "kernel.random.entropy_avail", "kernel.random.uuid",
+	"kernel.sched_domain.*.*.max_newidle_lb_cost", "kernel.tainted",
+	"net.core.netdev_rss_key", "net.ipv4.tcp_fastopen_key", "net.ipv6.conf.*.stable_secret",
+	"net.netfilter.nf_conntrack_count",
+	"vm.stat_refresh",
+}
+
+// VolatileKeys returns the patterns of the keys Inventory always leaves
+// out (see Inventory), a copy the caller may keep.
+func VolatileKeys() []string { return slices.Clone(volatileKeys) }
+
+// Inventory returns every readable key, as List does, but for the
+// volatile ones (VolatileKeys: counters, per-boot random values and
+// secrets, such as fs.dentry-state, fs.file-nr, kernel.ns_last_pid,
+// kernel.random.uuid) and those matching InventoryExclude: what remains
+// is the kernel's configuration, equal from one inventory to the next
+// unless someone changed it.
+func (m *Module) Inventory(ctx context.Context) (map[string]string, error) {
+	for _, p := range m.InventoryExclude {
+		if err := checkPattern(p); err != nil {
+			return nil, gofunc.Errorf(gofunc.CodeUnavailable, "sysctl is misconfigured: InventoryExclude: %v", err)
+		}
+	}
+	values, err := m.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	maps.DeleteFunc(values, func(name, _ string) bool {
+		return matchAny(volatileKeys, name) || matchAny(m.InventoryExclude, name)
+	})
+	return values, nil
+}
+
+// patternComponentRE is one component of an InventoryExclude pattern:
+// "*" or a component of a dotted key name.
+var patternComponentRE = regexp.MustCompile(`^(\*|[A-Za-z0-9_/-]+)$`)
+
+// checkPattern accepts a dotted key name whose components may be "*".
+func checkPattern(p string) error {
+	if p == "" || len(p) > maxKeyLen {
+		return fmt.Errorf("pattern %q must be 1 to %d bytes", p, maxKeyLen)
+	}
+	for c := range strings.SplitSeq(p, ".") {
+		if !patternComponentRE.MatchString(c) {
+			return fmt.Errorf("pattern %q: component %q is neither \"*\" nor made of [A-Za-z0-9_/-]", p, c)
+		}
+	}
+	return nil
+}
+
+// matchAny reports whether the dotted key name matches one of patterns.
+func matchAny(patterns []string, name string) bool {
+	return slices.ContainsFunc(patterns, func(p string) bool { return matchKey(p, name) })
+}
+
+// matchKey reports whether the dotted key name matches pattern, whose
+// "*" components match any one component (an interface "eth0/100"
+// included: in the dotted form its dot is a slash).
+func matchKey(pattern, name string) bool {
+	if !strings.Contains(pattern, "*") {
+		return pattern == name
+	}
+	pc, nc := strings.Split(pattern, "."), strings.Split(name, ".")
+	if len(pc) != len(nc) {
+		return false
+	}
+	for i := range pc {
+		if pc[i] != "*" && pc[i] != nc[i] {
+			return false
+		}
+	}
+	return true
+}
 
 // Get returns the value of the key called name, without its trailing
 // newline. Multi-valued keys keep their tabs ("4096\t131072\t6291456").
@@ -163,9 +266,10 @@ func (m *Module) Doc() gofunc.ModuleDoc {
 		Description: "Read and write kernel parameters (/proc/sys), like sysctl(8).",
 		Version:     "1.0.0",
 		Methods: map[string]gofunc.MethodDoc{
-			"List":      {Description: "Every readable key: {name: value}."},
-			"Inventory": {Description: "Every readable key, as list()."},
-			"Get":       {Description: "One key's value.", Args: []gofunc.ArgDoc{name}},
+			"List": {Description: "Every readable key: {name: value}."},
+			"Inventory": {Description: "Every readable key, as list(), but for the volatile ones (counters such as " +
+				"fs.dentry-state, fs.file-nr, kernel.ns_last_pid; per-boot random values and secrets): {name: value}."},
+			"Get": {Description: "One key's value.", Args: []gofunc.ArgDoc{name}},
 			"Set": {
 				Description: "Write a key; returns {name, old, new}.",
 				Dangerous:   true,

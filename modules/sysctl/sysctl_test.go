@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -245,6 +246,106 @@ func BenchmarkListReal(b *testing.B) {
 	for b.Loop() {
 		if _, err := m.List(context.Background()); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// The reviewer's case: fs.dentry-state, fs.file-nr, kernel.ns_last_pid,
+// kernel.random.uuid and company move while nothing is configured; the
+// inventory must not.
+func TestInventoryStable(t *testing.T) {
+	m := &Module{}
+	inv := modtest.CheckStable(t, m.Inventory)
+	if len(inv) < 100 || inv["kernel.ostype"] != "Linux" {
+		t.Errorf("Inventory() = %d keys, kernel.ostype %q", len(inv), inv["kernel.ostype"])
+	}
+	for _, name := range []string{"fs.dentry-state", "fs.file-nr", "fs.inode-nr", "kernel.ns_last_pid", "kernel.random.uuid"} {
+		if _, ok := inv[name]; ok {
+			t.Errorf("Inventory() lists the volatile %s", name)
+		}
+	}
+	all, err := m.List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range all {
+		if _, ok := inv[name]; !ok && !matchAny(volatileKeys, name) {
+			t.Errorf("Inventory() left out %s, which is not volatile", name)
+		}
+	}
+}
+
+func TestInventoryExclude(t *testing.T) {
+	m, _ := fixture(t)
+	write := func(rel, content string) {
+		t.Helper()
+		p := filepath.Join(m.ProcSys, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("fs/file-nr", "436\t0\t2466177\n")
+	write("net/ipv6/conf/eth0.100/stable_secret", "fe80::1\n")
+	write("net/ipv6/conf/eth0.100/forwarding", "0\n")
+	write("kernel/random/uuid", "79b6659c-82c6-4d60-8cd6-5b0284f09202\n")
+	write("kernel/random/poolsize", "256\n")
+	m.InventoryExclude = []string{"net.ipv4.conf.*.forwarding", "kernel.hostname"}
+	got, err := m.Inventory(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"kernel.ostype":                     "Linux",
+		"kernel.random.poolsize":            "256",
+		"net.ipv4.tcp_rmem":                 "4096\t131072\t6291456",
+		"net.ipv6.conf.eth0/100.forwarding": "0",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Inventory (-want +got):\n%s", diff)
+	}
+	for _, bad := range []string{"", "net..x", "net.ipv4.conf.eth*.forwarding", "kernel.ostype; reboot", "a.b\x00", strings.Repeat("a", 300)} {
+		m.InventoryExclude = []string{bad}
+		if _, err := m.Inventory(t.Context()); !errors.Is(err, gofunc.ErrUnavailable) {
+			t.Errorf("Inventory with InventoryExclude %q = %v, want CodeUnavailable", bad, err)
+		}
+	}
+}
+
+func TestVolatileKeysValid(t *testing.T) {
+	keys := VolatileKeys()
+	if len(keys) == 0 || !slices.IsSorted(keys) {
+		t.Errorf("VolatileKeys() = %q, want a sorted list", keys)
+	}
+	for _, p := range keys {
+		if err := checkPattern(p); err != nil {
+			t.Error(err)
+		}
+	}
+	keys[0] = "changed"
+	if VolatileKeys()[0] == "changed" {
+		t.Error("VolatileKeys() returned the list itself, not a copy")
+	}
+}
+
+func TestMatchKey(t *testing.T) {
+	tests := []struct {
+		pattern, name string
+		want          bool
+	}{
+		{"fs.file-nr", "fs.file-nr", true},
+		{"fs.file-nr", "fs.file-max", false},
+		{"net.ipv6.conf.*.stable_secret", "net.ipv6.conf.eth0.stable_secret", true},
+		{"net.ipv6.conf.*.stable_secret", "net.ipv6.conf.eth0/100.stable_secret", true},
+		{"net.ipv6.conf.*.stable_secret", "net.ipv6.conf.stable_secret", false},
+		{"net.ipv6.conf.*.stable_secret", "net.ipv6.conf.a.b.stable_secret", false},
+		{"kernel.sched_domain.*.*.max_newidle_lb_cost", "kernel.sched_domain.cpu0.domain1.max_newidle_lb_cost", true},
+	}
+	for _, tt := range tests {
+		if got := matchKey(tt.pattern, tt.name); got != tt.want {
+			t.Errorf("matchKey(%q, %q) = %v, want %v", tt.pattern, tt.name, got, tt.want)
 		}
 	}
 }

@@ -156,7 +156,10 @@ func (m *Module) Info(ctx context.Context, name string) (UserInfo, error) {
 	return info, nil
 }
 
-// Inventory returns every account and group.
+// Inventory returns every account and group, sorted by name (accounts
+// that share a name stay in file order) with each group's members
+// sorted: a file rewritten in another order (pwck -s, a configuration
+// manager) is no change.
 func (m *Module) Inventory(ctx context.Context) (Inventory, error) {
 	users, err := m.ListUsers(ctx)
 	if err != nil {
@@ -165,6 +168,11 @@ func (m *Module) Inventory(ctx context.Context) (Inventory, error) {
 	groups, err := m.ListGroups(ctx)
 	if err != nil {
 		return Inventory{}, err
+	}
+	slices.SortStableFunc(users, func(a, b User) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortStableFunc(groups, func(a, b Group) int { return strings.Compare(a.Name, b.Name) })
+	for _, g := range groups {
+		slices.Sort(g.Members)
 	}
 	return Inventory{Users: users, Groups: groups}, nil
 }

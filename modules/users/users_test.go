@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -287,4 +288,62 @@ func addSeeds(f *testing.F, files ...string) {
 	modtest.AddSeeds(f, files...)
 	f.Add("a:b:c:d:e:f:g\n")
 	f.Add("x:x:1:1\r\r\n")
+}
+
+// The reviewer's case on this host's real databases.
+func TestInventoryStable(t *testing.T) {
+	inv := modtest.CheckStable(t, (&Module{}).Inventory)
+	if !hasUser(inv.Users, "root") {
+		t.Errorf("Inventory() users = %+v, want root among them", inv.Users)
+	}
+}
+
+func hasUser(users []User, name string) bool {
+	for _, u := range users {
+		if u.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// The same accounts and groups, written in another order with members
+// in another order, give the same inventory, sorted by name.
+func TestInventoryOrder(t *testing.T) {
+	want, err := fixtureModule().Inventory(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	reversed := func(src, dst string, swapMembers bool) string {
+		t.Helper()
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+		slices.Reverse(lines)
+		for i, l := range lines {
+			if swapMembers && strings.HasPrefix(l, "sudo:") {
+				lines[i] = "sudo:x:27:bob,alice"
+			}
+		}
+		path := filepath.Join(dir, dst)
+		if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	m := &Module{PasswdFile: reversed("testdata/passwd", "passwd", false), GroupFile: reversed("testdata/group", "group", true)}
+	got, err := m.Inventory(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Inventory of reordered files (-original +reordered):\n%s", diff)
+	}
+	if !slices.IsSortedFunc(got.Users, func(a, b User) int { return strings.Compare(a.Name, b.Name) }) ||
+		!slices.IsSortedFunc(got.Groups, func(a, b Group) int { return strings.Compare(a.Name, b.Name) }) {
+		t.Errorf("Inventory is not sorted by name: %+v", got)
+	}
 }
