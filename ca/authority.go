@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -42,6 +43,7 @@ const (
 	DefaultValidity    = 365 * 24 * time.Hour
 	DefaultCAValidity  = 10 * 365 * 24 * time.Hour
 	DefaultCRLValidity = 7 * 24 * time.Hour
+	DefaultMaxStored   = 10000
 )
 
 // clockSkew backdates NotBefore so that a peer whose clock is a little
@@ -74,6 +76,13 @@ type Config struct {
 	Audit AuditLog
 	// Logger receives operational logs; nil means hclog.NewNullLogger().
 	Logger hclog.Logger
+	// MaxStored caps the requests kept in DIR/requests (pending,
+	// rejected or conflicting) so that a flood of requests from many
+	// addresses cannot fill the disk; default 10000. A new request over
+	// the cap is refused with ErrTooManyRequests (CodeBusy on the wire)
+	// and nothing is stored; requests already stored are still answered.
+	// `certmaster clean` makes room.
+	MaxStored int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -97,6 +106,9 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.MaxStored <= 0 {
+		c.MaxStored = DefaultMaxStored
+	}
 	return c
 }
 
@@ -110,6 +122,9 @@ type Authority struct {
 	certPE []byte
 	key    *ecdsa.PrivateKey
 	lock   *dirLock
+
+	fullMu      sync.Mutex
+	fullAudited time.Time // last audit record of a refusal for a full request store
 }
 
 // Files and directories of a CA directory.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	mrand "math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -50,8 +51,10 @@ type EnrollRequest struct {
 	// Name is the minion's name (an RFC 1123 host name). Required.
 	Name string
 	// Addr is the host:port the minion will listen on; it goes into the
-	// certificate and into the certmaster's list of minions. Default
-	// "NAME:51234".
+	// certmaster's list of minions. It never adds a DNS SAN (the
+	// certificate names Name alone); an IP host becomes an IP SAN when
+	// the request comes from that address (Enroll connects from it when
+	// the host has it), or when the admin signs. Default "NAME:51234".
 	Addr string
 	// Token is an enrollment token from `certmaster token create`; with a
 	// valid one the request is signed at once.
@@ -126,6 +129,9 @@ func Enroll(ctx context.Context, req EnrollRequest) (*Identity, error) {
 		return nil, err
 	}
 	defer c.close()
+	if ip := listenIP(req.Addr); ip != nil {
+		c.tr.DialContext = dialFrom(ip, c.tr.DialContext)
+	}
 	args := map[string]any{"csr": string(csrPEM), "name": name}
 	if req.Addr != "" {
 		args["addr"] = req.Addr
@@ -168,6 +174,34 @@ func Enroll(ctx context.Context, req EnrollRequest) (*Identity, error) {
 		if err := bo.wait(ctx); err != nil {
 			return nil, fmt.Errorf("ca: enroll: %w", err)
 		}
+	}
+}
+
+// listenIP returns the host of addr when it is a specific IP address
+// (not 0.0.0.0 or ::), else nil.
+func listenIP(addr string) net.IP {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || ip.IsUnspecified() {
+		return nil
+	}
+	return ip
+}
+
+// dialFrom dials from ip when the host has that address, else with
+// fallback. The certmaster grants an IP SAN without the admin only to
+// the address a request comes from, so a minion that will listen on ip
+// asks from ip: that proves the address is its own.
+func dialFrom(ip net.IP, fallback func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := &net.Dialer{Timeout: 15 * time.Second, LocalAddr: &net.TCPAddr{IP: ip}}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if conn, err := d.DialContext(ctx, network, addr); err == nil {
+			return conn, nil
+		}
+		return fallback(ctx, network, addr)
 	}
 }
 

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io/fs"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +31,9 @@ var (
 	ErrNotIssuedByCA = errors.New("ca: certificate not issued by this CA")
 	// ErrCRLRollback: SetCRL was given a CRL older than the one it has.
 	ErrCRLRollback = errors.New("ca: CRL is older than the current one")
+	// ErrWrongServer: the server's certificate is valid but its common
+	// name is not the host name that was dialled.
+	ErrWrongServer = errors.New("ca: server certificate is for another host")
 )
 
 // Identity is a certificate, its private key and the CA that issued it:
@@ -383,6 +388,17 @@ func (id *Identity) ServerTLSConfig() *tls.Config {
 // serverName is an address), so an overlord knows which minion answered;
 // revoked servers are refused; the client certificate is fetched per
 // handshake so renewals apply at once.
+//
+// When the name dialled is a DNS name, the certificate's common name
+// must also equal it (ASCII case-insensitively), or the handshake fails
+// with ErrWrongServer: a SAN alone never makes a certificate answer for
+// another host. The name checked is the one the handshake used, so a
+// config with serverName "" works under net/http, whose Transport sets
+// ServerName from each URL's host on a clone of the config. Dialling by
+// IP address relies on the IP SAN alone (the CA grants one only to the
+// address a request came from, or by the admin's hand). The certmaster
+// is not dialled with this config: Enroll, FetchCRL and Renew check its
+// role instead, since its names are the admin's choice.
 func (id *Identity) ClientTLSConfig(serverName string) *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
@@ -391,8 +407,52 @@ func (id *Identity) ClientTLSConfig(serverName string) *tls.Config {
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			return id.cur.Load(), nil
 		},
-		VerifyConnection: id.verifyPeerNotRevoked,
+		VerifyConnection: id.verifyServer,
 	}
+}
+
+// verifyServer is the client side's VerifyConnection: the server is not
+// revoked and, when a DNS name was dialled, its certificate's CN is that
+// name. crypto/tls has already checked the chain and the SANs.
+func (id *Identity) verifyServer(cs tls.ConnectionState) error {
+	if err := id.verifyPeerNotRevoked(cs); err != nil {
+		return err
+	}
+	return checkServerCN(cs)
+}
+
+// checkServerCN compares the leaf's CN with cs.ServerName, which
+// crypto/tls leaves empty when an IP address was dialled (no SNI).
+func checkServerCN(cs tls.ConnectionState) error {
+	name := strings.TrimSuffix(cs.ServerName, ".")
+	if name == "" || net.ParseIP(name) != nil || len(cs.PeerCertificates) == 0 {
+		return nil
+	}
+	if cn := cs.PeerCertificates[0].Subject.CommonName; !asciiEqualFold(cn, name) {
+		return fmt.Errorf("%w: dialled %s, certificate is for %s", ErrWrongServer, name, cn)
+	}
+	return nil
+}
+
+// asciiEqualFold is strings.EqualFold for ASCII letters only: Unicode
+// folding would match the Kelvin sign with "k", and host names are ASCII.
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // PeerFromConnState returns the identity the peer proved on a connection:

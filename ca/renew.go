@@ -5,9 +5,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/gofunc/gofunc"
 )
 
 // ErrExpired: a certificate is past its NotAfter.
@@ -67,7 +70,7 @@ func (a *Authority) Renew(cert *x509.Certificate, csrPEM []byte, source string) 
 			Details: map[string]string{"key_fingerprint": keyFP}}); err != nil {
 			return err
 		}
-		spec := signSpec{role: role, name: r.Name, pub: csr.PublicKey, dns: cert.DNSNames, ips: cert.IPAddresses, addr: r.Addr}
+		spec := signSpec{role: role, name: r.Name, pub: csr.PublicKey, dns: renewedDNSNames(ix, r, cert.DNSNames), ips: cert.IPAddresses, addr: r.Addr}
 		out, err = a.issueLocked(ix, spec, event{Kind: KindSign, Remote: source,
 			Details: map[string]string{"via": "renew", "renews": r.Serial}})
 		return err
@@ -177,4 +180,34 @@ func RenewLoop(ctx context.Context, id *Identity, certmaster string, logger hclo
 				"not_after", id.Leaf().NotAfter)
 		}
 	}
+}
+
+// renewedDNSNames returns the DNS SANs a renewed certificate keeps. A
+// minion certificate never keeps an extra name that another minion
+// holds: versions before the fix for requested addresses turned an
+// address's host into a DNS SAN, and renewal must not carry such a name
+// forward.
+func renewedDNSNames(ix *index, r *certRecord, names []string) []string {
+	if r.Role != gofunc.RoleMinion {
+		return names
+	}
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		if n != r.Name && ix.hasMinion(n) {
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// hasMinion reports whether any minion certificate, valid or not, was
+// issued for name.
+func (ix *index) hasMinion(name string) bool {
+	for _, c := range ix.Certs {
+		if c.Role == gofunc.RoleMinion && strings.EqualFold(c.Name, name) {
+			return true
+		}
+	}
+	return false
 }

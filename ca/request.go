@@ -32,6 +32,9 @@ var (
 	// ErrConflict: the name already has a valid certificate (or a pending
 	// request) with a different key.
 	ErrConflict = errors.New("ca: conflicting request")
+	// ErrTooManyRequests: the request store holds Config.MaxStored
+	// requests already; a new one is not stored (CodeBusy on the wire).
+	ErrTooManyRequests = errors.New("ca: too many stored certificate requests")
 )
 
 // RequestStatus is where a certificate request stands.
@@ -55,8 +58,13 @@ type Request struct {
 	Name string
 	// Addr is the host:port the minion will listen on; "" means the
 	// CSR's first IP SAN, else the name, with port 51234 (legacy form).
-	// An IP host becomes an IP SAN of the certificate, a different host
-	// name an extra DNS SAN.
+	// It is recorded in the index (list_minions serves it) but never
+	// becomes a DNS SAN: the only DNS SAN of a requested certificate is
+	// the validated Name, so a minion cannot obtain a certificate that
+	// answers for another minion's name. An IP host (and the legacy
+	// form's CSR IP SANs) becomes an IP SAN only when it equals Source's
+	// address (autosign and token paths) or when the admin signs the
+	// request with Sign, having seen it in the pending list.
 	Addr string
 	// Token, when valid, gets the request signed at once.
 	Token Token
@@ -77,10 +85,12 @@ type Result struct {
 // RequestInfo is a stored (pending or rejected) request, as the admin
 // sees it.
 type RequestInfo struct {
-	Name           string        `json:"name"`
-	Addr           string        `json:"addr"`
+	Name string `json:"name"`
+	Addr string `json:"addr"`
+	// IPs are the IP addresses the request asks for (Addr's host, or the
+	// legacy CSR's IP SANs). They become IP SANs when the admin signs;
+	// autosign and tokens grant only the one equal to Source's address.
 	IPs            []string      `json:"ips,omitempty"`
-	DNSNames       []string      `json:"dns_names,omitempty"` // extra DNS SANs besides Name
 	Source         string        `json:"source"`
 	Time           time.Time     `json:"time"`
 	KeyFingerprint string        `json:"key_fingerprint"`
@@ -122,15 +132,46 @@ func ParseCSR(pemData []byte) (*x509.CertificateRequest, error) {
 // maxRequestIPs bounds the IP SANs a legacy request can ask for.
 const maxRequestIPs = 4
 
-// validated is a request after every check: what a certificate will hold.
+// validated is a request after every check: what a certificate may hold.
+// It has no extra DNS names on purpose: a requester must never get a
+// certificate naming a host other than its own validated name.
 type validated struct {
-	name  string
-	addr  string
-	ips   []net.IP
-	dns   []string // extra DNS SANs
-	keyFP string
-	csr   *x509.CertificateRequest
-	pem   []byte
+	name   string
+	addr   string
+	ips    []net.IP // requested; see certIPs for which are granted
+	keyFP  string
+	source string // requester's address, host:port
+	csr    *x509.CertificateRequest
+	pem    []byte
+}
+
+// certIPs returns the IP SANs the certificate gets. The admin, signing by
+// hand, grants every requested address (the pending list shows them);
+// autosign and tokens grant only the requester's own source address, so
+// a minion cannot claim another host's IP.
+func (v *validated) certIPs(byAdmin bool) (granted []net.IP, dropped []string) {
+	if byAdmin {
+		return v.ips, nil
+	}
+	src := sourceIP(v.source)
+	for _, ip := range v.ips {
+		if src != nil && ip.Equal(src) {
+			granted = append(granted, ip)
+		} else {
+			dropped = append(dropped, ip.String())
+		}
+	}
+	return granted, dropped
+}
+
+// sourceIP parses a "host:port" or bare IP source address; nil if it is
+// neither.
+func sourceIP(source string) net.IP {
+	host, _, err := net.SplitHostPort(source)
+	if err != nil {
+		host = source
+	}
+	return net.ParseIP(host)
 }
 
 func validateRequest(req Request) (*validated, error) {
@@ -138,7 +179,7 @@ func validateRequest(req Request) (*validated, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &validated{csr: csr, pem: req.CSR}
+	v := &validated{csr: csr, pem: req.CSR, source: req.Source}
 	switch {
 	case req.Name != "":
 		if v.name, err = ValidateName(req.Name); err != nil {
@@ -185,9 +226,8 @@ func (v *validated) setAddr(addr string) error {
 	if err != nil {
 		return fmt.Errorf("%w: address %q: %w", ErrBadRequest, addr, err)
 	}
-	if h != v.name {
-		v.dns = []string{h}
-	}
+	// Recorded for list_minions only, never a SAN: the host may well be
+	// another minion's name.
 	v.addr = net.JoinHostPort(h, port)
 	return nil
 }
@@ -219,7 +259,7 @@ func checkIP(ip net.IP) error {
 
 func (v *validated) info(source string, now time.Time) RequestInfo {
 	ri := RequestInfo{
-		Name: v.name, Addr: v.addr, DNSNames: v.dns, Source: source, Time: now.UTC(),
+		Name: v.name, Addr: v.addr, Source: source, Time: now.UTC(),
 		KeyFingerprint: v.keyFP, Status: StatusPending,
 	}
 	for _, ip := range v.ips {
@@ -307,10 +347,13 @@ func (a *Authority) submitLocked(ix *index, v *validated, req Request, autosign 
 	}
 	if autosign != "" && glob.Match(autosign, v.name) {
 		ev.Outcome, ev.Details["via"] = "signed", "autosign"
-		return a.signRequestLocked(ix, v, ev)
+		return a.signRequestLocked(ix, v, ev, false)
 	}
 	if stored != nil {
 		return Result{Status: StatusPending}, errNoChange
+	}
+	if err := a.checkRoomLocked(req.Source, v.name); err != nil {
+		return Result{}, err
 	}
 	ev.Outcome = string(StatusPending)
 	if err := a.audit(ev); err != nil {
@@ -327,6 +370,11 @@ func (a *Authority) submitLocked(ix *index, v *validated, req Request, autosign 
 // conflictLocked stores and audits a conflict. stored is the pending
 // request the new one collides with, if that is the conflict.
 func (a *Authority) conflictLocked(v *validated, req Request, now time.Time, reason string, stored *requestRecord) (Result, error) {
+	if stored == nil {
+		if err := a.checkRoomLocked(req.Source, v.name); err != nil {
+			return Result{}, err
+		}
+	}
 	if err := a.audit(event{Kind: KindConflict, Caller: v.name, Role: string(gofunc.RoleMinion), Remote: req.Source,
 		Outcome: string(StatusConflict), Error: reason,
 		Details: map[string]string{"addr": v.addr, "key_fingerprint": v.keyFP}}); err != nil {
@@ -373,17 +421,24 @@ func (a *Authority) signWithToken(ix *index, v *validated, req Request, ev event
 		return Result{}, err
 	}
 	ev.Outcome, ev.Details["via"], ev.Details["token_id"] = "signed", "token", tr.ID
-	return a.signRequestLocked(ix, v, ev)
+	return a.signRequestLocked(ix, v, ev, false)
 }
 
 // signRequestLocked audits the request, signs it and drops any stored
-// request for the name.
-func (a *Authority) signRequestLocked(ix *index, v *validated, ev event) (Result, error) {
+// request for the name. The certificate's only DNS SAN is the name; its
+// IP SANs are those certIPs grants (byAdmin: the admin signed by hand).
+func (a *Authority) signRequestLocked(ix *index, v *validated, ev event, byAdmin bool) (Result, error) {
+	ips, dropped := v.certIPs(byAdmin)
+	if len(dropped) > 0 {
+		ev.Details = withDetail(ev.Details, "ips_not_granted", strings.Join(dropped, ","))
+		a.logger().Warn("requested IP addresses not put in the certificate: not the request's source",
+			"name", v.name, "source", v.source, "ips", dropped)
+	}
 	if err := a.audit(ev); err != nil {
 		return Result{}, err
 	}
 	spec := signSpec{role: gofunc.RoleMinion, name: v.name, pub: v.csr.PublicKey,
-		dns: append([]string{v.name}, v.dns...), ips: v.ips, addr: v.addr}
+		dns: []string{v.name}, ips: ips, addr: v.addr}
 	cert, err := a.issueLocked(ix, spec, event{Kind: KindSign, Remote: ev.Remote,
 		Details: map[string]string{"via": ev.Details["via"]}})
 	if err != nil {
@@ -402,17 +457,15 @@ func (rr *requestRecord) validated() (*validated, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &validated{name: rr.Name, addr: rr.Addr, dns: rr.DNSNames, keyFP: rr.KeyFingerprint, csr: csr, pem: []byte(rr.CSR)}
+	// Extra DNS names stored by older versions (dns_names) are not even
+	// read: they were the host of the requested address, never a name
+	// the requester was entitled to.
+	v := &validated{name: rr.Name, addr: rr.Addr, keyFP: rr.KeyFingerprint, source: rr.Source, csr: csr, pem: []byte(rr.CSR)}
 	if fp, err := KeyFingerprint(csr.PublicKey); err != nil || fp != rr.KeyFingerprint {
 		return nil, fmt.Errorf("%w: stored key fingerprint does not match the CSR", ErrBadCSR)
 	}
 	if _, err := ValidateName(rr.Name); err != nil {
 		return nil, err
-	}
-	for _, d := range rr.DNSNames {
-		if _, err := ValidateName(d); err != nil {
-			return nil, err
-		}
 	}
 	for _, s := range rr.IPs {
 		ip := net.ParseIP(s)
@@ -422,6 +475,60 @@ func (rr *requestRecord) validated() (*validated, error) {
 		v.ips = append(v.ips, ip)
 	}
 	return v, nil
+}
+
+// fullAuditEvery bounds the audit records of refusals for a full
+// request store: a flood must not turn into a flood of audit records.
+const fullAuditEvery = time.Minute
+
+// checkRoomLocked returns ErrTooManyRequests when the request store
+// holds Config.MaxStored requests. The refusal is audited at most once
+// per fullAuditEvery (with the first refused source and name) and
+// logged likewise.
+func (a *Authority) checkRoomLocked(source, name string) error {
+	n, err := a.countRequests()
+	if err != nil {
+		return err
+	}
+	if n < a.cfg.MaxStored {
+		return nil
+	}
+	err = fmt.Errorf("%w: %d stored, the limit is %d; clean some with certmaster clean", ErrTooManyRequests, n, a.cfg.MaxStored)
+	now := a.cfg.Now()
+	a.fullMu.Lock()
+	due := a.fullAudited.IsZero() || now.Sub(a.fullAudited) >= fullAuditEvery
+	if due {
+		a.fullAudited = now
+	}
+	a.fullMu.Unlock()
+	if due {
+		a.logger().Warn("certificate request store full; refusing new requests", "stored", n, "max", a.cfg.MaxStored, "source", source)
+		_ = a.audit(event{Kind: KindRequest, Caller: name, Role: string(gofunc.RoleMinion), Remote: source,
+			Outcome: audit.OutcomeDenied, Error: err.Error(),
+			Details: map[string]string{"stored": strconv.Itoa(n), "max_stored": strconv.Itoa(a.cfg.MaxStored)}})
+	}
+	return err
+}
+
+// countRequests counts the stored requests, skipping the temporary files
+// of atomic writes.
+func (a *Authority) countRequests() (int, error) {
+	f, err := os.Open(a.path(dirRequests))
+	if err != nil {
+		return 0, fmt.Errorf("ca: %w", err)
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return 0, fmt.Errorf("ca: %w", err)
+	}
+	n := 0
+	for _, name := range names {
+		if strings.HasSuffix(name, ".json") && !strings.HasPrefix(name, ".") {
+			n++
+		}
+	}
+	return n, nil
 }
 
 func (a *Authority) requestPath(name string) string {
@@ -518,7 +625,10 @@ func matchAny(globs []string, name string) bool {
 }
 
 // Sign signs the pending requests whose names match any of the globs
-// (fnmatch, case-insensitive) and returns the new certificates. A
+// (fnmatch, case-insensitive) and returns the new certificates. Each
+// certificate's DNS SAN is the request's name alone; every IP address
+// the request lists (RequestInfo.IPs) becomes an IP SAN, the admin
+// having seen them in the pending list. A
 // request whose name already has a valid certificate for another key is
 // not signed: revoke that certificate first; such requests make the
 // error match ErrConflict, while the others are still signed. It returns
@@ -547,7 +657,7 @@ func (a *Authority) Sign(globs ...string) ([]CertInfo, error) {
 			}
 			ev := event{Kind: KindRequest, Caller: rr.Name, Role: string(gofunc.RoleMinion), Remote: rr.Source,
 				Outcome: "signed", Details: map[string]string{"via": "admin", "key_fingerprint": rr.KeyFingerprint}}
-			res, err := a.signRequestLocked(ix, v, ev)
+			res, err := a.signRequestLocked(ix, v, ev, true)
 			if err != nil {
 				return err
 			}

@@ -353,6 +353,8 @@ func toFault(err error) *gofunc.Fault {
 		return gofunc.Errorf(gofunc.CodeConflict, "%s", strings.TrimPrefix(err.Error(), "ca: "))
 	case errors.Is(err, ErrNotFound):
 		return gofunc.Errorf(gofunc.CodeNotFound, "%s", strings.TrimPrefix(err.Error(), "ca: "))
+	case errors.Is(err, ErrTooManyRequests):
+		return gofunc.Errorf(gofunc.CodeBusy, "the certmaster holds too many requests; try again later")
 	}
 	return gofunc.Errorf(gofunc.CodeInternal, "internal error")
 }

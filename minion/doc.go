@@ -50,6 +50,15 @@
 // certificate and CRL. The CRL is checked on every request, so a
 // revocation also cuts off connections made before it.
 //
+// The server does not fetch CRLs itself: whoever runs it keeps the
+// identity's CRL fresh, for example with ca.CRLLoop(ctx, id, certmaster,
+// interval) as funcd does (--crl-refresh, default 30 s). A revoked
+// overlord is therefore refused at most one refresh interval plus one
+// CRL fetch (bounded by max(interval, 5 s)) after `certmaster revoke`:
+// on its next call over a connection it already has, and at the
+// handshake of new ones. A minion with no certmaster to fetch from
+// keeps the CRL it has until SIGHUP or SetIdentity brings a new one.
+//
 // # Limits
 //
 // Every resource a caller can make the minion spend is bounded: open

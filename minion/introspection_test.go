@@ -106,6 +106,38 @@ func TestModuleIntrospection(t *testing.T) {
 	}
 }
 
+// The system module answers the per-module introspection calls about
+// itself too; its list_methods keeps listing every module's methods.
+func TestSystemModuleIntrospection(t *testing.T) {
+	_, call := startValues(t)
+	if got, err := call("system.module_version"); err != nil || got != "1.0.0" {
+		t.Errorf("system.module_version = %v, %v", got, err)
+	}
+	if got, err := call("system.module_description"); err != nil || got == "" {
+		t.Errorf("system.module_description = %v, %v", got, err)
+	}
+	args, err := call("system.get_method_args")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, _ := args.(map[string]any)
+	for _, want := range []string{"list_modules", "list_methods", "listMethods", "inventory", "module_version", "get_method_args"} {
+		if _, ok := all[want]; !ok {
+			t.Errorf("system.get_method_args lacks %s: %v", want, all)
+		}
+	}
+	methods, err := call("system.list_methods")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := toStrings(t, methods)
+	for _, want := range []string{"test.ping", "values.greet", "system.module_version", "system.get_method_args", "system.module_description"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("system.list_methods lacks %s: %v", want, names)
+		}
+	}
+}
+
 // Dangerous methods are flagged in get_method_args.
 func TestGetMethodArgsFlagsDangerous(t *testing.T) {
 	e := start(t, func(s *minionServer) { mustRegister(t, s, "power", &power{}) })

@@ -94,6 +94,11 @@ func TestAsyncJobLifecycle(t *testing.T) {
 		jobs[0].(map[string]any)["method"] != "gate.wait" {
 		t.Errorf("jobs.list = %#v", list)
 	}
+	// A running job has no finish time: the member is left out, not
+	// sent as 0001-01-01.
+	if _, ok := jobs[0].(map[string]any)["finished"]; ok {
+		t.Errorf("jobs.list sends a finish time for a running job: %#v", jobs[0])
+	}
 	close(g.release)
 	if code, result := admin.wait(id); code != minion.JobFinished || result != "first" {
 		t.Errorf("finished job status = [%d, %v], want [1, first]", code, result)

@@ -126,9 +126,7 @@ func reflectModule(name string, v any) (*module, error) {
 	if len(m.methods) == 0 {
 		return nil, fmt.Errorf("%w: %q (%T)", ErrNoMethods, name, v)
 	}
-	if name != "system" {
-		m.addIntrospection()
-	}
+	m.addIntrospection()
 	return m, nil
 }
 

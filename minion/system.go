@@ -46,8 +46,9 @@ func (m *systemModule) Inventory() map[string]ModuleInfo {
 
 func (m *systemModule) Doc() gofunc.ModuleDoc {
 	return gofunc.ModuleDoc{
-		Description: "Introspection of the minion: its modules and methods.",
-		Version:     "1.0.0",
+		Description: "Introspection of the minion: its modules and methods. Like every module it also answers " +
+			"module_version, module_description and get_method_args about itself; its list_methods lists every module's methods.",
+		Version: "1.0.0",
 		Methods: map[string]gofunc.MethodDoc{
 			"ListModules":    {Description: "Names of the registered modules."},
 			"ListMethods":    {Description: "Every module.method this minion answers."},
@@ -112,9 +113,14 @@ func (m *module) methodArgs() map[string]MethodArgs {
 }
 
 // addIntrospection gives a module Func's per-module introspection
-// methods, answering from its doc and Go signatures.
+// methods, answering from its doc and Go signatures. A method the module
+// has already keeps its meaning: system.list_methods lists every
+// module's methods, not only system's.
 func (m *module) addIntrospection() {
 	add := func(wire, desc string, fn any) {
+		if _, ok := m.methods[wire]; ok {
+			return
+		}
 		m.methods[wire] = &method{module: m.name, wire: wire, goName: wire, fn: reflect.ValueOf(fn), hasResult: true,
 			doc: gofunc.MethodDoc{Description: desc}}
 	}

@@ -43,7 +43,7 @@ type cli struct {
 	Serve         serveCmd         `cmd:"" help:"Serve enrollment, renewal and the CRL over TLS."`
 	List          listCmd          `cmd:"" help:"List pending requests: name, address, source, key fingerprint, age, conflicts."`
 	ListSigned    listSignedCmd    `cmd:"" name:"list-signed" help:"List signed certificates with expiry."`
-	Sign          globCmd          `cmd:"" help:"Sign the pending requests matching the globs."`
+	Sign          signCmd          `cmd:"" help:"Sign the pending requests matching the globs."`
 	Reject        globCmd          `cmd:"" help:"Reject the pending requests matching the globs."`
 	Clean         globCmd          `cmd:"" help:"Forget the requests (pending, rejected, conflicting) matching the globs."`
 	Revoke        revokeCmd        `cmd:"" help:"Revoke the certificates of a name, or one certificate by serial."`
@@ -66,6 +66,13 @@ type serveCmd struct {
 	MaxBody     int64         `name:"max-body" help:"Largest request body, in bytes." default:"65536"`
 	ServerName  []string      `name:"server-name" help:"DNS names of the certmaster's own certificate (default: host name, localhost)."`
 	DrainPeriod time.Duration `name:"drain" help:"How long SIGTERM waits for calls in flight." default:"30s"`
+	Validity    time.Duration `help:"Lifetime of the certificates signed (autosign, tokens) and renewed (default: one year, capped by the CA's own)."`
+	MaxStored   int           `name:"max-stored" help:"Most certificate requests kept (pending, rejected, conflicting); new ones over it are refused as busy." default:"10000"`
+}
+
+type signCmd struct {
+	Globs    []string      `arg:"" name:"glob" help:"Minion names or fnmatch globs (case-insensitive)."`
+	Validity time.Duration `help:"Lifetime of the certificates signed (default: one year, capped by the CA's own)."`
 }
 
 type listCmd struct {
@@ -200,10 +207,25 @@ func (e *env) dispatch(cmd string) error {
 // open opens the CA with the shared audit log DIR/audit.log: every
 // admin command and the daemon record into the same chain.
 func (e *env) open() (*ca.Authority, error) {
+	return e.openWith(0, 0)
+}
+
+// openWith is open with a certificate validity and a cap on stored
+// requests (zero: the ca package's defaults). A negative value is a
+// usage error.
+func (e *env) openWith(validity time.Duration, maxStored int) (*ca.Authority, error) {
+	if validity < 0 {
+		return nil, usageError{fmt.Errorf("--validity must be positive, got %v", validity)}
+	}
+	if maxStored < 0 {
+		return nil, usageError{fmt.Errorf("--max-stored must be positive, got %d", maxStored)}
+	}
 	return ca.Open(ca.Config{
-		Dir:    e.cli.Dir,
-		Audit:  &ca.SharedAudit{Path: filepath.Join(e.cli.Dir, "audit.log")},
-		Logger: e.log.Named("ca"),
+		Dir:       e.cli.Dir,
+		Audit:     &ca.SharedAudit{Path: filepath.Join(e.cli.Dir, "audit.log")},
+		Logger:    e.log.Named("ca"),
+		Validity:  validity,
+		MaxStored: maxStored,
 	})
 }
 
@@ -245,11 +267,11 @@ func (e *env) fingerprint() error {
 }
 
 func (e *env) serve() error {
-	a, err := e.open()
+	sc := e.cli.Serve
+	a, err := e.openWith(sc.Validity, sc.MaxStored)
 	if err != nil {
 		return err
 	}
-	sc := e.cli.Serve
 	s := &ca.Service{
 		Authority:    a,
 		Addr:         sc.Listen,
@@ -365,7 +387,7 @@ func (e *env) listSigned() error {
 }
 
 func (e *env) sign(globs []string) error {
-	a, err := e.open()
+	a, err := e.openWith(e.cli.Sign.Validity, 0)
 	if err != nil {
 		return err
 	}

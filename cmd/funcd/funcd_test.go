@@ -378,6 +378,85 @@ func TestEnrollThenServe(t *testing.T) {
 	if _, err := ca.LoadIdentity(dir); err != nil {
 		t.Errorf("enrolled identity not saved: %v", err)
 	}
+	saved, err := loadCertmaster(dir)
+	if err != nil || saved.Certmaster != certmaster || saved.CAFingerprint != a.Fingerprint() {
+		t.Errorf("saved certmaster = %+v, %v; want %s and the CA's fingerprint", saved, err, certmaster)
+	}
+
+	// A later start without --certmaster uses the saved one: the CRL
+	// refresh still runs and a revoked overlord is refused.
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.wait(); err != nil {
+		t.Fatalf("funcd exit: %v", err)
+	}
+	p = startFuncd(t, "--dir", dir, "--listen", addr, "--crl-refresh", "200ms")
+	newClient(t, admin, "m9.test", addr).waitUp(p)
+	eveID, err := a.Issue(gofunc.RoleOverlord, "eve", ca.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eve := newClient(t, eveID, "m9.test", addr)
+	if _, err := eve.call("test.ping"); err != nil {
+		t.Fatalf("eve before revocation: %v", err)
+	}
+	if _, err := a.Revoke("eve", 0); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the saved certmaster's CRL to refuse eve", func() bool {
+		eve.http.CloseIdleConnections()
+		_, err := eve.call("test.ping")
+		return err != nil
+	})
+	if strings.Contains(p.stderr.String(), "no certmaster known") {
+		t.Errorf("funcd warned of no certmaster although one was saved:\n%s", p.stderr.String())
+	}
+}
+
+// Without --certmaster and without a saved one (or with one saved for
+// another CA), funcd warns loudly, at start and in --info, that the CRL
+// and renewal are off.
+func TestNoCertmasterWarns(t *testing.T) {
+	f := newFixture(t)
+	check := func(what string) {
+		t.Helper()
+		code, stdout, stderr := runInProcess(t, "--dir", f.dir, "--info")
+		if code != 0 {
+			t.Fatalf("%s: --info = %d: %s", what, code, stderr)
+		}
+		var got info
+		if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Certmaster != "" || got.CertmasterSource != "none" || len(got.Warnings) != 1 ||
+			!strings.Contains(got.Warnings[0], "renewal are OFF") {
+			t.Errorf("%s: --info = %+v, want the no-certmaster warning", what, got)
+		}
+		if !strings.Contains(stderr, "[WARN]") || !strings.Contains(stderr, "no certmaster known") {
+			t.Errorf("%s: stderr lacks the warning:\n%s", what, stderr)
+		}
+	}
+	check("nothing saved")
+	wrongCA := "sha256:" + strings.Repeat("cd", 32)
+	if err := saveCertmaster(f.dir, savedCertmaster{Certmaster: "127.0.0.1:1", CAFingerprint: wrongCA}); err != nil {
+		t.Fatal(err)
+	}
+	check("saved for another CA")
+
+	if err := saveCertmaster(f.dir, savedCertmaster{Certmaster: "127.0.0.1:1", CAFingerprint: f.ca.Fingerprint()}); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ := runInProcess(t, "--dir", f.dir, "--info")
+	var got info
+	if err := json.Unmarshal([]byte(stdout), &got); code != 0 || err != nil {
+		t.Fatalf("--info = %d, %v", code, err)
+	}
+	if got.Certmaster != "127.0.0.1:1" || got.CertmasterSource != certmasterFile || len(got.Warnings) != 0 {
+		t.Errorf("--info with a saved certmaster = %+v", got)
+	}
+	code, stdout, _ = runInProcess(t, "--dir", f.dir, "--info", "--certmaster", "127.0.0.1:2")
+	if err := json.Unmarshal([]byte(stdout), &got); code != 0 || err != nil || got.Certmaster != "127.0.0.1:2" || got.CertmasterSource != "config" {
+		t.Errorf("--certmaster over the saved one: %+v, %v", got, err)
+	}
 }
 
 // SIGHUP reloads the ACL directory without a restart; a broken ACL file

@@ -39,7 +39,7 @@ const (
 // DIR/gofunc.toml or GOFUNC_<FLAG>; the flag wins.
 type cli struct {
 	Dir             string        `help:"Identity directory: ca.pem, cert.pem, key.pem, audit log, jobs." required:"" type:"path"`
-	Certmaster      string        `help:"Certmaster HOST:PORT to enroll with (first start), and to fetch the CRL and renew from."`
+	Certmaster      string        `help:"Certmaster HOST:PORT to enroll with (first start), and to fetch the CRL and renew from (default: the one enrolled with, saved in DIR/certmaster.json)."`
 	CAFingerprint   string        `name:"ca-fingerprint" help:"Pin the CA: sha256:<hex> of its certificate (certmaster fingerprint)."`
 	InsecureTOFU    bool          `name:"insecure-tofu" help:"Trust the CA the certmaster shows on first use, without a fingerprint. Unsafe."`
 	Token           string        `help:"Enrollment token, signed at once by the certmaster."`
@@ -88,14 +88,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 type daemon struct {
 	cli
-	log    hclog.Logger
-	stdout io.Writer
+	log              hclog.Logger
+	stdout           io.Writer
+	certmasterSource string // see resolveCertmaster
 }
 
 func (d *daemon) run(ctx context.Context) error {
 	id, err := d.identity(ctx)
 	if err != nil {
 		return err
+	}
+	d.certmasterSource = d.resolveCertmaster(id.CAFingerprint())
+	if d.certmasterSource == certmasterNone {
+		d.log.Warn(noCertmasterWarning, "dir", d.Dir, "not_after", id.Leaf().NotAfter.UTC())
 	}
 	if d.Info {
 		return d.printInfo(id)
@@ -157,10 +162,19 @@ func (d *daemon) identity(ctx context.Context) (*ca.Identity, error) {
 		return nil, err
 	}
 	d.log.Info("enrolling; waiting for the certmaster to sign", "certmaster", d.Certmaster, "name", name, "addr", d.advertise(name))
-	return ca.Enroll(ctx, ca.EnrollRequest{
+	id, err = ca.Enroll(ctx, ca.EnrollRequest{
 		Certmaster: d.Certmaster, CAFingerprint: d.CAFingerprint, InsecureTOFU: d.InsecureTOFU,
 		Name: name, Addr: d.advertise(name), Token: ca.Token(d.Token), Dir: d.Dir, Logger: d.log.Named("enroll"),
 	})
+	if err != nil {
+		return nil, err
+	}
+	// Remembered so that later starts without --certmaster keep the CRL
+	// fresh and renew; failing to save is not fatal now, but loud.
+	if err := saveCertmaster(d.Dir, savedCertmaster{Certmaster: d.Certmaster, CAFingerprint: id.CAFingerprint()}); err != nil {
+		d.log.Warn("could not remember the certmaster; pass --certmaster on every start", "error", err)
+	}
+	return id, nil
 }
 
 func (d *daemon) name() (string, error) {
@@ -357,11 +371,17 @@ type info struct {
 	CAFingerprint string      `json:"ca_fingerprint"`
 	CRLNumber     int64       `json:"crl_number"`
 	Listen        string      `json:"listen"`
-	AuditLog      string      `json:"audit_log"`
-	JobDir        string      `json:"job_dir"`
-	Modules       []string    `json:"modules"`
-	ACLSource     string      `json:"acl_source"`
-	ACL           []aclRule   `json:"acl"`
+	// Certmaster is where the CRL and renewals come from; "" when none
+	// is known, and then Warnings says that revocation and renewal are
+	// off. CertmasterSource is "config", "certmaster.json" or "none".
+	Certmaster       string    `json:"certmaster"`
+	CertmasterSource string    `json:"certmaster_source"`
+	Warnings         []string  `json:"warnings,omitempty"`
+	AuditLog         string    `json:"audit_log"`
+	JobDir           string    `json:"job_dir"`
+	Modules          []string  `json:"modules"`
+	ACLSource        string    `json:"acl_source"`
+	ACL              []aclRule `json:"acl"`
 }
 
 type aclRule struct {
@@ -383,8 +403,12 @@ func (d *daemon) printInfo(id *ca.Identity) error {
 	out := info{
 		Name: id.Name(), Role: id.Role(), Serial: serial(id), NotAfter: id.Leaf().NotAfter.UTC(),
 		CAFingerprint: id.CAFingerprint(), CRLNumber: id.CRLNumber(),
-		Listen: d.Listen, AuditLog: d.auditPath(), JobDir: d.jobDir(),
+		Listen: d.Listen, Certmaster: d.Certmaster, CertmasterSource: d.certmasterSource,
+		AuditLog: d.auditPath(), JobDir: d.jobDir(),
 		Modules: append(reg.Modules(), "jobs", "system"), ACLSource: source, ACL: []aclRule{},
+	}
+	if d.certmasterSource == certmasterNone {
+		out.Warnings = append(out.Warnings, noCertmasterWarning)
 	}
 	slices.Sort(out.Modules)
 	for _, r := range acl.Rules {

@@ -61,7 +61,8 @@
 //   - slices and arrays: <array>; maps with string keys: <struct> with its
 //     members in sorted key order;
 //   - structs: <struct>, member names from the `xmlrpc:"name"` tag
-//     (`xmlrpc:"-"` skips a field, `,omitempty` as in encoding/json), else
+//     (`xmlrpc:"-"` skips a field, `,omitempty` as in encoding/json, and
+//     it also leaves out a zero time.Time), else
 //     [SnakeCase] of the field name; unexported fields are skipped and
 //     embedded structs are flattened with encoding/json's rules;
 //   - values implementing encoding.TextMarshaler (netip.Addr, ...): their

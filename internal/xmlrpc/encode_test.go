@@ -410,3 +410,52 @@ func TestEncoderConcurrentFirstUse(t *testing.T) {
 		}
 	}
 }
+
+type jobRow struct {
+	ID       string    `xmlrpc:"id"`
+	Started  time.Time `xmlrpc:"started"`
+	Finished time.Time `xmlrpc:"finished,omitempty"`
+}
+
+type hiddenTimes struct{ jobRow } // reached through an unexported embedded struct
+
+// omitempty leaves out a zero time.Time (a running job's finish), in UTC
+// or any other location, and keeps a set one; without omitempty a zero
+// time is still sent.
+func TestEncodeOmitEmptyTime(t *testing.T) {
+	start := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+	paris := time.FixedZone("CET", 3600)
+	tests := []struct {
+		name string
+		v    any
+		want string
+	}{
+		{"zero finish", jobRow{ID: "a", Started: start}, "<struct>" +
+			"<member><name>id</name><value><string>a</string></value></member>" +
+			"<member><name>started</name><value><dateTime.iso8601>20240506T07:08:09</dateTime.iso8601></value></member>" +
+			"</struct>"},
+		{"zero finish in another zone", jobRow{ID: "a", Started: start, Finished: time.Time{}.In(paris)}, "<struct>" +
+			"<member><name>id</name><value><string>a</string></value></member>" +
+			"<member><name>started</name><value><dateTime.iso8601>20240506T07:08:09</dateTime.iso8601></value></member>" +
+			"</struct>"},
+		{"set finish", jobRow{ID: "a", Started: start, Finished: start.Add(time.Second)}, "<struct>" +
+			"<member><name>id</name><value><string>a</string></value></member>" +
+			"<member><name>started</name><value><dateTime.iso8601>20240506T07:08:09</dateTime.iso8601></value></member>" +
+			"<member><name>finished</name><value><dateTime.iso8601>20240506T07:08:10</dateTime.iso8601></value></member>" +
+			"</struct>"},
+		{"zero start without omitempty", jobRow{ID: "a"}, "<struct>" +
+			"<member><name>id</name><value><string>a</string></value></member>" +
+			"<member><name>started</name><value><dateTime.iso8601>00010101T00:00:00</dateTime.iso8601></value></member>" +
+			"</struct>"},
+		{"embedded unexported", hiddenTimes{jobRow{ID: "a", Started: start}}, "<struct>" +
+			"<member><name>id</name><value><string>a</string></value></member>" +
+			"<member><name>started</name><value><dateTime.iso8601>20240506T07:08:09</dateTime.iso8601></value></member>" +
+			"</struct>"},
+	}
+	for _, tt := range tests {
+		got, err := encodeValue(t, tt.v)
+		if err != nil || got != tt.want {
+			t.Errorf("%s: got %s, %v\nwant %s", tt.name, got, err, tt.want)
+		}
+	}
+}

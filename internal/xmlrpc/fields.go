@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -180,8 +181,18 @@ func hasOption(opts, want string) bool {
 	return false
 }
 
-// isEmptyValue is encoding/json's notion of empty, for omitempty.
+// isEmptyValue is encoding/json's notion of empty, for omitempty, plus
+// the zero time.Time: XML-RPC has no null date, and a "not yet" time
+// (a running job's finish) must be left out rather than sent as
+// 0001-01-01.
 func isEmptyValue(v reflect.Value) bool {
+	if v.Type() == timeType {
+		if !v.CanInterface() { // reached through an unexported embedded struct
+			return v.IsZero()
+		}
+		t, _ := reflect.TypeAssert[time.Time](v)
+		return t.IsZero()
+	}
 	switch v.Kind() {
 	case reflect.Array, reflect.Map, reflect.Slice, reflect.String:
 		return v.Len() == 0

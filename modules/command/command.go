@@ -263,8 +263,12 @@ func ParseEnv(v any) ([]string, error) {
 	return env, nil
 }
 
+// runOptionsDoc is Secret: env values (tokens, passwords) and stdin must
+// not reach the audit log, which records the argument as "[redacted]".
+// ArgDoc.Secret covers a whole argument, so timeout, dir and max_output
+// are redacted with them; argv and the shell command line stay visible.
 var runOptionsDoc = gofunc.ArgDoc{
-	Name: "options", Type: "struct", Optional: true,
+	Name: "options", Type: "struct", Optional: true, Secret: true,
 	Description: "timeout (duration: int nanoseconds or \"30s\"; kills the process group, result has timed_out), " +
 		"dir (absolute working directory), env (struct NAME: value, or array of \"NAME=value\"; added to the minion's), " +
 		"stdin (string), max_output (bytes per stream; default 1 MiB, at most 64 MiB)",
