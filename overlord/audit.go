@@ -31,6 +31,9 @@ func (c *Client) auditStart(r *run) error {
 	rec := audit.Record{Kind: audit.KindOverlordCall, CallID: r.id, Caller: r.caller, Role: string(c.id.Role()),
 		Serial: fmt.Sprintf("%x", c.id.Leaf().SerialNumber), Method: r.req.wire, Targets: r.hosts,
 		Details: map[string]string{"spec": r.spec}}
+	for k, v := range r.details {
+		rec.Details[k] = v
+	}
 	rec.Args, rec.ArgsDigest = r.req.summary, r.req.digest
 	if _, err := c.cfg.Audit.Append(rec); err != nil {
 		return fmt.Errorf("%w: overlord audit log: %v", gofunc.ErrAuditFailed, err)
@@ -38,9 +41,9 @@ func (c *Client) auditStart(r *run) error {
 	return nil
 }
 
-// auditEnd writes the overlord.call.end record with each host's outcome: "ok" or
-// the error's text, clipped.
-func (c *Client) auditEnd(r *run, outcomes map[string]error) {
+// auditEnd writes the overlord.call.end record with each host's outcome: "ok"
+// (or its note, when notes has one), or the error's text, clipped.
+func (c *Client) auditEnd(r *run, outcomes map[string]error, notes map[string]string) {
 	if c.cfg.Audit == nil {
 		return
 	}
@@ -50,6 +53,9 @@ func (c *Client) auditEnd(r *run, outcomes map[string]error) {
 	size, failed := 0, 0
 	for _, h := range sortedKeys(outcomes) {
 		text := "ok"
+		if n, ok := notes[h]; ok {
+			text = clipOutcome(n)
+		}
 		if err := outcomes[h]; err != nil {
 			failed++
 			text = clipOutcome(err.Error())

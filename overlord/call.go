@@ -24,6 +24,7 @@ import (
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
+	"github.com/gofunc/gofunc/ca"
 	ixmlrpc "github.com/gofunc/gofunc/internal/xmlrpc"
 )
 
@@ -67,8 +68,11 @@ func (s *Selection) resolve(ctx context.Context) (map[string]Minion, error) {
 	if s.err != nil {
 		return nil, s.err
 	}
-	all, err := s.c.cfg.Minions.Minions(ctx)
+	all, err := s.c.knownMinions(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.c.waitCRL(ctx); err != nil {
 		return nil, err
 	}
 	groups, err := s.c.Groups()
@@ -252,6 +256,8 @@ type run struct {
 	spec   string
 	start  time.Time
 	caller string
+	// details are added to the overlord.call record's Details.
+	details map[string]string
 }
 
 // start resolves the selection, encodes the request and writes the
@@ -319,7 +325,7 @@ func (r *run) execute(ctx context.Context, emit func(Result)) {
 		}
 		failed += r.c.fanout(ctx, batch, r.req, record)
 	}
-	r.c.auditEnd(r, outcomes)
+	r.c.auditEnd(r, outcomes, nil)
 }
 
 // fanout calls hosts at most Forks at a time and returns how many
@@ -410,6 +416,7 @@ func (c *Client) roundTrip(ctx context.Context, host string, body []byte) (any, 
 // classify wraps transport errors in the overlord's sentinels.
 func (c *Client) classify(ctx context.Context, err error) error {
 	var f *gofunc.Fault
+	var wrongRole *wrongRoleError
 	var respErr *ixmlrpc.ResponseError
 	var hostErr x509.HostnameError
 	var unknownCA x509.UnknownAuthorityError
@@ -429,6 +436,10 @@ func (c *Client) classify(ctx context.Context, err error) error {
 		return fmt.Errorf("%w: %v", ErrProtocol, respErr)
 	case errors.As(err, &f):
 		return err
+	case errors.As(err, &wrongRole):
+		return wrongRole
+	case errors.Is(err, ca.ErrRevoked):
+		return fmt.Errorf("%w: %w", ErrUntrusted, err)
 	case errors.As(err, &hostErr):
 		return fmt.Errorf("%w: %v", ErrImpersonation, err)
 	case errors.As(err, &unknownCA):

@@ -12,7 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/ca"
 )
 
@@ -31,6 +33,11 @@ type Client struct {
 	bg       context.Context
 	cancelBG context.CancelFunc
 	jobs     sync.WaitGroup
+
+	// crlLoop fetches the CRL from Config.Certmaster; crlReady is
+	// closed after its first attempt (nil without a certmaster).
+	crlLoop  sync.WaitGroup
+	crlReady chan struct{}
 
 	mu     sync.Mutex
 	addrs  map[string]Minion // lower-case minion name -> minion, for dialing
@@ -68,7 +75,71 @@ func New(opts ...Option) *Client {
 	}
 	c.tr = c.transport()
 	c.http = &http.Client{Transport: c.tr}
+	if c.err == nil && c.cfg.Certmaster != "" {
+		c.crlReady = make(chan struct{})
+		c.crlLoop.Go(c.refreshCRLLoop)
+	}
 	return c
+}
+
+// refreshCRLLoop fetches the CRL now and every CRLInterval until Close.
+func (c *Client) refreshCRLLoop() {
+	t := time.NewTicker(c.cfg.CRLInterval)
+	defer t.Stop()
+	for first := true; ; first = false {
+		fctx, cancel := context.WithTimeout(c.bg, 2*c.cfg.DialTimeout)
+		changed, err := fetchCRL(fctx, c.id, c.cfg.Certmaster)
+		cancel()
+		switch {
+		case err != nil && c.bg.Err() == nil:
+			c.cfg.Logger.Warn("crl fetch failed; the crl held stays in force", "certmaster", c.cfg.Certmaster,
+				"crl_number", c.id.CRLNumber(), "error", err)
+		case changed:
+			// Connections kept alive were checked against the old CRL.
+			c.tr.CloseIdleConnections()
+		}
+		if first {
+			close(c.crlReady)
+		}
+		select {
+		case <-c.bg.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// waitCRL waits for the first CRL fetch, so that no call goes out
+// before the certmaster had its say.
+func (c *Client) waitCRL(ctx context.Context) error {
+	if c.crlReady == nil {
+		return nil
+	}
+	select {
+	case <-c.crlReady:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// fetchCRL installs the certmaster's CRL in id and, when it is newer
+// than the one held, saves it as crl.pem in id's directory (if it has
+// one). changed reports a newer CRL.
+func fetchCRL(ctx context.Context, id *ca.Identity, certmaster string) (changed bool, err error) {
+	before := id.CRLNumber()
+	if err := ca.FetchCRL(ctx, id, certmaster); err != nil {
+		return false, err
+	}
+	if id.CRLNumber() == before {
+		return false, nil
+	}
+	if dir := id.Dir(); dir != "" {
+		if err := id.Save(dir); err != nil {
+			return true, fmt.Errorf("overlord: save crl: %w", err)
+		}
+	}
+	return true, nil
 }
 
 // DefaultDir is the identity directory used when none is configured:
@@ -97,6 +168,13 @@ func (c *Client) loadIdentity() error {
 		}
 		c.id = id
 	}
+	if c.cfg.Minions == nil && c.cfg.Certmaster != "" {
+		cm := Certmaster{Addr: c.cfg.Certmaster, Identity: c.id, Logger: c.cfg.Logger}
+		if c.cfg.IdentityDir != "" {
+			cm.Cache = filepath.Join(c.cfg.IdentityDir, CacheFile)
+		}
+		c.cfg.Minions = cm
+	}
 	if dir := c.cfg.IdentityDir; dir != "" {
 		if c.cfg.Minions == nil {
 			c.cfg.Minions = File(filepath.Join(dir, CacheFile))
@@ -124,6 +202,7 @@ func (c *Client) transport() *http.Transport {
 	if c.id != nil {
 		tlsCfg = c.id.ClientTLSConfig("")
 		tlsCfg.ClientSessionCache = tls.NewLRUClientSessionCache(4096)
+		tlsCfg.VerifyConnection = minionOnly(tlsCfg.VerifyConnection)
 	}
 	dialer := &net.Dialer{Timeout: c.cfg.DialTimeout}
 	return &http.Transport{
@@ -146,6 +225,27 @@ func (c *Client) transport() *http.Transport {
 		// were 40% of the heap) than they save in reads.
 		WriteBufferSize: 4 << 10,
 		ReadBufferSize:  4 << 10,
+	}
+}
+
+// minionOnly adds to a TLS connection check (chain, name, CRL) that
+// the peer's certificate has the minion role: a certmaster's or an
+// overlord's certificate for the same name is an impersonation.
+func minionOnly(next func(tls.ConnectionState) error) func(tls.ConnectionState) error {
+	return func(cs tls.ConnectionState) error {
+		if next != nil {
+			if err := next(cs); err != nil {
+				return err
+			}
+		}
+		if len(cs.PeerCertificates) == 0 {
+			return nil // crypto/tls has already refused a server without one
+		}
+		leaf := cs.PeerCertificates[0]
+		if role := ca.RoleOf(leaf); role != gofunc.RoleMinion {
+			return &wrongRoleError{name: leaf.Subject.CommonName, role: string(role)}
+		}
+		return nil
 	}
 }
 
@@ -191,6 +291,7 @@ func (c *Client) Close() error {
 	c.mu.Unlock()
 	c.cancelBG()
 	c.jobs.Wait()
+	c.crlLoop.Wait()
 	c.http.CloseIdleConnections()
 	var err error
 	c.storeOnce.Do(func() { c.storeErr = ErrClosed }) // no store after Close
@@ -227,7 +328,29 @@ func (c *Client) Minions(ctx context.Context) ([]Minion, error) {
 	if err := c.usable(); err != nil {
 		return nil, err
 	}
-	return c.cfg.Minions.Minions(ctx)
+	return c.knownMinions(ctx)
+}
+
+// knownMinions lists the Source's minions whose names are valid host
+// names (ca.ValidateName), in canonical (lower-case) form. Others are
+// left out with a warning in the log, whatever the source: a name such
+// as "../x" must never reach a file path or a TLS check.
+func (c *Client) knownMinions(ctx context.Context) ([]Minion, error) {
+	all, err := c.cfg.Minions.Minions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Minion, 0, len(all))
+	for _, m := range all {
+		name, err := ca.ValidateName(m.Name)
+		if err != nil {
+			c.cfg.Logger.Warn("minion left out: invalid name", "error", err)
+			continue
+		}
+		m.Name = name
+		out = append(out, m)
+	}
+	return out, nil
 }
 
 // Groups returns the groups "@name" targets can use: the groups file's,

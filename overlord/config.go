@@ -95,9 +95,26 @@ type Config struct {
 	// Audit, if set, records every call the overlord issues: a
 	// "overlord.call" record with the targets before any host is
 	// called, and an "overlord.call.end" record with each host's
-	// outcome. If the first
-	// record cannot be written the call is not made.
-	Audit *audit.Log
+	// outcome. If the first record cannot be written the call is not
+	// made. An *audit.Log holds its file's lock while open; several
+	// processes sharing one log file use a *ca.SharedAudit, which
+	// opens the log per record.
+	Audit AuditLog
+
+	// Certmaster is the certmaster's HOST:PORT. When set, the client
+	// fetches the CRL from it as soon as it is created and every
+	// CRLInterval until Close (calls wait for the first fetch to end;
+	// a failed fetch is logged and the CRL already held, such as
+	// IdentityDir/crl.pem, stays in force), refuses minions it
+	// revokes, and saves a newer CRL in the identity's directory. When
+	// Minions is nil it also lists the minions from it (see
+	// Certmaster), cached in IdentityDir/minions.json. Empty (the
+	// default) means no certmaster: the CRL loaded with the identity
+	// is used as it is.
+	Certmaster string
+	// CRLInterval is how often the CRL is fetched from Certmaster;
+	// zero means ca.DefaultCRLInterval (30s).
+	CRLInterval time.Duration
 
 	// Logger receives operational logs; nil discards them.
 	Logger hclog.Logger
@@ -251,10 +268,45 @@ func WithJobStore(path string) Option {
 	}
 }
 
-// WithAudit records every call the overlord issues in log.
-func WithAudit(log *audit.Log) Option {
+// AuditLog is where the overlord records its calls: *audit.Log, or
+// *ca.SharedAudit for a log file several processes write.
+type AuditLog interface {
+	Append(rec audit.Record) (audit.Record, error)
+}
+
+// WithAudit records every call the overlord issues in log; nil records
+// nothing.
+func WithAudit(log AuditLog) Option {
 	return func(c *Config) error {
+		if l, ok := log.(*audit.Log); ok && l == nil {
+			log = nil // a nil *audit.Log must not become a non-nil AuditLog
+		}
 		c.Audit = log
+		return nil
+	}
+}
+
+// WithCertmaster fetches the CRL from the certmaster at addr
+// (HOST:PORT) now and every CRLInterval, and lists minions from it
+// unless a minion source is set (see Config.Certmaster).
+func WithCertmaster(addr string) Option {
+	return func(c *Config) error {
+		if addr == "" {
+			return errors.New("overlord: certmaster address is empty")
+		}
+		c.Certmaster = addr
+		return nil
+	}
+}
+
+// WithCRLInterval sets how often the CRL is fetched from the
+// certmaster.
+func WithCRLInterval(d time.Duration) Option {
+	return func(c *Config) error {
+		if d <= 0 {
+			return fmt.Errorf("overlord: CRL interval must be positive, got %v", d)
+		}
+		c.CRLInterval = d
 		return nil
 	}
 }
@@ -286,6 +338,9 @@ func (c *Config) setDefaults() {
 	if c.FactsTTL == 0 {
 		c.FactsTTL = DefaultFactsTTL
 	}
+	if c.CRLInterval == 0 {
+		c.CRLInterval = ca.DefaultCRLInterval
+	}
 	if c.Logger == nil {
 		c.Logger = hclog.NewNullLogger()
 	}
@@ -302,6 +357,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("overlord: dial timeout must be positive, got %v", c.DialTimeout)
 	case c.MaxResultBytes < 0:
 		return fmt.Errorf("overlord: max result bytes must be positive, got %d", c.MaxResultBytes)
+	case c.CRLInterval < 0:
+		return fmt.Errorf("overlord: CRL interval must be positive, got %v", c.CRLInterval)
 	}
 	for name := range c.Groups {
 		if err := checkGroupName(name); err != nil {

@@ -7,7 +7,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,11 +31,31 @@ type Caller func(ctx context.Context, module, method string, args ...any) (any, 
 // as one call named op. Errors from the Caller are *HostError values;
 // fn's other errors are wrapped in one.
 func (s *Selection) Each(ctx context.Context, op string, fn func(ctx context.Context, host string, call Caller) (any, error)) (Results, error) {
+	return s.each(ctx, eachSpec{op: op, hostTimeout: true}, fn)
+}
+
+// eachSpec says how a conversation is bounded and audited.
+type eachSpec struct {
+	op string
+	// hostTimeout bounds the whole conversation with one host by
+	// HostTimeout; false bounds each call instead (a transfer of many
+	// chunks may take longer than one call may).
+	hostTimeout bool
+	// details are added to the overlord.call record (path, size,
+	// sha256, options).
+	details map[string]string
+	// note, if set, describes a host's successful Value in the end
+	// record ("ok size=... sha256=...").
+	note func(v any) string
+}
+
+func (s *Selection) each(ctx context.Context, spec eachSpec, fn func(ctx context.Context, host string, call Caller) (any, error)) (Results, error) {
 	targets, err := s.resolve(ctx)
 	if err != nil {
 		return nil, err
 	}
-	r := &run{c: s.c, id: newID(), hosts: sortedKeys(targets), req: &request{wire: op}, spec: s.describe(), start: time.Now()}
+	r := &run{c: s.c, id: newID(), hosts: sortedKeys(targets), req: &request{wire: spec.op}, spec: s.describe(),
+		start: time.Now(), details: spec.details}
 	if err := s.c.auditStart(r); err != nil {
 		return nil, err
 	}
@@ -42,7 +65,7 @@ func (s *Selection) Each(ctx context.Context, op string, fn func(ctx context.Con
 	g.SetLimit(s.c.cfg.Forks)
 	for _, h := range r.hosts {
 		g.Go(func() error {
-			out := s.c.eachHost(ctx, h, op, fn)
+			out := s.c.eachHost(ctx, h, spec, fn)
 			mu.Lock()
 			res[h] = out
 			mu.Unlock()
@@ -51,34 +74,44 @@ func (s *Selection) Each(ctx context.Context, op string, fn func(ctx context.Con
 	}
 	_ = g.Wait()
 	outcomes := make(map[string]error, len(res))
+	var notes map[string]string
 	for h, x := range res {
 		outcomes[h] = x.Err
+		if x.Err == nil && spec.note != nil {
+			if notes == nil {
+				notes = make(map[string]string, len(res))
+			}
+			notes[h] = spec.note(x.Value)
+		}
 	}
-	s.c.auditEnd(r, outcomes)
-	return res, newCallError(op, res)
+	s.c.auditEnd(r, outcomes, notes)
+	return res, newCallError(spec.op, res)
 }
 
-func (c *Client) eachHost(ctx context.Context, host, op string, fn func(context.Context, string, Caller) (any, error)) Result {
+func (c *Client) eachHost(ctx context.Context, host string, spec eachSpec, fn func(context.Context, string, Caller) (any, error)) Result {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.HostTimeout)
-	defer cancel()
+	if spec.hostTimeout {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.HostTimeout)
+		defer cancel()
+	}
 	call := func(ctx context.Context, module, method string, args ...any) (any, error) {
 		req, err := newRequest(module, method, args)
 		if err != nil {
 			return nil, &HostError{Host: host, Op: module + "." + method, Err: err}
 		}
-		r := c.callHost(ctx, host, req)
+		r := c.callHost(ctx, host, req) // each call bounded by HostTimeout
 		return r.Value, r.Err
 	}
 	if err := ctx.Err(); err != nil {
-		return Result{Host: host, Err: &HostError{Host: host, Op: op, Err: err}}
+		return Result{Host: host, Err: &HostError{Host: host, Op: spec.op, Err: err}}
 	}
 	v, err := fn(ctx, host, call)
 	r := Result{Host: host, Value: v, Duration: time.Since(start)}
 	if err != nil {
 		var he *HostError
 		if !errors.As(err, &he) {
-			err = &HostError{Host: host, Op: op, Err: err}
+			err = &HostError{Host: host, Op: spec.op, Err: err}
 		}
 		r.Value, r.Err = nil, err
 	}
@@ -100,18 +133,24 @@ const copyChunk = 4 << 20
 // CopyFile writes data to path on every selected minion with the
 // copyfile module: atomically (the old file or the new, never a mix),
 // each chunk checked by SHA-256, the whole by size and SHA-256. Each
-// host's Value is the module's answer: {changed, backup_path, sha256,
-// size}.
+// call (one per 4 MiB chunk) is bounded by HostTimeout, not the whole
+// transfer. Each host's Value is the module's answer: {changed,
+// backup_path, sha256, size}. The audit record names the path, size,
+// SHA-256 and options.
 func (s *Selection) CopyFile(ctx context.Context, path string, data []byte, opt CopyOptions) (Results, error) {
 	sum := sha256.Sum256(data)
 	whole := hex.EncodeToString(sum[:])
 	options := map[string]any{"size": int64(len(data)), "sha256": whole, "backup": opt.Backup}
+	details := map[string]string{"path": path, "size": strconv.Itoa(len(data)), "sha256": whole,
+		"backup": strconv.FormatBool(opt.Backup)}
 	for k, v := range map[string]string{"mode": opt.Mode, "owner": opt.Owner, "group": opt.Group} {
 		if v != "" {
 			options[k] = v
+			details[k] = v
 		}
 	}
-	return s.Each(ctx, "copyfile.copyfile", func(ctx context.Context, host string, call Caller) (any, error) {
+	spec := eachSpec{op: "copyfile.copyfile", details: details}
+	return s.each(ctx, spec, func(ctx context.Context, host string, call Caller) (any, error) {
 		if len(data) <= copyChunk {
 			return call(ctx, "copyfile", "copyfile", path, data, options)
 		}
@@ -132,7 +171,7 @@ func (s *Selection) CopyFile(ctx context.Context, path string, data []byte, opt 
 }
 
 // MaxGetFileBytes bounds a file GetFile fetches, since it is held in
-// memory once per host.
+// memory once per host. GetFileTo has no such bound.
 const MaxGetFileBytes = 1 << 30
 
 // ErrChecksum: a fetched file's SHA-256 is not the one the minion
@@ -141,9 +180,55 @@ var ErrChecksum = errors.New("overlord: checksum mismatch")
 
 // GetFile fetches path from every selected minion with the getfile
 // module, in chunks, and checks the whole against the SHA-256 the
-// minion reports. Each host's Value is the file's content, []byte.
+// minion reports. Each host's Value is the file's content, []byte,
+// held in memory until the fan-out ends: for large files or many
+// hosts, use GetFileTo.
 func (s *Selection) GetFile(ctx context.Context, path string) (Results, error) {
-	return s.Each(ctx, "getfile.read", func(ctx context.Context, host string, call Caller) (any, error) {
+	var mu sync.Mutex
+	bufs := map[string]*memSink{}
+	res, err := s.getFile(ctx, path, MaxGetFileBytes, func(host string) (FileSink, error) {
+		b := &memSink{}
+		mu.Lock()
+		bufs[host] = b
+		mu.Unlock()
+		return b, nil
+	})
+	for h, r := range res {
+		if r.Err == nil {
+			r.Value = bufs[h].Bytes()
+			res[h] = r
+		}
+	}
+	return res, err
+}
+
+// FileSink receives one host's copy of a file from GetFileTo, chunk by
+// chunk as it arrives.
+type FileSink interface {
+	io.Writer
+	// Close is called once, at the end: with nil when the whole file
+	// arrived and its SHA-256 matched the minion's (keep it: a file
+	// sink renames its temporary file into place), otherwise with the
+	// error that stopped the transfer (discard what was written). An
+	// error from Close fails the host.
+	Close(err error) error
+}
+
+// GetFileTo fetches path from every selected minion like GetFile, but
+// hands each host's chunks to the sink open returns for that host (open
+// is called once per host, concurrently, when the host has said the
+// file exists), so nothing is held in memory. Each call (one per 4 MiB
+// chunk) is bounded by HostTimeout, not the whole transfer. Each host's
+// Value is map[string]any{"size": int64, "sha256": string}.
+func (s *Selection) GetFileTo(ctx context.Context, path string, open func(host string) (FileSink, error)) (Results, error) {
+	return s.getFile(ctx, path, -1, open)
+}
+
+// getFile fetches path into the sinks open gives; limit < 0 means no
+// size limit.
+func (s *Selection) getFile(ctx context.Context, path string, limit int64, open func(host string) (FileSink, error)) (Results, error) {
+	spec := eachSpec{op: "getfile.read", details: map[string]string{"path": path}, note: fileNote}
+	return s.each(ctx, spec, func(ctx context.Context, host string, call Caller) (any, error) {
 		st, err := call(ctx, "getfile", "stat", path)
 		if err != nil {
 			return nil, err
@@ -159,40 +244,75 @@ func (s *Selection) GetFile(ctx context.Context, path string) (Results, error) {
 		if stat.Type != "file" {
 			return nil, gofunc.Errorf(gofunc.CodeBadArgs, "%s is a %s, not a file", path, stat.Type)
 		}
-		if stat.Size > MaxGetFileBytes {
-			return nil, gofunc.Errorf(gofunc.CodeTooLarge, "%s is %d bytes, over %d", path, stat.Size, MaxGetFileBytes)
+		if limit >= 0 && stat.Size > limit {
+			return nil, gofunc.Errorf(gofunc.CodeTooLarge, "%s is %d bytes, over %d", path, stat.Size, limit)
 		}
-		var buf bytes.Buffer
-		for {
-			v, err := call(ctx, "getfile", "read", path, int64(buf.Len()), int64(copyChunk))
-			if err != nil {
-				return nil, err
-			}
-			var chunk struct {
-				Data   []byte
-				SHA256 string `xmlrpc:"sha256"`
-				EOF    bool
-			}
-			if err := decodeInto(v, &chunk); err != nil {
-				return nil, fmt.Errorf("%w: getfile.read: %v", ErrProtocol, err)
-			}
-			if cs := sha256.Sum256(chunk.Data); hex.EncodeToString(cs[:]) != chunk.SHA256 {
-				return nil, fmt.Errorf("%w: chunk at %d", ErrChecksum, buf.Len())
-			}
-			buf.Write(chunk.Data)
-			if buf.Len() > MaxGetFileBytes {
-				return nil, gofunc.Errorf(gofunc.CodeTooLarge, "%s grew over %d bytes", path, MaxGetFileBytes)
-			}
-			if chunk.EOF || len(chunk.Data) == 0 {
-				break
-			}
+		sink, err := open(host)
+		if err != nil {
+			return nil, err
 		}
-		if sum := sha256.Sum256(buf.Bytes()); hex.EncodeToString(sum[:]) != stat.SHA256 {
-			return nil, fmt.Errorf("%w: %s changed while it was read", ErrChecksum, path)
+		size, err := readChunks(ctx, call, path, stat.Size, stat.SHA256, sink)
+		if cerr := sink.Close(err); err == nil && cerr != nil {
+			err = cerr
 		}
-		return buf.Bytes(), nil
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"size": size, "sha256": stat.SHA256}, nil
 	})
 }
+
+// readChunks copies the file into w chunk by chunk, checking each
+// chunk's and then the whole's SHA-256. A file that grows past its
+// stated size by more than a chunk is abandoned: it is changing.
+func readChunks(ctx context.Context, call Caller, path string, size int64, want string, w io.Writer) (int64, error) {
+	whole := sha256.New()
+	var off int64
+	for {
+		v, err := call(ctx, "getfile", "read", path, off, int64(copyChunk))
+		if err != nil {
+			return off, err
+		}
+		var chunk struct {
+			Data   []byte
+			SHA256 string `xmlrpc:"sha256"`
+			EOF    bool
+		}
+		if err := decodeInto(v, &chunk); err != nil {
+			return off, fmt.Errorf("%w: getfile.read: %v", ErrProtocol, err)
+		}
+		if cs := sha256.Sum256(chunk.Data); hex.EncodeToString(cs[:]) != chunk.SHA256 {
+			return off, fmt.Errorf("%w: chunk at %d", ErrChecksum, off)
+		}
+		if _, err := w.Write(chunk.Data); err != nil {
+			return off, err
+		}
+		whole.Write(chunk.Data)
+		off += int64(len(chunk.Data))
+		if off > size+copyChunk {
+			return off, fmt.Errorf("%w: %s grew past %d bytes while it was read", ErrChecksum, path, size)
+		}
+		if chunk.EOF || len(chunk.Data) == 0 {
+			break
+		}
+	}
+	if hex.EncodeToString(whole.Sum(nil)) != want {
+		return off, fmt.Errorf("%w: %s changed while it was read", ErrChecksum, path)
+	}
+	return off, nil
+}
+
+// fileNote describes a fetched file for the audit end record.
+func fileNote(v any) string {
+	m, _ := v.(map[string]any)
+	return fmt.Sprintf("ok size=%v sha256=%v", m["size"], m["sha256"])
+}
+
+// memSink is GetFile's in-memory FileSink.
+type memSink struct{ bytes.Buffer }
+
+// Close keeps the buffer.
+func (*memSink) Close(error) error { return nil }
 
 // Inventory collects Func's inventory from every selected minion: it
 // lists the minion's methods (system.list_methods) and calls every
@@ -201,7 +321,8 @@ func (s *Selection) GetFile(ctx context.Context, path string) (Results, error) {
 // module whose inventory fails is left out and named under the key
 // "_errors" (module -> error text).
 func (s *Selection) Inventory(ctx context.Context) (Results, error) {
-	return s.Each(ctx, "inventory", func(ctx context.Context, host string, call Caller) (any, error) {
+	spec := eachSpec{op: "inventory", hostTimeout: true, note: inventoryNote}
+	return s.each(ctx, spec, func(ctx context.Context, host string, call Caller) (any, error) {
 		v, err := call(ctx, "system", "list_methods")
 		if err != nil {
 			return nil, err
@@ -230,4 +351,22 @@ func (s *Selection) Inventory(ctx context.Context) (Results, error) {
 		}
 		return out, nil
 	})
+}
+
+// inventoryNote names the modules a host's inventory holds, and those
+// that failed, for the audit end record.
+func inventoryNote(v any) string {
+	m, _ := v.(map[string]any)
+	mods := make([]string, 0, len(m))
+	for k := range m {
+		if k != "_errors" {
+			mods = append(mods, k)
+		}
+	}
+	slices.Sort(mods)
+	note := "ok modules=" + strings.Join(mods, ",")
+	if failed, ok := m["_errors"].(map[string]any); ok {
+		note += fmt.Sprintf(" failed=%s", strings.Join(slices.Sorted(maps.Keys(failed)), ","))
+	}
+	return clipOutcome(note)
 }

@@ -22,7 +22,12 @@ var (
 	// ErrImpersonation: the minion's certificate does not name the host
 	// that was dialled.
 	ErrImpersonation = errors.New("impersonation: certificate does not name the host dialled")
-	// ErrUntrusted: the minion's certificate is not signed by our CA.
+	// ErrWrongRole: the certificate names the host dialled but is not a
+	// minion's (a certmaster's or an overlord's, say). It matches
+	// ErrImpersonation too.
+	ErrWrongRole = fmt.Errorf("%w (wrong role)", ErrImpersonation)
+	// ErrUntrusted: the minion's certificate is not signed by our CA,
+	// or the CA revoked it (then errors.Is(err, ca.ErrRevoked) too).
 	ErrUntrusted = errors.New("untrusted certificate")
 	// ErrProtocol: the minion answered something that is not XML-RPC.
 	ErrProtocol = errors.New("protocol error")
@@ -83,11 +88,33 @@ func newCallError(method string, res Results) error {
 // or restarted) before this host's answer was recorded.
 var ErrInterrupted = errors.New("interrupted: the overlord stopped before this host answered")
 
+// ErrNoResult: a job finished without recording this host's result (its
+// results could not be stored); the host counts as failed.
+var ErrNoResult = errors.New("no result recorded for this host")
+
+// wrongRoleError is the TLS check's refusal of a peer whose
+// certificate is not a minion's.
+type wrongRoleError struct {
+	name string
+	role string
+}
+
+func (e *wrongRoleError) Error() string {
+	role := e.role
+	if role == "" {
+		role = "no"
+	}
+	return fmt.Sprintf("%v: %s presented a certificate with %s role, not a minion's", ErrWrongRole, e.name, role)
+}
+
+func (e *wrongRoleError) Unwrap() error { return ErrWrongRole }
+
 // ErrorKind names the kind of a host's error, for programs and
 // output formats: "fault" (the minion answered with a *gofunc.Fault),
 // "timeout" (the host timeout passed, here or on the minion),
 // "impersonation", "untrusted", "protocol", "unreachable",
-// "skipped", "interrupted", "canceled", or "error" for anything else.
+// "skipped", "interrupted", "no_result", "canceled", or "error" for
+// anything else.
 // A nil error gives "".
 func ErrorKind(err error) string {
 	var f *gofunc.Fault
@@ -106,6 +133,8 @@ func ErrorKind(err error) string {
 		return "skipped"
 	case errors.Is(err, ErrInterrupted):
 		return "interrupted"
+	case errors.Is(err, ErrNoResult):
+		return "no_result"
 	case errors.Is(err, context.Canceled):
 		return "canceled"
 	case errors.Is(err, ErrTimeout):

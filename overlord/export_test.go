@@ -18,3 +18,9 @@ func SetJobTiming(heartbeat, stale time.Duration) (restore func()) {
 func ClaimJob(ctx context.Context, c *Client, id string) error {
 	return c.jobStore().claim(ctx, id)
 }
+
+// FinishJob moves a job to state without running it, as a runner whose
+// results could not be stored would leave it.
+func FinishJob(ctx context.Context, c *Client, id string, state JobState) {
+	c.jobStore().finish(ctx, id, state, "")
+}

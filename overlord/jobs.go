@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
 
 	"github.com/gofunc/gofunc"
@@ -178,12 +179,15 @@ func (c *Client) runClaimed(ctx context.Context, id string) (*Job, error) {
 		targets[strings.ToLower(m.Name)] = m
 	}
 	c.remember(targets)
+	if err := c.waitCRL(ctx); err != nil {
+		return nil, err
+	}
 	r := &run{c: c, id: id, hosts: sortedKeys(targets), req: sj.req, batch: sj.batch, spec: sj.job.Spec, start: time.Now()}
 	if err := c.auditStart(r); err != nil {
 		st.finish(context.WithoutCancel(ctx), id, JobFailed, err.Error())
 		return c.Job(context.WithoutCancel(ctx), id)
 	}
-	w := st.newWriter(id)
+	w := st.newWriter(id, c.cfg.Logger)
 	r.execute(ctx, w.add)
 	w.close()
 	state := JobDone
@@ -209,10 +213,14 @@ func (c *Client) Job(ctx context.Context, id string) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	if job.State == JobInterrupted {
+	// A finished job's hosts without a stored result failed: those of
+	// an interrupted job were never answered, those of a done job
+	// answered but their result could not be stored.
+	missing := map[JobState]error{JobInterrupted: ErrInterrupted, JobDone: ErrNoResult}[job.State]
+	if missing != nil {
 		for _, h := range job.Hosts {
 			if _, ok := job.Results[h]; !ok {
-				job.Results[h] = Result{Host: h, Err: &HostError{Host: h, Op: job.Method, Err: ErrInterrupted}}
+				job.Results[h] = Result{Host: h, Err: &HostError{Host: h, Op: job.Method, Err: missing}}
 			}
 		}
 	}
@@ -471,6 +479,9 @@ func (st *jobStore) list(ctx context.Context) ([]*Job, error) {
 		if err != nil {
 			return nil, err
 		}
+		if j.State == JobDone && j.Answered < len(j.Hosts) {
+			j.Failed += len(j.Hosts) - j.Answered // as Job counts them: no result is a failure
+		}
 	}
 	return out, nil
 }
@@ -523,14 +534,15 @@ func (st *jobStore) results(ctx context.Context, id string) (Results, error) {
 type resultWriter struct {
 	st      *jobStore
 	id      string
+	log     hclog.Logger
 	mu      sync.Mutex
 	pending []Result
 	stop    chan struct{}
 	done    chan struct{}
 }
 
-func (st *jobStore) newWriter(id string) *resultWriter {
-	w := &resultWriter{st: st, id: id, stop: make(chan struct{}), done: make(chan struct{})}
+func (st *jobStore) newWriter(id string, log hclog.Logger) *resultWriter {
+	w := &resultWriter{st: st, id: id, log: log, stop: make(chan struct{}), done: make(chan struct{})}
 	go w.loop()
 	return w
 }
@@ -549,14 +561,14 @@ func (w *resultWriter) loop() {
 	for {
 		select {
 		case <-w.stop:
-			w.flush(true)
+			w.finalFlush()
 			return
 		case <-t.C:
 			beat := time.Since(last) >= heartbeatEvery
 			if beat {
 				last = time.Now()
 			}
-			w.flush(beat)
+			_ = w.flush(beat) // logged; kept for the next tick
 		}
 	}
 }
@@ -567,18 +579,61 @@ func (w *resultWriter) close() {
 	<-w.done
 }
 
-func (w *resultWriter) flush(beat bool) {
+// Timing of the last flush's retries when the store fails; variables so
+// tests can shorten them.
+var (
+	finalFlushTries = 10
+	finalFlushPause = 200 * time.Millisecond
+)
+
+// finalFlush writes what is pending, retrying a failing store a while
+// before it gives up: results not stored then are lost, and Job counts
+// those hosts as failed (ErrNoResult).
+func (w *resultWriter) finalFlush() {
+	pause := finalFlushPause
+	for try := 1; ; try++ {
+		err := w.flush(true)
+		if err == nil {
+			return
+		}
+		if try == finalFlushTries {
+			w.mu.Lock()
+			lost := len(w.pending)
+			w.mu.Unlock()
+			w.log.Error("job results lost: the job store keeps failing", "job", w.id, "results", lost, "error", err)
+			return
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 2*time.Second)
+	}
+}
+
+// flush writes the pending results (and the heartbeat when beat) in one
+// transaction. When the store fails, the results are kept for the next
+// flush and the error is logged and returned.
+func (w *resultWriter) flush(beat bool) error {
 	w.mu.Lock()
 	batch := w.pending
 	w.pending = nil
 	w.mu.Unlock()
 	if len(batch) == 0 && !beat {
-		return
+		return nil
 	}
+	if err := w.write(batch); err != nil {
+		w.mu.Lock()
+		w.pending = append(batch, w.pending...)
+		w.mu.Unlock()
+		w.log.Warn("job store write failed; results kept for a retry", "job", w.id, "results", len(batch), "error", err)
+		return err
+	}
+	return nil
+}
+
+func (w *resultWriter) write(batch []Result) error {
 	ctx := context.Background()
 	tx, err := w.st.db.BeginTx(ctx, nil)
 	if err != nil {
-		return
+		return err
 	}
 	defer func() { _ = tx.Rollback() }()
 	for _, r := range batch {
@@ -597,13 +652,13 @@ func (w *resultWriter) flush(beat bool) {
 		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO results (job, host, value, err_kind, err_code, err_msg, duration, call_id)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, w.id, r.Host, value, kind, code, msg, int64(r.Duration), r.CallID)
 		if err != nil {
-			return
+			return err
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET heartbeat = ? WHERE id = ?`, time.Now().UnixNano(), w.id); err != nil {
-		return
+		return err
 	}
-	_ = tx.Commit()
+	return tx.Commit()
 }
 
 // storedErrorOf reduces a host's error to what the store keeps: its
@@ -653,6 +708,8 @@ func restoreError(kind string, code gofunc.Code, msg string) error {
 		sentinel = ErrSkipped
 	case "interrupted":
 		sentinel = ErrInterrupted
+	case "no_result":
+		sentinel = ErrNoResult
 	case "canceled":
 		sentinel = context.Canceled
 	default:

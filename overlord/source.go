@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/ca"
 	"github.com/gofunc/gofunc/internal/fsutil"
@@ -77,18 +79,47 @@ func (f File) Minions(context.Context) ([]Minion, error) {
 
 // Certmaster fetches the signed minions from a certmaster over mutual
 // TLS with the overlord's own certificate, and caches the list in
-// Cache (if set) so later runs work while the certmaster is away.
+// Cache (if set) so later runs work while the certmaster is away. It
+// also fetches the certmaster's CRL into Identity (so that revoked
+// minions are refused from then on) and, when it is newer than the one
+// held, saves it as crl.pem in Identity's directory, where later runs
+// load it.
+//
+// When the certmaster cannot be asked (down, unreachable, refusing),
+// Minions falls back to the list in Cache, with a warning in Logger;
+// it fails only when there is no usable cache either. The CRL is then
+// the one Identity already holds.
 type Certmaster struct {
 	Addr     string // host:port of the certmaster
 	Identity *ca.Identity
-	Cache    string // file to write the list to; empty: no cache
+	Cache    string // file to write the list to; empty: no cache (and no fallback)
+	// Logger receives the warnings (certmaster unreachable, CRL not
+	// fetched); nil discards them.
+	Logger hclog.Logger
 }
 
-// Minions asks the certmaster.
+// Minions asks the certmaster, or reads the cache when it cannot.
 func (c Certmaster) Minions(ctx context.Context) ([]Minion, error) {
+	log := c.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
 	infos, err := ca.FetchMinions(ctx, c.Identity, c.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("overlord: minions from certmaster %s: %w", c.Addr, err)
+		err = fmt.Errorf("overlord: minions from certmaster %s: %w", c.Addr, err)
+		if c.Cache == "" || ctx.Err() != nil {
+			return nil, err
+		}
+		ms, cacheErr := File(c.Cache).Minions(ctx)
+		if cacheErr != nil {
+			return nil, errors.Join(err, cacheErr)
+		}
+		log.Warn("certmaster unreachable; using the cached minion list", "certmaster", c.Addr,
+			"cache", c.Cache, "error", err)
+		return ms, nil
+	}
+	if _, err := fetchCRL(ctx, c.Identity, c.Addr); err != nil {
+		log.Warn("crl fetch failed; the crl held stays in force", "certmaster", c.Addr, "error", err)
 	}
 	ms := make([]Minion, 0, len(infos))
 	for _, in := range infos {

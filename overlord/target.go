@@ -39,11 +39,13 @@ func matchDepth(spec string, minions []Minion, groups map[string]string, depth i
 		return nil, fmt.Errorf("%w: empty spec", ErrBadSpec)
 	}
 	out := make(map[string]Minion)
+	terms := 0
 	for term := range strings.SplitSeq(spec, ";") {
 		term = strings.TrimSpace(term)
 		if term == "" {
 			continue
 		}
+		terms++
 		if err := checkTerm(term); err != nil {
 			return nil, err
 		}
@@ -54,6 +56,9 @@ func matchDepth(spec string, minions []Minion, groups map[string]string, depth i
 		for k, m := range got {
 			out[k] = m
 		}
+	}
+	if terms == 0 {
+		return nil, fmt.Errorf("%w: %q has no terms", ErrBadSpec, spec)
 	}
 	return out, nil
 }

@@ -13,10 +13,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
-	"github.com/gofunc/gofunc/internal/fsutil"
 	"github.com/gofunc/gofunc/overlord"
 )
 
@@ -93,8 +93,9 @@ func (e *env) copyfile() int {
 	return e.printResults(res)
 }
 
-// getfile stores each host's copy as LOCALDIR/HOST/BASENAME and
-// reports, per host, the path written.
+// getfile stores each host's copy as LOCALDIR/HOST/BASENAME, written
+// to disk chunk by chunk as it arrives and renamed into place once its
+// checksum matched, and reports, per host, the path written.
 func (e *env) getfile() int {
 	cmdArgs := e.cli.Spec.Getfile
 	c := e.client()
@@ -103,43 +104,94 @@ func (e *env) getfile() int {
 	if err != nil {
 		return e.usage(err)
 	}
-	res, err := sel.GetFile(e.ctx, cmdArgs.Remote)
-	if res == nil {
-		return e.failure(err)
-	}
 	dir := cmdArgs.LocalDir
 	if dir == "" {
 		dir = "."
 	}
 	base := filepath.Base(cmdArgs.Remote)
+	if base == "." || base == ".." || base == string(filepath.Separator) {
+		return e.usage(fmt.Errorf("getfile: %q names no file", cmdArgs.Remote))
+	}
+	dests := map[string]string{}
+	var mu sync.Mutex
+	res, err := sel.GetFileTo(e.ctx, cmdArgs.Remote, func(host string) (overlord.FileSink, error) {
+		dest := filepath.Join(dir, safeName(host), base)
+		mu.Lock()
+		dests[host] = dest
+		mu.Unlock()
+		return newFileSink(dest)
+	})
+	if res == nil {
+		return e.failure(err)
+	}
 	for h, r := range res {
-		if r.Err != nil {
-			continue
+		if m, ok := r.Value.(map[string]any); ok && r.Err == nil {
+			m["path"] = dests[h]
 		}
-		data, _ := r.Value.([]byte)
-		dest := filepath.Join(dir, safeName(h), base)
-		err := os.MkdirAll(filepath.Dir(dest), 0o755)
-		if err == nil {
-			err = fsutil.WriteFileAtomic(dest, data, 0o600)
-		}
-		if err != nil {
-			r.Value, r.Err = nil, &overlord.HostError{Host: h, Op: "getfile", Err: err}
-		} else {
-			r.Value = map[string]any{"path": dest, "size": int64(len(data))}
-		}
-		res[h] = r
 	}
 	return e.printResults(res)
 }
 
-// safeName keeps a host name usable as one path element.
-func safeName(host string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '/' || r == '\\' || r == 0 {
-			return '_'
+// fileSink writes a fetched file to a temporary file next to its
+// destination and renames it into place when the transfer succeeded.
+type fileSink struct {
+	f    *os.File
+	dest string
+}
+
+func newFileSink(dest string) (*fileSink, error) {
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".*.part")
+	if err != nil {
+		return nil, err
+	}
+	return &fileSink{f: f, dest: dest}, nil // CreateTemp makes it 0600
+}
+
+func (s *fileSink) Write(p []byte) (int, error) { return s.f.Write(p) }
+
+// Close keeps the file (synced, then renamed over dest) when transfer
+// is nil, and removes it otherwise.
+func (s *fileSink) Close(transfer error) error {
+	err := transfer
+	if err == nil {
+		err = s.f.Sync()
+	}
+	if cerr := s.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(s.f.Name(), s.dest)
+	}
+	if err != nil {
+		_ = os.Remove(s.f.Name())
+		if transfer != nil {
+			return nil // the transfer's error is the host's
 		}
-		return r
-	}, strings.TrimLeft(host, "."))
+	}
+	return err
+}
+
+// safeName makes a host or module name one harmless path element: "/",
+// "\\" and NUL become "_", and so do leading dots, so that "..", "."
+// and ".git" can never name the parent, the directory itself or the
+// repository's own data; an empty name becomes "_".
+func safeName(name string) string {
+	out := []rune(name)
+	for i, r := range out {
+		if r == '/' || r == '\\' || r == 0 {
+			out[i] = '_'
+		}
+	}
+	for i := 0; i < len(out) && out[i] == '.'; i++ {
+		out[i] = '_'
+	}
+	if len(out) == 0 {
+		return "_"
+	}
+	return string(out)
 }
 
 // inventory snapshots every host's inventory into DIR/inventory (a git
@@ -193,6 +245,9 @@ func writeInventory(repo string, res overlord.Results) error {
 		}
 		modules, _ := r.Value.(map[string]any)
 		hostDir := filepath.Join(repo, safeName(h))
+		if filepath.Dir(hostDir) != filepath.Clean(repo) {
+			return fmt.Errorf("inventory: host name %q is not a path element", h) // never RemoveAll outside it
+		}
 		if err := os.RemoveAll(hostDir); err != nil {
 			return err
 		}

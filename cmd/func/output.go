@@ -18,11 +18,12 @@ import (
 	"github.com/gofunc/gofunc/overlord"
 )
 
-// hostJSON is one host in --json output.
+// hostJSON is one host in --json output: every key is always there,
+// "value" null on failure and "error" null on success (DESIGN's shape).
 type hostJSON struct {
 	OK    bool       `json:"ok"`
 	Value any        `json:"value"`
-	Error *errorJSON `json:"error,omitempty"`
+	Error *errorJSON `json:"error"`
 }
 
 type errorJSON struct {

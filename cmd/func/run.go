@@ -14,6 +14,7 @@ import (
 	"github.com/alecthomas/kong"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/ca"
 	"github.com/gofunc/gofunc/internal/cliconf"
@@ -173,13 +174,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stderr, "func:", err)
 		return exitUsage
 	}
-	kctx, err := cliconf.Parse(parser, args)
+	kctx, err := cliconf.ParseOr(parser, positionalCallArgs(parser, args), overlord.DefaultDir())
 	if err != nil {
 		fmt.Fprintln(stderr, "func:", err)
 		return exitUsage
 	}
 	if kctx == nil { // --help
 		return exitOK
+	}
+	if err := c.validate(); err != nil {
+		fmt.Fprintln(stderr, "func:", err)
+		return exitUsage
 	}
 	e := &env{ctx: ctx, cli: &c, stdin: stdin, stdout: stdout, stderr: stderr,
 		log: hclog.New(&hclog.LoggerOptions{Name: "func", Level: hclog.LevelFromString(c.LogLevel), Output: stderr})}
@@ -247,21 +252,44 @@ func (e *env) dir() string {
 	return overlord.DefaultDir()
 }
 
-// client builds the overlord client from the flags.
-func (e *env) client() *overlord.Client {
-	opts := []overlord.Option{overlord.WithIdentity(e.dir()), overlord.WithForks(e.cli.Forks),
-		overlord.WithHostTimeout(e.cli.Timeout), overlord.WithLogger(e.log)}
-	if e.cli.Certmaster != "" {
-		if id, err := ca.LoadIdentity(e.dir()); err == nil {
-			opts = append(opts, overlord.WithMinions(overlord.Certmaster{Addr: e.cli.Certmaster, Identity: id,
-				Cache: filepath.Join(e.dir(), overlord.CacheFile)}))
+// validate checks the flags kong cannot: a bad value is a usage error
+// (exit 2), not a failed call.
+func (c *cli) validate() error {
+	switch {
+	case c.Forks < 1:
+		return fmt.Errorf("--forks must be at least 1, got %d", c.Forks)
+	case c.Timeout <= 0:
+		return fmt.Errorf("--timeout must be positive, got %v", c.Timeout)
+	case c.MaxFailures < -1:
+		return fmt.Errorf("--max-failures must be -1 (never stop) or more, got %d", c.MaxFailures)
+	}
+	if c.Batch != "" {
+		if _, err := parseBatch(c.Batch, c.MaxFailures); err != nil {
+			return err
 		}
 	}
-	if trail, err := audit.Open(filepath.Join(e.dir(), "audit.log"), audit.Config{Logger: e.log}); err == nil {
-		opts = append(opts, overlord.WithAudit(trail))
-		e.closers = append(e.closers, trail.Close)
-	} else {
-		e.log.Warn("overlord audit log unavailable", "error", err)
+	return nil
+}
+
+// auditWait bounds how long a call waits for another func process
+// (a detached `func jobs run`, a second terminal) to finish its audit
+// record.
+const auditWait = 10 * time.Second
+
+// client builds the overlord client from the flags. Every call it
+// makes is recorded in DIR/audit.log first, or not made: the log is
+// opened per record (ca.SharedAudit), so several func processes record
+// into it at once, each waiting its turn for the file's lock.
+func (e *env) client() *overlord.Client {
+	opts := []overlord.Option{overlord.WithIdentity(e.dir()), overlord.WithForks(e.cli.Forks),
+		overlord.WithHostTimeout(e.cli.Timeout), overlord.WithLogger(e.log),
+		overlord.WithAudit(&ca.SharedAudit{Path: filepath.Join(e.dir(), "audit.log"),
+			Config: audit.Config{Logger: e.log.Named("audit")}, Wait: auditWait})}
+	if e.cli.Certmaster != "" {
+		// Minions and the CRL from the certmaster, the list cached in
+		// DIR/minions.json (used when the certmaster is away), the CRL
+		// saved as DIR/crl.pem.
+		opts = append(opts, overlord.WithCertmaster(e.cli.Certmaster))
 	}
 	return overlord.New(opts...)
 }
@@ -304,6 +332,10 @@ func parseBatch(s string, maxFailures int) (overlord.Batch, error) {
 // failure prints an error that ended a command before any host answered
 // and returns the exit code it deserves.
 func (e *env) failure(err error) int {
+	if errors.Is(err, gofunc.ErrAuditFailed) {
+		fmt.Fprintln(e.stderr, "func: nothing was called: the call could not be recorded in the audit log:", err)
+		return exitFailed
+	}
 	fmt.Fprintln(e.stderr, "func:", err)
 	return exitCode(err)
 }

@@ -53,6 +53,13 @@ func EnvName(flag string) string {
 // gofunc.toml is; failing that it returns GOFUNC_DIR from getenv (nil
 // means os.Getenv), else "". Arguments after "--" are not flags.
 func DirFromArgs(args []string, getenv func(string) string) string {
+	return DirFromArgsOr(args, getenv, "")
+}
+
+// DirFromArgsOr is DirFromArgs for a command whose --dir has a default
+// (func's is ~/.gofunc): when neither --dir nor GOFUNC_DIR is set it
+// returns defaultDir, so that directory's gofunc.toml is read too.
+func DirFromArgsOr(args []string, getenv func(string) string, defaultDir string) string {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
@@ -68,7 +75,10 @@ func DirFromArgs(args []string, getenv func(string) string) string {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	return getenv(EnvName("dir"))
+	if d := getenv(EnvName("dir")); d != "" {
+		return d
+	}
+	return defaultDir
 }
 
 // Resolver returns a kong.Resolver that supplies flags missing from the
@@ -178,7 +188,14 @@ func lookupEnv(getenv func(string) string, name string) (string, bool) {
 // 0. Any other early exit kong asks for is returned as an error.
 // parser.Exit is restored before Parse returns.
 func Parse(parser *kong.Kong, args []string) (ctx *kong.Context, err error) {
-	if err := kong.Resolvers(Resolver(DirFromArgs(args, nil), nil)).Apply(parser); err != nil {
+	return ParseOr(parser, args, "")
+}
+
+// ParseOr is Parse for a command whose --dir has a default: with
+// neither --dir nor GOFUNC_DIR, gofunc.toml is read from defaultDir
+// (see DirFromArgsOr). Parse is ParseOr with no default directory.
+func ParseOr(parser *kong.Kong, args []string, defaultDir string) (ctx *kong.Context, err error) {
+	if err := kong.Resolvers(Resolver(DirFromArgsOr(args, nil, defaultDir), nil)).Apply(parser); err != nil {
 		return nil, err
 	}
 	exit := parser.Exit

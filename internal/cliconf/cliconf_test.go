@@ -169,3 +169,34 @@ func TestParseHelpAndEnvDir(t *testing.T) {
 		t.Errorf("dir %q listen %q: want the dir from GOFUNC_DIR and its file", cli2.Dir, cli2.Listen)
 	}
 }
+
+// A command whose --dir has a default reads that directory's
+// gofunc.toml when neither --dir nor GOFUNC_DIR is given; commands
+// without one (Parse) still read no file.
+func TestParseOrDefaultDir(t *testing.T) {
+	dir := writeTOML(t, `listen = "from-default:2"`)
+	t.Setenv("GOFUNC_DIR", "")
+	var withDefault testCLI
+	p, _ := kong.New(&withDefault, kong.Exit(func(int) { t.Fatal("exit") }))
+	if _, err := ParseOr(p, []string{"list"}, dir); err != nil {
+		t.Fatal(err)
+	}
+	if withDefault.Listen != "from-default:2" {
+		t.Errorf("listen %q: the default dir's gofunc.toml was not read", withDefault.Listen)
+	}
+	var without testCLI
+	p2, _ := kong.New(&without, kong.Exit(func(int) { t.Fatal("exit") }))
+	if _, err := Parse(p2, []string{"list"}); err != nil {
+		t.Fatal(err)
+	}
+	if without.Listen == "from-default:2" {
+		t.Error("Parse read a file with no --dir and no default")
+	}
+	other := writeTOML(t, `listen = "from-flag:3"`)
+	if got := DirFromArgsOr([]string{"--dir", other}, func(string) string { return "" }, dir); got != other {
+		t.Errorf("DirFromArgsOr with --dir = %q, want %q", got, other)
+	}
+	if got := DirFromArgsOr(nil, func(string) string { return "/env" }, dir); got != "/env" {
+		t.Errorf("DirFromArgsOr with GOFUNC_DIR = %q, want /env", got)
+	}
+}
