@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/kolo/xmlrpc"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
@@ -357,13 +358,16 @@ func (c *Client) fanout(ctx context.Context, hosts []string, req *request, emit 
 			emit(r)
 		}
 	}
-	workers := min(c.cfg.Forks, len(hosts))
-	var wg sync.WaitGroup
-	for range workers - 1 {
-		wg.Go(work)
+	// At most Forks workers, each taking the next host until none is
+	// left: errgroup bounds them, and a fixed set of long-lived workers
+	// (rather than a goroutine per host) keeps stacks warm at 1000s of
+	// hosts. Host failures are results, never the group's error.
+	var g errgroup.Group
+	g.SetLimit(c.cfg.Forks)
+	for range min(c.cfg.Forks, len(hosts)) {
+		g.Go(func() error { work(); return nil })
 	}
-	work() // the caller is a worker too
-	wg.Wait()
+	_ = g.Wait()
 	return int(failed.Load())
 }
 

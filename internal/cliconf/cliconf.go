@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,8 +104,75 @@ type resolver struct {
 }
 
 // Validate loads the file early so that a syntax error is reported even
-// when no flag needs it.
-func (r *resolver) Validate(*kong.Application) error { return r.load() }
+// when no flag needs it, and refuses keys that name no flag: a typo
+// such as "acl_dri" must not silently leave a setting at its default.
+func (r *resolver) Validate(app *kong.Application) error {
+	if err := r.load(); err != nil {
+		return err
+	}
+	return r.checkKeys(app)
+}
+
+// ErrUnknownKey is wrapped by the error for a gofunc.toml key that names
+// no flag.
+var ErrUnknownKey = errors.New("unknown key")
+
+// checkKeys accepts a top-level key that names any flag of the program,
+// and a table named after a command whose keys name that command's
+// flags (or the program's global ones).
+func (r *resolver) checkKeys(app *kong.Application) error {
+	if app == nil || app.Node == nil {
+		return nil
+	}
+	all := flagNames(app.Node, nil)
+	global := flagNames(&kong.Node{Flags: app.Node.Flags}, nil)
+	path := filepath.Join(r.dir, FileName)
+	for key, v := range r.values {
+		table, isTable := v.(map[string]any)
+		if !isTable {
+			if !all[key] {
+				return fmt.Errorf("cliconf: %s: %w %q: no such flag", path, ErrUnknownKey, key)
+			}
+			continue
+		}
+		cmd := findCommand(app.Node, key)
+		if cmd == nil {
+			return fmt.Errorf("cliconf: %s: %w [%s]: no such command", path, ErrUnknownKey, key)
+		}
+		known := flagNames(cmd, maps.Clone(global))
+		for k := range table {
+			if !known[k] {
+				return fmt.Errorf("cliconf: %s: %w %q in [%s]: no such flag", path, ErrUnknownKey, k, key)
+			}
+		}
+	}
+	return nil
+}
+
+// flagNames adds the names of n's flags and of every flag below it, in
+// both spellings (acl-dir and acl_dir), to into.
+func flagNames(n *kong.Node, into map[string]bool) map[string]bool {
+	if into == nil {
+		into = map[string]bool{}
+	}
+	for _, f := range n.Flags {
+		into[f.Name] = true
+		into[strings.ReplaceAll(f.Name, "-", "_")] = true
+	}
+	for _, c := range n.Children {
+		flagNames(c, into)
+	}
+	return into
+}
+
+func findCommand(root *kong.Node, name string) *kong.Node {
+	for _, c := range root.Children {
+		if c.Type == kong.CommandNode && c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
 
 func (r *resolver) load() error {
 	r.once.Do(func() {

@@ -1,6 +1,7 @@
 package cliconf
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,7 +55,6 @@ forks = 3
 timeout = "5s"
 verbose = true
 tags = ["a", "b"]
-unknown_key = "ignored"
 [serve]
 listen = "serve-file:2"
 autosign = "web*"
@@ -198,5 +198,26 @@ func TestParseOrDefaultDir(t *testing.T) {
 	}
 	if got := DirFromArgsOr(nil, func(string) string { return "/env" }, dir); got != "/env" {
 		t.Errorf("DirFromArgsOr with GOFUNC_DIR = %q, want /env", got)
+	}
+}
+
+// A key that names no flag is an error, not silently ignored: a typo in
+// a setting such as acl-dir must not leave it at a permissive default.
+func TestUnknownKeysRefused(t *testing.T) {
+	for name, body := range map[string]string{
+		"top level":     "lisen = \":1\"\n",
+		"in a table":    "[serve]\nautosing = \"*\"\n",
+		"unknown table": "[srve]\nlisten = \":1\"\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := parse(t, writeTOML(t, body), nil, "serve")
+			if !errors.Is(err, ErrUnknownKey) {
+				t.Fatalf("err = %v, want ErrUnknownKey", err)
+			}
+		})
+	}
+	// Both spellings of a real flag are accepted.
+	if _, err := parse(t, writeTOML(t, "log_level = \"debug\"\n[serve]\nlisten = \":1\"\n"), nil, "serve"); err != nil {
+		t.Fatalf("known keys refused: %v", err)
 	}
 }
