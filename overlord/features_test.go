@@ -227,9 +227,15 @@ func TestStreamBreakCancelsRemoteWork(t *testing.T) {
 		if r.Host != "m1.test" {
 			t.Fatalf("first result from %s", r.Host)
 		}
+		// Break only once the slow minion is running the call: before
+		// that there is no remote work to cancel.
+		waitFor(t, 10*time.Second, func() bool {
+			_, ok := lastRecord(t, slow.AuditPath, "call.start")
+			return ok
+		})
 		break
 	}
-	if d := time.Since(start); d > 10*time.Second {
+	if d := time.Since(start); d > 20*time.Second {
 		t.Fatalf("Stream took %v to stop after break", d)
 	}
 	// The minion's end record shows the call cancelled, not finished.

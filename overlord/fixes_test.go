@@ -224,15 +224,19 @@ func TestInvalidMinionNamesLeftOut(t *testing.T) {
 
 // Each chunk of a large copy gets the host timeout, not the transfer.
 func TestCopyFileTimeoutPerChunk(t *testing.T) {
-	f := fleettest.Start(t, fleettest.Config{Minions: 1, HostTimeout: 4 * time.Second})
-	f.Minions()[0].SetFault(fleettest.Fault{Delay: 1500 * time.Millisecond, Methods: []string{"copyfile.append"}})
+	// Five calls (open, three appends, commit), each held 2s: 10s in all,
+	// well over the 6s host timeout, while each call keeps 4s of slack
+	// for a 4 MiB chunk under -race on a busy machine.
+	f := fleettest.Start(t, fleettest.Config{Minions: 1, HostTimeout: 6 * time.Second})
+	f.Minions()[0].SetFault(fleettest.Fault{Delay: 2 * time.Second,
+		Methods: []string{"copyfile.open", "copyfile.append", "copyfile.commit"}})
 	trailPath := filepath.Join(t.TempDir(), "audit.log")
 	trail, err := audit.Open(trailPath, audit.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer trail.Close()
-	data := bytes.Repeat([]byte("0123456789abcdef"), 9<<20/16) // 3 chunks: 4.5s of appends
+	data := bytes.Repeat([]byte("0123456789abcdef"), 9<<20/16) // 3 chunks
 	target := filepath.Join(t.TempDir(), "big")
 	_, err = f.Client(overlord.WithAudit(trail)).Targets("*").CopyFile(t.Context(), target, data, overlord.CopyOptions{Mode: "0600"})
 	if err != nil {
