@@ -1,12 +1,11 @@
 package minion
 
 import (
-	"fmt"
 	"reflect"
 	"sort"
-	"time"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/internal/xmlrpc"
 )
 
 // systemModule answers Func's introspection calls about the minion.
@@ -130,37 +129,5 @@ func (m *module) addIntrospection() {
 	add("get_method_args", "Each method's arguments: name, type, default, description.", m.methodArgs)
 }
 
-var timeType = reflect.TypeFor[time.Time]()
-
 // wireType names the XML-RPC type a Go parameter type takes.
-func wireType(t reflect.Type) string {
-	if t == timeType {
-		return "dateTime.iso8601"
-	}
-	if t == reflect.TypeFor[time.Duration]() {
-		return "int"
-	}
-	switch t.Kind() {
-	case reflect.String:
-		return "string"
-	case reflect.Bool:
-		return "boolean"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "int"
-	case reflect.Float32, reflect.Float64:
-		return "double"
-	case reflect.Slice, reflect.Array:
-		if t.Elem().Kind() == reflect.Uint8 {
-			return "base64"
-		}
-		return "array"
-	case reflect.Map, reflect.Struct:
-		return "struct"
-	case reflect.Pointer:
-		return wireType(t.Elem())
-	case reflect.Interface:
-		return "any"
-	}
-	return fmt.Sprint(t)
-}
+func wireType(t reflect.Type) string { return xmlrpc.TypeName(t) }

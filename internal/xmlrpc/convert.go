@@ -354,6 +354,24 @@ func fieldForSet(v reflect.Value, index []int) (reflect.Value, error) {
 	return v, nil
 }
 
+
+// TypeName is the XML-RPC type a parameter of Go type t takes, as
+// introspection reports it (get_method_args): "string", "int",
+// "boolean", "double", "base64", "dateTime.iso8601", "array", "struct",
+// or "any" for interfaces. A time.Duration takes an "int" (nanoseconds;
+// Convert also accepts a string such as "30s").
+func TypeName(t reflect.Type) string {
+	switch {
+	case t == durationType:
+		return "int"
+	case t.Kind() == reflect.Interface:
+		return "any"
+	case t.Kind() == reflect.Pointer:
+		return TypeName(t.Elem())
+	}
+	return wantName(t)
+}
+
 // wantName is the XML-RPC name for what a Go type accepts.
 func wantName(t reflect.Type) string {
 	switch {
