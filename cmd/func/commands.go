@@ -255,7 +255,7 @@ func writeInventory(repo string, res overlord.Results) error {
 			return err
 		}
 		for m, v := range modules {
-			b, err := json.MarshalIndent(jsonValue(v), "", "  ")
+			b, err := json.MarshalIndent(v, "", "  ")
 			if err != nil {
 				return fmt.Errorf("inventory %s %s: %w", h, m, err)
 			}

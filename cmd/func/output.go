@@ -40,7 +40,7 @@ func resultsJSON(res overlord.Results) map[string]hostJSON {
 			out[h] = hostJSON{Error: describe(r.Err)}
 			continue
 		}
-		out[h] = hostJSON{OK: true, Value: jsonValue(r.Value)}
+		out[h] = hostJSON{OK: true, Value: r.Value}
 	}
 	return out
 }
@@ -79,26 +79,6 @@ func writeYAMLValue(w io.Writer, v any) {
 	enc.SetIndent(2)
 	_ = enc.Encode(generic)
 	_ = enc.Close()
-}
-
-// jsonValue makes decoded XML-RPC values JSON-friendly: []byte would
-// become base64 anyway; keep it explicit.
-func jsonValue(v any) any {
-	switch x := v.(type) {
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = jsonValue(e)
-		}
-		return out
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = jsonValue(e)
-		}
-		return out
-	}
-	return v
 }
 
 // describe turns a host's error into its JSON form: the kind
@@ -152,7 +132,7 @@ func humanText(r overlord.Result) string {
 	case string:
 		return v
 	case map[string]any, []any:
-		b, _ := json.MarshalIndent(jsonValue(v), "", "  ")
+		b, _ := json.MarshalIndent(v, "", "  ")
 		return string(b)
 	case []byte:
 		return string(v)
