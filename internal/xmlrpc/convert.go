@@ -354,7 +354,6 @@ func fieldForSet(v reflect.Value, index []int) (reflect.Value, error) {
 	return v, nil
 }
 
-
 // TypeName is the XML-RPC type a parameter of Go type t takes, as
 // introspection reports it (get_method_args): "string", "int",
 // "boolean", "double", "base64", "dateTime.iso8601", "array", "struct",
