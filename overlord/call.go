@@ -450,6 +450,9 @@ func (c *Client) classify(ctx context.Context, err error) error {
 		return fmt.Errorf("%w: %v", ErrUntrusted, err)
 	case errors.Is(err, context.Canceled) && !errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return err
+	case errors.As(err, &opErr) && opErr.Op == "remote error":
+		// crypto/tls reports an alert the peer sent this way.
+		return fmt.Errorf("%w: %v", ErrRejected, err)
 	case errors.As(err, &opErr) && opErr.Op == "dial":
 		return fmt.Errorf("%w: %v", ErrUnreachable, err) // no connection, even if by a timeout
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):

@@ -29,6 +29,10 @@ var (
 	// ErrUntrusted: the minion's certificate is not signed by our CA,
 	// or the CA revoked it (then errors.Is(err, ca.ErrRevoked) too).
 	ErrUntrusted = errors.New("untrusted certificate")
+	// ErrRejected: the minion ended the TLS session with an alert: it
+	// refused our certificate (revoked, expired, from another CA) or
+	// our TLS parameters.
+	ErrRejected = errors.New("rejected by the minion")
 	// ErrProtocol: the minion answered something that is not XML-RPC.
 	ErrProtocol = errors.New("protocol error")
 )
@@ -125,6 +129,8 @@ func ErrorKind(err error) string {
 		return "impersonation"
 	case errors.Is(err, ErrUntrusted):
 		return "untrusted"
+	case errors.Is(err, ErrRejected):
+		return "rejected"
 	case errors.Is(err, ErrProtocol):
 		return "protocol"
 	case errors.Is(err, ErrUnreachable):

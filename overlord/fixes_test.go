@@ -337,3 +337,26 @@ func TestDoneJobWithoutResultsFails(t *testing.T) {
 		t.Errorf("Jobs: %v, %v", list, err)
 	}
 }
+
+// A minion that refuses our certificate at the TLS layer (here: revoked
+// in the CRL the minion holds) is reported as rejected, not unreachable.
+func TestRevokedOverlordIsRejected(t *testing.T) {
+	f := fleettest.Start(t, fleettest.Config{Minions: 1})
+	if _, err := f.CA.Revoke("admin", ca.ReasonKeyCompromise); err != nil {
+		t.Fatal(err)
+	}
+	crl, err := f.CA.CRL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Minions()[0].Identity.SetCRL(crl); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.Client().Targets("*").Call(t.Context(), "test", "ping")
+	if !errors.Is(err, overlord.ErrRejected) {
+		t.Fatalf("err = %v, want ErrRejected", err)
+	}
+	if got := overlord.ErrorKind(res["m1.test"].Err); got != "rejected" {
+		t.Fatalf("ErrorKind = %q, want rejected", got)
+	}
+}
