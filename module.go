@@ -37,6 +37,11 @@ type ArgDoc struct {
 	Default  any
 	// Secret arguments are redacted in the audit log.
 	Secret bool
+	// SecretFields redacts only these members (wire names) of a struct
+	// argument, so the rest stays readable in the audit log: command.run
+	// records its options' timeout and dir, not its env and stdin. An
+	// argument that is not a struct is redacted whole.
+	SecretFields []string
 	// Content arguments (file bodies) are recorded in the audit log as
 	// their size and SHA-256, not their bytes.
 	Content bool

@@ -61,6 +61,9 @@ func SummarizeArgs(args []any, docs []gofunc.ArgDoc) (summary []any, digest stri
 		switch {
 		case doc.Secret:
 			summary[i], digestable[i] = Redacted, Redacted
+		case len(doc.SecretFields) > 0:
+			r := redactFields(a, doc.SecretFields)
+			summary[i], digestable[i] = boundSize(summarize(r), r), r
 		case doc.Content:
 			summary[i], digestable[i] = contentSummary(a), a
 		default:
@@ -68,6 +71,26 @@ func SummarizeArgs(args []any, docs []gofunc.ArgDoc) (summary []any, digest stri
 		}
 	}
 	return summary, Digest(digestable)
+}
+
+// redactFields replaces the named members of a struct argument; a value
+// that is not a struct is redacted whole, since its secrets cannot be
+// told apart.
+func redactFields(v any, fields []string) any {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return Redacted
+	}
+	out := make(map[string]any, len(m))
+	for k, e := range m {
+		out[k] = e
+	}
+	for _, f := range fields {
+		if _, present := out[f]; present {
+			out[f] = Redacted
+		}
+	}
+	return out
 }
 
 // sizeAndHash is the summary of bytes that do not belong in the log.

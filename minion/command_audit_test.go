@@ -13,8 +13,9 @@ import (
 )
 
 // command.run's options carry env values and stdin, which are often
-// secrets: the audit log records the options as "[redacted]" while argv
-// stays readable, for synchronous, asynchronous and denied calls alike.
+// secrets: the audit log records them as "[redacted]" while argv and the
+// other options stay readable, for synchronous, asynchronous and denied
+// calls alike.
 func TestCommandOptionsNeverAudited(t *testing.T) {
 	e := start(t, func(s *minion.Server) {
 		s.JobDir = filepath.Join(t.TempDir(), "jobs")
@@ -53,8 +54,9 @@ func TestCommandOptionsNeverAudited(t *testing.T) {
 			continue
 		}
 		runs++
-		if len(r.Args) != 2 || r.Args[1] != audit.Redacted {
-			t.Errorf("%s record args = %#v, want argv then %q", r.Kind, r.Args, audit.Redacted)
+		o, _ := r.Args[1].(map[string]any)
+		if len(r.Args) != 2 || o["env"] != audit.Redacted || o["stdin"] != audit.Redacted || o["timeout"] != "10s" {
+			t.Errorf("%s record args = %#v, want argv then options with env and stdin %q", r.Kind, r.Args, audit.Redacted)
 			continue
 		}
 		if a, _ := r.Args[0].([]any); len(a) != 3 || a[2] != argv[2] {

@@ -80,6 +80,9 @@ type ArgInfo struct {
 	Optional    bool   `xmlrpc:"optional"`
 	Default     any    `xmlrpc:"default"`
 	Secret      bool   `xmlrpc:"secret,omitempty"`
+	// SecretFields names the members of a struct argument the audit log
+	// redacts.
+	SecretFields []string `xmlrpc:"secret_fields,omitempty"`
 }
 
 func (m *module) info() ModuleInfo {
@@ -100,6 +103,7 @@ func (m *module) methodArgs() map[string]MethodArgs {
 			if i < len(meth.doc.Args) {
 				d := meth.doc.Args[i]
 				ai.Description, ai.Optional, ai.Default, ai.Secret = d.Description, d.Optional, d.Default, d.Secret
+				ai.SecretFields = d.SecretFields
 				if d.Type != "" {
 					ai.Type = d.Type
 				}

@@ -263,12 +263,11 @@ func ParseEnv(v any) ([]string, error) {
 	return env, nil
 }
 
-// runOptionsDoc is Secret: env values (tokens, passwords) and stdin must
-// not reach the audit log, which records the argument as "[redacted]".
-// ArgDoc.Secret covers a whole argument, so timeout, dir and max_output
-// are redacted with them; argv and the shell command line stay visible.
+// runOptionsDoc redacts env and stdin: their values (tokens, passwords)
+// must not reach the audit log. Timeout, dir and max_output stay
+// readable there, as do argv and the shell command line.
 var runOptionsDoc = gofunc.ArgDoc{
-	Name: "options", Type: "struct", Optional: true, Secret: true,
+	Name: "options", Type: "struct", Optional: true, SecretFields: []string{"env", "stdin"},
 	Description: "timeout (duration: int nanoseconds or \"30s\"; kills the process group, result has timed_out), " +
 		"dir (absolute working directory), env (struct NAME: value, or array of \"NAME=value\"; added to the minion's), " +
 		"stdin (string), max_output (bytes per stream; default 1 MiB, at most 64 MiB)",
