@@ -1,12 +1,13 @@
 package mount
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/gofunc/gofunc/internal/lineparse"
 )
 
 // MaxLineLen is the longest mountinfo line ParseMountInfo accepts.
@@ -23,16 +24,9 @@ var ErrMalformed = errors.New("malformed mountinfo line")
 // ErrTooMany is returned when the input holds more than MaxMounts entries.
 var ErrTooMany = fmt.Errorf("more than %d mounts", MaxMounts)
 
-// ParseError reports the line (1-based) where parsing stopped.
-type ParseError struct {
-	Line int
-	Err  error
-}
-
-func (e *ParseError) Error() string { return fmt.Sprintf("mountinfo line %d: %v", e.Line, e.Err) }
-
-// Unwrap returns the underlying error (ErrMalformed, bufio.ErrTooLong, ...).
-func (e *ParseError) Unwrap() error { return e.Err }
+// ParseError reports the line (1-based) where parsing stopped; it wraps
+// ErrMalformed, ErrTooMany or bufio.ErrTooLong.
+type ParseError = lineparse.Error
 
 // Mount is one entry of /proc/self/mountinfo (see proc(5)). Paths and the
 // device are unescaped: "\040" in the file is a space here.
@@ -60,27 +54,23 @@ type Mount struct {
 // wrapping ErrMalformed. Lines longer than MaxLineLen and inputs with more
 // than MaxMounts entries are refused.
 func ParseMountInfo(r io.Reader) ([]Mount, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), MaxLineLen)
 	var mounts []Mount
-	line := 0
-	for sc.Scan() {
-		line++
-		text := sc.Text()
+	err := lineparse.Lines(r, MaxLineLen, func(text string) error {
 		if strings.TrimSpace(text) == "" {
-			continue
+			return nil
 		}
 		if len(mounts) == MaxMounts {
-			return nil, &ParseError{Line: line, Err: ErrTooMany}
+			return ErrTooMany
 		}
 		m, err := parseLine(text)
 		if err != nil {
-			return nil, &ParseError{Line: line, Err: err}
+			return err
 		}
 		mounts = append(mounts, m)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, &ParseError{Line: line + 1, Err: err}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return mounts, nil
 }

@@ -1,11 +1,12 @@
 package packages
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/gofunc/gofunc/internal/lineparse"
 )
 
 // MaxLineLen is the longest line of tool output the parsers accept.
@@ -22,15 +23,7 @@ var ErrMalformed = errors.New("malformed line")
 var ErrTooMany = fmt.Errorf("more than %d entries", MaxEntries)
 
 // ParseError reports the output line (1-based) where parsing stopped.
-type ParseError struct {
-	Line int
-	Err  error
-}
-
-func (e *ParseError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
-
-// Unwrap returns the underlying error.
-func (e *ParseError) Unwrap() error { return e.Err }
+type ParseError = lineparse.Error
 
 // Package is an installed package.
 type Package struct {
@@ -207,17 +200,7 @@ func ParseDnfCheckUpdate(r io.Reader) ([]Update, error) {
 // lines hands each line of r, without its line ending, to line, and
 // wraps line's error in a *ParseError.
 func lines(r io.Reader, line func(string) error) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), MaxLineLen)
-	n := 0
-	for sc.Scan() {
-		n++
-		if err := line(strings.TrimRight(sc.Text(), "\r")); err != nil {
-			return &ParseError{Line: n, Err: err}
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return &ParseError{Line: n + 1, Err: err}
-	}
-	return nil
+	return lineparse.Lines(r, MaxLineLen, func(l string) error {
+		return line(strings.TrimRight(l, "\r"))
+	})
 }

@@ -1,12 +1,13 @@
 package users
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/gofunc/gofunc/internal/lineparse"
 )
 
 // MaxLineLen is the longest passwd or group line the parsers accept
@@ -23,16 +24,9 @@ var ErrMalformed = errors.New("malformed entry")
 // ErrTooMany is returned for a file with more than MaxEntries entries.
 var ErrTooMany = fmt.Errorf("more than %d entries", MaxEntries)
 
-// ParseError reports the file line (1-based) where parsing stopped.
-type ParseError struct {
-	Line int
-	Err  error
-}
-
-func (e *ParseError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
-
-// Unwrap returns the underlying error (ErrMalformed, ErrTooMany, bufio.ErrTooLong).
-func (e *ParseError) Unwrap() error { return e.Err }
+// ParseError reports the file line (1-based) where parsing stopped; it
+// wraps ErrMalformed, ErrTooMany or bufio.ErrTooLong.
+type ParseError = lineparse.Error
 
 // User is an account of passwd(5).
 type User struct {
@@ -101,33 +95,24 @@ func ParseGroup(r io.Reader) ([]Group, error) {
 // scan splits each entry line of r into exactly n colon-separated fields
 // and hands them to entry.
 func scan(r io.Reader, n int, entry func([]string) error) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), MaxLineLen)
-	line, entries := 0, 0
-	for sc.Scan() {
-		line++
-		text := strings.TrimRight(sc.Text(), "\r")
+	entries := 0
+	return lineparse.Lines(r, MaxLineLen, func(text string) error {
+		text = strings.TrimRight(text, "\r")
 		if strings.TrimSpace(text) == "" || text[0] == '#' || text[0] == '+' || text[0] == '-' {
-			continue
+			return nil
 		}
 		if entries++; entries > MaxEntries {
-			return &ParseError{Line: line, Err: ErrTooMany}
+			return ErrTooMany
 		}
 		fields := strings.Split(text, ":")
 		if len(fields) != n {
-			return &ParseError{Line: line, Err: fmt.Errorf("%w: %d fields, want %d", ErrMalformed, len(fields), n)}
+			return fmt.Errorf("%w: %d fields, want %d", ErrMalformed, len(fields), n)
 		}
 		if fields[0] == "" {
-			return &ParseError{Line: line, Err: fmt.Errorf("%w: empty name", ErrMalformed)}
+			return fmt.Errorf("%w: empty name", ErrMalformed)
 		}
-		if err := entry(fields); err != nil {
-			return &ParseError{Line: line, Err: err}
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return &ParseError{Line: line + 1, Err: err}
-	}
-	return nil
+		return entry(fields)
+	})
 }
 
 // parseID parses a uid or gid: a decimal 32-bit unsigned number.
