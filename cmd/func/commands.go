@@ -34,14 +34,9 @@ func (e *env) submit(c *overlord.Client, sel *overlord.Selection, module, method
 			return exitFailed
 		}
 	}
-	switch {
-	case e.cli.JSON:
-		writeJSONValue(e.stdout, map[string]any{"job": job.ID, "hosts": job.Hosts})
-	case e.cli.YAML:
-		writeYAMLValue(e.stdout, map[string]any{"job": job.ID, "hosts": job.Hosts})
-	default:
+	e.print(map[string]any{"job": job.ID, "hosts": job.Hosts}, func() {
 		fmt.Fprintln(e.stdout, job.ID)
-	}
+	})
 	return exitOK
 }
 
@@ -220,12 +215,7 @@ func (e *env) inventory() int {
 	if len(res.Failed()) > 0 {
 		code = exitFailed
 	}
-	switch {
-	case e.cli.JSON:
-		writeJSONValue(e.stdout, map[string]any{"hosts": resultsJSON(res), "changes": changes})
-	case e.cli.YAML:
-		writeYAMLValue(e.stdout, map[string]any{"hosts": resultsJSON(res), "changes": changes})
-	default:
+	e.print(map[string]any{"hosts": resultsJSON(res), "changes": changes}, func() {
 		for _, h := range res.Failed() {
 			fmt.Fprintln(e.stdout, humanLine(h, res[h]))
 		}
@@ -234,7 +224,7 @@ func (e *env) inventory() int {
 		} else {
 			fmt.Fprintf(e.stdout, "inventory of %d hosts: changes\n%s", len(res)-len(res.Failed()), changes)
 		}
-	}
+	})
 	return code
 }
 
@@ -306,16 +296,11 @@ func (e *env) groupList() int {
 	if err != nil {
 		return e.failure(err)
 	}
-	switch {
-	case e.cli.JSON:
-		writeJSONValue(e.stdout, groups)
-	case e.cli.YAML:
-		writeYAMLValue(e.stdout, groups)
-	default:
+	e.print(groups, func() {
 		for _, name := range slices.Sorted(maps.Keys(groups)) {
 			fmt.Fprintf(e.stdout, "%s\t%s\n", name, groups[name])
 		}
-	}
+	})
 	return exitOK
 }
 
@@ -383,17 +368,12 @@ func (e *env) jobsList() int {
 	for i, j := range jobs {
 		list[i] = toJobJSON(j)
 	}
-	switch {
-	case e.cli.JSON:
-		writeJSONValue(e.stdout, list)
-	case e.cli.YAML:
-		writeYAMLValue(e.stdout, list)
-	default:
+	e.print(list, func() {
 		for _, j := range list {
 			fmt.Fprintf(e.stdout, "%s\t%s\t%s\t%d/%d answered, %d failed\t%s\t%s\n", j.ID, j.State, j.Method,
 				j.Answered, j.Hosts, j.Failed, j.Created.Local().Format(time.DateTime), j.Spec)
 		}
-	}
+	})
 	return exitOK
 }
 
@@ -408,12 +388,7 @@ func (e *env) jobStatus(id string) int {
 }
 
 func (e *env) printJob(j *overlord.Job) int {
-	switch {
-	case e.cli.JSON:
-		writeJSONValue(e.stdout, toJobJSON(j))
-	case e.cli.YAML:
-		writeYAMLValue(e.stdout, toJobJSON(j))
-	default:
+	e.print(toJobJSON(j), func() {
 		fmt.Fprintf(e.stdout, "job %s: %s, %s on %d hosts, %d answered, %d failed\n", j.ID, j.State, j.Method,
 			len(j.Hosts), j.Answered, j.Failed)
 		if j.Error != "" {
@@ -422,7 +397,7 @@ func (e *env) printJob(j *overlord.Job) int {
 		if len(j.Results) > 0 {
 			writeHuman(e.stdout, j.Results)
 		}
-	}
+	})
 	return jobExit(j)
 }
 
@@ -518,7 +493,7 @@ func (e *env) transmit() int {
 	if res == nil {
 		return e.transmitError(err, exitCode(err))
 	}
-	writeJSON(e.stdout, res)
+	writeJSONValue(e.stdout, resultsJSON(res))
 	if err != nil {
 		return exitFailed
 	}

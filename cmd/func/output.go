@@ -45,7 +45,18 @@ func resultsJSON(res overlord.Results) map[string]hostJSON {
 	return out
 }
 
-func writeJSON(w io.Writer, res overlord.Results) { writeJSONValue(w, resultsJSON(res)) }
+// print writes v as JSON or YAML when the user asked for either, and
+// otherwise runs human, which prints the same thing for people.
+func (e *env) print(v any, human func()) {
+	switch {
+	case e.cli.JSON:
+		writeJSONValue(e.stdout, v)
+	case e.cli.YAML:
+		writeYAMLValue(e.stdout, v)
+	default:
+		human()
+	}
+}
 
 func writeJSONValue(w io.Writer, v any) {
 	enc := json.NewEncoder(w)
@@ -56,8 +67,6 @@ func writeJSONValue(w io.Writer, v any) {
 func writeJSONLine(w io.Writer, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
-
-func writeYAML(w io.Writer, res overlord.Results) { writeYAMLValue(w, resultsJSON(res)) }
 
 // writeYAMLValue prints v as YAML shaped exactly like its JSON: it goes
 // through encoding/json first, so bytes, times and field names agree

@@ -385,14 +385,9 @@ func (e *env) call(module, method string, args []any) int {
 // printResults prints res in the chosen format and returns the exit
 // code: 0 when every host succeeded, 1 otherwise.
 func (e *env) printResults(res overlord.Results) int {
-	switch {
-	case e.cli.JSON:
-		writeJSON(e.stdout, res)
-	case e.cli.YAML:
-		writeYAML(e.stdout, res)
-	default:
+	e.print(resultsJSON(res), func() {
 		writeHuman(e.stdout, res)
-	}
+	})
 	if len(res.Failed()) > 0 {
 		return exitFailed
 	}
@@ -417,16 +412,11 @@ func (e *env) listMinions() int {
 	if err != nil {
 		return e.failure(err)
 	}
-	switch {
-	case e.cli.JSON:
-		writeJSONValue(e.stdout, ms)
-	case e.cli.YAML:
-		writeYAMLValue(e.stdout, ms)
-	default:
+	e.print(ms, func() {
 		for _, m := range ms {
 			fmt.Fprintf(e.stdout, "%s\t%s\n", m.Name, m.Addr)
 		}
-	}
+	})
 	return exitOK
 }
 
