@@ -3,65 +3,20 @@ package ca
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
 	"syscall"
+
+	"github.com/gofunc/gofunc/internal/fsutil"
 )
 
-// writeFileAtomic replaces path with data so that a reader (or a crash)
-// sees either the old file or the new one, never a torn mix: the bytes go
-// to a temporary file in the same directory, are fsynced, renamed over
-// path, and the directory is fsynced so the rename itself is durable.
-func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmpName := tmp.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmpName)
-		}
-	}()
-	// CreateTemp makes the file 0600; Chmod sets the intended mode before
-	// any data lands, so a secret is never readable by others even briefly.
-	if err := tmp.Chmod(perm); err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmpName, path); err != nil {
-		return err
-	}
-	ok = true
-	return syncDir(dir)
-}
-
-// syncDir fsyncs a directory so that renames and creations in it survive
-// a crash.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
-		return err
-	}
-	return nil
-}
+// writeFileAtomic and syncDir are the project's one atomic-write
+// discipline (temporary file, fsync, rename, fsync of the directory),
+// named here for the CA's many call sites.
+var (
+	writeFileAtomic = fsutil.WriteFileAtomic
+	syncDir         = fsutil.SyncDir
+)
 
 // dirLock is the CA directory's mutual exclusion: a sync.Mutex for
 // goroutines of this process (flock locks belong to the open file

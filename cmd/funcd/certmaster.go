@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/gofunc/gofunc/internal/fsutil"
 )
 
 // certmasterFile, in the identity directory, remembers which certmaster
@@ -28,24 +30,7 @@ func saveCertmaster(dir string, s savedCertmaster) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+certmasterFile+".*")
-	if err != nil {
-		return fmt.Errorf("save certmaster address: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err = tmp.Write(append(b, '\n')); err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(dir, certmasterFile))
-	}
-	if err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(dir, certmasterFile), append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("save certmaster address: %w", err)
 	}
 	return nil

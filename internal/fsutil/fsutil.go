@@ -4,9 +4,11 @@
 package fsutil
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // WriteFileAtomic writes data to path through a temporary file in the
@@ -52,7 +54,9 @@ func SyncDir(dir string) error {
 		return err
 	}
 	defer d.Close()
-	if err := d.Sync(); err != nil {
+	// Some file systems cannot fsync a directory (EINVAL); the rename is
+	// as durable as they make it.
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
 		return fmt.Errorf("sync %s: %w", dir, err)
 	}
 	return nil
