@@ -4,12 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"strings"
 	"time"
+
+	"github.com/gofunc/gofunc/internal/glob"
 )
 
 // Filter selects records for Query. Zero fields match everything; set
-// fields must all match. Patterns use path.Match syntax ("command.*",
-// "web?").
+// fields must all match. Patterns are the globs the rest of gofunc uses
+// for targets and ACLs (fnmatch syntax, case-insensitive: "command.*",
+// "web?", "[!x]*").
 type Filter struct {
 	Since  time.Time // records at or after Since; zero: no lower bound
 	Until  time.Time // records before Until; zero: no upper bound
@@ -21,18 +25,20 @@ type Filter struct {
 	CallID  string // exact; gives a call's start and end records
 }
 
-// Validate reports a malformed pattern, wrapping path.ErrBadPattern.
+// Validate reports a pattern with an unclosed "[" (fnmatch would take
+// it literally, which is rarely what was meant), wrapping
+// path.ErrBadPattern.
 func (f Filter) Validate() error {
 	for _, p := range []struct{ name, pattern string }{{"kind", f.Kind}, {"caller", f.Caller}, {"method", f.Method}} {
-		if _, err := path.Match(p.pattern, ""); err != nil {
-			return fmt.Errorf("audit: filter %s %q: %w", p.name, p.pattern, err)
+		if strings.Count(p.pattern, "[") > strings.Count(p.pattern, "]") {
+			return fmt.Errorf("audit: filter %s %q: %w: unclosed [", p.name, p.pattern, path.ErrBadPattern)
 		}
 	}
 	return nil
 }
 
-// Match reports whether r passes the filter. A malformed pattern
-// matches nothing (Validate reports it).
+// Match reports whether r passes the filter (Query calls Validate
+// first).
 func (f Filter) Match(r Record) bool {
 	return (f.Since.IsZero() || !r.Time.Before(f.Since)) &&
 		(f.Until.IsZero() || r.Time.Before(f.Until)) &&
@@ -47,8 +53,7 @@ func matchPattern(pattern, s string) bool {
 	if pattern == "" {
 		return true
 	}
-	ok, err := path.Match(pattern, s)
-	return ok && err == nil
+	return glob.Match(pattern, s)
 }
 
 // Query calls fn, in chain order, with each record in paths (as Files
