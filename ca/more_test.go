@@ -5,15 +5,12 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net"
-	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gofunc/gofunc"
-	"github.com/gofunc/gofunc/audit"
 )
 
 func TestServerIdentityReuseAndReissue(t *testing.T) {
@@ -136,27 +133,5 @@ func TestLegacyAddressFromCSR(t *testing.T) {
 	bad, _ := x509CreateCSR(key, "legacy2", []net.IP{net.IPv4zero})
 	if _, err := a.Submit(Request{CSR: bad}, "*"); err == nil {
 		t.Error("unspecified address accepted")
-	}
-}
-
-// Two SharedAudit writers (as in two processes) write one chain.
-func TestSharedAuditOneChain(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "audit.log")
-	w1, w2 := &SharedAudit{Path: path}, &SharedAudit{Path: path}
-	var wg sync.WaitGroup
-	for _, w := range []*SharedAudit{w1, w2} {
-		wg.Go(func() {
-			for range 20 {
-				if _, err := w.Append(audit.Record{Kind: KindRequest}); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	sum, err := audit.Verify(path)
-	if err != nil || sum.Records != 40 {
-		t.Errorf("chain: %v, %v", sum, err)
 	}
 }

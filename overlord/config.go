@@ -97,7 +97,7 @@ type Config struct {
 	// called, and an "overlord.call.end" record with each host's
 	// outcome. If the first record cannot be written the call is not
 	// made. An *audit.Log holds its file's lock while open; several
-	// processes sharing one log file use a *ca.SharedAudit, which
+	// processes sharing one log file use an *audit.Shared, which
 	// opens the log per record.
 	Audit AuditLog
 
@@ -268,11 +268,9 @@ func WithJobStore(path string) Option {
 	}
 }
 
-// AuditLog is where the overlord records its calls: *audit.Log, or
-// *ca.SharedAudit for a log file several processes write.
-type AuditLog interface {
-	Append(rec audit.Record) (audit.Record, error)
-}
+// AuditLog is where the overlord records its calls: an *audit.Log, or an
+// *audit.Shared for a log file several processes write.
+type AuditLog = audit.Appender
 
 // WithAudit records every call the overlord issues in log; nil records
 // nothing.

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/ca"
 	"github.com/gofunc/gofunc/internal/cliconf"
 )
@@ -222,7 +223,7 @@ func (e *env) openWith(validity time.Duration, maxStored int) (*ca.Authority, er
 	}
 	return ca.Open(ca.Config{
 		Dir:       e.cli.Dir,
-		Audit:     &ca.SharedAudit{Path: filepath.Join(e.cli.Dir, "audit.log")},
+		Audit:     &audit.Shared{Path: filepath.Join(e.cli.Dir, "audit.log")},
 		Logger:    e.log.Named("ca"),
 		Validity:  validity,
 		MaxStored: maxStored,
@@ -245,7 +246,7 @@ func (e *env) init() error {
 	a, err := ca.Init(ca.Config{
 		Dir:    e.cli.Dir,
 		Name:   e.cli.Init.Name,
-		Audit:  &ca.SharedAudit{Path: filepath.Join(e.cli.Dir, "audit.log")},
+		Audit:  &audit.Shared{Path: filepath.Join(e.cli.Dir, "audit.log")},
 		Logger: e.log.Named("ca"),
 	})
 	if err != nil {

@@ -16,7 +16,6 @@ import (
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
-	"github.com/gofunc/gofunc/ca"
 	"github.com/gofunc/gofunc/internal/cliconf"
 	"github.com/gofunc/gofunc/overlord"
 )
@@ -278,12 +277,12 @@ const auditWait = 10 * time.Second
 
 // client builds the overlord client from the flags. Every call it
 // makes is recorded in DIR/audit.log first, or not made: the log is
-// opened per record (ca.SharedAudit), so several func processes record
+// opened per record (audit.Shared), so several func processes record
 // into it at once, each waiting its turn for the file's lock.
 func (e *env) client() *overlord.Client {
 	opts := []overlord.Option{overlord.WithIdentity(e.dir()), overlord.WithForks(e.cli.Forks),
 		overlord.WithHostTimeout(e.cli.Timeout), overlord.WithLogger(e.log),
-		overlord.WithAudit(&ca.SharedAudit{Path: filepath.Join(e.dir(), "audit.log"),
+		overlord.WithAudit(&audit.Shared{Path: filepath.Join(e.dir(), "audit.log"),
 			Config: audit.Config{Logger: e.log.Named("audit")}, Wait: auditWait})}
 	if e.cli.Certmaster != "" {
 		// Minions and the CRL from the certmaster, the list cached in
