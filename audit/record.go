@@ -14,12 +14,13 @@ import (
 // Kind is free-form (the ca package names its own, "ca.sign" and so on);
 // these constants keep the common spellings the same everywhere.
 const (
-	KindCallStart    = "call.start"    // minion: written and synced before the method runs
-	KindCallEnd      = "call.end"      // minion: outcome, duration, result digest
-	KindCallDenied   = "call.denied"   // minion: the ACL refused the call
-	KindCallRejected = "call.rejected" // minion: the call never reached a method (bad request, no such method)
-	KindOverlordCall = "overlord.call" // overlord: a call sent to Targets
-	KindLogRecovered = "log.recovered" // Open cut off a torn final line; Details describe it
+	KindCallStart       = "call.start"        // minion: written and synced before the method runs
+	KindCallEnd         = "call.end"          // minion: outcome, duration, result digest
+	KindCallDenied      = "call.denied"       // minion: the ACL refused the call
+	KindCallRejected    = "call.rejected"     // minion: the call never reached a method (bad request, no such method)
+	KindOverlordCall    = "overlord.call"     // overlord: a call sent to Targets, before any host is called
+	KindOverlordCallEnd = "overlord.call.end" // overlord: each host's outcome
+	KindLogRecovered    = "log.recovered"     // Open cut off a torn final line; Details describe it
 )
 
 // Outcomes of a call, for Record.Outcome.

@@ -11,7 +11,7 @@ import (
 // Audit record kinds the overlord writes: KindCallEnd follows
 // audit.KindOverlordCall ("overlord.call", written before any host is
 // called) with the same CallID and each host's outcome in Details.
-const KindCallEnd = "overlord.call.end"
+const KindCallEnd = audit.KindOverlordCallEnd
 
 // Bounds on the end record, which must stay under
 // audit.MaxRecordBytes even for thousands of hosts.
