@@ -23,6 +23,7 @@ import (
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/ca"
 	"github.com/gofunc/gofunc/internal/cliconf"
+	"github.com/gofunc/gofunc/internal/version"
 )
 
 // Exit statuses.
@@ -35,9 +36,10 @@ const (
 // cli is the command line. Every flag can also come from DIR/gofunc.toml
 // or GOFUNC_<FLAG> (see internal/cliconf); the flag wins.
 type cli struct {
-	Dir      string `help:"CA directory." required:"" type:"path"`
-	JSON     bool   `name:"json" help:"Print machine-readable JSON."`
-	LogLevel string `name:"log-level" help:"trace, debug, info, warn, error (default: info for serve, warn otherwise)."`
+	Dir      string       `help:"CA directory." required:"" type:"path"`
+	JSON     bool         `name:"json" help:"Print machine-readable JSON."`
+	LogLevel string       `name:"log-level" help:"trace, debug, info, warn, error (default: info for serve, warn otherwise)."`
+	Version  version.Flag `help:"Print the version and exit."`
 
 	Init          initCmd          `cmd:"" help:"Create a CA and print its fingerprint."`
 	Fingerprint   fingerprintCmd   `cmd:"" help:"Print sha256:<hex> of the CA certificate (what minions pin)."`

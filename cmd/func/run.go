@@ -17,6 +17,7 @@ import (
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/internal/cliconf"
+	"github.com/gofunc/gofunc/internal/version"
 	"github.com/gofunc/gofunc/overlord"
 )
 
@@ -44,6 +45,7 @@ type cli struct {
 	Async       bool          `help:"Start the call as a background job; print its id."`
 	AsyncRunner string        `name:"async-runner" hidden:"" enum:"exec,none" default:"exec" help:"exec: run the job in a detached func process; none: leave it queued for 'func jobs run'."`
 	LogLevel    string        `name:"log-level" help:"trace, debug, info, warn, error." default:"warn"`
+	Version     version.Flag  `help:"Print the version and exit."`
 
 	ListMinions listMinionsCmd `cmd:"" name:"list_minions" help:"List the minions this overlord knows."`
 	Group       groupCmd       `cmd:"" help:"List or edit the groups file (DIR/groups)."`

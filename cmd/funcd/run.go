@@ -24,6 +24,7 @@ import (
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/ca"
 	"github.com/gofunc/gofunc/internal/cliconf"
+	"github.com/gofunc/gofunc/internal/version"
 	"github.com/gofunc/gofunc/minion"
 	"github.com/gofunc/gofunc/modules"
 )
@@ -57,6 +58,7 @@ type cli struct {
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" help:"On SIGTERM, how long calls in flight may take to finish before they are cancelled." default:"30s"`
 	LogLevel        string        `name:"log-level" help:"trace, debug, info, warn, error." default:"info" enum:"trace,debug,info,warn,error"`
 	Info            bool          `help:"Print identity, CA fingerprint, modules and ACL as JSON, then exit."`
+	Version         version.Flag  `help:"Print the version and exit."`
 }
 
 // run parses args and runs funcd until ctx ends; it returns the exit
