@@ -377,23 +377,44 @@ func (d *decoder) epilog() error {
 }
 
 func (d *decoder) call() (*Call, error) {
-	if err := d.root("methodCall"); err != nil {
+	method, err := d.callHead()
+	if err != nil {
 		return nil, err
 	}
-	if err := d.start("methodName", "methodCall"); err != nil {
+	params, err := d.callRest()
+	if err != nil {
 		return nil, err
+	}
+	return &Call{Method: method, Params: params}, nil
+}
+
+// callHead reads a call up to and including </methodName> and returns
+// the method name. CallReader stops here to let a server judge the
+// call before its parameters are decoded.
+func (d *decoder) callHead() (string, error) {
+	if err := d.root("methodCall"); err != nil {
+		return "", err
+	}
+	if err := d.start("methodName", "methodCall"); err != nil {
+		return "", err
 	}
 	name, err := d.chars("methodName")
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	// Surrounding white space is tolerated (a pretty-printer's doing);
 	// anything else outside the allowed set is not.
 	method := trimSpace(string(name))
 	if !ValidMethodName(method) {
-		return nil, invalidFault("invalid method name %q", clip(method))
+		return "", invalidFault("invalid method name %q", clip(method))
 	}
-	call := &Call{Method: method, Params: []any{}}
+	return method, nil
+}
+
+// callRest reads the rest of a call after callHead: its parameters,
+// the end of the document and what follows it.
+func (d *decoder) callRest() ([]any, error) {
+	params := []any{}
 	t, err := d.element()
 	if err != nil {
 		return nil, err
@@ -402,7 +423,7 @@ func (d *decoder) call() (*Call, error) {
 		if !isElem(se, "params") {
 			return nil, invalidFault("unexpected <%s> in <methodCall>", elemName(se))
 		}
-		if call.Params, err = d.params(); err != nil {
+		if params, err = d.params(); err != nil {
 			return nil, err
 		}
 		if err := d.end("methodCall"); err != nil {
@@ -412,7 +433,7 @@ func (d *decoder) call() (*Call, error) {
 	if err := d.epilog(); err != nil {
 		return nil, err
 	}
-	return call, nil
+	return params, nil
 }
 
 // params reads the <param>s of a call up to </params>.
