@@ -27,3 +27,22 @@ func TestOverMutualTLS(t *testing.T) {
 		t.Errorf("service.restart(nginx; reboot) = %v, want bad args", err)
 	}
 }
+
+// TestNoRebootThroughAService is the review's case over mutual TLS: a
+// caller granted service.* must not reboot the host through a target or
+// a power-state service. Names are refused before systemctl runs, so
+// this is safe on a host that runs systemd.
+func TestNoRebootThroughAService(t *testing.T) {
+	f := fleettest.Start(t, fleettest.Config{})
+	sel := f.Overlord().Targets("*")
+	for _, unit := range []string{"reboot.target", "poweroff.target", "emergency.target", "kexec.target"} {
+		_, err := sel.Call(t.Context(), "service", "start", unit)
+		if !errors.Is(err, gofunc.ErrBadArgs) || !strings.Contains(err.Error(), ".service units only") {
+			t.Errorf("service.start(%s) = %v, want bad args", unit, err)
+		}
+	}
+	_, err := sel.Call(t.Context(), "service", "start", "systemd-reboot")
+	if !errors.Is(err, gofunc.ErrDenied) {
+		t.Errorf("service.start(systemd-reboot) = %v, want denied", err)
+	}
+}

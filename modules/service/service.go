@@ -6,6 +6,17 @@
 // naming PID 1, when it is not. Unit names are validated against systemd's
 // own character set and always passed after "--", so a name can never be
 // taken for an option. A unit that does not exist gives CodeNotFound.
+//
+// The control verbs (start, stop, restart, reload, enable, disable) act on
+// service units only: a name without a unit suffix gets ".service", as
+// systemctl would add it, and any other unit type ("reboot.target",
+// "poweroff.target", "home.mount") is refused with CodeBadArgs, so that
+// being granted service.* is not a way to reboot, power off or isolate
+// the host. For the same reason the services that exist to change the
+// machine's power state (systemd-reboot.service, systemd-poweroff.service,
+// systemd-suspend.service, ...) and the rescue and emergency shells are
+// refused with CodeDenied: reboot.reboot, a dangerous method, is the way
+// to restart a host.
 package service
 
 import (
@@ -91,6 +102,47 @@ func CheckUnitName(name string) error {
 		return gofunc.Errorf(gofunc.CodeBadArgs, "%q is not a valid unit name", name)
 	}
 	return nil
+}
+
+// unitTypes are the suffixes systemd reads as a unit type; any other
+// suffix is part of a service's name ("dbus-org.freedesktop.login1").
+var unitTypes = map[string]bool{
+	"service": true, "socket": true, "target": true, "device": true, "mount": true, "automount": true,
+	"swap": true, "timer": true, "path": true, "slice": true, "scope": true,
+}
+
+// powerServices change the machine's state when started: they reboot,
+// halt, power off, kexec or suspend it, or drop it to a rescue shell.
+// Only reboot.reboot, a dangerous method, may do that.
+var powerServices = map[string]bool{
+	"systemd-reboot.service": true, "systemd-poweroff.service": true, "systemd-halt.service": true,
+	"systemd-kexec.service": true, "systemd-soft-reboot.service": true, "systemd-exit.service": true,
+	"systemd-suspend.service": true, "systemd-hibernate.service": true, "systemd-hybrid-sleep.service": true,
+	"systemd-suspend-then-hibernate.service": true, "rescue.service": true, "emergency.service": true,
+}
+
+// ServiceUnit validates a name given to a control verb and returns the
+// service unit it names: "nginx" becomes "nginx.service", "nginx.service"
+// and "getty@tty1.service" stay as they are. Another unit type
+// ("reboot.target") is CodeBadArgs; a service that changes the machine's
+// power state ("systemd-poweroff.service") is CodeDenied.
+func ServiceUnit(name string) (string, error) {
+	if err := CheckUnitName(name); err != nil {
+		return "", err
+	}
+	unit := name
+	if i := strings.LastIndexByte(name, '.'); i < 0 || !unitTypes[name[i+1:]] {
+		unit = name + ".service"
+	} else if suffix := name[i+1:]; suffix != "service" {
+		return "", gofunc.Errorf(gofunc.CodeBadArgs, "%q is a %s unit; the service module controls .service units only", name, suffix)
+	}
+	if len(unit) > 255 {
+		return "", gofunc.Errorf(gofunc.CodeBadArgs, "%q is not a valid unit name", name)
+	}
+	if powerServices[unit] {
+		return "", gofunc.Errorf(gofunc.CodeDenied, "%s changes the machine's power state; use reboot.reboot", unit)
+	}
+	return unit, nil
 }
 
 // List returns every service unit systemd has loaded.
@@ -209,10 +261,11 @@ func (m *Module) unitFiles(ctx context.Context) ([]UnitFile, error) {
 }
 
 func (m *Module) act(ctx context.Context, verb, name string) (bool, error) {
-	if err := CheckUnitName(name); err != nil {
+	unit, err := ServiceUnit(name)
+	if err != nil {
 		return false, err
 	}
-	if _, err := m.systemctl(ctx, procrun.DefaultMaxOutput, verb, "--", name); err != nil {
+	if _, err := m.systemctl(ctx, procrun.DefaultMaxOutput, verb, "--", unit); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -299,8 +352,10 @@ func (m *Module) systemctlPath() string {
 // Doc describes the module for introspection.
 func (m *Module) Doc() gofunc.ModuleDoc {
 	name := []gofunc.ArgDoc{{Name: "name", Type: "string", Description: "unit name, e.g. \"nginx\" or \"getty@tty1.service\""}}
+	service := []gofunc.ArgDoc{{Name: "name", Type: "string",
+		Description: "service name, e.g. \"nginx\" (\".service\" is added) or \"getty@tty1.service\"; other unit types are refused"}}
 	action := func(what string) gofunc.MethodDoc {
-		return gofunc.MethodDoc{Description: what + " (systemctl); returns true", Args: name}
+		return gofunc.MethodDoc{Description: what + " (systemctl); returns true", Args: service}
 	}
 	return gofunc.ModuleDoc{
 		Description: "List and control systemd services through systemctl.",

@@ -57,8 +57,8 @@ show)
 	esac ;;
 *)
 	case "$last" in
-	missing) echo "Failed to $1 missing.service: Unit missing.service not found." >&2; exit 5 ;;
-	broken) echo "Job for broken.service failed because the control process exited with error code." >&2; exit 1 ;;
+	missing|missing.service) echo "Failed to $1 missing.service: Unit missing.service not found." >&2; exit 5 ;;
+	broken|broken.service) echo "Job for broken.service failed because the control process exited with error code." >&2; exit 1 ;;
 	esac ;;
 esac`)
 	dir := filepath.Dir(path)
@@ -173,6 +173,14 @@ func TestActions(t *testing.T) {
 		if got := calls(log); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s argv = %q, want %q", verb, got, want)
 		}
+		log.Reset()
+		if ok, err := call("nginx"); !ok || err != nil {
+			t.Fatalf("%s(nginx) = %v, %v", verb, ok, err)
+		}
+		want = [][]string{{verb, "--no-pager", "--no-ask-password", "--", "nginx.service"}}
+		if got := calls(log); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s(nginx) argv = %q, want %q: the .service suffix is added", verb, got, want)
+		}
 		_, err := call("missing")
 		modtest.WantCode(t, err, gofunc.CodeNotFound)
 		_, err = call("broken")
@@ -264,6 +272,57 @@ func TestHostileNames(t *testing.T) {
 		if err := CheckUnitName(name); err != nil {
 			t.Errorf("CheckUnitName(%q) = %v", name, err)
 		}
+	}
+}
+
+// The review's case: service.start reboot.target rebooted the host,
+// bypassing reboot.reboot being dangerous. The control verbs act on
+// .service units only, and never on the services that change the
+// machine's power state; systemctl is not even run.
+func TestControlVerbsOnlyActOnServices(t *testing.T) {
+	m, log := fakeSystemctl(t)
+	ctx := t.Context()
+	verbs := map[string]func(string) (bool, error){
+		"start":   func(n string) (bool, error) { return m.Start(ctx, n) },
+		"stop":    func(n string) (bool, error) { return m.Stop(ctx, n) },
+		"restart": func(n string) (bool, error) { return m.Restart(ctx, n) },
+		"reload":  func(n string) (bool, error) { return m.Reload(ctx, n) },
+		"enable":  func(n string) (bool, error) { return m.Enable(ctx, n) },
+		"disable": func(n string) (bool, error) { return m.Disable(ctx, n) },
+	}
+	for verb, call := range verbs {
+		for _, unit := range []string{"reboot.target", "poweroff.target", "halt.target", "emergency.target",
+			"rescue.target", "kexec.target", "ctrl-alt-del.target", "home.mount", "dev-sda1.swap", "sshd.socket",
+			"apt-daily.timer", "user.slice", "session-1.scope", "nginx.path", "proc-sys-fs-binfmt_misc.automount",
+			"dev-sda.device"} {
+			_, err := call(unit)
+			modtest.WantCode(t, err, gofunc.CodeBadArgs)
+		}
+		for _, unit := range []string{"systemd-reboot.service", "systemd-poweroff", "systemd-halt.service",
+			"systemd-kexec.service", "systemd-soft-reboot", "systemd-suspend.service", "systemd-hibernate",
+			"rescue", "emergency.service"} {
+			_, err := call(unit)
+			modtest.WantCode(t, err, gofunc.CodeDenied)
+		}
+		if runs := log.Runs(); runs != nil {
+			t.Fatalf("%s: systemctl ran for a refused unit: %q", verb, runs)
+		}
+	}
+	for name, want := range map[string]string{
+		"nginx": "nginx.service", "nginx.service": "nginx.service", "getty@tty1": "getty@tty1.service",
+		"dbus-org.freedesktop.login1": "dbus-org.freedesktop.login1.service", "a:b": "a:b.service",
+	} {
+		if got, err := ServiceUnit(name); got != want || err != nil {
+			t.Errorf("ServiceUnit(%q) = %q, %v; want %q", name, got, err, want)
+		}
+	}
+	// A 255-byte name is a valid unit name, but with ".service" added it
+	// is no longer one.
+	_, err := ServiceUnit(strings.Repeat("a", 250))
+	modtest.WantCode(t, err, gofunc.CodeBadArgs)
+	// Reading a unit's state is harmless: status takes any unit.
+	if _, err := m.Status(ctx, "reboot.target"); !errors.Is(err, gofunc.ErrNotFound) {
+		t.Errorf("Status(reboot.target) = %v, want the fake's not-found", err)
 	}
 }
 
