@@ -2,12 +2,12 @@ package audit
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/gofunc/gofunc/internal/hashchain"
 )
 
 // Record kinds written by the minion, the overlord and the log itself.
@@ -74,12 +74,6 @@ const Genesis = ""
 // SummarizeArgs keeps argument summaries far below it.
 const MaxRecordBytes = 1 << 20
 
-// hashTail is how every encoded record with an empty Hash ends; the hash
-// is spliced in between its last two quotes.
-var hashTail = []byte(`,"hash":""}`)
-
-const hashHexLen = 2 * sha256.Size
-
 // encode returns rec's line (including the final newline) and its hash.
 // rec.Hash is ignored.
 func encode(rec Record) (line []byte, hash string, err error) {
@@ -88,16 +82,12 @@ func encode(rec Record) (line []byte, hash string, err error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("encode record: %w", err)
 	}
-	if !bytes.HasSuffix(body, hashTail) {
-		// Only possible if Record's field order changed: a programming error.
-		return nil, "", fmt.Errorf("encode record: encoding does not end in %s", hashTail)
+	// An unsealed body is only possible if Record's field order changed:
+	// a programming error.
+	line, hash, err = hashchain.Seal(body)
+	if err != nil {
+		return nil, "", fmt.Errorf("encode record: %w", err)
 	}
-	sum := sha256.Sum256(body)
-	hash = hex.EncodeToString(sum[:])
-	line = make([]byte, 0, len(body)+hashHexLen+1)
-	line = append(line, body[:len(body)-2]...) // up to and including the opening quote
-	line = append(line, hash...)
-	line = append(line, "\"}\n"...)
 	if len(line) > MaxRecordBytes {
 		return nil, "", fmt.Errorf("%w: %d bytes, limit %d", ErrRecordTooLarge, len(line), MaxRecordBytes)
 	}
@@ -133,34 +123,14 @@ func parseLine(line []byte) (Record, string) {
 	if dec.More() || dec.InputOffset() != int64(len(line)) {
 		return rec, "not a record: extra data after the JSON object"
 	}
-	const hashKey = `,"hash":"`
-	const tailLen = hashHexLen + len(`"}`)
-	n := len(line)
-	if n < len(hashKey)+tailLen || string(line[n-tailLen-len(hashKey):n-tailLen]) != hashKey ||
-		string(line[n-2:]) != `"}` {
-		return rec, `not a record: it does not end with its "hash" field`
-	}
-	hexHash := string(line[n-tailLen : n-2])
-	if hexHash != rec.Hash || !isLowerHex(hexHash) {
+	hash, reason := hashchain.Check(line)
+	switch {
+	case reason != "":
+		return rec, reason
+	case hash != rec.Hash:
 		return rec, "malformed hash field"
 	}
-	h := sha256.New()
-	h.Write(line[:n-tailLen])
-	h.Write([]byte(`"}`))
-	if got := hex.EncodeToString(h.Sum(nil)); got != rec.Hash {
-		return rec, "hash mismatch: the record was edited"
-	}
 	return rec, ""
-}
-
-func isLowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // String formats the record on one line for people: seq, time, kind,

@@ -1,11 +1,12 @@
 package audit
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/gofunc/gofunc/internal/hashchain"
 )
 
 // Errors. Every error Append returns wraps ErrWrite; verification errors
@@ -199,17 +200,17 @@ func scanFile(path string, last bool, c *chain, fn func(Record) error) error {
 // of the chain, where an incomplete final line is a torn write rather
 // than tampering.
 func scan(name string, r io.Reader, last bool, c *chain, fn func(Record) error) error {
-	lr := lineReader{r: bufio.NewReaderSize(r, 64<<10)}
+	lr := hashchain.NewLineReader(r, MaxRecordBytes)
 	for {
-		line, off, complete, err := lr.next()
+		line, off, complete, err := lr.Next()
 		if err == io.EOF {
 			return nil
 		}
 		fail := func(seq uint64, reason string, kind error) error {
-			return &VerifyError{File: name, Line: lr.n, Offset: off, Seq: seq, Reason: reason, Err: kind}
+			return &VerifyError{File: name, Line: lr.Lines(), Offset: off, Seq: seq, Reason: reason, Err: kind}
 		}
-		if errors.Is(err, errLineTooLong) {
-			return fail(0, err.Error(), ErrTampered)
+		if errors.Is(err, hashchain.ErrLineTooLong) {
+			return fail(0, errLineTooLong.Error(), ErrTampered)
 		}
 		if err != nil {
 			return fmt.Errorf("audit: read %s: %w", name, err)
@@ -236,39 +237,3 @@ func scan(name string, r io.Reader, last bool, c *chain, fn func(Record) error) 
 }
 
 var errLineTooLong = fmt.Errorf("line longer than the longest record (%d bytes)", MaxRecordBytes)
-
-// lineReader splits a stream into lines of at most MaxRecordBytes.
-type lineReader struct {
-	r   *bufio.Reader
-	n   int   // lines returned so far
-	off int64 // offset of the next line
-	buf []byte
-}
-
-// next returns the next line without its newline, its offset, and
-// whether it was terminated by a newline. It returns io.EOF at the end.
-func (lr *lineReader) next() (line []byte, off int64, complete bool, err error) {
-	lr.buf = lr.buf[:0]
-	off = lr.off
-	for {
-		chunk, err := lr.r.ReadSlice('\n')
-		lr.buf = append(lr.buf, chunk...)
-		lr.off += int64(len(chunk))
-		if len(lr.buf) > MaxRecordBytes+1 {
-			lr.n++
-			return nil, off, false, errLineTooLong
-		}
-		switch {
-		case err == nil:
-			lr.n++
-			return lr.buf[:len(lr.buf)-1], off, true, nil
-		case errors.Is(err, bufio.ErrBufferFull):
-			continue
-		case err == io.EOF && len(lr.buf) > 0:
-			lr.n++
-			return lr.buf, off, false, nil
-		default:
-			return nil, off, false, err
-		}
-	}
-}
