@@ -123,10 +123,10 @@ func parseLine(line []byte) (Record, string) {
 	if dec.More() || dec.InputOffset() != int64(len(line)) {
 		return rec, "not a record: extra data after the JSON object"
 	}
-	hash, reason := hashchain.Check(line)
+	hash, err := hashchain.Check(line)
 	switch {
-	case reason != "":
-		return rec, reason
+	case err != nil:
+		return rec, err.Error()
 	case hash != rec.Hash:
 		return rec, "malformed hash field"
 	}

@@ -54,29 +54,35 @@ func Seal(body []byte) (line []byte, hash string, err error) {
 	return line, hash, nil
 }
 
+// ErrMismatch is the error Check gives for a well-formed line whose hash
+// is not the SHA-256 of its content: an edited record.
+var ErrMismatch = errors.New("hash mismatch: the record was edited")
+
 // Check checks that line (without its newline) ends with its "hash"
 // member holding 64 lower-case hex digits and that they are the SHA-256
-// of the line with the member emptied. It returns the hash, or why the
-// line does not check out. It does not parse the rest of the JSON: the
-// caller decodes the record and compares its hash member with the one
-// returned, which rules out a second "hash" member earlier in the line.
-func Check(line []byte) (hash string, reason string) {
+// of the line with the member emptied. It returns the hash; its error
+// (whose text says why, for people) is ErrMismatch for a well-formed
+// line whose content was changed. It does not parse the rest of the
+// JSON: the caller decodes the record and compares its hash member with
+// the one returned, which rules out a second "hash" member earlier in
+// the line.
+func Check(line []byte) (hash string, err error) {
 	n := len(line)
 	if n < len(hashKey)+tailLen || string(line[n-tailLen-len(hashKey):n-tailLen]) != hashKey ||
 		string(line[n-2:]) != `"}` {
-		return "", `not a record: it does not end with its "hash" field`
+		return "", errors.New(`not a record: it does not end with its "hash" field`)
 	}
 	hash = string(line[n-tailLen : n-2])
 	if !IsHash(hash) {
-		return "", "malformed hash field"
+		return "", errors.New("malformed hash field")
 	}
 	h := sha256.New()
 	h.Write(line[:n-tailLen])
 	h.Write([]byte(`"}`))
 	if got := hex.EncodeToString(h.Sum(nil)); got != hash {
-		return "", "hash mismatch: the record was edited"
+		return "", ErrMismatch
 	}
-	return hash, ""
+	return hash, nil
 }
 
 // IsHash reports whether s is 64 lower-case hex digits.

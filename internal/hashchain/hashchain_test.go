@@ -22,22 +22,22 @@ func TestSealThenCheck(t *testing.T) {
 	if hash != hex.EncodeToString(sum[:]) || string(line) != `{"seq":1,"x":"a;b","hash":"`+hash+"\"}\n" {
 		t.Fatalf("Seal = %q, %s", line, hash)
 	}
-	got, reason := Check(bytes.TrimSuffix(line, []byte("\n")))
-	if reason != "" || got != hash {
-		t.Fatalf("Check = %s, %q", got, reason)
+	got, err := Check(bytes.TrimSuffix(line, []byte("\n")))
+	if err != nil || got != hash {
+		t.Fatalf("Check = %s, %v", got, err)
 	}
 	edited := bytes.Replace(line, []byte(`"a;b"`), []byte(`"a;c"`), 1)
-	if _, reason := Check(bytes.TrimSuffix(edited, []byte("\n"))); !strings.Contains(reason, "mismatch") {
-		t.Errorf("edited line: reason %q", reason)
+	if _, err := Check(bytes.TrimSuffix(edited, []byte("\n"))); !errors.Is(err, ErrMismatch) {
+		t.Errorf("edited line: %v", err)
 	}
 	bare := bytes.TrimSuffix(line, []byte("\n"))
 	upper := bytes.ToUpper(bare[len(bare)-66 : len(bare)-2])
 	bad := append(append(append([]byte{}, bare[:len(bare)-66]...), upper...), `"}`...)
-	if _, reason := Check(bad); reason != "malformed hash field" {
-		t.Errorf("upper-case hash: reason %q", reason)
+	if _, err := Check(bad); err == nil || err.Error() != "malformed hash field" {
+		t.Errorf("upper-case hash: %v", err)
 	}
 	for _, b := range []string{"", "{}", `{"hash":""}`, `{"hash":"` + strings.Repeat("0", 64) + `"`} {
-		if _, reason := Check([]byte(b)); reason == "" {
+		if _, err := Check([]byte(b)); err == nil || errors.Is(err, ErrMismatch) {
 			t.Errorf("Check(%q) passed", b)
 		}
 	}
@@ -101,8 +101,8 @@ func FuzzCheck(f *testing.F) {
 	f.Add([]byte(`{"hash":"` + strings.Repeat("a", 64) + `"}`))
 	f.Add([]byte(""))
 	f.Fuzz(func(t *testing.T, line []byte) {
-		hash, reason := Check(line)
-		if reason != "" {
+		hash, err := Check(line)
+		if err != nil {
 			return
 		}
 		body := append(append([]byte{}, line[:len(line)-HexLen-2]...), `"}`...)
