@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gofunc/gofunc"
@@ -21,7 +22,7 @@ func TestOverMutualTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := fleettest.Start(t, fleettest.Config{NoBuiltins: true, Modules: func(name string, srv *minion.Server) error {
-		return srv.Register("nagios", &nagios.Module{PluginDir: dir})
+		return srv.Register("nagios", &nagios.Module{PluginDir: dir, Allow: []string{"check_*"}})
 	}})
 	sel := f.Overlord().Targets("*")
 	res, err := sel.Call(t.Context(), "nagios", "run_check", "check_disk", []string{"root fs"})
@@ -39,5 +40,32 @@ func TestOverMutualTLS(t *testing.T) {
 	_, err = sel.Call(t.Context(), "nagios", "run_check", "../../bin/sh")
 	if !errors.Is(err, gofunc.ErrBadArgs) {
 		t.Errorf("run_check(../../bin/sh) = %v, want bad args", err)
+	}
+}
+
+// TestWrapperRefusedOverMutualTLS is the review's case end to end: a
+// monitoring certificate granted only nagios.* asks the minion to run
+// negate /bin/sh -c ..., with an operator who allowed every plugin. The
+// minion refuses, and the command never runs.
+func TestWrapperRefusedOverMutualTLS(t *testing.T) {
+	dir, out := t.TempDir(), filepath.Join(t.TempDir(), "pwned")
+	negate := "#!/bin/sh\n\"$@\"\n" // what negate does: run its arguments
+	if err := os.WriteFile(filepath.Join(dir, "negate"), []byte(negate), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	acl, err := minion.ParseACL("monitor.acl", strings.NewReader("monitor@overlord = nagios.*\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := fleettest.Start(t, fleettest.Config{NoBuiltins: true, ACL: acl, Modules: func(name string, srv *minion.Server) error {
+		return srv.Register("nagios", &nagios.Module{PluginDir: dir, Allow: []string{"*"}})
+	}})
+	monitor := f.As(gofunc.RoleOverlord, "monitor")
+	_, err = monitor.Targets("*").Call(t.Context(), "nagios", "run_check", "negate", []string{"/bin/sh", "-c", "id > " + out})
+	if !errors.Is(err, gofunc.ErrDenied) || !strings.Contains(err.Error(), "runs the command it is given") {
+		t.Errorf("nagios.run_check(negate /bin/sh -c ...) = %v, want denied", err)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("negate ran: %s exists", out)
 	}
 }

@@ -5,6 +5,38 @@
 // The plugin is named by a bare file name ("check_disk"), looked up in
 // PluginDir; a symbolic link that leads outside PluginDir is refused. The
 // arguments are passed to the plugin as they are (no shell).
+//
+// # What run_check is
+//
+// run_check runs a program as the minion's user (root, under funcd) with
+// arguments the caller chooses. Granting nagios.run_check grants whatever
+// the allowed plugins can be made to do with those arguments, so the
+// module narrows it:
+//
+//   - Only the plugins in Allow run; by default (DefaultAllow) the stock
+//     monitoring-plugins whose options were read and found to run no
+//     command and write no file (check_disk, check_load, check_procs,
+//     check_http, ...). An operator adds their own plugins there.
+//   - Plugins that run a command they are given (negate, urlize,
+//     check_by_ssh) and check_log (it copies a file the caller names to a
+//     path the caller names) are refused even when Allow names them: a
+//     caller granted nagios.* ran "negate /bin/sh -c ..." as root.
+//   - Options that make a plugin run a command or take its options from
+//     a file are refused: --extra-opts on every plugin, check_apt's
+//     --update, --upgrade and --dist-upgrade with options (they become
+//     apt-get options, and apt's hooks run commands), check_dig's
+//     --dig-arguments (dig -f reads any file).
+//   - A plugin, or its directory, that a group or others may write, or
+//     that someone other than root or the minion's user owns, is refused:
+//     a local user could otherwise plant a program for the minion to run.
+//   - Plugins run with a fixed environment (a system PATH and the C
+//     locale), not the minion's.
+//
+// Perl and shell plugins that build shell commands from their arguments
+// (check_flexlm, check_breeze, check_wave, ...) are not in DefaultAllow;
+// whoever allows them vouches for them. The caller still chooses the
+// arguments of an allowed plugin: check_http and check_tcp probe any
+// address the minion can reach.
 package nagios
 
 import (
@@ -25,8 +57,11 @@ import (
 
 // Defaults for the zero fields of Module.
 const (
+	// DefaultPluginDir is where Debian and Ubuntu install the plugins.
 	DefaultPluginDir = "/usr/lib/nagios/plugins"
-	DefaultTimeout   = 60 * time.Second
+	// DefaultPluginDir64 is where Fedora, RHEL and SUSE install them.
+	DefaultPluginDir64 = "/usr/lib64/nagios/plugins"
+	DefaultTimeout     = 60 * time.Second
 )
 
 // Limits on the arguments and the output.
@@ -40,8 +75,14 @@ const (
 // it is safe for concurrent use.
 type Module struct {
 	// PluginDir holds the plugins; empty means DefaultPluginDir
-	// (/usr/lib/nagios/plugins).
+	// (/usr/lib/nagios/plugins), or DefaultPluginDir64
+	// (/usr/lib64/nagios/plugins) when only that one exists.
 	PluginDir string
+	// Allow names the plugins run_check may run: file names or globs
+	// ("check_disk", "check_*", "*"), matched against the name the
+	// caller gives. Empty means DefaultAllow(). negate, urlize,
+	// check_by_ssh and check_log are refused whatever Allow says.
+	Allow []string
 	// Timeout bounds one plugin run; zero means DefaultTimeout (60s). A
 	// plugin that runs over is killed and reported UNKNOWN.
 	Timeout time.Duration
@@ -74,28 +115,7 @@ var pluginPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,255}$`)
 
 // RunCheck runs a plugin with args and parses its output.
 func (m *Module) RunCheck(ctx context.Context, plugin string, args []string) (CheckResult, error) {
-	path, err := m.resolve(plugin)
-	if err != nil {
-		return CheckResult{}, err
-	}
-	if len(args) > maxArgs {
-		return CheckResult{}, gofunc.Errorf(gofunc.CodeBadArgs, "%d arguments, at most %d", len(args), maxArgs)
-	}
-	for i, a := range args {
-		if len(a) > maxArgLen || strings.IndexByte(a, 0) >= 0 {
-			return CheckResult{}, gofunc.Errorf(gofunc.CodeBadArgs, "args[%d] is over %d bytes or holds a NUL byte", i, maxArgLen)
-		}
-	}
-	timeout := m.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
-	out, err := procrun.Run(ctx, procrun.Spec{
-		Argv:      append([]string{path}, args...),
-		Env:       append(os.Environ(), "LC_ALL=C"),
-		MaxOutput: maxOutput,
-		Timeout:   timeout,
-	})
+	out, timeout, err := m.run(ctx, plugin, args)
 	if err != nil {
 		return CheckResult{}, err
 	}
@@ -121,7 +141,30 @@ func (m *Module) RunCheck(ctx context.Context, plugin string, args []string) (Ch
 	return res, nil
 }
 
-// List returns the names of the executable plugins in PluginDir.
+// run checks a plugin and its arguments against the policy and runs it.
+func (m *Module) run(ctx context.Context, plugin string, args []string) (procrun.Output, time.Duration, error) {
+	path, target, err := m.resolve(plugin)
+	if err != nil {
+		return procrun.Output{}, 0, err
+	}
+	if err := checkArgs(plugin, target, args); err != nil {
+		return procrun.Output{}, 0, err
+	}
+	timeout := m.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	out, err := procrun.Run(ctx, procrun.Spec{
+		Argv:      append([]string{path}, args...),
+		Env:       procrun.ToolEnv(),
+		MaxOutput: maxOutput,
+		Timeout:   timeout,
+	})
+	return out, timeout, err
+}
+
+// List returns the names of the plugins run_check would run: executable
+// files in PluginDir that Allow names and that are not refused.
 func (m *Module) List(ctx context.Context) ([]string, error) {
 	dir, err := m.pluginDir()
 	if err != nil {
@@ -133,7 +176,7 @@ func (m *Module) List(ctx context.Context) ([]string, error) {
 	}
 	names := []string{}
 	for _, e := range entries {
-		if _, err := m.resolve(e.Name()); err == nil {
+		if _, _, err := m.resolve(e.Name()); err == nil {
 			names = append(names, e.Name())
 		}
 	}
@@ -141,67 +184,104 @@ func (m *Module) List(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
-// resolve checks a plugin name and returns the path to run: inside the
-// plugin directory, executable, and not a symbolic link to elsewhere. The
-// path keeps the plugin's own name (some plugins, check_host for one, act
-// on the name they were called by).
-func (m *Module) resolve(plugin string) (string, error) {
+// resolve checks a plugin name and returns the path to run and the name
+// of the file it leads to: allowed, not refused, inside the plugin
+// directory, executable, not writable by others, and not a symbolic
+// link to elsewhere. The path keeps the plugin's own name (some plugins,
+// check_host for one, act on the name they were called by).
+func (m *Module) resolve(plugin string) (path, target string, err error) {
 	if !pluginPattern.MatchString(plugin) || strings.Contains(plugin, "..") || plugin == "." {
-		return "", gofunc.Errorf(gofunc.CodeBadArgs, "plugin %q is not a bare file name", plugin)
+		return "", "", gofunc.Errorf(gofunc.CodeBadArgs, "plugin %q is not a bare file name", plugin)
+	}
+	if why, refused := refusedPlugins[plugin]; refused {
+		return "", "", gofunc.Errorf(gofunc.CodeDenied, "plugin %s %s; it is never run (command.run is the method for that)", plugin, why)
+	}
+	if ok, err := m.allowed(plugin); err != nil {
+		return "", "", err
+	} else if !ok {
+		return "", "", gofunc.Errorf(gofunc.CodeDenied, "plugin %s is not allowed on this minion (funcd: nagios-allow)", plugin)
 	}
 	dir, err := m.pluginDir()
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	path := filepath.Join(dir, plugin)
+	path = filepath.Join(dir, plugin)
 	real, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return "", gofunc.Errorf(gofunc.CodeNotFound, "no plugin %s in %s", plugin, dir)
+			return "", "", gofunc.Errorf(gofunc.CodeNotFound, "no plugin %s in %s", plugin, dir)
 		}
-		return "", gofunc.Errorf(gofunc.CodeModule, "plugin %s: %v", plugin, err)
+		return "", "", gofunc.Errorf(gofunc.CodeModule, "plugin %s: %v", plugin, err)
 	}
 	if !strings.HasPrefix(real, dir+"/") {
-		return "", gofunc.Errorf(gofunc.CodeDenied, "plugin %s leads outside %s (to %s)", plugin, dir, real)
+		return "", "", gofunc.Errorf(gofunc.CodeDenied, "plugin %s leads outside %s (to %s)", plugin, dir, real)
+	}
+	target = filepath.Base(real)
+	if why, refused := refusedPlugins[target]; refused {
+		return "", "", gofunc.Errorf(gofunc.CodeDenied, "plugin %s is %s, which %s; it is never run", plugin, target, why)
 	}
 	fi, err := os.Stat(real)
 	if err != nil {
-		return "", gofunc.Errorf(gofunc.CodeNotFound, "plugin %s: %v", plugin, err)
+		return "", "", gofunc.Errorf(gofunc.CodeNotFound, "plugin %s: %v", plugin, err)
 	}
 	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
-		return "", gofunc.Errorf(gofunc.CodeNotFound, "plugin %s is not an executable file", plugin)
+		return "", "", gofunc.Errorf(gofunc.CodeNotFound, "plugin %s is not an executable file", plugin)
 	}
-	return path, nil
+	if err := checkOwner(plugin, real, fi); err != nil {
+		return "", "", err
+	}
+	if err := checkDirOwner(plugin, filepath.Dir(real)); err != nil {
+		return "", "", err
+	}
+	return path, target, nil
 }
 
-// pluginDir returns the plugin directory, resolved.
+// pluginDir returns the plugin directory, resolved, after checking that
+// only root or the minion's user may write it.
 func (m *Module) pluginDir() (string, error) {
 	dir := m.PluginDir
 	if dir == "" {
-		dir = DefaultPluginDir
+		dir = FindPluginDir()
 	}
 	real, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		return "", gofunc.Errorf(gofunc.CodeUnavailable, "plugin directory %s is missing (are Nagios plugins installed?)", dir)
 	}
+	if err := checkDirOwner("directory", real); err != nil {
+		return "", err
+	}
 	return real, nil
+}
+
+// FindPluginDir returns the plugin directory a Module with no PluginDir
+// uses: DefaultPluginDir, or DefaultPluginDir64 when only that exists.
+func FindPluginDir() string {
+	for _, d := range []string{DefaultPluginDir, DefaultPluginDir64} {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			return d
+		}
+	}
+	return DefaultPluginDir
 }
 
 // Doc describes the module for introspection.
 func (m *Module) Doc() gofunc.ModuleDoc {
 	return gofunc.ModuleDoc{
-		Description: "Run Nagios plugins and parse their status, output and performance data.",
-		Version:     "1.0.0",
+		Description: "Run Nagios plugins and parse their status, output and performance data. A plugin runs as the " +
+			"minion's user with the caller's arguments: only the plugins the minion allows run (nagios-allow), and " +
+			"plugins or options that run commands (negate, urlize, check_by_ssh, --extra-opts, ...) are refused.",
+		Version: "1.0.0",
 		Methods: map[string]gofunc.MethodDoc{
 			"RunCheck": {
-				Description: "Run a plugin: {exit_code, status (OK, WARNING, CRITICAL, UNKNOWN), output, long_output, " +
-					"perfdata [{label, value, unknown, uom, warn, crit, min, max}], perfdata_error, stderr, timed_out, duration_s}",
+				Description: "Run an allowed plugin as the minion's user: {exit_code, status (OK, WARNING, CRITICAL, UNKNOWN), " +
+					"output, long_output, perfdata [{label, value, unknown, uom, warn, crit, min, max}], perfdata_error, " +
+					"stderr, timed_out, duration_s}",
 				Args: []gofunc.ArgDoc{
-					{Name: "plugin", Type: "string", Description: "plugin file name in the plugin directory, e.g. check_disk"},
-					{Name: "args", Type: "array", Description: "arguments, passed as they are (no shell)", Optional: true},
+					{Name: "plugin", Type: "string", Description: "plugin file name in the plugin directory, e.g. check_disk; it must be allowed"},
+					{Name: "args", Type: "array", Description: "arguments, passed as they are (no shell); options that run commands are refused", Optional: true},
 				},
 			},
-			"List": {Description: "Names of the executable plugins in the plugin directory"},
+			"List": {Description: "Names of the plugins run_check would run: allowed, executable, in the plugin directory"},
 		},
 	}
 }

@@ -55,7 +55,7 @@ func TestRunCheck(t *testing.T) {
 	})
 	os.Chmod(filepath.Join(dir, "not_exec"), 0o644)
 	os.Symlink("check_name", filepath.Join(dir, "check_alias"))
-	m := &Module{PluginDir: dir, Timeout: 300 * time.Millisecond}
+	m := &Module{PluginDir: dir, Allow: []string{"*"}, Timeout: 300 * time.Millisecond}
 	ctx := t.Context()
 
 	res, err := m.RunCheck(ctx, "check_disk", nil)
@@ -121,7 +121,7 @@ func TestPluginOutsideDirRefused(t *testing.T) {
 	dir := pluginDir(t, nil)
 	os.Symlink("/bin/true", filepath.Join(dir, "check_escape"))
 	os.Symlink("../../../../../../bin/sh", filepath.Join(dir, "check_relative"))
-	m := &Module{PluginDir: dir}
+	m := &Module{PluginDir: dir, Allow: []string{"*"}}
 	for _, p := range []string{"check_escape", "check_relative"} {
 		_, err := m.RunCheck(t.Context(), p, nil)
 		modtest.WantCode(t, err, gofunc.CodeDenied)
@@ -130,7 +130,7 @@ func TestPluginOutsideDirRefused(t *testing.T) {
 
 func TestHostileArguments(t *testing.T) {
 	dir := pluginDir(t, map[string]string{"check_ok": "echo OK"})
-	m := &Module{PluginDir: dir}
+	m := &Module{PluginDir: dir, Allow: []string{"check_ok"}}
 	for _, p := range []string{"", "../../bin/sh", "/bin/sh", "a/b", "..", ".", "check_ok; reboot", "check ok",
 		"check_ok\x00", "check..ok", strings.Repeat("a", 256), "$(reboot)"} {
 		_, err := m.RunCheck(t.Context(), p, nil)
