@@ -7,9 +7,12 @@
 package modules
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 
+	"github.com/gofunc/gofunc/internal/pathguard"
 	"github.com/gofunc/gofunc/modules/command"
 	"github.com/gofunc/gofunc/modules/copyfile"
 	"github.com/gofunc/gofunc/modules/disk"
@@ -43,8 +46,50 @@ type Config struct {
 	// empty disables the modules that need it.
 	StateDir string
 	// NagiosPluginDir is where nagios.run_check finds plugins; empty
-	// means /usr/lib/nagios/plugins.
+	// means /usr/lib/nagios/plugins, or /usr/lib64/nagios/plugins (Fedora,
+	// RHEL) when only that one exists.
 	NagiosPluginDir string
+	// NagiosAllow names the plugins nagios.run_check may run: file names
+	// or globs ("check_disk", "check_*"). Empty means
+	// nagios.DefaultAllow(), the stock plugins that run no command.
+	// negate, urlize, check_by_ssh and check_log are never run.
+	NagiosAllow []string
+	// CopyfileMaxSize bounds the size of a file copyfile writes, in
+	// bytes; zero means copyfile.DefaultMaxFileSize (1 GiB).
+	CopyfileMaxSize int64
+}
+
+// Validate reports what in cfg the modules would refuse at their first
+// call: an allowed directory that is not an absolute path, a bad
+// nagios allow-list entry, a negative size.
+func (cfg Config) Validate() error {
+	var errs []error
+	if _, err := pathguard.New(cfg.AllowDirs); err != nil {
+		errs = append(errs, err)
+	}
+	if err := nagios.ValidateAllow(cfg.NagiosAllow); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.CopyfileMaxSize < 0 {
+		errs = append(errs, fmt.Errorf("copyfile: maximum size %d is negative", cfg.CopyfileMaxSize))
+	}
+	return errors.Join(errs...)
+}
+
+// Effective returns cfg with its zero fields replaced by the values the
+// modules use in their place, for display (funcd --info).
+func (cfg Config) Effective() Config {
+	if cfg.NagiosPluginDir == "" {
+		cfg.NagiosPluginDir = nagios.FindPluginDir()
+	}
+	if len(cfg.NagiosAllow) == 0 {
+		cfg.NagiosAllow = nagios.DefaultAllow()
+	}
+	if cfg.CopyfileMaxSize == 0 {
+		cfg.CopyfileMaxSize = copyfile.DefaultMaxFileSize
+	}
+	cfg.AllowDirs = slices.Clone(cfg.AllowDirs)
+	return cfg
 }
 
 // Builtin returns the built-in modules by wire name, configured by cfg.
@@ -52,12 +97,12 @@ func Builtin(cfg Config) map[string]any {
 	m := map[string]any{
 		"test":        &test.Module{},
 		"command":     &command.Module{},
-		"copyfile":    &copyfile.Module{AllowDirs: cfg.AllowDirs},
+		"copyfile":    &copyfile.Module{AllowDirs: cfg.AllowDirs, MaxFileSize: cfg.CopyfileMaxSize},
 		"getfile":     &getfile.Module{AllowDirs: cfg.AllowDirs},
 		"service":     &service.Module{},
 		"process":     &process.Module{},
 		"networktest": &networktest.Module{},
-		"nagios":      &nagios.Module{PluginDir: cfg.NagiosPluginDir},
+		"nagios":      &nagios.Module{PluginDir: cfg.NagiosPluginDir, Allow: cfg.NagiosAllow},
 		"hardware":    &hardware.Module{},
 		"facts":       &hardware.Facts{},
 		"sysctl":      &sysctl.Module{},
@@ -74,8 +119,12 @@ func Builtin(cfg Config) map[string]any {
 	return m
 }
 
-// Register registers every built-in module on r.
+// Register registers every built-in module on r, after checking cfg
+// (see Validate).
 func Register(r Registrar, cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("modules: %w", err)
+	}
 	for name, m := range Builtin(cfg) {
 		if err := r.Register(name, m); err != nil {
 			return fmt.Errorf("modules: %s: %w", name, err)

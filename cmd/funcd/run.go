@@ -54,6 +54,9 @@ type cli struct {
 	MaxConcurrent   int           `name:"max-concurrent" help:"Calls in flight before callers are told to retry (CodeBusy)." default:"64"`
 	MaxCallTimeout  time.Duration `name:"max-call-timeout" help:"Longest a call or async job may run." default:"1h"`
 	AllowDir        []string      `name:"allow-dir" help:"Directories copyfile and getfile may touch (repeatable; default: any)."`
+	CopyfileMaxSize cliconf.Size  `name:"copyfile-max-size" help:"Largest file copyfile writes (bytes, or with a unit: 512MiB, 4GiB)." default:"1GiB"`
+	NagiosPluginDir string        `name:"nagios-plugin-dir" placeholder:"DIR" help:"Where nagios.run_check finds plugins (default /usr/lib/nagios/plugins, or /usr/lib64/nagios/plugins when only that exists)." type:"path"`
+	NagiosAllow     []string      `name:"nagios-allow" help:"Plugins nagios.run_check may run: names or globs (repeatable; default: the stock plugins that run no command). negate, urlize, check_by_ssh and check_log never run."`
 	CRLRefresh      time.Duration `name:"crl-refresh" help:"How often to fetch the CRL from the certmaster." default:"30s"`
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" help:"On SIGTERM, how long calls in flight may take to finish before they are cancelled." default:"30s"`
 	LogLevel        string        `name:"log-level" help:"trace, debug, info, warn, error." default:"info" enum:"trace,debug,info,warn,error"`
@@ -138,7 +141,10 @@ func (d *daemon) server(id *ca.Identity, trail *audit.Log) (*minion.Server, erro
 }
 
 func (d *daemon) modulesConfig() modules.Config {
-	return modules.Config{AllowDirs: d.AllowDir, StateDir: filepath.Join(d.Dir, "state")}
+	return modules.Config{
+		AllowDirs: d.AllowDir, StateDir: filepath.Join(d.Dir, "state"),
+		CopyfileMaxSize: int64(d.CopyfileMaxSize), NagiosPluginDir: d.NagiosPluginDir, NagiosAllow: d.NagiosAllow,
+	}
 }
 
 // identity loads the minion's certificate, enrolling first if it has none.
@@ -382,8 +388,17 @@ type info struct {
 	AuditLog         string    `json:"audit_log"`
 	JobDir           string    `json:"job_dir"`
 	Modules          []string  `json:"modules"`
+	ModuleConfig     modConfig `json:"module_config"`
 	ACLSource        string    `json:"acl_source"`
 	ACL              []aclRule `json:"acl"`
+}
+
+// modConfig is the built-in modules' configuration, defaults filled in.
+type modConfig struct {
+	AllowDirs       []string `json:"allow_dirs"` // empty: any path
+	CopyfileMaxSize int64    `json:"copyfile_max_size"`
+	NagiosPluginDir string   `json:"nagios_plugin_dir"`
+	NagiosAllow     []string `json:"nagios_allow"`
 }
 
 type aclRule struct {
@@ -408,6 +423,12 @@ func (d *daemon) printInfo(id *ca.Identity) error {
 		Listen: d.Listen, Certmaster: d.Certmaster, CertmasterSource: d.certmasterSource,
 		AuditLog: d.auditPath(), JobDir: d.jobDir(),
 		Modules: append(reg.Modules(), "jobs", "system"), ACLSource: source, ACL: []aclRule{},
+	}
+	mc := d.modulesConfig().Effective()
+	out.ModuleConfig = modConfig{AllowDirs: mc.AllowDirs, CopyfileMaxSize: mc.CopyfileMaxSize,
+		NagiosPluginDir: mc.NagiosPluginDir, NagiosAllow: mc.NagiosAllow}
+	if out.ModuleConfig.AllowDirs == nil {
+		out.ModuleConfig.AllowDirs = []string{}
 	}
 	if d.certmasterSource == certmasterNone {
 		out.Warnings = append(out.Warnings, noCertmasterWarning)
