@@ -33,6 +33,7 @@ import (
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/ca"
+	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/minion"
 	"github.com/gofunc/gofunc/modules"
 	"github.com/gofunc/gofunc/overlord"
@@ -233,7 +234,7 @@ func benchSize(o options, dir string, n int, profile bool) error {
 		return err
 	}
 	defer ch.stop()
-	id, err := ca.LoadIdentity(filepath.Join(dir, "admin"))
+	id, err := identity.Load(filepath.Join(dir, "admin"))
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math/big"
 	"net"
@@ -23,18 +22,22 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/identity"
+	"github.com/gofunc/gofunc/internal/pki"
 )
 
-// Errors returned by Init and Open.
+// Errors returned by Init, Open and the Authority's methods. An Open
+// that finds the CA key readable by others fails with
+// identity.ErrKeyPermissions.
 var (
 	// ErrExists: Init found a CA in the directory already.
 	ErrExists = errors.New("ca: a CA already exists in this directory")
 	// ErrNoCA: Open found no CA in the directory.
 	ErrNoCA = errors.New("ca: no CA in this directory (run certmaster init)")
-	// ErrKeyPermissions: a private key file is readable by group or others.
-	ErrKeyPermissions = errors.New("ca: private key file is readable by group or others (want mode 0600)")
-	// ErrNotFound: no certificate or request matches a name, glob or serial.
-	ErrNotFound = errors.New("ca: not found")
+	// ErrNotFound: no certificate or request matches a name, glob or
+	// serial. A CodeNotFound fault, so errors.Is(err, gofunc.ErrNotFound)
+	// holds here as on the wire.
+	ErrNotFound = &gofunc.Fault{Code: gofunc.CodeNotFound, Message: "ca: not found"}
 )
 
 // Default values of Config fields.
@@ -231,7 +234,7 @@ func (a *Authority) create() error {
 }
 
 // Open opens an existing CA directory. It returns ErrNoCA when there is
-// none, and ErrKeyPermissions when the CA key is readable by others.
+// none, and identity.ErrKeyPermissions when the CA key is readable by others.
 func Open(cfg Config) (*Authority, error) {
 	cfg = cfg.withDefaults()
 	if cfg.Dir == "" {
@@ -245,7 +248,7 @@ func Open(cfg Config) (*Authority, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ca: %w", err)
 	}
-	cert, err := ParseCertificatePEM(certPEM)
+	cert, err := identity.ParseCertificatePEM(certPEM)
 	if err != nil {
 		return nil, fmt.Errorf("ca: %s: %w", a.path(fileCACert), err)
 	}
@@ -269,28 +272,6 @@ func Open(cfg Config) (*Authority, error) {
 	return a, nil
 }
 
-// readSecret reads a private key file, refusing one that group or others
-// can read: a key that leaked that way must not be used silently.
-func readSecret(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("ca: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("ca: %w", err)
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s is %v", ErrKeyPermissions, path, st.Mode().Perm())
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxPEMBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("ca: read %s: %w", path, err)
-	}
-	return b, nil
-}
-
 func (a *Authority) path(name string) string { return filepath.Join(a.dir, name) }
 
 // Dir returns the CA directory.
@@ -298,7 +279,7 @@ func (a *Authority) Dir() string { return a.dir }
 
 // Fingerprint returns "sha256:<hex>" of the CA certificate's DER: the
 // value minions pin when they enroll.
-func (a *Authority) Fingerprint() string { return CertFingerprint(a.cert) }
+func (a *Authority) Fingerprint() string { return identity.CertFingerprint(a.cert) }
 
 // Certificate returns the CA certificate.
 func (a *Authority) Certificate() *x509.Certificate { return a.cert }
@@ -330,7 +311,7 @@ const DefaultMinionPort = "51234"
 // and returns the identity (with the private key, which is not kept by
 // the CA). It is the admin's direct path: no request, no approval; for
 // example `certmaster issue-overlord` and test harnesses.
-func (a *Authority) Issue(role gofunc.Role, name string, opts IssueOptions) (*Identity, error) {
+func (a *Authority) Issue(role gofunc.Role, name string, opts IssueOptions) (*identity.Identity, error) {
 	key, err := newKey()
 	if err != nil {
 		return nil, fmt.Errorf("ca: %w", err)
@@ -349,15 +330,15 @@ func (a *Authority) Issue(role gofunc.Role, name string, opts IssueOptions) (*Id
 	if err != nil {
 		return nil, err
 	}
-	return newIdentity(a.cert, cert, key, nil)
+	return identity.New(a.cert, cert, key)
 }
 
 // specFor validates role, name and options into what issueLocked needs.
 func (a *Authority) specFor(role gofunc.Role, name string, opts IssueOptions) (signSpec, error) {
-	if !validRole(role) {
+	if !pki.ValidRole(role) {
 		return signSpec{}, fmt.Errorf("ca: unknown role %q", role)
 	}
-	canon, err := ValidateName(name)
+	canon, err := identity.ValidateName(name)
 	if err != nil {
 		return signSpec{}, err
 	}
@@ -370,7 +351,7 @@ func (a *Authority) specFor(role gofunc.Role, name string, opts IssueOptions) (s
 	}
 	spec.dns = []string{canon}
 	for _, d := range opts.DNSNames {
-		c, err := ValidateName(d)
+		c, err := identity.ValidateName(d)
 		if err != nil {
 			return signSpec{}, err
 		}
@@ -404,7 +385,7 @@ func (a *Authority) issueLocked(ix *index, spec signSpec, ev event) (*x509.Certi
 	if _, ok := spec.pub.(*ecdsa.PublicKey); !ok {
 		return nil, fmt.Errorf("ca: public key is %T, want ECDSA", spec.pub)
 	}
-	keyFP, err := KeyFingerprint(spec.pub)
+	keyFP, err := identity.KeyFingerprint(spec.pub)
 	if err != nil {
 		return nil, err
 	}
@@ -430,17 +411,17 @@ func (a *Authority) issueLocked(ix *index, spec signSpec, ev event) (*x509.Certi
 		SerialNumber: serial,
 		Subject: pkix.Name{
 			CommonName:         spec.name,
-			OrganizationalUnit: []string{roleOU(spec.role)},
+			OrganizationalUnit: []string{pki.RoleOU(spec.role)},
 			Organization:       []string{"gofunc"},
 		},
 		NotBefore:             now.Add(-clockSkew),
 		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           roleEKU(spec.role),
+		ExtKeyUsage:           pki.RoleEKU(spec.role),
 		BasicConstraintsValid: true,
 		DNSNames:              spec.dns,
 		IPAddresses:           spec.ips,
-		URIs:                  []*url.URL{roleURI(spec.role)},
+		URIs:                  []*url.URL{pki.RoleURI(spec.role)},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, spec.pub, a.key)
 	if err != nil {

@@ -19,6 +19,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/identity"
+	"github.com/gofunc/gofunc/internal/pki"
 )
 
 func TestMain(m *testing.M) {
@@ -37,7 +39,7 @@ func newTestCA(t testing.TB) *Authority {
 	return a
 }
 
-func issue(t testing.TB, a *Authority, role gofunc.Role, name string, opts IssueOptions) *Identity {
+func issue(t testing.TB, a *Authority, role gofunc.Role, name string, opts IssueOptions) *identity.Identity {
 	t.Helper()
 	id, err := a.Issue(role, name, opts)
 	if err != nil {
@@ -90,8 +92,8 @@ func TestInitOpen(t *testing.T) {
 	if err := os.Chmod(filepath.Join(dir, fileCAKey), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(Config{Dir: dir}); !errors.Is(err, ErrKeyPermissions) {
-		t.Errorf("Open with a 0644 key = %v, want ErrKeyPermissions", err)
+	if _, err := Open(Config{Dir: dir}); !errors.Is(err, identity.ErrKeyPermissions) {
+		t.Errorf("Open with a 0644 key = %v, want identity.ErrKeyPermissions", err)
 	}
 }
 
@@ -117,7 +119,7 @@ func TestIssueRoles(t *testing.T) {
 		t.Run(string(tt.role), func(t *testing.T) {
 			id := issue(t, a, tt.role, tt.name, tt.opts)
 			leaf := id.Leaf()
-			if got := RoleOf(leaf); got != tt.role {
+			if got := identity.RoleOf(leaf); got != tt.role {
 				t.Errorf("RoleOf = %q, want %q", got, tt.role)
 			}
 			if id.Role() != tt.role || id.Name() != strings.ToLower(tt.name) {
@@ -156,8 +158,8 @@ func TestIssueRoles(t *testing.T) {
 	if _, err := a.Issue("admin", "bob", IssueOptions{}); err == nil {
 		t.Error("unknown role was issued")
 	}
-	if _, err := a.Issue(gofunc.RoleMinion, "../etc", IssueOptions{}); !errors.Is(err, ErrBadName) {
-		t.Errorf("bad name: %v, want ErrBadName", err)
+	if _, err := a.Issue(gofunc.RoleMinion, "../etc", IssueOptions{}); !errors.Is(err, identity.ErrBadName) {
+		t.Errorf("bad name: %v, want identity.ErrBadName", err)
 	}
 }
 
@@ -183,25 +185,25 @@ func TestRoleOfNeedsEveryMark(t *testing.T) {
 		"no OU":          func(c *x509.Certificate) { c.Subject.OrganizationalUnit = nil },
 		"minion OU":      func(c *x509.Certificate) { c.Subject.OrganizationalUnit = []string{"gofunc-minion"} },
 		"no URI":         func(c *x509.Certificate) { c.URIs = nil },
-		"two URIs":       func(c *x509.Certificate) { c.URIs = append(c.URIs, roleURI(gofunc.RoleMinion)) },
-		"server EKU":     func(c *x509.Certificate) { c.ExtKeyUsage = roleEKU(gofunc.RoleMinion) },
+		"two URIs":       func(c *x509.Certificate) { c.URIs = append(c.URIs, pki.RoleURI(gofunc.RoleMinion)) },
+		"server EKU":     func(c *x509.Certificate) { c.ExtKeyUsage = pki.RoleEKU(gofunc.RoleMinion) },
 		"unknown role":   func(c *x509.Certificate) { c.URIs = []*url.URL{mustURL("urn:gofunc:role:root")} },
 		"CA certificate": func(c *x509.Certificate) { c.IsCA = true },
 	}
-	if RoleOf(good) != gofunc.RoleOverlord {
-		t.Fatal("RoleOf(good) wrong")
+	if identity.RoleOf(good) != gofunc.RoleOverlord {
+		t.Fatal("identity.RoleOf(good) wrong")
 	}
 	for name, f := range mutate {
 		c := *good
 		c.Subject.OrganizationalUnit = slices.Clone(good.Subject.OrganizationalUnit)
 		c.URIs = slices.Clone(good.URIs)
 		f(&c)
-		if r := RoleOf(&c); r != "" {
+		if r := identity.RoleOf(&c); r != "" {
 			t.Errorf("%s: RoleOf = %q, want none", name, r)
 		}
 	}
-	if RoleOf(nil) != "" {
-		t.Error("RoleOf(nil) has a role")
+	if identity.RoleOf(nil) != "" {
+		t.Error("identity.RoleOf(nil) has a role")
 	}
 }
 
@@ -214,7 +216,7 @@ func TestSaveLoad(t *testing.T) {
 	}
 	checkMode(t, dir, 0o700)
 	checkMode(t, filepath.Join(dir, fileKey), 0o600)
-	got, err := LoadIdentity(dir)
+	got, err := identity.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,8 +229,8 @@ func TestSaveLoad(t *testing.T) {
 
 	// A key readable by others is refused.
 	os.Chmod(filepath.Join(dir, fileKey), 0o640)
-	if _, err := LoadIdentity(dir); !errors.Is(err, ErrKeyPermissions) {
-		t.Errorf("LoadIdentity with key 0640: %v, want ErrKeyPermissions", err)
+	if _, err := identity.Load(dir); !errors.Is(err, identity.ErrKeyPermissions) {
+		t.Errorf("LoadIdentity with key 0640: %v, want identity.ErrKeyPermissions", err)
 	}
 	os.Chmod(filepath.Join(dir, fileKey), 0o600)
 
@@ -239,8 +241,8 @@ func TestSaveLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	copyFile(t, filepath.Join(dir2, fileKey), filepath.Join(dir, fileKey))
-	if _, err := LoadIdentity(dir); !errors.Is(err, ErrKeyMismatch) {
-		t.Errorf("LoadIdentity with a foreign key: %v, want ErrKeyMismatch", err)
+	if _, err := identity.Load(dir); !errors.Is(err, identity.ErrKeyMismatch) {
+		t.Errorf("LoadIdentity with a foreign key: %v, want identity.ErrKeyMismatch", err)
 	}
 }
 
@@ -257,7 +259,7 @@ func TestLoadFinishesInterruptedSave(t *testing.T) {
 	keyPEM, _ := marshalKeyPEM(next.Certificate().PrivateKey.(*ecdsaKey))
 	os.WriteFile(filepath.Join(dir, fileKey), keyPEM, 0o600)
 	os.WriteFile(filepath.Join(dir, fileCert+".new"), encodePEM(pemCert, next.Leaf().Raw), 0o644)
-	got, err := LoadIdentity(dir)
+	got, err := identity.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +335,7 @@ func TestMutualTLS(t *testing.T) {
 	if err != nil {
 		t.Fatalf("handshake: %v", err)
 	}
-	p, err := PeerFromConnState(cs)
+	p, err := identity.PeerFromConnState(cs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,8 +374,8 @@ func TestMutualTLS(t *testing.T) {
 }
 
 func TestPeerFromConnStateUnverified(t *testing.T) {
-	if _, err := PeerFromConnState(tls.ConnectionState{}); !errors.Is(err, ErrUnverified) {
-		t.Errorf("err = %v, want ErrUnverified", err)
+	if _, err := identity.PeerFromConnState(tls.ConnectionState{}); !errors.Is(err, identity.ErrUnverified) {
+		t.Errorf("err = %v, want identity.ErrUnverified", err)
 	}
 }
 

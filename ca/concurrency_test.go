@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/identity"
 )
 
 // The two-process test re-executes the test binary; childEnv names the CA
@@ -80,7 +81,7 @@ func checkIndex(t *testing.T, a *Authority, want map[string]bool) {
 			t.Errorf("certs/%s.pem: %v", c.Serial, err)
 			continue
 		}
-		if _, err := ParseCertificatePEM(b); err != nil {
+		if _, err := identity.ParseCertificatePEM(b); err != nil {
 			t.Errorf("certs/%s.pem: %v", c.Serial, err)
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/gofunc/gofunc/identity"
 )
 
 // RevocationReason is an RFC 5280 CRLReason code.
@@ -160,10 +162,6 @@ func (a *Authority) readCRL() ([]byte, error) {
 	return decodeOnePEM(b, pemCRL, maxCRLBytes)
 }
 
-// ErrRevoked is returned (wrapped) when a peer presents a revoked
-// certificate, and by operations on a revoked certificate.
-var ErrRevoked = errors.New("ca: certificate revoked")
-
 // Revoke revokes every valid certificate whose serial (hex, any case,
 // optional "0x" or colons) or name equals nameOrSerial, makes a new CRL
 // and returns the revoked certificates. Revoking by name revokes the
@@ -177,7 +175,7 @@ func (a *Authority) Revoke(nameOrSerial string, reason RevocationReason) ([]Cert
 	err := a.update(func(ix *index) error {
 		now := a.cfg.Now()
 		serial, isSerial := normalizeSerial(nameOrSerial)
-		name, nameErr := ValidateName(nameOrSerial)
+		name, nameErr := identity.ValidateName(nameOrSerial)
 		for i := range ix.Certs {
 			r := &ix.Certs[i]
 			if r.revoked() {

@@ -1,19 +1,26 @@
-// Package ca is gofunc's certificate authority: the CA directory, the
-// identities it issues, the certmaster network service and the Enroll
-// client a minion uses to get its certificate.
+// Package ca is gofunc's certificate authority: the CA directory and the
+// certificates, requests, tokens and CRLs it keeps ([Authority]), and the
+// certmaster network service ([Service]). What the holders of its
+// certificates need (identities, TLS configs, enrollment, renewal and
+// CRL clients) is package identity, which overlords and minions import
+// instead of this one.
 //
-// # Identities and roles
+// # Roles and names
 //
-// Every party holds an [Identity]: a certificate, its ECDSA P-256 key and
-// the CA certificate. The CA writes a role into every certificate it
-// signs (minion, overlord or certmaster; see [RoleOf]) and builds every
-// subject itself from a name that passed [ValidateName]: nothing but the
+// The CA writes a role into every certificate it signs (minion,
+// overlord or certmaster; see identity.RoleOf) and builds every subject
+// itself from a name that passed identity.ValidateName: nothing but the
 // public key is taken from a certificate request, so no requester can
-// choose its role or copy another's subject. [Identity.ServerTLSConfig]
-// and [Identity.ClientTLSConfig] give mutual-TLS configs that trust only
-// the CA, check the CRL, and pick up a renewed certificate without a
-// restart; [PeerFromConnState] turns a verified connection into a
-// [gofunc.Peer].
+// choose its role or copy another's subject.
+//
+// # Errors
+//
+// Every error a certmaster client may receive is a *gofunc.Fault
+// ([ErrBadCSR], [ErrBadRequest], [ErrConflict], [ErrNotFound],
+// [ErrTooManyRequests], [ErrBadToken]), so errors.Is(err,
+// gofunc.ErrConflict) gives the same answer on the certmaster as in the
+// client that got the fault. Other errors reach clients as
+// CodeInternal, their detail in the log.
 //
 // # CA directory layout
 //
@@ -49,25 +56,20 @@
 //
 // Certificates last Config.Validity (one year by default) and never
 // outlive the CA. A holder renews over mutual TLS with its current,
-// unrevoked certificate ([Identity.RenewIfDue], [RenewLoop], at two
-// thirds of the lifetime) and gets a new certificate for the same name
-// and role with no admin action. [Authority.Revoke] takes RFC 5280 reason
-// codes and publishes a new CRL (DIR/crl.pem and the get_crl call);
-// identities load it with [Identity.SetCRL] or [CRLLoop] and refuse
-// revoked peers at the handshake. Connections made before a revocation
-// are cut off by servers that call [Identity.Revoked] per request. An
-// identity with no CRL loaded refuses nobody, and a CRL past its
-// NextUpdate stays in force (a certmaster outage must not stop the
-// fleet); [CRLLoop] keeps it fresh.
+// unrevoked certificate (identity's Identity.RenewIfDue, at two thirds of
+// the lifetime) and [Authority.Renew] gives it a new certificate for the
+// same name and role with no admin action. [Authority.Revoke] takes RFC
+// 5280 reason codes and publishes a new CRL (DIR/crl.pem and the get_crl
+// call), which identities load and enforce.
 //
 // # Enrollment
 //
 // The certmaster ([Service]) serves XML-RPC over TLS on port 51235. A
-// minion calls [Enroll]: it pins the CA by fingerprint, sends a CSR with
-// its name and listen address, and polls until the admin signs (or an
-// enrollment token or the autosign glob signs at once). A second key
-// asking for a name that has a valid certificate is a conflict, shown to
-// the admin and never signed silently.
+// minion calls identity.Enroll: it pins the CA by fingerprint, sends a
+// CSR with its name and listen address, and polls until the admin signs
+// (or an enrollment token or the autosign glob signs at once). A second
+// key asking for a name that has a valid certificate is a conflict,
+// shown to the admin and never signed silently.
 //
 // A complete certmaster and minion in one program:
 //
@@ -81,7 +83,7 @@
 //
 //	// On the minion (here: the same program), with the fingerprint
 //	// that `certmaster fingerprint` prints:
-//	id, err := ca.Enroll(ctx, ca.EnrollRequest{
+//	id, err := identity.Enroll(ctx, identity.EnrollRequest{
 //		Certmaster:    "127.0.0.1:51235",
 //		CAFingerprint: authority.Fingerprint(),
 //		Name:          "web1.example.com",

@@ -1,18 +1,15 @@
 package ca_test
 
 import (
-	"context"
 	"crypto/tls"
 	"fmt"
 	"log"
-	"net"
 	"os"
-	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/ca"
+	"github.com/gofunc/gofunc/identity"
 )
 
 func ExampleInit() {
@@ -75,7 +72,7 @@ func ExampleAuthority_Issue() {
 		if err := tc.Handshake(); err != nil {
 			return
 		}
-		p, _ := ca.PeerFromConnState(tc.ConnectionState())
+		p, _ := identity.PeerFromConnState(tc.ConnectionState())
 		peers <- p
 	}()
 	conn, err := tls.Dial("tcp", ln.Addr().String(), admin.ClientTLSConfig("web1.example"))
@@ -85,50 +82,8 @@ func ExampleAuthority_Issue() {
 	defer conn.Close()
 	p := <-peers
 	fmt.Println(p.Name, p.Role)
-	fmt.Println(ca.RoleOf(conn.ConnectionState().PeerCertificates[0]))
+	fmt.Println(identity.RoleOf(conn.ConnectionState().PeerCertificates[0]))
 	// Output:
 	// alice overlord
 	// minion
-}
-
-// A certmaster serves on loopback; a minion enrolls, pinning the CA by
-// its fingerprint. Here the service signs "web*" at once; by default a
-// request waits for `certmaster sign`.
-func ExampleEnroll() {
-	dir, err := os.MkdirTemp("", "ca")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	authority, err := ca.Init(ca.Config{Dir: filepath.Join(dir, "ca")})
-	if err != nil {
-		log.Fatal(err)
-	}
-	svc := &ca.Service{Authority: authority, Autosign: "web*"}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		log.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Serve(ln) }()
-
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	id, err := ca.Enroll(ctx, ca.EnrollRequest{
-		Certmaster:    ln.Addr().String(),
-		CAFingerprint: authority.Fingerprint(),
-		Name:          "web1.example",
-		Addr:          "127.0.0.1:51234",
-		Dir:           filepath.Join(dir, "minion"),
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(id.Name(), id.Role(), id.Leaf().IPAddresses)
-
-	svc.Shutdown(ctx)
-	fmt.Println(<-done)
-	// Output:
-	// web1.example minion [127.0.0.1]
-	// http: Server closed
 }

@@ -6,16 +6,6 @@ import (
 	"os"
 	"sync"
 	"syscall"
-
-	"github.com/gofunc/gofunc/internal/fsutil"
-)
-
-// writeFileAtomic and syncDir are the project's one atomic-write
-// discipline (temporary file, fsync, rename, fsync of the directory),
-// named here for the CA's many call sites.
-var (
-	writeFileAtomic = fsutil.WriteFileAtomic
-	syncDir         = fsutil.SyncDir
 )
 
 // dirLock is the CA directory's mutual exclusion: a sync.Mutex for

@@ -36,3 +36,15 @@ func x509CreateCSR(key *ecdsa.PrivateKey, cn string, ips []net.IP) ([]byte, erro
 	}
 	return encodePEM(pemCSR, der), nil
 }
+
+// makeCSR makes a PEM CSR for name, as identity.Enroll does.
+func makeCSR(key *ecdsa.PrivateKey, name string) ([]byte, error) {
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject:  pkix.Name{CommonName: name},
+		DNSNames: []string{name},
+	}, key)
+	if err != nil {
+		return nil, err
+	}
+	return encodePEM(pemCSR, der), nil
+}

@@ -7,23 +7,15 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/identity"
 )
-
-// MinionInfo is one enrolled minion, as list_minions serves it.
-type MinionInfo struct {
-	Name     string    `json:"name" xmlrpc:"name"`
-	Addr     string    `json:"addr" xmlrpc:"addr"` // host:port it listens on
-	Serial   string    `json:"serial" xmlrpc:"serial"`
-	NotAfter time.Time `json:"not_after" xmlrpc:"not_after"`
-}
 
 // Minions lists the minions that hold a valid certificate (the newest
 // one per name), sorted by name.
-func (a *Authority) Minions() ([]MinionInfo, error) {
-	var out []MinionInfo
+func (a *Authority) Minions() ([]identity.MinionInfo, error) {
+	var out []identity.MinionInfo
 	err := a.view(func(ix *index) error {
 		now := a.cfg.Now()
 		seen := map[string]bool{}
@@ -33,12 +25,12 @@ func (a *Authority) Minions() ([]MinionInfo, error) {
 			}
 			if cur := ix.current(r.Name, gofunc.RoleMinion, now); cur != nil {
 				seen[r.Name] = true
-				out = append(out, MinionInfo{Name: cur.Name, Addr: cur.Addr, Serial: cur.Serial, NotAfter: cur.NotAfter})
+				out = append(out, identity.MinionInfo{Name: cur.Name, Addr: cur.Addr, Serial: cur.Serial, NotAfter: cur.NotAfter})
 			}
 		}
 		return nil
 	})
-	slices.SortFunc(out, func(x, y MinionInfo) int { return strings.Compare(x.Name, y.Name) })
+	slices.SortFunc(out, func(x, y identity.MinionInfo) int { return strings.Compare(x.Name, y.Name) })
 	return out, err
 }
 
@@ -47,11 +39,11 @@ func (a *Authority) Minions() ([]MinionInfo, error) {
 // there is none, when it is revoked, past two thirds of its lifetime,
 // or does not cover names and ips. names defaults to the host name and
 // "localhost", ips to 127.0.0.1 and ::1.
-func (a *Authority) ServerIdentity(names []string, ips []net.IP) (*Identity, error) {
+func (a *Authority) ServerIdentity(names []string, ips []net.IP) (*identity.Identity, error) {
 	if len(names) == 0 {
 		names = []string{"localhost"}
 		if h, err := os.Hostname(); err == nil {
-			if c, err := ValidateName(h); err == nil && c != "localhost" {
+			if c, err := identity.ValidateName(h); err == nil && c != "localhost" {
 				names = []string{c, "localhost"}
 			}
 		}
@@ -61,13 +53,13 @@ func (a *Authority) ServerIdentity(names []string, ips []net.IP) (*Identity, err
 	}
 	canon := make([]string, len(names))
 	for i, n := range names {
-		c, err := ValidateName(n)
+		c, err := identity.ValidateName(n)
 		if err != nil {
 			return nil, err
 		}
 		canon[i] = c
 	}
-	id, err := LoadIdentity(a.dir)
+	id, err := identity.Load(a.dir)
 	if err == nil && a.serverIdentityUsable(id, canon, ips) {
 		return id, nil
 	}
@@ -78,18 +70,18 @@ func (a *Authority) ServerIdentity(names []string, ips []net.IP) (*Identity, err
 	if err != nil {
 		return nil, err
 	}
-	if err := id.saveTo(a.dir, false); err != nil {
+	if err := id.Save(a.dir); err != nil {
 		return nil, fmt.Errorf("ca: save certmaster identity: %w", err)
 	}
 	return id, nil
 }
 
-func (a *Authority) serverIdentityUsable(id *Identity, names []string, ips []net.IP) bool {
+func (a *Authority) serverIdentityUsable(id *identity.Identity, names []string, ips []net.IP) bool {
 	leaf := id.Leaf()
-	if RoleOf(leaf) != gofunc.RoleCertmaster || leaf.CheckSignatureFrom(a.cert) != nil {
+	if identity.RoleOf(leaf) != gofunc.RoleCertmaster || leaf.CheckSignatureFrom(a.cert) != nil {
 		return false
 	}
-	if due(leaf, a.cfg.Now()) {
+	if !a.cfg.Now().Before(identity.RenewAt(leaf)) {
 		return false
 	}
 	for _, n := range names {

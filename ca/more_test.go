@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/identity"
 )
 
 func TestServerIdentityReuseAndReissue(t *testing.T) {
@@ -70,12 +71,12 @@ func TestTokenRedactsEverywhere(t *testing.T) {
 	if !strings.HasPrefix(secret, tokenPrefix) || len(secret) < 40 {
 		t.Fatalf("token %q too short", secret)
 	}
-	js, _ := json.Marshal(struct{ T Token }{tok})
+	js, _ := json.Marshal(struct{ T identity.Token }{tok})
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("x", "token", tok)
 	hclogTo(&buf).Info("x", "token", tok)
 	for _, s := range []string{tok.String(), tok.GoString(), string(js), buf.String()} {
-		if strings.Contains(s, secret) || !strings.Contains(s, redacted) {
+		if strings.Contains(s, secret) || !strings.Contains(s, "[redacted]") {
 			t.Errorf("leak or no redaction: %q", s)
 		}
 	}
@@ -120,7 +121,7 @@ func TestLegacyAddressFromCSR(t *testing.T) {
 	if err != nil || res.Status != StatusSigned {
 		t.Fatalf("Submit = %+v, %v", res, err)
 	}
-	cert, _ := ParseCertificatePEM(res.CertPEM)
+	cert, _ := identity.ParseCertificatePEM(res.CertPEM)
 	// Autosigned: only the address the request came from is granted.
 	if len(cert.IPAddresses) != 1 || !cert.IPAddresses[0].Equal(net.IPv4(10, 1, 2, 3)) ||
 		!equalStrings(cert.DNSNames, []string{"legacy"}) {

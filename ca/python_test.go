@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gofunc/gofunc/identity"
 )
 
 const pythonClient = `
@@ -44,7 +46,7 @@ func TestPythonWaitForCert(t *testing.T) {
 	if len(lines) != 2 || json.Unmarshal([]byte(lines[0]), &got) != nil || len(got) != 3 {
 		t.Fatalf("python printed %q", out)
 	}
-	cert, err := ParseCertificatePEM([]byte(got[1].(string)))
+	cert, err := identity.ParseCertificatePEM([]byte(got[1].(string)))
 	if got[0] != true || err != nil || cert.Subject.CommonName != "py1" || got[2] != string(ts.Authority.CertificatePEM()) {
 		t.Errorf("wait_for_cert answer %v (%v)", got, err)
 	}

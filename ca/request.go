@@ -18,23 +18,26 @@ import (
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
+	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/internal/glob"
 )
 
-// Errors about certificate requests. They reach a requester as
-// CodeBadArgs faults (ErrConflict as CodeConflict).
+// Errors about certificate requests. Each is a *gofunc.Fault with the
+// code a requester receives, so errors.Is(err, gofunc.ErrBadArgs) (or
+// ErrConflict, ErrBusy) holds locally as it does over the wire.
 var (
 	// ErrBadCSR: the CSR does not parse, its signature does not verify, or
 	// its key is not ECDSA P-256.
-	ErrBadCSR = errors.New("ca: bad certificate request")
-	// ErrBadRequest: a request field other than the CSR is wrong (address).
-	ErrBadRequest = errors.New("ca: bad request")
+	ErrBadCSR = &gofunc.Fault{Code: gofunc.CodeBadArgs, Message: "ca: bad certificate request"}
+	// ErrBadRequest: a request field other than the CSR is wrong (name,
+	// address).
+	ErrBadRequest = &gofunc.Fault{Code: gofunc.CodeBadArgs, Message: "ca: bad request"}
 	// ErrConflict: the name already has a valid certificate (or a pending
 	// request) with a different key.
-	ErrConflict = errors.New("ca: conflicting request")
+	ErrConflict = &gofunc.Fault{Code: gofunc.CodeConflict, Message: "ca: conflicting request"}
 	// ErrTooManyRequests: the request store holds Config.MaxStored
-	// requests already; a new one is not stored (CodeBusy on the wire).
-	ErrTooManyRequests = errors.New("ca: too many stored certificate requests")
+	// requests already; a new one is not stored.
+	ErrTooManyRequests = &gofunc.Fault{Code: gofunc.CodeBusy, Message: "ca: the certmaster holds too many requests; try again later"}
 )
 
 // RequestStatus is where a certificate request stands.
@@ -67,7 +70,7 @@ type Request struct {
 	// request with Sign, having seen it in the pending list.
 	Addr string
 	// Token, when valid, gets the request signed at once.
-	Token Token
+	Token identity.Token
 	// Source is the requester's network address, for the admin and the
 	// audit log.
 	Source string
@@ -182,20 +185,20 @@ func validateRequest(req Request) (*validated, error) {
 	v := &validated{csr: csr, pem: req.CSR, source: req.Source}
 	switch {
 	case req.Name != "":
-		if v.name, err = ValidateName(req.Name); err != nil {
-			return nil, err
+		if v.name, err = identity.ValidateName(req.Name); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 		}
 		if cn := csr.Subject.CommonName; cn != "" {
-			if c, err := ValidateName(cn); err != nil || c != v.name {
+			if c, err := identity.ValidateName(cn); err != nil || c != v.name {
 				return nil, fmt.Errorf("%w: CSR common name %q is not the requested name %q", ErrBadRequest, cn, v.name)
 			}
 		}
 	default:
-		if v.name, err = ValidateName(csr.Subject.CommonName); err != nil {
-			return nil, err
+		if v.name, err = identity.ValidateName(csr.Subject.CommonName); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 		}
 	}
-	if v.keyFP, err = KeyFingerprint(csr.PublicKey); err != nil {
+	if v.keyFP, err = identity.KeyFingerprint(csr.PublicKey); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadCSR, err)
 	}
 	if req.Addr != "" {
@@ -222,7 +225,7 @@ func (v *validated) setAddr(addr string) error {
 		v.addr = net.JoinHostPort(ip.String(), port)
 		return nil
 	}
-	h, err := ValidateName(host)
+	h, err := identity.ValidateName(host)
 	if err != nil {
 		return fmt.Errorf("%w: address %q: %w", ErrBadRequest, addr, err)
 	}
@@ -275,7 +278,7 @@ var errNoChange = errors.New("no change")
 // Submit handles a certificate request from a minion: the enroll and
 // wait_for_cert calls. In order:
 //   - the CSR and every field are validated (errors: ErrBadCSR,
-//     ErrBadName, ErrBadRequest; nothing is stored);
+//     identity.ErrBadName, ErrBadRequest; nothing is stored);
 //   - a name with a valid certificate for the same key gets that
 //     certificate back; for another key the answer is StatusConflict and
 //     the request is stored, marked, for the admin;
@@ -461,11 +464,11 @@ func (rr *requestRecord) validated() (*validated, error) {
 	// read: they were the host of the requested address, never a name
 	// the requester was entitled to.
 	v := &validated{name: rr.Name, addr: rr.Addr, keyFP: rr.KeyFingerprint, source: rr.Source, csr: csr, pem: []byte(rr.CSR)}
-	if fp, err := KeyFingerprint(csr.PublicKey); err != nil || fp != rr.KeyFingerprint {
+	if fp, err := identity.KeyFingerprint(csr.PublicKey); err != nil || fp != rr.KeyFingerprint {
 		return nil, fmt.Errorf("%w: stored key fingerprint does not match the CSR", ErrBadCSR)
 	}
-	if _, err := ValidateName(rr.Name); err != nil {
-		return nil, err
+	if _, err := identity.ValidateName(rr.Name); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	for _, s := range rr.IPs {
 		ip := net.ParseIP(s)
@@ -493,7 +496,9 @@ func (a *Authority) checkRoomLocked(source, name string) error {
 	if n < a.cfg.MaxStored {
 		return nil
 	}
-	err = fmt.Errorf("%w: %d stored, the limit is %d; clean some with certmaster clean", ErrTooManyRequests, n, a.cfg.MaxStored)
+	// The requester learns only that the store is full; the numbers go
+	// to the log and the audit record.
+	detail := fmt.Sprintf("%d requests stored, the limit is %d; clean some with certmaster clean", n, a.cfg.MaxStored)
 	now := a.cfg.Now()
 	a.fullMu.Lock()
 	due := a.fullAudited.IsZero() || now.Sub(a.fullAudited) >= fullAuditEvery
@@ -504,10 +509,10 @@ func (a *Authority) checkRoomLocked(source, name string) error {
 	if due {
 		a.logger().Warn("certificate request store full; refusing new requests", "stored", n, "max", a.cfg.MaxStored, "source", source)
 		_ = a.audit(event{Kind: KindRequest, Caller: name, Role: string(gofunc.RoleMinion), Remote: source,
-			Outcome: audit.OutcomeDenied, Error: err.Error(),
+			Outcome: audit.OutcomeDenied, Error: "ca: request store full: " + detail,
 			Details: map[string]string{"stored": strconv.Itoa(n), "max_stored": strconv.Itoa(a.cfg.MaxStored)}})
 	}
-	return err
+	return ErrTooManyRequests
 }
 
 // countRequests counts the stored requests, skipping the temporary files
@@ -661,7 +666,7 @@ func (a *Authority) Sign(globs ...string) ([]CertInfo, error) {
 			if err != nil {
 				return err
 			}
-			c, err := ParseCertificatePEM(res.CertPEM)
+			c, err := identity.ParseCertificatePEM(res.CertPEM)
 			if err != nil {
 				return err
 			}

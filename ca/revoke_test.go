@@ -17,12 +17,13 @@ import (
 	"time"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/identity"
 )
 
 // minionServer serves HTTPS with id.ServerTLSConfig and, like the minion,
 // checks the caller against the CRL on every request (connections made
 // before a revocation included). It answers with the caller's name.
-func minionServer(t *testing.T, id *Identity) string {
+func minionServer(t *testing.T, id *identity.Identity) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -30,7 +31,7 @@ func minionServer(t *testing.T, id *Identity) string {
 	}
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			p, err := PeerFromConnState(*r.TLS)
+			p, err := identity.PeerFromConnState(*r.TLS)
 			if err != nil || id.Revoked(r.TLS.PeerCertificates[0]) {
 				http.Error(w, "denied", http.StatusForbidden)
 				return
@@ -68,7 +69,7 @@ func TestRevokedOverlordRefusedWithinCRLInterval(t *testing.T) {
 	ts := startService(t, withAutosign("*"))
 	req := ts.enrollReq(t, "m1")
 	req.Addr = "127.0.0.1:51234"
-	minion, err := Enroll(t.Context(), req)
+	minion, err := identity.Enroll(t.Context(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +79,7 @@ func TestRevokedOverlordRefusedWithinCRLInterval(t *testing.T) {
 	const interval = 50 * time.Millisecond
 	ctx, cancel := context.WithCancel(t.Context())
 	loopDone := make(chan error, 1)
-	go func() { loopDone <- CRLLoop(ctx, minion, ts.addr, interval) }()
+	go func() { loopDone <- identity.CRLLoop(ctx, minion, ts.addr, interval) }()
 	defer func() {
 		cancel()
 		if err := <-loopDone; !errors.Is(err, context.Canceled) {
@@ -128,7 +129,7 @@ func TestRevokedOverlordRefusedWithinCRLInterval(t *testing.T) {
 // minion.
 func TestClientRefusesRevokedServer(t *testing.T) {
 	ts := startService(t, withAutosign("*"))
-	minion, err := Enroll(t.Context(), ts.enrollReq(t, "m1"))
+	minion, err := identity.Enroll(t.Context(), ts.enrollReq(t, "m1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,12 +140,12 @@ func TestClientRefusesRevokedServer(t *testing.T) {
 	if _, err := ts.Authority.Revoke(serialHex(minion.Leaf().SerialNumber), ReasonCessationOfOperation); err != nil {
 		t.Fatal(err)
 	}
-	if err := FetchCRL(t.Context(), overlord, ts.addr); err != nil {
+	if err := identity.FetchCRL(t.Context(), overlord, ts.addr); err != nil {
 		t.Fatal(err)
 	}
 	_, err = tlsPair(t, minion.ServerTLSConfig(), overlord.ClientTLSConfig("m1"))
-	if !errors.Is(err, ErrRevoked) {
-		t.Errorf("handshake with a revoked minion: %v, want ErrRevoked", err)
+	if !errors.Is(err, identity.ErrRevoked) {
+		t.Errorf("handshake with a revoked minion: %v, want identity.ErrRevoked", err)
 	}
 }
 
@@ -191,17 +192,17 @@ func TestRevokeAndCRL(t *testing.T) {
 		t.Errorf("CRL entries %+v, next update %v", rl.RevokedCertificateEntries, rl.NextUpdate)
 	}
 	// An old CRL cannot roll back a revocation.
-	if err := id.SetCRL(der1); !errors.Is(err, ErrCRLRollback) {
-		t.Errorf("SetCRL(old) = %v, want ErrCRLRollback", err)
+	if err := id.SetCRL(der1); !errors.Is(err, identity.ErrCRLRollback) {
+		t.Errorf("SetCRL(old) = %v, want identity.ErrCRLRollback", err)
 	}
 	// A CRL from another CA is refused.
 	other := newTestCA(t)
 	derOther, _ := other.CRL()
-	if err := id.SetCRL(derOther); !errors.Is(err, ErrNotIssuedByCA) {
-		t.Errorf("SetCRL(foreign) = %v, want ErrNotIssuedByCA", err)
+	if err := id.SetCRL(derOther); !errors.Is(err, identity.ErrNotIssuedByCA) {
+		t.Errorf("SetCRL(foreign) = %v, want identity.ErrNotIssuedByCA", err)
 	}
-	if err := id.SetCRL([]byte("junk")); !errors.Is(err, ErrBadPEM) {
-		t.Errorf("SetCRL(junk) = %v, want ErrBadPEM", err)
+	if err := id.SetCRL([]byte("junk")); !errors.Is(err, identity.ErrBadPEM) {
+		t.Errorf("SetCRL(junk) = %v, want identity.ErrBadPEM", err)
 	}
 	// Signed lists the revocation.
 	signed, _ := a.Signed()
@@ -227,7 +228,7 @@ func TestRenewal(t *testing.T) {
 	ts := startService(t, withAutosign("*"), withClock(clock), func(_ *Service, c *Config) { c.Validity = 3 * time.Hour })
 	req := ts.enrollReq(t, "m1")
 	req.Addr = "127.0.0.1:7000"
-	id, err := Enroll(t.Context(), req)
+	id, err := identity.Enroll(t.Context(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +249,7 @@ func TestRenewal(t *testing.T) {
 		t.Fatalf("RenewIfDue = %v, %v; want a renewal", renewed, err)
 	}
 	leaf := id.Leaf()
-	if leaf.Equal(old) || leaf.Subject.CommonName != "m1" || RoleOf(leaf) != gofunc.RoleMinion ||
+	if leaf.Equal(old) || leaf.Subject.CommonName != "m1" || identity.RoleOf(leaf) != gofunc.RoleMinion ||
 		old.PublicKey.(*ecdsa.PublicKey).Equal(leaf.PublicKey) {
 		t.Fatal("renewal did not give a new certificate for a new key, same name and role")
 	}
@@ -268,7 +269,7 @@ func TestRenewal(t *testing.T) {
 		t.Error("new connection did not get the renewed certificate")
 	}
 	// Saved on disk.
-	disk, err := LoadIdentity(req.Dir)
+	disk, err := identity.Load(req.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +309,7 @@ func TestRenewLoop(t *testing.T) {
 	offset.Store(int64(2 * time.Hour))
 	clock := func() time.Time { return time.Now().Add(-time.Duration(offset.Load())) }
 	ts := startService(t, withAutosign("*"), withClock(clock), func(_ *Service, c *Config) { c.Validity = 3 * time.Hour })
-	id, err := Enroll(t.Context(), ts.enrollReq(t, "m1"))
+	id, err := identity.Enroll(t.Context(), ts.enrollReq(t, "m1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +318,7 @@ func TestRenewLoop(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	var loopErr error
-	wg.Go(func() { loopErr = RenewLoop(ctx, id, ts.addr, nil) })
+	wg.Go(func() { loopErr = identity.RenewLoop(ctx, id, ts.addr, nil) })
 	deadline := time.Now().Add(10 * time.Second)
 	for id.Leaf().Equal(old) {
 		if time.Now().After(deadline) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
+	"github.com/gofunc/gofunc/identity"
 )
 
 // sanOK reports whether leaf verifies for host against a's CA.
@@ -29,13 +30,13 @@ func TestRequestedAddrNeverNamesAnotherMinion(t *testing.T) {
 	ts := startService(t, withAutosign("*"))
 	m2req := ts.enrollReq(t, "m2")
 	m2req.Addr = "127.0.0.1:7002"
-	if _, err := Enroll(t.Context(), m2req); err != nil {
+	if _, err := identity.Enroll(t.Context(), m2req); err != nil {
 		t.Fatal(err)
 	}
 
 	evilReq := ts.enrollReq(t, "evil")
 	evilReq.Addr = "m2:41234"
-	evil, err := Enroll(t.Context(), evilReq)
+	evil, err := identity.Enroll(t.Context(), evilReq)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func TestRequestedAddrNeverNamesAnotherMinion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if i := slices.IndexFunc(ms, func(m MinionInfo) bool { return m.Name == "evil" }); i < 0 || ms[i].Addr != "m2:41234" {
+	if i := slices.IndexFunc(ms, func(m identity.MinionInfo) bool { return m.Name == "evil" }); i < 0 || ms[i].Addr != "m2:41234" {
 		t.Errorf("minions = %+v, want evil at m2:41234", ms)
 	}
 
@@ -74,7 +75,7 @@ func TestRequestedIPGrantedOnlyFromItsSource(t *testing.T) {
 	// it is granted...
 	own := ts.enrollReq(t, "own")
 	own.Addr = "127.0.0.9:7001"
-	id, err := Enroll(t.Context(), own)
+	id, err := identity.Enroll(t.Context(), own)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +86,7 @@ func TestRequestedIPGrantedOnlyFromItsSource(t *testing.T) {
 	// from 127.0.0.1) is recorded but not granted.
 	other := ts.enrollReq(t, "other")
 	other.Addr = "192.0.2.77:7001"
-	id, err = Enroll(t.Context(), other)
+	id, err = identity.Enroll(t.Context(), other)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +124,7 @@ func TestAdminSignGrantsRequestedIPs(t *testing.T) {
 	if err != nil || res.Status != StatusSigned {
 		t.Fatalf("Submit after Sign = %+v, %v", res, err)
 	}
-	cert, _ := ParseCertificatePEM(res.CertPEM)
+	cert, _ := identity.ParseCertificatePEM(res.CertPEM)
 	if !slices.Equal(cert.DNSNames, []string{"m5"}) || len(cert.IPAddresses) != 1 || !cert.IPAddresses[0].Equal(net.ParseIP("10.9.9.8")) {
 		t.Errorf("SANs = %v %v, want [m5] [10.9.9.8]", cert.DNSNames, cert.IPAddresses)
 	}
@@ -143,7 +144,7 @@ func TestLegacyCSRDNSNamesIgnored(t *testing.T) {
 	if err != nil || res.Status != StatusSigned {
 		t.Fatalf("Submit = %+v, %v", res, err)
 	}
-	cert, _ := ParseCertificatePEM(res.CertPEM)
+	cert, _ := identity.ParseCertificatePEM(res.CertPEM)
 	if !slices.Equal(cert.DNSNames, []string{"sneaky"}) || sanOK(a, cert, "m2") {
 		t.Errorf("SANs = %v, want [sneaky] only", cert.DNSNames)
 	}
@@ -164,7 +165,7 @@ func TestRenewDropsOtherMinionsNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, _ := ParseCertificatePEM(pemCert)
+	cert, _ := identity.ParseCertificatePEM(pemCert)
 	if !slices.Equal(cert.DNSNames, []string{"old", "old.example"}) {
 		t.Errorf("renewed SANs = %v, want [old old.example]", cert.DNSNames)
 	}
@@ -179,8 +180,8 @@ func TestClientWantsCNOfDialledName(t *testing.T) {
 	ov := issue(t, a, gofunc.RoleOverlord, "alice", IssueOptions{})
 	addr := minionServer(t, m1)
 
-	if _, err := tlsDialState(addr, ov.ClientTLSConfig("m2")); !errors.Is(err, ErrWrongServer) {
-		t.Errorf("dial m2 reaching m1: %v, want ErrWrongServer", err)
+	if _, err := tlsDialState(addr, ov.ClientTLSConfig("m2")); !errors.Is(err, identity.ErrWrongServer) {
+		t.Errorf("dial m2 reaching m1: %v, want identity.ErrWrongServer", err)
 	}
 	for _, name := range []string{"m1", "M1", "m1."} {
 		if _, err := tlsDialState(addr, ov.ClientTLSConfig(name)); err != nil {
@@ -205,18 +206,7 @@ func TestClientWantsCNOfDialledName(t *testing.T) {
 	if status, _, err := getOnce(t.Context(), c, "https://m1:"+port+"/"); err != nil || status != http.StatusOK {
 		t.Errorf("GET m1 = %d, %v", status, err)
 	}
-	if _, _, err := getOnce(t.Context(), c, "https://m2:"+port+"/"); !errors.Is(err, ErrWrongServer) {
-		t.Errorf("GET m2 reaching m1: %v, want ErrWrongServer", err)
-	}
-}
-
-func TestASCIIEqualFold(t *testing.T) {
-	for _, tt := range []struct {
-		a, b string
-		want bool
-	}{{"m1", "M1", true}, {"web.Example", "WEB.example", true}, {"k", "\u212a", false}, {"m1", "m10", false}, {"a-b", "a_b", false}} {
-		if got := asciiEqualFold(tt.a, tt.b); got != tt.want {
-			t.Errorf("asciiEqualFold(%q, %q) = %v", tt.a, tt.b, got)
-		}
+	if _, _, err := getOnce(t.Context(), c, "https://m2:"+port+"/"); !errors.Is(err, identity.ErrWrongServer) {
+		t.Errorf("GET m2 reaching m1: %v, want identity.ErrWrongServer", err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/internal/xmlrpc"
 )
 
@@ -59,7 +60,7 @@ type Service struct {
 	// Nil means DIR/cert.pem and DIR/key.pem, issued on first start (and
 	// re-issued when past two thirds of their lifetime) for ServerNames and
 	// ServerIPs.
-	Identity *Identity
+	Identity *identity.Identity
 	// ServerNames are the DNS names of an issued server certificate;
 	// default the host name and "localhost". Minions do not check them
 	// (they pin the CA and check the certmaster role), other clients may.
@@ -133,8 +134,8 @@ func (s *Service) setup() error {
 		}
 		s.Identity, s.ownedID = id, true
 	}
-	if RoleOf(s.Identity.Leaf()) != gofunc.RoleCertmaster {
-		return fmt.Errorf("ca: Service.Identity has role %q, want certmaster", RoleOf(s.Identity.Leaf()))
+	if identity.RoleOf(s.Identity.Leaf()) != gofunc.RoleCertmaster {
+		return fmt.Errorf("ca: Service.Identity has role %q, want certmaster", identity.RoleOf(s.Identity.Leaf()))
 	}
 	if !s.Identity.CACert().Equal(s.Authority.cert) {
 		return errors.New("ca: Service.Identity was not issued by Service.Authority")
@@ -152,12 +153,15 @@ func (s *Service) Reload() error {
 	if !s.ownedID {
 		return nil
 	}
-	id, err := s.Authority.ServerIdentity(s.ServerNames, s.ServerIPs)
-	if err != nil {
+	// ServerIdentity renews the certificate in DIR when due; the
+	// identity the service holds then re-reads it from there.
+	if _, err := s.Authority.ServerIdentity(s.ServerNames, s.ServerIPs); err != nil {
 		return err
 	}
-	c := id.Certificate()
-	s.Identity.cur.Store(c)
+	if err := s.Identity.Reload(); err != nil {
+		return err
+	}
+	c := s.Identity.Certificate()
 	s.logger().Info("certmaster identity reloaded", "serial", serialHex(c.Leaf.SerialNumber), "not_after", c.Leaf.NotAfter)
 	return nil
 }
@@ -175,11 +179,11 @@ func (s *Service) TLSConfig() (*tls.Config, error) {
 	return &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		ClientAuth:     tls.VerifyClientCertIfGiven,
-		ClientCAs:      s.Identity.roots,
+		ClientCAs:      s.Identity.Roots(),
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.certChain(), nil },
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			if len(cs.PeerCertificates) > 0 && s.crl.revoked(cs.PeerCertificates[0]) {
-				return fmt.Errorf("%w: %s", ErrRevoked, cs.PeerCertificates[0].Subject.CommonName)
+				return fmt.Errorf("%w: %s", identity.ErrRevoked, cs.PeerCertificates[0].Subject.CommonName)
 			}
 			return nil
 		},
@@ -187,12 +191,12 @@ func (s *Service) TLSConfig() (*tls.Config, error) {
 }
 
 func (s *Service) certChain() *tls.Certificate {
-	cur := s.Identity.cur.Load()
+	cur := s.Identity.Certificate()
 	s.certMu.Lock()
 	defer s.certMu.Unlock()
 	if s.chain == nil || s.chain.Leaf != cur.Leaf {
 		s.chain = &tls.Certificate{
-			Certificate: [][]byte{cur.Leaf.Raw, s.Identity.ca.Raw},
+			Certificate: [][]byte{cur.Leaf.Raw, s.Identity.CACert().Raw},
 			PrivateKey:  cur.PrivateKey,
 			Leaf:        cur.Leaf,
 		}
@@ -337,29 +341,26 @@ func (s *Service) writeFault(w http.ResponseWriter, f *gofunc.Fault) {
 	w.Write(buf.Bytes())
 }
 
-// toFault maps the package's errors onto wire faults. Unknown errors
-// become CodeInternal with no detail (the log has it).
+// toFault is the fault a client receives for err: the code of the
+// *gofunc.Fault in err's chain (every error of this package that a
+// client may see is one), with the whole error's text so the detail
+// wrapped around a sentinel travels too. Any other error is
+// CodeInternal with no detail: the log has it.
 func toFault(err error) *gofunc.Fault {
 	var f *gofunc.Fault
-	switch {
-	case errors.As(err, &f):
-		return f
-	case errors.Is(err, ErrBadCSR), errors.Is(err, ErrBadName), errors.Is(err, ErrBadRequest), errors.Is(err, ErrBadPEM):
-		return gofunc.Errorf(gofunc.CodeBadArgs, "%s", strings.TrimPrefix(err.Error(), "ca: "))
-	case errors.Is(err, ErrBadToken), errors.Is(err, ErrRevoked), errors.Is(err, ErrUnverified),
-		errors.Is(err, ErrNoRole), errors.Is(err, errNotAllowed):
-		return gofunc.Errorf(gofunc.CodeDenied, "%s", strings.TrimPrefix(err.Error(), "ca: "))
-	case errors.Is(err, ErrConflict):
-		return gofunc.Errorf(gofunc.CodeConflict, "%s", strings.TrimPrefix(err.Error(), "ca: "))
-	case errors.Is(err, ErrNotFound):
-		return gofunc.Errorf(gofunc.CodeNotFound, "%s", strings.TrimPrefix(err.Error(), "ca: "))
-	case errors.Is(err, ErrTooManyRequests):
-		return gofunc.Errorf(gofunc.CodeBusy, "the certmaster holds too many requests; try again later")
+	if !errors.As(err, &f) {
+		return gofunc.Errorf(gofunc.CodeInternal, "internal error")
 	}
-	return gofunc.Errorf(gofunc.CodeInternal, "internal error")
+	msg := f.Message
+	if error(f) != err {
+		msg = strings.Replace(err.Error(), f.Error(), f.Message, 1)
+	}
+	return &gofunc.Fault{Code: f.Code, Message: strings.TrimPrefix(msg, "ca: ")}
 }
 
-var errNotAllowed = errors.New("ca: not allowed")
+// errNotAllowed refuses a caller that the call does not accept: no
+// verified certificate, a revoked one, or the wrong role.
+var errNotAllowed = &gofunc.Fault{Code: gofunc.CodeDenied, Message: "ca: not allowed"}
 
 func (s *Service) dispatch(r *http.Request, call *xmlrpc.Call, source string) (any, error) {
 	switch call.Method {
@@ -458,7 +459,7 @@ func (s *Service) enroll(call *xmlrpc.Call, source string) (any, error) {
 		return nil, gofunc.Errorf(gofunc.CodeBadArgs, "enroll: name is required")
 	}
 	res, err := s.Authority.Submit(Request{CSR: []byte(f["csr"]), Name: f["name"], Addr: f["addr"],
-		Token: Token(f["token"]), Source: source}, s.cfg.autosign)
+		Token: identity.Token(f["token"]), Source: source}, s.cfg.autosign)
 	if err != nil {
 		return nil, err
 	}
@@ -476,16 +477,16 @@ func (s *Service) enroll(call *xmlrpc.Call, source string) (any, error) {
 // verifiedPeer returns the verified, unrevoked client certificate of r.
 func (s *Service) verifiedPeer(r *http.Request) (*x509.Certificate, gofunc.Peer, error) {
 	if r.TLS == nil {
-		return nil, gofunc.Peer{}, ErrUnverified
+		return nil, gofunc.Peer{}, fmt.Errorf("%w: %w", errNotAllowed, identity.ErrUnverified)
 	}
-	p, err := PeerFromConnState(*r.TLS)
+	p, err := identity.PeerFromConnState(*r.TLS)
 	if err != nil {
-		return nil, p, err
+		return nil, p, fmt.Errorf("%w: %w", errNotAllowed, err)
 	}
 	leaf := r.TLS.VerifiedChains[0][0]
 	// Checked again per call: the connection may predate a revocation.
 	if s.crl.revoked(leaf) {
-		return nil, p, fmt.Errorf("%w: %s", ErrRevoked, p.Name)
+		return nil, p, fmt.Errorf("%w: %w: %s", errNotAllowed, identity.ErrRevoked, p.Name)
 	}
 	p.Addr = r.RemoteAddr
 	return leaf, p, nil

@@ -21,6 +21,7 @@ import (
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
+	"github.com/gofunc/gofunc/identity"
 )
 
 // testService is a certmaster on loopback with an audit log.
@@ -86,8 +87,8 @@ func serve(t *testing.T, s *Service, auditPath string) *testService {
 	return &testService{Service: s, addr: ln.Addr().String(), auditPath: auditPath}
 }
 
-func (ts *testService) enrollReq(t *testing.T, name string) EnrollRequest {
-	return EnrollRequest{
+func (ts *testService) enrollReq(t *testing.T, name string) identity.EnrollRequest {
+	return identity.EnrollRequest{
 		Certmaster:    ts.addr,
 		CAFingerprint: ts.Authority.Fingerprint(),
 		Name:          name,
@@ -124,7 +125,7 @@ func TestEnrollAutosign(t *testing.T) {
 	ts := startService(t, withAutosign("web*"))
 	req := ts.enrollReq(t, "Web1")
 	req.Addr = "127.0.0.7:6000"
-	id, err := Enroll(t.Context(), req)
+	id, err := identity.Enroll(t.Context(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +136,7 @@ func TestEnrollAutosign(t *testing.T) {
 		t.Errorf("IP SANs %v, want the requested address", ips)
 	}
 	checkMode(t, filepath.Join(req.Dir, fileKey), 0o600)
-	loaded, err := LoadIdentity(req.Dir)
+	loaded, err := identity.Load(req.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +158,7 @@ func TestEnrollAutosign(t *testing.T) {
 	// A name outside the glob waits.
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
-	if _, err := Enroll(ctx, ts.enrollReq(t, "db1")); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := identity.Enroll(ctx, ts.enrollReq(t, "db1")); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("db1 Enroll = %v, want to be still waiting", err)
 	}
 	p, err := ts.Authority.Pending()
@@ -180,9 +181,9 @@ func TestEnrollWrongFingerprintSendsNothing(t *testing.T) {
 	before := len(ts.auditRecords(t))
 	req := ts.enrollReq(t, "m1")
 	req.CAFingerprint = other.Fingerprint()
-	_, err := Enroll(t.Context(), req)
-	if !errors.Is(err, ErrFingerprintMismatch) {
-		t.Fatalf("Enroll = %v, want ErrFingerprintMismatch", err)
+	_, err := identity.Enroll(t.Context(), req)
+	if !errors.Is(err, identity.ErrFingerprintMismatch) {
+		t.Fatalf("Enroll = %v, want identity.ErrFingerprintMismatch", err)
 	}
 	if r, _ := ts.Authority.Requests(); len(r) != 0 {
 		t.Errorf("requests stored: %+v", r)
@@ -198,7 +199,7 @@ func TestEnrollWrongFingerprintSendsNothing(t *testing.T) {
 
 	for _, bad := range []string{"", "sha256:zz", "md5:" + strings.Repeat("0", 32)} {
 		req.CAFingerprint = bad
-		if _, err := Enroll(t.Context(), req); !errors.Is(err, ErrNoPin) && !errors.Is(err, ErrBadFingerprint) {
+		if _, err := identity.Enroll(t.Context(), req); !errors.Is(err, identity.ErrNoPin) && !errors.Is(err, identity.ErrBadFingerprint) {
 			t.Errorf("fingerprint %q: %v", bad, err)
 		}
 	}
@@ -210,7 +211,7 @@ func TestEnrollTOFU(t *testing.T) {
 	req := ts.enrollReq(t, "m1")
 	req.CAFingerprint, req.InsecureTOFU = "", true
 	req.Logger = hclogTo(&logBuf)
-	id, err := Enroll(t.Context(), req)
+	id, err := identity.Enroll(t.Context(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,23 +245,23 @@ func TestEnrollRefusesMinionAsCertmaster(t *testing.T) {
 	defer srv.Close()
 	req := ts.enrollReq(t, "m1")
 	req.Certmaster = ln.Addr().String()
-	if _, err := Enroll(t.Context(), req); !errors.Is(err, ErrNotCertmaster) {
-		t.Errorf("Enroll = %v, want ErrNotCertmaster", err)
+	if _, err := identity.Enroll(t.Context(), req); !errors.Is(err, identity.ErrNotCertmaster) {
+		t.Errorf("Enroll = %v, want identity.ErrNotCertmaster", err)
 	}
 }
 
 func TestEnrollManualSignAndReject(t *testing.T) {
 	ts := startService(t)
 	type result struct {
-		id  *Identity
+		id  *identity.Identity
 		err error
 	}
-	start := func(name string) (EnrollRequest, chan result) {
+	start := func(name string) (identity.EnrollRequest, chan result) {
 		req := ts.enrollReq(t, name)
 		req.Addr = name + ".example:51234"
 		ch := make(chan result, 1)
 		go func() {
-			id, err := Enroll(t.Context(), req)
+			id, err := identity.Enroll(t.Context(), req)
 			ch <- result{id, err}
 		}()
 		return req, ch
@@ -271,11 +272,15 @@ func TestEnrollManualSignAndReject(t *testing.T) {
 
 	pend, _ := ts.Authority.Pending()
 	a := pend[0]
-	keyA, err := loadOrCreateKey(reqA.Dir)
+	keyPEM, err := os.ReadFile(filepath.Join(reqA.Dir, "key.pem")) // written before the request was sent
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantFP, _ := KeyFingerprint(keyA.Public())
+	keyA, err := parseKeyPEM(keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFP, _ := identity.KeyFingerprint(keyA.Public())
 	if a.Name != "alpha" || a.Addr != "alpha.example:51234" || a.KeyFingerprint != wantFP ||
 		!strings.HasPrefix(a.Source, "127.0.0.1:") || time.Since(a.Time) > time.Minute || a.Conflict {
 		t.Errorf("pending request = %+v (want key %s)", a, wantFP)
@@ -295,8 +300,8 @@ func TestEnrollManualSignAndReject(t *testing.T) {
 	if _, err := ts.Authority.Reject("b*"); err != nil {
 		t.Fatal(err)
 	}
-	if r := <-chB; !errors.Is(r.err, ErrRejected) {
-		t.Errorf("beta Enroll = %v, want ErrRejected", r.err)
+	if r := <-chB; !errors.Is(r.err, identity.ErrRejected) {
+		t.Errorf("beta Enroll = %v, want identity.ErrRejected", r.err)
 	}
 	if _, err := ts.Authority.Sign("nothing*"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Sign(no match) = %v, want ErrNotFound", err)
@@ -334,12 +339,12 @@ func waitPending(t *testing.T, a *Authority, n int) {
 func TestConflict(t *testing.T) {
 	ts := startService(t, withAutosign("*"))
 	req := ts.enrollReq(t, "m1")
-	first, err := Enroll(t.Context(), req)
+	first, err := identity.Enroll(t.Context(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Same key again: the same certificate back.
-	again, err := Enroll(t.Context(), req)
+	again, err := identity.Enroll(t.Context(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,15 +352,15 @@ func TestConflict(t *testing.T) {
 		t.Error("same key again got a new certificate")
 	}
 	// Another key for the name: refused and shown to the admin.
-	_, err = Enroll(t.Context(), ts.enrollReq(t, "m1"))
-	if !errors.Is(err, ErrConflict) {
+	_, err = identity.Enroll(t.Context(), ts.enrollReq(t, "m1"))
+	if !errors.Is(err, ErrConflict) || !errors.Is(err, gofunc.ErrConflict) {
 		t.Fatalf("Enroll with another key = %v, want ErrConflict", err)
 	}
 	reqs, _ := ts.Authority.Requests()
 	if len(reqs) != 1 || !reqs[0].Conflict || reqs[0].ConflictReason == "" {
 		t.Fatalf("requests = %+v, want one marked conflict", reqs)
 	}
-	if _, err := ts.Authority.Sign("m1"); !errors.Is(err, ErrConflict) {
+	if _, err := ts.Authority.Sign("m1"); !errors.Is(err, ErrConflict) || !errors.Is(err, gofunc.ErrConflict) {
 		t.Errorf("Sign of a conflict = %v, want ErrConflict", err)
 	}
 	if n := countKind(ts.auditRecords(t), KindConflict); n != 1 {
@@ -374,8 +379,8 @@ func TestConflict(t *testing.T) {
 	ts2 := startService(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
-	Enroll(ctx, ts2.enrollReq(t, "m2"))
-	if _, err := Enroll(t.Context(), ts2.enrollReq(t, "m2")); !errors.Is(err, ErrConflict) {
+	identity.Enroll(ctx, ts2.enrollReq(t, "m2"))
+	if _, err := identity.Enroll(t.Context(), ts2.enrollReq(t, "m2")); !errors.Is(err, ErrConflict) {
 		t.Errorf("second key for a pending name = %v, want ErrConflict", err)
 	}
 	reqs, _ = ts2.Authority.Requests()
@@ -393,7 +398,7 @@ func TestTokenEnrollment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{fmt.Sprint(tok), fmt.Sprintf("%s %v %q %x %#v %+v", tok, tok, tok, tok, tok, struct{ T Token }{tok})} {
+	for _, s := range []string{fmt.Sprint(tok), fmt.Sprintf("%s %v %q %x %#v %+v", tok, tok, tok, tok, tok, struct{ T identity.Token }{tok})} {
 		if strings.Contains(s, tok.Reveal()[5:]) {
 			t.Errorf("token leaks in %q", s)
 		}
@@ -410,13 +415,13 @@ func TestTokenEnrollment(t *testing.T) {
 
 	req := ts.enrollReq(t, "web1")
 	req.Token = tok
-	if _, err := Enroll(t.Context(), req); err != nil {
+	if _, err := identity.Enroll(t.Context(), req); err != nil {
 		t.Fatalf("Enroll with token: %v", err)
 	}
 	// One-time: a second use is refused, and nothing is stored.
 	req2 := ts.enrollReq(t, "web2")
 	req2.Token = tok
-	if _, err := Enroll(t.Context(), req2); !errors.Is(err, gofunc.ErrDenied) {
+	if _, err := identity.Enroll(t.Context(), req2); !errors.Is(err, gofunc.ErrDenied) {
 		t.Errorf("reused token: %v, want a denied fault", err)
 	}
 	if r, _ := ts.Authority.Requests(); len(r) != 0 {
@@ -426,7 +431,7 @@ func TestTokenEnrollment(t *testing.T) {
 	tok2, _, _ := ts.Authority.CreateToken(TokenOptions{Uses: 5, TTL: time.Hour, NameGlob: "web*"})
 	req3 := ts.enrollReq(t, "db1")
 	req3.Token = tok2
-	if _, err := Enroll(t.Context(), req3); !errors.Is(err, gofunc.ErrDenied) {
+	if _, err := identity.Enroll(t.Context(), req3); !errors.Is(err, gofunc.ErrDenied) {
 		t.Errorf("token for another name: %v, want denied", err)
 	}
 	// Expiry.
@@ -435,7 +440,7 @@ func TestTokenEnrollment(t *testing.T) {
 	mu.Unlock()
 	req4 := ts.enrollReq(t, "web4")
 	req4.Token = tok2
-	_, err = Enroll(t.Context(), req4)
+	_, err = identity.Enroll(t.Context(), req4)
 	if !errors.Is(err, gofunc.ErrDenied) || !strings.Contains(err.Error(), "expired") {
 		t.Errorf("expired token: %v", err)
 	}
@@ -446,7 +451,7 @@ func TestTokenEnrollment(t *testing.T) {
 	}
 	req5 := ts.enrollReq(t, "web5")
 	req5.Token = tok3
-	if _, err := Enroll(t.Context(), req5); !errors.Is(err, gofunc.ErrDenied) {
+	if _, err := identity.Enroll(t.Context(), req5); !errors.Is(err, gofunc.ErrDenied) {
 		t.Errorf("revoked token: %v", err)
 	}
 	list, _ := ts.Authority.Tokens()
@@ -530,8 +535,8 @@ func TestWaitForCertLegacy(t *testing.T) {
 	if got[0] != true || got[2] != string(ts.Authority.CertificatePEM()) {
 		t.Fatalf("signed answer %v", got)
 	}
-	cert, err := ParseCertificatePEM([]byte(got[1].(string)))
-	if err != nil || cert.Subject.CommonName != "legacy1" || RoleOf(cert) != gofunc.RoleMinion {
+	cert, err := identity.ParseCertificatePEM([]byte(got[1].(string)))
+	if err != nil || cert.Subject.CommonName != "legacy1" || identity.RoleOf(cert) != gofunc.RoleMinion {
 		t.Errorf("cert %v %v", cert.Subject, err)
 	}
 	ms, _ := ts.Authority.Minions()
@@ -642,12 +647,12 @@ func TestListMinions(t *testing.T) {
 	for _, n := range []string{"m2", "m1"} {
 		req := ts.enrollReq(t, n)
 		req.Addr = "127.0.0.1:" + map[string]string{"m1": "7001", "m2": "7002"}[n]
-		if _, err := Enroll(t.Context(), req); err != nil {
+		if _, err := identity.Enroll(t.Context(), req); err != nil {
 			t.Fatal(err)
 		}
 	}
 	ov := issue(t, ts.Authority, gofunc.RoleOverlord, "alice", IssueOptions{})
-	ms, err := FetchMinions(t.Context(), ov, ts.addr)
+	ms, err := identity.FetchMinions(t.Context(), ov, ts.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -656,14 +661,14 @@ func TestListMinions(t *testing.T) {
 		t.Errorf("minions %+v", ms)
 	}
 	mid := issue(t, ts.Authority, gofunc.RoleMinion, "m3", IssueOptions{})
-	if _, err := FetchMinions(t.Context(), mid, ts.addr); !errors.Is(err, gofunc.ErrDenied) {
+	if _, err := identity.FetchMinions(t.Context(), mid, ts.addr); !errors.Is(err, gofunc.ErrDenied) {
 		t.Errorf("minion asked list_minions: %v, want denied", err)
 	}
 	// A revoked overlord is refused (at the handshake).
 	if _, err := ts.Authority.Revoke("alice", ReasonKeyCompromise); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := FetchMinions(t.Context(), ov, ts.addr); err == nil {
+	if _, err := identity.FetchMinions(t.Context(), ov, ts.addr); err == nil {
 		t.Error("revoked overlord got the list")
 	}
 }

@@ -9,50 +9,23 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"log/slog"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/internal/glob"
 )
-
-// Token is an enrollment token: a secret that lets a request be signed
-// without waiting for the admin. It redacts itself wherever it is
-// printed (fmt verbs, hclog, slog, JSON); Reveal gives the secret, for
-// the one place that sends it.
-type Token string
-
-const redacted = "[redacted]"
-
-// String returns "[redacted]".
-func (Token) String() string { return redacted }
-
-// GoString returns "[redacted]".
-func (Token) GoString() string { return redacted }
-
-// Format prints "[redacted]" for every verb, so %s, %q, %x and %#v cannot
-// leak it either.
-func (Token) Format(f fmt.State, _ rune) { io.WriteString(f, redacted) }
-
-// MarshalJSON encodes "[redacted]".
-func (Token) MarshalJSON() ([]byte, error) { return json.Marshal(redacted) }
-
-// LogValue redacts the token in log/slog.
-func (Token) LogValue() slog.Value { return slog.StringValue(redacted) }
-
-// Reveal returns the secret itself.
-func (t Token) Reveal() string { return string(t) }
 
 // tokenPrefix makes tokens recognizable in configs and by secret scanners.
 const tokenPrefix = "gft_"
 
-// Token errors. All of them match ErrBadToken, and reach an enrolling
-// minion as a CodeDenied fault.
+// Token errors. All of them match ErrBadToken, a CodeDenied fault, which
+// is what an enrolling minion receives.
 var (
-	ErrBadToken     = errors.New("ca: enrollment token refused")
+	ErrBadToken     = &gofunc.Fault{Code: gofunc.CodeDenied, Message: "ca: enrollment token refused"}
 	errTokenUnknown = fmt.Errorf("%w: unknown or revoked token", ErrBadToken)
 	errTokenExpired = fmt.Errorf("%w: token expired", ErrBadToken)
 	errTokenUsedUp  = fmt.Errorf("%w: token already used", ErrBadToken)
@@ -99,7 +72,7 @@ type tokenFile struct {
 	Tokens []tokenRecord `json:"tokens"`
 }
 
-func hashToken(t Token) string {
+func hashToken(t identity.Token) string {
 	sum := sha256.Sum256([]byte(t))
 	return hex.EncodeToString(sum[:])
 }
@@ -107,7 +80,7 @@ func hashToken(t Token) string {
 // CreateToken makes a new enrollment token from 256 random bits and
 // stores its hash in DIR/tokens.json (0600). The token is returned once
 // and cannot be recovered later.
-func (a *Authority) CreateToken(opts TokenOptions) (Token, TokenInfo, error) {
+func (a *Authority) CreateToken(opts TokenOptions) (identity.Token, TokenInfo, error) {
 	if opts.Uses < 0 {
 		return "", TokenInfo{}, fmt.Errorf("ca: token uses must be positive, got %d", opts.Uses)
 	}
@@ -124,7 +97,7 @@ func (a *Authority) CreateToken(opts TokenOptions) (Token, TokenInfo, error) {
 	if _, err := rand.Read(secret); err != nil {
 		return "", TokenInfo{}, fmt.Errorf("ca: %w", err)
 	}
-	tok := Token(tokenPrefix + base64.RawURLEncoding.EncodeToString(secret))
+	tok := identity.Token(tokenPrefix + base64.RawURLEncoding.EncodeToString(secret))
 	h := hashToken(tok)
 	now := a.cfg.Now().UTC()
 	info := TokenInfo{
@@ -184,7 +157,7 @@ func (a *Authority) RevokeToken(id string) error {
 
 // checkToken finds tok in tf and checks it may enroll name now. It does
 // not count the use: spendToken does, once the certificate is made.
-func checkToken(tf *tokenFile, tok Token, name string, now time.Time) (*tokenRecord, error) {
+func checkToken(tf *tokenFile, tok identity.Token, name string, now time.Time) (*tokenRecord, error) {
 	h := hashToken(tok)
 	for i := range tf.Tokens {
 		r := &tf.Tokens[i]

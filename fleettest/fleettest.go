@@ -30,6 +30,7 @@ import (
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/ca"
+	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/minion"
 	"github.com/gofunc/gofunc/modules"
 	"github.com/gofunc/gofunc/overlord"
@@ -67,7 +68,7 @@ type Fleet struct {
 	cfg      Config
 	minions  []*Minion
 	overlord *overlord.Client
-	admin    *ca.Identity
+	admin    *identity.Identity
 
 	mu      sync.Mutex
 	clients []*overlord.Client
@@ -80,7 +81,7 @@ type Minion struct {
 	Addr      string // host:port it listens on
 	AuditPath string
 	Server    *minion.Server
-	Identity  *ca.Identity
+	Identity  *identity.Identity
 
 	fleet *Fleet
 	trail *audit.Log
@@ -239,7 +240,7 @@ func (f *Fleet) As(role gofunc.Role, name string) *overlord.Client {
 }
 
 // client builds an overlord client for id, wired to the fleet.
-func (f *Fleet) client(id *ca.Identity, opts ...overlord.Option) *overlord.Client {
+func (f *Fleet) client(id *identity.Identity, opts ...overlord.Option) *overlord.Client {
 	list := make(overlord.Static, 0, len(f.minions))
 	for _, m := range f.minions {
 		list = append(list, overlord.Minion{Name: m.Name, Addr: m.Addr})
@@ -260,7 +261,7 @@ func (f *Fleet) Client(opts ...overlord.Option) *overlord.Client {
 }
 
 // Admin returns the overlord identity Overlord uses.
-func (f *Fleet) Admin() *ca.Identity { return f.admin }
+func (f *Fleet) Admin() *identity.Identity { return f.admin }
 
 // Close stops every minion and client and, for a fleet made by New,
 // removes its directory. It is idempotent.

@@ -9,10 +9,11 @@ import (
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/ca"
+	"github.com/gofunc/gofunc/identity"
 )
 
 // A revoked overlord is refused by a real minion once the minion's CRL
-// refresh (ca.CRLLoop against a real certmaster service) has run: within
+// refresh (identity.CRLLoop against a real certmaster service) has run: within
 // one refresh interval plus one fetch of the revocation (see the package
 // documentation). The test waits for the new CRL to be installed rather
 // than timing it, then checks that the overlord's very next call is
@@ -36,7 +37,7 @@ func TestRevokedOverlordRefusedAfterCRLRefresh(t *testing.T) {
 	const refresh = 50 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	loopDone := make(chan error, 1)
-	go func() { loopDone <- ca.CRLLoop(ctx, e.id, ln.Addr().String(), refresh) }()
+	go func() { loopDone <- identity.CRLLoop(ctx, e.id, ln.Addr().String(), refresh) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-loopDone; !errors.Is(err, context.Canceled) {

@@ -51,7 +51,7 @@
 // revocation also cuts off connections made before it.
 //
 // The server does not fetch CRLs itself: whoever runs it keeps the
-// identity's CRL fresh, for example with ca.CRLLoop(ctx, id, certmaster,
+// identity's CRL fresh, for example with identity.CRLLoop(ctx, id, certmaster,
 // interval) as funcd does (--crl-refresh, default 30 s). A revoked
 // overlord is therefore refused at most one refresh interval plus one
 // CRL fetch (bounded by max(interval, 5 s)) after `certmaster revoke`:

@@ -16,7 +16,7 @@ import (
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
-	"github.com/gofunc/gofunc/ca"
+	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/internal/xmlrpc"
 )
 
@@ -216,7 +216,7 @@ func (s *Server) peer(r *http.Request) (gofunc.Peer, error) {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		return gofunc.Peer{Addr: r.RemoteAddr}, errors.New("no verified client certificate")
 	}
-	p, err := ca.PeerFromConnState(*r.TLS)
+	p, err := identity.PeerFromConnState(*r.TLS)
 	p.Addr = r.RemoteAddr
 	if err != nil {
 		return p, err

@@ -20,6 +20,7 @@ import (
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/ca"
+	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/internal/xmlrpc"
 	"github.com/gofunc/gofunc/minion"
 	"github.com/gofunc/gofunc/modules/test"
@@ -34,7 +35,7 @@ type env struct {
 	t         testing.TB
 	dir       string
 	authority *ca.Authority
-	id        *ca.Identity
+	id        *identity.Identity
 	srv       *minion.Server
 	trail     *audit.Log
 	addr      string
@@ -97,7 +98,7 @@ func (e *env) serve() {
 }
 
 // identity issues a certificate of role for name from the env's CA.
-func (e *env) identity(role gofunc.Role, name string) *ca.Identity {
+func (e *env) identity(role gofunc.Role, name string) *identity.Identity {
 	e.t.Helper()
 	id, err := e.authority.Issue(role, name, ca.IssueOptions{})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/ca"
+	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/minion"
 )
 
@@ -168,7 +169,7 @@ func TestSetIdentityReloads(t *testing.T) {
 	if err := renewed.Save(dir); err != nil {
 		t.Fatal(err)
 	}
-	reloaded, err := ca.LoadIdentity(dir)
+	reloaded, err := identity.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
-	"github.com/gofunc/gofunc/ca"
+	"github.com/gofunc/gofunc/identity"
 )
 
 // DefaultAddr is where a minion listens when Server.Addr is empty.
@@ -70,7 +70,7 @@ type Server struct {
 	// Callers must present a certificate signed by the same CA, not
 	// revoked by the CRL the identity holds. SetIdentity replaces it
 	// while the server runs.
-	Identity *ca.Identity
+	Identity *identity.Identity
 
 	// Audit receives a record of every request before it runs.
 	// Required: without an audit log the minion does not serve.
@@ -161,7 +161,7 @@ type Server struct {
 
 // tlsState is the identity in force and the TLS config made from it.
 type tlsState struct {
-	id  *ca.Identity
+	id  *identity.Identity
 	cfg *tls.Config
 }
 
@@ -352,7 +352,7 @@ func (s *Server) CurrentACL() *ACL {
 // directory again). New connections use it from their handshake on,
 // and every request, on old connections too, is checked against its
 // CRL. Connections already open keep the TLS session they made.
-func (s *Server) SetIdentity(id *ca.Identity) error {
+func (s *Server) SetIdentity(id *identity.Identity) error {
 	if id == nil {
 		return ErrNoIdentity
 	}
@@ -360,13 +360,13 @@ func (s *Server) SetIdentity(id *ca.Identity) error {
 	return nil
 }
 
-func (s *Server) setIdentity(id *ca.Identity) {
+func (s *Server) setIdentity(id *identity.Identity) {
 	s.tlsState.Store(&tlsState{id: id, cfg: id.ServerTLSConfig()})
 }
 
 // CurrentIdentity returns the identity in force: the last one given to
 // SetIdentity, else Identity.
-func (s *Server) CurrentIdentity() *ca.Identity {
+func (s *Server) CurrentIdentity() *identity.Identity {
 	if st := s.tlsState.Load(); st != nil {
 		return st.id
 	}

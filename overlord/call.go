@@ -25,7 +25,7 @@ import (
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
-	"github.com/gofunc/gofunc/ca"
+	"github.com/gofunc/gofunc/identity"
 	ixmlrpc "github.com/gofunc/gofunc/internal/xmlrpc"
 )
 
@@ -442,7 +442,7 @@ func (c *Client) classify(ctx context.Context, err error) error {
 		return err
 	case errors.As(err, &wrongRole):
 		return wrongRole
-	case errors.Is(err, ca.ErrRevoked):
+	case errors.Is(err, identity.ErrRevoked):
 		return fmt.Errorf("%w: %w", ErrUntrusted, err)
 	case errors.As(err, &hostErr):
 		return fmt.Errorf("%w: %v", ErrImpersonation, err)

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/gofunc/gofunc"
-	"github.com/gofunc/gofunc/ca"
+	"github.com/gofunc/gofunc/identity"
 )
 
 // Client fans calls out to minions. It is safe for concurrent use; keep
@@ -24,7 +24,7 @@ import (
 type Client struct {
 	cfg  Config
 	err  error // kept from New, returned by Err and every Call
-	id   *ca.Identity
+	id   *identity.Identity
 	http *http.Client
 	tr   *http.Transport
 
@@ -126,9 +126,9 @@ func (c *Client) waitCRL(ctx context.Context) error {
 // fetchCRL installs the certmaster's CRL in id and, when it is newer
 // than the one held, saves it as crl.pem in id's directory (if it has
 // one). changed reports a newer CRL.
-func fetchCRL(ctx context.Context, id *ca.Identity, certmaster string) (changed bool, err error) {
+func fetchCRL(ctx context.Context, id *identity.Identity, certmaster string) (changed bool, err error) {
 	before := id.CRLNumber()
-	if err := ca.FetchCRL(ctx, id, certmaster); err != nil {
+	if err := identity.FetchCRL(ctx, id, certmaster); err != nil {
 		return false, err
 	}
 	if id.CRLNumber() == before {
@@ -162,7 +162,7 @@ func (c *Client) loadIdentity() error {
 		if c.cfg.IdentityDir == "" {
 			c.cfg.IdentityDir = DefaultDir()
 		}
-		id, err := ca.LoadIdentity(c.cfg.IdentityDir)
+		id, err := identity.Load(c.cfg.IdentityDir)
 		if err != nil {
 			return fmt.Errorf("overlord: identity: %w", err)
 		}
@@ -242,7 +242,7 @@ func minionOnly(next func(tls.ConnectionState) error) func(tls.ConnectionState) 
 			return nil // crypto/tls has already refused a server without one
 		}
 		leaf := cs.PeerCertificates[0]
-		if role := ca.RoleOf(leaf); role != gofunc.RoleMinion {
+		if role := identity.RoleOf(leaf); role != gofunc.RoleMinion {
 			return &wrongRoleError{name: leaf.Subject.CommonName, role: string(role)}
 		}
 		return nil
@@ -332,7 +332,7 @@ func (c *Client) Minions(ctx context.Context) ([]Minion, error) {
 }
 
 // knownMinions lists the Source's minions whose names are valid host
-// names (ca.ValidateName), in canonical (lower-case) form. Others are
+// names (identity.ValidateName), in canonical (lower-case) form. Others are
 // left out with a warning in the log, whatever the source: a name such
 // as "../x" must never reach a file path or a TLS check.
 func (c *Client) knownMinions(ctx context.Context) ([]Minion, error) {
@@ -342,7 +342,7 @@ func (c *Client) knownMinions(ctx context.Context) ([]Minion, error) {
 	}
 	out := make([]Minion, 0, len(all))
 	for _, m := range all {
-		name, err := ca.ValidateName(m.Name)
+		name, err := identity.ValidateName(m.Name)
 		if err != nil {
 			c.cfg.Logger.Warn("minion left out: invalid name", "error", err)
 			continue
@@ -373,4 +373,4 @@ func (c *Client) Groups() (map[string]string, error) {
 
 // Identity returns the identity the client calls with, nil if it has
 // none (see Err).
-func (c *Client) Identity() *ca.Identity { return c.id }
+func (c *Client) Identity() *identity.Identity { return c.id }

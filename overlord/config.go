@@ -9,7 +9,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/gofunc/gofunc/audit"
-	"github.com/gofunc/gofunc/ca"
+	"github.com/gofunc/gofunc/identity"
 )
 
 // Defaults for Config's zero fields.
@@ -44,7 +44,7 @@ type Config struct {
 	// Identity is the overlord's certificate and key (an overlord
 	// certificate issued by the CA, never the CA's own key). If nil,
 	// IdentityDir is loaded.
-	Identity *ca.Identity
+	Identity *identity.Identity
 	// IdentityDir holds ca.pem, cert.pem and key.pem, and the default
 	// minion list (minions.json), groups file (groups) and job store
 	// (jobs.db). Empty means DefaultDir() when Identity is nil, and no
@@ -113,7 +113,7 @@ type Config struct {
 	// is used as it is.
 	Certmaster string
 	// CRLInterval is how often the CRL is fetched from Certmaster;
-	// zero means ca.DefaultCRLInterval (30s).
+	// zero means identity.DefaultCRLInterval (30s).
 	CRLInterval time.Duration
 
 	// Logger receives operational logs; nil discards them.
@@ -146,7 +146,7 @@ func WithIdentity(dir string) Option {
 }
 
 // WithCredentials uses an identity already loaded.
-func WithCredentials(id *ca.Identity) Option {
+func WithCredentials(id *identity.Identity) Option {
 	return func(c *Config) error {
 		if id == nil {
 			return errors.New("overlord: nil identity")
@@ -337,7 +337,7 @@ func (c *Config) setDefaults() {
 		c.FactsTTL = DefaultFactsTTL
 	}
 	if c.CRLInterval == 0 {
-		c.CRLInterval = ca.DefaultCRLInterval
+		c.CRLInterval = identity.DefaultCRLInterval
 	}
 	if c.Logger == nil {
 		c.Logger = hclog.NewNullLogger()

@@ -27,7 +27,7 @@ var (
 	// ErrImpersonation too.
 	ErrWrongRole = fmt.Errorf("%w (wrong role)", ErrImpersonation)
 	// ErrUntrusted: the minion's certificate is not signed by our CA,
-	// or the CA revoked it (then errors.Is(err, ca.ErrRevoked) too).
+	// or the CA revoked it (then errors.Is(err, identity.ErrRevoked) too).
 	ErrUntrusted = errors.New("untrusted certificate")
 	// ErrRejected: the minion ended the TLS session with an alert: it
 	// refused our certificate (revoked, expired, from another CA) or

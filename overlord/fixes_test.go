@@ -24,6 +24,7 @@ import (
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/ca"
 	"github.com/gofunc/gofunc/fleettest"
+	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/overlord"
 )
 
@@ -84,7 +85,7 @@ func TestCertmasterSourceEnforcesCRL(t *testing.T) {
 	if _, err := f.CA.Revoke("m3.test", ca.ReasonKeyCompromise); err != nil {
 		t.Fatal(err)
 	}
-	id, err := ca.LoadIdentity(dir)
+	id, err := identity.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,8 +103,8 @@ func TestCertmasterSourceEnforcesCRL(t *testing.T) {
 	later := overlord.New(overlord.WithIdentity(dir))
 	defer later.Close()
 	res, err := later.Targets("*").Call(t.Context(), "test", "ping")
-	if r := res["m3.test"]; !errors.Is(r.Err, overlord.ErrUntrusted) || !errors.Is(r.Err, ca.ErrRevoked) {
-		t.Errorf("revoked m3: %v (call: %v), want ErrUntrusted and ca.ErrRevoked", r.Err, err)
+	if r := res["m3.test"]; !errors.Is(r.Err, overlord.ErrUntrusted) || !errors.Is(r.Err, identity.ErrRevoked) {
+		t.Errorf("revoked m3: %v (call: %v), want ErrUntrusted and identity.ErrRevoked", r.Err, err)
 	}
 	if r := res["m1.test"]; r.Err != nil {
 		t.Errorf("m1: %v", r.Err)
@@ -125,7 +126,7 @@ func TestClientRefreshesCRL(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		_, err := c.Targets("m2*").Call(t.Context(), "test", "ping")
-		if errors.Is(err, ca.ErrRevoked) {
+		if errors.Is(err, identity.ErrRevoked) {
 			break
 		}
 		if time.Now().After(deadline) {

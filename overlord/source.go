@@ -16,7 +16,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/gofunc/gofunc"
-	"github.com/gofunc/gofunc/ca"
+	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/internal/fsutil"
 )
 
@@ -91,7 +91,7 @@ func (f File) Minions(context.Context) ([]Minion, error) {
 // the one Identity already holds.
 type Certmaster struct {
 	Addr     string // host:port of the certmaster
-	Identity *ca.Identity
+	Identity *identity.Identity
 	Cache    string // file to write the list to; empty: no cache (and no fallback)
 	// Logger receives the warnings (certmaster unreachable, CRL not
 	// fetched); nil discards them.
@@ -104,7 +104,7 @@ func (c Certmaster) Minions(ctx context.Context) ([]Minion, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	infos, err := ca.FetchMinions(ctx, c.Identity, c.Addr)
+	infos, err := identity.FetchMinions(ctx, c.Identity, c.Addr)
 	if err != nil {
 		err = fmt.Errorf("overlord: minions from certmaster %s: %w", c.Addr, err)
 		if c.Cache == "" || ctx.Err() != nil {
@@ -177,7 +177,7 @@ func (d CertDir) Minions(context.Context) ([]Minion, error) {
 				break
 			}
 			cert, err := x509.ParseCertificate(blk.Bytes)
-			if blk.Type != "CERTIFICATE" || err != nil || ca.RoleOf(cert) != gofunc.RoleMinion {
+			if blk.Type != "CERTIFICATE" || err != nil || identity.RoleOf(cert) != gofunc.RoleMinion {
 				continue
 			}
 			name := cert.Subject.CommonName

@@ -22,6 +22,7 @@ import (
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/ca"
+	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/internal/cliconf"
 	"github.com/gofunc/gofunc/internal/version"
 )
@@ -472,7 +473,7 @@ func (e *env) issueOverlord() error {
 		return err
 	}
 	ic := e.cli.IssueOverlord
-	if _, err := ca.ValidateName(ic.Name); err != nil {
+	if _, err := identity.ValidateName(ic.Name); err != nil {
 		return usageError{err}
 	}
 	id, err := a.Issue(gofunc.RoleOverlord, ic.Name, ca.IssueOptions{Validity: ic.Validity})

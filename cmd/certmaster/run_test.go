@@ -23,6 +23,7 @@ import (
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/ca"
+	"github.com/gofunc/gofunc/identity"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -108,7 +109,7 @@ func TestOverlordTokensRevokeCRL(t *testing.T) {
 	dir, fp := initCA(t)
 	out := filepath.Join(t.TempDir(), "alice")
 	mustRun(t, "issue-overlord", "--dir", dir, "--out", out, "alice")
-	id, err := ca.LoadIdentity(out)
+	id, err := identity.Load(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,12 +217,12 @@ func (s *syncBuffer) String() string {
 
 // enrollAll enrolls n minions against addr, pinned to fp, and returns
 // their identities; the caller signs them.
-func enrollAll(ctx context.Context, t *testing.T, addr, fp string, n int) (<-chan *ca.Identity, <-chan error) {
-	ids := make(chan *ca.Identity, n)
+func enrollAll(ctx context.Context, t *testing.T, addr, fp string, n int) (<-chan *identity.Identity, <-chan error) {
+	ids := make(chan *identity.Identity, n)
 	errs := make(chan error, n)
 	for i := range n {
 		go func() {
-			id, err := ca.Enroll(ctx, ca.EnrollRequest{
+			id, err := identity.Enroll(ctx, identity.EnrollRequest{
 				Certmaster: addr, CAFingerprint: fp, Name: fmt.Sprintf("m%d", i),
 				Addr: fmt.Sprintf("127.0.0.1:%d", 7000+i), Dir: filepath.Join(t.TempDir(), fmt.Sprint(i)),
 				MinPoll: 10 * time.Millisecond, MaxPoll: 50 * time.Millisecond,

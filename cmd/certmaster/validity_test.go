@@ -21,7 +21,7 @@ import (
 	"github.com/kolo/xmlrpc"
 
 	"github.com/gofunc/gofunc"
-	"github.com/gofunc/gofunc/ca"
+	"github.com/gofunc/gofunc/identity"
 )
 
 // rawEnroll sends one enroll call for name with a fresh key and returns
@@ -78,12 +78,12 @@ func TestValidityAndMaxStoredFlags(t *testing.T) {
 	addr := daemonAddr(t, pr, &logs)
 
 	type result struct {
-		id  *ca.Identity
+		id  *identity.Identity
 		err error
 	}
 	enrolled := make(chan result, 1)
 	go func() {
-		id, err := ca.Enroll(ctx, ca.EnrollRequest{Certmaster: addr, CAFingerprint: fp, Name: "m0",
+		id, err := identity.Enroll(ctx, identity.EnrollRequest{Certmaster: addr, CAFingerprint: fp, Name: "m0",
 			Dir: filepath.Join(t.TempDir(), "m0"), MinPoll: 10 * time.Millisecond, MaxPoll: 50 * time.Millisecond})
 		enrolled <- result{id, err}
 	}()

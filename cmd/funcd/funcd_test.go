@@ -24,6 +24,7 @@ import (
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/ca"
+	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/internal/xmlrpc"
 )
 
@@ -69,7 +70,7 @@ type fixture struct {
 	t     *testing.T
 	ca    *ca.Authority
 	dir   string // the minion's --dir
-	admin *ca.Identity
+	admin *identity.Identity
 	addr  string // 127.0.0.1:port for --listen
 }
 
@@ -180,7 +181,7 @@ type client struct {
 	http *http.Client
 }
 
-func newClient(t *testing.T, id *ca.Identity, name, addr string) *client {
+func newClient(t *testing.T, id *identity.Identity, name, addr string) *client {
 	tr := &http.Transport{TLSClientConfig: id.ClientTLSConfig(name)}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &client{t: t, addr: addr, http: &http.Client{Transport: tr, Timeout: 20 * time.Second}}
@@ -268,7 +269,7 @@ func TestInfo(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
 		t.Fatalf("--info output is not JSON: %v\n%s", err, stdout)
 	}
-	id, err := ca.LoadIdentity(f.dir)
+	id, err := identity.Load(f.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +376,7 @@ func TestEnrollThenServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	newClient(t, admin, "m9.test", addr).waitUp(p)
-	if _, err := ca.LoadIdentity(dir); err != nil {
+	if _, err := identity.Load(dir); err != nil {
 		t.Errorf("enrolled identity not saved: %v", err)
 	}
 	saved, err := loadCertmaster(dir)

@@ -22,7 +22,7 @@ import (
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
-	"github.com/gofunc/gofunc/ca"
+	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/internal/cliconf"
 	"github.com/gofunc/gofunc/internal/version"
 	"github.com/gofunc/gofunc/minion"
@@ -123,7 +123,7 @@ func (d *daemon) run(ctx context.Context) error {
 }
 
 // server builds the minion with the built-in modules and the ACL.
-func (d *daemon) server(id *ca.Identity, trail *audit.Log) (*minion.Server, error) {
+func (d *daemon) server(id *identity.Identity, trail *audit.Log) (*minion.Server, error) {
 	srv := &minion.Server{
 		Addr: d.Listen, Identity: id, Audit: trail, Logger: d.log.Named("minion"),
 		JobDir: d.jobDir(), JobRetention: d.JobRetention,
@@ -148,8 +148,8 @@ func (d *daemon) modulesConfig() modules.Config {
 }
 
 // identity loads the minion's certificate, enrolling first if it has none.
-func (d *daemon) identity(ctx context.Context) (*ca.Identity, error) {
-	id, err := ca.LoadIdentity(d.Dir)
+func (d *daemon) identity(ctx context.Context) (*identity.Identity, error) {
+	id, err := identity.Load(d.Dir)
 	if err == nil {
 		return id, nil
 	}
@@ -170,9 +170,9 @@ func (d *daemon) identity(ctx context.Context) (*ca.Identity, error) {
 		return nil, err
 	}
 	d.log.Info("enrolling; waiting for the certmaster to sign", "certmaster", d.Certmaster, "name", name, "addr", d.advertise(name))
-	id, err = ca.Enroll(ctx, ca.EnrollRequest{
+	id, err = identity.Enroll(ctx, identity.EnrollRequest{
 		Certmaster: d.Certmaster, CAFingerprint: d.CAFingerprint, InsecureTOFU: d.InsecureTOFU,
-		Name: name, Addr: d.advertise(name), Token: ca.Token(d.Token), Dir: d.Dir, Logger: d.log.Named("enroll"),
+		Name: name, Addr: d.advertise(name), Token: identity.Token(d.Token), Dir: d.Dir, Logger: d.log.Named("enroll"),
 	})
 	if err != nil {
 		return nil, err
@@ -308,14 +308,14 @@ func (l loops) stop() {
 
 // background starts the CRL refresher and the renewal loop when the
 // minion knows its certmaster.
-func (d *daemon) background(ctx context.Context, id *ca.Identity) loops {
+func (d *daemon) background(ctx context.Context, id *identity.Identity) loops {
 	if d.Certmaster == "" {
 		return loops{}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{}, 2)
-	go func() { ca.CRLLoop(ctx, id, d.Certmaster, d.CRLRefresh, d.log.Named("crl")); done <- struct{}{} }()
-	go func() { ca.RenewLoop(ctx, id, d.Certmaster, d.log.Named("renew")); done <- struct{}{} }()
+	go func() { identity.CRLLoop(ctx, id, d.Certmaster, d.CRLRefresh, d.log.Named("crl")); done <- struct{}{} }()
+	go func() { identity.RenewLoop(ctx, id, d.Certmaster, d.log.Named("renew")); done <- struct{}{} }()
 	return loops{cancel: cancel, done: done}
 }
 
@@ -324,7 +324,7 @@ func (d *daemon) background(ctx context.Context, id *ca.Identity) loops {
 func (d *daemon) reload(ctx context.Context, srv *minion.Server, trail *audit.Log, old loops) loops {
 	details := map[string]string{}
 	next := old
-	if id, err := ca.LoadIdentity(d.Dir); err != nil {
+	if id, err := identity.Load(d.Dir); err != nil {
 		d.log.Error("reload identity failed; keeping the current one", "error", err)
 		details["identity_error"] = err.Error()
 	} else {
@@ -336,7 +336,7 @@ func (d *daemon) reload(ctx context.Context, srv *minion.Server, trail *audit.Lo
 			// crl.pem on disk may be older than the CRL fetched since:
 			// fetch before the swap so no revocation is forgotten.
 			fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			if err := ca.FetchCRL(fctx, id, d.Certmaster); err != nil {
+			if err := identity.FetchCRL(fctx, id, d.Certmaster); err != nil {
 				d.log.Warn("fetching the CRL for the reloaded identity failed", "error", err)
 			}
 			cancel()
@@ -368,7 +368,7 @@ func (d *daemon) event(trail *audit.Log, kind string, details map[string]string)
 	}
 }
 
-func serial(id *ca.Identity) string { return fmt.Sprintf("%x", id.Leaf().SerialNumber) }
+func serial(id *identity.Identity) string { return fmt.Sprintf("%x", id.Leaf().SerialNumber) }
 
 // info is what --info prints.
 type info struct {
@@ -408,7 +408,7 @@ type aclRule struct {
 
 // printInfo prints the identity, modules and ACL without opening the
 // audit log, so it works while the daemon runs.
-func (d *daemon) printInfo(id *ca.Identity) error {
+func (d *daemon) printInfo(id *identity.Identity) error {
 	var reg minion.Server
 	if err := modules.Register(&reg, d.modulesConfig()); err != nil {
 		return err

@@ -27,6 +27,7 @@ import (
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/ca"
+	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/minion"
 	"github.com/gofunc/gofunc/modules/command"
 	"github.com/gofunc/gofunc/modules/test"
@@ -106,7 +107,7 @@ func run(ctx context.Context, args []string, out io.Writer) int {
 
 // newServer is the part a real agent adds to its own main: an identity,
 // an audit log, its module and some built-ins.
-func newServer(id *ca.Identity, trail *audit.Log) (*minion.Server, error) {
+func newServer(id *identity.Identity, trail *audit.Log) (*minion.Server, error) {
 	srv := &minion.Server{Identity: id, Audit: trail}
 	for name, m := range map[string]any{
 		"agent":   &Agent{started: time.Now()},
@@ -121,7 +122,7 @@ func newServer(id *ca.Identity, trail *audit.Log) (*minion.Server, error) {
 }
 
 func serve(ctx context.Context, dir, listen string) error {
-	id, err := ca.LoadIdentity(dir)
+	id, err := identity.Load(dir)
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/ca"
+	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/minion"
 	"github.com/gofunc/gofunc/modules"
 	"github.com/gofunc/gofunc/modules/command"
@@ -142,7 +143,7 @@ func startMinions(ctx context.Context, out io.Writer, dir, certmaster, fingerpri
 				return f, fmt.Errorf("listen on %s: %w", ip, err)
 			}
 		}
-		id, err := ca.Enroll(ctx, ca.EnrollRequest{Certmaster: certmaster, CAFingerprint: fingerprint,
+		id, err := identity.Enroll(ctx, identity.EnrollRequest{Certmaster: certmaster, CAFingerprint: fingerprint,
 			Name: name, Addr: ln.Addr().String(), Dir: mdir})
 		if err != nil {
 			ln.Close()

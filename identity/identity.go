@@ -1,6 +1,7 @@
-package ca
+package identity
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/tls"
 	"crypto/x509"
@@ -17,23 +18,34 @@ import (
 	"time"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/internal/fsutil"
+	"github.com/gofunc/gofunc/internal/pki"
 )
 
 // Errors about identities and peers.
 var (
 	// ErrUnverified: the connection has no verified peer certificate.
-	ErrUnverified = errors.New("ca: peer certificate not verified")
+	ErrUnverified = errors.New("identity: peer certificate not verified")
 	// ErrNoRole: a verified certificate carries no gofunc role.
-	ErrNoRole = errors.New("ca: certificate has no gofunc role")
+	ErrNoRole = errors.New("identity: certificate has no gofunc role")
 	// ErrKeyMismatch: a certificate and a private key do not belong together.
-	ErrKeyMismatch = errors.New("ca: private key does not match certificate")
+	ErrKeyMismatch = errors.New("identity: private key does not match certificate")
 	// ErrNotIssuedByCA: a certificate is not signed by the identity's CA.
-	ErrNotIssuedByCA = errors.New("ca: certificate not issued by this CA")
+	ErrNotIssuedByCA = errors.New("identity: certificate not issued by this CA")
 	// ErrCRLRollback: SetCRL was given a CRL older than the one it has.
-	ErrCRLRollback = errors.New("ca: CRL is older than the current one")
+	ErrCRLRollback = errors.New("identity: CRL is older than the current one")
 	// ErrWrongServer: the server's certificate is valid but its common
 	// name is not the host name that was dialled.
-	ErrWrongServer = errors.New("ca: server certificate is for another host")
+	ErrWrongServer = errors.New("identity: server certificate is for another host")
+	// ErrRevoked is returned (wrapped) when a peer presents a revoked
+	// certificate, and by operations on a revoked certificate.
+	ErrRevoked = errors.New("identity: certificate revoked")
+	// ErrBadPEM is matched by errors from PEM and DER parsing: not PEM,
+	// the wrong block type, trailing data, or DER that does not parse.
+	ErrBadPEM = pki.ErrBadPEM
+	// ErrKeyPermissions: a private key file is readable by group or
+	// others; it is refused rather than used.
+	ErrKeyPermissions = pki.ErrKeyPermissions
 )
 
 // Identity is a certificate, its private key and the CA that issued it:
@@ -51,7 +63,7 @@ type Identity struct {
 	crl atomic.Pointer[crlState]
 
 	mu  sync.Mutex // serializes Save and renewal
-	dir string     // where LoadIdentity or Save last put it; renewals are saved there
+	dir string     // where Load or Save last put it; renewals are saved there
 }
 
 type crlState struct {
@@ -62,7 +74,15 @@ type crlState struct {
 	der        []byte
 }
 
-// newIdentity checks that leaf was issued by caCert and matches key.
+// New returns the identity made of leaf, its key and the CA certificate
+// that issued it. It checks that leaf was issued by caCert and matches
+// key. The identity has no directory until Save.
+func New(caCert, leaf *x509.Certificate, key *ecdsa.PrivateKey) (*Identity, error) {
+	return newIdentity(caCert, leaf, key, nil)
+}
+
+// newIdentity is New with the CA certificate's PEM as read (nil: encode
+// caCert).
 func newIdentity(caCert, leaf *x509.Certificate, key *ecdsa.PrivateKey, caPEM []byte) (*Identity, error) {
 	if err := leaf.CheckSignatureFrom(caCert); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotIssuedByCA, err)
@@ -71,7 +91,7 @@ func newIdentity(caCert, leaf *x509.Certificate, key *ecdsa.PrivateKey, caPEM []
 		return nil, ErrKeyMismatch
 	}
 	if caPEM == nil {
-		caPEM = encodePEM(pemCert, caCert.Raw)
+		caPEM = pki.Encode(pki.PEMCert, caCert.Raw)
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(caCert)
@@ -80,17 +100,17 @@ func newIdentity(caCert, leaf *x509.Certificate, key *ecdsa.PrivateKey, caPEM []
 	return id, nil
 }
 
-// LoadIdentity reads an identity directory: ca.pem, cert.pem, key.pem
+// Load reads an identity directory: ca.pem, cert.pem, key.pem
 // (which must not be readable by group or others) and, if present,
 // crl.pem. It finishes a renewal that a crash interrupted (see Save).
-func LoadIdentity(dir string) (*Identity, error) {
-	caPEM, err := os.ReadFile(filepath.Join(dir, fileCACert))
+func Load(dir string) (*Identity, error) {
+	caPEM, err := os.ReadFile(filepath.Join(dir, pki.FileCACert))
 	if err != nil {
-		return nil, fmt.Errorf("ca: load identity: %w", err)
+		return nil, fmt.Errorf("identity: load identity: %w", err)
 	}
 	caCert, err := ParseCertificatePEM(caPEM)
 	if err != nil {
-		return nil, fmt.Errorf("ca: %s: %w", filepath.Join(dir, fileCACert), err)
+		return nil, fmt.Errorf("identity: %s: %w", filepath.Join(dir, pki.FileCACert), err)
 	}
 	leaf, key, err := loadPair(dir)
 	if err != nil {
@@ -98,19 +118,19 @@ func LoadIdentity(dir string) (*Identity, error) {
 	}
 	id, err := newIdentity(caCert, leaf, key, caPEM)
 	if err != nil {
-		return nil, fmt.Errorf("ca: %s: %w", dir, err)
+		return nil, fmt.Errorf("identity: %s: %w", dir, err)
 	}
 	id.dir = dir
-	if crlPEM, err := os.ReadFile(filepath.Join(dir, fileCRL)); err == nil {
-		der, err := decodeOnePEM(crlPEM, pemCRL, maxCRLBytes)
+	if crlPEM, err := os.ReadFile(filepath.Join(dir, pki.FileCRL)); err == nil {
+		der, err := pki.DecodeOne(crlPEM, pki.PEMCRL, pki.MaxCRLBytes)
 		if err == nil {
 			err = id.SetCRL(der)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("ca: %s: %w", filepath.Join(dir, fileCRL), err)
+			return nil, fmt.Errorf("identity: %s: %w", filepath.Join(dir, pki.FileCRL), err)
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("ca: %w", err)
+		return nil, fmt.Errorf("identity: %w", err)
 	}
 	return id, nil
 }
@@ -121,40 +141,40 @@ func LoadIdentity(dir string) (*Identity, error) {
 // cert.pem.new holds the matching certificate and the rename is finished
 // here.
 func loadPair(dir string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
-	keyPEM, err := readSecret(filepath.Join(dir, fileKey))
+	keyPEM, err := pki.ReadSecret(filepath.Join(dir, pki.FileKey))
 	if err != nil {
 		return nil, nil, err
 	}
-	key, err := parseKeyPEM(keyPEM)
+	key, err := pki.ParseKey(keyPEM)
 	if err != nil {
-		return nil, nil, fmt.Errorf("ca: %s: %w", filepath.Join(dir, fileKey), err)
+		return nil, nil, fmt.Errorf("identity: %s: %w", filepath.Join(dir, pki.FileKey), err)
 	}
-	leaf, err := readCert(filepath.Join(dir, fileCert))
+	leaf, err := readCert(filepath.Join(dir, pki.FileCert))
 	if err != nil {
 		return nil, nil, err
 	}
 	if key.PublicKey.Equal(leaf.PublicKey) {
 		return leaf, key, nil
 	}
-	pending := filepath.Join(dir, fileCert+".new")
+	pending := filepath.Join(dir, pki.FileCert+".new")
 	next, err := readCert(pending)
 	if err != nil || !key.PublicKey.Equal(next.PublicKey) {
-		return nil, nil, fmt.Errorf("ca: %s: %w", dir, ErrKeyMismatch)
+		return nil, nil, fmt.Errorf("identity: %s: %w", dir, ErrKeyMismatch)
 	}
-	if err := os.Rename(pending, filepath.Join(dir, fileCert)); err != nil {
-		return nil, nil, fmt.Errorf("ca: finish interrupted renewal: %w", err)
+	if err := os.Rename(pending, filepath.Join(dir, pki.FileCert)); err != nil {
+		return nil, nil, fmt.Errorf("identity: finish interrupted renewal: %w", err)
 	}
-	return next, key, syncDir(dir)
+	return next, key, fsutil.SyncDir(dir)
 }
 
 func readCert(path string) (*x509.Certificate, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("ca: %w", err)
+		return nil, fmt.Errorf("identity: %w", err)
 	}
 	c, err := ParseCertificatePEM(b)
 	if err != nil {
-		return nil, fmt.Errorf("ca: %s: %w", path, err)
+		return nil, fmt.Errorf("identity: %s: %w", path, err)
 	}
 	return c, nil
 }
@@ -162,7 +182,7 @@ func readCert(path string) (*x509.Certificate, error) {
 // Save writes the identity into dir (created 0700 if missing): ca.pem,
 // cert.pem, key.pem (0600) and crl.pem when a CRL is set. Every file is
 // written atomically; cert.pem and key.pem are replaced as a pair (see
-// LoadIdentity), so a crash never leaves a certificate without its key.
+// Load), so a crash never leaves a certificate without its key.
 // Later renewals are saved to the same directory.
 func (id *Identity) Save(dir string) error {
 	return id.saveTo(dir, true)
@@ -182,39 +202,39 @@ func (id *Identity) saveTo(dir string, withCRL bool) error {
 // than the one in dir) into dir.
 func (id *Identity) saveLocked(dir string, c *tls.Certificate, withCRL bool) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("ca: save identity: %w", err)
+		return fmt.Errorf("identity: save identity: %w", err)
 	}
-	keyPEM, err := marshalKeyPEM(c.PrivateKey.(*ecdsa.PrivateKey))
+	keyPEM, err := pki.MarshalKey(c.PrivateKey.(*ecdsa.PrivateKey))
 	if err != nil {
-		return fmt.Errorf("ca: save identity: %w", err)
+		return fmt.Errorf("identity: save identity: %w", err)
 	}
 	steps := []struct {
 		name string
 		data []byte
 		perm fs.FileMode
 	}{
-		{fileCACert, id.caPEM, 0o644},
-		{fileKey + ".new", keyPEM, 0o600},
-		{fileCert + ".new", encodePEM(pemCert, c.Leaf.Raw), 0o644},
+		{pki.FileCACert, id.caPEM, 0o644},
+		{pki.FileKey + ".new", keyPEM, 0o600},
+		{pki.FileCert + ".new", pki.Encode(pki.PEMCert, c.Leaf.Raw), 0o644},
 	}
-	if s := id.crl.Load(); s != nil && withCRL && crlNewerThanFile(s, filepath.Join(dir, fileCRL)) {
+	if s := id.crl.Load(); s != nil && withCRL && crlNewerThanFile(s, filepath.Join(dir, pki.FileCRL)) {
 		steps = append(steps, struct {
 			name string
 			data []byte
 			perm fs.FileMode
-		}{fileCRL, encodePEM(pemCRL, s.der), 0o644})
+		}{pki.FileCRL, pki.Encode(pki.PEMCRL, s.der), 0o644})
 	}
 	for _, s := range steps {
-		if err := writeFileAtomic(filepath.Join(dir, s.name), s.data, s.perm); err != nil {
-			return fmt.Errorf("ca: save identity: %w", err)
+		if err := fsutil.WriteFileAtomic(filepath.Join(dir, s.name), s.data, s.perm); err != nil {
+			return fmt.Errorf("identity: save identity: %w", err)
 		}
 	}
-	for _, f := range []string{fileKey, fileCert} {
+	for _, f := range []string{pki.FileKey, pki.FileCert} {
 		if err := os.Rename(filepath.Join(dir, f+".new"), filepath.Join(dir, f)); err != nil {
-			return fmt.Errorf("ca: save identity: %w", err)
+			return fmt.Errorf("identity: save identity: %w", err)
 		}
 	}
-	return syncDir(dir)
+	return fsutil.SyncDir(dir)
 }
 
 // crlNewerThanFile reports whether s is newer than the CRL stored at
@@ -225,7 +245,7 @@ func crlNewerThanFile(s *crlState, path string) bool {
 	if err != nil {
 		return true
 	}
-	der, err := decodeOnePEM(b, pemCRL, maxCRLBytes)
+	der, err := pki.DecodeOne(b, pki.PEMCRL, pki.MaxCRLBytes)
 	if err != nil {
 		return true
 	}
@@ -241,7 +261,7 @@ func crlNewerThanFile(s *crlState, path string) bool {
 func (id *Identity) Name() string { return id.Leaf().Subject.CommonName }
 
 // Role returns the certificate's role.
-func (id *Identity) Role() gofunc.Role { return RoleOf(id.Leaf()) }
+func (id *Identity) Role() gofunc.Role { return pki.RoleOf(id.Leaf()) }
 
 // Leaf returns the current certificate.
 func (id *Identity) Leaf() *x509.Certificate { return id.cur.Load().Leaf }
@@ -278,7 +298,7 @@ func (id *Identity) replace(leaf *x509.Certificate, key *ecdsa.PrivateKey) (*tls
 	}
 	old := id.Leaf()
 	if leaf.Subject.CommonName != old.Subject.CommonName || RoleOf(leaf) != RoleOf(old) {
-		return nil, fmt.Errorf("ca: renewed certificate is for %s/%s, want %s/%s",
+		return nil, fmt.Errorf("identity: renewed certificate is for %s/%s, want %s/%s",
 			leaf.Subject.CommonName, RoleOf(leaf), old.Subject.CommonName, RoleOf(old))
 	}
 	c := &tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}
@@ -291,7 +311,7 @@ func (id *Identity) replace(leaf *x509.Certificate, key *ecdsa.PrivateKey) (*tls
 // with ErrCRLRollback (an attacker replaying an old CRL must not
 // un-revoke anyone); the same number again is accepted and ignored.
 func (id *Identity) SetCRL(der []byte) error {
-	if len(der) > maxCRLBytes {
+	if len(der) > pki.MaxCRLBytes {
 		return fmt.Errorf("%w: CRL of %d bytes", ErrBadPEM, len(der))
 	}
 	rl, err := x509.ParseRevocationList(der)
@@ -312,7 +332,7 @@ func (id *Identity) SetCRL(der []byte) error {
 		der:        append([]byte(nil), der...),
 	}
 	for _, e := range rl.RevokedCertificateEntries {
-		st.revoked[serialHex(e.SerialNumber)] = struct{}{}
+		st.revoked[pki.SerialHex(e.SerialNumber)] = struct{}{}
 	}
 	for {
 		old := id.crl.Load()
@@ -348,7 +368,7 @@ func (id *Identity) Revoked(cert *x509.Certificate) bool {
 	if s == nil || cert == nil {
 		return false
 	}
-	_, ok := s.revoked[serialHex(cert.SerialNumber)]
+	_, ok := s.revoked[pki.SerialHex(cert.SerialNumber)]
 	return ok
 }
 
@@ -359,7 +379,7 @@ func (id *Identity) verifyPeerNotRevoked(cs tls.ConnectionState) error {
 		return nil // the handshake's own rules decide whether one is required
 	}
 	if leaf := cs.PeerCertificates[0]; id.Revoked(leaf) {
-		return fmt.Errorf("%w: %s serial %s", ErrRevoked, leaf.Subject.CommonName, serialHex(leaf.SerialNumber))
+		return fmt.Errorf("%w: %s serial %s", ErrRevoked, leaf.Subject.CommonName, pki.SerialHex(leaf.SerialNumber))
 	}
 	return nil
 }
@@ -469,7 +489,7 @@ func PeerFromConnState(cs tls.ConnectionState) (gofunc.Peer, error) {
 	if role == "" {
 		return gofunc.Peer{}, fmt.Errorf("%w: %s", ErrNoRole, leaf.Subject.CommonName)
 	}
-	return gofunc.Peer{Name: leaf.Subject.CommonName, Role: role, Serial: serialHex(leaf.SerialNumber)}, nil
+	return gofunc.Peer{Name: leaf.Subject.CommonName, Role: role, Serial: pki.SerialHex(leaf.SerialNumber)}, nil
 }
 
 // Reload re-reads cert.pem, key.pem and crl.pem from the identity's
@@ -481,7 +501,7 @@ func PeerFromConnState(cs tls.ConnectionState) (gofunc.Peer, error) {
 func (id *Identity) Reload() error {
 	dir := id.Dir()
 	if dir == "" {
-		return errors.New("ca: identity has no directory to reload from")
+		return errors.New("identity: identity has no directory to reload from")
 	}
 	leaf, key, err := loadPair(dir)
 	if err != nil {
@@ -491,15 +511,35 @@ func (id *Identity) Reload() error {
 	if err != nil {
 		return err
 	}
-	if crlPEM, err := os.ReadFile(filepath.Join(dir, fileCRL)); err == nil {
-		der, err := decodeOnePEM(crlPEM, pemCRL, maxCRLBytes)
+	if crlPEM, err := os.ReadFile(filepath.Join(dir, pki.FileCRL)); err == nil {
+		der, err := pki.DecodeOne(crlPEM, pki.PEMCRL, pki.MaxCRLBytes)
 		if err == nil {
 			err = id.SetCRL(der)
 		}
 		if err != nil && !errors.Is(err, ErrCRLRollback) {
-			return fmt.Errorf("ca: %s: %w", filepath.Join(dir, fileCRL), err)
+			return fmt.Errorf("identity: %s: %w", filepath.Join(dir, pki.FileCRL), err)
 		}
 	}
 	id.cur.Store(next)
 	return nil
 }
+
+// RoleOf returns the role the CA wrote into cert, or "" when the
+// certificate carries no consistent gofunc role (its subject OU, its
+// role URI SAN and its extended key usages must all agree). RoleOf does
+// not verify the signature: use it on certificates from a verified chain
+// (PeerFromConnState does).
+func RoleOf(cert *x509.Certificate) gofunc.Role { return pki.RoleOf(cert) }
+
+// ParseCertificatePEM parses one PEM "CERTIFICATE" block; errors match
+// ErrBadPEM.
+func ParseCertificatePEM(data []byte) (*x509.Certificate, error) { return pki.ParseCertificate(data) }
+
+// CertFingerprint returns "sha256:<hex>" of the certificate's DER; for
+// the CA certificate this is what minions pin.
+func CertFingerprint(c *x509.Certificate) string { return pki.Fingerprint(c.Raw) }
+
+// KeyFingerprint returns "sha256:<hex>" of the public key's DER
+// SubjectPublicKeyInfo: the fingerprint the admin compares when
+// approving a request.
+func KeyFingerprint(pub crypto.PublicKey) (string, error) { return pki.KeyFingerprint(pub) }

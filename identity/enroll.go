@@ -1,4 +1,4 @@
-package ca
+package identity
 
 import (
 	"context"
@@ -20,16 +20,18 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/internal/fsutil"
+	"github.com/gofunc/gofunc/internal/pki"
 )
 
 // Enrollment errors.
 var (
 	// ErrRejected: the admin rejected the request.
-	ErrRejected = errors.New("ca: certificate request rejected")
+	ErrRejected = errors.New("identity: certificate request rejected")
 	// ErrNoPin: EnrollRequest has neither CAFingerprint nor InsecureTOFU.
-	ErrNoPin = errors.New("ca: no CA fingerprint to pin (set CAFingerprint, or InsecureTOFU to trust on first use)")
+	ErrNoPin = errors.New("identity: no CA fingerprint to pin (set CAFingerprint, or InsecureTOFU to trust on first use)")
 	// ErrBadFingerprint: CAFingerprint is not "sha256:" and 64 hex digits.
-	ErrBadFingerprint = errors.New(`ca: CA fingerprint must be "sha256:" followed by 64 hex digits`)
+	ErrBadFingerprint = errors.New(`identity: CA fingerprint must be "sha256:" followed by 64 hex digits`)
 )
 
 // Defaults of EnrollRequest's polling.
@@ -105,7 +107,7 @@ func Enroll(ctx context.Context, req EnrollRequest) (*Identity, error) {
 		return nil, err
 	}
 	if req.Dir == "" {
-		return nil, errors.New("ca: EnrollRequest.Dir is empty")
+		return nil, errors.New("identity: EnrollRequest.Dir is empty")
 	}
 	v := &certmasterVerifier{tofu: req.InsecureTOFU, logger: logger}
 	switch {
@@ -153,26 +155,26 @@ func Enroll(ctx context.Context, req EnrollRequest) (*Identity, error) {
 		case isFault(err):
 			return nil, err
 		case ctx.Err() != nil:
-			return nil, fmt.Errorf("ca: enroll: %w", ctx.Err())
+			return nil, fmt.Errorf("identity: enroll: %w", ctx.Err())
 		default:
 			logger.Warn("certmaster unreachable; retrying", "error", err)
 		}
 		if err == nil {
-			switch RequestStatus(ans.Status) {
-			case StatusSigned:
+			switch ans.Status { // the certmaster's request statuses
+			case "signed":
 				return finishEnroll(ans, key, name, v.ca(), req.Dir)
-			case StatusRejected:
+			case "rejected":
 				return nil, fmt.Errorf("%w: %s", ErrRejected, ans.Reason)
-			case StatusConflict:
-				return nil, fmt.Errorf("%w: %s", ErrConflict, ans.Reason)
-			case StatusPending:
+			case "conflict":
+				return nil, gofunc.Errorf(gofunc.CodeConflict, "certificate request conflicts: %s", ans.Reason)
+			case "pending":
 				logger.Info("certificate request pending; waiting for the admin to sign it")
 			default:
-				return nil, fmt.Errorf("ca: enroll: unknown status %q", ans.Status)
+				return nil, fmt.Errorf("identity: enroll: unknown status %q", ans.Status)
 			}
 		}
 		if err := bo.wait(ctx); err != nil {
-			return nil, fmt.Errorf("ca: enroll: %w", err)
+			return nil, fmt.Errorf("identity: enroll: %w", err)
 		}
 	}
 }
@@ -223,29 +225,29 @@ type enrollAnswer struct {
 func finishEnroll(ans enrollAnswer, key *ecdsa.PrivateKey, name string, seenCA *x509.Certificate, dir string) (*Identity, error) {
 	caCert, err := ParseCertificatePEM([]byte(ans.CA))
 	if err != nil {
-		return nil, fmt.Errorf("ca: enroll answer: CA: %w", err)
+		return nil, fmt.Errorf("identity: enroll answer: CA: %w", err)
 	}
 	if seenCA == nil || !caCert.Equal(seenCA) {
 		return nil, fmt.Errorf("%w: the answer's CA is not the one the connection was verified with", ErrFingerprintMismatch)
 	}
 	leaf, err := ParseCertificatePEM([]byte(ans.Cert))
 	if err != nil {
-		return nil, fmt.Errorf("ca: enroll answer: certificate: %w", err)
+		return nil, fmt.Errorf("identity: enroll answer: certificate: %w", err)
 	}
 	id, err := newIdentity(caCert, leaf, key, []byte(ans.CA))
 	if err != nil {
 		return nil, err
 	}
 	if id.Name() != name || id.Role() != gofunc.RoleMinion {
-		return nil, fmt.Errorf("ca: enroll answer: certificate is for %s/%s, want %s/minion", id.Name(), id.Role(), name)
+		return nil, fmt.Errorf("identity: enroll answer: certificate is for %s/%s, want %s/minion", id.Name(), id.Role(), name)
 	}
 	if ans.CRL != "" {
-		der, err := decodeOnePEM([]byte(ans.CRL), pemCRL, maxCRLBytes)
+		der, err := pki.DecodeOne([]byte(ans.CRL), pki.PEMCRL, pki.MaxCRLBytes)
 		if err == nil {
 			err = id.SetCRL(der)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("ca: enroll answer: CRL: %w", err)
+			return nil, fmt.Errorf("identity: enroll answer: CRL: %w", err)
 		}
 	}
 	if err := id.Save(dir); err != nil {
@@ -259,12 +261,12 @@ func finishEnroll(ans enrollAnswer, key *ecdsa.PrivateKey, name string, seenCA *
 // request is pending must ask with the same key, or it would conflict
 // with itself.
 func loadOrCreateKey(dir string) (*ecdsa.PrivateKey, error) {
-	path := filepath.Join(dir, fileKey)
-	b, err := readSecret(path)
+	path := filepath.Join(dir, pki.FileKey)
+	b, err := pki.ReadSecret(path)
 	if err == nil {
-		k, err := parseKeyPEM(b)
+		k, err := pki.ParseKey(b)
 		if err != nil {
-			return nil, fmt.Errorf("ca: %s: %w", path, err)
+			return nil, fmt.Errorf("identity: %s: %w", path, err)
 		}
 		return k, nil
 	}
@@ -272,18 +274,18 @@ func loadOrCreateKey(dir string) (*ecdsa.PrivateKey, error) {
 		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("ca: %w", err)
+		return nil, fmt.Errorf("identity: %w", err)
 	}
-	k, err := newKey()
+	k, err := pki.NewKey()
 	if err != nil {
-		return nil, fmt.Errorf("ca: %w", err)
+		return nil, fmt.Errorf("identity: %w", err)
 	}
-	pemKey, err := marshalKeyPEM(k)
+	keyPEM, err := pki.MarshalKey(k)
 	if err != nil {
-		return nil, fmt.Errorf("ca: %w", err)
+		return nil, fmt.Errorf("identity: %w", err)
 	}
-	if err := writeFileAtomic(path, pemKey, 0o600); err != nil {
-		return nil, fmt.Errorf("ca: write key: %w", err)
+	if err := fsutil.WriteFileAtomic(path, keyPEM, 0o600); err != nil {
+		return nil, fmt.Errorf("identity: write key: %w", err)
 	}
 	return k, nil
 }
@@ -297,9 +299,9 @@ func makeCSR(key *ecdsa.PrivateKey, name string) ([]byte, error) {
 		DNSNames: []string{name},
 	}, key)
 	if err != nil {
-		return nil, fmt.Errorf("ca: make CSR: %w", err)
+		return nil, fmt.Errorf("identity: make CSR: %w", err)
 	}
-	return encodePEM(pemCSR, der), nil
+	return pki.Encode(pki.PEMCSR, der), nil
 }
 
 // backoff is a capped exponential wait with jitter: each wait is random

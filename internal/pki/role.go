@@ -1,4 +1,4 @@
-package ca
+package pki
 
 import (
 	"crypto/x509"
@@ -28,14 +28,17 @@ const (
 	roleURIPrefix = "urn:gofunc:role:"
 )
 
-func roleOU(r gofunc.Role) string { return roleOUPrefix + string(r) }
+// RoleOU is the subject OU that marks role.
+func RoleOU(r gofunc.Role) string { return roleOUPrefix + string(r) }
 
-func roleURI(r gofunc.Role) *url.URL {
+// RoleURI is the URI SAN that marks role.
+func RoleURI(r gofunc.Role) *url.URL {
 	u, _ := url.Parse(roleURIPrefix + string(r))
 	return u
 }
 
-func roleEKU(r gofunc.Role) []x509.ExtKeyUsage {
+// RoleEKU is the extended key usages of role.
+func RoleEKU(r gofunc.Role) []x509.ExtKeyUsage {
 	switch r {
 	case gofunc.RoleMinion:
 		return []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
@@ -47,14 +50,15 @@ func roleEKU(r gofunc.Role) []x509.ExtKeyUsage {
 	return nil
 }
 
-func validRole(r gofunc.Role) bool {
+// ValidRole reports whether r is a role the CA issues.
+func ValidRole(r gofunc.Role) bool {
 	return r == gofunc.RoleMinion || r == gofunc.RoleOverlord || r == gofunc.RoleCertmaster
 }
 
 // RoleOf returns the role the CA wrote into cert, or "" when the
 // certificate carries no consistent gofunc role (its OU, role URI and key
 // usages must all agree). RoleOf does not verify the signature: use it on
-// certificates from a verified chain (PeerFromConnState does).
+// certificates from a verified chain (identity.PeerFromConnState does).
 func RoleOf(cert *x509.Certificate) gofunc.Role {
 	if cert == nil || cert.IsCA {
 		return ""
@@ -69,13 +73,13 @@ func RoleOf(cert *x509.Certificate) gofunc.Role {
 			role = gofunc.Role(s[len(roleURIPrefix):])
 		}
 	}
-	if !validRole(role) {
+	if !ValidRole(role) {
 		return ""
 	}
-	if len(cert.Subject.OrganizationalUnit) != 1 || cert.Subject.OrganizationalUnit[0] != roleOU(role) {
+	if len(cert.Subject.OrganizationalUnit) != 1 || cert.Subject.OrganizationalUnit[0] != RoleOU(role) {
 		return ""
 	}
-	if !slices.Equal(cert.ExtKeyUsage, roleEKU(role)) || len(cert.UnknownExtKeyUsage) != 0 {
+	if !slices.Equal(cert.ExtKeyUsage, RoleEKU(role)) || len(cert.UnknownExtKeyUsage) != 0 {
 		return ""
 	}
 	return role

@@ -1,4 +1,4 @@
-package ca
+package identity
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 )
 
 // ErrBadName is matched (errors.Is) by every error ValidateName returns.
-var ErrBadName = errors.New("ca: bad name")
+var ErrBadName = errors.New("identity: bad name")
 
 // NameError says why a name was refused. It matches ErrBadName.
 type NameError struct {
@@ -16,7 +16,7 @@ type NameError struct {
 }
 
 func (e *NameError) Error() string {
-	return fmt.Sprintf("ca: bad name %q: %s", e.Name, e.Reason)
+	return fmt.Sprintf("identity: bad name %q: %s", e.Name, e.Reason)
 }
 
 // Is makes errors.Is(err, ErrBadName) true.

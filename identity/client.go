@@ -1,4 +1,4 @@
-package ca
+package identity
 
 import (
 	"bytes"
@@ -19,24 +19,25 @@ import (
 	"github.com/kolo/xmlrpc"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/internal/pki"
 )
 
 // ErrFingerprintMismatch: the certmaster presented a CA whose SHA-256
 // fingerprint is not the pinned one. Enroll stops before sending
 // anything.
-var ErrFingerprintMismatch = errors.New("ca: certmaster's CA does not match the pinned fingerprint")
+var ErrFingerprintMismatch = errors.New("identity: certmaster's CA does not match the pinned fingerprint")
 
 // ErrNotCertmaster: the server's certificate is valid for the CA but not
 // issued to the certmaster (a minion posing as the certmaster).
-var ErrNotCertmaster = errors.New("ca: server is not the certmaster")
+var ErrNotCertmaster = errors.New("identity: server is not the certmaster")
 
 // maxResponseBytes bounds a certmaster answer (a CRL can be large).
-const maxResponseBytes = maxCRLBytes + 64<<10
+const maxResponseBytes = pki.MaxCRLBytes + 64<<10
 
 // certmasterURL turns "host:port" or "host" into the certmaster's URL.
 func certmasterURL(certmaster string) (string, error) {
 	if certmaster == "" {
-		return "", errors.New("ca: certmaster address is empty")
+		return "", errors.New("identity: certmaster address is empty")
 	}
 	host, port, err := net.SplitHostPort(certmaster)
 	if err != nil {
@@ -46,7 +47,7 @@ func certmasterURL(certmaster string) (string, error) {
 		}
 	}
 	if host == "" {
-		return "", fmt.Errorf("ca: certmaster address %q has no host", certmaster)
+		return "", fmt.Errorf("identity: certmaster address %q has no host", certmaster)
 	}
 	return "https://" + net.JoinHostPort(host, port) + "/", nil
 }
@@ -82,27 +83,27 @@ func (c *rpcClient) close() { c.tr.CloseIdleConnections() }
 func (c *rpcClient) call(ctx context.Context, method string, out any, args ...any) error {
 	body, err := xmlrpc.EncodeMethodCall(method, args...)
 	if err != nil {
-		return fmt.Errorf("ca: encode %s: %w", method, err)
+		return fmt.Errorf("identity: encode %s: %w", method, err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("ca: %w", err)
+		return fmt.Errorf("identity: %w", err)
 	}
 	req.Header.Set("Content-Type", "text/xml")
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("ca: %s: %w", method, err)
+		return fmt.Errorf("identity: %s: %w", method, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
 	if err != nil {
-		return fmt.Errorf("ca: %s: read answer: %w", method, err)
+		return fmt.Errorf("identity: %s: read answer: %w", method, err)
 	}
 	if len(data) > maxResponseBytes {
-		return fmt.Errorf("ca: %s: answer over %d bytes", method, maxResponseBytes)
+		return fmt.Errorf("identity: %s: answer over %d bytes", method, maxResponseBytes)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("ca: %s: HTTP %s", method, resp.Status)
+		return fmt.Errorf("identity: %s: HTTP %s", method, resp.Status)
 	}
 	r := xmlrpc.Response(data)
 	if err := r.Err(); err != nil {
@@ -110,10 +111,10 @@ func (c *rpcClient) call(ctx context.Context, method string, out any, args ...an
 		if errors.As(err, &fe) {
 			return &gofunc.Fault{Code: gofunc.Code(fe.Code), Message: fe.String}
 		}
-		return fmt.Errorf("ca: %s: %w", method, err)
+		return fmt.Errorf("identity: %s: %w", method, err)
 	}
 	if err := r.Unmarshal(out); err != nil {
-		return fmt.Errorf("ca: %s: decode answer: %w", method, err)
+		return fmt.Errorf("identity: %s: decode answer: %w", method, err)
 	}
 	return nil
 }
@@ -181,7 +182,7 @@ func (v *certmasterVerifier) verify(cs tls.ConnectionState) error {
 	}
 	chains, err := leaf.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
 	if err != nil {
-		return fmt.Errorf("ca: certmaster certificate: %w", err)
+		return fmt.Errorf("identity: certmaster certificate: %w", err)
 	}
 	if RoleOf(leaf) != gofunc.RoleCertmaster {
 		return fmt.Errorf("%w: %s has role %q", ErrNotCertmaster, leaf.Subject.CommonName, RoleOf(leaf))
@@ -218,6 +219,15 @@ func identityClient(id *Identity, certmaster string) (*rpcClient, error) {
 	return newRPCClient(certmaster, v.tlsConfig(id))
 }
 
+// MinionInfo is one enrolled minion, as the certmaster's list_minions
+// serves it.
+type MinionInfo struct {
+	Name     string    `json:"name" xmlrpc:"name"`
+	Addr     string    `json:"addr" xmlrpc:"addr"` // host:port it listens on
+	Serial   string    `json:"serial" xmlrpc:"serial"`
+	NotAfter time.Time `json:"not_after" xmlrpc:"not_after"`
+}
+
 // FetchMinions asks the certmaster (over mutual TLS, with an overlord
 // identity) which minions are enrolled and where they listen. The
 // overlord should dial each Addr and verify the minion by Name
@@ -234,10 +244,10 @@ func FetchMinions(ctx context.Context, id *Identity, certmaster string) ([]Minio
 	}
 	for _, m := range out {
 		if _, err := ValidateName(m.Name); err != nil {
-			return nil, fmt.Errorf("ca: list_minions: %w", err)
+			return nil, fmt.Errorf("identity: list_minions: %w", err)
 		}
 		if _, _, err := net.SplitHostPort(m.Addr); err != nil {
-			return nil, fmt.Errorf("ca: list_minions: %s: address %q: %w", m.Name, m.Addr, err)
+			return nil, fmt.Errorf("identity: list_minions: %s: address %q: %w", m.Name, m.Addr, err)
 		}
 	}
 	return out, nil
@@ -256,9 +266,9 @@ func FetchCRL(ctx context.Context, id *Identity, certmaster string) error {
 	if err := c.call(ctx, "get_crl", &crlPEM); err != nil {
 		return err
 	}
-	der, err := decodeOnePEM([]byte(crlPEM), pemCRL, maxCRLBytes)
+	der, err := pki.DecodeOne([]byte(crlPEM), pki.PEMCRL, pki.MaxCRLBytes)
 	if err != nil {
-		return fmt.Errorf("ca: get_crl: %w", err)
+		return fmt.Errorf("identity: get_crl: %w", err)
 	}
 	return id.SetCRL(der)
 }
