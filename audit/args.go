@@ -22,6 +22,12 @@ const (
 	// huge array, say) is summarized as the size and SHA-256 of its
 	// canonical encoding.
 	MaxArgBytes = 16 << 10
+	// MaxArgsBytes: when the summaries of a call's arguments together
+	// encode longer (hundreds of large arguments), the arguments from
+	// the first that does not fit on are folded into one last entry
+	// {"more_args": n, "size": bytes, "sha256": hex} over their
+	// canonical encoding, so that a record always fits MaxRecordBytes.
+	MaxArgsBytes = 256 << 10
 )
 
 // Redacted replaces a Secret argument in summaries and digests.
@@ -41,7 +47,10 @@ const Redacted = "[redacted]"
 //   - an argument whose summary is over MaxArgBytes becomes {"size", "sha256"}
 //     of its canonical encoding (see Digest);
 //   - everything else is kept; values of other Go types (an overlord
-//     passing structs) are first converted through encoding/json.
+//     passing structs) are first converted through encoding/json;
+//   - arguments past MaxArgsBytes of summaries are folded into one
+//     {"more_args", "size", "sha256"} entry, so the summary may be
+//     shorter than args.
 //
 // sha256 values there are bare lower-case hex, as sha256sum prints them.
 //
@@ -70,7 +79,22 @@ func SummarizeArgs(args []any, docs []gofunc.ArgDoc) (summary []any, digest stri
 			summary[i], digestable[i] = boundSize(summarize(a), a), a
 		}
 	}
-	return summary, Digest(digestable)
+	return boundTotal(summary, digestable), Digest(digestable)
+}
+
+// boundTotal keeps the summaries that fit in MaxArgsBytes together and
+// folds the rest into one entry.
+func boundTotal(summary, digestable []any) []any {
+	total := 0
+	for i, s := range summary {
+		b, _ := json.Marshal(s)
+		if total += len(b) + 1; total > MaxArgsBytes {
+			rest := canonical(digestable[i:])
+			more := map[string]any{"more_args": int64(len(summary) - i), "size": int64(len(rest)), "sha256": sha256Hex(rest)}
+			return append(summary[:i:i], more)
+		}
+	}
+	return summary
 }
 
 // redactFields replaces the named members of a struct argument; a value

@@ -145,3 +145,37 @@ func TestSecretsStayOutOfTheFile(t *testing.T) {
 		t.Errorf("the log file lacks the plain argument or the redaction mark: %s", data)
 	}
 }
+
+// Hundreds of large arguments still make a record that fits: the
+// arguments past MaxArgsBytes are folded into one digest entry, and the
+// args digest still covers them all.
+func TestSummarizeArgsBoundsTheTotal(t *testing.T) {
+	args := make([]any, 300)
+	for i := range args {
+		args[i] = strings.Repeat(string(rune('a'+i%26)), MaxStringBytes+1)
+	}
+	summary, digest := SummarizeArgs(args, nil)
+	if digest != Digest(args) {
+		t.Errorf("digest %s does not cover every argument", digest)
+	}
+	more, ok := summary[len(summary)-1].(map[string]any)
+	if !ok || more["more_args"] == nil {
+		t.Fatalf("last summary entry = %v, want the folded rest", summary[len(summary)-1])
+	}
+	kept := len(summary) - 1
+	if n := more["more_args"].(int64); kept+int(n) != len(args) || kept == 0 {
+		t.Errorf("kept %d summaries and folded %d, want %d in all", kept, n, len(args))
+	}
+	rest := canonical(args[kept:])
+	if more["sha256"] != sha256Hex(rest) || more["size"] != int64(len(rest)) {
+		t.Errorf("folded entry %v does not describe the rest", more)
+	}
+	l, err := Open(filepath.Join(t.TempDir(), "audit.log"), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := l.Append(Record{Kind: KindCallStart, Args: summary, ArgsDigest: digest}); err != nil {
+		t.Errorf("Append of 300 large arguments: %v", err)
+	}
+}

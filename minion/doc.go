@@ -98,6 +98,24 @@
 // the duration and the SHA-256 of the response. Denials and rejected
 // requests have their own records; busy refusals are only counted.
 //
+// A request is taken in stages, each paid for only once the one before
+// has passed: the caller's certificate, the method name (read from the
+// first bytes of the body, at most xmlrpc.MaxHeadBytes), the ACL and a
+// MaxConcurrent slot, and only then the parameters. A caller that may
+// not make a call, or that finds the minion busy, costs it no more than
+// the method name.
+//
+// The record of a refused request is bounded whatever was sent: when
+// the parameters were not decoded (the ACL refused the call by its
+// name) and the body is small (16 KiB), they are decoded for the record
+// and summarized like a call's; otherwise the rest of the body is read
+// without being decoded and the record holds its parameter count, size
+// and SHA-256 (no digest for methods with secret arguments). Refusal
+// records (call.denied, call.rejected) are rate limited per caller
+// certificate: a burst of 20, then one a second; the refusals beyond
+// it are counted, and a call.suppressed record per caller says how many
+// and of which methods, within ten seconds and when the server stops.
+//
 // # Faults
 //
 // The fault codes are gofunc.Code values: CodeParse, CodeInvalid and

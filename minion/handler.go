@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"reflect"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,12 +34,28 @@ type request struct {
 	params []any
 	meth   *method
 	start  time.Time
+	size   int64 // the body's declared size; -1 when unknown
 }
 
+// callBody is what remains of a call once its method name is known: its
+// parameters, not yet decoded. *xmlrpc.CallReader is one.
+type callBody interface {
+	// Params decodes the parameters.
+	Params() ([]any, error)
+	// Skip reads them without decoding them, in constant memory, and
+	// describes what it read, for the record of a refused call.
+	Skip() (xmlrpc.Rest, error)
+}
+
+// serveHTTP takes a request in stages, each paid for only once the one
+// before has passed: the caller's certificate, the method name (the
+// first bytes of the body), the ACL and a concurrency slot, and only
+// then the parameters. A caller that may not make a call, or a call
+// that finds the minion busy, costs no more than its name.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.calls.add()
 	defer s.calls.done()
-	req := &request{id: newCallID(), start: time.Now()}
+	req := &request{id: newCallID(), start: time.Now(), size: r.ContentLength}
 	w.Header().Set(gofunc.CallIDHeader, req.id)
 
 	if r.Method != http.MethodPost {
@@ -51,68 +68,77 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// The TLS layer verified the chain; this is a certificate revoked
 		// since the connection was made, or one without a gofunc role.
-		s.stats.denied.Add(1)
-		s.reject(w, req, gofunc.Errorf(gofunc.CodeDenied, "%v", err))
+		s.deny(w, req, nil, gofunc.Errorf(gofunc.CodeDenied, "%v", err))
 		return
 	}
-	// DecodeCall reads one byte past its limit to tell "too large" from
+	ctx, cancel, err := s.callContext(r, peer)
+	if err != nil {
+		s.reject(w, req, nil, gofunc.AsFault(err))
+		return
+	}
+	defer cancel()
+	// The decoder reads one byte past its limit to tell "too large" from
 	// "just fits"; MaxBytesReader, one byte further, only makes sure
 	// net/http stops reading and closes the connection of a body that
 	// was too large.
 	limit := orDefault(s.MaxBodyBytes, DefaultMaxBodyBytes)
 	if r.ContentLength > limit {
-		s.reject(w, req, gofunc.Errorf(gofunc.CodeTooLarge, "request body of %d bytes is over the %d-byte limit", r.ContentLength, limit))
+		s.reject(w, req, nil, gofunc.Errorf(gofunc.CodeTooLarge, "request body of %d bytes is over the %d-byte limit", r.ContentLength, limit))
 		return
 	}
-	body := http.MaxBytesReader(w, r.Body, limit+1)
-	call, err := xmlrpc.DecodeCall(body, xmlrpc.Limits{MaxBytes: limit})
+	body, err := xmlrpc.ReadCallHead(http.MaxBytesReader(w, r.Body, limit+1), xmlrpc.Limits{MaxBytes: limit})
 	if err != nil {
-		s.reject(w, req, gofunc.AsFault(err))
+		s.reject(w, req, nil, gofunc.AsFault(err))
 		return
 	}
-	req.method, req.params = call.Method, call.Params
-
-	ctx, cancel, err := s.callContext(r, peer)
-	if err != nil {
-		s.reject(w, req, gofunc.AsFault(err))
-		return
-	}
-	defer cancel()
-	s.dispatch(ctx, w, req)
+	defer body.Close()
+	req.method = body.Method()
+	s.dispatch(ctx, w, req, body)
 }
 
-// dispatch resolves, authorizes, audits and runs a decoded call.
-func (s *Server) dispatch(ctx context.Context, w http.ResponseWriter, req *request) {
+// dispatch resolves and authorizes a call by its name, takes a slot,
+// decodes its parameters, audits it and runs it.
+func (s *Server) dispatch(ctx context.Context, w http.ResponseWriter, req *request, body callBody) {
 	target, async := strings.CutPrefix(req.method, asyncPrefix)
 	req.target = target
 	meth, ok := s.reg.lookup(target)
 	if !ok {
-		s.reject(w, req, gofunc.Errorf(gofunc.CodeNoSuchMethod, "no method %q on this minion", req.method))
+		s.reject(w, req, body, gofunc.Errorf(gofunc.CodeNoSuchMethod, "no method %q on this minion", req.method))
 		return
 	}
 	req.meth = meth
 	if async && !meth.asyncOK() {
-		s.reject(w, req, gofunc.Errorf(gofunc.CodeNoSuchMethod, "%s cannot run as an async job", target))
+		s.reject(w, req, body, gofunc.Errorf(gofunc.CodeNoSuchMethod, "%s cannot run as an async job", target))
 		return
 	}
 	if ok, why := s.CurrentACL().Check(req.peer, target, meth.doc.Dangerous); !ok {
-		s.deny(w, req, why)
+		s.deny(w, req, body, gofunc.Errorf(gofunc.CodeDenied, "%s (%s) may not call %s: %s", req.peer.Name, req.peer.Role, target, why))
 		return
 	}
-	args, err := meth.args(req.params)
-	if err != nil {
-		s.reject(w, req, gofunc.AsFault(err))
-		return
-	}
-	if async {
-		s.startJob(w, req, args)
-		return
-	}
+	// The slot is taken before the parameters are decoded, since that
+	// is where a call costs memory (up to MaxBodyBytes several times
+	// over). An async call holds it until its job has started; the job
+	// then counts against MaxJobs only.
 	select {
 	case s.sem <- struct{}{}:
 		defer func() { <-s.sem }()
 	default:
 		s.busy(w, req, fmt.Sprintf("minion busy: %d calls in flight", cap(s.sem)))
+		return
+	}
+	params, err := body.Params()
+	if err != nil {
+		s.reject(w, req, nil, gofunc.AsFault(err))
+		return
+	}
+	req.params = params
+	args, err := meth.args(params)
+	if err != nil {
+		s.reject(w, req, nil, gofunc.AsFault(err))
+		return
+	}
+	if async {
+		s.startJob(w, req, args)
 		return
 	}
 	if err := s.auditStart(req); err != nil {
@@ -227,21 +253,85 @@ func (s *Server) peer(r *http.Request) (gofunc.Peer, error) {
 	return p, nil
 }
 
-// reject answers a request that never reached its method, and records it.
-func (s *Server) reject(w http.ResponseWriter, req *request, f *gofunc.Fault) {
-	if f.Code != gofunc.CodeDenied {
-		s.stats.rejected.Add(1)
-	}
-	s.record(audit.Record{Kind: audit.KindCallRejected, Outcome: f.Code.String(), Code: int(f.Code), Error: f.Message}, req)
-	s.writeFault(w, f)
+// reject answers a request that never reached its method, and records
+// it. body is the undecoded rest of the call, when there is one.
+func (s *Server) reject(w http.ResponseWriter, req *request, body callBody, f *gofunc.Fault) {
+	s.stats.rejected.Add(1)
+	s.refuse(w, req, body, f, audit.Record{Kind: audit.KindCallRejected, Outcome: f.Code.String()})
 }
 
-func (s *Server) deny(w http.ResponseWriter, req *request, why string) {
+// deny answers a call its caller may not make, and records it.
+func (s *Server) deny(w http.ResponseWriter, req *request, body callBody, f *gofunc.Fault) {
 	s.stats.denied.Add(1)
-	s.logger().With("peer", req.peer.Name, "serial", req.peer.Serial).Warn("call denied", "method", req.method, "reason", why)
-	f := gofunc.Errorf(gofunc.CodeDenied, "%s (%s) may not call %s: %s", req.peer.Name, req.peer.Role, req.target, why)
-	s.record(audit.Record{Kind: audit.KindCallDenied, Outcome: audit.OutcomeDenied, Code: int(f.Code), Error: f.Message}, req)
+	if s.refuse(w, req, body, f, audit.Record{Kind: audit.KindCallDenied, Outcome: audit.OutcomeDenied}) {
+		s.logger().With("peer", req.peer.Name, "serial", req.peer.Serial).Warn("call denied", "method", req.method, "reason", f.Message)
+	}
+}
+
+// refuse writes rec for a refused request, unless the caller's refusals
+// are over their rate limit (then it is counted for a call.suppressed
+// record), and answers f. It reports whether rec was written.
+//
+// A refusal record is bounded whatever the caller sent: the method
+// name is at most 256 characters and arguments are summarized with
+// SummarizeArgs' bounds. The parameters of a call refused before they
+// were decoded are decoded for the record only when the body is at most
+// maxRefusalDecodeBytes; a larger body is read without being decoded
+// and described by its parameter count, size and digest.
+func (s *Server) refuse(w http.ResponseWriter, req *request, body callBody, f *gofunc.Fault, rec audit.Record) bool {
+	admitted := s.refusals.admit(time.Now(), req.peer, rec.Kind, req.method)
+	if admitted {
+		rec.Code, rec.Error = int(f.Code), truncate(f.Message, 1024)
+		s.fill(&rec, req)
+		if body != nil && req.params == nil && req.size >= 0 && req.size <= maxRefusalDecodeBytes {
+			params, err := body.Params()
+			if err != nil {
+				setDetail(&rec, "args_error", truncate(gofunc.AsFault(err).Message, 256))
+			}
+			req.params, body = params, nil
+		}
+		switch {
+		case req.params != nil:
+			rec.Args, rec.ArgsDigest = audit.SummarizeArgs(req.params, req.argDocs())
+		case body != nil:
+			describeRest(&rec, body, req.hasSecrets())
+		}
+		if _, err := s.Audit.Append(rec); err != nil {
+			s.logger().Error("audit write failed", "call_id", req.id, "kind", rec.Kind, "error", err)
+		}
+	}
 	s.writeFault(w, f)
+	return admitted
+}
+
+// maxRefusalDecodeBytes bounds the body of a refused call whose
+// parameters are decoded for its record: a human-sized call, not a
+// flood's.
+const maxRefusalDecodeBytes = 16 << 10
+
+// describeRest puts into rec what the undecoded rest of a refused call
+// holds: how many parameters, how many bytes, and their SHA-256, unless
+// the method has secret arguments: a digest of a weak secret could be
+// used to test guesses of it.
+func describeRest(rec *audit.Record, body callBody, secrets bool) {
+	rest, err := body.Skip()
+	setDetail(rec, "params", strconv.Itoa(rest.Params))
+	setDetail(rec, "rest_bytes", strconv.FormatInt(rest.Bytes, 10))
+	if secrets {
+		setDetail(rec, "rest_sha256", "omitted: the method has secret arguments")
+	} else {
+		setDetail(rec, "rest_sha256", hex.EncodeToString(rest.SHA256[:]))
+	}
+	if err != nil {
+		setDetail(rec, "rest_error", truncate(gofunc.AsFault(err).Message, 256))
+	}
+}
+
+func setDetail(rec *audit.Record, key, value string) {
+	if rec.Details == nil {
+		rec.Details = map[string]string{}
+	}
+	rec.Details[key] = value
 }
 
 // busy refuses a call without an audit record: nothing ran, and a flood
@@ -282,16 +372,14 @@ func (s *Server) auditEnd(req *request, f *gofunc.Fault, body []byte) {
 	}
 }
 
-// record writes a one-off record (rejections, denials). A failure is
-// logged: the caller gets a fault either way.
-func (s *Server) record(rec audit.Record, req *request) {
-	if req.params != nil {
-		rec.Args, rec.ArgsDigest = audit.SummarizeArgs(req.params, req.argDocs())
+// hasSecrets reports whether the method declares secret arguments.
+func (req *request) hasSecrets() bool {
+	for _, d := range req.argDocs() {
+		if d.Secret || len(d.SecretFields) > 0 {
+			return true
+		}
 	}
-	s.fill(&rec, req)
-	if _, err := s.Audit.Append(rec); err != nil {
-		s.logger().Error("audit write failed", "call_id", req.id, "kind", rec.Kind, "error", err)
-	}
+	return false
 }
 
 func (req *request) argDocs() []gofunc.ArgDoc {
@@ -313,7 +401,7 @@ func (s *Server) fill(rec *audit.Record, req *request) {
 	}
 	rec.Method = truncate(rec.Method, 256)
 	if req.jobID != "" {
-		rec.Details = map[string]string{"job": req.jobID}
+		setDetail(rec, "job", req.jobID)
 	}
 }
 

@@ -346,7 +346,7 @@ func (s *Server) jobRefused(w http.ResponseWriter, req *request, err error) {
 		s.writeFault(w, gofunc.Errorf(gofunc.CodeCanceled, "minion shutting down; job not started"))
 	default:
 		s.logger().Error("cannot start job", "call_id", req.id, "method", req.target, "error", err)
-		s.reject(w, req, gofunc.Errorf(gofunc.CodeInternal, "cannot start job for %s; see call %s in the minion's log", req.target, req.id))
+		s.reject(w, req, nil, gofunc.Errorf(gofunc.CodeInternal, "cannot start job for %s; see call %s in the minion's log", req.target, req.id))
 	}
 }
 

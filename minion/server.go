@@ -94,8 +94,12 @@ type Server struct {
 	MaxResultBytes int64
 	// MaxConcurrent bounds calls in flight; zero means 64. Calls beyond
 	// it are refused at once with CodeBusy rather than queued, so a
-	// flood cannot build an unbounded backlog. Busy refusals cost no
-	// audit write (nothing ran); they are counted in Stats.
+	// flood cannot build an unbounded backlog. The slot is taken before
+	// the parameters are decoded, which bounds the memory calls take to
+	// about MaxConcurrent times MaxBodyBytes (several times over while
+	// decoding); an async call holds one until its job has started.
+	// Busy refusals cost no audit write (nothing ran); they are counted
+	// in Stats.
 	MaxConcurrent int
 	// MaxConns bounds open connections; zero means 1024. MaxConnsPerIP
 	// bounds those from one remote address; zero means 128. A
@@ -147,6 +151,7 @@ type Server struct {
 	tlsState  atomic.Pointer[tlsState]
 	stats     counters
 	jobs      jobTable
+	refusals  refusalLog
 
 	mu      sync.Mutex
 	started bool
@@ -157,6 +162,10 @@ type Server struct {
 	cancel  context.CancelFunc
 	calls   tracker // requests in handlers and jobs in flight
 	lastLog atomic.Int64
+
+	sweepStop chan struct{} // closed to stop sweepRefusals
+	sweepDone chan struct{} // closed when it has stopped
+	sweepOnce sync.Once
 }
 
 // tlsState is the identity in force and the TLS config made from it.
@@ -261,6 +270,8 @@ func (s *Server) start() (*http.Server, error) {
 	}
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
 	s.sem = make(chan struct{}, orDefault(s.MaxConcurrent, DefaultMaxConcurrent))
+	s.sweepStop, s.sweepDone = make(chan struct{}), make(chan struct{})
+	go s.sweepRefusals(s.sweepStop, s.sweepDone)
 	s.http = &http.Server{
 		Handler: http.HandlerFunc(s.serveHTTP),
 		TLSConfig: &tls.Config{
@@ -295,6 +306,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	cancel()
 	s.calls.wait(context.Background())
+	s.stopSweeper()
 	s.reg.closeModules(s.logger())
 	return err
 }
@@ -310,8 +322,19 @@ func (s *Server) Close() error {
 	cancel()
 	err := hs.Close()
 	s.calls.wait(context.Background())
+	s.stopSweeper()
 	s.reg.closeModules(s.logger())
 	return err
+}
+
+// stopSweeper stops the refusal summaries' loop once nothing runs any
+// more, and writes the summaries still pending.
+func (s *Server) stopSweeper() {
+	s.sweepOnce.Do(func() {
+		close(s.sweepStop)
+		<-s.sweepDone
+		s.writeSuppressed(s.refusals.due(time.Now(), true))
+	})
 }
 
 func (s *Server) stop() (*http.Server, context.CancelFunc) {

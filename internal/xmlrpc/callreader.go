@@ -186,33 +186,85 @@ const (
 )
 
 func (s *skimmer) Write(p []byte) (int, error) {
+	n := len(p)
 	s.h.Write(p)
-	s.n += int64(len(p))
-	for i := 0; i < len(p); i++ {
-		c := p[i]
+	s.n += int64(n)
+	for len(p) > 0 {
 		switch s.state {
 		case skimText:
-			j := bytes.IndexByte(p[i:], '<')
+			j := bytes.IndexByte(p, '<')
 			if j < 0 {
-				return len(p), nil
+				return n, nil
 			}
-			i += j
+			p = p[j+1:]
 			s.state, s.tag = skimTag, s.tag[:0]
 		case skimTag:
-			s.classify(c)
+			if len(s.tag) == 0 && len(p) > len(cdataOpen) {
+				p = s.classifyAhead(p)
+				continue
+			}
+			s.classify(p[0])
+			p = p[1:]
 		case skimComment:
-			if c == '>' && s.tail == [2]byte{'-', '-'} {
-				s.state = skimText
-			}
-			s.tail = [2]byte{s.tail[1], c}
+			p = s.skipUntil(p, '-')
 		case skimCDATA:
-			if c == '>' && s.tail == [2]byte{']', ']'} {
-				s.state = skimText
-			}
-			s.tail = [2]byte{s.tail[1], c}
+			p = s.skipUntil(p, ']')
 		}
 	}
-	return len(p), nil
+	return n, nil
+}
+
+// classifyAhead decides what the markup at the start of p (just after
+// its '<') opens when p is long enough to tell, and returns what is
+// left to read. It is classify without the byte-by-byte bookkeeping.
+func (s *skimmer) classifyAhead(p []byte) []byte {
+	if p[0] != '!' && p[0] != 'p' { // most tags: decided on one byte
+		s.state = skimText
+		return p
+	}
+	switch {
+	case bytes.HasPrefix(p, []byte(commentOpen)):
+		s.state, s.tail = skimComment, [2]byte{}
+		return p[len(commentOpen):]
+	case bytes.HasPrefix(p, []byte(cdataOpen)):
+		s.state, s.tail = skimCDATA, [2]byte{}
+		return p[len(cdataOpen):]
+	case bytes.HasPrefix(p, []byte(paramOpen)):
+		if c := p[len(paramOpen)]; c == '>' || c == '/' || isSpaceByte(c) {
+			s.params++
+		}
+		s.state = skimText
+		return p[len(paramOpen):]
+	}
+	s.state = skimText // p[0] may be another '<': skimText sees it
+	return p
+}
+
+// skipUntil reads p up to the end of a comment ("-->", mark '-') or a
+// CDATA section ("]]>", mark ']'), and returns what follows it, or nil
+// when p ends first (s.tail keeps its last two bytes).
+func (s *skimmer) skipUntil(p []byte, mark byte) []byte {
+	// at(k) is the byte k places into p; -1 and -2 are the tail.
+	at := func(k int) byte {
+		if k >= 0 {
+			return p[k]
+		}
+		return s.tail[2+k]
+	}
+	from := 0
+	for {
+		j := bytes.IndexByte(p[from:], '>')
+		if j < 0 {
+			s.tail = [2]byte{at(len(p) - 2), at(len(p) - 1)}
+			return nil
+		}
+		j += from
+		if at(j-2) == mark && at(j-1) == mark {
+			s.state = skimText
+			return p[j+1:]
+		}
+		from = j + 1
+	}
 }
 
 // classify takes the next byte after '<' and decides, as soon as it

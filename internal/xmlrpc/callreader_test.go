@@ -185,3 +185,16 @@ func FuzzCallReader(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkSkip skims a body with a tag every ten bytes, the costliest
+// kind for the <param> count.
+func BenchmarkSkip(b *testing.B) {
+	doc := []byte(strings.Repeat("<value><string>xxxxxxxx</string></value>", 50000))
+	b.SetBytes(int64(len(doc)))
+	for b.Loop() {
+		sk := skimmer{h: sha256.New()}
+		for i := 0; i < len(doc); i += 16 << 10 {
+			sk.Write(doc[i:min(i+16<<10, len(doc))])
+		}
+	}
+}

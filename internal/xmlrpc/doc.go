@@ -15,6 +15,12 @@
 // CodeParse for malformed XML, CodeInvalid for well-formed XML that is not
 // valid XML-RPC, CodeTooLarge for a body over a limit.
 //
+// A server that judges calls by their method name reads them in two
+// stages with [ReadCallHead]: the name first (within [MaxHeadBytes]),
+// then either [CallReader.Params] or, for a call it refuses,
+// [CallReader.Skip], which reads the rest in constant memory and counts
+// and digests it.
+//
 // Decoded values use a small fixed model:
 //
 //	<int>, <i4>, <i8>, <i1>, <i2>, <ex:i8>   int64
