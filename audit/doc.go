@@ -65,6 +65,11 @@
 // order; Verify(Files(path)...) checks the whole chain, and VerifyFrom
 // checks later files alone against a saved Checkpoint.
 //
+// Config.KeepRotated bounds the disk a log uses: past that many rotated
+// files the oldest are deleted (Prune), after the checkpoint of their
+// last record is saved to path.anchor, where Verify starts the chain of
+// the files that remain.
+//
 // # Files and permissions
 //
 // The log is created 0600, its directory 0700 if Open creates it. Open

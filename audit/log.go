@@ -23,6 +23,14 @@ type Config struct {
 	// DefaultMaxFileBytes (64 MiB); negative disables rotation. New
 	// ignores it.
 	MaxFileBytes int64
+	// KeepRotated is how many rotated files are kept. When a rotation
+	// leaves more, the oldest are deleted, after the checkpoint of the
+	// last record they held is saved to path.anchor, so that Verify
+	// still checks the chain of the files that remain (see Prune). Zero
+	// (the default) keeps every file; with a positive value the log uses
+	// at most about (KeepRotated+1) * MaxFileBytes of disk. New ignores
+	// it.
+	KeepRotated int
 	// Logger receives warnings (recovered torn writes, loose file
 	// permissions, write failures). It never sees record contents.
 	// Nil means hclog.NewNullLogger().
@@ -49,6 +57,7 @@ type Log struct {
 	path   string // live file; "" for New
 	dir    string
 	max    int64 // rotation size; <= 0: never
+	keep   int   // rotated files kept; <= 0: all
 	logger hclog.Logger
 	clock  func() time.Time
 	lock   *os.File // the flock on path.lock; nil for New
@@ -96,7 +105,7 @@ func New(w WriteSyncer, cfg Config) (*Log, error) {
 }
 
 func newLog(cfg Config) *Log {
-	l := &Log{logger: cfg.Logger, clock: cfg.Clock, max: cfg.MaxFileBytes, nextSeq: 1, rotIndex: 1}
+	l := &Log{logger: cfg.Logger, clock: cfg.Clock, max: cfg.MaxFileBytes, keep: cfg.KeepRotated, nextSeq: 1, rotIndex: 1}
 	if l.logger == nil {
 		l.logger = hclog.NewNullLogger()
 	}
@@ -133,17 +142,56 @@ func (l *Log) Head() Checkpoint {
 // refuses the call). After Close, the error also wraps ErrClosed.
 func (l *Log) Append(rec Record) (Record, error) {
 	p := &pending{rec: rec, wake: make(chan struct{}, 1)}
+	if err := l.submit([]*pending{p}); err != nil {
+		return Record{}, err
+	}
+	return p.out, p.err
+}
+
+// AppendBatch writes recs in chain order as part of one write and one
+// fsync, and returns them as written. When it returns nil every record
+// is durable; on error the caller must treat the whole batch as not
+// written (records before a failing one may be in the log, as records
+// of an intent that was then abandoned). Every error wraps ErrWrite.
+func (l *Log) AppendBatch(recs []Record) ([]Record, error) {
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	ps := make([]*pending, len(recs))
+	for i, rec := range recs {
+		ps[i] = &pending{rec: rec, wake: make(chan struct{}, 1)}
+	}
+	if err := l.submit(ps); err != nil {
+		return nil, err
+	}
+	out := make([]Record, len(ps))
+	for i, p := range ps {
+		if p.err != nil {
+			return nil, p.err
+		}
+		out[i] = p.out
+	}
+	return out, nil
+}
+
+// submit queues ps (one caller's records, kept together and in order)
+// and returns once they are committed, leading the commit if no other
+// Append is. The records' outcomes are in each pending.
+func (l *Log) submit(ps []*pending) error {
+	p := ps[0]
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
-		return Record{}, fmt.Errorf("%w: %w", ErrWrite, ErrClosed)
+		return fmt.Errorf("%w: %w", ErrWrite, ErrClosed)
 	}
-	l.queue = append(l.queue, p)
+	l.queue = append(l.queue, ps...)
 	if l.leading {
 		l.mu.Unlock()
+		// ps were queued together, so one leader takes all of them: the
+		// first one's wake-up says the rest are done too.
 		<-p.wake
 		if !p.lead {
-			return p.out, p.err
+			return nil
 		}
 		l.mu.Lock()
 	}
@@ -172,7 +220,7 @@ func (l *Log) Append(rec Record) (Record, error) {
 		l.idle.Broadcast()
 	}
 	l.mu.Unlock()
-	return p.out, p.err
+	return nil
 }
 
 // commit encodes batch onto the chain, writes and syncs it, and sets
@@ -305,6 +353,13 @@ func (l *Log) rotate() error {
 		return l.broken
 	}
 	l.logger.Info("audit log rotated", "rotated", next)
+	if l.keep > 0 {
+		// Retention never fails a record: a file that could not be
+		// deleted is deleted at the next rotation.
+		if err := Prune(l.path, l.keep); err != nil {
+			l.logger.Warn("deleting old rotated audit files failed", "path", l.path, "error", err)
+		}
+	}
 	return nil
 }
 
@@ -374,6 +429,9 @@ func Open(path string, cfg Config) (*Log, error) {
 
 // open is Open after the lock is taken.
 func (l *Log) open() error {
+	// Only a new file needs its directory entry made durable; sparing
+	// the directory fsync matters to Shared, which opens per record.
+	_, statErr := os.Lstat(l.path)
 	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE|os.O_APPEND|noFollow, 0o600)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
@@ -386,8 +444,10 @@ func (l *Log) open() error {
 	if fi.Mode().Perm()&0o077 != 0 {
 		l.logger.Warn("audit log is readable by others; it should be mode 0600", "path", l.path, "mode", fi.Mode().Perm().String())
 	}
-	if err := syncDir(l.dir); err != nil {
-		return fmt.Errorf("audit: sync %s: %w", l.dir, err)
+	if statErr != nil {
+		if err := syncDir(l.dir); err != nil {
+			return fmt.Errorf("audit: sync %s: %w", l.dir, err)
+		}
 	}
 	t, err := readTail(f, l.path, fi.Size())
 	if err != nil {

@@ -30,8 +30,26 @@ type Shared struct {
 	mu sync.Mutex
 }
 
+// BatchAppender is an Appender that can also write several records
+// with one write and one fsync (*Log and *Shared are). The certmaster
+// uses it to record a batch of signatures at the cost of one.
+type BatchAppender interface {
+	Appender
+	AppendBatch(recs []Record) ([]Record, error)
+}
+
 // Append opens the log, appends rec durably, and closes the log.
 func (s *Shared) Append(rec Record) (Record, error) {
+	out, err := s.AppendBatch([]Record{rec})
+	if err != nil {
+		return Record{}, err
+	}
+	return out[0], nil
+}
+
+// AppendBatch opens the log, appends recs durably with one write and one
+// fsync (see Log.AppendBatch), and closes the log.
+func (s *Shared) AppendBatch(recs []Record) ([]Record, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	wait := s.Wait
@@ -48,9 +66,9 @@ func (s *Shared) Append(rec Record) (Record, error) {
 			continue
 		}
 		if err != nil {
-			return Record{}, err
+			return nil, err
 		}
-		out, err := l.Append(rec)
+		out, err := l.AppendBatch(recs)
 		if cerr := l.Close(); err == nil && cerr != nil {
 			err = cerr
 		}

@@ -104,10 +104,17 @@ func (s Summary) Head() Checkpoint { return Checkpoint{Seq: s.LastSeq, Hash: s.L
 // records verified before it. A torn final line in the last file gives
 // ErrTorn, any other problem ErrTampered.
 //
+// When older files were deleted by Prune (Config.KeepRotated), the
+// chain starts at the anchor Prune saved beside the log, if the first
+// file begins right after it.
+//
 // The chain alone cannot show that records were cut off the end: compare
 // Summary.Head with a checkpoint kept elsewhere.
 func Verify(paths ...string) (Summary, error) {
-	return VerifyFrom(Checkpoint{}, paths...)
+	if len(paths) == 0 {
+		return VerifyFrom(Checkpoint{}, paths...)
+	}
+	return VerifyFrom(startOf(paths[0]), paths...)
 }
 
 // VerifyFrom is Verify for a chain that continues after from (the
