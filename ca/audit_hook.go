@@ -1,8 +1,6 @@
 package ca
 
 import (
-	"fmt"
-
 	"github.com/gofunc/gofunc/audit"
 )
 
@@ -37,22 +35,20 @@ type event struct {
 	Details map[string]string
 }
 
-// audit appends ev to the audit log, if there is one. An error means the
-// record is not durable and the caller must not go on with the action.
-func (a *Authority) audit(ev event) error {
-	if a.cfg.Audit == nil {
-		return nil
-	}
+// record is ev as an audit record.
+func (ev event) record() audit.Record {
 	if ev.Outcome == "" {
 		ev.Outcome = audit.OutcomeOK
 	}
-	_, err := a.cfg.Audit.Append(audit.Record{
+	return audit.Record{
 		Kind: ev.Kind, Caller: ev.Caller, Role: ev.Role, Serial: ev.Serial, Remote: ev.Remote,
 		Method: ev.Method, Outcome: ev.Outcome, Error: ev.Error, Details: ev.Details,
-	})
-	if err != nil {
-		a.logger().Error("audit write failed", "kind", ev.Kind, "error", err)
-		return fmt.Errorf("ca: audit: %w", err)
 	}
-	return nil
+}
+
+// audit appends ev to the audit log at once, outside any txn, if there
+// is a log. An error means the record is not durable and the caller
+// must not go on with the action.
+func (a *Authority) audit(ev event) error {
+	return a.auditBatch([]event{ev})
 }

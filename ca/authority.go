@@ -6,17 +6,16 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"math/big"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -125,6 +124,10 @@ type Authority struct {
 	certPE []byte
 	key    *ecdsa.PrivateKey
 	lock   *dirLock
+	st     store // the cached index; used under lock only
+
+	crlCache atomic.Pointer[crlFile]
+	submits  submitQueue
 
 	fullMu      sync.Mutex
 	fullAudited time.Time // last audit record of a refusal for a full request store
@@ -137,10 +140,8 @@ const (
 	fileCert      = "cert.pem"
 	fileKey       = "key.pem"
 	fileCRL       = "crl.pem"
-	fileIndex     = "index.json"
 	fileTokens    = "tokens.json"
 	fileLock      = "lock"
-	dirCerts      = "certs"
 	dirRequests   = "requests"
 	fileAuditName = "audit.log"
 )
@@ -157,12 +158,10 @@ func Init(cfg Config) (*Authority, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("ca: %w", err)
 	}
-	for _, sub := range []string{dirCerts, dirRequests} {
-		if err := os.MkdirAll(filepath.Join(cfg.Dir, sub), 0o700); err != nil {
-			return nil, fmt.Errorf("ca: %w", err)
-		}
+	if err := os.MkdirAll(filepath.Join(cfg.Dir, dirRequests), 0o700); err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
 	}
-	a := &Authority{cfg: cfg, dir: cfg.Dir, lock: &dirLock{path: filepath.Join(cfg.Dir, fileLock)}}
+	a := newAuthority(cfg)
 	unlock, err := a.lock.lock(lockExclusive)
 	if err != nil {
 		return nil, err
@@ -220,11 +219,14 @@ func (a *Authority) create() error {
 	if err := writeFileAtomic(a.path(fileCAKey), keyPEM, 0o600); err != nil {
 		return fmt.Errorf("ca: write CA key: %w", err)
 	}
-	ix := &index{Version: indexVersion}
-	if _, err := a.makeCRL(ix); err != nil {
+	der, number, err := a.signCRL(newIndex())
+	if err != nil {
 		return err
 	}
-	if err := a.writeIndex(ix); err != nil {
+	if err := a.writeCRL(der); err != nil {
+		return err
+	}
+	if err := createJournal(a.path(fileJournal), []entry{{Op: opCRL, Number: number, At: a.cfg.Now()}}); err != nil {
 		return err
 	}
 	if err := writeFileAtomic(a.path(fileCACert), a.certPE, 0o644); err != nil {
@@ -240,7 +242,7 @@ func Open(cfg Config) (*Authority, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("ca: Config.Dir is empty")
 	}
-	a := &Authority{cfg: cfg, dir: cfg.Dir, lock: &dirLock{path: filepath.Join(cfg.Dir, fileLock)}}
+	a := newAuthority(cfg)
 	certPEM, err := os.ReadFile(a.path(fileCACert))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s", ErrNoCA, cfg.Dir)
@@ -263,13 +265,27 @@ func Open(cfg Config) (*Authority, error) {
 	if !key.PublicKey.Equal(cert.PublicKey) {
 		return nil, fmt.Errorf("ca: %s does not match %s", fileCAKey, fileCACert)
 	}
-	for _, sub := range []string{dirCerts, dirRequests} {
-		if err := os.MkdirAll(filepath.Join(cfg.Dir, sub), 0o700); err != nil {
-			return nil, fmt.Errorf("ca: %w", err)
-		}
+	if err := os.MkdirAll(filepath.Join(cfg.Dir, dirRequests), 0o700); err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
 	}
 	a.cert, a.certPE, a.key = cert, certPEM, key
+	unlock, err := a.lock.lock(lockExclusive)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := a.migrate(); err != nil {
+		return nil, err
+	}
 	return a, nil
+}
+
+func newAuthority(cfg Config) *Authority {
+	return &Authority{
+		cfg: cfg, dir: cfg.Dir,
+		lock: &dirLock{path: filepath.Join(cfg.Dir, fileLock)},
+		st:   store{path: filepath.Join(cfg.Dir, fileJournal)},
+	}
 }
 
 func (a *Authority) path(name string) string { return filepath.Join(a.dir, name) }
@@ -322,8 +338,8 @@ func (a *Authority) Issue(role gofunc.Role, name string, opts IssueOptions) (*id
 	}
 	spec.pub = key.Public()
 	var cert *x509.Certificate
-	err = a.update(func(ix *index) error {
-		c, err := a.issueLocked(ix, spec, event{Kind: KindSign, Details: map[string]string{"via": "issue"}})
+	err = a.update(func(tx *txn) error {
+		c, err := a.issueLocked(tx, spec, event{Kind: KindSign, Details: map[string]string{"via": "issue"}})
 		cert = c
 		return err
 	})
@@ -377,11 +393,26 @@ type signSpec struct {
 	addr     string
 }
 
-// issueLocked signs spec and records the certificate in ix and in
-// DIR/certs. The caller holds the exclusive lock and writes ix. The audit
-// record ev is written before any file: a signature the audit log does
-// not know about is never handed out.
-func (a *Authority) issueLocked(ix *index, spec signSpec, ev event) (*x509.Certificate, error) {
+// issueLocked signs spec and records the certificate in tx. The audit
+// record ev is written before the journal: a signature the audit log
+// does not know about is never handed out.
+func (a *Authority) issueLocked(tx *txn, spec signSpec, ev event) (*x509.Certificate, error) {
+	return a.recordIssued(tx, nil, spec, ev)
+}
+
+// issued is a certificate signed but not yet recorded: Submit signs
+// ahead, outside the lock, when a request will most likely be signed
+// (autosign, token), so that the signing work of a burst of requests
+// runs on every core instead of one at a time under the lock.
+type issued struct {
+	spec signSpec
+	cert *x509.Certificate
+	rec  certRecord
+}
+
+// sign makes the certificate for spec with a fresh random serial. It
+// touches no state.
+func (a *Authority) sign(spec signSpec) (*issued, error) {
 	if _, ok := spec.pub.(*ecdsa.PublicKey); !ok {
 		return nil, fmt.Errorf("ca: public key is %T, want ECDSA", spec.pub)
 	}
@@ -389,14 +420,9 @@ func (a *Authority) issueLocked(ix *index, spec signSpec, ev event) (*x509.Certi
 	if err != nil {
 		return nil, err
 	}
-	var serial *big.Int
-	for {
-		if serial, err = randomSerial(); err != nil {
-			return nil, fmt.Errorf("ca: %w", err)
-		}
-		if ix.find(serialHex(serial)) == nil {
-			break
-		}
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
 	}
 	validity := spec.validity
 	if validity <= 0 {
@@ -431,7 +457,7 @@ func (a *Authority) issueLocked(ix *index, spec signSpec, ev event) (*x509.Certi
 	if err != nil {
 		return nil, fmt.Errorf("ca: %w", err)
 	}
-	rec := certRecord{
+	return &issued{spec: spec, cert: cert, rec: certRecord{
 		Serial:    serialHex(serial),
 		Name:      spec.name,
 		Role:      spec.role,
@@ -439,21 +465,43 @@ func (a *Authority) issueLocked(ix *index, spec signSpec, ev event) (*x509.Certi
 		NotAfter:  cert.NotAfter.UTC(),
 		KeyFP:     keyFP,
 		Addr:      spec.addr,
+	}}, nil
+}
+
+// recordIssued records a certificate for spec in tx: pre, when it was
+// signed ahead for this very spec with a serial still unused, else a new
+// one signed here.
+func (a *Authority) recordIssued(tx *txn, pre *issued, spec signSpec, ev event) (*x509.Certificate, error) {
+	is := pre
+	if is == nil || !is.spec.equal(spec) {
+		is = nil
 	}
+	for is == nil || tx.ix.find(is.rec.Serial) != nil {
+		var err error
+		if is, err = a.sign(spec); err != nil {
+			return nil, err
+		}
+	}
+	rec := is.rec
 	ev.Caller, ev.Role, ev.Serial = spec.name, string(spec.role), rec.Serial
-	ev.Details = withDetail(ev.Details, "key_fingerprint", keyFP, "not_after", rec.NotAfter.Format(time.RFC3339))
+	ev.Details = withDetail(ev.Details, "key_fingerprint", rec.KeyFP, "not_after", rec.NotAfter.Format(time.RFC3339))
 	if spec.addr != "" {
 		ev.Details["addr"] = spec.addr
 	}
-	if err := a.audit(ev); err != nil {
+	tx.audit(ev)
+	if err := tx.record(entry{Op: opCert, Cert: &rec, DER: is.cert.Raw}); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(a.path(filepath.Join(dirCerts, rec.Serial+".pem")), encodePEM(pemCert, der), 0o644); err != nil {
-		return nil, fmt.Errorf("ca: write certificate: %w", err)
-	}
-	ix.Certs = append(ix.Certs, rec)
 	a.logger().Info("certificate issued", "name", spec.name, "role", spec.role, "serial", rec.Serial, "not_after", rec.NotAfter)
-	return cert, nil
+	return is.cert, nil
+}
+
+// equal reports whether two specs make the same certificate (apart from
+// serial and validity dates).
+func (s signSpec) equal(o signSpec) bool {
+	pk, ok := s.pub.(*ecdsa.PublicKey)
+	return ok && pk.Equal(o.pub) && s.role == o.role && s.name == o.name && s.validity == o.validity &&
+		s.addr == o.addr && slices.Equal(s.dns, o.dns) && slices.EqualFunc(s.ips, o.ips, net.IP.Equal)
 }
 
 func withDetail(m map[string]string, kv ...string) map[string]string {
@@ -500,132 +548,22 @@ func (a *Authority) Signed() ([]CertInfo, error) {
 
 // CertificatePEMBySerial returns an issued certificate by its serial (hex).
 func (a *Authority) CertificatePEMBySerial(serial string) ([]byte, error) {
-	serial, ok := normalizeSerial(serial)
+	canon, ok := normalizeSerial(serial)
 	if !ok {
 		return nil, fmt.Errorf("%w: serial %q", ErrNotFound, serial)
 	}
-	b, err := os.ReadFile(a.path(filepath.Join(dirCerts, serial+".pem")))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: serial %s", ErrNotFound, serial)
-	}
-	return b, err
-}
-
-// index is DIR/index.json: every issued certificate, its revocation, and
-// the CRL number. It is rewritten whole, atomically, under the lock.
-type index struct {
-	Version   int          `json:"version"`
-	CRLNumber int64        `json:"crl_number"`
-	CRLAt     time.Time    `json:"crl_at,omitzero"` // ThisUpdate of the current CRL
-	Certs     []certRecord `json:"certs"`
-}
-
-const indexVersion = 1
-
-type certRecord struct {
-	Serial    string           `json:"serial"`
-	Name      string           `json:"name"`
-	Role      gofunc.Role      `json:"role"`
-	NotBefore time.Time        `json:"not_before"`
-	NotAfter  time.Time        `json:"not_after"`
-	KeyFP     string           `json:"key_fingerprint"`
-	Addr      string           `json:"addr,omitempty"`
-	RevokedAt time.Time        `json:"revoked_at,omitzero"`
-	Reason    RevocationReason `json:"reason,omitempty"`
-}
-
-func (r certRecord) revoked() bool { return !r.RevokedAt.IsZero() }
-
-// valid reports whether the certificate is usable at t: not revoked, not
-// expired.
-func (r certRecord) valid(t time.Time) bool { return !r.revoked() && t.Before(r.NotAfter) }
-
-func (r certRecord) info() CertInfo {
-	return CertInfo{
-		Serial: r.Serial, Name: r.Name, Role: r.Role, NotBefore: r.NotBefore, NotAfter: r.NotAfter,
-		KeyFingerprint: r.KeyFP, Addr: r.Addr, Revoked: r.revoked(), RevokedAt: r.RevokedAt, Reason: r.Reason,
-	}
-}
-
-func (ix *index) find(serial string) *certRecord {
-	for i := range ix.Certs {
-		if ix.Certs[i].Serial == serial {
-			return &ix.Certs[i]
+	var der []byte
+	err := a.view(func(ix *index) error {
+		r := ix.find(canon)
+		if r == nil {
+			return fmt.Errorf("%w: serial %s", ErrNotFound, canon)
 		}
-	}
-	return nil
-}
-
-// current returns the newest valid certificate of role for name, or nil.
-func (ix *index) current(name string, role gofunc.Role, t time.Time) *certRecord {
-	var best *certRecord
-	for i := range ix.Certs {
-		r := &ix.Certs[i]
-		if r.Name == name && r.Role == role && r.valid(t) && (best == nil || !r.NotBefore.Before(best.NotBefore)) {
-			best = r
-		}
-	}
-	return best
-}
-
-func (a *Authority) readIndex() (*index, error) {
-	b, err := os.ReadFile(a.path(fileIndex))
-	if errors.Is(err, fs.ErrNotExist) {
-		return &index{Version: indexVersion}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("ca: %w", err)
-	}
-	ix := new(index)
-	if err := json.Unmarshal(b, ix); err != nil {
-		return nil, fmt.Errorf("ca: %s: %w", a.path(fileIndex), err)
-	}
-	if ix.Version != indexVersion {
-		return nil, fmt.Errorf("ca: %s: unknown version %d", a.path(fileIndex), ix.Version)
-	}
-	return ix, nil
-}
-
-func (a *Authority) writeIndex(ix *index) error {
-	b, err := json.MarshalIndent(ix, "", "\t")
-	if err != nil {
-		return fmt.Errorf("ca: %w", err)
-	}
-	if err := writeFileAtomic(a.path(fileIndex), append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("ca: write index: %w", err)
-	}
-	return nil
-}
-
-// update runs fn on a fresh copy of the index under the exclusive lock
-// and writes the index back if fn succeeds. Reading the index inside the
-// lock matters: another process may have changed it since our last look.
-func (a *Authority) update(fn func(ix *index) error) error {
-	unlock, err := a.lock.lock(lockExclusive)
-	if err != nil {
+		d, err := a.st.certDER(r)
+		der = d
 		return err
-	}
-	defer unlock()
-	ix, err := a.readIndex()
+	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := fn(ix); err != nil {
-		return err
-	}
-	return a.writeIndex(ix)
-}
-
-// view runs fn on the index under the shared lock.
-func (a *Authority) view(fn func(ix *index) error) error {
-	unlock, err := a.lock.lock(lockShared)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	ix, err := a.readIndex()
-	if err != nil {
-		return err
-	}
-	return fn(ix)
+	return encodePEM(pemCert, der), nil
 }

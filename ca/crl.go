@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gofunc/gofunc/identity"
 )
@@ -74,25 +75,26 @@ func ParseReason(s string) (RevocationReason, error) {
 	return 0, fmt.Errorf("%w: %q", ErrBadReason, s)
 }
 
-// makeCRL signs a new CRL listing every revoked certificate of ix that has
-// not expired yet (an expired certificate is refused anyway), bumps the
-// CRL number, and writes DIR/crl.pem. The caller holds the exclusive lock
-// and writes ix.
-func (a *Authority) makeCRL(ix *index) ([]byte, error) {
+// signCRL signs the CRL that follows the current one in ix: number
+// ix.CRLNumber+1, listing every revoked certificate that has not expired
+// yet (an expired certificate is refused anyway). It costs the number of
+// revocations, not of certificates.
+func (a *Authority) signCRL(ix *index) (der []byte, number int64, err error) {
 	now := a.cfg.Now()
-	ix.CRLNumber++
+	number = ix.CRLNumber + 1
 	tmpl := &x509.RevocationList{
-		Number:     big.NewInt(ix.CRLNumber),
+		Number:     big.NewInt(number),
 		ThisUpdate: now.Add(-clockSkew),
 		NextUpdate: now.Add(a.cfg.CRLValidity),
 	}
-	for _, r := range ix.Certs {
-		if !r.revoked() || !now.Before(r.NotAfter) {
+	for _, i := range ix.revoked {
+		r := ix.Certs[i]
+		if !now.Before(r.NotAfter) {
 			continue
 		}
 		n, ok := new(big.Int).SetString(r.Serial, 16)
 		if !ok {
-			return nil, fmt.Errorf("ca: index holds a bad serial %q", r.Serial)
+			return nil, 0, fmt.Errorf("%w: bad serial %q", ErrCorruptIndex, r.Serial)
 		}
 		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries, x509.RevocationListEntry{
 			SerialNumber:   n,
@@ -100,49 +102,88 @@ func (a *Authority) makeCRL(ix *index) ([]byte, error) {
 			ReasonCode:     int(r.Reason),
 		})
 	}
-	der, err := x509.CreateRevocationList(rand.Reader, tmpl, a.cert, a.key)
+	der, err = x509.CreateRevocationList(rand.Reader, tmpl, a.cert, a.key)
 	if err != nil {
-		return nil, fmt.Errorf("ca: create CRL: %w", err)
+		return nil, 0, fmt.Errorf("ca: create CRL: %w", err)
 	}
-	if err := writeFileAtomic(a.path(fileCRL), encodePEM(pemCRL, der), 0o644); err != nil {
-		return nil, fmt.Errorf("ca: write CRL: %w", err)
-	}
-	ix.CRLAt = now
-	return der, nil
+	return der, number, nil
 }
 
-// CRL returns the current CRL (DER). It makes a fresh one when the stored
-// CRL is missing or past half of Config.CRLValidity, so a certmaster that
-// serves get_crl never hands out a CRL close to its NextUpdate.
-func (a *Authority) CRL() ([]byte, error) {
-	var fresh bool
-	var der []byte
-	err := a.view(func(ix *index) error {
-		d, err := a.readCRL()
-		if err != nil {
-			return nil // made below
-		}
-		der = d
-		fresh = a.cfg.Now().Sub(ix.CRLAt) < a.cfg.CRLValidity/2
-		return nil
-	})
+// makeCRL signs a new CRL in tx: its number goes into the journal, and
+// DIR/crl.pem is written once the journal is (a crash in between leaves
+// an older crl.pem, which CRL notices by its number and replaces).
+func (a *Authority) makeCRL(tx *txn) ([]byte, error) {
+	der, number, err := a.signCRL(tx.ix)
 	if err != nil {
 		return nil, err
 	}
-	if fresh && der != nil {
-		return der, nil
+	if err := tx.record(entry{Op: opCRL, Number: number, At: a.cfg.Now().UTC()}); err != nil {
+		return nil, err
 	}
-	err = a.update(func(ix *index) error {
+	tx.afterJournal(func() error { return a.writeCRL(der) })
+	return der, nil
+}
+
+func (a *Authority) writeCRL(der []byte) error {
+	if err := writeFileAtomic(a.path(fileCRL), encodePEM(pemCRL, der), 0o644); err != nil {
+		return fmt.Errorf("ca: write CRL: %w", err)
+	}
+	a.crlCache.Store(nil)
+	return nil
+}
+
+// crlFile is DIR/crl.pem as last read, kept so that get_crl, which
+// every minion calls every half minute, does not parse it each time.
+type crlFile struct {
+	der    []byte
+	number int64
+	at     time.Time // the index's CRLAt for this number
+}
+
+// CRL returns the current CRL (DER). It makes a fresh one when the stored
+// CRL is missing, older than the index says (a crash after a
+// revocation), or past half of Config.CRLValidity, so a certmaster that
+// serves get_crl never hands out a CRL close to its NextUpdate.
+func (a *Authority) CRL() ([]byte, error) {
+	var der []byte
+	err := a.view(func(ix *index) error {
+		der = a.currentCRL(ix)
+		return nil
+	})
+	if err != nil || der != nil {
+		return der, err
+	}
+	err = a.update(func(tx *txn) error {
 		// Another process may have refreshed it while we waited.
-		if d, err := a.readCRL(); err == nil && a.cfg.Now().Sub(ix.CRLAt) < a.cfg.CRLValidity/2 {
-			der = d
+		if der = a.currentCRL(tx.ix); der != nil {
 			return nil
 		}
-		d, err := a.makeCRL(ix)
+		d, err := a.makeCRL(tx)
 		der = d
 		return err
 	})
 	return der, err
+}
+
+// currentCRL returns DIR/crl.pem when it is the index's current CRL and
+// fresh enough to serve, else nil. The caller holds the lock.
+func (a *Authority) currentCRL(ix *index) []byte {
+	if a.cfg.Now().Sub(ix.CRLAt) >= a.cfg.CRLValidity/2 {
+		return nil
+	}
+	if c := a.crlCache.Load(); c != nil && c.number == ix.CRLNumber && c.at.Equal(ix.CRLAt) {
+		return c.der
+	}
+	der, err := a.readCRL()
+	if err != nil {
+		return nil
+	}
+	rl, err := x509.ParseRevocationList(der)
+	if err != nil || rl.Number == nil || rl.Number.Cmp(big.NewInt(ix.CRLNumber)) != 0 {
+		return nil
+	}
+	a.crlCache.Store(&crlFile{der: der, number: ix.CRLNumber, at: ix.CRLAt})
+	return der
 }
 
 // CRLPEM is CRL in PEM form.
@@ -172,29 +213,31 @@ func (a *Authority) Revoke(nameOrSerial string, reason RevocationReason) ([]Cert
 		return nil, fmt.Errorf("%w: %d", ErrBadReason, int(reason))
 	}
 	var out []CertInfo
-	err := a.update(func(ix *index) error {
-		now := a.cfg.Now()
+	err := a.update(func(tx *txn) error {
 		serial, isSerial := normalizeSerial(nameOrSerial)
 		name, nameErr := identity.ValidateName(nameOrSerial)
-		for i := range ix.Certs {
-			r := &ix.Certs[i]
+		var targets []*certRecord
+		if isSerial {
+			if r := tx.ix.find(serial); r != nil {
+				targets = append(targets, r)
+			}
+		}
+		if nameErr == nil {
+			targets = append(targets, tx.ix.named(name)...)
+		}
+		for _, r := range targets {
 			if r.revoked() {
 				continue
 			}
-			if !(isSerial && r.Serial == serial) && !(nameErr == nil && r.Name == name) {
-				continue
-			}
-			if err := a.audit(event{Kind: KindRevoke, Caller: r.Name, Role: string(r.Role), Serial: r.Serial,
-				Details: map[string]string{"reason": reason.String()}}); err != nil {
+			if err := a.revokeLocked(tx, r, reason); err != nil {
 				return err
 			}
-			r.RevokedAt, r.Reason = now.UTC(), reason
 			out = append(out, r.info())
 		}
 		if len(out) == 0 {
 			return fmt.Errorf("%w: no unrevoked certificate named or numbered %q", ErrNotFound, nameOrSerial)
 		}
-		_, err := a.makeCRL(ix)
+		_, err := a.makeCRL(tx)
 		return err
 	})
 	if err != nil {
@@ -204,6 +247,13 @@ func (a *Authority) Revoke(nameOrSerial string, reason RevocationReason) ([]Cert
 		a.logger().Info("certificate revoked", "name", c.Name, "serial", c.Serial, "reason", c.Reason)
 	}
 	return out, nil
+}
+
+// revokeLocked records the revocation of r in tx.
+func (a *Authority) revokeLocked(tx *txn, r *certRecord, reason RevocationReason) error {
+	tx.audit(event{Kind: KindRevoke, Caller: r.Name, Role: string(r.Role), Serial: r.Serial,
+		Details: map[string]string{"reason": reason.String()}})
+	return tx.record(entry{Op: opRevoke, Serial: r.Serial, At: a.cfg.Now().UTC(), Reason: reason})
 }
 
 // normalizeSerial turns a serial typed by a person ("0x1A:2b", "1a2b")

@@ -34,8 +34,8 @@ func (a *Authority) Renew(cert *x509.Certificate, csrPEM []byte, source string) 
 		return nil, fmt.Errorf("%w: %w", errNotAllowed, identity.ErrNoRole)
 	}
 	var out *x509.Certificate
-	err = a.update(func(ix *index) error {
-		r := ix.find(pki.SerialHex(cert.SerialNumber))
+	err = a.update(func(tx *txn) error {
+		r := tx.ix.find(pki.SerialHex(cert.SerialNumber))
 		switch {
 		case r == nil:
 			return fmt.Errorf("%w: serial %s is not in the index", ErrNotFound, pki.SerialHex(cert.SerialNumber))
@@ -50,12 +50,10 @@ func (a *Authority) Renew(cert *x509.Certificate, csrPEM []byte, source string) 
 		if err != nil {
 			return err
 		}
-		if err := a.audit(event{Kind: KindRenew, Caller: r.Name, Role: string(r.Role), Serial: r.Serial, Remote: source,
-			Details: map[string]string{"key_fingerprint": keyFP}}); err != nil {
-			return err
-		}
-		spec := signSpec{role: role, name: r.Name, pub: csr.PublicKey, dns: renewedDNSNames(ix, r, cert.DNSNames), ips: cert.IPAddresses, addr: r.Addr}
-		out, err = a.issueLocked(ix, spec, event{Kind: KindSign, Remote: source,
+		tx.audit(event{Kind: KindRenew, Caller: r.Name, Role: string(r.Role), Serial: r.Serial, Remote: source,
+			Details: map[string]string{"key_fingerprint": keyFP}})
+		spec := signSpec{role: role, name: r.Name, pub: csr.PublicKey, dns: renewedDNSNames(tx.ix, r, cert.DNSNames), ips: cert.IPAddresses, addr: r.Addr}
+		out, err = a.issueLocked(tx, spec, event{Kind: KindSign, Remote: source,
 			Details: map[string]string{"via": "renew", "renews": r.Serial}})
 		return err
 	})
@@ -87,8 +85,8 @@ func renewedDNSNames(ix *index, r *certRecord, names []string) []string {
 // hasMinion reports whether any minion certificate, valid or not, was
 // issued for name.
 func (ix *index) hasMinion(name string) bool {
-	for _, c := range ix.Certs {
-		if c.Role == gofunc.RoleMinion && strings.EqualFold(c.Name, name) {
+	for _, c := range ix.named(strings.ToLower(name)) {
+		if c.Role == gofunc.RoleMinion {
 			return true
 		}
 	}

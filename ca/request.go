@@ -271,10 +271,6 @@ func (v *validated) info(source string, now time.Time) RequestInfo {
 	return ri
 }
 
-// errNoChange tells update that fn changed nothing, so the index is not
-// rewritten (a minion polling its pending request must not cost a write).
-var errNoChange = errors.New("no change")
-
 // Submit handles a certificate request from a minion: the enroll and
 // wait_for_cert calls. In order:
 //   - the CSR and every field are validated (errors: ErrBadCSR,
@@ -288,25 +284,25 @@ var errNoChange = errors.New("no change")
 //     no autosign);
 //   - anything else is stored as pending, with its source address, time,
 //     address and key fingerprint, for `certmaster sign`.
+//
+// Concurrent Submits are committed together: one lock, one audit write
+// and one journal write for the whole group (see txn), so a fleet
+// enrolling at once costs a few fsyncs per group rather than per minion.
 func (a *Authority) Submit(req Request, autosign string) (Result, error) {
 	v, err := validateRequest(req)
 	if err != nil {
 		a.auditRefusal(req, err)
 		return Result{}, err
 	}
-	var res Result
-	err = a.update(func(ix *index) error {
-		r, err := a.submitLocked(ix, v, req, autosign)
-		res = r
-		return err
-	})
-	if errors.Is(err, errNoChange) {
-		err = nil
+	it := &submitItem{v: v, req: req, autosign: autosign}
+	if req.Token != "" || (autosign != "" && glob.Match(autosign, v.name)) {
+		// Most likely signed: sign now, in parallel with the others. The
+		// txn decides, and signs anew if anything differs.
+		if is, err := a.sign(v.spec(false)); err == nil {
+			it.pre = is
+		}
 	}
-	if err != nil {
-		return Result{}, err
-	}
-	return res, nil
+	return a.submits.do(a, it)
 }
 
 // auditRefusal records a request refused before it reached the state.
@@ -315,22 +311,46 @@ func (a *Authority) auditRefusal(req Request, cause error) {
 	_ = a.audit(event{Kind: KindRequest, Caller: req.Name, Remote: req.Source, Outcome: audit.OutcomeDenied, Error: cause.Error()})
 }
 
-func (a *Authority) submitLocked(ix *index, v *validated, req Request, autosign string) (Result, error) {
+// submitBatch runs the submits of one group in one txn. A submit that is
+// refused (a conflict, a bad token) leaves the others alone; an error
+// after the state changed (an I/O error) fails the whole group.
+func (a *Authority) submitBatch(items []*submitItem) {
+	err := a.update(func(tx *txn) error {
+		for _, it := range items {
+			sp := tx.savepoint()
+			it.res, it.err = a.submitLocked(tx, it)
+			if it.err != nil && !tx.rollback(sp) {
+				return it.err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		for _, it := range items {
+			if it.err == nil {
+				it.res, it.err = Result{}, err
+			}
+		}
+	}
+}
+
+func (a *Authority) submitLocked(tx *txn, it *submitItem) (Result, error) {
+	v, req, autosign := it.v, it.req, it.autosign
 	now := a.cfg.Now()
 	ev := event{Kind: KindRequest, Caller: v.name, Role: string(gofunc.RoleMinion), Remote: req.Source,
 		Details: map[string]string{"addr": v.addr, "key_fingerprint": v.keyFP}}
-	if cur := ix.current(v.name, gofunc.RoleMinion, now); cur != nil {
+	if cur := tx.ix.current(v.name, gofunc.RoleMinion, now); cur != nil {
 		if cur.KeyFP == v.keyFP {
-			pem, err := os.ReadFile(a.path(filepath.Join(dirCerts, cur.Serial+".pem")))
+			der, err := a.st.certDER(cur)
 			if err != nil {
-				return Result{}, fmt.Errorf("ca: %w", err)
+				return Result{}, err
 			}
-			return Result{Status: StatusSigned, CertPEM: pem}, errNoChange
+			return Result{Status: StatusSigned, CertPEM: encodePEM(pemCert, der)}, nil
 		}
 		reason := fmt.Sprintf("%s already has a valid certificate (serial %s) for another key", v.name, cur.Serial)
-		return a.conflictLocked(v, req, now, reason, nil)
+		return a.conflictLocked(tx, v, req, now, reason, nil)
 	}
-	stored, err := a.readRequest(v.name)
+	stored, err := tx.readRequest(v.name)
 	if err != nil {
 		return Result{}, err
 	}
@@ -338,119 +358,104 @@ func (a *Authority) submitLocked(ix *index, v *validated, req Request, autosign 
 		switch {
 		case stored.KeyFingerprint != v.keyFP && stored.Status == StatusPending:
 			reason := fmt.Sprintf("%s has a pending request for another key (%s)", v.name, stored.KeyFingerprint)
-			return a.conflictLocked(v, req, now, reason, stored)
+			return a.conflictLocked(tx, v, req, now, reason, stored)
 		case stored.KeyFingerprint == v.keyFP && stored.Status == StatusRejected:
-			return Result{Status: StatusRejected, Reason: "the request was rejected"}, errNoChange
+			return Result{Status: StatusRejected, Reason: "the request was rejected"}, nil
 		case stored.KeyFingerprint != v.keyFP:
 			stored = nil // a new key after a rejection: a new request
 		}
 	}
 	if req.Token != "" {
-		return a.signWithToken(ix, v, req, ev)
+		return a.signWithToken(tx, it, ev)
 	}
 	if autosign != "" && glob.Match(autosign, v.name) {
 		ev.Outcome, ev.Details["via"] = "signed", "autosign"
-		return a.signRequestLocked(ix, v, ev, false)
+		return a.signRequestLocked(tx, v, it.pre, ev, false)
 	}
 	if stored != nil {
-		return Result{Status: StatusPending}, errNoChange
+		return Result{Status: StatusPending}, nil
 	}
-	if err := a.checkRoomLocked(req.Source, v.name); err != nil {
+	if err := a.checkRoomLocked(tx, req.Source, v.name); err != nil {
 		return Result{}, err
 	}
 	ev.Outcome = string(StatusPending)
-	if err := a.audit(ev); err != nil {
-		return Result{}, err
-	}
-	rr := requestRecord{RequestInfo: v.info(req.Source, now), CSR: string(v.pem)}
-	if err := a.writeRequest(rr); err != nil {
-		return Result{}, err
-	}
+	tx.audit(ev)
+	tx.writeRequest(requestRecord{RequestInfo: v.info(req.Source, now), CSR: string(v.pem)})
 	a.logger().Info("certificate request pending", "name", v.name, "addr", v.addr, "source", req.Source, "key", v.keyFP)
-	return Result{Status: StatusPending}, errNoChange
+	return Result{Status: StatusPending}, nil
 }
 
 // conflictLocked stores and audits a conflict. stored is the pending
 // request the new one collides with, if that is the conflict.
-func (a *Authority) conflictLocked(v *validated, req Request, now time.Time, reason string, stored *requestRecord) (Result, error) {
+func (a *Authority) conflictLocked(tx *txn, v *validated, req Request, now time.Time, reason string, stored *requestRecord) (Result, error) {
 	if stored == nil {
-		if err := a.checkRoomLocked(req.Source, v.name); err != nil {
+		if err := a.checkRoomLocked(tx, req.Source, v.name); err != nil {
 			return Result{}, err
 		}
 	}
-	if err := a.audit(event{Kind: KindConflict, Caller: v.name, Role: string(gofunc.RoleMinion), Remote: req.Source,
+	tx.audit(event{Kind: KindConflict, Caller: v.name, Role: string(gofunc.RoleMinion), Remote: req.Source,
 		Outcome: string(StatusConflict), Error: reason,
-		Details: map[string]string{"addr": v.addr, "key_fingerprint": v.keyFP}}); err != nil {
-		return Result{}, err
-	}
+		Details: map[string]string{"addr": v.addr, "key_fingerprint": v.keyFP}})
 	if stored == nil {
 		rr := requestRecord{RequestInfo: v.info(req.Source, now), CSR: string(v.pem)}
 		rr.Conflict, rr.ConflictReason = true, reason
-		if err := a.writeRequest(rr); err != nil {
-			return Result{}, err
-		}
+		tx.writeRequest(rr)
 	} else if !stored.Conflict {
 		stored.Conflict = true
 		stored.ConflictReason = fmt.Sprintf("another key (%s) asked for this name from %s", v.keyFP, req.Source)
-		if err := a.writeRequest(*stored); err != nil {
-			return Result{}, err
-		}
+		tx.writeRequest(*stored)
 	}
 	a.logger().Warn("conflicting certificate request", "name", v.name, "source", req.Source, "key", v.keyFP, "reason", reason)
-	return Result{Status: StatusConflict, Reason: reason}, errNoChange
+	return Result{Status: StatusConflict, Reason: reason}, nil
 }
 
-func (a *Authority) signWithToken(ix *index, v *validated, req Request, ev event) (Result, error) {
-	var tf *tokenFile
-	var tr *tokenRecord
-	var err error
-	tf, err = a.readTokens()
-	if err == nil {
-		tr, err = checkToken(tf, req.Token, v.name, a.cfg.Now())
+func (a *Authority) signWithToken(tx *txn, it *submitItem, ev event) (Result, error) {
+	v, req := it.v, it.req
+	tf, err := tx.tokenFile()
+	if err != nil {
+		return Result{}, err
 	}
+	tr, err := checkToken(tf, req.Token, v.name, a.cfg.Now())
 	if err != nil {
 		ev.Outcome, ev.Error = audit.OutcomeDenied, err.Error()
-		_ = a.audit(ev)
+		tx.refusal(ev)
 		return Result{}, err
 	}
-	if err := a.audit(event{Kind: KindTokenUse, Caller: v.name, Remote: req.Source,
-		Details: map[string]string{"token_id": tr.ID, "use": fmt.Sprintf("%d/%d", tr.Used+1, tr.MaxUses)}}); err != nil {
-		return Result{}, err
-	}
-	// The use is spent before the certificate exists: if signing then
-	// fails, a use is lost, never gained.
+	tx.audit(event{Kind: KindTokenUse, Caller: v.name, Remote: req.Source,
+		Details: map[string]string{"token_id": tr.ID, "use": fmt.Sprintf("%d/%d", tr.Used+1, tr.MaxUses)}})
+	// The use is spent before the certificate exists (tokens are written
+	// before the journal): if signing then fails, a use is lost, never
+	// gained.
 	tr.Used++
-	if err := a.writeTokens(tf); err != nil {
-		return Result{}, err
-	}
+	tx.tokensChanged()
 	ev.Outcome, ev.Details["via"], ev.Details["token_id"] = "signed", "token", tr.ID
-	return a.signRequestLocked(ix, v, ev, false)
+	return a.signRequestLocked(tx, v, it.pre, ev, false)
 }
 
 // signRequestLocked audits the request, signs it and drops any stored
 // request for the name. The certificate's only DNS SAN is the name; its
 // IP SANs are those certIPs grants (byAdmin: the admin signed by hand).
-func (a *Authority) signRequestLocked(ix *index, v *validated, ev event, byAdmin bool) (Result, error) {
-	ips, dropped := v.certIPs(byAdmin)
-	if len(dropped) > 0 {
+func (a *Authority) signRequestLocked(tx *txn, v *validated, pre *issued, ev event, byAdmin bool) (Result, error) {
+	if _, dropped := v.certIPs(byAdmin); len(dropped) > 0 {
 		ev.Details = withDetail(ev.Details, "ips_not_granted", strings.Join(dropped, ","))
 		a.logger().Warn("requested IP addresses not put in the certificate: not the request's source",
 			"name", v.name, "source", v.source, "ips", dropped)
 	}
-	if err := a.audit(ev); err != nil {
-		return Result{}, err
-	}
-	spec := signSpec{role: gofunc.RoleMinion, name: v.name, pub: v.csr.PublicKey,
-		dns: []string{v.name}, ips: ips, addr: v.addr}
-	cert, err := a.issueLocked(ix, spec, event{Kind: KindSign, Remote: ev.Remote,
+	tx.audit(ev)
+	cert, err := a.recordIssued(tx, pre, v.spec(byAdmin), event{Kind: KindSign, Remote: ev.Remote,
 		Details: map[string]string{"via": ev.Details["via"]}})
 	if err != nil {
 		return Result{}, err
 	}
-	if err := a.removeRequest(v.name); err != nil {
-		return Result{}, err
-	}
+	tx.removeRequest(v.name)
 	return Result{Status: StatusSigned, CertPEM: encodePEM(pemCert, cert.Raw)}, nil
+}
+
+// spec is what the certificate for v holds: the name as its only DNS
+// SAN, and the IP SANs certIPs grants.
+func (v *validated) spec(byAdmin bool) signSpec {
+	ips, _ := v.certIPs(byAdmin)
+	return signSpec{role: gofunc.RoleMinion, name: v.name, pub: v.csr.PublicKey, dns: []string{v.name}, ips: ips, addr: v.addr}
 }
 
 // validated rebuilds a stored request's validated form, checking that
@@ -488,10 +493,15 @@ const fullAuditEvery = time.Minute
 // holds Config.MaxStored requests. The refusal is audited at most once
 // per fullAuditEvery (with the first refused source and name) and
 // logged likewise.
-func (a *Authority) checkRoomLocked(source, name string) error {
+func (a *Authority) checkRoomLocked(tx *txn, source, name string) error {
 	n, err := a.countRequests()
 	if err != nil {
 		return err
+	}
+	for name, rr := range tx.reqs {
+		if _, err := os.Lstat(a.requestPath(name)); errors.Is(err, fs.ErrNotExist) && rr != nil {
+			n++ // stored by this txn, not on disk yet
+		}
 	}
 	if n < a.cfg.MaxStored {
 		return nil
@@ -508,7 +518,7 @@ func (a *Authority) checkRoomLocked(source, name string) error {
 	a.fullMu.Unlock()
 	if due {
 		a.logger().Warn("certificate request store full; refusing new requests", "stored", n, "max", a.cfg.MaxStored, "source", source)
-		_ = a.audit(event{Kind: KindRequest, Caller: name, Role: string(gofunc.RoleMinion), Remote: source,
+		tx.refusal(event{Kind: KindRequest, Caller: name, Role: string(gofunc.RoleMinion), Remote: source,
 			Outcome: audit.OutcomeDenied, Error: "ca: request store full: " + detail,
 			Details: map[string]string{"stored": strconv.Itoa(n), "max_stored": strconv.Itoa(a.cfg.MaxStored)}})
 	}
@@ -641,17 +651,22 @@ func matchAny(globs []string, name string) bool {
 func (a *Authority) Sign(globs ...string) ([]CertInfo, error) {
 	var out []CertInfo
 	var errs []error
-	err := a.update(func(ix *index) error {
-		rrs, err := a.allRequests(ix)
+	err := a.update(func(tx *txn) error {
+		rrs, err := a.allRequests(tx.ix)
 		if err != nil {
 			return err
 		}
 		now := a.cfg.Now()
+		var signed []*x509.Certificate
 		for _, rr := range rrs {
 			if rr.Status != StatusPending || !matchAny(globs, rr.Name) {
 				continue
 			}
-			if cur := ix.current(rr.Name, gofunc.RoleMinion, now); cur != nil && cur.KeyFP != rr.KeyFingerprint {
+			if cur := tx.ix.current(rr.Name, gofunc.RoleMinion, now); cur != nil {
+				if cur.KeyFP == rr.KeyFingerprint {
+					tx.removeRequest(rr.Name) // left by a crash after its certificate was made
+					continue
+				}
 				errs = append(errs, fmt.Errorf("%w: %s", ErrConflict, rr.ConflictReason))
 				continue
 			}
@@ -662,7 +677,7 @@ func (a *Authority) Sign(globs ...string) ([]CertInfo, error) {
 			}
 			ev := event{Kind: KindRequest, Caller: rr.Name, Role: string(gofunc.RoleMinion), Remote: rr.Source,
 				Outcome: "signed", Details: map[string]string{"via": "admin", "key_fingerprint": rr.KeyFingerprint}}
-			res, err := a.signRequestLocked(ix, v, ev, true)
+			res, err := a.signRequestLocked(tx, v, nil, ev, true)
 			if err != nil {
 				return err
 			}
@@ -670,18 +685,18 @@ func (a *Authority) Sign(globs ...string) ([]CertInfo, error) {
 			if err != nil {
 				return err
 			}
-			out = append(out, ix.find(serialHex(c.SerialNumber)).info())
+			signed = append(signed, c)
 		}
-		if len(out) == 0 && len(errs) == 0 {
+		if len(signed) == 0 && len(errs) == 0 {
 			return fmt.Errorf("%w: no pending request matches %q", ErrNotFound, globs)
 		}
-		if len(out) == 0 {
-			return errNoChange
+		for _, c := range signed {
+			out = append(out, tx.ix.find(serialHex(c.SerialNumber)).info())
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, errNoChange) {
-		return out, err
+	if err != nil {
+		return nil, err
 	}
 	return out, errors.Join(errs...)
 }
@@ -691,8 +706,8 @@ func (a *Authority) Sign(globs ...string) ([]CertInfo, error) {
 // ErrNotFound when no pending request matches.
 func (a *Authority) Reject(globs ...string) ([]RequestInfo, error) {
 	var out []RequestInfo
-	err := a.update(func(ix *index) error {
-		rrs, err := a.allRequests(ix)
+	err := a.update(func(tx *txn) error {
+		rrs, err := a.allRequests(tx.ix)
 		if err != nil {
 			return err
 		}
@@ -700,25 +715,21 @@ func (a *Authority) Reject(globs ...string) ([]RequestInfo, error) {
 			if rr.Status != StatusPending || !matchAny(globs, rr.Name) {
 				continue
 			}
-			if err := a.audit(event{Kind: KindReject, Caller: rr.Name, Role: string(gofunc.RoleMinion), Remote: rr.Source,
-				Outcome: string(StatusRejected), Details: map[string]string{"key_fingerprint": rr.KeyFingerprint}}); err != nil {
-				return err
-			}
+			tx.audit(event{Kind: KindReject, Caller: rr.Name, Role: string(gofunc.RoleMinion), Remote: rr.Source,
+				Outcome: string(StatusRejected), Details: map[string]string{"key_fingerprint": rr.KeyFingerprint}})
 			rr.Status = StatusRejected
-			if err := a.writeRequest(rr); err != nil {
-				return err
-			}
+			tx.writeRequest(rr)
 			out = append(out, rr.RequestInfo)
 		}
 		if len(out) == 0 {
 			return fmt.Errorf("%w: no pending request matches %q", ErrNotFound, globs)
 		}
-		return errNoChange
+		return nil
 	})
-	if errors.Is(err, errNoChange) {
-		err = nil
+	if err != nil {
+		return nil, err
 	}
-	return out, err
+	return out, nil
 }
 
 // Clean removes the stored requests (pending, rejected or conflicting)
@@ -727,8 +738,8 @@ func (a *Authority) Reject(globs ...string) ([]RequestInfo, error) {
 // request matches.
 func (a *Authority) Clean(globs ...string) ([]RequestInfo, error) {
 	var out []RequestInfo
-	err := a.update(func(ix *index) error {
-		rrs, err := a.allRequests(ix)
+	err := a.update(func(tx *txn) error {
+		rrs, err := a.allRequests(tx.ix)
 		if err != nil {
 			return err
 		}
@@ -736,22 +747,18 @@ func (a *Authority) Clean(globs ...string) ([]RequestInfo, error) {
 			if !matchAny(globs, rr.Name) {
 				continue
 			}
-			if err := a.audit(event{Kind: KindClean, Caller: rr.Name, Remote: rr.Source,
-				Details: map[string]string{"status": string(rr.Status), "key_fingerprint": rr.KeyFingerprint}}); err != nil {
-				return err
-			}
-			if err := a.removeRequest(rr.Name); err != nil {
-				return err
-			}
+			tx.audit(event{Kind: KindClean, Caller: rr.Name, Remote: rr.Source,
+				Details: map[string]string{"status": string(rr.Status), "key_fingerprint": rr.KeyFingerprint}})
+			tx.removeRequest(rr.Name)
 			out = append(out, rr.RequestInfo)
 		}
 		if len(out) == 0 {
 			return fmt.Errorf("%w: no request matches %q", ErrNotFound, globs)
 		}
-		return errNoChange
+		return nil
 	})
-	if errors.Is(err, errNoChange) {
-		err = nil
+	if err != nil {
+		return nil, err
 	}
-	return out, err
+	return out, nil
 }

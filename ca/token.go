@@ -104,14 +104,17 @@ func (a *Authority) CreateToken(opts TokenOptions) (identity.Token, TokenInfo, e
 		ID: h[:16], Created: now, Expires: now.Add(opts.TTL), MaxUses: opts.Uses,
 		NameGlob: strings.ToLower(opts.NameGlob), Comment: opts.Comment,
 	}
-	err := a.updateTokens(func(tf *tokenFile) error {
-		if err := a.audit(event{Kind: KindTokenCreate, Details: map[string]string{
-			"token_id": info.ID, "uses": fmt.Sprint(info.MaxUses), "expires": info.Expires.Format(time.RFC3339),
-			"name_glob": info.NameGlob,
-		}}); err != nil {
+	err := a.update(func(tx *txn) error {
+		tf, err := tx.tokenFile()
+		if err != nil {
 			return err
 		}
+		tx.audit(event{Kind: KindTokenCreate, Details: map[string]string{
+			"token_id": info.ID, "uses": fmt.Sprint(info.MaxUses), "expires": info.Expires.Format(time.RFC3339),
+			"name_glob": info.NameGlob,
+		}})
 		tf.Tokens = append(tf.Tokens, tokenRecord{TokenInfo: info, Hash: h})
+		tx.tokensChanged()
 		return nil
 	})
 	if err != nil {
@@ -140,14 +143,17 @@ func (a *Authority) Tokens() ([]TokenInfo, error) {
 
 // RevokeToken disables the token with the given ID (as listed by Tokens).
 func (a *Authority) RevokeToken(id string) error {
-	return a.updateTokens(func(tf *tokenFile) error {
+	return a.update(func(tx *txn) error {
+		tf, err := tx.tokenFile()
+		if err != nil {
+			return err
+		}
 		for i := range tf.Tokens {
 			r := &tf.Tokens[i]
 			if r.ID == id && !r.Revoked {
-				if err := a.audit(event{Kind: KindTokenRevoke, Details: map[string]string{"token_id": id}}); err != nil {
-					return err
-				}
+				tx.audit(event{Kind: KindTokenRevoke, Details: map[string]string{"token_id": id}})
 				r.Revoked = true
+				tx.tokensChanged()
 				return nil
 			}
 		}
@@ -203,20 +209,4 @@ func (a *Authority) writeTokens(tf *tokenFile) error {
 		return fmt.Errorf("ca: write tokens: %w", err)
 	}
 	return nil
-}
-
-func (a *Authority) updateTokens(fn func(tf *tokenFile) error) error {
-	unlock, err := a.lock.lock(lockExclusive)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	tf, err := a.readTokens()
-	if err != nil {
-		return err
-	}
-	if err := fn(tf); err != nil {
-		return err
-	}
-	return a.writeTokens(tf)
 }
