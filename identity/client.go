@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -16,10 +15,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/kolo/xmlrpc"
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/internal/pki"
+	"github.com/gofunc/gofunc/internal/xmlrpc"
 )
 
 // ErrFingerprintMismatch: the certmaster presented a CA whose SHA-256
@@ -52,8 +51,10 @@ func certmasterURL(certmaster string) (string, error) {
 	return "https://" + net.JoinHostPort(host, port) + "/", nil
 }
 
-// rpcClient calls the certmaster with kolo/xmlrpc's codec over its own
-// http.Client (kolo's Client has no context and loses fault codes).
+// rpcClient calls the certmaster over its own http.Client (for mutual
+// TLS, contexts and fault codes), taking the client side's three steps
+// of internal/xmlrpc: kolo/xmlrpc encodes, the bounded decoder decodes,
+// Unmarshal converts.
 type rpcClient struct {
 	url string
 	tr  *http.Transport
@@ -79,9 +80,11 @@ func newRPCClient(certmaster string, cfg *tls.Config) (*rpcClient, error) {
 func (c *rpcClient) close() { c.tr.CloseIdleConnections() }
 
 // call sends method(args...) and decodes the answer into out. A fault
-// comes back as a *gofunc.Fault.
+// comes back as a *gofunc.Fault; an answer that is not XML-RPC, or is
+// over maxResponseBytes, is a plain error (the certmaster, or whatever
+// answered, is broken: Enroll retries).
 func (c *rpcClient) call(ctx context.Context, method string, out any, args ...any) error {
-	body, err := xmlrpc.EncodeMethodCall(method, args...)
+	body, err := xmlrpc.EncodeRequest(method, args...)
 	if err != nil {
 		return fmt.Errorf("identity: encode %s: %w", method, err)
 	}
@@ -95,26 +98,19 @@ func (c *rpcClient) call(ctx context.Context, method string, out any, args ...an
 		return fmt.Errorf("identity: %s: %w", method, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
-	if err != nil {
-		return fmt.Errorf("identity: %s: read answer: %w", method, err)
-	}
-	if len(data) > maxResponseBytes {
-		return fmt.Errorf("identity: %s: answer over %d bytes", method, maxResponseBytes)
-	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("identity: %s: HTTP %s", method, resp.Status)
 	}
-	r := xmlrpc.Response(data)
-	if err := r.Err(); err != nil {
-		var fe xmlrpc.FaultError
-		if errors.As(err, &fe) {
-			return &gofunc.Fault{Code: gofunc.Code(fe.Code), Message: fe.String}
-		}
-		return fmt.Errorf("identity: %s: %w", method, err)
+	v, err := xmlrpc.DecodeResponse(resp.Body, xmlrpc.Limits{MaxBytes: maxResponseBytes})
+	var respErr *xmlrpc.ResponseError
+	switch {
+	case errors.As(err, &respErr):
+		return fmt.Errorf("identity: %s: bad answer: %v", method, respErr) // %v: not a fault the certmaster sent
+	case err != nil:
+		return err // the certmaster's *gofunc.Fault
 	}
-	if err := r.Unmarshal(out); err != nil {
-		return fmt.Errorf("identity: %s: decode answer: %w", method, err)
+	if err := xmlrpc.Unmarshal(v, out); err != nil {
+		return fmt.Errorf("identity: %s: bad answer: %v", method, err) // %v: our decoding, not a fault the certmaster sent
 	}
 	return nil
 }

@@ -20,7 +20,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/kolo/xmlrpc"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/gofunc/gofunc"
@@ -142,7 +141,10 @@ func (r Result) Decode(v any) error {
 	if r.Err != nil {
 		return r.Err
 	}
-	return decodeInto(r.Value, v)
+	if err := ixmlrpc.Unmarshal(r.Value, v); err != nil {
+		return fmt.Errorf("overlord: decode: %w", err)
+	}
+	return nil
 }
 
 // Results maps each targeted host to its result.
@@ -236,7 +238,7 @@ func newRequest(module, method string, args []any) (*request, error) {
 	if !ixmlrpc.ValidMethodName(wire) {
 		return nil, fmt.Errorf("%w: method name %q", ErrBadCall, clipText(wire))
 	}
-	body, err := encodeCall(wire, args)
+	body, err := ixmlrpc.EncodeRequest(wire, args...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrBadCall, wire, err)
 	}
@@ -461,20 +463,6 @@ func (c *Client) classify(ctx context.Context, err error) error {
 		return fmt.Errorf("%w: %v", ErrTimeout, err) // connected, then silence (TLS handshake timeout)
 	}
 	return fmt.Errorf("%w: %v", ErrUnreachable, err)
-}
-
-// encodeCall builds the request body with kolo/xmlrpc, after turning the
-// Go values kolo mis-encodes into forms it encodes right.
-func encodeCall(method string, args []any) ([]byte, error) {
-	norm := make([]any, len(args))
-	for i, a := range args {
-		v, err := normalizeArg(a)
-		if err != nil {
-			return nil, fmt.Errorf("argument %d: %w", i+1, err)
-		}
-		norm[i] = v
-	}
-	return xmlrpc.EncodeMethodCall(method, norm...)
 }
 
 // newID returns a random call or job id: 16 hex digits after a

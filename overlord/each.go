@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/gofunc/gofunc"
+	ixmlrpc "github.com/gofunc/gofunc/internal/xmlrpc"
 )
 
 // Caller makes one call to one host; see Selection.Each.
@@ -238,7 +239,7 @@ func (s *Selection) getFile(ctx context.Context, path string, limit int64, open 
 			Size   int64
 			SHA256 string `xmlrpc:"sha256"`
 		}
-		if err := decodeInto(st, &stat); err != nil {
+		if err := ixmlrpc.Unmarshal(st, &stat); err != nil {
 			return nil, fmt.Errorf("%w: getfile.stat: %v", ErrProtocol, err)
 		}
 		if stat.Type != "file" {
@@ -278,7 +279,7 @@ func readChunks(ctx context.Context, call Caller, path string, size int64, want 
 			SHA256 string `xmlrpc:"sha256"`
 			EOF    bool
 		}
-		if err := decodeInto(v, &chunk); err != nil {
+		if err := ixmlrpc.Unmarshal(v, &chunk); err != nil {
 			return off, fmt.Errorf("%w: getfile.read: %v", ErrProtocol, err)
 		}
 		if cs := sha256.Sum256(chunk.Data); hex.EncodeToString(cs[:]) != chunk.SHA256 {
@@ -328,7 +329,7 @@ func (s *Selection) Inventory(ctx context.Context) (Results, error) {
 			return nil, err
 		}
 		var methods []string
-		if err := decodeInto(v, &methods); err != nil {
+		if err := ixmlrpc.Unmarshal(v, &methods); err != nil {
 			return nil, fmt.Errorf("%w: system.list_methods: %v", ErrProtocol, err)
 		}
 		slices.Sort(methods)

@@ -57,6 +57,25 @@ func ConvertNamed(name string, v any, t reflect.Type) (reflect.Value, error) {
 	return out, nil
 }
 
+// Unmarshal converts a value DecodeResponse returned into the value v
+// points to, by Convert's rules but for one: struct members that v's
+// type has no field for are ignored, so a client may read a subset of a
+// result (and a server may add members) while arguments stay strict.
+// It is the one conversion of the client side: the overlord's
+// Result.Decode and the certmaster clients use it.
+func Unmarshal(value, v any) error {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return fmt.Errorf("xmlrpc: Unmarshal needs a non-nil pointer, got %T", v)
+	}
+	out := reflect.New(rv.Elem().Type()).Elem()
+	if err := convertInto(out, value, &path{ignoreUnknown: true}); err != nil {
+		return err
+	}
+	rv.Elem().Set(out)
+	return nil
+}
+
 // path locates a part of the value being converted. It is a linked list
 // built as conversion descends and turned into text only for an error.
 type path struct {
@@ -65,6 +84,16 @@ type path struct {
 	index int    // element index, when isIdx
 	isIdx bool
 	isKey bool // name is a map key
+	// ignoreUnknown, on the root, skips struct members that name no
+	// field (Unmarshal) instead of refusing them (Convert).
+	ignoreUnknown bool
+}
+
+func (p *path) root() *path {
+	for p.up != nil {
+		p = p.up
+	}
+	return p
 }
 
 func (p *path) field(name string) *path { return &path{up: p, name: name} }
@@ -324,6 +353,9 @@ func convertStruct(dst reflect.Value, v any, p *path) error {
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		f, ok := fields.byName[k]
 		if !ok {
+			if p.root().ignoreUnknown {
+				continue
+			}
 			return badArgs(p, "unknown field %q", clip(k))
 		}
 		fv, err := fieldForSet(dst, f.index)

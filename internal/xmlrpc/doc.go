@@ -1,7 +1,11 @@
-// Package xmlrpc is gofunc's server-side XML-RPC codec: the minion and the
-// certmaster decode calls and encode responses with it. The overlord's
-// client side uses github.com/kolo/xmlrpc; this package interoperates with
-// it and with Python 3's xmlrpc.client, which is the reference client.
+// Package xmlrpc is gofunc's XML-RPC codec. The minion and the
+// certmaster decode calls and encode responses with it; every client
+// (the overlord, and the enrollment, renewal and CRL clients of package
+// identity) takes the same three steps: [EncodeRequest] (encoded by
+// github.com/kolo/xmlrpc, which the design requires on the client side),
+// [DecodeResponse] (this package's bounded decoder) and [Unmarshal] (one
+// conversion into Go values). It interoperates with kolo and with
+// Python 3's xmlrpc.client, which is the reference client.
 //
 // # Decoding
 //
