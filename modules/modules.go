@@ -26,6 +26,7 @@ import (
 	"github.com/gofunc/gofunc/modules/process"
 	"github.com/gofunc/gofunc/modules/reboot"
 	"github.com/gofunc/gofunc/modules/service"
+	"github.com/gofunc/gofunc/modules/stats"
 	"github.com/gofunc/gofunc/modules/sysctl"
 	"github.com/gofunc/gofunc/modules/test"
 	"github.com/gofunc/gofunc/modules/users"
@@ -108,6 +109,7 @@ func Builtin(cfg Config) map[string]any {
 		"sysctl":      &sysctl.Module{},
 		"mount":       &mount.Module{AllowDirs: cfg.AllowDirs},
 		"disk":        &disk.Module{},
+		"stats":       &stats.Module{},
 		"users":       &users.Module{},
 		"packages":    &packages.Module{},
 		// Dangerous: denied unless an ACL rule names reboot.reboot exactly.
