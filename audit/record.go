@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/internal/hashchain"
 )
 
@@ -30,7 +31,27 @@ const (
 	OutcomeFault  = "fault"
 	OutcomeDenied = "denied"
 	OutcomeError  = "error"
+	// OutcomeLost: an async job was running when its minion stopped.
+	OutcomeLost = "lost"
 )
+
+// Outcomes lists every value gofunc's own writers put in
+// Record.Outcome, for tools that filter on it (func audit query
+// --outcome): the outcomes above; the name of the fault a rejected
+// call got (gofunc.Code's String, such as "bad arguments" or "no such
+// method"); and the certmaster's request states (pending, signed,
+// rejected, conflict).
+var Outcomes = outcomes()
+
+func outcomes() []string {
+	out := []string{OutcomeOK, OutcomeFault, OutcomeDenied, OutcomeError, OutcomeLost, "pending", "signed", "rejected"}
+	for _, c := range []gofunc.Code{gofunc.CodeModule, gofunc.CodeParse, gofunc.CodeInvalid, gofunc.CodeNoSuchMethod,
+		gofunc.CodeBadArgs, gofunc.CodeInternal, gofunc.CodeTimeout, gofunc.CodeTooLarge, gofunc.CodeBusy,
+		gofunc.CodeAuditFailed, gofunc.CodeCanceled, gofunc.CodeNotFound, gofunc.CodeUnavailable, gofunc.CodeConflict} {
+		out = append(out, c.String())
+	}
+	return out
+}
 
 // Record is one line of the audit log.
 //

@@ -419,7 +419,9 @@ func (c *Client) roundTrip(ctx context.Context, host string, body []byte) (any, 
 	return v, callID, err
 }
 
-// classify wraps transport errors in the overlord's sentinels.
+// classify turns a transport error into one of the overlord's kinds.
+// The cause stays in the chain (%w), so callers can still find the
+// syscall error, the TLS alert or the x509 error behind a kind.
 func (c *Client) classify(ctx context.Context, err error) error {
 	var f *gofunc.Fault
 	var wrongRole *wrongRoleError
@@ -447,22 +449,22 @@ func (c *Client) classify(ctx context.Context, err error) error {
 	case errors.Is(err, identity.ErrRevoked):
 		return fmt.Errorf("%w: %w", ErrUntrusted, err)
 	case errors.As(err, &hostErr):
-		return fmt.Errorf("%w: %v", ErrImpersonation, err)
+		return fmt.Errorf("%w: %w", ErrImpersonation, err)
 	case errors.As(err, &unknownCA):
-		return fmt.Errorf("%w: %v", ErrUntrusted, err)
+		return fmt.Errorf("%w: %w", ErrUntrusted, err)
 	case errors.Is(err, context.Canceled) && !errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return err
 	case errors.As(err, &opErr) && opErr.Op == "remote error":
 		// crypto/tls reports an alert the peer sent this way.
-		return fmt.Errorf("%w: %v", ErrRejected, err)
+		return fmt.Errorf("%w: %w", ErrRejected, err)
 	case errors.As(err, &opErr) && opErr.Op == "dial":
-		return fmt.Errorf("%w: %v", ErrUnreachable, err) // no connection, even if by a timeout
+		return fmt.Errorf("%w: %w", ErrUnreachable, err) // no connection, even if by a timeout
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("%w: no answer within the host timeout: %v", ErrTimeout, err)
+		return fmt.Errorf("%w: no answer within the host timeout: %w", ErrTimeout, err)
 	case errors.As(err, &netErr) && netErr.Timeout():
-		return fmt.Errorf("%w: %v", ErrTimeout, err) // connected, then silence (TLS handshake timeout)
+		return fmt.Errorf("%w: %w", ErrTimeout, err) // connected, then silence (TLS handshake timeout)
 	}
-	return fmt.Errorf("%w: %v", ErrUnreachable, err)
+	return fmt.Errorf("%w: %w", ErrUnreachable, err)
 }
 
 // newID returns a random call or job id: 16 hex digits after a

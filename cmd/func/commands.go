@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"os/exec"
@@ -85,7 +84,7 @@ func (e *env) copyfile() int {
 	if res == nil {
 		return e.failure(err)
 	}
-	return e.printResults(res)
+	return e.showResults(c, res)
 }
 
 // getfile stores each host's copy as LOCALDIR/HOST/BASENAME, written
@@ -124,7 +123,7 @@ func (e *env) getfile() int {
 			m["path"] = dests[h]
 		}
 	}
-	return e.printResults(res)
+	return e.showResults(c, res)
 }
 
 // fileSink writes a fetched file to a temporary file next to its
@@ -215,9 +214,11 @@ func (e *env) inventory() int {
 	if len(res.Failed()) > 0 {
 		code = exitFailed
 	}
-	e.print(map[string]any{"hosts": resultsJSON(res), "changes": changes}, func() {
+	x := e.explainer(c)
+	e.print(map[string]any{"hosts": resultsJSON(res, x), "changes": changes}, func() {
+		present := callPresenter(x, humanValue)
 		for _, h := range res.Failed() {
-			fmt.Fprintln(e.stdout, humanLine(h, res[h]))
+			fmt.Fprintf(e.stdout, "%s: %s\n", h, present(res[h]).body)
 		}
 		if changes == "" {
 			fmt.Fprintf(e.stdout, "inventory of %d hosts: no changes\n", len(res)-len(res.Failed()))
@@ -345,14 +346,14 @@ type jobJSON struct {
 	Results  map[string]hostJSON `json:"results,omitempty"`
 }
 
-func toJobJSON(j *overlord.Job) jobJSON {
+func toJobJSON(j *overlord.Job, x explainer) jobJSON {
 	out := jobJSON{ID: j.ID, State: string(j.State), Method: j.Method, Spec: j.Spec, Hosts: len(j.Hosts),
 		Answered: j.Answered, Failed: j.Failed, Created: j.Created, Error: j.Error}
 	if !j.Finished.IsZero() {
 		out.Finished = &j.Finished
 	}
 	if j.Results != nil {
-		out.Results = resultsJSON(j.Results)
+		out.Results = resultsJSON(j.Results, x)
 	}
 	return out
 }
@@ -366,7 +367,7 @@ func (e *env) jobsList() int {
 	}
 	list := make([]jobJSON, len(jobs))
 	for i, j := range jobs {
-		list[i] = toJobJSON(j)
+		list[i] = toJobJSON(j, e.explainer(c))
 	}
 	e.print(list, func() {
 		for _, j := range list {
@@ -384,18 +385,23 @@ func (e *env) jobStatus(id string) int {
 	if err != nil {
 		return e.failure(err)
 	}
-	return e.printJob(j)
+	return e.printJob(j, e.explainer(c))
 }
 
-func (e *env) printJob(j *overlord.Job) int {
-	e.print(toJobJSON(j), func() {
+func (e *env) printJob(j *overlord.Job, x explainer) int {
+	e.print(toJobJSON(j, x), func() {
 		fmt.Fprintf(e.stdout, "job %s: %s, %s on %d hosts, %d answered, %d failed\n", j.ID, j.State, j.Method,
 			len(j.Hosts), j.Answered, j.Failed)
 		if j.Error != "" {
 			fmt.Fprintln(e.stdout, "error:", j.Error)
 		}
 		if len(j.Results) > 0 {
-			writeHuman(e.stdout, j.Results)
+			present := callPresenter(x, humanValue)
+			var outcomes []hostOutcome
+			for _, h := range j.Results.Hosts() {
+				outcomes = append(outcomes, present(j.Results[h]))
+			}
+			writeGrouped(e.stdout, outcomes)
 		}
 	})
 	return jobExit(j)
@@ -420,7 +426,7 @@ func (e *env) jobWait(id string) int {
 	if j.State == overlord.JobFailed {
 		return e.failure(j.Err())
 	}
-	code := e.printResults(j.Results)
+	code := e.showResults(c, j.Results)
 	return max(code, jobExit(j))
 }
 
@@ -441,97 +447,4 @@ func (e *env) jobDelete(id string) int {
 		return e.failure(err)
 	}
 	return exitOK
-}
-
-// transmitRequest is what `func transmit` reads on stdin.
-type transmitRequest struct {
-	Spec    string          `json:"spec"`
-	Module  string          `json:"module"`
-	Method  string          `json:"method"`
-	Args    []any           `json:"args"`
-	Timeout string          `json:"timeout"`
-	Exclude json.RawMessage `json:"exclude"`
-	Where   string          `json:"where"`
-}
-
-// transmit runs one JSON request from stdin and prints the results as
-// --json does; errors before any host answered are printed as
-// {"error": {...}} with the usual exit codes.
-func (e *env) transmit() int {
-	req, err := readTransmit(e.stdin)
-	if err != nil {
-		return e.transmitError(err, exitUsage)
-	}
-	if req.Timeout != "" {
-		d, err := time.ParseDuration(req.Timeout)
-		if err != nil || d <= 0 {
-			return e.transmitError(fmt.Errorf("timeout %q: want a duration such as 30s", req.Timeout), exitUsage)
-		}
-		e.cli.Timeout = d
-	}
-	excludes, err := parseExclude(req.Exclude)
-	if err != nil {
-		return e.transmitError(err, exitUsage)
-	}
-	e.cli.Exclude = append(e.cli.Exclude, excludes...)
-	if req.Where != "" {
-		e.cli.Where = req.Where
-	}
-	args := make([]any, len(req.Args))
-	for i, a := range req.Args {
-		if args[i], err = fromJSON(a); err != nil {
-			return e.transmitError(fmt.Errorf("args[%d]: %w", i, err), exitUsage)
-		}
-	}
-	c := e.client()
-	defer e.close(c)
-	sel, err := e.selection(c, req.Spec)
-	if err != nil {
-		return e.transmitError(err, exitUsage)
-	}
-	res, err := sel.Call(e.ctx, req.Module, req.Method, args...)
-	if res == nil {
-		return e.transmitError(err, exitCode(err))
-	}
-	writeJSONValue(e.stdout, resultsJSON(res))
-	if err != nil {
-		return exitFailed
-	}
-	return exitOK
-}
-
-func readTransmit(r io.Reader) (*transmitRequest, error) {
-	dec := json.NewDecoder(io.LimitReader(r, 64<<20))
-	dec.UseNumber()
-	dec.DisallowUnknownFields()
-	var req transmitRequest
-	if err := dec.Decode(&req); err != nil {
-		return nil, fmt.Errorf("transmit: request on stdin: %w", err)
-	}
-	if req.Spec == "" || req.Module == "" || req.Method == "" {
-		return nil, errors.New(`transmit: the request needs "spec", "module" and "method"`)
-	}
-	return &req, nil
-}
-
-// parseExclude takes "spec" or ["spec", ...].
-func parseExclude(raw json.RawMessage) ([]string, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
-	}
-	var one string
-	if json.Unmarshal(raw, &one) == nil {
-		return []string{one}, nil
-	}
-	var many []string
-	if err := json.Unmarshal(raw, &many); err != nil {
-		return nil, errors.New(`transmit: "exclude" must be a spec or a list of specs`)
-	}
-	return many, nil
-}
-
-func (e *env) transmitError(err error, code int) int {
-	writeJSONValue(e.stdout, map[string]any{"error": map[string]any{"kind": "request", "message": err.Error(), "exit": code}})
-	fmt.Fprintln(e.stderr, "func:", err)
-	return code
 }

@@ -3,6 +3,8 @@
 //
 //	func [flags] "<spec>" ping
 //	func [flags] "<spec>" call MODULE METHOD [ARG...] [--strings]
+//	func [flags] "<spec>" run [--passthrough] [--] ARGV...
+//	func [flags] "<spec>" doc MODULE[.METHOD]
 //	func [flags] "<spec>" copyfile LOCAL REMOTE [--mode 0644] [--backup]
 //	func [flags] "<spec>" getfile REMOTE [LOCALDIR]
 //	func [flags] "<spec>" show hardware
@@ -13,18 +15,16 @@
 //	func [flags] transmit            (one JSON request on stdin, JSON on stdout)
 //	func audit verify FILE... | query [--kind K] [--method M] ... FILE...
 //
-// Flags: --dir DIR (the overlord's identity directory), --certmaster
-// HOST:PORT, --json or --yaml, --forks N, --timeout DUR (per host),
-// --exclude SPEC, --where FACTS, --batch N|N% [--max-failures N],
-// --async, --log-level. Each can also be set in DIR/gofunc.toml or as
-// GOFUNC_<FLAG>; the flag wins.
+// `func --help` lists the flags; each can also be set in DIR/gofunc.toml
+// or as GOFUNC_<FLAG>; the flag wins.
 //
 // Arguments that are JSON literals (numbers, booleans, lists, maps) are
 // sent as those values, anything else as strings; --strings sends every
 // argument as a string.
 //
 // It exits 0 when every targeted host succeeded, 1 when any failed, 2 on
-// a usage error and 3 when the spec matched nothing.
+// a usage error, 3 when the spec matched nothing, and 130 when Ctrl-C
+// interrupted it (the calls in flight are cancelled on the minions).
 package main
 
 import (
@@ -35,8 +35,17 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		// A second Ctrl-C kills func at once: only the first one is
+		// caught and turned into a cancellation.
+		signal.Stop(sigs)
+		cancel(signalCause{s})
+	}()
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
+	cancel(nil)
 	os.Exit(code)
 }

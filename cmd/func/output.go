@@ -3,18 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
-	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"go.yaml.in/yaml/v3"
-	"golang.org/x/term"
 
-	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/overlord"
 )
 
@@ -33,14 +27,11 @@ type errorJSON struct {
 }
 
 // resultsJSON is the --json shape of results: one object keyed by host.
-func resultsJSON(res overlord.Results) map[string]hostJSON {
+func resultsJSON(res overlord.Results, x explainer) map[string]hostJSON {
+	present := callPresenter(x, humanValue)
 	out := make(map[string]hostJSON, len(res))
 	for h, r := range res {
-		if r.Err != nil {
-			out[h] = hostJSON{Error: describe(r.Err)}
-			continue
-		}
-		out[h] = hostJSON{OK: true, Value: r.Value}
+		out[h] = present(r).json
 	}
 	return out
 }
@@ -86,58 +77,39 @@ func writeYAMLValue(w io.Writer, v any) {
 	}
 	enc := yaml.NewEncoder(w)
 	enc.SetIndent(2)
-	_ = enc.Encode(generic)
+	_ = enc.Encode(yamlNumbers(generic))
 	_ = enc.Close()
 }
 
-// describe turns a host's error into its JSON form: the kind
-// (overlord.ErrorKind), the fault code when there is one, and the text
-// without the "host: method:" prefix the host key already says.
-func describe(err error) *errorJSON {
-	e := &errorJSON{Kind: overlord.ErrorKind(err), Message: err.Error()}
-	var he *overlord.HostError
-	if errors.As(err, &he) {
-		e.Message = he.Err.Error()
-	}
-	var f *gofunc.Fault
-	if errors.As(err, &f) {
-		e.Code = int(f.Code)
-		if e.Kind == "fault" {
-			e.Message = f.Message
+// yamlNumbers replaces the json.Numbers in v (a decoded JSON value) by
+// YAML number scalars holding the same digits. json.Number is a string
+// type, so the YAML encoder would quote it ("42"); converting to int64
+// or float64 instead would round integers beyond 2^53 or 2^63, which
+// XML-RPC's i8 and gofunc's values may carry.
+func yamlNumbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		tag := "!!int"
+		if strings.ContainsAny(string(x), ".eE") {
+			tag = "!!float"
+		}
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: string(x)}
+	case []any:
+		for i, e := range x {
+			x[i] = yamlNumbers(e)
+		}
+	case map[string]any:
+		for k, e := range x {
+			x[k] = yamlNumbers(e)
 		}
 	}
-	return e
+	return v
 }
 
-// writeHuman groups hosts with identical output, like clush -b.
-func writeHuman(w io.Writer, res overlord.Results) {
-	groups := make(map[string][]string)
-	for h, r := range res {
-		text := humanText(r)
-		groups[text] = append(groups[text], h)
-	}
-	texts := make([]string, 0, len(groups))
-	for t, hosts := range groups {
-		sort.Strings(hosts)
-		texts = append(texts, t)
-	}
-	sort.Slice(texts, func(i, j int) bool { return groups[texts[i]][0] < groups[texts[j]][0] })
-	for _, t := range texts {
-		hosts := groups[t]
-		fmt.Fprintf(w, "---------------- %s (%d)\n", strings.Join(hosts, ","), len(hosts))
-		fmt.Fprintln(w, t)
-	}
-}
-
-func humanText(r overlord.Result) string {
-	if r.Err != nil {
-		d := describe(r.Err)
-		if d.Kind == "fault" {
-			return fmt.Sprintf("ERROR fault %d: %s", d.Code, d.Message)
-		}
-		return fmt.Sprintf("ERROR %s: %s", d.Kind, d.Message)
-	}
-	switch v := r.Value.(type) {
+// humanValue is a value as people read it: strings as they are,
+// structures as indented JSON.
+func humanValue(v any) string {
+	switch v := v.(type) {
 	case string:
 		return v
 	case map[string]any, []any:
@@ -145,42 +117,8 @@ func humanText(r overlord.Result) string {
 		return string(b)
 	case []byte:
 		return string(v)
+	case nil:
+		return ""
 	}
-	return fmt.Sprint(r.Value)
-}
-
-// bar is a progress bar on stderr for long fan-outs; a no-op unless
-// stderr is a terminal.
-type bar struct{ pb *progressbar.ProgressBar }
-
-// progressMin is the fan-out size from which a bar is worth showing.
-const progressMin = 20
-
-func (e *env) progress(n int) *bar {
-	if n < progressMin || !isTerminal(e.stderr) {
-		return &bar{}
-	}
-	return &bar{pb: progressbar.NewOptions(n, progressbar.OptionSetWriter(e.stderr),
-		progressbar.OptionSetDescription("hosts"), progressbar.OptionShowCount(),
-		progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100*time.Millisecond))}
-}
-
-func (b *bar) add() {
-	if b.pb != nil {
-		_ = b.pb.Add(1)
-	}
-}
-
-func (b *bar) done() {
-	if b.pb != nil {
-		_ = b.pb.Finish()
-		b.pb = nil
-	}
-}
-
-func termIsTerminal(fd int) bool { return term.IsTerminal(fd) }
-
-// humanLine is one host's result on one line.
-func humanLine(host string, r overlord.Result) string {
-	return host + ": " + strings.ReplaceAll(humanText(r), "\n", " ")
+	return fmt.Sprint(v)
 }

@@ -7,17 +7,19 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/alecthomas/kong"
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/term"
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/internal/cliconf"
-	"github.com/gofunc/gofunc/internal/version"
 	"github.com/gofunc/gofunc/overlord"
 )
 
@@ -28,132 +30,6 @@ const (
 	exitUsage   = 2
 	exitNoMatch = 3
 )
-
-// cli is func's command line. Global flags also come from
-// DIR/gofunc.toml or GOFUNC_<FLAG>; the flag wins.
-type cli struct {
-	Dir         string        `help:"Overlord identity directory (ca.pem, cert.pem, key.pem, minions.json, groups, jobs.db)." type:"path"`
-	Certmaster  string        `help:"Certmaster HOST:PORT to learn minions from."`
-	JSON        bool          `name:"json" help:"Print JSON: one object keyed by host." xor:"format"`
-	YAML        bool          `name:"yaml" help:"Print YAML, shaped like --json." xor:"format"`
-	Forks       int           `help:"Hosts called at once." default:"256"`
-	Timeout     time.Duration `help:"Per-host timeout." default:"30s"`
-	Exclude     []string      `help:"Spec of minions to leave out (repeatable)." sep:"none"`
-	Where       string        `help:"Facts filter: os=debian,arch=x86_64,cpu_count>=4."`
-	Batch       string        `help:"Call N hosts, or N% of them, at a time (rolling changes)."`
-	MaxFailures int           `name:"max-failures" help:"With --batch: failed hosts tolerated before the remaining batches are skipped (-1: never stop)." default:"0"`
-	Async       bool          `help:"Start the call as a background job; print its id."`
-	AsyncRunner string        `name:"async-runner" hidden:"" enum:"exec,none" default:"exec" help:"exec: run the job in a detached func process; none: leave it queued for 'func jobs run'."`
-	LogLevel    string        `name:"log-level" help:"trace, debug, info, warn, error." default:"warn"`
-	Version     version.Flag  `help:"Print the version and exit."`
-
-	ListMinions listMinionsCmd `cmd:"" name:"list_minions" help:"List the minions this overlord knows."`
-	Group       groupCmd       `cmd:"" help:"List or edit the groups file (DIR/groups)."`
-	Jobs        jobsCmd        `cmd:"" help:"List, inspect and wait for async jobs."`
-	Transmit    transmitCmd    `cmd:"" help:"Read one JSON request on stdin, print JSON results (for other languages)."`
-	Audit       auditCmd       `cmd:"" help:"Verify or query audit logs."`
-	Spec        targetCmd      `arg:"" help:"Target spec: globs separated by ';', @group, @group:glob."`
-}
-
-type targetCmd struct {
-	Spec      string       `arg:"" help:"Target spec."`
-	Ping      pingCmd      `cmd:"" help:"Call test.ping on every target."`
-	Call      callCmd      `cmd:"" help:"Call MODULE METHOD [ARG...] on every target."`
-	Copyfile  copyfileCmd  `cmd:"" help:"Copy a local file to every target (atomic, checksummed)."`
-	Getfile   getfileCmd   `cmd:"" help:"Fetch a file from every target into LOCALDIR/HOST/."`
-	Show      showCmd      `cmd:"" help:"Show facts about the targets."`
-	Inventory inventoryCmd `cmd:"" help:"Snapshot every module's inventory into a git repository (DIR/inventory) and show what changed."`
-}
-
-type pingCmd struct{}
-
-type callCmd struct {
-	Module  string   `arg:"" help:"Module name."`
-	Method  string   `arg:"" help:"Method name."`
-	Args    []string `arg:"" optional:"" help:"Arguments: JSON literals (numbers, true/false, [lists], {maps}) or strings."`
-	Strings bool     `help:"Send every argument as a string, even if it looks like JSON."`
-}
-
-type copyfileCmd struct {
-	Local  string `arg:"" help:"Local file to send." type:"existingfile"`
-	Remote string `arg:"" help:"Path to write on each minion."`
-	Mode   string `help:"Octal permission bits, such as 0644 (default: keep, or 0644)."`
-	Owner  string `help:"Owner name or uid (default: keep)."`
-	Group  string `help:"Group name or gid (default: keep)."`
-	Backup bool   `help:"Keep the replaced file as REMOTE.<time>.bak."`
-}
-
-type getfileCmd struct {
-	Remote   string `arg:"" help:"Path of the file on each minion."`
-	LocalDir string `arg:"" optional:"" help:"Directory to store LOCALDIR/HOST/BASENAME in (default: current directory)." type:"path"`
-}
-
-type showCmd struct {
-	Hardware struct{} `cmd:"" help:"hardware.info: OS, CPU, memory, disks, network."`
-}
-
-type inventoryCmd struct{}
-
-type listMinionsCmd struct {
-	Refresh bool `help:"Ask the certmaster again and update the cached list."`
-}
-
-type groupCmd struct {
-	List   struct{}       `cmd:"" default:"1" help:"List groups and their members' specs."`
-	Add    groupEditCmd   `cmd:"" help:"Add target specs to a group (creating it)."`
-	Remove groupRemoveCmd `cmd:"" help:"Remove specs from a group, or the whole group."`
-	Show   struct {
-		Name string `arg:""`
-	} `cmd:"" help:"Show the minions a group matches."`
-}
-
-type groupEditCmd struct {
-	Name  string   `arg:"" help:"Group name."`
-	Specs []string `arg:"" help:"Target specs to add."`
-}
-
-type groupRemoveCmd struct {
-	Name  string   `arg:"" help:"Group name."`
-	Specs []string `arg:"" optional:"" help:"Specs to remove; none removes the group."`
-}
-
-type jobsCmd struct {
-	List   struct{} `cmd:"" default:"1" help:"List jobs, newest first."`
-	Status struct {
-		ID string `arg:""`
-	} `cmd:"" help:"Show a job's state and the results so far."`
-	Wait struct {
-		ID string `arg:""`
-	} `cmd:"" help:"Wait for a job to finish; print and exit like the call itself."`
-	Run struct {
-		ID string `arg:""`
-	} `cmd:"" hidden:"" help:"Run a queued job (what --async starts in the background)."`
-	Delete struct {
-		ID string `arg:""`
-	} `cmd:"" help:"Delete a finished job."`
-}
-
-type transmitCmd struct{}
-
-type auditCmd struct {
-	Verify auditVerifyCmd `cmd:"" help:"Verify the hash chain of audit log files (in chain order)."`
-	Query  auditQueryCmd  `cmd:"" help:"Print the records of audit logs that match filters, as JSON lines."`
-}
-
-type auditVerifyCmd struct {
-	Files []string `arg:"" help:"Audit log files; a live log's rotated files are found with it." type:"path"`
-}
-
-type auditQueryCmd struct {
-	Files   []string  `arg:"" help:"Audit log files (live logs; their rotated files are read too)." type:"path"`
-	Kind    string    `help:"Pattern on the record kind: call.*, overlord.call."`
-	Caller  string    `help:"Pattern on the caller's certificate name."`
-	Method  string    `help:"Pattern on the method: command.*."`
-	Outcome string    `help:"Outcome: ok, fault, denied, error."`
-	CallID  string    `name:"call-id" help:"One call's records."`
-	Since   time.Time `help:"Records at or after this time (RFC 3339)."`
-	Until   time.Time `help:"Records before this time (RFC 3339)."`
-}
 
 // env is what commands run with.
 type env struct {
@@ -169,27 +45,132 @@ type env struct {
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var c cli
-	parser, err := kong.New(&c, kong.Name("func"), kong.Description("Call module methods on many gofunc minions at once."),
-		kong.Writers(stdout, stderr), kong.Exit(func(int) {}))
+	parser, err := newParser(&c, stdout, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "func:", err)
+		return exitUsage
+	}
+	if len(args) == 0 {
+		// Bare `func`: what it can do, on stderr, as a usage error.
+		printUsage(parser, stderr)
 		return exitUsage
 	}
 	kctx, err := cliconf.ParseOr(parser, positionalCallArgs(parser, args), overlord.DefaultDir())
 	if err != nil {
+		if hint := missingSpec(parser, args); hint != "" {
+			err = errors.New(hint)
+		}
 		fmt.Fprintln(stderr, "func:", err)
+		if wantsJSON(args) {
+			writeJSONValue(stdout, errorReport("usage", err, exitUsage))
+		}
 		return exitUsage
 	}
-	if kctx == nil { // --help
+	if kctx == nil { // --help, --version
 		return exitOK
-	}
-	if err := c.validate(); err != nil {
-		fmt.Fprintln(stderr, "func:", err)
-		return exitUsage
 	}
 	e := &env{ctx: ctx, cli: &c, stdin: stdin, stdout: stdout, stderr: stderr,
 		log: hclog.New(&hclog.LoggerOptions{Name: "func", Level: hclog.LevelFromString(c.LogLevel), Output: stderr})}
-	return e.dispatch(kctx.Command())
+	if err := c.validate(); err != nil {
+		return e.usage(err)
+	}
+	code := e.dispatch(kctx.Command())
+	if ctx.Err() != nil {
+		return e.interrupted(ctx)
+	}
+	return code
+}
+
+// newParser builds func's kong parser: the one definition parsing,
+// --help, completion and the man page share.
+func newParser(c *cli, stdout, stderr io.Writer) (*kong.Kong, error) {
+	return kong.New(c, kong.Name("func"),
+		kong.Description("Call module methods on many gofunc minions at once, over mutual TLS, each call authorized and audited."),
+		kong.Writers(stdout, stderr), kong.Exit(func(int) {}), flagGroups,
+		kong.Vars{"outcomes": strings.Join(audit.Outcomes, ", ")},
+	)
+}
+
+// printUsage prints the top-level help to w.
+func printUsage(parser *kong.Kong, w io.Writer) {
+	saved := parser.Stdout
+	parser.Stdout = w
+	defer func() { parser.Stdout = saved }()
+	if kctx, err := kong.Trace(parser, nil); err == nil {
+		_ = kctx.PrintUsage(false)
+	}
+}
+
+// Exit codes of an interrupted run, like a shell's: 128 + the signal.
+const (
+	exitInterrupted = 130 // SIGINT
+	exitTerminated  = 143 // SIGTERM
+)
+
+// interrupted reports a run that a signal (Ctrl-C) cut short: the calls
+// in flight were abandoned, which closed their connections, so the
+// minions cancelled the work.
+func (e *env) interrupted(ctx context.Context) int {
+	code := exitInterrupted
+	var sig signalCause
+	if errors.As(context.Cause(ctx), &sig) && sig.Signal == syscall.SIGTERM {
+		code = exitTerminated
+	}
+	fmt.Fprintln(e.stderr, "func: interrupted: the calls still running were cancelled, here and on the minions")
+	return code
+}
+
+// signalCause is the cause main gives the context a signal cancelled.
+// It is a context.Canceled (errors.Is), since net/http hands the cause
+// to the calls it cuts short and they must read as cancelled.
+type signalCause struct{ os.Signal }
+
+func (s signalCause) Error() string { return "interrupted by " + s.Signal.String() }
+func (s signalCause) Unwrap() error { return context.Canceled }
+
+// missingSpec recognises `func ping` (a target command where the spec
+// belongs) and says what is missing.
+func missingSpec(parser *kong.Kong, args []string) string {
+	takesValue, commands := cliShape(parser.Model.Node)
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if strings.HasPrefix(a, "-") {
+			name, _, inline := strings.Cut(a, "=")
+			if takesValue[name] && !inline {
+				i++ // the flag's value
+			}
+			continue
+		}
+		if commands[a] {
+			return ""
+		}
+		for _, n := range parser.Model.Node.Children {
+			if n.Type != kong.ArgumentNode {
+				continue
+			}
+			for _, sub := range n.Children {
+				if sub.Name == a {
+					return fmt.Sprintf("missing target spec: say which minions, e.g. func '*' %s ... (globs separated by ';', @group)", a)
+				}
+			}
+		}
+		return ""
+	}
+	return ""
+}
+
+// wantsJSON reports --json among args that failed to parse, so a usage
+// error still prints JSON for the program that asked for it.
+func wantsJSON(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if a == "--json" || a == "--json=true" {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *env) dispatch(command string) int {
@@ -203,6 +184,10 @@ func (e *env) dispatch(command string) int {
 			return e.usage(err)
 		}
 		return e.call(c.Spec.Call.Module, c.Spec.Call.Method, args)
+	case "<spec> run <argv>":
+		return e.runCommand()
+	case "<spec> doc <module[.method]>":
+		return e.doc()
 	case "<spec> copyfile <local> <remote>":
 		return e.copyfile()
 	case "<spec> getfile <remote>", "<spec> getfile <remote> <local-dir>":
@@ -242,8 +227,32 @@ func (e *env) dispatch(command string) int {
 }
 
 func (e *env) usage(err error) int {
+	return e.report("usage", err, exitUsage)
+}
+
+// report prints an error that ended a command before any host answered:
+// "func: ..." on stderr and, with --json or --jsonl, a JSON object on
+// stdout too, so a program always gets JSON:
+//
+//	{"error": {"kind": "no_match", "message": "...", "exit": 3}}
+func (e *env) report(kind string, err error, code int) int {
+	// The SDK's package prefix means nothing to an operator.
+	err = &hinted{strings.TrimPrefix(err.Error(), "overlord: "), err}
 	fmt.Fprintln(e.stderr, "func:", err)
-	return exitUsage
+	switch {
+	case e.cli.JSON:
+		writeJSONValue(e.stdout, errorReport(kind, err, code))
+	case e.cli.JSONL:
+		writeJSONLine(e.stdout, errorReport(kind, err, code))
+	case e.cli.YAML:
+		writeYAMLValue(e.stdout, errorReport(kind, err, code))
+	}
+	return code
+}
+
+// errorReport is the JSON shape of an error that ended a command.
+func errorReport(kind string, err error, code int) map[string]any {
+	return map[string]any{"error": map[string]any{"kind": kind, "message": err.Error(), "exit": code}}
 }
 
 func (e *env) dir() string {
@@ -330,15 +339,23 @@ func parseBatch(s string, maxFailures int) (overlord.Batch, error) {
 	return b, nil
 }
 
-// failure prints an error that ended a command before any host answered
-// and returns the exit code it deserves.
+// failure reports an error that ended a command before any host
+// answered, and returns the exit code it deserves.
 func (e *env) failure(err error) int {
-	if errors.Is(err, gofunc.ErrAuditFailed) {
-		fmt.Fprintln(e.stderr, "func: nothing was called: the call could not be recorded in the audit log:", err)
-		return exitFailed
+	code := exitCode(err)
+	kind := "error"
+	switch {
+	case errors.Is(err, gofunc.ErrAuditFailed):
+		err = fmt.Errorf("nothing was called: the call could not be recorded in the audit log: %w", err)
+		kind = "audit"
+	case code == exitNoMatch:
+		kind = "no_match"
+	case code == exitUsage:
+		kind = "usage"
+	case errors.Is(err, context.Canceled) && e.ctx.Err() != nil:
+		return exitInterrupted // run() reports it
 	}
-	fmt.Fprintln(e.stderr, "func:", err)
-	return exitCode(err)
+	return e.report(kind, e.hint(err), code)
 }
 
 func exitCode(err error) int {
@@ -355,44 +372,75 @@ func exitCode(err error) int {
 	return exitFailed
 }
 
+// call calls module.method on the targets and shows each host's value.
 func (e *env) call(module, method string, args []any) int {
+	text := humanValue
+	if module == "test" && method == "ping" {
+		text = func(any) string { return "ok" }
+	}
+	outcomes, code := e.fanout(module, method, args, func(x explainer) presenter { return callPresenter(x, text) }, false)
+	if code >= 0 {
+		return code
+	}
+	return callExit(outcomes)
+}
+
+// callExit is 0 when every host succeeded, 1 otherwise.
+func callExit(outcomes []hostOutcome) int {
+	for _, o := range outcomes {
+		if !o.ok {
+			return exitFailed
+		}
+	}
+	return exitOK
+}
+
+// fanout calls module.method on the selected hosts and shows each
+// result as it arrives. It returns the outcomes and -1, or the exit
+// code when the call could not start (printed already).
+func (e *env) fanout(module, method string, args []any, present func(explainer) presenter, commandOutput bool) ([]hostOutcome, int) {
 	c := e.client()
 	defer e.close(c)
 	sel, err := e.selection(c, e.cli.Spec.Spec)
 	if err != nil {
-		return e.usage(err)
+		return nil, e.usage(err)
 	}
 	if e.cli.Async {
-		return e.submit(c, sel, module, method, args)
+		return nil, e.submit(c, sel, module, method, args)
 	}
 	hosts, err := sel.Hosts(e.ctx)
 	if err != nil {
-		return e.failure(err)
+		return nil, e.failure(err)
 	}
-	bar := e.progress(len(hosts))
-	res := overlord.Results{}
+	v := e.newView(hosts, present(e.explainer(c)), commandOutput)
 	for r, err := range sel.Stream(e.ctx, module, method, args...) {
 		if r.Host == "" && err != nil {
-			bar.done()
-			return e.failure(err)
+			v.status.close()
+			return nil, e.failure(err)
 		}
-		res[r.Host] = r
-		bar.add()
+		v.add(r)
 	}
-	bar.done()
-	return e.printResults(res)
+	return v.finish(), -1
 }
 
-// printResults prints res in the chosen format and returns the exit
-// code: 0 when every host succeeded, 1 otherwise.
-func (e *env) printResults(res overlord.Results) int {
-	e.print(resultsJSON(res), func() {
-		writeHuman(e.stdout, res)
-	})
-	if len(res.Failed()) > 0 {
-		return exitFailed
+// showResults shows results gathered by the SDK (copyfile, getfile,
+// inventory) like a fan-out's, and returns the exit code.
+func (e *env) showResults(c *overlord.Client, res overlord.Results) int {
+	v := e.newView(nil, callPresenter(e.explainer(c), humanValue), false)
+	for _, h := range res.Hosts() {
+		v.add(res[h])
 	}
-	return exitOK
+	return callExit(v.finish())
+}
+
+// explainer describes host errors for this run; c gives the overlord's
+// identity, to tell a revoked overlord so.
+func (e *env) explainer(c *overlord.Client) explainer {
+	x := explainer{timeout: e.cli.Timeout}
+	if c != nil {
+		x.self = c.Identity()
+	}
+	return x
 }
 
 func (e *env) close(c *overlord.Client) {
@@ -421,38 +469,71 @@ func (e *env) listMinions() int {
 	return exitOK
 }
 
+// verifyJSON is one file's line in `func --json audit verify`.
+type verifyJSON struct {
+	File     string `json:"file"`
+	OK       bool   `json:"ok"`
+	Files    int    `json:"files"`   // files of the chain read (the live one and its rotations)
+	Records  int    `json:"records"` // records verified
+	FirstSeq uint64 `json:"first_seq"`
+	LastSeq  uint64 `json:"last_seq"`
+	Head     string `json:"head"`              // hash of the last record
+	Warning  string `json:"warning,omitempty"` // a torn final line (a crash), not tampering
+	Error    string `json:"error,omitempty"`   // where the chain breaks
+}
+
 func (e *env) auditVerify() int {
 	code := exitOK
+	var report []verifyJSON
 	for _, f := range e.cli.Audit.Verify.Files {
+		v := verifyJSON{File: f}
 		files, err := audit.Files(f)
-		if err != nil {
-			fmt.Fprintf(e.stderr, "func: %s: %v\n", f, err)
-			code = exitFailed
-			continue
+		var sum audit.Summary
+		if err == nil {
+			sum, err = audit.Verify(files...)
 		}
-		sum, err := audit.Verify(files...)
-		if errors.Is(err, audit.ErrTorn) {
+		v.Files, v.Records, v.FirstSeq, v.LastSeq, v.Head = sum.Files, sum.Records, sum.FirstSeq, sum.LastSeq, sum.LastHash
+		switch {
+		case errors.Is(err, audit.ErrTorn):
 			// A crash tore the last write: every complete record
 			// verified; funcd's next start moves the torn line aside.
-			fmt.Fprintf(e.stdout, "%s: ok: %s; WARNING: %v\n", f, sum, err)
-			continue
-		}
-		if err != nil {
-			fmt.Fprintf(e.stdout, "%s: FAILED: %v\n", f, err)
+			v.OK, v.Warning = true, err.Error()
+		case err != nil:
+			v.Error = err.Error()
 			code = exitFailed
-			continue
+		default:
+			v.OK = true
 		}
-		fmt.Fprintf(e.stdout, "%s: ok: %s\n", f, sum)
+		report = append(report, v)
 	}
+	e.print(report, func() {
+		for _, v := range report {
+			switch {
+			case v.Warning != "":
+				fmt.Fprintf(e.stdout, "%s: ok: %s; WARNING: %s\n", v.File, summaryOf(v), v.Warning)
+			case v.OK:
+				fmt.Fprintf(e.stdout, "%s: ok: %s\n", v.File, summaryOf(v))
+			default:
+				fmt.Fprintf(e.stdout, "%s: FAILED: %s\n", v.File, v.Error)
+			}
+		}
+	})
 	return code
+}
+
+func summaryOf(v verifyJSON) string {
+	return audit.Summary{Files: v.Files, Records: v.Records, FirstSeq: v.FirstSeq, LastSeq: v.LastSeq, LastHash: v.Head}.String()
 }
 
 func (e *env) auditQuery() int {
 	q := e.cli.Audit.Query
 	filter := audit.Filter{Kind: q.Kind, Caller: q.Caller, Method: q.Method, Outcome: q.Outcome, CallID: q.CallID,
-		Since: q.Since, Until: q.Until}
+		Since: q.Since.Time, Until: q.Until.Time}
 	if err := filter.Validate(); err != nil {
 		return e.usage(err)
+	}
+	if q.Outcome != "" && !slices.Contains(audit.Outcomes, q.Outcome) {
+		return e.usage(fmt.Errorf("--outcome %q: not an outcome gofunc records; one of: %s", q.Outcome, strings.Join(audit.Outcomes, ", ")))
 	}
 	code := exitOK
 	for _, f := range q.Files {
@@ -471,8 +552,8 @@ func (e *env) auditQuery() int {
 	return code
 }
 
-// isTerminal reports whether w is a terminal, for the progress bar.
+// isTerminal reports whether w is a terminal: a person watches it.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	return ok && termIsTerminal(int(f.Fd()))
+	return ok && term.IsTerminal(int(f.Fd()))
 }
