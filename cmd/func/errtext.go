@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/gofunc/gofunc"
-	"github.com/gofunc/gofunc/ca"
+	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/overlord"
 )
 
@@ -40,7 +40,7 @@ func problem(class, detail string) hostProblem {
 // revoked.
 type explainer struct {
 	timeout time.Duration // --timeout
-	self    *ca.Identity  // nil when unknown
+	self    *identity.Identity  // nil when unknown
 }
 
 // explain describes err, a host's error from the overlord after
@@ -69,7 +69,7 @@ func (x explainer) explain(err error, elapsed time.Duration) hostProblem {
 	case "untrusted":
 		var unknownCA x509.UnknownAuthorityError
 		switch {
-		case errors.Is(err, ca.ErrRevoked):
+		case errors.Is(err, identity.ErrRevoked):
 			return problem("untrusted", "its certificate was revoked")
 		case errors.As(err, &unknownCA):
 			return problem("untrusted", "its certificate is not from our CA")
