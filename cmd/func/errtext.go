@@ -39,8 +39,8 @@ func problem(class, detail string) hostProblem {
 // overlord's identity, so a refusal says when our certificate was
 // revoked.
 type explainer struct {
-	timeout time.Duration // --timeout
-	self    *identity.Identity  // nil when unknown
+	timeout time.Duration      // --timeout
+	self    *identity.Identity // nil when unknown
 }
 
 // explain describes err, a host's error from the overlord after
