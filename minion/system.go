@@ -83,6 +83,10 @@ type ArgInfo struct {
 	// SecretFields names the members of a struct argument the audit log
 	// redacts.
 	SecretFields []string `xmlrpc:"secret_fields,omitempty"`
+	// Content arguments (file bodies) are recorded as their size and
+	// SHA-256. An overlord reads Secret, SecretFields and Content to
+	// redact its own audit record of the call as the minion does.
+	Content bool `xmlrpc:"content,omitempty"`
 }
 
 func (m *module) info() ModuleInfo {
@@ -103,7 +107,7 @@ func (m *module) methodArgs() map[string]MethodArgs {
 			if i < len(meth.doc.Args) {
 				d := meth.doc.Args[i]
 				ai.Description, ai.Optional, ai.Default, ai.Secret = d.Description, d.Optional, d.Default, d.Secret
-				ai.SecretFields = d.SecretFields
+				ai.SecretFields, ai.Content = d.SecretFields, d.Content
 				if d.Type != "" {
 					ai.Type = d.Type
 				}

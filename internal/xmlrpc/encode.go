@@ -669,20 +669,10 @@ func newStructEncoder(t reflect.Type) encoderFunc {
 		}
 		defer e.leave()
 		e.buf = append(e.buf, "<struct>"...)
-	Members:
 		for i := range members {
 			m := &members[i]
-			fv := v
-			for _, j := range m.index {
-				if fv.Kind() == reflect.Pointer {
-					if fv.IsNil() {
-						continue Members // embedded through a nil pointer
-					}
-					fv = fv.Elem()
-				}
-				fv = fv.Field(j)
-			}
-			if m.omitEmpty && isEmptyValue(fv) {
+			fv, ok := memberValue(v, m.index)
+			if !ok || m.omitEmpty && isEmptyValue(fv) {
 				continue
 			}
 			if m.bad != "" {
