@@ -226,8 +226,10 @@ func (s *Selection) Stream(ctx context.Context, module, method string, args ...a
 // request is one encoded call, with its arguments summarized for the
 // audit log (never raw: they may hold secrets).
 type request struct {
-	wire    string
-	body    []byte
+	wire string
+	body []byte
+	// args are the arguments as sent (wireArgs), for summarize.
+	args    []any
 	summary []any
 	digest  string
 }
@@ -238,12 +240,40 @@ func newRequest(module, method string, args []any) (*request, error) {
 	if !ixmlrpc.ValidMethodName(wire) {
 		return nil, fmt.Errorf("%w: method name %q", ErrBadCall, clipText(wire))
 	}
-	body, err := ixmlrpc.EncodeRequest(wire, args...)
+	vals, err := wireArgs(args)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrBadCall, wire, err)
 	}
-	summary, digest := audit.SummarizeArgs(args, nil)
-	return &request{wire: wire, body: body, summary: summary, digest: digest}, nil
+	body, err := ixmlrpc.EncodeRequest(wire, vals...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadCall, wire, err)
+	}
+	return &request{wire: wire, body: body, args: vals}, nil
+}
+
+// summarize fills the audit summary and digest of the arguments,
+// redacted by docs (see argDocs). The digest is over the redacted form,
+// as the minion's is: it cannot confirm a guessed secret, and it equals
+// the ArgsDigest each minion records for the same call.
+func (r *request) summarize(docs []gofunc.ArgDoc) {
+	r.summary, r.digest = audit.SummarizeArgs(r.args, docs)
+}
+
+// wireArgs turns call arguments into the generic values the minion
+// decodes (ixmlrpc.Generic: struct members named as the minion names
+// them, a string XML cannot carry as bytes, times in UTC to the
+// second). The request is encoded from these values and the audit
+// record summarizes them, so the log describes what was sent.
+func wireArgs(args []any) ([]any, error) {
+	out := make([]any, len(args))
+	for i, a := range args {
+		g, err := ixmlrpc.Generic(a)
+		if err != nil {
+			return nil, fmt.Errorf("argument %d: %w", i+1, err)
+		}
+		out[i] = g
+	}
+	return out, nil
 }
 
 // ErrBadCall: the method name or arguments cannot be sent.
@@ -277,6 +307,7 @@ func (s *Selection) start(ctx context.Context, module, method string, args []any
 	}
 	r := &run{c: s.c, id: newID(), hosts: sortedKeys(targets), req: req, batch: s.batch,
 		spec: s.describe(), start: time.Now()}
+	r.details = map[string]string{"arg_docs": s.c.redact(ctx, r.hosts, req)}
 	if err := s.c.auditStart(r); err != nil {
 		return nil, err
 	}

@@ -44,6 +44,7 @@ type Client struct {
 	closed bool
 
 	facts factCache
+	docs  argDocCache // minions' get_method_args, for audit redaction
 
 	storeOnce sync.Once
 	store     *jobStore

@@ -24,3 +24,9 @@ func ClaimJob(ctx context.Context, c *Client, id string) error {
 func FinishJob(ctx context.Context, c *Client, id string, state JobState) {
 	c.jobStore().finish(ctx, id, state, "")
 }
+
+// BuiltinArgDocs is the overlord's table of the built-in modules' argument docs.
+var BuiltinArgDocs = builtinArgDocs
+
+// MethodArgsAnswer is how the overlord reads get_method_args.
+type MethodArgsAnswer = methodArgsAnswer

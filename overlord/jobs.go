@@ -146,7 +146,9 @@ func (s *Selection) Submit(ctx context.Context, module, method string, args ...a
 	if err != nil {
 		return nil, err
 	}
-	job := &Job{ID: newID(), Method: req.wire, Spec: s.describe(), Hosts: sortedKeys(targets),
+	hosts := sortedKeys(targets)
+	s.c.redact(ctx, hosts, req)
+	job := &Job{ID: newID(), Method: req.wire, Spec: s.describe(), Hosts: hosts,
 		State: JobQueued, Created: time.Now().UTC()}
 	if err := st.insert(ctx, job, targets, req, s.batch); err != nil {
 		return nil, err

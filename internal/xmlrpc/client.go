@@ -12,7 +12,8 @@ import (
 // design's client codec) after rewriting the values kolo would send
 // wrongly. A []byte, which kolo sends as an array of ints, becomes
 // <base64>, in nested slices and maps too; a nil, which kolo sends as an
-// empty <param>, is refused (leave the argument off instead).
+// empty <param>, is refused (leave the argument off instead). Member
+// names are escaped (kolo writes them raw).
 //
 // A client's three steps are EncodeRequest, [DecodeResponse] (bounded)
 // and [Unmarshal] (one conversion); the overlord and the certmaster
@@ -54,7 +55,13 @@ func koloSafe(a any) (any, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", k, err)
 			}
-			out[k] = n
+			// kolo writes member names as they are: "<" in one would
+			// change the document's structure.
+			name, ok := appendEscaped(nil, k)
+			if !ok {
+				return nil, fmt.Errorf("member name %q is not valid XML text", clip(k))
+			}
+			out[string(name)] = n
 		}
 		return out, nil
 	}

@@ -30,6 +30,18 @@ func TestEncodeRequestFixesKolo(t *testing.T) {
 	if call.Method != "copyfile.write" || !cmp.Equal(call.Params, want) {
 		t.Errorf("decoded %s %#v, want %#v", call.Method, call.Params, want)
 	}
+	// A member name cannot change the document's structure.
+	injected := map[string]any{"a</name><value><string>x</string></value></member><member><name>env": "v"}
+	body, err = EncodeRequest("command.run", injected)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if call, err := DecodeCall(bytes.NewReader(body), Limits{}); err != nil || !cmp.Equal(call.Params, []any{injected}) {
+		t.Errorf("a member name with markup decoded as %#v, %v; want it unchanged", call.Params, err)
+	}
+	if _, err := EncodeRequest("test.ping", map[string]any{"\x00": 1}); err == nil {
+		t.Error("a member name XML cannot carry was sent")
+	}
 	for _, args := range [][]any{{nil}, {[]any{1, nil}}, {map[string]any{"k": nil}}} {
 		if _, err := EncodeRequest("test.ping", args...); err == nil || !strings.Contains(err.Error(), "nil cannot be sent") {
 			t.Errorf("EncodeRequest(%v) = %v, want a refusal of nil", args, err)
