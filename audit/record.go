@@ -20,6 +20,7 @@ const (
 	KindCallDenied      = "call.denied"       // minion: the ACL refused the call
 	KindCallRejected    = "call.rejected"     // minion: the call never reached a method (bad request, no such method)
 	KindCallsSuppressed = "call.suppressed"   // minion: how many refusals of one caller the rate limit kept out of the log
+	KindTLSRefused      = "tls.refused"       // minion: a TLS handshake refused for its certificate (revoked, unknown CA, no role...)
 	KindOverlordCall    = "overlord.call"     // overlord: a call sent to Targets, before any host is called
 	KindOverlordCallEnd = "overlord.call.end" // overlord: each host's outcome
 	KindLogRecovered    = "log.recovered"     // Open cut off a torn final line; Details describe it

@@ -61,9 +61,11 @@
 //
 // # Limits
 //
-// Every resource a caller can make the minion spend is bounded: open
-// connections in all and per remote address (MaxConns, MaxConnsPerIP;
-// the excess is closed before any TLS work), the handshake and headers
+// Every resource a caller can make the minion spend is bounded:
+// connections in their TLS handshake (MaxHandshakes, HandshakeTimeout;
+// when they are all taken the oldest handshake of the busiest address
+// is closed to make room), authenticated connections in all and per
+// remote address (MaxConns, MaxConnsPerIP), the headers
 // (ReadHeaderTimeout), the request (ReadTimeout, MaxBodyBytes, a
 // nesting depth of 32), calls in flight (MaxConcurrent; beyond it,
 // CodeBusy at once and no audit write), the call's duration (the

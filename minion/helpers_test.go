@@ -172,7 +172,8 @@ func (e *env) postCtx(ctx context.Context, c *http.Client, body []byte, header h
 	return xmlrpc.DecodeResponse(resp.Body, xmlrpc.Limits{MaxBytes: 128 << 20})
 }
 
-// records returns the call records (kind call.* or job.*) of the env's log.
+// records returns the call and connection records (kind call.*, job.*
+// or tls.*) of the env's log.
 func (e *env) records() []audit.Record {
 	e.t.Helper()
 	return readAudit(e.t, e.auditPath)
@@ -193,7 +194,7 @@ func readAudit(t testing.TB, path string) []audit.Record {
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatalf("audit line %q: %v", sc.Text(), err)
 		}
-		if strings.HasPrefix(r.Kind, "call.") || strings.HasPrefix(r.Kind, "job.") {
+		if strings.HasPrefix(r.Kind, "call.") || strings.HasPrefix(r.Kind, "job.") || strings.HasPrefix(r.Kind, "tls.") {
 			recs = append(recs, r)
 		}
 	}

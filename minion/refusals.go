@@ -182,7 +182,7 @@ func (s *Server) sweepRefusals(stop <-chan struct{}, done chan<- struct{}) {
 func (s *Server) writeSuppressed(sums []suppressed) {
 	for _, sum := range sums {
 		rec := sum.record()
-		s.logger().Warn("refusals suppressed", "caller", rec.Caller, "serial", rec.Serial, "count", rec.Details["suppressed"], "methods", rec.Details["methods"])
+		s.logger().Warn("refusals suppressed", "caller", rec.Caller, "serial", rec.Serial, "remote", rec.Remote, "count", rec.Details["suppressed"], "methods", rec.Details["methods"])
 		if _, err := s.Audit.Append(rec); err != nil {
 			s.logger().Error("audit write failed", "kind", rec.Kind, "error", err)
 		}

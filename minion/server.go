@@ -28,6 +28,8 @@ const (
 	DefaultMaxConcurrent     = 64
 	DefaultMaxConns          = 1024
 	DefaultMaxConnsPerIP     = 128
+	DefaultMaxHandshakes     = 256
+	DefaultHandshakeTimeout  = 5 * time.Second
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultReadTimeout       = 60 * time.Second
 	DefaultWriteTimeout      = 60 * time.Second
@@ -101,18 +103,28 @@ type Server struct {
 	// Busy refusals cost no audit write (nothing ran); they are counted
 	// in Stats.
 	MaxConcurrent int
-	// MaxConns bounds open connections; zero means 1024. MaxConnsPerIP
-	// bounds those from one remote address; zero means 128. A
-	// connection beyond either is closed as soon as it is accepted,
-	// before any TLS work, so a flood from one host cannot crowd out
-	// the others.
+	// MaxHandshakes bounds connections still in their TLS handshake;
+	// zero means 256. HandshakeTimeout bounds one handshake; zero means
+	// 5s. When a connection arrives and MaxHandshakes are in progress,
+	// the oldest handshake from the address (IPv6: the /64) with the
+	// most of them is closed to make room, rather than the newcomer
+	// refused: connections that never authenticate cannot keep out the
+	// callers that do. Stats counts evictions and failed handshakes;
+	// handshakes refused for their certificate (revoked, unknown CA,
+	// expired, no gofunc role, none at all) are logged and audited as
+	// tls.refused, rate limited per address like call refusals.
+	MaxHandshakes    int
+	HandshakeTimeout time.Duration
+	// MaxConns bounds authenticated connections; zero means 1024.
+	// MaxConnsPerIP bounds those from one remote address; zero means
+	// 128. A connection beyond either is closed as soon as its
+	// handshake is done, so one host cannot crowd out the others.
 	MaxConns      int
 	MaxConnsPerIP int
-	// ReadHeaderTimeout bounds the TLS handshake and the reading of a
-	// request's headers, ReadTimeout the whole request including its
-	// body, IdleTimeout a kept-alive connection between requests;
-	// zero means 10s, 60s and 120s. A slow client is cut off, never
-	// waited for.
+	// ReadHeaderTimeout bounds the reading of a request's headers,
+	// ReadTimeout the whole request including its body, IdleTimeout a
+	// kept-alive connection between requests; zero means 10s, 60s and
+	// 120s. A slow client is cut off, never waited for.
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
 	IdleTimeout       time.Duration
@@ -152,6 +164,7 @@ type Server struct {
 	stats     counters
 	jobs      jobTable
 	refusals  refusalLog
+	gate      atomic.Pointer[gateListener]
 
 	mu      sync.Mutex
 	started bool
@@ -234,13 +247,9 @@ func (s *Server) serve(ln net.Listener) error {
 	s.mu.Lock()
 	hs := s.http
 	s.mu.Unlock()
-	limited := &limitListener{
-		Listener: ln,
-		max:      orDefault(s.MaxConns, DefaultMaxConns),
-		perIP:    orDefault(s.MaxConnsPerIP, DefaultMaxConnsPerIP),
-		refused:  &s.stats.connsRefused,
-	}
-	return hs.Serve(tls.NewListener(limited, hs.TLSConfig))
+	gate := newGateListener(ln, hs.TLSConfig, s)
+	s.gate.Store(gate)
+	return hs.Serve(gate)
 }
 
 // start applies the defaults and builds the http.Server, once.
@@ -384,7 +393,7 @@ func (s *Server) SetIdentity(id *identity.Identity) error {
 }
 
 func (s *Server) setIdentity(id *identity.Identity) {
-	s.tlsState.Store(&tlsState{id: id, cfg: id.ServerTLSConfig()})
+	s.tlsState.Store(&tlsState{id: id, cfg: serverTLSConfig(id)})
 }
 
 // CurrentIdentity returns the identity in force: the last one given to
@@ -414,13 +423,18 @@ type Stats struct {
 	Rejected     uint64 // requests that never reached a method: bad XML, no such method, bad arguments
 	Busy         uint64 // calls refused with CodeBusy
 	AuditFailed  uint64 // calls refused because the audit log failed
-	ConnsRefused uint64 // connections closed at once for MaxConns or MaxConnsPerIP
-	InFlight     int    // calls and jobs running now
-	JobsRunning  int    // async jobs running now
+	ConnsRefused uint64 // authenticated connections closed for MaxConns or MaxConnsPerIP
+
+	HandshakesEvicted uint64 // connections closed in their handshake to make room (MaxHandshakes)
+	HandshakesFailed  uint64 // handshakes that failed or timed out, refused certificates included
+	Handshaking       int    // connections in their TLS handshake now
+	InFlight          int    // calls and jobs running now
+	JobsRunning       int    // async jobs running now
 }
 
 type counters struct {
 	calls, denied, rejected, busy, auditFailed, connsRefused atomic.Uint64
+	handshakesEvicted, handshakesFailed                      atomic.Uint64
 }
 
 // Stats returns the server's counters.
@@ -432,8 +446,12 @@ func (s *Server) Stats() Stats {
 		Busy:         s.stats.busy.Load(),
 		AuditFailed:  s.stats.auditFailed.Load(),
 		ConnsRefused: s.stats.connsRefused.Load(),
-		InFlight:     s.calls.count(),
-		JobsRunning:  s.jobs.running(),
+
+		HandshakesEvicted: s.stats.handshakesEvicted.Load(),
+		HandshakesFailed:  s.stats.handshakesFailed.Load(),
+		Handshaking:       s.gate.Load().handshaking(),
+		InFlight:          s.calls.count(),
+		JobsRunning:       s.jobs.running(),
 	}
 }
 
