@@ -14,6 +14,16 @@
 // must exist), WritePath and EntryPath the parent directory only (the
 // final element is the directory entry itself).
 //
+// A check and the act that follows it are two steps, and a local user
+// who owns a directory inside the allow-list can swap a symbolic link in
+// between. So the act goes through what the check returned, resolved and
+// free of links, opened without following any: OpenRegular, HashRegular
+// and Lstat walk the path from "/" one component at a time with
+// O_NOFOLLOW, and a Dir (OpenDir) holds a checked directory open so that
+// creating, renaming, linking, chmod and chown happen in it, by name,
+// through descriptors. A link found on the way is CodeConflict: it was
+// swapped in after the check, and is never followed.
+//
 // Errors are *gofunc.Fault values ready for the wire: CodeBadArgs for a
 // malformed path, CodeDenied for a path outside the allow-list and
 // CodeNotFound for a missing file or directory.
@@ -21,8 +31,6 @@ package pathguard
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -219,50 +227,6 @@ func notFound(what string, err error) error {
 		return gofunc.Errorf(gofunc.CodeDenied, "%s: permission denied", what)
 	}
 	return gofunc.Errorf(gofunc.CodeModule, "%s: %v", what, err)
-}
-
-// OpenRegular opens a resolved path for reading, without following a final
-// symbolic link (it may have been swapped in since the check) and without
-// blocking on a FIFO, and makes sure it is a regular file (CodeBadArgs
-// otherwise; CodeNotFound when it is gone).
-func OpenRegular(path string) (*os.File, fs.FileInfo, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		if errors.Is(err, syscall.ELOOP) {
-			return nil, nil, gofunc.Errorf(gofunc.CodeConflict, "%s became a symbolic link", path)
-		}
-		return nil, nil, notFound(path, err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, nil, gofunc.Errorf(gofunc.CodeModule, "%v", err)
-	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, nil, gofunc.Errorf(gofunc.CodeBadArgs, "%s is not a regular file (%s)", path, fi.Mode().Type())
-	}
-	return f, fi, nil
-}
-
-// HashRegular opens path with OpenRegular and returns the hex SHA-256 of
-// its content and the FileInfo of the file actually read. ctx is checked
-// between reads, so a long hash stops with CodeCanceled once the call no
-// longer wants it.
-func HashRegular(ctx context.Context, path string) (sum string, fi fs.FileInfo, err error) {
-	f, fi, err := OpenRegular(path)
-	if err != nil {
-		return "", nil, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, ctxReader{ctx, f}); err != nil {
-		if ctx.Err() != nil {
-			return "", nil, gofunc.Errorf(gofunc.CodeCanceled, "checksum of %s interrupted", path)
-		}
-		return "", nil, gofunc.Errorf(gofunc.CodeModule, "read %s: %v", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), fi, nil
 }
 
 // ctxReader stops a long read when its context ends.

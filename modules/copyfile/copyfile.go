@@ -21,6 +21,14 @@
 // set, the target's directory is resolved through symbolic links and must
 // lie inside one of them (CodeDenied otherwise).
 //
+// Everything after that check is done through the directory it judged,
+// held open from open to commit (internal/pathguard's Dir): the temporary
+// file is created there, the target is opened there without following a
+// symbolic link, its mode and owner are changed through that descriptor,
+// and the rename and the backup link happen there. A local user who
+// swaps a directory or the target for a symbolic link meanwhile gets a
+// CodeConflict, never a write, chmod or chown elsewhere.
+//
 // Uploads live in memory and are bound to the caller that opened them; an
 // upload left idle for UploadTTL is aborted and its temporary file removed.
 // Uploads lost to a restart are simply gone: their temporary files are
@@ -36,7 +44,6 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,7 +51,6 @@ import (
 	"time"
 
 	"github.com/gofunc/gofunc"
-	"github.com/gofunc/gofunc/internal/fsutil"
 	"github.com/gofunc/gofunc/internal/pathguard"
 )
 
@@ -140,9 +146,11 @@ type CommitResult struct {
 type upload struct {
 	mu      sync.Mutex // guards everything below; held across the file I/O
 	caller  string
-	asked   string // the path as the caller gave it
-	target  string // resolved path
+	asked   string         // the path as the caller gave it
+	target  string         // resolved path
+	dir     *pathguard.Dir // target's directory, held open
 	tmp     *os.File
+	tmpName string // tmp's name in dir
 	hash    hash.Hash
 	size    int64
 	meta    meta
@@ -186,29 +194,34 @@ func (m *Module) Open(ctx context.Context, path string, options Options) (string
 	if err != nil {
 		return "", err
 	}
-	target, meta, err := m.prepare(cfg, path, options)
+	target, dir, meta, err := m.prepare(cfg, path, options)
 	if err != nil {
 		return "", err
 	}
-	m.removeOrphans(filepath.Dir(target), cfg.ttl)
+	m.removeOrphans(dir, cfg.ttl)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
+		dir.Close()
 		return "", gofunc.Errorf(gofunc.CodeUnavailable, "copyfile is closed")
 	}
 	if len(m.uploads) >= cfg.maxUploads {
+		dir.Close()
 		return "", gofunc.Errorf(gofunc.CodeBusy, "%d uploads already open", len(m.uploads))
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(target), tempPrefix+"*"+tempSuffix)
+	tmp, tmpName, err := dir.CreateTemp(tempPrefix, tempSuffix)
 	if err != nil {
-		return "", gofunc.Errorf(gofunc.CodeModule, "create temporary file: %v", err)
+		dir.Close()
+		return "", err
 	}
 	id := rand.Text()
 	m.uploads[id] = &upload{
 		caller:  callerOf(ctx),
 		asked:   path,
 		target:  target,
+		dir:     dir,
 		tmp:     tmp,
+		tmpName: tmpName,
 		hash:    sha256.New(),
 		meta:    meta,
 		lastUse: m.now(),
@@ -305,20 +318,22 @@ func (m *Module) Copyfile(ctx context.Context, path string, data []byte, options
 		return CommitResult{}, gofunc.Errorf(gofunc.CodeTooLarge,
 			"%d bytes is above the one-call limit of %d; use open, append and commit", len(data), cfg.maxChunk)
 	}
-	target, meta, err := m.prepare(cfg, path, options)
+	target, dir, meta, err := m.prepare(cfg, path, options)
 	if err != nil {
 		return CommitResult{}, err
 	}
 	sum256 := sha256.Sum256(data)
 	sum := hex.EncodeToString(sum256[:])
 	if err := meta.verify(int64(len(data)), sum); err != nil {
+		dir.Close()
 		return CommitResult{}, err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(target), tempPrefix+"*"+tempSuffix)
+	tmp, tmpName, err := dir.CreateTemp(tempPrefix, tempSuffix)
 	if err != nil {
-		return CommitResult{}, gofunc.Errorf(gofunc.CodeModule, "create temporary file: %v", err)
+		dir.Close()
+		return CommitResult{}, err
 	}
-	u := &upload{asked: path, target: target, tmp: tmp, meta: meta, size: int64(len(data))}
+	u := &upload{asked: path, target: target, dir: dir, tmp: tmp, tmpName: tmpName, meta: meta, size: int64(len(data))}
 	defer u.discard()
 	if _, err := tmp.Write(data); err != nil {
 		return CommitResult{}, gofunc.Errorf(gofunc.CodeModule, "write: %v", err)
@@ -359,26 +374,32 @@ func (m *Module) Close() error {
 	return nil
 }
 
-// prepare validates a target path and the options.
-func (m *Module) prepare(cfg config, path string, o Options) (string, meta, error) {
+// prepare validates a target path and the options, and opens the
+// target's directory, which the caller closes.
+func (m *Module) prepare(cfg config, path string, o Options) (string, *pathguard.Dir, meta, error) {
 	target, err := cfg.guard.WritePath(path)
 	if err != nil {
-		return "", meta{}, err
+		return "", nil, meta{}, err
 	}
 	if strings.HasPrefix(filepath.Base(target), tempPrefix) {
-		return "", meta{}, gofunc.Errorf(gofunc.CodeBadArgs, "path %q uses the name of copyfile's temporary files", path)
+		return "", nil, meta{}, gofunc.Errorf(gofunc.CodeBadArgs, "path %q uses the name of copyfile's temporary files", path)
 	}
 	md, err := parseOptions(o)
 	if err != nil {
-		return "", meta{}, err
+		return "", nil, meta{}, err
 	}
 	if md.size > cfg.maxFile {
-		return "", meta{}, gofunc.Errorf(gofunc.CodeTooLarge, "size %d is above the limit of %d bytes", md.size, cfg.maxFile)
+		return "", nil, meta{}, gofunc.Errorf(gofunc.CodeTooLarge, "size %d is above the limit of %d bytes", md.size, cfg.maxFile)
 	}
-	if fi, err := os.Lstat(target); err == nil && !fi.Mode().IsRegular() {
-		return "", meta{}, gofunc.Errorf(gofunc.CodeConflict, "%s exists and is not a regular file (%s)", path, fi.Mode().Type())
+	dir, err := pathguard.OpenDir(filepath.Dir(target))
+	if err != nil {
+		return "", nil, meta{}, err
 	}
-	return target, md, nil
+	if fi, err := dir.Lstat(filepath.Base(target)); err == nil && !fi.Mode().IsRegular() {
+		dir.Close()
+		return "", nil, meta{}, gofunc.Errorf(gofunc.CodeConflict, "%s exists and is not a regular file (%s)", path, fi.Mode().Type())
+	}
+	return target, dir, md, nil
 }
 
 // lock finds the caller's upload and returns it locked.
@@ -403,7 +424,8 @@ func (m *Module) forget(id string) {
 	m.mu.Unlock()
 }
 
-// discard closes and removes the temporary file; the caller holds u.mu.
+// discard closes and removes the temporary file, and closes the
+// directory; the caller holds u.mu.
 func (u *upload) discard() {
 	if u.done {
 		return
@@ -411,8 +433,9 @@ func (u *upload) discard() {
 	u.done = true
 	u.tmp.Close()
 	if !u.renamed {
-		os.Remove(u.tmp.Name())
+		u.dir.Remove(u.tmpName)
 	}
+	u.dir.Close()
 }
 
 // callerOf names the peer that makes a call, so an upload can only be
@@ -463,8 +486,8 @@ func (m *Module) sweep() {
 
 // removeOrphans deletes temporary files older than ttl that no upload of
 // this process owns: leftovers of a crash or a restart.
-func (m *Module) removeOrphans(dir string, ttl time.Duration) {
-	entries, err := os.ReadDir(dir)
+func (m *Module) removeOrphans(dir *pathguard.Dir, ttl time.Duration) {
+	names, err := dir.Names()
 	if err != nil {
 		return
 	}
@@ -474,85 +497,120 @@ func (m *Module) removeOrphans(dir string, ttl time.Duration) {
 		active[u.tmp.Name()] = true
 	}
 	m.mu.Unlock()
-	for _, e := range entries {
-		name := e.Name()
-		if !e.Type().IsRegular() || !strings.HasPrefix(name, tempPrefix) || !strings.HasSuffix(name, tempSuffix) {
+	for _, name := range names {
+		if !strings.HasPrefix(name, tempPrefix) || !strings.HasSuffix(name, tempSuffix) ||
+			active[filepath.Join(dir.Name(), name)] {
 			continue
 		}
-		full := filepath.Join(dir, name)
-		if fi, err := e.Info(); err == nil && !active[full] && m.now().Sub(fi.ModTime()) > ttl {
-			os.Remove(full)
+		if fi, err := dir.Lstat(name); err == nil && fi.Mode().IsRegular() && m.now().Sub(fi.ModTime()) > ttl {
+			dir.Remove(name)
 		}
 	}
 }
 
 // install puts the upload's temporary file (whose SHA-256 is sum) at its
 // target, or leaves the target alone when it already has that content.
+// Everything happens in u.dir, the directory the target's path was
+// checked to name, and nothing follows a symbolic link.
 func (m *Module) install(ctx context.Context, cfg config, u *upload, sum string) (CommitResult, error) {
-	asked, target, tmp, md, size := u.asked, u.target, u.tmp, u.meta, u.size
+	asked, target, md, size := u.asked, u.target, u.meta, u.size
 	res := CommitResult{SHA256: sum, Size: size}
-	// The directory may have been swapped since open: check again.
+	// The directory may have been swapped since open: check again, and
+	// make sure the directory held open is still the one the path names.
 	if again, err := cfg.guard.WritePath(asked); err != nil {
 		return res, err
 	} else if again != target {
 		return res, gofunc.Errorf(gofunc.CodeConflict, "%s now resolves to %s, not %s", asked, again, target)
 	}
-	old, err := os.Lstat(target)
+	if err := sameDir(u.dir, filepath.Dir(target)); err != nil {
+		return res, err
+	}
+	base := filepath.Base(target)
+	old, err := u.dir.Lstat(base)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, gofunc.ErrNotFound):
 		old = nil
 	case err != nil:
-		return res, gofunc.Errorf(gofunc.CodeModule, "%v", err)
+		return res, err
 	case !old.Mode().IsRegular():
 		return res, gofunc.Errorf(gofunc.CodeConflict, "%s is not a regular file (%s)", asked, old.Mode().Type())
 	}
-	want := md.resolve(old)
 	if old != nil && old.Size() == size {
-		oldSum, _, err := pathguard.HashRegular(ctx, target)
-		if err != nil {
-			return res, err
-		}
-		if oldSum == sum {
-			changed, err := want.applyTo(target, old)
+		if same, changed, err := fixIfSame(ctx, u.dir, base, md, sum); same || err != nil {
 			res.Changed = changed
 			return res, err
 		}
 	}
-	if err := want.applyToFile(tmp); err != nil {
+	if err := md.resolve(old).applyToFile(u.tmp); err != nil {
 		return res, err
 	}
-	if err := tmp.Sync(); err != nil {
+	if err := u.tmp.Sync(); err != nil {
 		return res, gofunc.Errorf(gofunc.CodeModule, "sync: %v", err)
 	}
 	if md.backup && old != nil {
-		if res.BackupPath, err = backup(target, m.now()); err != nil {
+		if res.BackupPath, err = backup(u.dir, base, m.now()); err != nil {
 			return res, err
 		}
 	}
-	if err := os.Rename(tmp.Name(), target); err != nil {
-		return res, gofunc.Errorf(gofunc.CodeModule, "rename into place: %v", err)
+	if err := u.dir.Rename(u.tmpName, base); err != nil {
+		return res, err
 	}
 	u.renamed = true
-	fsutil.SyncDir(filepath.Dir(target)) // best effort: the rename is done either way
+	u.dir.Sync() // best effort: the rename is done either way
 	res.Changed = true
 	return res, nil
 }
 
-// backup hard-links the current target to a new name beside it.
-func backup(target string, now time.Time) (string, error) {
-	base := target + "." + now.UTC().Format("20060102T150405Z")
+// fixIfSame opens the target (never through a symbolic link) and, when
+// its content has the SHA-256 sum, fixes its mode and ownership through
+// that descriptor: same reports that it had the content, changed that
+// its attributes were fixed.
+func fixIfSame(ctx context.Context, dir *pathguard.Dir, base string, md meta, sum string) (same, changed bool, err error) {
+	f, fi, err := dir.OpenRegular(base)
+	if err != nil {
+		return false, false, err
+	}
+	defer f.Close()
+	oldSum, err := pathguard.HashFile(ctx, f)
+	if err != nil || oldSum != sum {
+		return false, false, err
+	}
+	changed, err = md.resolve(fi).applyTo(f, fi)
+	return true, changed, err
+}
+
+// sameDir makes sure that d, held open since the upload began, is the
+// directory at path now.
+func sameDir(d *pathguard.Dir, path string) error {
+	now, err := pathguard.OpenDir(path)
+	if err != nil {
+		return err
+	}
+	defer now.Close()
+	a, errA := d.Stat()
+	b, errB := now.Stat()
+	if errA != nil || errB != nil || !os.SameFile(a, b) {
+		return gofunc.Errorf(gofunc.CodeConflict, "directory %s was replaced during the upload", path)
+	}
+	return nil
+}
+
+// backup hard-links the current target to a new name beside it and
+// returns the backup's path.
+func backup(dir *pathguard.Dir, base string, now time.Time) (string, error) {
+	stamp := base + "." + now.UTC().Format("20060102T150405Z")
 	for i := 0; i < 100; i++ {
-		name := base + ".bak"
+		name := stamp + ".bak"
 		if i > 0 {
-			name = fmt.Sprintf("%s-%d.bak", base, i)
+			name = fmt.Sprintf("%s-%d.bak", stamp, i)
 		}
-		err := os.Link(target, name)
+		err := dir.Link(base, name)
 		if err == nil {
-			return name, nil
+			return filepath.Join(dir.Name(), name), nil
 		}
-		if !errors.Is(err, fs.ErrExist) {
-			return "", gofunc.Errorf(gofunc.CodeModule, "backup: %v", err)
+		if !errors.Is(err, gofunc.ErrConflict) {
+			return "", err
 		}
 	}
-	return "", gofunc.Errorf(gofunc.CodeConflict, "backup: too many backups named %s*", base)
+	return "", gofunc.Errorf(gofunc.CodeConflict, "backup: too many backups named %s*", stamp)
 }

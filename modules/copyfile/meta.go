@@ -212,17 +212,19 @@ func (a attrs) applyToFile(f *os.File) error {
 }
 
 // applyTo fixes the attributes of an existing regular file whose content
-// is already right, reporting whether anything changed.
-func (a attrs) applyTo(path string, old fs.FileInfo) (bool, error) {
+// is already right, through its open descriptor f (so a symbolic link
+// swapped in at its path changes nothing elsewhere), reporting whether
+// anything changed. old describes f.
+func (a attrs) applyTo(f *os.File, old fs.FileInfo) (bool, error) {
 	changed := false
 	if st, ok := old.Sys().(*syscall.Stat_t); ok && ((a.uid >= 0 && uint32(a.uid) != st.Uid) || (a.gid >= 0 && uint32(a.gid) != st.Gid)) {
-		if err := os.Lchown(path, a.uid, a.gid); err != nil {
+		if err := f.Chown(a.uid, a.gid); err != nil {
 			return false, gofunc.Errorf(gofunc.CodeModule, "chown: %v", err)
 		}
 		changed = true
 	}
 	if changed || modeBits(old.Mode()) != a.mode {
-		if err := os.Chmod(path, a.mode); err != nil {
+		if err := f.Chmod(a.mode); err != nil {
 			return changed, gofunc.Errorf(gofunc.CodeModule, "chmod: %v", err)
 		}
 		changed = changed || modeBits(old.Mode()) != a.mode

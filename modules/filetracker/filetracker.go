@@ -8,8 +8,10 @@
 // The workflow is: track paths, scan (the baseline), later diff (what
 // changed since the baseline, read-only), and scan again to accept the
 // changes as the new baseline. Directories are tracked recursively
-// without following symbolic links; a scan covers at most MaxFiles
-// entries and hashes files up to MaxHashSize bytes.
+// without following symbolic links (not even one swapped in for a
+// directory during the scan: each directory is opened through its
+// parent's descriptor); a scan covers at most MaxFiles entries, 100
+// levels deep, and hashes files up to MaxHashSize bytes.
 package filetracker
 
 import (
@@ -125,7 +127,11 @@ func (m *Module) Track(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := os.Lstat(clean); errors.Is(err, fs.ErrNotExist) {
+	lstat := os.Lstat
+	if len(m.AllowDirs) > 0 {
+		lstat = pathguard.Lstat // clean's parent is resolved: follow no link swapped in since
+	}
+	if _, err := lstat(clean); errors.Is(err, fs.ErrNotExist) || errors.Is(err, gofunc.ErrNotFound) {
 		return gofunc.Errorf(gofunc.CodeNotFound, "path %q does not exist", clean)
 	} else if err != nil {
 		return gofunc.Errorf(gofunc.CodeModule, "path %q: %v", clean, err)
@@ -278,21 +284,7 @@ func (m *Module) snapshot(ctx context.Context, tracked []string) (Snapshot, erro
 		return nil
 	}
 	for _, root := range tracked {
-		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-			if ctxErr := ctx.Err(); ctxErr != nil {
-				return ctxErr
-			}
-			if err != nil && d == nil { // the tracked root itself is gone or unreadable
-				return add(FileState{Path: path})
-			}
-			if addErr := add(m.stat(ctx, path)); addErr != nil {
-				return addErr
-			}
-			if err != nil {
-				return fs.SkipDir // an unreadable directory: recorded, contents unknown
-			}
-			return nil
-		})
+		err := m.walkRoot(ctx, root, add)
 		if errors.Is(err, errFull) {
 			break
 		}
@@ -304,12 +296,109 @@ func (m *Module) snapshot(ctx context.Context, tracked []string) (Snapshot, erro
 	return snap, nil
 }
 
-// stat records one path without following a symbolic link.
-func (m *Module) stat(ctx context.Context, path string) FileState {
+// maxDepth bounds how deep a scan descends below a tracked directory (it
+// holds one descriptor per level).
+const maxDepth = 100
+
+// walkRoot records a tracked path and, when it is a directory, what is
+// below it. The path's parent is resolved again and, with AllowDirs,
+// checked again; from there on the walk opens each directory through its
+// parent's descriptor without following a symbolic link, so a directory
+// swapped for a link meanwhile is recorded as the link it has become,
+// and what the link leads to is never listed or hashed. Entries are
+// recorded under the tracked path as it was given.
+func (m *Module) walkRoot(ctx context.Context, root string, add func(FileState) error) error {
+	canon, err := m.canonical(root)
+	if err != nil {
+		return add(FileState{Path: root})
+	}
+	if canon == "/" {
+		dir, err := pathguard.OpenDir("/")
+		if err != nil {
+			return add(FileState{Path: root})
+		}
+		defer dir.Close()
+		if err := add(FileState{Path: root, Exists: true, Type: "dir"}); err != nil {
+			return err
+		}
+		return m.walkDir(ctx, dir, root, 1, add)
+	}
+	parent, err := pathguard.OpenDir(filepath.Dir(canon))
+	if err != nil {
+		return add(FileState{Path: root})
+	}
+	defer parent.Close()
+	return m.walk(ctx, parent, filepath.Base(canon), root, 0, add)
+}
+
+// canonical is root with its parent's symbolic links resolved now (and
+// checked against AllowDirs when set).
+func (m *Module) canonical(root string) (string, error) {
+	if len(m.AllowDirs) > 0 {
+		return m.checkPath(root)
+	}
+	if root == "/" {
+		return root, nil
+	}
+	parent, err := filepath.EvalSymlinks(filepath.Dir(root))
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(parent, filepath.Base(root)), nil
+}
+
+// walk records the entry name of dir, shown as path, and descends into
+// it when it is a directory.
+func (m *Module) walk(ctx context.Context, dir *pathguard.Dir, name, path string, depth int, add func(FileState) error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	st := m.stat(ctx, dir, name, path)
+	if err := add(st); err != nil {
+		return err
+	}
+	if st.Type != "dir" || depth >= maxDepth {
+		return nil
+	}
+	sub, err := dir.OpenDir(name)
+	if err != nil {
+		return nil // swapped for a link, gone or unreadable: recorded, contents unknown
+	}
+	defer sub.Close()
+	return m.walkDir(ctx, sub, path, depth+1, add)
+}
+
+// walkDir walks the entries of dir, shown as path, in lexical order.
+func (m *Module) walkDir(ctx context.Context, dir *pathguard.Dir, path string, depth int, add func(FileState) error) error {
+	names, err := dir.Names()
+	if err != nil {
+		return nil // unreadable: recorded, contents unknown
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		if err := m.walk(ctx, dir, n, filepath.Join(path, n), depth, add); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stat records the entry name of dir, shown as path, without following a
+// symbolic link; a regular file is hashed through the descriptor it was
+// described by.
+func (m *Module) stat(ctx context.Context, dir *pathguard.Dir, name, path string) FileState {
 	st := FileState{Path: path}
-	info, err := os.Lstat(path)
+	info, err := dir.Lstat(name)
 	if err != nil {
 		return st // vanished since the directory was read
+	}
+	if info.Mode().IsRegular() && info.Size() <= m.maxHashSize() {
+		if f, fi, err := dir.OpenRegular(name); err == nil {
+			if sum, err := pathguard.HashFile(ctx, f); err == nil {
+				st.SHA256, info = sum, fi
+			}
+			f.Close()
+		}
 	}
 	st.Exists = true
 	st.Size = info.Size()
@@ -321,18 +410,12 @@ func (m *Module) stat(ctx context.Context, path string) FileState {
 	switch {
 	case info.Mode().IsRegular():
 		st.Type = "file"
-		if st.Size > m.maxHashSize() {
-			st.HashSkipped = true
-		} else if sum, _, err := pathguard.HashRegular(ctx, path); err != nil {
-			st.HashSkipped = true
-		} else {
-			st.SHA256 = sum
-		}
+		st.HashSkipped = st.SHA256 == ""
 	case info.IsDir():
 		st.Type = "dir"
 	case info.Mode()&fs.ModeSymlink != 0:
 		st.Type = "symlink"
-		st.Target, _ = os.Readlink(path)
+		st.Target, _ = dir.Readlink(name)
 	default:
 		st.Type = "other"
 	}

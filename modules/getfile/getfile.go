@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"os/user"
 	"strconv"
 	"sync"
@@ -109,19 +108,29 @@ func (m *Module) Stat(ctx context.Context, path string) (StatResult, error) {
 	if err != nil {
 		return StatResult{}, err
 	}
-	fi, err := os.Stat(real)
+	// real has no symbolic link in it: one found now was swapped in
+	// since the check, and is not followed.
+	fi, err := pathguard.Lstat(real)
 	if err != nil {
-		return StatResult{}, gofunc.Errorf(gofunc.CodeNotFound, "%s: %v", path, err)
+		return StatResult{}, err
 	}
-	res := describe(real, fi)
-	if fi.Mode().IsRegular() {
-		sum, fi, err := pathguard.HashRegular(ctx, real)
-		if err != nil {
-			return StatResult{}, err
-		}
-		res = describe(real, fi) // the file actually hashed
-		res.SHA256 = sum
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return StatResult{}, gofunc.Errorf(gofunc.CodeConflict, "%s became a symbolic link after it was checked; try again", path)
 	}
+	if !fi.Mode().IsRegular() {
+		return describe(real, fi), nil
+	}
+	f, fi, err := pathguard.OpenRegular(real)
+	if err != nil {
+		return StatResult{}, err
+	}
+	defer f.Close()
+	sum, err := pathguard.HashFile(ctx, f)
+	if err != nil {
+		return StatResult{}, err
+	}
+	res := describe(real, fi) // the file actually hashed
+	res.SHA256 = sum
 	return res, nil
 }
 
