@@ -13,7 +13,8 @@ import (
 // wrongly. A []byte, which kolo sends as an array of ints, becomes
 // <base64>, in nested slices and maps too; a nil, which kolo sends as an
 // empty <param>, is refused (leave the argument off instead). Member
-// names are escaped (kolo writes them raw).
+// names are escaped (kolo writes them raw). Integers beyond 32 bits,
+// which kolo writes as <int> or <i4>, are moved into <i8> ([WidenInts]).
 //
 // A client's three steps are EncodeRequest, [DecodeResponse] (bounded)
 // and [Unmarshal] (one conversion); the overlord and the certmaster
@@ -28,7 +29,11 @@ func EncodeRequest(method string, args ...any) ([]byte, error) {
 		}
 		norm[i] = v
 	}
-	return xmlrpc.EncodeMethodCall(method, norm...)
+	body, err := xmlrpc.EncodeMethodCall(method, norm...)
+	if err != nil {
+		return nil, err
+	}
+	return WidenInts(body), nil
 }
 
 // koloSafe rewrites a for kolo/xmlrpc: see EncodeRequest.

@@ -1,11 +1,8 @@
 package xmlrpc
 
 import (
-	"bufio"
 	"context"
-	"encoding/xml"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -34,11 +31,15 @@ type Call struct {
 func DecodeCall(r io.Reader, lim Limits) (*Call, error) {
 	d := newDecoder(r, lim, "request")
 	defer d.release()
-	call, err := d.call()
+	method, err := d.callHead()
 	if err != nil {
 		return nil, d.fault(err)
 	}
-	return call, nil
+	params, err := d.callRest()
+	if err != nil {
+		return nil, d.fault(err)
+	}
+	return &Call{Method: method, Params: params}, nil
 }
 
 // DecodeResponse reads one <methodResponse> from r, within lim, and
@@ -81,8 +82,8 @@ var errTooLarge = errors.New("xmlrpc: body too large")
 
 // limitReader passes through at most max bytes and then probes for one
 // more: only if that byte exists is the body too large, so a body of
-// exactly max bytes is fine. It remembers what went wrong, because
-// encoding/xml may rewrap or replace reader errors.
+// exactly max bytes is fine. It remembers what went wrong, so that a
+// read error is reported as itself whatever the parser made of it.
 type limitReader struct {
 	r         io.Reader
 	remaining int64
@@ -111,74 +112,76 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-var bufPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16<<10) }}
-
-// decoder walks one document with the XML-RPC grammar.
+// decoder walks one document with the XML-RPC grammar over a scanner.
+// Decoders are pooled with their buffers: a warm decode allocates
+// little more than the values it returns.
 type decoder struct {
-	xd         *xml.Decoder
-	lr         limitReader
-	br         *bufio.Reader
-	lim        Limits
-	what       string // "request" or "response", for messages
-	values     int
-	badCharset string
-	text       []byte // scratch for character data
+	s      scanner
+	lr     limitReader
+	lim    Limits
+	what   string // "request" or "response", for messages
+	values int
+
+	vals    []any    // values of the arrays (and params) being read, innermost last
+	members []member // members of the structs being read, innermost last
+	names   map[string]string
+	recent  [64]string // a cache in front of names
 }
 
+type member struct {
+	name  string
+	value any
+}
+
+var decoderPool = sync.Pool{New: func() any { return new(decoder) }}
+
+// Pooled buffers larger than this are dropped rather than kept.
+const maxPooledBuffer = 256 << 10
+
 func newDecoder(r io.Reader, lim Limits, what string) *decoder {
-	lim = lim.withDefaults()
 	if r == nil {
 		r = strings.NewReader("") // an empty body, reported as such
 	}
-	d := &decoder{lim: lim, what: what}
-	d.lr = limitReader{r: r, remaining: lim.MaxBytes}
-	d.br = bufPool.Get().(*bufio.Reader)
-	d.br.Reset(&d.lr)
+	d := decoderPool.Get().(*decoder)
+	d.lim = lim.withDefaults()
+	d.what = what
+	d.values = 0
+	d.lr = limitReader{r: r, remaining: d.lim.MaxBytes}
+	d.s.reset(&d.lr)
 	// A UTF-8 byte order mark is legal before the XML declaration and
-	// some Windows clients send one; encoding/xml does not skip it.
-	if b, err := d.br.Peek(3); err == nil && string(b) == "\xEF\xBB\xBF" {
-		d.br.Discard(3)
+	// some Windows clients send one.
+	d.s.ensure(3)
+	if d.s.w-d.s.r >= 3 && string(d.s.buf[d.s.r:d.s.r+3]) == "\xEF\xBB\xBF" {
+		d.s.r += 3
 	}
-	d.xd = xml.NewDecoder(d.br)
-	d.xd.Strict = true
-	d.xd.CharsetReader = d.charsetReader
 	return d
 }
 
 func (d *decoder) release() {
-	d.br.Reset(nil)
-	bufPool.Put(d.br)
-	d.br = nil
-}
-
-// charsetReader accepts US-ASCII (a subset of UTF-8, checked byte by
-// byte) and refuses every other declared encoding; encoding/xml handles
-// UTF-8 itself without asking.
-func (d *decoder) charsetReader(charset string, r io.Reader) (io.Reader, error) {
-	switch strings.ToLower(charset) {
-	case "us-ascii", "ascii":
-		return asciiReader{r}, nil
+	clear(d.vals)
+	d.vals = d.vals[:0]
+	clear(d.members)
+	d.members = d.members[:0]
+	d.lr = limitReader{}
+	d.s.src = nil
+	if cap(d.s.text) > maxPooledBuffer {
+		d.s.text = nil
 	}
-	d.badCharset = charset
-	return nil, fmt.Errorf("unsupported encoding %q", charset)
-}
-
-type asciiReader struct{ r io.Reader }
-
-func (a asciiReader) Read(p []byte) (int, error) {
-	n, err := a.r.Read(p)
-	for i, c := range p[:n] {
-		if c >= 0x80 {
-			return i, fmt.Errorf("byte %#x in a document declared US-ASCII", c)
-		}
+	if cap(d.s.scratch) > maxPooledBuffer {
+		d.s.scratch = nil
 	}
-	return n, err
+	if cap(d.s.open) > maxPooledBuffer/16 || cap(d.vals) > maxPooledBuffer || cap(d.members) > maxPooledBuffer {
+		*d = decoder{s: scanner{buf: d.s.buf}, names: d.names, recent: d.recent}
+	}
+	decoderPool.Put(d)
 }
 
 // fault turns any error met while decoding into the fault to report.
-// The reader's own state wins over what encoding/xml made of it.
+// The reader's own state wins over what the parser made of it.
 func (d *decoder) fault(err error) *gofunc.Fault {
 	var f *gofunc.Fault
+	var cs *charsetError
+	var syntax syntaxError
 	switch {
 	case errors.As(err, &f):
 		return f
@@ -192,161 +195,165 @@ func (d *decoder) fault(err error) *gofunc.Fault {
 			return gofunc.Errorf(gofunc.CodeCanceled, "reading %s body: %v", d.what, d.lr.err)
 		}
 		return parseFault("reading %s body: %v", d.what, d.lr.err)
-	case d.badCharset != "":
-		return invalidFault("unsupported encoding %q: use UTF-8", clip(d.badCharset))
+	case errors.As(err, &cs):
+		return invalidFault("unsupported encoding %q: use UTF-8", clip(cs.charset))
+	case errors.As(err, &syntax):
+		return parseFault("xml syntax error near byte %d of the %s: %s", d.offset(), d.what, string(syntax))
 	case err == io.EOF || err == io.ErrUnexpectedEOF:
 		return parseFault("unexpected end of %s document", d.what)
 	}
 	return parseFault("%v", err)
 }
 
-// token returns the next token inside the root element: a StartElement
-// (with its attributes checked), an EndElement or CharData, which is only
-// valid until the next call. Comments are dropped; directives and
-// processing instructions are refused.
-func (d *decoder) token() (xml.Token, error) {
+// offset is how many bytes of the body have been consumed.
+func (d *decoder) offset() int64 {
+	return d.lim.MaxBytes - d.lr.remaining - int64(d.s.w-d.s.r)
+}
+
+// token returns the next token inside the root element: a start tag
+// (with its attributes checked), an end tag or text. Comments are
+// dropped; directives and processing instructions are refused.
+func (d *decoder) token() (tokKind, error) {
 	for {
-		t, err := d.xd.Token()
+		k, err := d.s.next()
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
-		switch t := t.(type) {
-		case xml.StartElement:
-			if err := checkAttrs(t); err != nil {
-				return nil, err
+		switch k {
+		case tokStart:
+			if d.s.attr != nil {
+				// XML-RPC has no attributes. Namespace declarations
+				// are allowed, for Apache's <ex:i8 xmlns:ex="...">.
+				return 0, invalidFault("attribute %q on <%s> not allowed", clip(string(d.s.attr)), d.elemName())
 			}
-			return t, nil
-		case xml.EndElement, xml.CharData:
-			return t, nil
-		case xml.Comment:
-			continue
-		case xml.ProcInst:
-			return nil, invalidFault("processing instruction <?%s?> not allowed", clip(t.Target))
-		case xml.Directive:
-			return nil, invalidFault("directive <!%s> not allowed", clip(string(t)))
+			return k, nil
+		case tokEnd, tokText:
+			return k, nil
+		case tokPI:
+			return 0, invalidFault("processing instruction <?%s?> not allowed", clip(d.s.target))
+		case tokDirective:
+			return 0, invalidFault("directive <!...> not allowed")
+		case tokEOF:
+			return 0, syntaxError("unexpected EOF") // next reports it; here for completeness
 		}
 	}
 }
 
-// checkAttrs refuses attributes: XML-RPC has none. Namespace declarations
-// are allowed, for Apache's <ex:i8 xmlns:ex="...">.
-func checkAttrs(se xml.StartElement) error {
-	for _, a := range se.Attr {
-		if a.Name.Space == "xmlns" || a.Name.Space == "" && a.Name.Local == "xmlns" {
-			continue
-		}
-		return invalidFault("attribute %q on <%s> not allowed", clip(a.Name.Local), clip(se.Name.Local))
+// element returns the next start or end tag, allowing only white space
+// before it.
+func (d *decoder) element() (tokKind, error) {
+	if d.s.tryStart() {
+		return tokStart, nil
 	}
-	return nil
-}
-
-// element returns the next StartElement or EndElement, allowing only
-// white space before it.
-func (d *decoder) element() (xml.Token, error) {
+	if d.s.tryEnd() {
+		return tokEnd, nil
+	}
 	for {
-		t, err := d.token()
+		d.s.text = d.s.text[:0]
+		k, err := d.token()
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
-		if cd, ok := t.(xml.CharData); ok {
-			if !isSpace(cd) {
-				return nil, invalidFault("unexpected text %q", clip(string(cd)))
-			}
-			continue
+		if k != tokText {
+			return k, nil
 		}
-		return t, nil
+		if !isSpace(d.s.text) {
+			return 0, invalidFault("unexpected text %q", clip(string(d.s.text)))
+		}
 	}
 }
 
-// start consumes the StartElement <name>, after optional white space.
+// isElem reports whether the current start tag is <local>, in no namespace.
+func (d *decoder) isElem(local string) bool {
+	return d.s.nsEmpty && d.s.local() == local
+}
+
+// elemName is the current tag's name, for messages.
+func (d *decoder) elemName() string { return clip(d.s.top()) }
+
+// start consumes the start tag <name>, after optional white space.
 func (d *decoder) start(name, parent string) error {
-	t, err := d.element()
+	k, err := d.element()
 	if err != nil {
 		return err
 	}
-	se, ok := t.(xml.StartElement)
-	if !ok {
+	if k != tokStart {
 		return invalidFault("missing <%s> in <%s>", name, parent)
 	}
-	if !isElem(se, name) {
-		return invalidFault("unexpected <%s> in <%s>, want <%s>", elemName(se), parent, name)
+	if !d.isElem(name) {
+		return invalidFault("unexpected <%s> in <%s>, want <%s>", d.elemName(), parent, name)
 	}
 	return nil
 }
 
 // end consumes the end of the current element, after optional white
-// space; encoding/xml has already checked that the names match.
+// space; the scanner has checked that the names match.
 func (d *decoder) end(name string) error {
-	t, err := d.element()
+	if d.s.tryEnd() {
+		return nil
+	}
+	k, err := d.element()
 	if err != nil {
 		return err
 	}
-	if se, ok := t.(xml.StartElement); ok {
-		return invalidFault("unexpected <%s> in <%s>", elemName(se), name)
+	if k == tokStart {
+		return invalidFault("unexpected <%s> in <%s>", d.elemName(), name)
 	}
 	return nil
 }
 
 // chars returns the character data of a text-only element, consuming its
-// end. The result aliases d.text.
+// end. The result aliases a scanner buffer: use it before reading on.
 func (d *decoder) chars(name string) ([]byte, error) {
-	d.text = d.text[:0]
+	d.s.text = d.s.text[:0]
+	if text, ok := d.s.tryText(); ok {
+		if d.s.tryEnd() {
+			return text, nil
+		}
+		d.s.text = append(d.s.text, text...)
+	}
 	for {
-		t, err := d.token()
+		k, err := d.token()
 		if err != nil {
 			return nil, err
 		}
-		switch t := t.(type) {
-		case xml.CharData:
-			d.text = append(d.text, t...)
-		case xml.EndElement:
-			return d.text, nil
-		case xml.StartElement:
-			return nil, invalidFault("unexpected <%s> in <%s>", elemName(t), name)
+		switch k {
+		case tokEnd:
+			return d.s.text, nil
+		case tokStart:
+			return nil, invalidFault("unexpected <%s> in <%s>", d.elemName(), name)
 		}
 	}
-}
-
-func isElem(se xml.StartElement, local string) bool {
-	return se.Name.Local == local && se.Name.Space == ""
-}
-
-func elemName(se xml.StartElement) string {
-	if se.Name.Space != "" {
-		return clip(se.Name.Space) + ":" + clip(se.Name.Local)
-	}
-	return clip(se.Name.Local)
 }
 
 // root reads the prolog (an optional XML declaration, white space and
-// comments) and the root element, which must be <name>.
+// comments) and the root element's start tag, which must be <name>.
 func (d *decoder) root(name string) error {
 	for first := true; ; first = false {
-		t, err := d.xd.Token()
+		d.s.text = d.s.text[:0]
+		k, err := d.s.next()
 		if err != nil {
-			if err == io.EOF {
-				return parseFault("empty %s document", d.what)
-			}
 			return err
 		}
-		switch t := t.(type) {
-		case xml.ProcInst:
-			if !first || t.Target != "xml" {
-				return invalidFault("processing instruction <?%s?> not allowed", clip(t.Target))
+		switch k {
+		case tokEOF:
+			return parseFault("empty %s document", d.what)
+		case tokPI:
+			if !first || !d.s.xmlDecl {
+				return invalidFault("processing instruction <?%s?> not allowed", clip(d.s.target))
 			}
-		case xml.Directive:
-			return invalidFault("directive <!%s> not allowed (no DOCTYPE in XML-RPC)", clip(string(t)))
-		case xml.Comment:
-		case xml.CharData:
-			if !isSpace(t) {
+		case tokDirective:
+			return invalidFault("directive <!...> not allowed (no DOCTYPE in XML-RPC)")
+		case tokText:
+			if !isSpace(d.s.text) {
 				return parseFault("text before the root element")
 			}
-		case xml.StartElement:
-			if err := checkAttrs(t); err != nil {
-				return err
+		case tokStart:
+			if d.s.attr != nil {
+				return invalidFault("attribute %q on <%s> not allowed", clip(string(d.s.attr)), d.elemName())
 			}
-			if !isElem(t, name) {
-				return invalidFault("root element is <%s>, want <%s>", elemName(t), name)
+			if !d.isElem(name) {
+				return invalidFault("root element is <%s>, want <%s>", d.elemName(), name)
 			}
 			return nil
 		}
@@ -357,18 +364,18 @@ func (d *decoder) root(name string) error {
 // follow the root element.
 func (d *decoder) epilog() error {
 	for {
-		t, err := d.xd.Token()
-		if err == io.EOF {
-			return nil
-		}
+		d.s.text = d.s.text[:0]
+		k, err := d.s.next()
 		if err != nil {
 			return err
 		}
-		switch t := t.(type) {
-		case xml.Comment:
+		switch k {
+		case tokEOF:
+			return nil
+		case tokComment:
 			continue
-		case xml.CharData:
-			if isSpace(t) {
+		case tokText:
+			if isSpace(d.s.text) {
 				continue
 			}
 		}
@@ -376,21 +383,9 @@ func (d *decoder) epilog() error {
 	}
 }
 
-func (d *decoder) call() (*Call, error) {
-	method, err := d.callHead()
-	if err != nil {
-		return nil, err
-	}
-	params, err := d.callRest()
-	if err != nil {
-		return nil, err
-	}
-	return &Call{Method: method, Params: params}, nil
-}
-
 // callHead reads a call up to and including </methodName> and returns
-// the method name. CallReader stops here to let a server judge the
-// call before its parameters are decoded.
+// the method name. CallReader stops here to let a server judge the call
+// before its parameters are decoded.
 func (d *decoder) callHead() (string, error) {
 	if err := d.root("methodCall"); err != nil {
 		return "", err
@@ -404,26 +399,26 @@ func (d *decoder) callHead() (string, error) {
 	}
 	// Surrounding white space is tolerated (a pretty-printer's doing);
 	// anything else outside the allowed set is not.
-	method := trimSpace(string(name))
-	if !ValidMethodName(method) {
-		return "", invalidFault("invalid method name %q", clip(method))
+	method := trimSpaceBytes(name)
+	if !ValidMethodName(string(method)) {
+		return "", invalidFault("invalid method name %q", clip(string(method)))
 	}
-	return method, nil
+	return d.intern(method), nil
 }
 
-// callRest reads the rest of a call after callHead: its parameters,
-// the end of the document and what follows it.
+// callRest reads the rest of a call after callHead: its parameters, the
+// end of the document and what follows it.
 func (d *decoder) callRest() ([]any, error) {
 	params := []any{}
-	t, err := d.element()
+	k, err := d.element()
 	if err != nil {
 		return nil, err
 	}
-	if se, ok := t.(xml.StartElement); ok {
-		if !isElem(se, "params") {
-			return nil, invalidFault("unexpected <%s> in <methodCall>", elemName(se))
+	if k == tokStart {
+		if !d.isElem("params") {
+			return nil, invalidFault("unexpected <%s> in <methodCall>", d.elemName())
 		}
-		if params, err = d.params(); err != nil {
+		if params, err = d.paramList(); err != nil {
 			return nil, err
 		}
 		if err := d.end("methodCall"); err != nil {
@@ -436,45 +431,52 @@ func (d *decoder) callRest() ([]any, error) {
 	return params, nil
 }
 
-// params reads the <param>s of a call up to </params>.
-func (d *decoder) params() ([]any, error) {
-	params := []any{}
+// paramList reads the <param>s of a call up to </params>.
+func (d *decoder) paramList() ([]any, error) {
+	base := len(d.vals)
 	for {
-		t, err := d.element()
+		k, err := d.element()
 		if err != nil {
 			return nil, err
 		}
-		se, ok := t.(xml.StartElement)
-		if !ok {
-			return params, nil
+		if k != tokStart {
+			return d.popValues(base), nil
 		}
-		if !isElem(se, "param") {
-			return nil, invalidFault("unexpected <%s> in <params>", elemName(se))
+		if !d.isElem("param") {
+			return nil, invalidFault("unexpected <%s> in <params>", d.elemName())
 		}
-		if t, err = d.element(); err != nil {
+		if k, err = d.element(); err != nil {
 			return nil, err
 		}
-		se, ok = t.(xml.StartElement)
-		if !ok {
+		if k != tokStart {
 			// <param></param>: kolo/xmlrpc's encoding of a nil argument.
 			if err := d.count(); err != nil {
 				return nil, err
 			}
-			params = append(params, nil)
+			d.vals = append(d.vals, nil)
 			continue
 		}
-		if !isElem(se, "value") {
-			return nil, invalidFault("unexpected <%s> in <param>", elemName(se))
+		if !d.isElem("value") {
+			return nil, invalidFault("unexpected <%s> in <param>", d.elemName())
 		}
 		v, err := d.value(0)
 		if err != nil {
 			return nil, err
 		}
-		params = append(params, v)
+		d.vals = append(d.vals, v)
 		if err := d.end("param"); err != nil {
 			return nil, err
 		}
 	}
+}
+
+// popValues returns the values above base as a slice of their own.
+func (d *decoder) popValues(base int) []any {
+	a := make([]any, len(d.vals)-base)
+	copy(a, d.vals[base:])
+	clear(d.vals[base:])
+	d.vals = d.vals[:base]
+	return a
 }
 
 // response reads a methodResponse: its value, or the fault it carries.
@@ -482,17 +484,17 @@ func (d *decoder) response() (any, *gofunc.Fault, error) {
 	if err := d.root("methodResponse"); err != nil {
 		return nil, nil, err
 	}
-	t, err := d.element()
+	k, err := d.element()
 	if err != nil {
 		return nil, nil, err
 	}
-	se, ok := t.(xml.StartElement)
-	if !ok {
+	if k != tokStart {
 		return nil, nil, invalidFault("empty <methodResponse>")
 	}
 	var v any
+	isFault := d.isElem("fault")
 	switch {
-	case isElem(se, "params"):
+	case d.isElem("params"):
 		if err := d.start("param", "params"); err != nil {
 			return nil, nil, err
 		}
@@ -508,7 +510,7 @@ func (d *decoder) response() (any, *gofunc.Fault, error) {
 		if err := d.end("params"); err != nil {
 			return nil, nil, err
 		}
-	case isElem(se, "fault"):
+	case isFault:
 		if err := d.start("value", "fault"); err != nil {
 			return nil, nil, err
 		}
@@ -519,7 +521,7 @@ func (d *decoder) response() (any, *gofunc.Fault, error) {
 			return nil, nil, err
 		}
 	default:
-		return nil, nil, invalidFault("unexpected <%s> in <methodResponse>", elemName(se))
+		return nil, nil, invalidFault("unexpected <%s> in <methodResponse>", d.elemName())
 	}
 	if err := d.end("methodResponse"); err != nil {
 		return nil, nil, err
@@ -527,7 +529,7 @@ func (d *decoder) response() (any, *gofunc.Fault, error) {
 	if err := d.epilog(); err != nil {
 		return nil, nil, err
 	}
-	if isElem(se, "fault") {
+	if isFault {
 		f, err := faultFrom(v)
 		return nil, f, err
 	}
@@ -566,88 +568,197 @@ func (d *decoder) value(depth int) (any, error) {
 	if err := d.count(); err != nil {
 		return nil, err
 	}
-	d.text = d.text[:0]
+	d.s.text = d.s.text[:0]
+	if d.s.tryStart() {
+		return d.typedValue(depth)
+	}
+	if text, ok := d.s.tryText(); ok {
+		if d.s.tryEnd() {
+			return string(text), nil // no type element: the spec says string
+		}
+		d.s.text = append(d.s.text, text...)
+	}
 	for {
-		t, err := d.token()
+		k, err := d.token()
 		if err != nil {
 			return nil, err
 		}
-		switch t := t.(type) {
-		case xml.CharData:
-			d.text = append(d.text, t...)
-		case xml.EndElement:
+		switch k {
+		case tokEnd:
 			// No type element: the spec says string.
-			return string(d.text), nil
-		case xml.StartElement:
-			if !isSpace(d.text) {
-				return nil, invalidFault("text %q beside <%s> in <value>", clip(string(d.text)), elemName(t))
+			return string(d.s.text), nil
+		case tokStart:
+			if !isSpace(d.s.text) {
+				return nil, invalidFault("text %q beside <%s> in <value>", clip(string(d.s.text)), d.elemName())
 			}
-			v, err := d.typed(t, depth)
-			if err != nil {
-				return nil, err
-			}
-			if err := d.end("value"); err != nil {
-				return nil, err
-			}
-			return v, nil
+			return d.typedValue(depth)
 		}
 	}
 }
 
-// typed reads a type element such as <int>, consuming its end.
-func (d *decoder) typed(se xml.StartElement, depth int) (any, error) {
-	name := se.Name.Local
-	if se.Name.Space != "" {
-		// Only the Apache extension types may come with a namespace
-		// (<ex:i8>, <ex:nil/>), and the prefix is not checked:
-		// clients disagree on it and it changes nothing here.
-		switch name {
-		case "i1", "i2", "i8", "nil":
-		default:
-			return nil, invalidFault("unknown type <%s>", elemName(se))
-		}
-	}
-	switch name {
-	case "array":
-		return d.array(depth + 1)
-	case "struct":
-		return d.structure(depth + 1)
-	case "string":
-		s, err := d.chars(name)
-		return string(s), err
-	}
-	text, err := d.chars(name)
+// typedValue reads a type element and the </value> after it.
+func (d *decoder) typedValue(depth int) (any, error) {
+	v, err := d.typed(depth)
 	if err != nil {
 		return nil, err
 	}
-	switch name {
-	case "int", "i4", "i8":
-		return parseInt(text, name, 64)
-	case "i2":
-		return parseInt(text, name, 16)
-	case "i1":
-		return parseInt(text, name, 8)
+	if err := d.end("value"); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// Value types, by their element name.
+type valueType uint8
+
+const (
+	typeUnknown valueType = iota
+	typeArray
+	typeStruct
+	typeString
+	typeInt // <int> and <i4>: 32 bits
+	typeI8
+	typeI2
+	typeI1
+	typeBoolean
+	typeDouble
+	typeBase64
+	typeDateTime
+	typeNil
+)
+
+// valueTypeOf names the type the current start tag stands for. Only the
+// Apache extension types may come with a namespace (<ex:i8>, <ex:nil/>),
+// and the prefix is not checked: clients disagree on it and it changes
+// nothing here.
+func (d *decoder) valueTypeOf() valueType {
+	local := d.s.local()
+	if !d.s.nsEmpty {
+		switch local {
+		case "i8":
+			return typeI8
+		case "i2":
+			return typeI2
+		case "i1":
+			return typeI1
+		case "nil":
+			return typeNil
+		}
+		return typeUnknown
+	}
+	switch local {
+	case "string":
+		return typeString
+	case "int", "i4":
+		return typeInt
+	case "i8":
+		return typeI8
+	case "double":
+		return typeDouble
 	case "boolean":
-		switch trimSpace(string(text)) {
+		return typeBoolean
+	case "struct":
+		return typeStruct
+	case "array":
+		return typeArray
+	case "dateTime.iso8601":
+		return typeDateTime
+	case "base64":
+		return typeBase64
+	case "nil":
+		return typeNil
+	case "i2":
+		return typeI2
+	case "i1":
+		return typeI1
+	}
+	return typeUnknown
+}
+
+// typed reads a type element such as <int>, consuming its end.
+func (d *decoder) typed(depth int) (any, error) {
+	typ := d.valueTypeOf()
+	switch typ {
+	case typeArray:
+		return d.array(depth + 1)
+	case typeStruct:
+		return d.structure(depth + 1)
+	case typeUnknown:
+		name := d.elemName()
+		if !d.s.nsEmpty {
+			return nil, invalidFault("unknown type <%s>", name)
+		}
+		// Its content first, as encoding/xml's decoder did: an error in
+		// there is reported before the unknown name.
+		if _, err := d.chars(name); err != nil {
+			return nil, err
+		}
+		return nil, invalidFault("unknown type <%s>", name)
+	}
+	tag := typeTag(typ, d.s.local())
+	text, err := d.chars(tag)
+	if err != nil {
+		return nil, err
+	}
+	switch typ {
+	case typeString:
+		return string(text), nil
+	case typeInt:
+		return parseInt(text, tag, 32)
+	case typeI8:
+		return parseInt(text, tag, 64)
+	case typeI2:
+		return parseInt(text, tag, 16)
+	case typeI1:
+		return parseInt(text, tag, 8)
+	case typeBoolean:
+		switch string(trimSpaceBytes(text)) {
 		case "0":
 			return false, nil
 		case "1":
 			return true, nil
 		}
 		return nil, invalidFault("bad boolean %q: want 0 or 1", clip(string(text)))
-	case "double":
+	case typeDouble:
 		return parseDouble(text)
-	case "base64":
+	case typeBase64:
 		return parseBase64(text)
-	case "dateTime.iso8601":
-		return parseTime(trimSpace(string(text)))
-	case "nil":
-		if !isSpace(text) {
-			return nil, invalidFault("<nil> must be empty")
-		}
-		return nil, nil
+	case typeDateTime:
+		return parseDateTime(text)
 	}
-	return nil, invalidFault("unknown type <%s>", elemName(se))
+	// typeNil
+	if !isSpace(text) {
+		return nil, invalidFault("<nil> must be empty")
+	}
+	return nil, nil
+}
+
+// typeTag is a known type's element name, for messages.
+func typeTag(typ valueType, local string) string {
+	switch typ {
+	case typeInt:
+		if local == "i4" {
+			return "i4"
+		}
+		return "int"
+	case typeI8:
+		return "i8"
+	case typeI2:
+		return "i2"
+	case typeI1:
+		return "i1"
+	case typeString:
+		return "string"
+	case typeBoolean:
+		return "boolean"
+	case typeDouble:
+		return "double"
+	case typeBase64:
+		return "base64"
+	case typeDateTime:
+		return "dateTime.iso8601"
+	}
+	return "nil"
 }
 
 // array reads <data> and its values up to </array>.
@@ -658,45 +769,49 @@ func (d *decoder) array(depth int) (any, error) {
 	if err := d.start("data", "array"); err != nil {
 		return nil, err
 	}
-	a := []any{}
+	base := len(d.vals)
 	for {
-		t, err := d.element()
+		k, err := d.element()
 		if err != nil {
 			return nil, err
 		}
-		se, ok := t.(xml.StartElement)
-		if !ok {
+		if k != tokStart {
 			break // </data>
 		}
-		if !isElem(se, "value") {
-			return nil, invalidFault("unexpected <%s> in <data>", elemName(se))
+		if !d.isElem("value") {
+			return nil, invalidFault("unexpected <%s> in <data>", d.elemName())
 		}
 		v, err := d.value(depth)
 		if err != nil {
 			return nil, err
 		}
-		a = append(a, v)
+		d.vals = append(d.vals, v)
 	}
+	a := d.popValues(base)
 	return a, d.end("array")
 }
+
+// smallStruct is the number of members up to which duplicates are found
+// by comparing names; past it, the struct's map is built as it goes.
+const smallStruct = 16
 
 // structure reads <member>s up to </struct>.
 func (d *decoder) structure(depth int) (any, error) {
 	if depth > d.lim.MaxDepth {
 		return nil, tooLargeFault("%s nests deeper than %d levels (MaxDepth)", d.what, d.lim.MaxDepth)
 	}
-	m := map[string]any{}
+	base := len(d.members)
+	var big map[string]any // once the struct has more than smallStruct members
 	for {
-		t, err := d.element()
+		k, err := d.element()
 		if err != nil {
 			return nil, err
 		}
-		se, ok := t.(xml.StartElement)
-		if !ok {
-			return m, nil // </struct>
+		if k != tokStart {
+			break // </struct>
 		}
-		if !isElem(se, "member") {
-			return nil, invalidFault("unexpected <%s> in <struct>", elemName(se))
+		if !d.isElem("member") {
+			return nil, invalidFault("unexpected <%s> in <struct>", d.elemName())
 		}
 		if err := d.start("name", "member"); err != nil {
 			return nil, err
@@ -705,7 +820,7 @@ func (d *decoder) structure(depth int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		name := string(b)
+		name := d.intern(b)
 		if err := d.start("value", "member"); err != nil {
 			return nil, err
 		}
@@ -718,9 +833,67 @@ func (d *decoder) structure(depth int) (any, error) {
 		}
 		// Duplicates are refused rather than resolved: if an ACL check
 		// read the first and a module the last, they would disagree.
-		if _, dup := m[name]; dup {
-			return nil, invalidFault("duplicate struct member %q", clip(name))
+		if big != nil {
+			if _, dup := big[name]; dup {
+				return nil, duplicateMember(name)
+			}
+			big[name] = v
+			continue
 		}
-		m[name] = v
+		for _, m := range d.members[base:] {
+			if m.name == name {
+				return nil, duplicateMember(name)
+			}
+		}
+		d.members = append(d.members, member{name, v})
+		if len(d.members)-base > smallStruct {
+			big = d.popMembers(base, 4*smallStruct)
+		}
 	}
+	if big != nil {
+		return big, nil
+	}
+	return d.popMembers(base, 0), nil
+}
+
+func duplicateMember(name string) error {
+	return invalidFault("duplicate struct member %q", clip(name))
+}
+
+// popMembers returns the members above base as a map with room for at
+// least size members.
+func (d *decoder) popMembers(base, size int) map[string]any {
+	ms := d.members[base:]
+	m := make(map[string]any, max(size, len(ms)))
+	for _, mb := range ms {
+		m[mb.name] = mb.value
+	}
+	clear(ms)
+	d.members = d.members[:base]
+	return m
+}
+
+// intern returns b as a string, sharing the strings of names seen
+// before: struct members repeat the same few names thousands of times.
+// A small direct-mapped cache answers most lookups before the map.
+func (d *decoder) intern(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	slot := &d.recent[(len(b)*7+int(b[0])*3+int(b[len(b)-1]))%len(d.recent)]
+	if *slot == string(b) {
+		return *slot
+	}
+	if s, ok := d.names[string(b)]; ok {
+		*slot = s
+		return s
+	}
+	s := string(b)
+	if len(b) <= 64 {
+		if d.names == nil || len(d.names) >= 1024 {
+			d.names = make(map[string]string)
+		}
+		d.names[s] = s
+	}
+	return s
 }

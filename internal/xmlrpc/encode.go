@@ -360,11 +360,6 @@ func appendEscaped(dst []byte, s string) ([]byte, bool) {
 	return append(dst, s[last:]...), true
 }
 
-// isXMLChar reports whether r (at least 0x80) may appear in XML 1.0.
-func isXMLChar(r rune) bool {
-	return r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF
-}
-
 var (
 	timeType          = reflect.TypeFor[time.Time]()
 	durationType      = reflect.TypeFor[time.Duration]()

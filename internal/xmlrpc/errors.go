@@ -90,3 +90,13 @@ func isSpace(s []byte) bool {
 func isSpaceByte(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 func trimSpace(s string) string { return strings.Trim(s, " \t\r\n") }
+
+func trimSpaceBytes(s []byte) []byte {
+	for len(s) > 0 && isSpaceByte(s[0]) {
+		s = s[1:]
+	}
+	for len(s) > 0 && isSpaceByte(s[len(s)-1]) {
+		s = s[:len(s)-1]
+	}
+	return s
+}

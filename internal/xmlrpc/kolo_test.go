@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,9 +40,15 @@ func TestKoloCallDecodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	call, err := DecodeCall(bytes.NewReader(body), Limits{})
+	// As kolo wrote it, the call is refused: <int> and <i4> are 32 bits.
+	_, err = DecodeCall(bytes.NewReader(body), Limits{})
+	if !errors.Is(err, gofunc.ErrInvalid) || !strings.Contains(err.Error(), "out of range") {
+		t.Fatalf("DecodeCall of kolo's <int> beyond 32 bits = %v, want CodeInvalid, out of range", err)
+	}
+	// As the overlord sends it, widened.
+	call, err := DecodeCall(bytes.NewReader(WidenInts(body)), Limits{})
 	if err != nil {
-		t.Fatalf("DecodeCall(%s): %v", body, err)
+		t.Fatalf("DecodeCall(%s): %v", WidenInts(body), err)
 	}
 	want := &Call{Method: "command.run", Params: []any{
 		int64(1) << 40,

@@ -11,14 +11,18 @@ import (
 // Parsers for the scalar types' text, and the XML-RPC type names used in
 // messages.
 
+// parseInt reads a decimal integer of the given width: <int> and <i4>
+// are 32 bits, as the XML-RPC spec says (64-bit values go in <i8>).
+// The string conversions here stay on the stack: the happy path does
+// not allocate beyond boxing the result.
 func parseInt(text []byte, tag string, bits int) (any, error) {
-	s := trimSpace(string(text))
-	n, err := strconv.ParseInt(s, 10, bits)
+	text = trimSpaceBytes(text)
+	n, err := strconv.ParseInt(string(text), 10, bits)
 	if err != nil {
 		if errors.Is(err, strconv.ErrRange) {
-			return nil, invalidFault("<%s> %q out of range", tag, clip(s))
+			return nil, invalidFault("<%s> %q out of range (%d bits)", tag, clip(string(text)), bits)
 		}
-		return nil, invalidFault("bad <%s> %q", tag, clip(s))
+		return nil, invalidFault("bad <%s> %q", tag, clip(string(text)))
 	}
 	return n, nil
 }
@@ -27,19 +31,19 @@ func parseInt(text []byte, tag string, bits int) (any, error) {
 // Python sends ("1e+20"); not NaN, infinities, hex floats or
 // underscores, which strconv would take.
 func parseDouble(text []byte) (any, error) {
-	s := trimSpace(string(text))
-	if !isDecimal(s) {
-		return nil, invalidFault("bad <double> %q", clip(s))
+	text = trimSpaceBytes(text)
+	if !isDecimal(text) {
+		return nil, invalidFault("bad <double> %q", clip(string(text)))
 	}
-	f, err := strconv.ParseFloat(s, 64)
+	f, err := strconv.ParseFloat(string(text), 64)
 	if err != nil {
-		return nil, invalidFault("<double> %q out of range", clip(s))
+		return nil, invalidFault("<double> %q out of range", clip(string(text)))
 	}
 	return f, nil
 }
 
 // isDecimal matches [+-]?(d+(.d*)?|.d+)([eE][+-]?d+)?.
-func isDecimal(s string) bool {
+func isDecimal(s []byte) bool {
 	i := 0
 	if i < len(s) && (s[i] == '+' || s[i] == '-') {
 		i++
@@ -93,6 +97,45 @@ func parseBase64(text []byte) (any, error) {
 		return nil, invalidFault("bad <base64>: %v", err)
 	}
 	return out[:n], nil
+}
+
+// parseDateTime is parseTime for <dateTime.iso8601>'s text, with a
+// fast path for the form encoders send, 20060102T15:04:05.
+func parseDateTime(text []byte) (any, error) {
+	text = trimSpaceBytes(text)
+	if t, ok := basicTime(text); ok {
+		return t, nil
+	}
+	return parseTime(string(text))
+}
+
+// basicTime reads exactly 20060102T15:04:05, a valid date and time, as
+// time.Parse would. It reports false for anything else.
+func basicTime(s []byte) (time.Time, bool) {
+	if len(s) != 17 || s[8] != 'T' || s[11] != ':' || s[14] != ':' {
+		return time.Time{}, false
+	}
+	num := func(i, n int) int {
+		v := 0
+		for _, c := range s[i : i+n] {
+			if !isDigit(c) {
+				return -1
+			}
+			v = v*10 + int(c-'0')
+		}
+		return v
+	}
+	year, month, day := num(0, 4), num(4, 2), num(6, 2)
+	hour, minute, sec := num(9, 2), num(12, 2), num(15, 2)
+	if year < 0 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 ||
+		minute < 0 || minute > 59 || sec < 0 || sec > 59 {
+		return time.Time{}, false
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, 0, time.UTC)
+	if t.Day() != day {
+		return time.Time{}, false // Feb 30 and the like: time.Parse refuses them
+	}
+	return t, true
 }
 
 // parseTime accepts 20060102T15:04:05 and 2006-01-02T15:04:05, each with
