@@ -121,3 +121,56 @@ func BenchmarkDecodeResponse(b *testing.B) {
 		b.Run(c.name+"-encoding-xml", func(b *testing.B) { benchDecodeResponse(b, body, oracleDecodeResponse) })
 	}
 }
+
+// TestDecodeAllocations holds the warm path to its allocation budget:
+// once the decoder pool is warm, a test.ping answer costs no allocation
+// and a small command result only its values' own.
+func TestDecodeAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop decoders")
+	}
+	tests := []struct {
+		name  string
+		value any
+		max   float64
+	}{
+		{"ping", true, 0},
+		// The map (2) and stdout (its bytes and its box); "" and a small
+		// int need no allocation.
+		{"command", map[string]any{"rc": 0, "stdout": "Linux 6.1.0-18-amd64\n", "stderr": ""}, 4},
+	}
+	for _, tt := range tests {
+		var buf bytes.Buffer
+		if err := EncodeResponse(&buf, tt.value); err != nil {
+			t.Fatal(err)
+		}
+		r := bytes.NewReader(nil)
+		decode := func() {
+			r.Reset(buf.Bytes())
+			if _, err := DecodeResponse(r, Limits{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		decode() // warm the pool
+		if got := testing.AllocsPerRun(100, decode); got > tt.max {
+			t.Errorf("%s: %.1f allocations per decode, want at most %.0f", tt.name, got, tt.max)
+		}
+	}
+}
+
+// BenchmarkDecodeCallChunk decodes a copyfile.append call carrying a
+// 4 MiB chunk: one long <base64> text.
+func BenchmarkDecodeCallChunk(b *testing.B) {
+	var buf bytes.Buffer
+	chunk := bytes.Repeat([]byte("0123456789abcdef"), 4<<20/16)
+	if err := EncodeCall(&buf, "copyfile.append", "id", int64(0), chunk, "digest"); err != nil {
+		b.Fatal(err)
+	}
+	lim := Limits{MaxBytes: 64 << 20}
+	b.Run("new", func(b *testing.B) {
+		benchDecodeCall(b, buf.Bytes(), func(r io.Reader, _ Limits) (*Call, error) { return DecodeCall(r, lim) })
+	})
+	b.Run("encoding-xml", func(b *testing.B) {
+		benchDecodeCall(b, buf.Bytes(), func(r io.Reader, _ Limits) (*Call, error) { return oracleDecodeCall(r, lim) })
+	})
+}

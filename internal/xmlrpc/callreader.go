@@ -103,7 +103,7 @@ func (cr *CallReader) Skip() (Rest, error) {
 	}
 	defer cr.Close()
 	sk := skimmer{h: sha256.New()}
-	_, err := io.Copy(&sk, cr.d.br)
+	_, err := io.Copy(&sk, &cr.d.s)
 	rest := Rest{Params: sk.params, Bytes: sk.n}
 	sk.h.Sum(rest.SHA256[:0])
 	if err != nil {
@@ -115,14 +115,15 @@ func (cr *CallReader) Skip() (Rest, error) {
 // Close releases the reader's buffers; Params and Skip call it. It is
 // idempotent.
 func (cr *CallReader) Close() {
-	if cr.d.br != nil {
-		cr.d.release()
+	if cr.d != nil {
+		cr.d.release() // back to the pool: cr must not touch it again
+		cr.d = nil
 	}
 }
 
 func (cr *CallReader) use() error {
-	if cr.used {
-		return errors.New("xmlrpc: CallReader used twice")
+	if cr.used || cr.d == nil {
+		return errors.New("xmlrpc: CallReader used twice or after Close")
 	}
 	cr.used = true
 	return nil

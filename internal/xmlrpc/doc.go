@@ -9,15 +9,21 @@
 //
 // # Decoding
 //
-// [DecodeCall] and [DecodeResponse] parse with encoding/xml in strict mode,
-// driven by the XML-RPC grammar: anything the grammar does not allow is an
-// error, never silently skipped. They are bounded by [Limits] (body size,
-// nesting depth, number of values) and refuse DOCTYPE and other
+// [DecodeCall] and [DecodeResponse] parse with the package's own streaming
+// scanner, driven by the XML-RPC grammar: anything the grammar does not
+// allow is an error, never silently skipped. The scanner keeps
+// encoding/xml's strict-mode rules (which documents are well-formed,
+// entities, character checks, namespaces) but reads a window of the body at
+// a time and copies text in runs, about ten times faster, with no
+// allocation beyond the decoded values; a differential fuzz test holds it
+// to the encoding/xml decoder it replaced. [ReadCallHead] reads a call in
+// two stages, the method name first. They are bounded by [Limits] (body
+// size, nesting depth, number of values) and refuse DOCTYPE and other
 // directives, processing instructions after the XML declaration, declared
 // encodings other than UTF-8 and US-ASCII, and trailing content after the
-// document. Errors are *gofunc.Fault values ready to send back:
-// CodeParse for malformed XML, CodeInvalid for well-formed XML that is not
-// valid XML-RPC, CodeTooLarge for a body over a limit.
+// document. Errors are *gofunc.Fault values ready to send back: CodeParse
+// for malformed XML, CodeInvalid for well-formed XML that is not valid
+// XML-RPC, CodeTooLarge for a body over a limit.
 //
 // A server that judges calls by their method name reads them in two
 // stages with [ReadCallHead]: the name first (within [MaxHeadBytes]),
@@ -37,13 +43,16 @@
 //	<struct>                                 map[string]any (duplicate names refused)
 //	<nil/>, <ex:nil/>                        nil
 //
-// Every integer tag decodes to int64 whatever its nominal width, because
-// kolo/xmlrpc sends 64-bit values in <int> and <i4>. A <param> with no
-// <value> (kolo's encoding of a nil argument) decodes as nil, but an empty
-// <value/> is the empty string, as the spec says (kolo sends nil pointers
-// so). Numbers, booleans and times may have white space around them;
-// strings are kept exactly. Times with no zone are taken as UTC; times with
-// an offset are converted to UTC; fractional seconds are refused.
+// Every integer tag decodes to int64, within its width: <int> and <i4> are
+// 32 bits as the spec says, and a bigger value there is refused
+// (CodeInvalid, "out of range"); 64-bit values go in <i8>. kolo/xmlrpc
+// writes any Go integer as <int>, so the overlord passes what kolo encodes
+// through [WidenInts]. A <param> with no <value> (kolo's encoding of a nil
+// argument) decodes as nil, but an empty <value/> is the empty string, as
+// the spec says (kolo sends nil pointers so). Numbers, booleans and times
+// may have white space around them; strings are kept exactly. Times with no
+// zone are taken as UTC; times with an offset are converted to UTC;
+// fractional seconds are refused.
 //
 // # Encoding
 //

@@ -1,6 +1,7 @@
 package xmlrpc
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -85,10 +86,13 @@ func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 // parseBase64 decodes standard, padded base64, ignoring white space:
 // Python wraps its output at 76 columns.
 func parseBase64(text []byte) (any, error) {
-	clean := text[:0] // text is scratch: compact it in place
-	for _, c := range text {
-		if !isSpaceByte(c) {
-			clean = append(clean, c)
+	clean := text
+	if bytes.ContainsAny(text, " \t\r\n") {
+		clean = text[:0] // text is scratch: compact it in place
+		for _, c := range text {
+			if !isSpaceByte(c) {
+				clean = append(clean, c)
+			}
 		}
 	}
 	out := make([]byte, base64.StdEncoding.DecodedLen(len(clean)))

@@ -31,6 +31,9 @@ type scanner struct {
 	err   error // why buf[w:] cannot be filled: io.EOF or a read error; sticky
 	ascii bool  // US-ASCII declared: a byte >= 0x80 ends the input with an error
 
+	rawW   int   // with an asciiError: where the data read really ends
+	rawErr error // and the error that came with it
+
 	// The current token, set by next. A start tag's name is top(); only
 	// ints are stored per tag, which spares the write barriers.
 	target   string // PI: its target
@@ -147,15 +150,35 @@ func (s *scanner) fill() bool {
 }
 
 // checkASCII cuts the window before its first byte >= 0x80, which is
-// where a US-ASCII document stops being readable.
+// where a US-ASCII document stops being readable. Read still sees the
+// bytes as they came.
 func (s *scanner) checkASCII() {
 	for i := s.r; i < s.w; i++ {
 		if s.buf[i] >= utf8.RuneSelf {
+			s.rawW, s.rawErr = s.w, s.err
 			s.w = i
 			s.err = &asciiError{s.buf[i]}
 			return
 		}
 	}
+}
+
+// Read reads the rest of the body, from the first byte not consumed, as
+// it came: CallReader.Skip digests it without parsing it.
+func (s *scanner) Read(p []byte) (int, error) {
+	end, err := s.w, s.err
+	if _, ok := s.err.(*asciiError); ok {
+		end, err = s.rawW, s.rawErr
+	}
+	if s.r < end {
+		n := copy(p, s.buf[s.r:end])
+		s.r += n
+		return n, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return s.src.Read(p)
 }
 
 // ensure tries to have n unread bytes in the window (fewer at the end of
@@ -924,7 +947,7 @@ func (s *scanner) readText(quote int, cdata bool) error {
 			i++
 		}
 		if i > 0 {
-			s.text = append(s.text, buf[:i]...)
+			s.appendText(buf[:i])
 			s.r += i
 			b0, b1 = 0, 0 // a plain byte is neither ']' nor '\r'
 		}
@@ -988,6 +1011,18 @@ func (s *scanner) readText(quote int, cdata bool) error {
 		return checkChars(s.text[start:])
 	}
 	return nil
+}
+
+// appendText appends b to s.text, doubling a large buffer when it must
+// grow: append's gentler growth would copy a multi-megabyte text (a
+// file chunk in <base64>) several times over.
+func (s *scanner) appendText(b []byte) {
+	if need := len(s.text) + len(b); need > cap(s.text) && need > 64<<10 {
+		grown := make([]byte, len(s.text), max(2*cap(s.text), need))
+		copy(grown, s.text)
+		s.text = grown
+	}
+	s.text = append(s.text, b...)
 }
 
 // checkChars checks that text is UTF-8 holding only characters XML 1.0
