@@ -28,11 +28,13 @@ func TestIntBeyond32BitsRefused(t *testing.T) {
 	if err != nil || v != int64(4294967296-2147483648) {
 		t.Fatalf("test.add(<i8> 2^32, <int> -2^31) = %v, %v", v, err)
 	}
-	// What kolo/xmlrpc wrote, once widened as the overlord does.
-	kolo := []byte(`<?xml version="1.0" encoding="UTF-8"?><methodCall><methodName>test.add</methodName><params>` +
-		`<param><value><int>1099511627776</int></value></param><param><value><i4>4000000000</i4></value></param></params></methodCall>`)
-	v, err = e.postCtx(t.Context(), c, xmlrpc.WidenInts(kolo), nil)
-	if err != nil || v != int64(1099511627776+4000000000) {
-		t.Fatalf("test.add of a widened kolo call = %v, %v", v, err)
+	// What the overlord sends: kolo/xmlrpc's encoding, widened.
+	kolo, err := xmlrpc.EncodeRequest("test.add", int64(1)<<40, uint32(4000000000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err = e.postCtx(t.Context(), c, kolo, nil)
+	if err != nil || v != int64(1<<40+4000000000) {
+		t.Fatalf("test.add(1<<40, 4e9) as the overlord sends it = %v, %v", v, err)
 	}
 }

@@ -14,7 +14,7 @@ import (
 // <base64>, in nested slices and maps too; a nil, which kolo sends as an
 // empty <param>, is refused (leave the argument off instead). Member
 // names are escaped (kolo writes them raw). Integers beyond 32 bits,
-// which kolo writes as <int> or <i4>, are moved into <i8> ([WidenInts]).
+// which kolo writes as <int> or <i4>, are moved into <i8>.
 //
 // A client's three steps are EncodeRequest, [DecodeResponse] (bounded)
 // and [Unmarshal] (one conversion); the overlord and the certmaster
@@ -33,7 +33,7 @@ func EncodeRequest(method string, args ...any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return WidenInts(body), nil
+	return widenInts(body), nil
 }
 
 // koloSafe rewrites a for kolo/xmlrpc: see EncodeRequest.

@@ -46,8 +46,8 @@
 // Every integer tag decodes to int64, within its width: <int> and <i4> are
 // 32 bits as the spec says, and a bigger value there is refused
 // (CodeInvalid, "out of range"); 64-bit values go in <i8>. kolo/xmlrpc
-// writes any Go integer as <int>, so the overlord passes what kolo encodes
-// through [WidenInts]. A <param> with no <value> (kolo's encoding of a nil
+// writes any Go integer as <int>, so [EncodeRequest], the clients'
+// encoder, moves those beyond 32 bits into <i8>. A <param> with no <value> (kolo's encoding of a nil
 // argument) decodes as nil, but an empty <value/> is the empty string, as
 // the spec says (kolo sends nil pointers so). Numbers, booleans and times
 // may have white space around them; strings are kept exactly. Times with no

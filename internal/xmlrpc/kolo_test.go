@@ -46,9 +46,9 @@ func TestKoloCallDecodes(t *testing.T) {
 		t.Fatalf("DecodeCall of kolo's <int> beyond 32 bits = %v, want CodeInvalid, out of range", err)
 	}
 	// As the overlord sends it, widened.
-	call, err := DecodeCall(bytes.NewReader(WidenInts(body)), Limits{})
+	call, err := DecodeCall(bytes.NewReader(widenInts(body)), Limits{})
 	if err != nil {
-		t.Fatalf("DecodeCall(%s): %v", WidenInts(body), err)
+		t.Fatalf("DecodeCall(%s): %v", widenInts(body), err)
 	}
 	want := &Call{Method: "command.run", Params: []any{
 		int64(1) << 40,

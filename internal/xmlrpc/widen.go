@@ -6,17 +6,18 @@ import (
 	"strconv"
 )
 
-// WidenInts rewrites, in a document github.com/kolo/xmlrpc encoded, the
-// <int> and <i4> elements whose value does not fit in 32 bits as <i8>.
-// kolo writes every Go integer as <int> (unsigned ones as <i4>) whatever
-// its size, but XML-RPC's <int> is 32 bits and [DecodeCall] refuses more;
-// <i8> is the extension Python, Apache and this package read as 64 bits.
-// A document with nothing to rewrite comes back as it is.
+// widenInts rewrites, in a document github.com/kolo/xmlrpc encoded, the
+// <int> and <i4> elements whose value does not fit in 32 bits as <i8>,
+// for EncodeRequest. kolo writes every Go integer as <int> (unsigned
+// ones as <i4>) whatever its size, but XML-RPC's <int> is 32 bits and
+// [DecodeCall] refuses more; <i8> is the extension Python, Apache and
+// this package read as 64 bits. A document with nothing to rewrite comes
+// back as it is.
 //
 // kolo escapes all text it writes, so "<int>" in its output is always a
 // tag; values that are not integers, or beyond 64 bits, are left for the
 // decoder to refuse.
-func WidenInts(body []byte) []byte {
+func widenInts(body []byte) []byte {
 	var out []byte
 	last := 0 // body[:last] is in out already
 	for i := 0; i < len(body); {

@@ -26,20 +26,20 @@ func TestWidenInts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := string(WidenInts([]byte(tt.in))); got != tt.want {
-				t.Errorf("WidenInts(%q) = %q, want %q", tt.in, got, tt.want)
+			if got := string(widenInts([]byte(tt.in))); got != tt.want {
+				t.Errorf("widenInts(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
 	}
 	// Nothing to rewrite: the same bytes come back, not a copy.
 	body := []byte("<value><int>5</int></value>")
-	if got := WidenInts(body); &got[0] != &body[0] {
-		t.Errorf("WidenInts copied a document it had nothing to change in")
+	if got := widenInts(body); &got[0] != &body[0] {
+		t.Errorf("widenInts copied a document it had nothing to change in")
 	}
 }
 
 // FuzzWidenInts: any integer the overlord sends through kolo and
-// WidenInts arrives as itself, whatever else is in the call.
+// widenInts arrives as itself, whatever else is in the call.
 func FuzzWidenInts(f *testing.F) {
 	f.Add(int64(1)<<40, uint64(4000000000), int32(-7), "<int>99999999999</int>")
 	f.Add(int64(-1)<<63, uint64(1)<<63-1, int32(1)<<30, "")
@@ -63,9 +63,9 @@ func FuzzWidenInts(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		call, err := DecodeCall(bytes.NewReader(WidenInts(body)), Limits{})
+		call, err := DecodeCall(bytes.NewReader(widenInts(body)), Limits{})
 		if err != nil {
-			t.Fatalf("DecodeCall(WidenInts(%q)): %v", body, err)
+			t.Fatalf("DecodeCall(widenInts(%q)): %v", body, err)
 		}
 		want := []any{n, int64(u), int64(m), s, []any{n, int64(m), int64(u)}, map[string]any{"n": n, "s": s}}
 		if diff := cmp.Diff(want, call.Params); diff != "" {
