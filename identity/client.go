@@ -251,9 +251,26 @@ func FetchMinions(ctx context.Context, id *Identity, certmaster string) ([]Minio
 
 // FetchCRL fetches the certmaster's CRL once and installs it in id
 // (SetCRL: signed by id's CA, never older than the current one). It
-// needs no client certificate but sends id's.
+// needs no client certificate but sends id's; when the certmaster
+// refuses that certificate at the handshake (revoked, expired), it asks
+// again without one, so that a revoked holder still learns it is
+// revoked: id.Revoked(id.Leaf()) is then true.
 func FetchCRL(ctx context.Context, id *Identity, certmaster string) error {
-	c, err := identityClient(id, certmaster)
+	err := fetchCRL(ctx, id, certmaster, id)
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "remote error" && ctx.Err() == nil {
+		if err2 := fetchCRL(ctx, id, certmaster, nil); err2 == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+// fetchCRL fetches the CRL into id, authenticating with as (nil: no
+// client certificate); the certmaster is verified against id's CA.
+func fetchCRL(ctx context.Context, id *Identity, certmaster string, as *Identity) error {
+	v := &certmasterVerifier{roots: id.roots, id: id, logger: hclog.NewNullLogger()}
+	c, err := newRPCClient(certmaster, v.tlsConfig(as))
 	if err != nil {
 		return err
 	}

@@ -15,8 +15,9 @@ import (
 // the shell completions and the man page are made from. Global flags
 // also come from DIR/gofunc.toml or GOFUNC_<FLAG>; the flag wins.
 type cli struct {
-	Dir        string `group:"identity" help:"Overlord identity directory: ca.pem, cert.pem, key.pem, minions.json, groups, jobs.db, audit.log (default: $GOFUNC_DIR, else ~/.gofunc)." type:"path" placeholder:"DIR"`
-	Certmaster string `group:"identity" help:"Certmaster HOST:PORT to learn minions and the CRL from; remembered in DIR/certmaster.json for later runs." placeholder:"HOST:PORT"`
+	Dir        string        `group:"identity" help:"Overlord identity directory: ca.pem, cert.pem, key.pem, minions.json, groups, jobs.db, audit.log (default: $GOFUNC_DIR, else ~/.gofunc)." type:"path" placeholder:"DIR"`
+	Certmaster string        `group:"identity" help:"Certmaster HOST:PORT to learn minions and the CRL from, and renew this overlord's certificate at; remembered in DIR/certmaster.json for later runs." placeholder:"HOST:PORT"`
+	CRLRefresh time.Duration `group:"identity" name:"crl-refresh" help:"Fetch the CRL from the certmaster when the one held (DIR/crl.pem) was fetched longer ago than this, or is past its next update; at most once per run." default:"1m"`
 
 	Exclude     []string      `group:"targets" help:"Spec of minions to leave out (repeatable)." sep:"none" placeholder:"SPEC"`
 	Where       string        `group:"targets" help:"Keep only minions whose facts match: os=debian,arch=x86_64,cpu_count>=4." placeholder:"FACTS"`

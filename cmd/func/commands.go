@@ -199,6 +199,7 @@ func (e *env) inventory() int {
 		return e.usage(err)
 	}
 	res, err := sel.Inventory(e.ctx)
+	e.cm.reportDropped(e.cli.Spec.Spec)
 	if res == nil {
 		return e.failure(err)
 	}

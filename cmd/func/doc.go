@@ -34,6 +34,7 @@ func (e *env) doc() int {
 	res, err := sel.Each(e.ctx, module+".get_method_args", func(ctx context.Context, host string, call overlord.Caller) (any, error) {
 		return fetchDoc(ctx, call, module, method)
 	})
+	e.cm.reportDropped(e.cli.Spec.Spec)
 	if res == nil {
 		return e.failure(err)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
+	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/internal/cliconf"
 	"github.com/gofunc/gofunc/overlord"
 )
@@ -41,6 +42,8 @@ type env struct {
 	log    hclog.Logger
 	// closers run when the command's client is closed (the audit log).
 	closers []func() error
+	// cm is the certmaster side of the run, set by client.
+	cm *certmaster
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -295,11 +298,18 @@ func (e *env) client() *overlord.Client {
 		overlord.WithHostTimeout(e.cli.Timeout), overlord.WithLogger(e.log),
 		overlord.WithAudit(&audit.Shared{Path: filepath.Join(e.dir(), "audit.log"),
 			Config: audit.Config{Logger: e.log.Named("audit")}, Wait: auditWait})}
-	if e.cli.Certmaster != "" {
-		// Minions and the CRL from the certmaster, the list cached in
-		// DIR/minions.json (used when the certmaster is away), the CRL
-		// saved as DIR/crl.pem.
-		opts = append(opts, overlord.WithCertmaster(e.cli.Certmaster))
+	id, err := identity.Load(e.dir())
+	if err != nil {
+		return overlord.New(opts...) // it reports the same error, which hint explains
+	}
+	// The certmaster, the CRL, renewal and the minion list are the
+	// command line's business (see certmaster.go): the client gets the
+	// identity and the list.
+	cm, err := e.prepare(id)
+	e.cm = cm
+	opts = append(opts, overlord.WithCredentials(id), overlord.WithMinions(cm))
+	if err != nil {
+		opts = append(opts, func(*overlord.Config) error { return err })
 	}
 	return overlord.New(opts...)
 }
@@ -409,6 +419,7 @@ func (e *env) fanout(module, method string, args []any, present func(explainer) 
 		return nil, e.submit(c, sel, module, method, args)
 	}
 	hosts, err := sel.Hosts(e.ctx)
+	e.cm.reportDropped(e.cli.Spec.Spec)
 	if err != nil {
 		return nil, e.failure(err)
 	}
@@ -426,6 +437,7 @@ func (e *env) fanout(module, method string, args []any, present func(explainer) 
 // showResults shows results gathered by the SDK (copyfile, getfile,
 // inventory) like a fan-out's, and returns the exit code.
 func (e *env) showResults(c *overlord.Client, res overlord.Results) int {
+	e.cm.reportDropped(e.cli.Spec.Spec)
 	v := e.newView(nil, callPresenter(e.explainer(c), humanValue), false)
 	for _, h := range res.Hosts() {
 		v.add(res[h])
@@ -454,10 +466,11 @@ func (e *env) close(c *overlord.Client) {
 func (e *env) listMinions() int {
 	c := e.client()
 	defer e.close(c)
-	if e.cli.ListMinions.Refresh && e.cli.Certmaster == "" {
-		return e.usage(errors.New("--refresh needs --certmaster HOST:PORT"))
+	if e.cli.ListMinions.Refresh && (e.cm == nil || e.cm.addr == "") {
+		return e.usage(errors.New("--refresh needs a certmaster: give --certmaster HOST:PORT once, and func remembers it"))
 	}
 	ms, err := c.Minions(e.ctx)
+	e.cm.reportDropped("*")
 	if err != nil {
 		return e.failure(err)
 	}

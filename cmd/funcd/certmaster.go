@@ -1,57 +1,27 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 
-	"github.com/gofunc/gofunc/internal/fsutil"
+	"github.com/gofunc/gofunc/internal/certmasterfile"
 )
 
 // certmasterFile, in the identity directory, remembers which certmaster
 // the minion enrolled with, so later starts without --certmaster still
 // fetch the CRL and renew the certificate.
-const certmasterFile = "certmaster.json"
+const certmasterFile = certmasterfile.Name
 
 // savedCertmaster is DIR/certmaster.json. CAFingerprint is the CA the
 // enrollment pinned: the address is used only with an identity of that CA.
-type savedCertmaster struct {
-	Certmaster    string `json:"certmaster"`
-	CAFingerprint string `json:"ca_fingerprint"`
-}
+type savedCertmaster = certmasterfile.Entry
 
-// saveCertmaster writes DIR/certmaster.json atomically (mode 0644: it
-// holds no secret).
-func saveCertmaster(dir string, s savedCertmaster) error {
-	b, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := fsutil.WriteFileAtomic(filepath.Join(dir, certmasterFile), append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("save certmaster address: %w", err)
-	}
-	return nil
-}
+// saveCertmaster writes DIR/certmaster.json.
+func saveCertmaster(dir string, s savedCertmaster) error { return certmasterfile.Save(dir, s) }
 
 // loadCertmaster reads DIR/certmaster.json; the error matches
 // fs.ErrNotExist when there is none.
-func loadCertmaster(dir string) (savedCertmaster, error) {
-	var s savedCertmaster
-	b, err := os.ReadFile(filepath.Join(dir, certmasterFile))
-	if err != nil {
-		return s, err
-	}
-	if err := json.Unmarshal(b, &s); err != nil {
-		return s, fmt.Errorf("%s: %w", filepath.Join(dir, certmasterFile), err)
-	}
-	if s.Certmaster == "" {
-		return s, fmt.Errorf("%s: no certmaster address", filepath.Join(dir, certmasterFile))
-	}
-	return s, nil
-}
+func loadCertmaster(dir string) (savedCertmaster, error) { return certmasterfile.Load(dir) }
 
 // Where the certmaster address came from, as --info shows it.
 const (

@@ -239,3 +239,69 @@ func exitCodeOf(err error) int {
 	}
 	return -1
 }
+
+// TestOperatorCertmaster: func with a real certmaster, as an operator
+// meets it: it remembers the certmaster, renews its own certificate,
+// survives ten runs in a row without throttling warnings, says which
+// minions were left out because the CA revoked them, and tells a
+// revoked overlord so.
+func TestOperatorCertmaster(t *testing.T) {
+	dir := t.TempDir()
+	caDir := filepath.Join(dir, "ca")
+	out, _, code := runCmd(t, "certmaster", "init", "--dir", caDir)
+	if code != 0 {
+		t.Fatalf("certmaster init: exit %d", code)
+	}
+	fp := strings.TrimSpace(out)
+	cm := net.JoinHostPort("127.0.0.85", freePort(t, "127.0.0.85"))
+	daemon(t, "certmaster", "serve", "--dir", caDir, "--listen", cm)
+	waitListening(t, cm)
+	token, _, _ := runCmd(t, "certmaster", "token", "create", "--dir", caDir, "--uses", "2")
+	for i, ip := range []string{"127.0.0.86", "127.0.0.87"} {
+		addr := net.JoinHostPort(ip, freePort(t, ip))
+		daemon(t, "funcd", "--dir", filepath.Join(dir, fmt.Sprintf("m%d", i+1)), "--certmaster", cm, "--ca-fingerprint", fp,
+			"--token", strings.TrimSpace(token), "--name", fmt.Sprintf("m%d.cm", i+1), "--listen", addr)
+		waitListening(t, addr)
+	}
+	ov := filepath.Join(dir, "ov")
+	// Two minutes of validity: past two thirds at once (the CA backdates
+	// certificates by five minutes), so the first run renews it.
+	if _, e, code := runCmd(t, "certmaster", "issue-overlord", "--dir", caDir, "--out", ov, "--validity", "2m", "ops"); code != 0 {
+		t.Fatalf("issue-overlord: %s", e)
+	}
+	out, errOut, code := runCmd(t, "func", "--dir", ov, "--certmaster", cm, "list_minions")
+	if code != 0 || !strings.Contains(out, "m1.cm\t") || !strings.Contains(out, "m2.cm\t") ||
+		!strings.Contains(errOut, "func: renewed this overlord's certificate") {
+		t.Fatalf("list_minions: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// Ten runs in a row, as a script would: no warnings, no throttling.
+	for i := range 10 {
+		out, errOut, code = runCmd(t, "func", "--dir", ov, "--certmaster", cm, "*", "ping")
+		if code != 0 || errOut != "2 ok\n" {
+			t.Fatalf("run %d: exit %d\n%s\n%s", i+1, code, out, errOut)
+		}
+	}
+	// The certmaster is remembered: --refresh needs no flag.
+	if out, errOut, code = runCmd(t, "func", "--dir", ov, "list_minions", "--refresh"); code != 0 || strings.Count(out, "\n") != 2 {
+		t.Fatalf("list_minions --refresh: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// A revoked minion is left out, and func says so.
+	if _, e, code := runCmd(t, "certmaster", "revoke", "--dir", caDir, "m2.cm", "--reason", "keyCompromise"); code != 0 {
+		t.Fatalf("revoke: %s", e)
+	}
+	out, errOut, code = runCmd(t, "func", "--dir", ov, "--certmaster", cm, "*", "ping")
+	if code != 0 || strings.Contains(out, "m2.cm") || !strings.Contains(errOut, "func: left out m2.cm: its certificate was revoked on ") ||
+		!strings.Contains(errOut, "(keyCompromise)") || !strings.HasSuffix(errOut, "1 ok\n") {
+		t.Errorf("after revoking m2: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// A revoked overlord is told so, not that the certmaster is
+	// unreachable.
+	if _, e, code := runCmd(t, "certmaster", "revoke", "--dir", caDir, "ops"); code != 0 {
+		t.Fatalf("revoke ops: %s", e)
+	}
+	out, errOut, code = runCmd(t, "func", "--dir", ov, "--certmaster", cm, "*", "ping")
+	if code != 1 || !strings.Contains(errOut, "this overlord's certificate (ops, serial ") || !strings.Contains(errOut, "was revoked on") ||
+		strings.Contains(errOut, "unreachable") || strings.Contains(errOut, "did not answer") {
+		t.Errorf("revoked overlord: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
