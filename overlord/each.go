@@ -172,22 +172,30 @@ func (s *Selection) CopyFile(ctx context.Context, path string, data []byte, opt 
 }
 
 // MaxGetFileBytes bounds a file GetFile fetches, since it is held in
-// memory once per host. GetFileTo has no such bound.
+// memory once per host: the bound is the client's MaxResultBytes, and
+// never more than this. GetFileTo's bound is its sink's.
 const MaxGetFileBytes = 1 << 30
 
 // ErrChecksum: a fetched file's SHA-256 is not the one the minion
-// reported for it (it changed while being read, or was corrupted).
+// reported for it (it changed while being read, or was corrupted), or
+// the minion sent more or less than the size it stated.
 var ErrChecksum = errors.New("overlord: checksum mismatch")
 
 // GetFile fetches path from every selected minion with the getfile
 // module, in chunks, and checks the whole against the SHA-256 the
 // minion reports. Each host's Value is the file's content, []byte,
-// held in memory until the fan-out ends: for large files or many
-// hosts, use GetFileTo.
+// held in memory until the fan-out ends: a host whose file is larger
+// than MaxResultBytes (or MaxGetFileBytes) fails with a *FileSizeError
+// before any of it is fetched. For large files or many hosts, use
+// GetFileTo.
 func (s *Selection) GetFile(ctx context.Context, path string) (Results, error) {
+	limit := min(s.c.cfg.MaxResultBytes, MaxGetFileBytes)
 	var mu sync.Mutex
 	bufs := map[string]*memSink{}
-	res, err := s.getFile(ctx, path, MaxGetFileBytes, func(host string) (FileSink, error) {
+	res, err := s.GetFileTo(ctx, path, func(host string, size int64) (FileSink, error) {
+		if size > limit {
+			return nil, tooLarge(size, limit)
+		}
 		b := &memSink{}
 		mu.Lock()
 		bufs[host] = b
@@ -216,18 +224,16 @@ type FileSink interface {
 }
 
 // GetFileTo fetches path from every selected minion like GetFile, but
-// hands each host's chunks to the sink open returns for that host (open
-// is called once per host, concurrently, when the host has said the
-// file exists), so nothing is held in memory. Each call (one per 4 MiB
-// chunk) is bounded by HostTimeout, not the whole transfer. Each host's
-// Value is map[string]any{"size": int64, "sha256": string}.
-func (s *Selection) GetFileTo(ctx context.Context, path string, open func(host string) (FileSink, error)) (Results, error) {
-	return s.getFile(ctx, path, -1, open)
-}
-
-// getFile fetches path into the sinks open gives; limit < 0 means no
-// size limit.
-func (s *Selection) getFile(ctx context.Context, path string, limit int64, open func(host string) (FileSink, error)) (Results, error) {
+// hands each host's chunks to the sink open returns for that host, so
+// nothing is held in memory; Files.Open stores them on disk. open is
+// called once per host, concurrently, when the host has said the file
+// exists and how large it is: it may refuse the size (Files refuses a
+// file over its MaxBytes or the free space with a *FileSizeError). The
+// host is then held to that size: its sink never receives more, and a
+// host that sends more or less fails with ErrChecksum. Each call (one
+// per 4 MiB chunk) is bounded by HostTimeout, not the whole transfer.
+// Each host's Value is map[string]any{"size": int64, "sha256": string}.
+func (s *Selection) GetFileTo(ctx context.Context, path string, open func(host string, size int64) (FileSink, error)) (Results, error) {
 	spec := eachSpec{op: "getfile.read", details: map[string]string{"path": path}, note: fileNote}
 	return s.each(ctx, spec, func(ctx context.Context, host string, call Caller) (any, error) {
 		st, err := call(ctx, "getfile", "stat", path)
@@ -245,34 +251,35 @@ func (s *Selection) getFile(ctx context.Context, path string, limit int64, open 
 		if stat.Type != "file" {
 			return nil, gofunc.Errorf(gofunc.CodeBadArgs, "%s is a %s, not a file", path, stat.Type)
 		}
-		if limit >= 0 && stat.Size > limit {
-			return nil, gofunc.Errorf(gofunc.CodeTooLarge, "%s is %d bytes, over %d", path, stat.Size, limit)
+		if stat.Size < 0 {
+			return nil, fmt.Errorf("%w: getfile.stat: size %d", ErrProtocol, stat.Size)
 		}
-		sink, err := open(host)
+		sink, err := open(host, stat.Size)
 		if err != nil {
 			return nil, err
 		}
-		size, err := readChunks(ctx, call, path, stat.Size, stat.SHA256, sink)
+		err = readChunks(ctx, call, path, stat.Size, stat.SHA256, sink)
 		if cerr := sink.Close(err); err == nil && cerr != nil {
 			err = cerr
 		}
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"size": size, "sha256": stat.SHA256}, nil
+		return map[string]any{"size": stat.Size, "sha256": stat.SHA256}, nil
 	})
 }
 
-// readChunks copies the file into w chunk by chunk, checking each
-// chunk's and then the whole's SHA-256. A file that grows past its
-// stated size by more than a chunk is abandoned: it is changing.
-func readChunks(ctx context.Context, call Caller, path string, size int64, want string, w io.Writer) (int64, error) {
+// readChunks copies the file's size bytes into w chunk by chunk,
+// checking each chunk's and then the whole's SHA-256. It never asks
+// for, or accepts, a byte past size: a minion cannot make w take more
+// than it stated (a file that grew fails the whole's checksum anyway).
+func readChunks(ctx context.Context, call Caller, path string, size int64, want string, w io.Writer) error {
 	whole := sha256.New()
-	var off int64
-	for {
-		v, err := call(ctx, "getfile", "read", path, off, int64(copyChunk))
+	for off := int64(0); off < size; {
+		n := min(size-off, copyChunk)
+		v, err := call(ctx, "getfile", "read", path, off, n)
 		if err != nil {
-			return off, err
+			return err
 		}
 		var chunk struct {
 			Data   []byte
@@ -280,27 +287,28 @@ func readChunks(ctx context.Context, call Caller, path string, size int64, want 
 			EOF    bool
 		}
 		if err := ixmlrpc.Unmarshal(v, &chunk); err != nil {
-			return off, fmt.Errorf("%w: getfile.read: %v", ErrProtocol, err)
+			return fmt.Errorf("%w: getfile.read: %v", ErrProtocol, err)
+		}
+		switch {
+		case int64(len(chunk.Data)) > n:
+			return fmt.Errorf("%w: %s: %d bytes sent at %d where %d were asked for (stated size %d)",
+				ErrChecksum, path, len(chunk.Data), off, n, size)
+		case len(chunk.Data) == 0:
+			return fmt.Errorf("%w: %s ended at %d bytes, not the %d stated: it changed while it was read", ErrChecksum, path, off, size)
 		}
 		if cs := sha256.Sum256(chunk.Data); hex.EncodeToString(cs[:]) != chunk.SHA256 {
-			return off, fmt.Errorf("%w: chunk at %d", ErrChecksum, off)
+			return fmt.Errorf("%w: chunk at %d", ErrChecksum, off)
 		}
 		if _, err := w.Write(chunk.Data); err != nil {
-			return off, err
+			return err
 		}
 		whole.Write(chunk.Data)
 		off += int64(len(chunk.Data))
-		if off > size+copyChunk {
-			return off, fmt.Errorf("%w: %s grew past %d bytes while it was read", ErrChecksum, path, size)
-		}
-		if chunk.EOF || len(chunk.Data) == 0 {
-			break
-		}
 	}
 	if hex.EncodeToString(whole.Sum(nil)) != want {
-		return off, fmt.Errorf("%w: %s changed while it was read", ErrChecksum, path)
+		return fmt.Errorf("%w: %s changed while it was read", ErrChecksum, path)
 	}
-	return off, nil
+	return nil
 }
 
 // fileNote describes a fetched file for the audit end record.

@@ -280,7 +280,7 @@ func TestGetFileToStreams(t *testing.T) {
 	defer trail.Close()
 	var mu sync.Mutex
 	sinks := map[string]*chunkSink{}
-	res, err := f.Client(overlord.WithAudit(trail)).Targets("*").GetFileTo(t.Context(), src, func(host string) (overlord.FileSink, error) {
+	res, err := f.Client(overlord.WithAudit(trail)).Targets("*").GetFileTo(t.Context(), src, func(host string, _ int64) (overlord.FileSink, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		sinks[host] = &chunkSink{}
@@ -306,7 +306,7 @@ func TestGetFileToStreams(t *testing.T) {
 	}
 	// A missing file: the sink is never opened.
 	sinks = map[string]*chunkSink{}
-	if _, err := f.Client().Targets("*").GetFileTo(t.Context(), "/nonexistent", func(string) (overlord.FileSink, error) {
+	if _, err := f.Client().Targets("*").GetFileTo(t.Context(), "/nonexistent", func(string, int64) (overlord.FileSink, error) {
 		t.Error("sink opened for a missing file")
 		return &chunkSink{}, nil
 	}); err == nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/gofunc/gofunc/internal/cliconf"
 	"github.com/gofunc/gofunc/internal/version"
 )
 
@@ -130,8 +131,9 @@ func (copyfileCmd) Help() string {
 }
 
 type getfileCmd struct {
-	Remote   string `arg:"" help:"Path of the file on each minion."`
-	LocalDir string `arg:"" optional:"" help:"Directory to store LOCALDIR/HOST/BASENAME in (default: current directory)." type:"path"`
+	Remote   string       `arg:"" help:"Path of the file on each minion."`
+	LocalDir string       `arg:"" optional:"" help:"Directory to store LOCALDIR/HOST/BASENAME in (default: current directory)." type:"path"`
+	MaxSize  cliconf.Size `name:"max-size" help:"Refuse a host's file larger than this (bytes, or with a unit: 512MiB, 4GiB); 0: only the free space bounds it." default:"0"`
 }
 
 func (getfileCmd) Help() string {

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -89,7 +88,8 @@ func (e *env) copyfile() int {
 
 // getfile stores each host's copy as LOCALDIR/HOST/BASENAME, written
 // to disk chunk by chunk as it arrives and renamed into place once its
-// checksum matched, and reports, per host, the path written.
+// checksum matched (overlord.Files: bounded by --max-size and the free
+// space), and reports, per host, the path written.
 func (e *env) getfile() int {
 	cmdArgs := e.cli.Spec.Getfile
 	c := e.client()
@@ -106,66 +106,17 @@ func (e *env) getfile() int {
 	if base == "." || base == ".." || base == string(filepath.Separator) {
 		return e.usage(fmt.Errorf("getfile: %q names no file", cmdArgs.Remote))
 	}
-	dests := map[string]string{}
-	var mu sync.Mutex
-	res, err := sel.GetFileTo(e.ctx, cmdArgs.Remote, func(host string) (overlord.FileSink, error) {
-		dest := filepath.Join(dir, safeName(host), base)
-		mu.Lock()
-		dests[host] = dest
-		mu.Unlock()
-		return newFileSink(dest)
-	})
+	files := &overlord.Files{Dir: dir, Name: base, MaxBytes: int64(cmdArgs.MaxSize)}
+	res, err := sel.GetFileTo(e.ctx, cmdArgs.Remote, files.Open)
 	if res == nil {
 		return e.failure(err)
 	}
 	for h, r := range res {
 		if m, ok := r.Value.(map[string]any); ok && r.Err == nil {
-			m["path"] = dests[h]
+			m["path"] = files.Path(h)
 		}
 	}
 	return e.showResults(c, res)
-}
-
-// fileSink writes a fetched file to a temporary file next to its
-// destination and renames it into place when the transfer succeeded.
-type fileSink struct {
-	f    *os.File
-	dest string
-}
-
-func newFileSink(dest string) (*fileSink, error) {
-	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
-		return nil, err
-	}
-	f, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".*.part")
-	if err != nil {
-		return nil, err
-	}
-	return &fileSink{f: f, dest: dest}, nil // CreateTemp makes it 0600
-}
-
-func (s *fileSink) Write(p []byte) (int, error) { return s.f.Write(p) }
-
-// Close keeps the file (synced, then renamed over dest) when transfer
-// is nil, and removes it otherwise.
-func (s *fileSink) Close(transfer error) error {
-	err := transfer
-	if err == nil {
-		err = s.f.Sync()
-	}
-	if cerr := s.f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(s.f.Name(), s.dest)
-	}
-	if err != nil {
-		_ = os.Remove(s.f.Name())
-		if transfer != nil {
-			return nil // the transfer's error is the host's
-		}
-	}
-	return err
 }
 
 // safeName makes a host or module name one harmless path element: "/",
