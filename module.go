@@ -24,6 +24,15 @@ type MethodDoc struct {
 	// names them explicitly; a catch-all grant such as "*" does not
 	// cover them.
 	Dangerous bool
+	// AliasOf makes the method another name for a method of the same
+	// module ("read") or of another one ("nagios.run_check"), kept for
+	// Func compatibility: getfile.getchunk, nagios_check.run. The ACL
+	// decides a call to the alias as a call to AliasOf (a rule granting
+	// or denying getfile.read covers getfile.getchunk, so a deny rule
+	// cannot be walked around by the other name, and the alias is
+	// dangerous when AliasOf is), and get_method_args shows it as
+	// alias_of. Empty means the method is no alias.
+	AliasOf string
 }
 
 // ArgDoc describes one argument.

@@ -111,8 +111,14 @@ func (s *Server) dispatch(ctx context.Context, w http.ResponseWriter, req *reque
 		s.reject(w, req, body, gofunc.Errorf(gofunc.CodeNoSuchMethod, "%s cannot run as an async job", target))
 		return
 	}
-	if ok, why := s.CurrentACL().Check(req.peer, target, meth.doc.Dangerous); !ok {
-		s.deny(w, req, body, gofunc.Errorf(gofunc.CodeDenied, "%s (%s) may not call %s: %s", req.peer.Name, req.peer.Role, target, why))
+	// An alias (getfile.getchunk) is judged as the method it stands for.
+	name, dangerous := s.reg.authority(meth)
+	if ok, why := s.CurrentACL().Check(req.peer, name, dangerous); !ok {
+		called := target
+		if name != target {
+			called += " (another name for " + name + ")"
+		}
+		s.deny(w, req, body, gofunc.Errorf(gofunc.CodeDenied, "%s (%s) may not call %s: %s", req.peer.Name, req.peer.Role, called, why))
 		return
 	}
 	// The slot is taken before the parameters are decoded, since that

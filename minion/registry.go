@@ -136,6 +136,9 @@ func reflectMethod(module, goName string, fn reflect.Value, doc gofunc.MethodDoc
 	if meth.wire == "" {
 		meth.wire = xmlrpc.SnakeCase(goName)
 	}
+	if doc.AliasOf != "" && !strings.Contains(doc.AliasOf, ".") {
+		meth.doc.AliasOf = module + "." + doc.AliasOf
+	}
 	if ft.IsVariadic() {
 		return nil, fmt.Errorf("minion: %s.%s: variadic methods are not supported; use an optional trailing argument", module, goName)
 	}
@@ -164,6 +167,19 @@ func reflectMethod(module, goName string, fn reflect.Value, doc gofunc.MethodDoc
 		return nil, fmt.Errorf("minion: %s.%s: doc describes %d arguments, method takes %d", module, goName, n, len(meth.params))
 	}
 	return meth, nil
+}
+
+// authority returns the name the ACL judges a call to m by, and whether
+// that call is dangerous: m's own, or for an alias (MethodDoc.AliasOf)
+// the method it stands for, dangerous when either is.
+func (r *registry) authority(m *method) (name string, dangerous bool) {
+	if m.doc.AliasOf == "" {
+		return m.module + "." + m.wire, m.doc.Dangerous
+	}
+	if of, ok := r.lookup(m.doc.AliasOf); ok {
+		return m.doc.AliasOf, m.doc.Dangerous || of.doc.Dangerous
+	}
+	return m.doc.AliasOf, m.doc.Dangerous
 }
 
 // asyncOK reports whether the method may run as an async job: the jobs

@@ -67,9 +67,12 @@ type ModuleInfo struct {
 // MethodArgs describes a method in get_method_args: enough for a form
 // or a command line to be generated from it.
 type MethodArgs struct {
-	Description string    `xmlrpc:"description"`
-	Dangerous   bool      `xmlrpc:"dangerous"`
-	Args        []ArgInfo `xmlrpc:"args"`
+	Description string `xmlrpc:"description"`
+	Dangerous   bool   `xmlrpc:"dangerous"`
+	// AliasOf names the method this one is another name for
+	// ("getfile.read"), judged by the ACL as that one; empty otherwise.
+	AliasOf string    `xmlrpc:"alias_of,omitempty"`
+	Args    []ArgInfo `xmlrpc:"args"`
 }
 
 // ArgInfo describes one argument.
@@ -101,7 +104,7 @@ func (m *module) info() ModuleInfo {
 func (m *module) methodArgs() map[string]MethodArgs {
 	out := make(map[string]MethodArgs, len(m.methods))
 	for wire, meth := range m.methods {
-		ma := MethodArgs{Description: meth.doc.Description, Dangerous: meth.doc.Dangerous, Args: []ArgInfo{}}
+		ma := MethodArgs{Description: meth.doc.Description, Dangerous: meth.doc.Dangerous, AliasOf: meth.doc.AliasOf, Args: []ArgInfo{}}
 		for i, t := range meth.params {
 			ai := ArgInfo{Name: meth.argName(i), Type: wireType(t)}
 			if i < len(meth.doc.Args) {

@@ -95,6 +95,7 @@ func (cfg Config) Effective() Config {
 
 // Builtin returns the built-in modules by wire name, configured by cfg.
 func Builtin(cfg Config) map[string]any {
+	checks := &nagios.Module{PluginDir: cfg.NagiosPluginDir, Allow: cfg.NagiosAllow}
 	m := map[string]any{
 		"test":        &test.Module{},
 		"command":     &command.Module{},
@@ -103,15 +104,17 @@ func Builtin(cfg Config) map[string]any {
 		"service":     &service.Module{},
 		"process":     &process.Module{},
 		"networktest": &networktest.Module{},
-		"nagios":      &nagios.Module{PluginDir: cfg.NagiosPluginDir, Allow: cfg.NagiosAllow},
-		"hardware":    &hardware.Module{},
-		"facts":       &hardware.Facts{},
-		"sysctl":      &sysctl.Module{},
-		"mount":       &mount.Module{AllowDirs: cfg.AllowDirs},
-		"disk":        &disk.Module{},
-		"stats":       &stats.Module{},
-		"users":       &users.Module{},
-		"packages":    &packages.Module{},
+		"nagios":      checks,
+		// Func's name for nagios.run_check, judged by the ACL as that.
+		"nagios_check": &nagios.FuncCheck{Module: checks},
+		"hardware":     &hardware.Module{},
+		"facts":        &hardware.Facts{},
+		"sysctl":       &sysctl.Module{},
+		"mount":        &mount.Module{AllowDirs: cfg.AllowDirs},
+		"disk":         &disk.Module{},
+		"stats":        &stats.Module{},
+		"users":        &users.Module{},
+		"packages":     &packages.Module{},
 		// Dangerous: denied unless an ACL rule names reboot.reboot exactly.
 		"reboot": &reboot.Module{},
 	}

@@ -12,12 +12,15 @@ package getfile
 
 import (
 	"context"
+	"crypto/sha1"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"os/user"
 	"strconv"
 	"sync"
@@ -138,7 +141,7 @@ func (m *Module) Stat(ctx context.Context, path string) (StatResult, error) {
 // zero means the chunk cap; a larger length is cut to the cap (4 MiB by
 // default), so callers loop until eof.
 func (m *Module) Read(ctx context.Context, path string, offset, length int64) (Chunk, error) {
-	guard, maxChunk, err := m.config()
+	_, maxChunk, err := m.config()
 	if err != nil {
 		return Chunk{}, err
 	}
@@ -151,11 +154,7 @@ func (m *Module) Read(ctx context.Context, path string, offset, length int64) (C
 	if length == 0 || length > maxChunk {
 		length = maxChunk
 	}
-	real, err := guard.ReadPath(path)
-	if err != nil {
-		return Chunk{}, err
-	}
-	f, fi, err := pathguard.OpenRegular(real)
+	f, fi, err := m.open(path)
 	if err != nil {
 		return Chunk{}, err
 	}
@@ -176,6 +175,60 @@ func (m *Module) Read(ctx context.Context, path string, offset, length int64) (C
 		EOF:    errors.Is(err, io.EOF) || offset+int64(n) >= fi.Size(),
 		Size:   fi.Size(),
 	}, nil
+}
+
+// FuncChunkSize is the chunk size of Func's getfile.getchunk and
+// chunkslen.
+const FuncChunkSize = 60000
+
+// Chunkslen is Func's getfile.chunkslen: the number of FuncChunkSize
+// (60000-byte) chunks in the file at filename. Func answered -1 when it
+// could not open the file; this answers a fault, as read does.
+func (m *Module) Chunkslen(ctx context.Context, filename string) (int64, error) {
+	f, fi, err := m.open(filename)
+	if err != nil {
+		return 0, err
+	}
+	f.Close()
+	return (fi.Size() + FuncChunkSize - 1) / FuncChunkSize, nil
+}
+
+// Getchunk is Func's getfile.getchunk: chunk chunknum (from 0) of the
+// file at filename, FuncChunkSize bytes, as Func sent it, [checksum,
+// chunk]: the chunk as base64 text, and the SHA-1 (hex) of that text.
+// Past the end the chunk is empty. Func answered [-1, ""] when it could
+// not open the file; this answers a fault, as read does. New code uses
+// read, whose chunks carry a SHA-256.
+func (m *Module) Getchunk(ctx context.Context, chunknum int64, filename string) ([]string, error) {
+	if chunknum < 0 {
+		return nil, gofunc.Errorf(gofunc.CodeBadArgs, "chunknum %d is negative", chunknum)
+	}
+	f, _, err := m.open(filename)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	buf := make([]byte, FuncChunkSize)
+	n, err := f.ReadAt(buf, chunknum*FuncChunkSize)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, gofunc.Errorf(gofunc.CodeModule, "read %s: %v", filename, err)
+	}
+	chunk := base64.StdEncoding.EncodeToString(buf[:n])
+	sum := sha1.Sum([]byte(chunk)) // Func's check, kept for its clients
+	return []string{hex.EncodeToString(sum[:]), chunk}, nil
+}
+
+// open checks path and opens the regular file it names.
+func (m *Module) open(path string) (*os.File, fs.FileInfo, error) {
+	guard, _, err := m.config()
+	if err != nil {
+		return nil, nil, err
+	}
+	real, err := guard.ReadPath(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pathguard.OpenRegular(real)
 }
 
 func describe(path string, fi fs.FileInfo) StatResult {
@@ -246,6 +299,19 @@ func (m *Module) Doc() gofunc.ModuleDoc {
 					{Name: "offset", Type: "int", Description: "where to start", Optional: true, Default: 0},
 					{Name: "length", Type: "int", Description: "bytes wanted; 0 or above the cap (4 MiB by default) means the cap", Optional: true, Default: 0},
 				},
+			},
+			"Chunkslen": {
+				Description: "Func's getfile.chunkslen: the number of 60000-byte chunks in a regular file (new code: stat)",
+				Args:        []gofunc.ArgDoc{{Name: "filename", Type: "string", Description: "absolute path"}},
+				AliasOf:     "stat",
+			},
+			"Getchunk": {
+				Description: "Func's getfile.getchunk: [sha1 of the chunk's base64 text, the chunk as base64 text], 60000-byte chunks (new code: read)",
+				Args: []gofunc.ArgDoc{
+					{Name: "chunknum", Type: "int", Description: "chunk number, from 0"},
+					{Name: "filename", Type: "string", Description: "absolute path"},
+				},
+				AliasOf: "read",
 			},
 		},
 	}

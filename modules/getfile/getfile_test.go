@@ -3,7 +3,9 @@ package getfile
 import (
 	"bytes"
 	"context"
+	"crypto/sha1"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -151,4 +153,50 @@ func ExampleModule_Read() {
 	}
 	fmt.Printf("%q eof=%v\n", c.Data, c.EOF)
 	// Output: "fleet\n" eof=true
+}
+
+// Func's getfile.chunkslen and getchunk answer as Func did: 60000-byte
+// chunks, base64 text and the SHA-1 of that text; the pieces put
+// together are the file.
+func TestFuncChunks(t *testing.T) {
+	m, dir, _ := setup(t)
+	data := bytes.Repeat([]byte("0123456789"), 13000) // 130000 bytes: 3 chunks
+	path := filepath.Join(dir, "big")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n, err := m.Chunkslen(t.Context(), path)
+	if err != nil || n != 3 {
+		t.Fatalf("Chunkslen = %d, %v; want 3", n, err)
+	}
+	var got []byte
+	for i := range n + 1 {
+		pair, err := m.Getchunk(t.Context(), i, path)
+		if err != nil || len(pair) != 2 {
+			t.Fatalf("Getchunk(%d) = %q, %v", i, pair, err)
+		}
+		if sum := sha1.Sum([]byte(pair[1])); hex.EncodeToString(sum[:]) != pair[0] {
+			t.Errorf("Getchunk(%d) checksum %s is not the SHA-1 of the text", i, pair[0])
+		}
+		chunk, err := base64.StdEncoding.DecodeString(pair[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == n && len(chunk) != 0 {
+			t.Errorf("Getchunk past the end = %d bytes", len(chunk))
+		}
+		got = append(got, chunk...)
+	}
+	if !bytes.Equal(got, data) {
+		t.Errorf("the chunks make %d bytes, not the file's %d", len(got), len(data))
+	}
+	if n, err := m.Chunkslen(t.Context(), filepath.Join(dir, "f")); err != nil || n != 1 {
+		t.Errorf("Chunkslen(7000 bytes) = %d, %v; want 1", n, err)
+	}
+	_, err = m.Getchunk(t.Context(), -1, path)
+	modtest.WantCode(t, err, gofunc.CodeBadArgs)
+	_, err = m.Getchunk(t.Context(), 0, "/etc/hostname")
+	modtest.WantCode(t, err, gofunc.CodeDenied)
+	_, err = m.Chunkslen(t.Context(), filepath.Join(dir, "missing"))
+	modtest.WantCode(t, err, gofunc.CodeNotFound)
 }

@@ -286,3 +286,24 @@ func BenchmarkParsePerfdata(b *testing.B) {
 		}
 	}
 }
+
+func TestFuncCheckDoc(t *testing.T) { modtest.CheckDoc(t, &FuncCheck{}) }
+
+// Func's nagios_check.run: one string split on white space, Func's
+// [exit_code, stdout, stderr], and the same policy as run_check.
+func TestFuncCheck(t *testing.T) {
+	dir := pluginDir(t, map[string]string{"check_args": "echo \"WARN $*\"; echo err >&2; exit 1", "negate": "\"$@\""})
+	c := &FuncCheck{Module: &Module{PluginDir: dir, Allow: []string{"*"}}}
+	got, err := c.Run(t.Context(), "  check_args -w 10%   -c 5% ")
+	if err != nil || !reflect.DeepEqual(got, []any{1, "WARN -w 10% -c 5%\n", "err\n"}) {
+		t.Errorf("Run = %#v, %v", got, err)
+	}
+	_, err = c.Run(t.Context(), "negate /bin/sh -c id")
+	modtest.WantCode(t, err, gofunc.CodeDenied)
+	_, err = c.Run(t.Context(), "check_args --extra-opts=@/tmp/x")
+	modtest.WantCode(t, err, gofunc.CodeDenied)
+	_, err = c.Run(t.Context(), " \t")
+	modtest.WantCode(t, err, gofunc.CodeBadArgs)
+	_, err = c.Run(t.Context(), "../../bin/sh -c id")
+	modtest.WantCode(t, err, gofunc.CodeBadArgs)
+}
