@@ -3,6 +3,8 @@ package events
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // Data is an event's typed payload. The set of types is closed: the
@@ -81,6 +83,33 @@ type Perf struct {
 	Crit    string  `json:"crit,omitempty"`
 	Min     string  `json:"min,omitempty"`
 	Max     string  `json:"max,omitempty"`
+}
+
+// String formats the item as a plugin prints it, quoting the label when
+// needed: modules/nagios.ParsePerfdata reads it back unchanged.
+func (p Perf) String() string {
+	var b strings.Builder
+	if strings.ContainsAny(p.Label, " \t\r\n'=") {
+		b.WriteString("'" + strings.ReplaceAll(p.Label, "'", "''") + "'")
+	} else {
+		b.WriteString(p.Label)
+	}
+	b.WriteByte('=')
+	if p.Unknown {
+		b.WriteString("U")
+	} else {
+		b.WriteString(strconv.FormatFloat(p.Value, 'g', -1, 64))
+	}
+	b.WriteString(p.UOM)
+	fields := []string{p.Warn, p.Crit, p.Min, p.Max}
+	last := len(fields)
+	for last > 0 && fields[last-1] == "" {
+		last--
+	}
+	for _, f := range fields[:last] {
+		b.WriteString(";" + f)
+	}
+	return b.String()
 }
 
 // NagiosState is a Nagios plugin's state change ("nagios.state").

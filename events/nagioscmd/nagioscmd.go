@@ -100,7 +100,7 @@ func describe(e events.Event) (code int, text, perf string, err error) {
 		}
 		var items []string
 		for _, p := range d.Perfdata {
-			items = append(items, perfString(p))
+			items = append(items, p.String())
 		}
 		perf = strings.Join(items, " ")
 	case *events.ThresholdState:
@@ -110,7 +110,7 @@ func describe(e events.Event) (code int, text, perf string, err error) {
 		}
 		text = fmt.Sprintf("%s %s - %s is %s%s (warn %s, crit %s)", strings.ToUpper(d.Metric), strings.ToUpper(d.Level),
 			what, num(d.Value), d.Unit, num(d.Warn), num(d.Crit))
-		perf = perfString(events.Perf{Label: what, Value: d.Value, UOM: d.Unit, Warn: warnRange(d.Warn), Crit: num(d.Crit)})
+		perf = (events.Perf{Label: what, Value: d.Value, UOM: d.Unit, Warn: warnRange(d.Warn), Crit: num(d.Crit)}).String()
 	case *events.ServiceState:
 		text = fmt.Sprintf("SERVICE %s - %s is %s/%s", strings.ToUpper(string(e.Severity)), d.Unit, d.Active, d.Sub)
 		if d.PrevActive != "" {
@@ -155,31 +155,6 @@ func warnRange(w float64) string {
 		return ""
 	}
 	return num(w)
-}
-
-// perfString formats an item as a plugin prints it.
-func perfString(p events.Perf) string {
-	var b strings.Builder
-	label := p.Label
-	if strings.ContainsAny(label, " '=") {
-		label = "'" + strings.ReplaceAll(label, "'", "''") + "'"
-	}
-	b.WriteString(label + "=")
-	if p.Unknown {
-		b.WriteString("U")
-	} else {
-		b.WriteString(num(p.Value))
-	}
-	b.WriteString(p.UOM)
-	fields := []string{p.Warn, p.Crit, p.Min, p.Max}
-	last := len(fields)
-	for last > 0 && fields[last-1] == "" {
-		last--
-	}
-	for _, f := range fields[:last] {
-		b.WriteString(";" + f)
-	}
-	return b.String()
 }
 
 // escape makes text one line of plugin output: a backslash doubled,

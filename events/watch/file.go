@@ -2,12 +2,9 @@ package watch
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -17,6 +14,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/gofunc/gofunc/events"
+	"github.com/gofunc/gofunc/internal/pathguard"
 )
 
 // DefaultMaxHashSize is the largest file a file watcher hashes.
@@ -149,7 +147,7 @@ func (s *fileSource) stat(ctx context.Context) (events.FileState, time.Time, err
 	if err != nil {
 		return events.FileState{}, time.Time{}, err
 	}
-	st := events.FileState{Exists: true, Size: fi.Size(), Mode: fmt.Sprintf("%04o", unixMode(fi.Mode()))}
+	st := events.FileState{Exists: true, Size: fi.Size(), Mode: fmt.Sprintf("%04o", pathguard.ModeBits(fi.Mode()))}
 	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
 		st.UID, st.GID = int(sys.Uid), int(sys.Gid)
 	}
@@ -172,21 +170,6 @@ func (s *fileSource) stat(ctx context.Context) (events.FileState, time.Time, err
 	return st, fi.ModTime(), nil
 }
 
-// unixMode is the permission and special bits as chmod numbers them.
-func unixMode(m fs.FileMode) uint32 {
-	v := uint32(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		v |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		v |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		v |= 0o1000
-	}
-	return v
-}
-
 // hashFile hashes a regular file, refusing anything else that took its
 // place since it was looked at (a FIFO would block the read).
 func hashFile(ctx context.Context, path string) (string, error) {
@@ -198,24 +181,7 @@ func hashFile(ctx context.Context, path string) (string, error) {
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
 		return "", fmt.Errorf("%s changed while it was read", path)
 	}
-	h := sha256.New()
-	if _, err := io.Copy(h, ctxReader{ctx, f}); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// ctxReader stops a long read when its context ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
+	return pathguard.HashFile(ctx, f)
 }
 
 // changes names what differs between two states.

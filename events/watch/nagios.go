@@ -76,8 +76,9 @@ func (s *nagiosSource) observe(ctx context.Context, prev events.Data) (string, e
 		d.Previous = p.State
 	}
 	for _, p := range res.Perfdata[:min(len(res.Perfdata), maxPerf)] {
-		d.Perfdata = append(d.Perfdata, events.Perf{Label: clip(p.Label, 128), Value: p.Value, Unknown: p.Unknown,
-			UOM: p.UOM, Warn: p.Warn, Crit: p.Crit, Min: p.Min, Max: p.Max})
+		ep := events.Perf(p) // the same item; events.Perf adds JSON names
+		ep.Label = clip(ep.Label, 128)
+		d.Perfdata = append(d.Perfdata, ep)
 	}
 	return res.Status, d, nil
 }

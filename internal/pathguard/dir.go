@@ -363,3 +363,19 @@ func HashFile(ctx context.Context, f *os.File) (string, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
+
+// ModeBits returns mode's permission bits with setuid, setgid and sticky
+// in their chmod(1) places: what "%04o" of it shows as "4755".
+func ModeBits(mode fs.FileMode) uint32 {
+	bits := uint32(mode.Perm())
+	if mode&fs.ModeSetuid != 0 {
+		bits |= 0o4000
+	}
+	if mode&fs.ModeSetgid != 0 {
+		bits |= 0o2000
+	}
+	if mode&fs.ModeSticky != 0 {
+		bits |= 0o1000
+	}
+	return bits
+}

@@ -403,7 +403,7 @@ func (m *Module) stat(ctx context.Context, dir *pathguard.Dir, name, path string
 	st.Exists = true
 	st.Size = info.Size()
 	st.Mtime = info.ModTime().UTC()
-	st.Mode = fmt.Sprintf("%04o", modeBits(info.Mode()))
+	st.Mode = fmt.Sprintf("%04o", pathguard.ModeBits(info.Mode()))
 	if sys, ok := info.Sys().(*syscall.Stat_t); ok {
 		st.UID, st.GID = int64(sys.Uid), int64(sys.Gid)
 	}
@@ -420,22 +420,6 @@ func (m *Module) stat(ctx context.Context, dir *pathguard.Dir, name, path string
 		st.Type = "other"
 	}
 	return st
-}
-
-// modeBits returns the permission bits with setuid, setgid and sticky in
-// their chmod(1) places.
-func modeBits(mode fs.FileMode) uint32 {
-	bits := uint32(mode.Perm())
-	if mode&fs.ModeSetuid != 0 {
-		bits |= 0o4000
-	}
-	if mode&fs.ModeSetgid != 0 {
-		bits |= 0o2000
-	}
-	if mode&fs.ModeSticky != 0 {
-		bits |= 0o1000
-	}
-	return bits
 }
 
 // compare lists what differs between two snapshots. Paths recorded as

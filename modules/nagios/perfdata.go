@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/gofunc/gofunc/events"
 )
 
 // Perf is one performance data item of a plugin's output, as the Nagios
@@ -212,27 +214,4 @@ func skipItem(s string) string {
 
 // String formats the item as a plugin would print it, quoting the label
 // when needed; ParsePerfdata reads it back unchanged.
-func (p Perf) String() string {
-	var b strings.Builder
-	if strings.ContainsAny(p.Label, " \t\r\n'=") {
-		b.WriteString("'" + strings.ReplaceAll(p.Label, "'", "''") + "'")
-	} else {
-		b.WriteString(p.Label)
-	}
-	b.WriteByte('=')
-	if p.Unknown {
-		b.WriteString("U")
-	} else {
-		b.WriteString(strconv.FormatFloat(p.Value, 'g', -1, 64))
-	}
-	b.WriteString(p.UOM)
-	fields := []string{p.Warn, p.Crit, p.Min, p.Max}
-	last := len(fields)
-	for last > 0 && fields[last-1] == "" {
-		last--
-	}
-	for _, f := range fields[:last] {
-		b.WriteString(";" + f)
-	}
-	return b.String()
-}
+func (p Perf) String() string { return events.Perf(p).String() }

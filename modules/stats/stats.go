@@ -37,6 +37,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/modules/disk"
 	"github.com/gofunc/gofunc/modules/mount"
 )
 
@@ -158,22 +159,15 @@ type Net struct {
 // I/O figures are those of its block device, zero when it has none in
 // /proc/diskstats (tmpfs, NFS).
 type Disk struct {
-	Mountpoint        string  `xmlrpc:"mountpoint"`
-	Device            string  `xmlrpc:"device"`
-	Fstype            string  `xmlrpc:"fstype"`
-	Total             int64   `xmlrpc:"total"`
-	Used              int64   `xmlrpc:"used"`
-	Free              int64   `xmlrpc:"free"` // available to unprivileged users, as df shows it
-	UsedPercent       float64 `xmlrpc:"used_percent"`
-	InodesTotal       int64   `xmlrpc:"inodes_total"`
-	InodesUsed        int64   `xmlrpc:"inodes_used"`
-	InodesUsedPercent float64 `xmlrpc:"inodes_used_percent"`
-	ReadBytes         int64   `xmlrpc:"read_bytes"`
-	WrittenBytes      int64   `xmlrpc:"written_bytes"`
-	ReadBytesPerS     float64 `xmlrpc:"read_bytes_per_s"`
-	WriteBytesPerS    float64 `xmlrpc:"write_bytes_per_s"`
-	BusyPercent       float64 `xmlrpc:"busy_percent"` // time the device had I/O in flight
-	IntervalS         float64 `xmlrpc:"interval_s"`
+	// Usage is what disk.usage reports: mountpoint, device, fstype,
+	// total, used, free, used_percent and the inode counts.
+	disk.Usage
+	ReadBytes      int64   `xmlrpc:"read_bytes"`
+	WrittenBytes   int64   `xmlrpc:"written_bytes"`
+	ReadBytesPerS  float64 `xmlrpc:"read_bytes_per_s"`
+	WriteBytesPerS float64 `xmlrpc:"write_bytes_per_s"`
+	BusyPercent    float64 `xmlrpc:"busy_percent"` // time the device had I/O in flight
+	IntervalS      float64 `xmlrpc:"interval_s"`
 }
 
 // All is what stats.all returns: every figure in one call.
@@ -361,14 +355,14 @@ func (m *Module) Disk(ctx context.Context, mountpoint string) ([]Disk, error) {
 		}
 		mounts = mounts[i : i+1]
 	}
-	io, err := read(m, "diskstats", parseDiskstats)
+	counters, err := read(m, "diskstats", parseDiskstats)
 	if err != nil && mountpoint == "" {
-		io = nil // containers may hide it; usage alone still helps
+		counters = nil // containers may hide it; usage alone still helps
 	} else if err != nil {
 		return nil, err
 	}
-	byDev := make(map[string]diskCounters, len(io))
-	for _, c := range io {
+	byDev := make(map[string]diskCounters, len(counters))
+	for _, c := range counters {
 		byDev[c.majorMinor] = c
 	}
 	up, err := read(m, "uptime", parseUptime)
@@ -461,14 +455,15 @@ func statfs(mt mount.Mount) (Disk, bool) {
 	bs := uint64(s.Bsize)
 	total, free, avail := s.Blocks*bs, s.Bfree*bs, s.Bavail*bs
 	used := total - free
-	d := Disk{
+	inodesUsed := s.Files - min(s.Ffree, s.Files)
+	d := Disk{Usage: disk.Usage{
 		Mountpoint: mt.Mountpoint, Device: mt.Device, Fstype: mt.Fstype,
 		Total: clamp(total), Used: clamp(used), Free: clamp(avail),
 		// As df: used against what users can fill (used + available).
 		UsedPercent: percent(float64(used), float64(used+avail)),
-		InodesTotal: clamp(s.Files), InodesUsed: clamp(s.Files - min(s.Ffree, s.Files)),
-		InodesUsedPercent: percent(float64(s.Files-min(s.Ffree, s.Files)), float64(s.Files)),
-	}
+		InodesTotal: clamp(s.Files), InodesUsed: clamp(inodesUsed), InodesFree: clamp(min(s.Ffree, s.Files)),
+		InodesUsedPercent: percent(float64(inodesUsed), float64(s.Files)),
+	}}
 	return d, true
 }
 
@@ -542,7 +537,7 @@ func (m *Module) Doc() gofunc.ModuleDoc {
 				"tx_errors, tx_dropped, rx_bytes_per_s, tx_bytes_per_s, rx_packets_per_s, tx_packets_per_s, interval_s}]"},
 			"Disk": {
 				Description: "Per mounted filesystem with storage: [{mountpoint, device, fstype, total, used, free, used_percent, " +
-					"inodes_total, inodes_used, inodes_used_percent, read_bytes, written_bytes, read_bytes_per_s, " +
+					"inodes_total, inodes_used, inodes_free, inodes_used_percent, read_bytes, written_bytes, read_bytes_per_s, " +
 					"write_bytes_per_s, busy_percent, interval_s}]",
 				Args: []gofunc.ArgDoc{{Name: "mountpoint", Type: "string", Optional: true, Default: "",
 					Description: "one of the host's mountpoints; empty: every filesystem"}},
