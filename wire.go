@@ -14,4 +14,11 @@ const (
 	// CallIDHeader is set by the minion on every response: the call's
 	// id in the minion's audit log, to quote when asking what happened.
 	CallIDHeader = "Gofunc-Call-Id"
+
+	// AuditHeadHeader is set by the minion on the answer to every call
+	// that passed the ACL: the position of its audit log just after the
+	// call's records, "seq:hash" (audit.Checkpoint's String). The
+	// overlord keeps it in its own log, so that a minion's log rewritten
+	// afterwards can be caught (audit.VerifyWitnessed).
+	AuditHeadHeader = "Gofunc-Audit-Head"
 )

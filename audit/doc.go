@@ -35,11 +35,13 @@
 //
 // Because the hash covers the bytes, any edit of a record is detected;
 // because each record names its predecessor's hash and seq, a deleted,
-// inserted or reordered record breaks the chain after it. Someone able
-// to rewrite the whole file can rebuild the chain, and records cut off
-// the very end leave a shorter valid chain: keep Log.Head or
-// Summary.Head somewhere else (another host, the overlord's own log) to
-// catch that.
+// inserted or reordered record breaks the chain after it. The hash is
+// not keyed: someone able to write the file can rebuild the chain after
+// any change, and records cut off the end leave a shorter valid chain.
+// Checkpoints kept elsewhere catch that. The minion sends one with
+// every answer (the Gofunc-Audit-Head header) and the overlord keeps
+// them in its own log (KindOverlordHeads records); Witnesses reads them
+// back and VerifyWitnessed checks a log against them.
 //
 // # Durability and failures
 //

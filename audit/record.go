@@ -23,6 +23,7 @@ const (
 	KindTLSRefused      = "tls.refused"       // minion: a TLS handshake refused for its certificate (revoked, unknown CA, no role...)
 	KindOverlordCall    = "overlord.call"     // overlord: a call sent to Targets, before any host is called
 	KindOverlordCallEnd = "overlord.call.end" // overlord: each host's outcome
+	KindOverlordHeads   = "overlord.heads"    // overlord: each host's audit-log head after the call (seq:hash), a witness for VerifyWitnessed
 	KindLogRecovered    = "log.recovered"     // Open cut off a torn final line; Details describe it
 )
 

@@ -1,11 +1,13 @@
 package minion_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -170,5 +172,38 @@ func TestServerRequiresAuditAndIdentity(t *testing.T) {
 	}
 	if err := closed.Shutdown(context.Background()); err != nil {
 		t.Errorf("Shutdown of a server that never served = %v", err)
+	}
+}
+
+// Every answer to a call that ran carries the audit log's head after the
+// call's records, so the caller's log can witness it; a refused call's
+// answer does not (a caller that may call nothing learns nothing of the
+// log).
+func TestAnswersCarryTheAuditHead(t *testing.T) {
+	e := start(t, nil)
+	post := func(c *http.Client, method string) http.Header {
+		t.Helper()
+		var body bytes.Buffer
+		xmlrpcEncodeCall(t, &body, method)
+		resp, err := c.Post("https://"+e.addr+"/RPC2", "text/xml", &body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		c.CloseIdleConnections()
+		return resp.Header
+	}
+	admin := e.client(gofunc.RoleOverlord, "admin")
+	for range 2 {
+		h := post(admin, "test.ping")
+		recs := e.records()
+		end := recs[len(recs)-1]
+		want := audit.Checkpoint{Seq: end.Seq, Hash: end.Hash}.String()
+		if got := h.Get(gofunc.AuditHeadHeader); end.Kind != audit.KindCallEnd || got != want {
+			t.Errorf("%s = %q, want the end record's %q", gofunc.AuditHeadHeader, got, want)
+		}
+	}
+	if h := post(e.client(gofunc.RoleMinion, "m2.test"), "test.ping"); h.Get(gofunc.AuditHeadHeader) != "" {
+		t.Errorf("a denied call was told the audit head %q", h.Get(gofunc.AuditHeadHeader))
 	}
 }

@@ -34,7 +34,8 @@ type request struct {
 	params []any
 	meth   *method
 	start  time.Time
-	size   int64 // the body's declared size; -1 when unknown
+	size   int64            // the body's declared size; -1 when unknown
+	head   audit.Checkpoint // the audit log after this call's last record so far
 }
 
 // callBody is what remains of a call once its method name is known: its
@@ -177,7 +178,19 @@ func (s *Server) run(ctx context.Context, req *request, args []reflect.Value) (r
 func (s *Server) finish(ctx context.Context, w http.ResponseWriter, req *request, result any, err error) {
 	body, fault := s.encodeOutcome(ctx, req, result, err)
 	s.auditEnd(req, fault, body)
+	s.sendHead(w, req.head)
 	s.writeXML(w, body)
+}
+
+// sendHead tells the caller where the audit log stood after this call's
+// last record (Gofunc-Audit-Head: "seq:hash"), so that the caller's own
+// log can witness it: a record later changed, dropped or cut off at or
+// before that point no longer matches (see audit.VerifyWitnessed). Only
+// calls that passed the ACL get it.
+func (s *Server) sendHead(w http.ResponseWriter, head audit.Checkpoint) {
+	if head.Seq != 0 {
+		w.Header().Set(gofunc.AuditHeadHeader, head.String())
+	}
 }
 
 // encodeOutcome turns a method's result or error into the response
@@ -361,7 +374,10 @@ func (s *Server) auditStart(req *request) error {
 	rec := audit.Record{Kind: audit.KindCallStart}
 	rec.Args, rec.ArgsDigest = audit.SummarizeArgs(req.params, req.argDocs())
 	s.fill(&rec, req)
-	_, err := s.Audit.Append(rec)
+	done, err := s.Audit.Append(rec)
+	if err == nil {
+		req.head = audit.Checkpoint{Seq: done.Seq, Hash: done.Hash}
+	}
 	return err
 }
 
@@ -373,9 +389,12 @@ func (s *Server) auditEnd(req *request, f *gofunc.Fault, body []byte) {
 	sum := sha256.Sum256(body)
 	rec.ResultDigest = "sha256:" + hex.EncodeToString(sum[:])
 	s.fill(&rec, req)
-	if _, err := s.Audit.Append(rec); err != nil {
+	done, err := s.Audit.Append(rec)
+	if err != nil {
 		s.logger().Error("audit end record failed", "call_id", req.id, "method", req.target, "error", err)
+		return
 	}
+	req.head = audit.Checkpoint{Seq: done.Seq, Hash: done.Hash}
 }
 
 // hasSecrets reports whether the method declares secret arguments.

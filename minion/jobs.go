@@ -331,6 +331,7 @@ func (s *Server) startJob(w http.ResponseWriter, req *request, args []reflect.Va
 	}
 	s.stats.calls.Add(1)
 	s.calls.add()
+	s.sendHead(w, req.head) // req belongs to the job once it runs
 	go s.runJob(ctx, cancel, j, req, args)
 	var buf bytes.Buffer
 	_ = xmlrpc.EncodeResponse(&buf, id)

@@ -311,10 +311,12 @@ func isZombie(pid int) bool {
 // sending a body, are cut off by the read timeouts; a well-behaved
 // caller is answered all the while.
 func TestSlowLorisIsCutOff(t *testing.T) {
+	// Limits short enough for the test, long enough for the
+	// well-behaved caller's handshakes and requests on a loaded machine.
 	e := start(t, func(s *minion.Server) {
-		s.HandshakeTimeout = 300 * time.Millisecond
-		s.ReadHeaderTimeout = 300 * time.Millisecond
-		s.ReadTimeout = time.Second
+		s.HandshakeTimeout = 2 * time.Second
+		s.ReadHeaderTimeout = time.Second
+		s.ReadTimeout = 2 * time.Second
 	})
 	mallory := e.identity(gofunc.RoleOverlord, "mallory")
 	kinds := map[string]func() (net.Conn, []byte){

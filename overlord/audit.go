@@ -75,6 +75,44 @@ func (c *Client) auditEnd(r *run, outcomes map[string]error, notes map[string]st
 	}
 }
 
+// maxHeadsDetail bounds the Details of one overlord.heads record; more
+// hosts' heads go into further records.
+const maxHeadsDetail = 512 << 10
+
+// auditHeads writes the audit-log heads the minions sent with their
+// answers into overlord.heads records (host -> "seq:hash"), as many as
+// the hosts need: witnesses of each minion's log, for
+// audit.VerifyWitnessed. A failure is logged: the call is over.
+func (c *Client) auditHeads(r *run, heads map[string]audit.Checkpoint) {
+	if c.cfg.Audit == nil || len(heads) == 0 {
+		return
+	}
+	rec := audit.Record{}
+	size := 0
+	flush := func() {
+		if len(rec.Details) == 0 {
+			return
+		}
+		if _, err := c.cfg.Audit.Append(rec); err != nil {
+			c.cfg.Logger.Error("overlord audit write failed", "call_id", r.id, "kind", audit.KindOverlordHeads, "error", err)
+		}
+	}
+	for _, h := range sortedKeys(heads) {
+		if len(rec.Details) == 0 {
+			rec = audit.Record{Kind: audit.KindOverlordHeads, CallID: r.id, Caller: r.caller, Role: string(c.id.Role()),
+				Method: r.req.wire, Details: map[string]string{}}
+			size = 0
+		}
+		text := heads[h].String()
+		rec.Details[h] = text
+		if size += len(h) + len(text) + 8; size > maxHeadsDetail {
+			flush()
+			rec.Details = nil
+		}
+	}
+	flush()
+}
+
 func clipOutcome(s string) string {
 	if len(s) <= maxOutcomeText {
 		return s

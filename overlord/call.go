@@ -131,6 +131,11 @@ type Result struct {
 	// CallID is the call's id in the minion's audit log, when the
 	// minion answered.
 	CallID string
+	// AuditHead is where the minion's audit log stood after the call's
+	// records, as the minion said (zero when it did not). The overlord's
+	// audit log keeps it (an overlord.heads record), a witness that
+	// audit.VerifyWitnessed checks the minion's log against.
+	AuditHead audit.Checkpoint
 }
 
 // Decode converts Value into v (a pointer), by the rules the minion
@@ -330,10 +335,14 @@ func (s *Selection) describe() string {
 // audit record.
 func (r *run) execute(ctx context.Context, emit func(Result)) {
 	outcomes := make(map[string]error, len(r.hosts))
+	heads := make(map[string]audit.Checkpoint, len(r.hosts))
 	var mu sync.Mutex
 	record := func(res Result) {
 		mu.Lock()
 		outcomes[res.Host] = res.Err
+		if res.AuditHead.Seq != 0 {
+			heads[res.Host] = res.AuditHead
+		}
 		mu.Unlock()
 		emit(res)
 	}
@@ -360,6 +369,7 @@ func (r *run) execute(ctx context.Context, emit func(Result)) {
 		failed += r.c.fanout(ctx, batch, r.req, record)
 	}
 	r.c.auditEnd(r, outcomes, nil)
+	r.c.auditHeads(r, heads)
 }
 
 // fanout calls hosts at most Forks at a time and returns how many
@@ -408,8 +418,8 @@ func (c *Client) callHost(ctx context.Context, host string, req *request) Result
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.HostTimeout)
 	defer cancel()
-	v, callID, err := c.roundTrip(ctx, host, req.body)
-	r := Result{Host: host, Value: v, Duration: time.Since(start), CallID: callID}
+	v, meta, err := c.roundTrip(ctx, host, req.body)
+	r := Result{Host: host, Value: v, Duration: time.Since(start), CallID: meta.callID, AuditHead: meta.head}
 	if err != nil {
 		r.Value, r.Err = nil, &HostError{Host: host, Op: req.wire, Err: c.classify(ctx, err)}
 	}
@@ -420,11 +430,18 @@ func (c *Client) callHost(ctx context.Context, host string, req *request) Result
 // address, so it only keeps the URL well-formed.
 var minionPort = strconv.Itoa(gofunc.DefaultMinionPort)
 
-func (c *Client) roundTrip(ctx context.Context, host string, body []byte) (any, string, error) {
+// answerMeta is what a minion's answer says besides its value.
+type answerMeta struct {
+	callID string
+	head   audit.Checkpoint // zero when absent or malformed
+}
+
+func (c *Client) roundTrip(ctx context.Context, host string, body []byte) (any, answerMeta, error) {
+	var meta answerMeta
 	url := "https://" + net.JoinHostPort(host, minionPort) + "/RPC2"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return nil, "", err
+		return nil, meta, err
 	}
 	req.Header.Set("Content-Type", "text/xml")
 	if dl, ok := ctx.Deadline(); ok {
@@ -432,22 +449,25 @@ func (c *Client) roundTrip(ctx context.Context, host string, body []byte) (any, 
 		// fault reaches us before our own deadline fires.
 		budget := time.Until(dl) * 95 / 100
 		if budget <= 0 {
-			return nil, "", context.DeadlineExceeded
+			return nil, meta, context.DeadlineExceeded
 		}
 		req.Header.Set(gofunc.TimeoutHeader, budget.String())
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, "", err
+		return nil, meta, err
 	}
 	defer resp.Body.Close()
-	callID := resp.Header.Get(gofunc.CallIDHeader)
+	meta.callID = resp.Header.Get(gofunc.CallIDHeader)
+	if h := resp.Header.Get(gofunc.AuditHeadHeader); h != "" {
+		meta.head, _ = audit.ParseCheckpoint(h) // a malformed head witnesses nothing
+	}
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		return nil, callID, fmt.Errorf("%w: HTTP status %s", ErrProtocol, resp.Status)
+		return nil, meta, fmt.Errorf("%w: HTTP status %s", ErrProtocol, resp.Status)
 	}
 	v, err := ixmlrpc.DecodeResponse(resp.Body, ixmlrpc.Limits{MaxBytes: c.cfg.MaxResultBytes})
-	return v, callID, err
+	return v, meta, err
 }
 
 // classify turns a transport error into one of the overlord's kinds.

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/audit"
 	ixmlrpc "github.com/gofunc/gofunc/internal/xmlrpc"
 )
 
@@ -75,9 +76,13 @@ func (s *Selection) each(ctx context.Context, spec eachSpec, fn func(ctx context
 	}
 	_ = g.Wait()
 	outcomes := make(map[string]error, len(res))
+	heads := make(map[string]audit.Checkpoint, len(res))
 	var notes map[string]string
 	for h, x := range res {
 		outcomes[h] = x.Err
+		if x.AuditHead.Seq != 0 {
+			heads[h] = x.AuditHead
+		}
 		if x.Err == nil && spec.note != nil {
 			if notes == nil {
 				notes = make(map[string]string, len(res))
@@ -86,6 +91,7 @@ func (s *Selection) each(ctx context.Context, spec eachSpec, fn func(ctx context
 		}
 	}
 	s.c.auditEnd(r, outcomes, notes)
+	s.c.auditHeads(r, heads)
 	return res, newCallError(spec.op, res)
 }
 
@@ -96,19 +102,28 @@ func (c *Client) eachHost(ctx context.Context, host string, spec eachSpec, fn fu
 		ctx, cancel = context.WithTimeout(ctx, c.cfg.HostTimeout)
 		defer cancel()
 	}
+	var mu sync.Mutex
+	var head audit.Checkpoint // the newest the minion sent
 	call := func(ctx context.Context, module, method string, args ...any) (any, error) {
 		req, err := newRequest(module, method, args)
 		if err != nil {
 			return nil, &HostError{Host: host, Op: module + "." + method, Err: err}
 		}
 		r := c.callHost(ctx, host, req) // each call bounded by HostTimeout
+		mu.Lock()
+		if r.AuditHead.Seq > head.Seq {
+			head = r.AuditHead
+		}
+		mu.Unlock()
 		return r.Value, r.Err
 	}
 	if err := ctx.Err(); err != nil {
 		return Result{Host: host, Err: &HostError{Host: host, Op: spec.op, Err: err}}
 	}
 	v, err := fn(ctx, host, call)
-	r := Result{Host: host, Value: v, Duration: time.Since(start)}
+	mu.Lock()
+	r := Result{Host: host, Value: v, Duration: time.Since(start), AuditHead: head}
+	mu.Unlock()
 	if err != nil {
 		var he *HostError
 		if !errors.As(err, &he) {

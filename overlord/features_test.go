@@ -177,10 +177,15 @@ func TestAuditRecordsStartAndEnd(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 2 {
-		t.Fatalf("%d records, want a start and an end: %v", len(recs), recs)
+	if len(recs) != 3 {
+		t.Fatalf("%d records, want a start, an end and the minions' heads: %v", len(recs), recs)
 	}
-	start, end := recs[0], recs[1]
+	start, end, heads := recs[0], recs[1], recs[2]
+	for _, h := range []string{"m1.test", "m2.test"} {
+		if _, err := audit.ParseCheckpoint(heads.Details[h]); heads.Kind != audit.KindOverlordHeads || heads.CallID != start.CallID || err != nil {
+			t.Errorf("heads record = %+v, want %s's audit head (%v)", heads, h, err)
+		}
+	}
 	if start.Kind != audit.KindOverlordCall || start.Method != "test.add" || strings.Join(start.Targets, ",") != "m1.test,m2.test" ||
 		start.Caller != "admin" || start.ArgsDigest == "" {
 		t.Errorf("start record = %+v", start)

@@ -235,11 +235,14 @@ type auditCmd struct {
 }
 
 type auditVerifyCmd struct {
-	Files []string `arg:"" help:"Audit log files; a live log's rotated files are found with it." type:"path"`
+	Files   []string `arg:"" help:"Audit log files; a live log's rotated files are found with it." type:"path"`
+	Witness []string `sep:"none" help:"An overlord's audit log holding the heads HOST's minion sent with its answers: the files must agree with them, which shows records dropped, changed or cut off even when the chain was rebuilt." type:"path" placeholder:"OVERLORD-LOG"`
+	Host    string   `placeholder:"NAME" help:"The minion the files are the audit log of, as the overlord named it (with --witness)."`
 }
 
 func (auditVerifyCmd) Help() string {
-	return examples("func audit verify /var/lib/gofunc/audit.log", "func --json audit verify ~/.gofunc/audit.log")
+	return examples("func audit verify /var/lib/gofunc/audit.log", "func --json audit verify ~/.gofunc/audit.log",
+		"func audit verify --witness ~/.gofunc/audit.log --host web1.example.org web1-audit.log")
 }
 
 type auditQueryCmd struct {

@@ -493,16 +493,46 @@ type verifyJSON struct {
 	Head     string `json:"head"`              // hash of the last record
 	Warning  string `json:"warning,omitempty"` // a torn final line (a crash), not tampering
 	Error    string `json:"error,omitempty"`   // where the chain breaks
+	// With --witness: heads the overlord logs hold that were found in
+	// the chain, and those older than its first record (not checkable).
+	Witnessed   *int `json:"witnessed,omitempty"`
+	BeforeStart int  `json:"witnesses_before_start,omitempty"`
 }
 
 func (e *env) auditVerify() int {
+	cmd := e.cli.Audit.Verify
+	var witnesses []audit.Checkpoint
+	switch {
+	case len(cmd.Witness) > 0 && cmd.Host == "":
+		return e.usage(errors.New("--witness needs --host: the minion whose log the files are"))
+	case cmd.Host != "" && len(cmd.Witness) == 0:
+		return e.usage(errors.New("--host goes with --witness"))
+	case len(cmd.Witness) > 0:
+		for _, w := range cmd.Witness {
+			files, err := audit.Files(w)
+			var found []audit.Witness
+			if err == nil {
+				found, err = audit.Witnesses(cmd.Host, files...)
+			}
+			if err != nil {
+				return e.report("error", fmt.Errorf("reading the witnesses in %s: %w", w, err), exitFailed)
+			}
+			for _, f := range found {
+				witnesses = append(witnesses, f.Checkpoint)
+			}
+		}
+	}
 	code := exitOK
 	var report []verifyJSON
-	for _, f := range e.cli.Audit.Verify.Files {
+	for _, f := range cmd.Files {
 		v := verifyJSON{File: f}
 		files, err := audit.Files(f)
 		var sum audit.Summary
-		if err == nil {
+		if err == nil && len(cmd.Witness) > 0 {
+			var ws audit.WitnessSummary
+			ws, err = audit.VerifyWitnessed(witnesses, files...)
+			sum, v.Witnessed, v.BeforeStart = ws.Summary, &ws.Checked, ws.BeforeStart
+		} else if err == nil {
 			sum, err = audit.Verify(files...)
 		}
 		v.Files, v.Records, v.FirstSeq, v.LastSeq, v.Head = sum.Files, sum.Records, sum.FirstSeq, sum.LastSeq, sum.LastHash
@@ -535,7 +565,17 @@ func (e *env) auditVerify() int {
 }
 
 func summaryOf(v verifyJSON) string {
-	return audit.Summary{Files: v.Files, Records: v.Records, FirstSeq: v.FirstSeq, LastSeq: v.LastSeq, LastHash: v.Head}.String()
+	s := audit.Summary{Files: v.Files, Records: v.Records, FirstSeq: v.FirstSeq, LastSeq: v.LastSeq, LastHash: v.Head}.String()
+	if v.Witnessed != nil {
+		s += fmt.Sprintf("; %d witnessed heads agree", *v.Witnessed)
+		if *v.Witnessed == 0 {
+			s += " (none to check: the overlord log holds no head for this host)"
+		}
+		if v.BeforeStart > 0 {
+			s += fmt.Sprintf(", %d older than the files", v.BeforeStart)
+		}
+	}
+	return s
 }
 
 func (e *env) auditQuery() int {
