@@ -391,6 +391,7 @@ type signSpec struct {
 	ips      []net.IP
 	validity time.Duration
 	addr     string
+	seen     string // the requester's IP address, if it made a request
 }
 
 // issueLocked signs spec and records the certificate in tx. The audit
@@ -465,6 +466,8 @@ func (a *Authority) sign(spec signSpec) (*issued, error) {
 		NotAfter:  cert.NotAfter.UTC(),
 		KeyFP:     keyFP,
 		Addr:      spec.addr,
+		IPs:       ipStrings(spec.ips),
+		Seen:      spec.seen,
 	}}, nil
 }
 
@@ -501,7 +504,16 @@ func (a *Authority) recordIssued(tx *txn, pre *issued, spec signSpec, ev event) 
 func (s signSpec) equal(o signSpec) bool {
 	pk, ok := s.pub.(*ecdsa.PublicKey)
 	return ok && pk.Equal(o.pub) && s.role == o.role && s.name == o.name && s.validity == o.validity &&
-		s.addr == o.addr && slices.Equal(s.dns, o.dns) && slices.EqualFunc(s.ips, o.ips, net.IP.Equal)
+		s.addr == o.addr && s.seen == o.seen && slices.Equal(s.dns, o.dns) && slices.EqualFunc(s.ips, o.ips, net.IP.Equal)
+}
+
+// ipStrings is ips in text form, nil for none.
+func ipStrings(ips []net.IP) []string {
+	var out []string
+	for _, ip := range ips {
+		out = append(out, ip.String())
+	}
+	return out
 }
 
 func withDetail(m map[string]string, kv ...string) map[string]string {

@@ -106,13 +106,19 @@ func newIndex() *index {
 }
 
 type certRecord struct {
-	Serial    string           `json:"serial"`
-	Name      string           `json:"name"`
-	Role      gofunc.Role      `json:"role"`
-	NotBefore time.Time        `json:"not_before"`
-	NotAfter  time.Time        `json:"not_after"`
-	KeyFP     string           `json:"key_fingerprint"`
-	Addr      string           `json:"addr,omitempty"`
+	Serial    string      `json:"serial"`
+	Name      string      `json:"name"`
+	Role      gofunc.Role `json:"role"`
+	NotBefore time.Time   `json:"not_before"`
+	NotAfter  time.Time   `json:"not_after"`
+	KeyFP     string      `json:"key_fingerprint"`
+	Addr      string      `json:"addr,omitempty"`
+	// IPs are the certificate's IP SANs; Seen is the IP address the
+	// certmaster saw the request for it come from (none for a
+	// certificate the admin issued directly). list_minions serves both
+	// so that an overlord dials only addresses the CA vouches for.
+	IPs       []string         `json:"ips,omitempty"`
+	Seen      string           `json:"seen,omitempty"`
 	RevokedAt time.Time        `json:"revoked_at,omitzero"`
 	Reason    RevocationReason `json:"reason,omitempty"`
 

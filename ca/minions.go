@@ -25,7 +25,8 @@ func (a *Authority) Minions() ([]identity.MinionInfo, error) {
 			}
 			if cur := ix.current(r.Name, gofunc.RoleMinion, now); cur != nil {
 				seen[r.Name] = true
-				out = append(out, identity.MinionInfo{Name: cur.Name, Addr: cur.Addr, Serial: cur.Serial, NotAfter: cur.NotAfter})
+				out = append(out, identity.MinionInfo{Name: cur.Name, Addr: cur.Addr, Serial: cur.Serial, NotAfter: cur.NotAfter,
+					IPs: cur.IPs, Seen: cur.Seen})
 			}
 		}
 		return nil

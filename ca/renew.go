@@ -52,7 +52,7 @@ func (a *Authority) Renew(cert *x509.Certificate, csrPEM []byte, source string) 
 		}
 		tx.audit(event{Kind: KindRenew, Caller: r.Name, Role: string(r.Role), Serial: r.Serial, Remote: source,
 			Details: map[string]string{"key_fingerprint": keyFP}})
-		spec := signSpec{role: role, name: r.Name, pub: csr.PublicKey, dns: renewedDNSNames(tx.ix, r, cert.DNSNames), ips: cert.IPAddresses, addr: r.Addr}
+		spec := signSpec{role: role, name: r.Name, pub: csr.PublicKey, dns: renewedDNSNames(tx.ix, r, cert.DNSNames), ips: cert.IPAddresses, addr: r.Addr, seen: r.Seen}
 		out, err = a.issueLocked(tx, spec, event{Kind: KindSign, Remote: source,
 			Details: map[string]string{"via": "renew", "renews": r.Serial}})
 		return err

@@ -455,7 +455,11 @@ func (a *Authority) signRequestLocked(tx *txn, v *validated, pre *issued, ev eve
 // SAN, and the IP SANs certIPs grants.
 func (v *validated) spec(byAdmin bool) signSpec {
 	ips, _ := v.certIPs(byAdmin)
-	return signSpec{role: gofunc.RoleMinion, name: v.name, pub: v.csr.PublicKey, dns: []string{v.name}, ips: ips, addr: v.addr}
+	var seen string
+	if ip := sourceIP(v.source); ip != nil {
+		seen = ip.String()
+	}
+	return signSpec{role: gofunc.RoleMinion, name: v.name, pub: v.csr.PublicKey, dns: []string{v.name}, ips: ips, addr: v.addr, seen: seen}
 }
 
 // validated rebuilds a stored request's validated form, checking that

@@ -42,7 +42,7 @@ const (
 //	renew(csr_pem)                  -> {cert, ca, crl}    client certificate required
 //	get_crl()                       -> crl_pem
 //	get_ca()                        -> ca_pem
-//	list_minions()                  -> [{name, addr, serial, not_after}]   overlords only
+//	list_minions()                  -> [{name, addr, serial, not_after, ips, seen}]   overlords only
 //
 // A client certificate is optional (minions enrolling have none); when
 // one is given it is verified against the CA and the CRL, and the calls
@@ -522,7 +522,8 @@ func (s *Service) listMinions(r *http.Request) (any, error) {
 	}
 	out := make([]any, len(ms))
 	for i, m := range ms {
-		out[i] = map[string]any{"name": m.Name, "addr": m.Addr, "serial": m.Serial, "not_after": m.NotAfter.UTC()}
+		out[i] = map[string]any{"name": m.Name, "addr": m.Addr, "serial": m.Serial, "not_after": m.NotAfter.UTC(),
+			"ips": m.IPs, "seen": m.Seen}
 	}
 	return out, nil
 }

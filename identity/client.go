@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -218,15 +219,68 @@ func identityClient(id *Identity, certmaster string) (*rpcClient, error) {
 // MinionInfo is one enrolled minion, as the certmaster's list_minions
 // serves it.
 type MinionInfo struct {
-	Name     string    `json:"name" xmlrpc:"name"`
-	Addr     string    `json:"addr" xmlrpc:"addr"` // host:port it listens on
+	Name string `json:"name" xmlrpc:"name"`
+	// Addr is the host:port to dial: as FetchMinions returns it, one the
+	// CA vouches for (see VouchedAddr).
+	Addr     string    `json:"addr" xmlrpc:"addr"`
 	Serial   string    `json:"serial" xmlrpc:"serial"`
 	NotAfter time.Time `json:"not_after" xmlrpc:"not_after"`
+	// IPs are the IP addresses the minion's certificate carries.
+	IPs []string `json:"ips,omitempty" xmlrpc:"ips"`
+	// Seen is the IP address the certmaster saw the minion's request
+	// come from; empty for a certificate the admin issued directly.
+	Seen string `json:"seen,omitempty" xmlrpc:"seen"`
+	// Claimed is the address the minion asked to be listed with, when
+	// FetchMinions replaced it in Addr because the CA does not vouch
+	// for it; empty otherwise.
+	Claimed string `json:"claimed,omitempty" xmlrpc:"-"`
+}
+
+// VouchedAddr is the address an overlord may dial for m. The address a
+// minion asks to be listed with is its own claim, and an overlord that
+// dialled whatever a minion claims would connect wherever any enrolled
+// minion liked (another host's service, a name only an attacker's DNS
+// answers). So its host must be one the CA vouches for:
+//
+//   - an IP address in the minion's certificate (granted only when the
+//     request came from it, or when an admin signed the request having
+//     seen it);
+//   - the IP address the certmaster saw the minion's request come from
+//     (Seen), which lets a minion whose certificate has no IP address
+//     be reached where it enrolled from;
+//   - the minion's own name, which the overlord's resolver turns into
+//     addresses, and which the certificate must name anyway.
+//
+// A claimed address on any other host keeps its port, on Seen if the
+// certmaster saw the request, else on the certificate's first IP
+// address, else on the name; ok is false then.
+func (m MinionInfo) VouchedAddr() (addr string, ok bool) {
+	host, port, err := net.SplitHostPort(m.Addr)
+	if err != nil {
+		return net.JoinHostPort(m.Name, strconv.Itoa(gofunc.DefaultMinionPort)), false
+	}
+	if strings.EqualFold(host, m.Name) {
+		return m.Addr, true
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		for _, s := range append(slices.Clip(m.IPs), m.Seen) {
+			if ip.Equal(net.ParseIP(s)) {
+				return net.JoinHostPort(ip.String(), port), true
+			}
+		}
+	}
+	for _, s := range append([]string{m.Seen}, m.IPs...) {
+		if ip := net.ParseIP(s); ip != nil {
+			return net.JoinHostPort(ip.String(), port), false
+		}
+	}
+	return net.JoinHostPort(m.Name, port), false
 }
 
 // FetchMinions asks the certmaster (over mutual TLS, with an overlord
-// identity) which minions are enrolled and where they listen. The
-// overlord should dial each Addr and verify the minion by Name
+// identity) which minions are enrolled and where they listen. Each
+// Addr is the minion's VouchedAddr (its claim, if different, is kept in
+// Claimed): dial it and verify the minion by Name
 // (ClientTLSConfig(Name)).
 func FetchMinions(ctx context.Context, id *Identity, certmaster string) ([]MinionInfo, error) {
 	c, err := identityClient(id, certmaster)
@@ -244,6 +298,11 @@ func FetchMinions(ctx context.Context, id *Identity, certmaster string) ([]Minio
 		}
 		if _, _, err := net.SplitHostPort(m.Addr); err != nil {
 			return nil, fmt.Errorf("identity: list_minions: %s: address %q: %w", m.Name, m.Addr, err)
+		}
+	}
+	for i, m := range out {
+		if addr, ok := m.VouchedAddr(); !ok {
+			out[i].Addr, out[i].Claimed = addr, m.Addr
 		}
 	}
 	return out, nil

@@ -83,7 +83,9 @@ func (f File) Minions(context.Context) ([]Minion, error) {
 // also fetches the certmaster's CRL into Identity (so that revoked
 // minions are refused from then on) and, when it is newer than the one
 // held, saves it as crl.pem in Identity's directory, where later runs
-// load it.
+// load it. A minion's address is the one the CA vouches for
+// (identity.MinionInfo.VouchedAddr), never merely the one the minion
+// claimed; a replaced claim is logged as a warning.
 //
 // When the certmaster cannot be asked (down, unreachable, refusing),
 // Minions falls back to the list in Cache, with a warning in Logger;
@@ -123,6 +125,10 @@ func (c Certmaster) Minions(ctx context.Context) ([]Minion, error) {
 	}
 	ms := make([]Minion, 0, len(infos))
 	for _, in := range infos {
+		if in.Claimed != "" {
+			log.Warn("minion's address not vouched for by its certificate or the certmaster; dialing another",
+				"minion", in.Name, "claimed", in.Claimed, "dialing", in.Addr)
+		}
 		ms = append(ms, Minion{Name: in.Name, Addr: in.Addr})
 	}
 	if c.Cache != "" {

@@ -282,6 +282,9 @@ func (cm *certmaster) minions(ctx context.Context) ([]overlord.Minion, error) {
 		if err == nil {
 			fresh := make([]cachedMinion, 0, len(infos))
 			for _, in := range infos {
+				if in.Claimed != "" {
+					cm.e.warn("%s asked to be reached at %s, which neither its certificate nor the certmaster vouches for; dialing %s", in.Name, in.Claimed, in.Addr)
+				}
 				fresh = append(fresh, cachedMinion{Name: in.Name, Addr: in.Addr, Serial: strings.ToLower(in.Serial), NotAfter: in.NotAfter})
 			}
 			cm.noteLeavers(cached, fresh)
