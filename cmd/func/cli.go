@@ -9,6 +9,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/gofunc/gofunc/internal/cliconf"
+	"github.com/gofunc/gofunc/internal/clidoc"
 	"github.com/gofunc/gofunc/internal/version"
 )
 
@@ -37,7 +38,9 @@ type cli struct {
 	Quiet    bool   `group:"output" short:"q" help:"No status line and no summary line on stderr."`
 	LogLevel string `group:"output" name:"log-level" help:"trace, debug, info, warn, error." default:"warn" enum:"trace,debug,info,warn,error"`
 
-	Version version.Flag `help:"Print the version and exit."`
+	Version    version.Flag          `help:"Print the version and exit."`
+	Completion clidoc.CompletionFlag `help:"Print the shell completion script for SHELL (bash, zsh, fish) and exit: source <(func --completion bash)." placeholder:"SHELL"`
+	Man        clidoc.ManFlag        `help:"Print the man page (roff) and exit: func --man | man -l -."`
 
 	Spec        targetCmd      `arg:"" help:"Target spec: globs separated by ';', @group, @group:glob."`
 	ListMinions listMinionsCmd `cmd:"" name:"list_minions" help:"List the minions this overlord knows."`
@@ -70,7 +73,7 @@ func examples(lines ...string) string {
 }
 
 type targetCmd struct {
-	Spec      string       `arg:"" help:"Target spec."`
+	Spec      string       `arg:"" help:"Target spec." complete:"hosts"`
 	Ping      pingCmd      `cmd:"" help:"Call test.ping on every target."`
 	Call      callCmd      `cmd:"" help:"Call MODULE METHOD [ARG...] on every target."`
 	Run       runCmd       `cmd:"" help:"Run a command (command.run, no shell): identical output printed once, non-zero exits and a summary."`

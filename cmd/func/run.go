@@ -21,6 +21,7 @@ import (
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/internal/cliconf"
+	"github.com/gofunc/gofunc/internal/clidoc"
 	"github.com/gofunc/gofunc/overlord"
 )
 
@@ -52,6 +53,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		fmt.Fprintln(stderr, "func:", err)
 		return exitUsage
+	}
+	if clidoc.Handle(parser.Model, args, stdout, completionConfig) {
+		return exitOK
 	}
 	if len(args) == 0 {
 		// Bare `func`: what it can do, on stderr, as a usage error.
@@ -90,7 +94,8 @@ func newParser(c *cli, stdout, stderr io.Writer) (*kong.Kong, error) {
 	return kong.New(c, kong.Name("func"),
 		kong.Description("Call module methods on many gofunc minions at once, over mutual TLS, each call authorized and audited."),
 		kong.Writers(stdout, stderr), kong.Exit(func(int) {}), flagGroups,
-		kong.Vars{"outcomes": strings.Join(audit.Outcomes, ", ")},
+		kong.Vars{"outcomes": strings.Join(audit.Outcomes, ", "),
+			clidoc.VarSeeAlso: "funcd(8), certmaster(8)"},
 	)
 }
 
