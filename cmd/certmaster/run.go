@@ -24,6 +24,7 @@ import (
 	"github.com/gofunc/gofunc/ca"
 	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/internal/cliconf"
+	"github.com/gofunc/gofunc/internal/clidoc"
 	"github.com/gofunc/gofunc/internal/version"
 )
 
@@ -41,6 +42,9 @@ type cli struct {
 	JSON     bool         `name:"json" help:"Print machine-readable JSON."`
 	LogLevel string       `name:"log-level" help:"trace, debug, info, warn, error (default: info for serve, warn otherwise)."`
 	Version  version.Flag `help:"Print the version and exit."`
+
+	Completion clidoc.CompletionFlag `help:"Print the shell completion script for SHELL (bash, zsh, fish) and exit." placeholder:"SHELL"`
+	Man        clidoc.ManFlag        `help:"Print the man page (roff) and exit: certmaster --man | man -l -."`
 
 	Init          initCmd          `cmd:"" help:"Create a CA and print its fingerprint."`
 	Fingerprint   fingerprintCmd   `cmd:"" help:"Print sha256:<hex> of the CA certificate (what minions pin)."`
@@ -104,7 +108,7 @@ type issueOverlordCmd struct {
 
 type tokenCmd struct {
 	Create tokenCreateCmd `cmd:"" help:"Create a token; it is printed once."`
-	List   struct{}       `cmd:"" help:"List tokens (never the secrets)."`
+	List   tokenListCmd   `cmd:"" help:"List tokens (never the secrets)."`
 	Revoke tokenRevokeCmd `cmd:"" help:"Disable a token by its ID."`
 }
 
@@ -141,9 +145,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c cli
 	parser, err := kong.New(&c, kong.Name("certmaster"),
 		kong.Description("gofunc's certificate authority and its enrollment service."),
-		kong.Writers(stdout, stderr), kong.Exit(func(int) {}))
+		kong.Writers(stdout, stderr), kong.Exit(func(int) {}),
+		kong.Vars{clidoc.VarManSection: "8", clidoc.VarSeeAlso: "func(1), funcd(8)"})
 	if err != nil {
 		fmt.Fprintln(stderr, "certmaster:", err)
+		return exitUsage
+	}
+	if clidoc.Handle(parser.Model, args, stdout, clidoc.Config{}) {
+		return exitOK
+	}
+	if len(args) == 0 {
+		clidoc.PrintUsage(parser, stderr)
 		return exitUsage
 	}
 	kctx, err := cliconf.Parse(parser, args)

@@ -59,7 +59,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if len(args) == 0 {
 		// Bare `func`: what it can do, on stderr, as a usage error.
-		printUsage(parser, stderr)
+		clidoc.PrintUsage(parser, stderr)
 		return exitUsage
 	}
 	kctx, err := cliconf.ParseOr(parser, positionalCallArgs(parser, args), overlord.DefaultDir())
@@ -97,16 +97,6 @@ func newParser(c *cli, stdout, stderr io.Writer) (*kong.Kong, error) {
 		kong.Vars{"outcomes": strings.Join(audit.Outcomes, ", "),
 			clidoc.VarSeeAlso: "funcd(8), certmaster(8)"},
 	)
-}
-
-// printUsage prints the top-level help to w.
-func printUsage(parser *kong.Kong, w io.Writer) {
-	saved := parser.Stdout
-	parser.Stdout = w
-	defer func() { parser.Stdout = saved }()
-	if kctx, err := kong.Trace(parser, nil); err == nil {
-		_ = kctx.PrintUsage(false)
-	}
 }
 
 // Exit codes of an interrupted run, like a shell's: 128 + the signal.

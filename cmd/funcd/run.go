@@ -23,6 +23,7 @@ import (
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/identity"
+	"github.com/gofunc/gofunc/internal/clidoc"
 	"github.com/gofunc/gofunc/internal/cliconf"
 	"github.com/gofunc/gofunc/internal/version"
 	"github.com/gofunc/gofunc/minion"
@@ -62,6 +63,9 @@ type cli struct {
 	LogLevel        string        `name:"log-level" help:"trace, debug, info, warn, error." default:"info" enum:"trace,debug,info,warn,error"`
 	Info            bool          `help:"Print identity, CA fingerprint, modules and ACL as JSON, then exit."`
 	Version         version.Flag  `help:"Print the version and exit."`
+
+	Completion clidoc.CompletionFlag `help:"Print the shell completion script for SHELL (bash, zsh, fish) and exit." placeholder:"SHELL"`
+	Man        clidoc.ManFlag        `help:"Print the man page (roff) and exit: funcd --man | man -l -."`
 }
 
 // run parses args and runs funcd until ctx ends; it returns the exit
@@ -69,9 +73,17 @@ type cli struct {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c cli
 	parser, err := kong.New(&c, kong.Name("funcd"), kong.Description("The gofunc minion daemon."),
-		kong.Writers(stdout, stderr), kong.Exit(func(int) {}))
+		kong.Writers(stdout, stderr), kong.Exit(func(int) {}),
+		kong.Vars{clidoc.VarManSection: "8", clidoc.VarSeeAlso: "func(1), certmaster(8)"})
 	if err != nil {
 		fmt.Fprintln(stderr, "funcd:", err)
+		return exitUsage
+	}
+	if clidoc.Handle(parser.Model, args, stdout, clidoc.Config{}) {
+		return exitOK
+	}
+	if len(args) == 0 {
+		clidoc.PrintUsage(parser, stderr)
 		return exitUsage
 	}
 	kctx, err := cliconf.Parse(parser, args)

@@ -2,6 +2,7 @@ package clidoc
 
 import (
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
 
@@ -117,4 +118,15 @@ func (ManFlag) BeforeReset(ctx *kong.Context) error {
 	}
 	ctx.Exit(0)
 	return nil
+}
+
+// PrintUsage prints the program's full --help on w: what a bare
+// command (no arguments at all) shows, as a usage error.
+func PrintUsage(parser *kong.Kong, w io.Writer) {
+	saved := parser.Stdout
+	parser.Stdout = w
+	defer func() { parser.Stdout = saved }()
+	if ctx, err := kong.Trace(parser, nil); err == nil {
+		_ = ctx.PrintUsage(false)
+	}
 }
