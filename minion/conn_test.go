@@ -24,7 +24,6 @@ import (
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
-	"github.com/gofunc/gofunc/ca"
 	"github.com/gofunc/gofunc/minion"
 )
 
@@ -233,24 +232,8 @@ func TestRefusedHandshakesAreLoggedAndAudited(t *testing.T) {
 	}
 
 	eve := e.identity(gofunc.RoleOverlord, "eve")
-	if _, err := e.authority.Revoke("eve", ca.ReasonKeyCompromise); err != nil {
-		t.Fatal(err)
-	}
-	crl, err := e.authority.CRL()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.id.SetCRL(crl); err != nil {
-		t.Fatal(err)
-	}
-	other, err := ca.Init(ca.Config{Dir: filepath.Join(t.TempDir(), "other-ca")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stranger, err := other.Issue(gofunc.RoleOverlord, "stranger", ca.IssueOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e.revoke("eve")
+	stranger := foreign(t, gofunc.RoleOverlord, "stranger")
 	cases := []struct {
 		src, reason, claimed string
 		cfg                  *tls.Config

@@ -119,6 +119,37 @@ func (e *env) identity(role gofunc.Role, name string) *identity.Identity {
 	return id
 }
 
+// revoke revokes name's certificates and installs the new CRL in the
+// minion's identity, as its CRL refresh would.
+func (e *env) revoke(name string) {
+	e.t.Helper()
+	if _, err := e.authority.Revoke(name, ca.ReasonKeyCompromise); err != nil {
+		e.t.Fatal(err)
+	}
+	crl, err := e.authority.CRL()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.id.SetCRL(crl); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// foreign issues a certificate of role for name from a CA of its own,
+// which the minion does not trust.
+func foreign(t testing.TB, role gofunc.Role, name string) *identity.Identity {
+	t.Helper()
+	other, err := ca.Init(ca.Config{Dir: filepath.Join(t.TempDir(), "other-ca")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := other.Issue(role, name, ca.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
 // client returns an HTTP client presenting a fresh certificate of role
 // for name, issued by the env's CA.
 func (e *env) client(role gofunc.Role, name string) *http.Client {

@@ -135,16 +135,7 @@ func TestRevocationAppliesToOpenConnections(t *testing.T) {
 	if _, err := e.callKeep(c, "test.ping"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.authority.Revoke("mallory", 0); err != nil {
-		t.Fatal(err)
-	}
-	crl, err := e.authority.CRL()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.id.SetCRL(crl); err != nil {
-		t.Fatal(err)
-	}
+	e.revoke("mallory")
 	_, err = e.callKeep(c, "test.ping")
 	wantFault(t, "test.ping after revocation", err, gofunc.CodeDenied, "revoked")
 	recs := e.records()

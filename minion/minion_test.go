@@ -12,7 +12,6 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -20,7 +19,6 @@ import (
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
-	"github.com/gofunc/gofunc/ca"
 	"github.com/gofunc/gofunc/minion"
 )
 
@@ -74,19 +72,12 @@ func TestMinionCertificateIsDeniedByDefault(t *testing.T) {
 // refused during the TLS handshake: no request is ever read.
 func TestForeignClientCertificatesRefusedAtHandshake(t *testing.T) {
 	e := start(t, nil)
-	other, err := ca.Init(ca.Config{Dir: filepath.Join(t.TempDir(), "other")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	foreign, err := other.Issue(gofunc.RoleOverlord, "admin", ca.IssueOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	stranger := foreign(t, gofunc.RoleOverlord, "admin")
 	roots := x509.NewCertPool()
 	roots.AddCert(e.authority.Certificate())
 	cases := map[string]tls.Certificate{
 		"self-signed":    selfSigned(t, "admin"),
-		"other CA":       *foreign.Certificate(),
+		"other CA":       *stranger.Certificate(),
 		"no certificate": {},
 	}
 	for name, cert := range cases {
