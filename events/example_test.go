@@ -1,9 +1,11 @@
 package events_test
 
 import (
+	"context"
 	"fmt"
 	"log"
 	"os"
+	"time"
 
 	"github.com/gofunc/gofunc/events"
 )
@@ -81,4 +83,36 @@ func ExampleTracker_Accept() {
 	// seq 91: events.dropped {Count:10 From:11 To:20}
 	// seq 101: events.dropped {Count:10 From:21 To:30}
 	// kept 74 events up to seq 104
+}
+
+// Poll is the long-poll behind events.since: it answers at once when
+// there are events after the cursor, else waits for one (or Wait).
+func ExampleJournal_Poll() {
+	dir, err := os.MkdirTemp("", "events-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	j, err := events.Open(dir, events.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer j.Close()
+	t := events.NewTracker(nil)
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// Nothing yet: this waits until the watcher below reports.
+		b, err := j.Poll(context.Background(), t.RequestFrom("m1", time.Now().Add(-time.Hour), 100, 30*time.Second))
+		if err != nil {
+			log.Fatal(err)
+		}
+		evs, _ := t.Accept("m1", b)
+		fmt.Println(len(evs), evs[0].Type, evs[0].Source)
+	}()
+	j.Emit("nginx", &events.ServiceState{Unit: "nginx.service", Active: "failed", Sub: "failed"})
+	<-done
+	// Output:
+	// 1 service.state nginx
 }

@@ -149,6 +149,10 @@ func Open(dir string, cfg Config) (*Journal, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}
+	if fi, err := os.Stat(dir); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		// Events hold plugin output, file hashes and paths.
+		j.logger.Warn("event journal directory is open to others; it should be mode 0700", "dir", dir, "mode", fi.Mode().Perm().String())
+	}
 	lock, err := hashchain.Lock(filepath.Join(dir, "journal.lock"))
 	if errors.Is(err, hashchain.ErrLocked) {
 		return nil, fmt.Errorf("%w: %s", ErrLocked, dir)

@@ -290,6 +290,17 @@ func (t *Tracker) Request(minion string, limit int, wait time.Duration) Request 
 	return t.Cursor(minion).Request(limit, wait)
 }
 
+// RequestFrom is Request for a consumer that starts at a time (func
+// events --since 1h): a minion with no cursor yet is asked for its
+// events written at or after from; one with a cursor resumes from it.
+func (t *Tracker) RequestFrom(minion string, from time.Time, limit int, wait time.Duration) Request {
+	r := t.Request(minion, limit, wait)
+	if r.Seq == 0 {
+		r.From = from
+	}
+	return r
+}
+
 // Cursor returns minion's cursor.
 func (t *Tracker) Cursor(minion string) Cursor {
 	t.mu.Lock()

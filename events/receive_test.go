@@ -232,3 +232,16 @@ func TestActivity(t *testing.T) {
 		t.Error("nil Activity busy")
 	}
 }
+
+func TestTrackerRequestFrom(t *testing.T) {
+	ls := lines(t, 2)
+	tr := NewTracker(nil)
+	from := time.Now().Add(-time.Hour)
+	if r := tr.RequestFrom("m", from, 10, time.Second); r.Seq != 0 || !r.From.Equal(from) || r.Limit != 10 || r.Wait != time.Second {
+		t.Errorf("no cursor: %+v", r)
+	}
+	tr.Accept("m", Batch{Lines: ls})
+	if r := tr.RequestFrom("m", from, 10, 0); r.Seq != 2 || !r.From.IsZero() || r.Epoch == "" {
+		t.Errorf("with a cursor: %+v", r)
+	}
+}
