@@ -20,6 +20,7 @@ const (
 	KindTokenRevoke = "ca.token.revoke"
 	KindConflict    = "ca.conflict"
 	KindRenew       = "ca.renew"
+	KindRekey       = "ca.rekey" // the admin allowed a name to re-key
 )
 
 // event is the CA's view of an audit record.

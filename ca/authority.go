@@ -46,6 +46,7 @@ const (
 	DefaultCAValidity  = 10 * 365 * 24 * time.Hour
 	DefaultCRLValidity = 7 * 24 * time.Hour
 	DefaultMaxStored   = 10000
+	DefaultMaxLive     = 4
 )
 
 // clockSkew backdates NotBefore so that a peer whose clock is a little
@@ -85,6 +86,11 @@ type Config struct {
 	// and nothing is stored; requests already stored are still answered.
 	// `certmaster clean` makes room.
 	MaxStored int
+	// MaxLive caps the valid (unexpired, unrevoked) certificates one name
+	// may hold in its role at once; default 4 (a renewal overlaps its
+	// parent, and an overlord user may have a certificate per device).
+	// Issue, Sign and Renew refuse one more with ErrTooManyCertificates.
+	MaxLive int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -110,6 +116,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxStored <= 0 {
 		c.MaxStored = DefaultMaxStored
+	}
+	if c.MaxLive <= 0 {
+		c.MaxLive = DefaultMaxLive
 	}
 	return c
 }
@@ -339,6 +348,13 @@ func (a *Authority) Issue(role gofunc.Role, name string, opts IssueOptions) (*id
 	spec.pub = key.Public()
 	var cert *x509.Certificate
 	err = a.update(func(tx *txn) error {
+		if role != gofunc.RoleMinion && role != gofunc.RoleCertmaster {
+			if rr, err := tx.readRequest(spec.name); err != nil {
+				return err
+			} else if rr != nil {
+				return fmt.Errorf("%w: a minion request for %s is stored; certmaster clean it first", ErrNameTaken, spec.name)
+			}
+		}
 		c, err := a.issueLocked(tx, spec, event{Kind: KindSign, Details: map[string]string{"via": "issue"}})
 		cert = c
 		return err
@@ -359,9 +375,9 @@ func (a *Authority) specFor(role gofunc.Role, name string, opts IssueOptions) (s
 		return signSpec{}, err
 	}
 	spec := signSpec{role: role, name: canon, validity: opts.Validity, ips: opts.IPs, addr: opts.Addr}
-	if role == gofunc.RoleOverlord {
+	if !role.Serves() {
 		if len(opts.IPs) > 0 || len(opts.DNSNames) > 0 {
-			return signSpec{}, errors.New("ca: an overlord certificate carries no SANs")
+			return signSpec{}, fmt.Errorf("ca: a %s certificate carries no DNS or IP names (only the roles that serve do: minion, certmaster, broker, delegate)", role)
 		}
 		return spec, nil
 	}
@@ -392,6 +408,7 @@ type signSpec struct {
 	validity time.Duration
 	addr     string
 	seen     string // the requester's IP address, if it made a request
+	parent   string // the serial a renewal renews
 }
 
 // issueLocked signs spec and records the certificate in tx. The audit
@@ -479,6 +496,19 @@ func (a *Authority) recordIssued(tx *txn, pre *issued, spec signSpec, ev event) 
 	if is == nil || !is.spec.equal(spec) {
 		is = nil
 	}
+	if spec.parent == "" {
+		// A renewal keeps its parent's name and role; anything new must
+		// not take a name another role holds. (Renew checks the cap
+		// itself, before the parent it supersedes is revoked.)
+		if err := tx.ix.checkNameRole(spec.name, spec.role); err != nil {
+			return nil, err
+		}
+		if spec.role != gofunc.RoleCertmaster {
+			if err := a.checkLive(tx.ix, spec.name, spec.role); err != nil {
+				return nil, err
+			}
+		}
+	}
 	for is == nil || tx.ix.find(is.rec.Serial) != nil {
 		var err error
 		if is, err = a.sign(spec); err != nil {
@@ -486,6 +516,7 @@ func (a *Authority) recordIssued(tx *txn, pre *issued, spec signSpec, ev event) 
 		}
 	}
 	rec := is.rec
+	rec.Parent = spec.parent
 	ev.Caller, ev.Role, ev.Serial = spec.name, string(spec.role), rec.Serial
 	ev.Details = withDetail(ev.Details, "key_fingerprint", rec.KeyFP, "not_after", rec.NotAfter.Format(time.RFC3339))
 	if spec.addr != "" {
@@ -504,7 +535,7 @@ func (a *Authority) recordIssued(tx *txn, pre *issued, spec signSpec, ev event) 
 func (s signSpec) equal(o signSpec) bool {
 	pk, ok := s.pub.(*ecdsa.PublicKey)
 	return ok && pk.Equal(o.pub) && s.role == o.role && s.name == o.name && s.validity == o.validity &&
-		s.addr == o.addr && s.seen == o.seen && slices.Equal(s.dns, o.dns) && slices.EqualFunc(s.ips, o.ips, net.IP.Equal)
+		s.addr == o.addr && s.seen == o.seen && s.parent == o.parent && slices.Equal(s.dns, o.dns) && slices.EqualFunc(s.ips, o.ips, net.IP.Equal)
 }
 
 // ipStrings is ips in text form, nil for none.

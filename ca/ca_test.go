@@ -155,7 +155,7 @@ func TestIssueRoles(t *testing.T) {
 	if _, err := a.Issue(gofunc.RoleOverlord, "bob", IssueOptions{DNSNames: []string{"x"}}); err == nil {
 		t.Error("overlord with a DNS SAN was issued")
 	}
-	if _, err := a.Issue("admin", "bob", IssueOptions{}); err == nil {
+	if _, err := a.Issue("root", "bob", IssueOptions{}); err == nil {
 		t.Error("unknown role was issued")
 	}
 	if _, err := a.Issue(gofunc.RoleMinion, "../etc", IssueOptions{}); !errors.Is(err, identity.ErrBadName) {
@@ -355,9 +355,16 @@ func TestMutualTLS(t *testing.T) {
 	if _, err := tlsPair(t, minion.ServerTLSConfig(), overlord.ClientTLSConfig("m2.test")); err == nil {
 		t.Error("handshake with the wrong server name succeeded")
 	}
-	// An overlord certificate cannot serve (client auth EKU only).
-	other := issue(t, a, gofunc.RoleOverlord, "m1.test", IssueOptions{})
-	if _, err := tlsPair(t, other.ServerTLSConfig(), overlord.ClientTLSConfig("m1.test")); err == nil {
+	// An overlord certificate cannot take a minion's name (one name, one
+	// role) and cannot serve (client auth EKU only).
+	if _, err := a.Issue(gofunc.RoleOverlord, "m1.test", IssueOptions{}); !errors.Is(err, ErrNameTaken) {
+		t.Errorf("overlord named like a minion: %v, want ErrNameTaken", err)
+	}
+	other := issue(t, a, gofunc.RoleOverlord, "ovl.test", IssueOptions{})
+	if eku := other.Leaf().ExtKeyUsage; len(eku) != 1 || eku[0] != x509.ExtKeyUsageClientAuth {
+		t.Errorf("overlord key usages %v, want client auth only", eku)
+	}
+	if _, err := tlsPair(t, other.ServerTLSConfig(), overlord.ClientTLSConfig("ovl.test")); err == nil {
 		t.Error("an overlord certificate served TLS")
 	}
 	// A client of another CA is refused.

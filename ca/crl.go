@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"math/big"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/identity"
 )
 
@@ -203,56 +205,105 @@ func (a *Authority) readCRL() ([]byte, error) {
 	return decodeOnePEM(b, pemCRL, maxCRLBytes)
 }
 
-// Revoke revokes every valid certificate whose serial (hex, any case,
-// optional "0x" or colons) or name equals nameOrSerial, makes a new CRL
-// and returns the revoked certificates. Revoking by name revokes the
-// certificates of every role with that name. It returns ErrNotFound when
-// nothing valid matches.
+// ErrAmbiguousName: a name holds certificates of several roles (issued
+// before one name, one role was enforced); revoking it by name needs the
+// role (RevokeRole, certmaster revoke --role).
+var ErrAmbiguousName = &gofunc.Fault{Code: gofunc.CodeConflict, Message: "ca: the name holds certificates of several roles"}
+
+// Revoke revokes the certificate whose serial (hex, any case, optional
+// "0x" or colons) is nameOrSerial, or every certificate of the name
+// nameOrSerial in the name's role, together with every renewal
+// descended from them (a renewal is a new key for the same holder, so a
+// revocation must not leave it valid). It makes a new CRL and returns
+// the certificates revoked. It returns ErrNotFound when nothing valid
+// matches, and ErrAmbiguousName for a name that holds certificates of
+// several roles: use RevokeRole.
 func (a *Authority) Revoke(nameOrSerial string, reason RevocationReason) ([]CertInfo, error) {
+	return a.RevokeRole(nameOrSerial, "", reason)
+}
+
+// RevokeRole is Revoke limited to role: a name's certificates of that
+// role, or a serial only if its certificate has that role. Role "" is
+// the name's own role.
+func (a *Authority) RevokeRole(nameOrSerial string, role gofunc.Role, reason RevocationReason) ([]CertInfo, error) {
 	if _, ok := reasonNames[reason]; !ok {
 		return nil, fmt.Errorf("%w: %d", ErrBadReason, int(reason))
 	}
+	if role != "" && !role.Valid() {
+		return nil, fmt.Errorf("%w: unknown role %q", ErrBadRequest, role)
+	}
 	var out []CertInfo
 	err := a.update(func(tx *txn) error {
-		serial, isSerial := normalizeSerial(nameOrSerial)
-		name, nameErr := identity.ValidateName(nameOrSerial)
-		var targets []*certRecord
-		if isSerial {
-			if r := tx.ix.find(serial); r != nil {
-				targets = append(targets, r)
-			}
-		}
-		if nameErr == nil {
-			targets = append(targets, tx.ix.named(name)...)
+		targets, err := revocationTargets(tx.ix, nameOrSerial, role)
+		if err != nil {
+			return err
 		}
 		for _, r := range targets {
-			if r.revoked() {
-				continue
+			for _, d := range tx.ix.lineage(r) {
+				if d.revoked() {
+					continue
+				}
+				ev := event{Kind: KindRevoke, Caller: d.Name, Role: string(d.Role), Serial: d.Serial,
+					Details: map[string]string{"reason": reason.String()}}
+				if d != r {
+					ev.Details["descendant_of"] = r.Serial
+				}
+				if err := a.revokeLocked(tx, d, reason, ev); err != nil {
+					return err
+				}
+				out = append(out, d.info())
 			}
-			if err := a.revokeLocked(tx, r, reason); err != nil {
-				return err
-			}
-			out = append(out, r.info())
 		}
 		if len(out) == 0 {
 			return fmt.Errorf("%w: no unrevoked certificate named or numbered %q", ErrNotFound, nameOrSerial)
 		}
-		_, err := a.makeCRL(tx)
+		_, err = a.makeCRL(tx)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	for _, c := range out {
-		a.logger().Info("certificate revoked", "name", c.Name, "serial", c.Serial, "reason", c.Reason)
+		a.logger().Info("certificate revoked", "name", c.Name, "role", c.Role, "serial", c.Serial, "reason", c.Reason)
 	}
 	return out, nil
 }
 
-// revokeLocked records the revocation of r in tx.
-func (a *Authority) revokeLocked(tx *txn, r *certRecord, reason RevocationReason) error {
-	tx.audit(event{Kind: KindRevoke, Caller: r.Name, Role: string(r.Role), Serial: r.Serial,
-		Details: map[string]string{"reason": reason.String()}})
+// revocationTargets resolves what Revoke names: a serial, or a name's
+// certificates in role ("" is the name's one role; a name with only the
+// certmaster's own certificates is revoked in that role).
+func revocationTargets(ix *index, nameOrSerial string, role gofunc.Role) ([]*certRecord, error) {
+	var out []*certRecord
+	if serial, ok := normalizeSerial(nameOrSerial); ok {
+		if r := ix.find(serial); r != nil && (role == "" || r.Role == role) {
+			out = append(out, r)
+		}
+	}
+	name, err := identity.ValidateName(nameOrSerial)
+	if err != nil {
+		return out, nil
+	}
+	if role == "" {
+		switch roles := ix.roles(name); len(roles) {
+		case 0:
+			role = gofunc.RoleCertmaster
+		case 1:
+			role = roles[0]
+		default:
+			return nil, fmt.Errorf("%w: %s has %v certificates; give the role", ErrAmbiguousName, name, roles)
+		}
+	}
+	for _, r := range ix.named(name) {
+		if r.Role == role && !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// revokeLocked records the revocation of r in tx, audited as ev.
+func (a *Authority) revokeLocked(tx *txn, r *certRecord, reason RevocationReason, ev event) error {
+	tx.audit(ev)
 	return tx.record(entry{Op: opRevoke, Serial: r.Serial, At: a.cfg.Now().UTC(), Reason: reason})
 }
 

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/gofunc/gofunc"
@@ -35,6 +36,7 @@ import (
 //	{"op":"cert","cert":{serial, name, role, validity, key fingerprint, addr, parent},"der":"<base64 DER>"}
 //	{"op":"revoke","serial":"…","at":"…","reason":1}
 //	{"op":"crl","number":7,"at":"…"}
+//	{"op":"rekey","name":"…","role":"minion","at":"<until>"}   (no "at": the grant was used)
 //
 // Lines are appended under the exclusive lock, so readers (who hold the
 // shared lock) never see a half-written one; a crash can leave a torn
@@ -63,6 +65,7 @@ const (
 	opCert   = "cert"
 	opRevoke = "revoke"
 	opCRL    = "crl"
+	opRekey  = "rekey" // At: until when name@role may re-key; zero: grant used
 )
 
 // entry is one line of the journal.
@@ -75,6 +78,8 @@ type entry struct {
 	At      time.Time        `json:"at,omitzero"`
 	Reason  RevocationReason `json:"reason,omitempty"`
 	Number  int64            `json:"number,omitempty"`
+	Name    string           `json:"name,omitempty"`
+	Role    gofunc.Role      `json:"role,omitempty"`
 }
 
 // entryHead is entry without the certificate's DER: loading the index
@@ -87,6 +92,8 @@ type entryHead struct {
 	At      time.Time        `json:"at"`
 	Reason  RevocationReason `json:"reason"`
 	Number  int64            `json:"number"`
+	Name    string           `json:"name"`
+	Role    gofunc.Role      `json:"role"`
 }
 
 // index is the CA's state: every issued certificate, its revocation,
@@ -98,11 +105,30 @@ type index struct {
 
 	bySerial map[string]int
 	byName   map[string][]int
-	revoked  []int // indexes of revoked certificates, in revocation order
+	children map[string][]int     // renewals by parent serial
+	revoked  []int                // indexes of revoked certificates, in revocation order
+	rekeys   map[string]time.Time // "name@role" -> re-key allowed until
 }
 
 func newIndex() *index {
-	return &index{bySerial: map[string]int{}, byName: map[string][]int{}}
+	return &index{bySerial: map[string]int{}, byName: map[string][]int{}, children: map[string][]int{}, rekeys: map[string]time.Time{}}
+}
+
+// rekeyAllowed reports whether the admin allowed name@role to re-key at t.
+func (ix *index) rekeyAllowed(name string, role gofunc.Role, t time.Time) bool {
+	until, ok := ix.rekeys[name+"@"+string(role)]
+	return ok && t.Before(until)
+}
+
+// lineage returns r and every renewal descended from it, r first.
+func (ix *index) lineage(r *certRecord) []*certRecord {
+	out := []*certRecord{r}
+	for k := 0; k < len(out); k++ {
+		for _, i := range ix.children[out[k].Serial] {
+			out = append(out, &ix.Certs[i])
+		}
+	}
+	return out
 }
 
 type certRecord struct {
@@ -121,6 +147,8 @@ type certRecord struct {
 	Seen      string           `json:"seen,omitempty"`
 	RevokedAt time.Time        `json:"revoked_at,omitzero"`
 	Reason    RevocationReason `json:"reason,omitempty"`
+	// Parent is the serial of the certificate this one renewed.
+	Parent string `json:"parent,omitempty"`
 
 	// loc is where the certificate's line is in the journal; der holds
 	// the certificate until its line is written.
@@ -171,6 +199,40 @@ func (ix *index) current(name string, role gofunc.Role, t time.Time) *certRecord
 	return best
 }
 
+// ErrNameTaken: a certificate for the name was issued for another role.
+// A name belongs to one role across every certificate the CA ever
+// issued, so that an ACL rule or a revocation naming "alice" can never
+// mean a minion that enrolled as "ALICE" beside the overlord alice. The
+// certmaster's own server certificate is outside the rule: it is never a
+// caller, and its names are the host's.
+var ErrNameTaken = &gofunc.Fault{Code: gofunc.CodeConflict, Message: "ca: the name belongs to another role"}
+
+// roles returns the roles of the certificates ever issued for name, the
+// certmaster's own excepted, in the order first issued.
+func (ix *index) roles(name string) []gofunc.Role {
+	var out []gofunc.Role
+	for _, r := range ix.named(name) {
+		if r.Role != gofunc.RoleCertmaster && !slices.Contains(out, r.Role) {
+			out = append(out, r.Role)
+		}
+	}
+	return out
+}
+
+// checkNameRole refuses a new certificate of role for name when the name
+// belongs to another role (ErrNameTaken).
+func (ix *index) checkNameRole(name string, role gofunc.Role) error {
+	if role == gofunc.RoleCertmaster {
+		return nil
+	}
+	for _, r := range ix.roles(name) {
+		if r != role {
+			return fmt.Errorf("%w: %s is a %s name, not a %s one; choose another name", ErrNameTaken, name, r, role)
+		}
+	}
+	return nil
+}
+
 // apply changes the index by one journal entry. An entry that does not
 // fit (a duplicate serial, an unknown certificate) is ErrCorruptIndex:
 // the index is only ever changed through apply, so that cannot happen
@@ -192,6 +254,9 @@ func (ix *index) apply(e entryHead) error {
 		ix.Certs = append(ix.Certs, *e.Cert)
 		ix.bySerial[e.Cert.Serial] = i
 		ix.byName[e.Cert.Name] = append(ix.byName[e.Cert.Name], i)
+		if p := e.Cert.Parent; p != "" {
+			ix.children[p] = append(ix.children[p], i)
+		}
 		if e.Cert.revoked() {
 			ix.revoked = append(ix.revoked, i)
 		}
@@ -206,6 +271,15 @@ func (ix *index) apply(e entryHead) error {
 		}
 	case opCRL:
 		ix.CRLNumber, ix.CRLAt = e.Number, e.At
+	case opRekey:
+		if e.Name == "" || e.Role == "" {
+			return fmt.Errorf("%w: re-key entry without name or role", ErrCorruptIndex)
+		}
+		if e.At.IsZero() {
+			delete(ix.rekeys, e.Name+"@"+string(e.Role))
+		} else {
+			ix.rekeys[e.Name+"@"+string(e.Role)] = e.At
+		}
 	default:
 		return fmt.Errorf("%w: unknown operation %q (written by a newer version?)", ErrCorruptIndex, e.Op)
 	}
@@ -213,7 +287,8 @@ func (ix *index) apply(e entryHead) error {
 }
 
 func (e entry) head() entryHead {
-	return entryHead{Op: e.Op, Version: e.Version, Cert: e.Cert, Serial: e.Serial, At: e.At, Reason: e.Reason, Number: e.Number}
+	return entryHead{Op: e.Op, Version: e.Version, Cert: e.Cert, Serial: e.Serial, At: e.At, Reason: e.Reason,
+		Number: e.Number, Name: e.Name, Role: e.Role}
 }
 
 // store is an Authority's cached copy of the journal. It is used only

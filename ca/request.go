@@ -339,6 +339,13 @@ func (a *Authority) submitLocked(tx *txn, it *submitItem) (Result, error) {
 	now := a.cfg.Now()
 	ev := event{Kind: KindRequest, Caller: v.name, Role: string(gofunc.RoleMinion), Remote: req.Source,
 		Details: map[string]string{"addr": v.addr, "key_fingerprint": v.keyFP}}
+	if err := tx.ix.checkNameRole(v.name, gofunc.RoleMinion); err != nil {
+		// Refused, not resolved: "ALICE" must not become a minion named
+		// like the overlord alice, nor wait in the pending list as one.
+		ev.Outcome, ev.Error = audit.OutcomeDenied, err.Error()
+		tx.refusal(ev)
+		return Result{}, err
+	}
 	if cur := tx.ix.current(v.name, gofunc.RoleMinion, now); cur != nil {
 		if cur.KeyFP == v.keyFP {
 			der, err := a.st.certDER(cur)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
@@ -159,6 +160,9 @@ func TestRenewDropsOtherMinionsNames(t *testing.T) {
 	key, _ := newKey()
 	csr, err := makeCSR(key, "old")
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.AllowRekey("old", "", time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	pemCert, err := a.Renew(old.Leaf(), csr, "127.0.0.1:1")

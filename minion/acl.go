@@ -20,7 +20,12 @@ type Rule struct {
 	// Identity is a case-insensitive glob over the caller's certificate
 	// name; "*" is everyone.
 	Identity string
-	// Role limits the rule to certificates of one role; empty is any.
+	// Role limits the rule to certificates of one role; "*" is every
+	// role. Empty means the overlord role for a grant and every role for
+	// a deny rule: a rule written without a role never grants anything
+	// to a minion, broker or dashboard certificate that happens to share
+	// a name with an overlord, while a deny rule still covers them all.
+	// ParseACL writes the effective role into every rule it reads.
 	Role gofunc.Role
 	// Methods are case-insensitive globs over "module.method" names.
 	// An async call, async.module.method, is judged as module.method.
@@ -57,9 +62,7 @@ func (r Rule) Validate() error {
 	if err := checkIdentity(r.Identity); err != nil {
 		return fmt.Errorf("%w: %v", ErrACLSyntax, err)
 	}
-	switch r.Role {
-	case "", gofunc.RoleOverlord, gofunc.RoleMinion, gofunc.RoleCertmaster:
-	default:
+	if r.Role != "" && r.Role != AnyRole && !r.Role.Valid() {
 		return fmt.Errorf("%w: unknown role %q", ErrACLSyntax, r.Role)
 	}
 	if len(r.Methods) == 0 {
@@ -86,7 +89,8 @@ type ACL struct {
 }
 
 // DefaultACL lets overlord certificates call every method that is not
-// dangerous, and no one else call anything. It is what a Server with a
+// dangerous, and no one else (minions, monitors, dashboard users...)
+// call anything. It is what a Server with a
 // nil ACL uses.
 var DefaultACL = &ACL{Rules: []Rule{{Identity: "*", Role: gofunc.RoleOverlord, Methods: []string{"*"}, Source: "default"}}}
 
@@ -164,8 +168,22 @@ func (r *Rule) where() string {
 	return strings.TrimSpace(r.String())
 }
 
+// AnyRole in Rule.Role (written "@*") makes a rule apply to every role.
+const AnyRole gofunc.Role = "*"
+
+// role is the rule's effective role (see Rule.Role).
+func (r *Rule) role() gofunc.Role {
+	switch {
+	case r.Role != "":
+		return r.Role
+	case r.Deny:
+		return AnyRole
+	}
+	return gofunc.RoleOverlord
+}
+
 func (r *Rule) matchesPeer(p gofunc.Peer) bool {
-	if r.Role != "" && r.Role != p.Role {
+	if role := r.role(); role != AnyRole && role != p.Role {
 		return false
 	}
 	return glob.Match(r.Identity, p.Name)
@@ -195,11 +213,15 @@ const MaxACLBytes = 1 << 20
 //
 //	# comment
 //	admin-*@overlord = *
-//	monitor          = test.*, system.*, command.exists
+//	monitor@overlord = test.*, system.*, command.exists
+//	prom@monitor     = metrics.*
 //	!intern-*        = command.shell, reboot.*
 //
-// The left side is an identity glob, optionally "@role" (overlord,
-// minion or certmaster); a leading "!" makes the rule a deny rule. The
+// The left side is an identity glob, optionally "@role" (any role the CA
+// issues, or "*" for every role); a leading "!" makes the rule a deny
+// rule. Without "@role" a grant is for overlord certificates only and a
+// deny rule is for every role (see Rule.Role); the parsed rule carries
+// that role explicitly, so the ACL prints as it is applied. The
 // right side is a comma-separated list of method globs. Globs are
 // fnmatch-style and case-insensitive; patterns are printable ASCII
 // without spaces. Rules apply in no particular order: any matching deny
@@ -247,13 +269,11 @@ func parseRule(line string) (Rule, error) {
 	}
 	ident, role, hasRole := strings.Cut(lhs, "@")
 	if hasRole {
-		switch gofunc.Role(role) {
-		case gofunc.RoleOverlord, gofunc.RoleMinion, gofunc.RoleCertmaster:
-			r.Role = gofunc.Role(role)
-		default:
+		if r.Role = gofunc.Role(role); r.Role != AnyRole && !r.Role.Valid() {
 			return Rule{}, fmt.Errorf("unknown role %q", role)
 		}
 	}
+	r.Role = r.role()
 	if err := checkPattern(ident); err != nil {
 		return Rule{}, fmt.Errorf("identity: %v", err)
 	}

@@ -43,6 +43,8 @@ monitor          = test.*, system.*, command.exists
 intern-*@overlord = *
 web*@minion      = test.ping
 ops@overlord     = command.*
+prom@monitor     = system.*
+probe@*          = test.ping
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +62,15 @@ ops@overlord     = command.*
 		{peer("admin-ann", gofunc.RoleOverlord), "command.shell", true, false, "dangerous"},
 		{peer("admin-ann", gofunc.RoleMinion), "command.run", false, false, "no rule grants it"},
 		{peer("monitor", gofunc.RoleOverlord), "test.ping", false, true, ""},
-		{peer("monitor", gofunc.RoleMinion), "system.list_modules", false, true, ""},
+		// A rule without a role grants to overlords only (issue 11 item 4).
+		{peer("monitor", gofunc.RoleMinion), "system.list_modules", false, false, "no rule grants it"},
+		{peer("monitor", gofunc.RoleViewer), "test.ping", false, false, "no rule grants it"},
+		{peer("prom", gofunc.RoleMonitor), "system.list_modules", false, true, ""},
+		{peer("prom", gofunc.RoleOverlord), "system.list_modules", false, false, "no rule grants it"},
+		{peer("probe", gofunc.RoleBroker), "test.ping", false, true, ""},
+		{peer("probe", gofunc.RoleViewer), "test.ping", false, true, ""},
+		// A deny rule without a role covers every role.
+		{peer("intern-bob", gofunc.RoleMinion), "power.status", false, false, "ops.acl:5"},
 		{peer("monitor", gofunc.RoleOverlord), "command.exists", false, true, ""},
 		{peer("monitor", gofunc.RoleOverlord), "command.run", false, false, "no rule grants it"},
 		{peer("intern-bob", gofunc.RoleOverlord), "test.ping", false, true, ""},
@@ -95,6 +105,16 @@ func TestDefaultACL(t *testing.T) {
 		{peer("admin", gofunc.RoleOverlord), "command.shell", true, false},
 		{peer("m2", gofunc.RoleMinion), "test.ping", false, false},
 		{peer("cm", gofunc.RoleCertmaster), "test.ping", false, false},
+	}
+	for _, r := range gofunc.Roles() {
+		if r != gofunc.RoleOverlord {
+			cases = append(cases, struct {
+				peer      gofunc.Peer
+				method    string
+				dangerous bool
+				want      bool
+			}{peer("admin", r), "test.ping", false, false})
+		}
 	}
 	for _, c := range cases {
 		if got := minion.DefaultACL.Allows(c.peer, c.method, c.dangerous); got != c.want {
@@ -132,13 +152,21 @@ func TestParseACLErrors(t *testing.T) {
 }
 
 func TestACLStringRoundTrip(t *testing.T) {
-	src := "!intern-*@overlord = command.shell, power.*\nmonitor = test.*\nweb[0-9]@minion = test.ping\n"
+	src := "!intern-*@overlord = command.shell, power.*\nweb[0-9]@minion = test.ping\nprobe@* = test.ping\n"
 	acl, err := minion.ParseACL("a.acl", strings.NewReader(src))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if acl.String() != src {
 		t.Errorf("String() =\n%s\nwant\n%s", acl.String(), src)
+	}
+	// Rules without a role print with the role they are applied with.
+	implicit, err := minion.ParseACL("b.acl", strings.NewReader("alice = *\n!intern-* = command.*\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "alice@overlord = *\n!intern-*@* = command.*\n"; implicit.String() != want {
+		t.Errorf("String() of role-less rules =\n%s\nwant\n%s", implicit.String(), want)
 	}
 	if err := acl.Validate(); err != nil {
 		t.Errorf("Validate of a parsed ACL: %v", err)
@@ -183,7 +211,7 @@ func TestLoadACLDir(t *testing.T) {
 	}
 	want := []minion.Rule{
 		{Identity: "admin", Role: gofunc.RoleOverlord, Methods: []string{"*"}, Source: "10-admin.acl:1"},
-		{Identity: "ops", Methods: []string{"service.*"}, Source: "20-ops.acl:1"},
+		{Identity: "ops", Role: gofunc.RoleOverlord, Methods: []string{"service.*"}, Source: "20-ops.acl:1"},
 	}
 	if diff := cmp.Diff(want, acl.Rules, cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("LoadACLDir (-want +got):\n%s", diff)

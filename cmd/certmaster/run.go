@@ -42,6 +42,7 @@ type cli struct {
 	JSON     bool         `name:"json" help:"Print machine-readable JSON."`
 	LogLevel string       `name:"log-level" help:"trace, debug, info, warn, error (default: info for serve, warn otherwise)."`
 	Version  version.Flag `help:"Print the version and exit."`
+	MaxLive  int          `name:"max-live" help:"Most valid certificates one name may hold in its role (a renewal overlaps its parent)." default:"4"`
 
 	Completion clidoc.CompletionFlag `help:"Print the shell completion script for SHELL (bash, zsh, fish) and exit." placeholder:"SHELL"`
 	Man        clidoc.ManFlag        `help:"Print the man page (roff) and exit: certmaster --man | man -l -."`
@@ -54,8 +55,10 @@ type cli struct {
 	Sign          signCmd          `cmd:"" help:"Sign the pending requests matching the globs."`
 	Reject        globCmd          `cmd:"" help:"Reject the pending requests matching the globs."`
 	Clean         globCmd          `cmd:"" help:"Forget the requests (pending, rejected, conflicting) matching the globs."`
-	Revoke        revokeCmd        `cmd:"" help:"Revoke the certificates of a name, or one certificate by serial."`
-	IssueOverlord issueOverlordCmd `cmd:"" name:"issue-overlord" help:"Write overlord credentials (ca.pem, cert.pem, key.pem) into a directory."`
+	Revoke        revokeCmd        `cmd:"" help:"Revoke the certificates of a name (in its role), or one certificate by serial; their renewals with them."`
+	Rekey         rekeyCmd         `cmd:"" help:"Let a name's holder renew early, once; that renewal supersedes its other certificates."`
+	Issue         issueCmd         `cmd:"" help:"Write credentials for a role (ca.pem, cert.pem, key.pem; NAME.p12 for browser roles) into a directory."`
+	IssueOverlord issueOverlordCmd `cmd:"" name:"issue-overlord" help:"Write overlord credentials (ca.pem, cert.pem, key.pem) into a directory: issue --role overlord."`
 	Token         tokenCmd         `cmd:"" help:"Manage enrollment tokens."`
 	CRL           crlCmd           `cmd:"" name:"crl" help:"Refresh the CRL and print it (PEM), or write it to a file."`
 }
@@ -96,14 +99,35 @@ type globCmd struct {
 }
 
 type revokeCmd struct {
-	Target string `arg:"" name:"name-or-serial" help:"A name (all its certificates) or a serial (hex)."`
+	Target string `arg:"" name:"name-or-serial" help:"A name (all its certificates of its role) or a serial (hex)."`
 	Reason string `help:"RFC 5280 reason: unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn." default:"unspecified"`
+	Role   string `help:"Only certificates of this role (needed for a name that holds several, issued before one name, one role; default: the name's role)."`
+}
+
+type rekeyCmd struct {
+	Name   string        `arg:"" help:"Minion or user name."`
+	Role   string        `help:"The name's role (default: its only one)."`
+	Within time.Duration `help:"How long the holder has to renew." default:"24h"`
+}
+
+// issueFlags are the flags of issue and issue-overlord.
+type issueFlags struct {
+	Out             string        `help:"Directory for ca.pem, cert.pem, key.pem (0600) and NAME.p12 for browser roles." required:"" type:"path"`
+	Name            string        `arg:"" help:"User, program or host name."`
+	Validity        time.Duration `help:"Certificate lifetime (default: the CA's, one year)."`
+	Force           bool          `help:"Replace credentials already in --out."`
+	DNS             []string      `name:"dns" help:"Extra DNS names (roles that serve: broker, delegate)."`
+	IP              []string      `name:"ip" help:"IP addresses (roles that serve: broker, delegate)."`
+	P12PasswordFile string        `name:"p12-password-file" help:"File holding the password of NAME.p12 (default: a random one, printed once)." type:"path"`
+}
+
+type issueCmd struct {
+	Role string `required:"" enum:"overlord,monitor,broker,viewer,operator,admin,delegate" help:"overlord, monitor, broker, viewer, operator, admin or delegate."`
+	issueFlags
 }
 
 type issueOverlordCmd struct {
-	Out      string        `help:"Directory for ca.pem, cert.pem, key.pem (0600)." required:"" type:"path"`
-	Name     string        `arg:"" help:"Overlord user name."`
-	Validity time.Duration `help:"Certificate lifetime (default: the CA's, one year)."`
+	issueFlags
 }
 
 type tokenCmd struct {
@@ -206,8 +230,12 @@ func (e *env) dispatch(cmd string) error {
 		return e.clean(c.Clean.Globs)
 	case "revoke <name-or-serial>":
 		return e.revoke()
+	case "rekey <name>":
+		return e.rekey()
+	case "issue <name>":
+		return e.issue(gofunc.Role(c.Issue.Role), c.Issue.issueFlags)
 	case "issue-overlord <name>":
-		return e.issueOverlord()
+		return e.issue(gofunc.RoleOverlord, c.IssueOverlord.issueFlags)
 	case "token create":
 		return e.tokenCreate()
 	case "token list":
@@ -242,6 +270,7 @@ func (e *env) openWith(validity time.Duration, maxStored int) (*ca.Authority, er
 		Logger:    e.log.Named("ca"),
 		Validity:  validity,
 		MaxStored: maxStored,
+		MaxLive:   e.cli.MaxLive,
 	})
 }
 
@@ -464,31 +493,80 @@ func (e *env) revoke() error {
 	if err != nil {
 		return usageError{err}
 	}
+	role := gofunc.Role(e.cli.Revoke.Role)
+	if role != "" && !role.Valid() {
+		return usageError{fmt.Errorf("--role: unknown role %q", role)}
+	}
 	a, err := e.open()
 	if err != nil {
 		return err
 	}
-	revoked, err := a.Revoke(e.cli.Revoke.Target, reason)
+	revoked, err := a.RevokeRole(e.cli.Revoke.Target, role, reason)
 	if err != nil {
 		return err
 	}
 	return e.print(revoked, func(w io.Writer) {
 		for _, c := range revoked {
-			fmt.Fprintf(w, "revoked %s\t%s\tserial %s\t(%s)\n", c.Name, c.Role, c.Serial, c.Reason)
+			fmt.Fprintf(w, "revoked %s	%s	serial %s	(%s)\n", c.Name, c.Role, c.Serial, c.Reason)
 		}
 	})
 }
 
-func (e *env) issueOverlord() error {
+func (e *env) rekey() error {
+	rc := e.cli.Rekey
+	role := gofunc.Role(rc.Role)
+	if role != "" && !role.Valid() {
+		return usageError{fmt.Errorf("--role: unknown role %q", role)}
+	}
+	if rc.Within <= 0 {
+		return usageError{errors.New("--within must be positive")}
+	}
 	a, err := e.open()
 	if err != nil {
 		return err
 	}
-	ic := e.cli.IssueOverlord
-	if _, err := identity.ValidateName(ic.Name); err != nil {
+	if err := a.AllowRekey(rc.Name, role, rc.Within); err != nil {
+		return err
+	}
+	until := time.Now().Add(rc.Within)
+	return e.print(map[string]any{"name": rc.Name, "until": until.UTC()}, func(w io.Writer) {
+		fmt.Fprintf(w, "%s may renew once until %s; that renewal revokes its other certificates (superseded)\n",
+			rc.Name, until.Format(time.RFC3339))
+	})
+}
+
+// issue writes credentials for role into --out. It refuses to replace
+// credentials already there without --force, before issuing anything.
+func (e *env) issue(role gofunc.Role, f issueFlags) error {
+	if _, err := identity.ValidateName(f.Name); err != nil {
 		return usageError{err}
 	}
-	id, err := a.Issue(gofunc.RoleOverlord, ic.Name, ca.IssueOptions{Validity: ic.Validity})
+	opts := ca.IssueOptions{Validity: f.Validity, DNSNames: f.DNS}
+	for _, s := range f.IP {
+		ip := net.ParseIP(s)
+		if ip == nil {
+			return usageError{fmt.Errorf("--ip: %q is not an IP address", s)}
+		}
+		opts.IPs = append(opts.IPs, ip)
+	}
+	var password string
+	if f.P12PasswordFile != "" {
+		b, err := os.ReadFile(f.P12PasswordFile)
+		if err != nil {
+			return usageError{err}
+		}
+		password = strings.TrimRight(string(b), "\r\n")
+	}
+	if !f.Force {
+		if err := ca.CredentialsFree(f.Out, role, strings.ToLower(f.Name)); err != nil {
+			return err
+		}
+	}
+	a, err := e.open()
+	if err != nil {
+		return err
+	}
+	id, err := a.Issue(role, f.Name, opts)
 	if err != nil {
 		return err
 	}
@@ -499,14 +577,22 @@ func (e *env) issueOverlord() error {
 	if err := id.SetCRL(crl); err != nil {
 		return err
 	}
-	if err := id.Save(ic.Out); err != nil {
+	creds, err := ca.SaveCredentials(id, f.Out, password, true)
+	if err != nil {
 		return err
 	}
 	serial := id.Leaf().SerialNumber.Text(16)
-	return e.print(map[string]any{"name": id.Name(), "serial": serial, "not_after": id.Leaf().NotAfter, "dir": ic.Out},
+	return e.print(map[string]any{"name": id.Name(), "role": role, "serial": serial, "not_after": id.Leaf().NotAfter,
+		"dir": f.Out, "p12": creds.P12, "p12_password": creds.P12Password},
 		func(w io.Writer) {
-			fmt.Fprintf(w, "overlord %s\tserial %s\tuntil %s\twritten to %s\n", id.Name(), serial,
-				id.Leaf().NotAfter.Format(time.RFC3339), ic.Out)
+			fmt.Fprintf(w, "%s %s\tserial %s\tuntil %s\twritten to %s\n", role, id.Name(), serial,
+				id.Leaf().NotAfter.Format(time.RFC3339), f.Out)
+			if creds.P12 != "" {
+				fmt.Fprintf(w, "browser file %s\n", creds.P12)
+			}
+			if creds.P12Password != "" {
+				fmt.Fprintf(e.stderr, "password of %s: %s (shown only this once)\n", filepath.Base(creds.P12), creds.P12Password)
+			}
 		})
 }
 

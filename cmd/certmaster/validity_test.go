@@ -106,6 +106,11 @@ func TestValidityAndMaxStoredFlags(t *testing.T) {
 	if life := time.Until(r.id.Leaf().NotAfter); life < 23*time.Hour || life > 25*time.Hour {
 		t.Errorf("signed with --validity 24h: lives %v more", life)
 	}
+	// Not due yet: refused until the admin allows a re-key.
+	if err := r.id.Renew(t.Context(), addr); !errors.Is(err, gofunc.ErrConflict) || !strings.Contains(err.Error(), "not due") {
+		t.Fatalf("early renewal: %v, want refused as not due", err)
+	}
+	mustRun(t, "rekey", "--dir", dir, "m0")
 	if err := r.id.Renew(t.Context(), addr); err != nil {
 		t.Fatal(err)
 	}

@@ -258,7 +258,7 @@ func TestInfo(t *testing.T) {
 	if err := os.MkdirAll(aclDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(aclDir, "ops.acl"), []byte("admin@overlord = *\n!intern = command.*\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(aclDir, "ops.acl"), []byte("admin@overlord = *\n!intern = command.*\nalice = test.*\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	code, stdout, stderr := runInProcess(t, "--dir", f.dir, "--info", "--listen", "127.0.0.1:7777")
@@ -284,7 +284,10 @@ func TestInfo(t *testing.T) {
 			t.Errorf("--info modules %v lack %s", got.Modules, m)
 		}
 	}
-	wantACL := []aclRule{{Rule: "admin@overlord = *", Source: "ops.acl:1"}, {Rule: "!intern = command.*", Source: "ops.acl:2"}}
+	// Rules without a role show the role they apply to: a grant is for
+	// overlords only, a deny rule for every role.
+	wantACL := []aclRule{{Rule: "admin@overlord = *", Source: "ops.acl:1"}, {Rule: "!intern@* = command.*", Source: "ops.acl:2"},
+		{Rule: "alice@overlord = test.*", Source: "ops.acl:3"}}
 	if fmt.Sprint(got.ACL) != fmt.Sprint(wantACL) {
 		t.Errorf("--info acl = %v, want %v", got.ACL, wantACL)
 	}

@@ -17,9 +17,10 @@ import (
 //     style of SPIFFE IDs; an URI SAN rather than a private extension
 //     because a private OID needs a registered arc and the 2.25 UUID arcs
 //     do not fit crypto/x509's int-based extension OIDs);
-//   - the extended key usages: minion = server+client auth, overlord =
-//     client auth only (it can never act as a TLS server), certmaster =
-//     server auth only.
+//   - the extended key usages: certmaster = server auth only; the roles
+//     that serve (minion, broker, delegate) server and client auth; every
+//     other role (overlord, monitor, viewer, operator, admin) client auth
+//     only, so it can never act as a TLS server.
 //
 // Nothing of a CSR's subject or extensions is copied, so a requester
 // cannot mark itself as an overlord.
@@ -39,21 +40,19 @@ func RoleURI(r gofunc.Role) *url.URL {
 
 // RoleEKU is the extended key usages of role.
 func RoleEKU(r gofunc.Role) []x509.ExtKeyUsage {
-	switch r {
-	case gofunc.RoleMinion:
-		return []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
-	case gofunc.RoleOverlord:
-		return []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	case gofunc.RoleCertmaster:
+	switch {
+	case !r.Valid():
+		return nil
+	case r == gofunc.RoleCertmaster:
 		return []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	case r.Serves():
+		return []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
 	}
-	return nil
+	return []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 }
 
 // ValidRole reports whether r is a role the CA issues.
-func ValidRole(r gofunc.Role) bool {
-	return r == gofunc.RoleMinion || r == gofunc.RoleOverlord || r == gofunc.RoleCertmaster
-}
+func ValidRole(r gofunc.Role) bool { return r.Valid() }
 
 // RoleOf returns the role the CA wrote into cert, or "" when the
 // certificate carries no consistent gofunc role (its OU, role URI and key
