@@ -138,4 +138,3 @@ func TestIssueOverlordRefusesOverwrite(t *testing.T) {
 		t.Errorf("revoke --role overlord alice:\n%s", out)
 	}
 }
-
