@@ -137,6 +137,7 @@ type Authority struct {
 
 	crlCache atomic.Pointer[crlFile]
 	submits  submitQueue
+	refusals refusalLimiter
 
 	fullMu      sync.Mutex
 	fullAudited time.Time // last audit record of a refusal for a full request store

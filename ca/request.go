@@ -305,10 +305,23 @@ func (a *Authority) Submit(req Request, autosign string) (Result, error) {
 	return a.submits.do(a, it)
 }
 
-// auditRefusal records a request refused before it reached the state.
-// The audit error is dropped: the request is refused either way.
+// auditRefusal records a request refused before it reached the state,
+// within the bounds of refusalLimiter. The audit error is dropped: the
+// request is refused either way.
 func (a *Authority) auditRefusal(req Request, cause error) {
-	_ = a.audit(event{Kind: KindRequest, Caller: req.Name, Remote: req.Source, Outcome: audit.OutcomeDenied, Error: cause.Error()})
+	if ev, ok := a.refusal(req.Source, req.Name, cause); ok {
+		_ = a.audit(ev)
+	}
+}
+
+// refuseLocked records, within the bounds of refusalLimiter, a request
+// refused in a txn.
+func (a *Authority) refuseLocked(tx *txn, v *validated, req Request, cause error) {
+	if ev, ok := a.refusal(req.Source, v.name, cause); ok {
+		ev.Role = string(gofunc.RoleMinion)
+		ev.Details = withDetail(ev.Details, "key_fingerprint", v.keyFP)
+		tx.refusal(ev)
+	}
 }
 
 // submitBatch runs the submits of one group in one txn. A submit that is
@@ -342,8 +355,7 @@ func (a *Authority) submitLocked(tx *txn, it *submitItem) (Result, error) {
 	if err := tx.ix.checkNameRole(v.name, gofunc.RoleMinion); err != nil {
 		// Refused, not resolved: "ALICE" must not become a minion named
 		// like the overlord alice, nor wait in the pending list as one.
-		ev.Outcome, ev.Error = audit.OutcomeDenied, err.Error()
-		tx.refusal(ev)
+		a.refuseLocked(tx, v, req, err)
 		return Result{}, err
 	}
 	if cur := tx.ix.current(v.name, gofunc.RoleMinion, now); cur != nil {
@@ -424,8 +436,7 @@ func (a *Authority) signWithToken(tx *txn, it *submitItem, ev event) (Result, er
 	}
 	tr, err := checkToken(tf, req.Token, v.name, a.cfg.Now())
 	if err != nil {
-		ev.Outcome, ev.Error = audit.OutcomeDenied, err.Error()
-		tx.refusal(ev)
+		a.refuseLocked(tx, v, req, err)
 		return Result{}, err
 	}
 	tx.audit(event{Kind: KindTokenUse, Caller: v.name, Remote: req.Source,

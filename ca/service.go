@@ -19,6 +19,8 @@ import (
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/identity"
+	"github.com/gofunc/gofunc/internal/clip"
+	"github.com/gofunc/gofunc/internal/pki"
 	"github.com/gofunc/gofunc/internal/xmlrpc"
 )
 
@@ -32,6 +34,12 @@ const (
 	DefaultMaxBodyBytes = 64 << 10
 	DefaultRateLimit    = rate.Limit(2) // requests per second per source IP
 	DefaultRateBurst    = 20
+	// DefaultAuthRateLimit and DefaultAuthRateBurst limit the calls of
+	// one valid client certificate.
+	DefaultAuthRateLimit     = rate.Limit(20)
+	DefaultAuthRateBurst     = 200
+	DefaultMaxConns          = 1024
+	DefaultMaxConnsPerSource = 64
 )
 
 // Service is the certmaster network service: XML-RPC over TLS (never
@@ -78,22 +86,33 @@ type Service struct {
 	Logger hclog.Logger
 	// MaxBodyBytes bounds a request body; default 64 KiB.
 	MaxBodyBytes int64
-	// RateLimit is how many calls per second one source IP may make, with
-	// bursts of RateBurst; defaults 2/s and 20.
+	// RateLimit is how many calls per second one source (an IPv4
+	// address, an IPv6 /64) may make without a valid client certificate,
+	// with bursts of RateBurst; defaults 2/s and 20. Calls with a valid
+	// certificate count against that certificate instead, at 20/s with
+	// bursts of 200.
 	RateLimit rate.Limit
 	RateBurst int
+	// MaxConns caps the connections open at once, handshakes included;
+	// default 1024. A connection over it is closed at once.
+	MaxConns int
+	// MaxConnsPerSource caps the connections of one source (IPv4
+	// address, IPv6 /64); default 64.
+	MaxConnsPerSource int
 
-	once    sync.Once
-	initErr error
-	cfg     serviceConfig
-	mu      sync.Mutex
-	srv     *http.Server
-	closed  bool
-	limits  limiterSet
-	crl     crlWatch
-	certMu  sync.Mutex
-	chain   *tls.Certificate // leaf + CA, rebuilt when the identity's leaf changes
-	ownedID bool             // Identity came from DIR: Reload re-reads it
+	once       sync.Once
+	initErr    error
+	cfg        serviceConfig
+	mu         sync.Mutex
+	srv        *http.Server
+	closed     bool
+	limits     limiterSet // per source, for unauthenticated calls
+	authLimits limiterSet // per certificate
+	conns      connLimits
+	crl        crlWatch
+	certMu     sync.Mutex
+	chain      *tls.Certificate // leaf + CA, rebuilt when the identity's leaf changes
+	ownedID    bool             // Identity came from DIR: Reload re-reads it
 }
 
 type serviceConfig struct {
@@ -126,6 +145,14 @@ func (s *Service) setup() error {
 		burst = DefaultRateBurst
 	}
 	s.limits = limiterSet{limit: rl, burst: burst, m: map[string]*limiterEntry{}}
+	s.authLimits = limiterSet{limit: DefaultAuthRateLimit, burst: DefaultAuthRateBurst, m: map[string]*limiterEntry{}}
+	s.conns = connLimits{max: s.MaxConns, perSource: s.MaxConnsPerSource, bySource: map[string]int{}}
+	if s.conns.max <= 0 {
+		s.conns.max = DefaultMaxConns
+	}
+	if s.conns.perSource <= 0 {
+		s.conns.perSource = DefaultMaxConnsPerSource
+	}
 	s.crl = crlWatch{path: s.Authority.path(fileCRL), ca: s.Authority.cert}
 	if s.Identity == nil {
 		id, err := s.Authority.ServerIdentity(s.ServerNames, s.ServerIPs)
@@ -177,7 +204,8 @@ func (s *Service) TLSConfig() (*tls.Config, error) {
 		return nil, err
 	}
 	return &tls.Config{
-		MinVersion:     tls.VersionTLS12,
+		MinVersion:     pki.TLSMinVersion,
+		CipherSuites:   pki.TLSCipherSuites,
 		ClientAuth:     tls.VerifyClientCertIfGiven,
 		ClientCAs:      s.Identity.Roots(),
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.certChain(), nil },
@@ -219,7 +247,7 @@ func (s *Service) Serve(ln net.Listener) error {
 		return err
 	}
 	s.logger().Info("certmaster serving", "addr", ln.Addr().String(), "ca", s.Authority.Fingerprint(), "autosign", s.cfg.autosign)
-	return srv.Serve(tls.NewListener(ln, cfg))
+	return srv.Serve(tls.NewListener(&limitListener{Listener: ln, limits: &s.conns, logger: s.logger()}, cfg))
 }
 
 // ListenAndServe listens on Addr (default ":51235") and calls Serve.
@@ -297,13 +325,9 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	source := r.RemoteAddr
-	host, _, err := net.SplitHostPort(source)
-	if err != nil {
-		host = source
-	}
-	if !s.limits.allow(host, time.Now()) {
-		s.logger().Warn("rate limit hit", "source", host)
-		s.writeFault(w, gofunc.Errorf(gofunc.CodeBusy, "too many requests from %s; slow down", host))
+	if key, limits := s.limiterFor(r); !limits.allow(key, time.Now()) {
+		s.logger().Warn("rate limit hit", "source", key)
+		s.writeFault(w, gofunc.Errorf(gofunc.CodeBusy, "too many requests from %s; slow down", key))
 		return
 	}
 	body := http.MaxBytesReader(w, r.Body, s.cfg.maxBody+1)
@@ -331,7 +355,28 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write(buf.Bytes())
 }
 
+// limiterFor returns the rate limit r counts against: its certificate's
+// when it shows a valid one (overlords reading the CRL and the minion
+// list, holders renewing), else its source's (IPv4 address or IPv6
+// /64). The per-source limit is meant for unauthenticated enrollment
+// floods; a script running func ten times in a row must not hit it.
+func (s *Service) limiterFor(r *http.Request) (string, *limiterSet) {
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+		if leaf := r.TLS.VerifiedChains[0][0]; !s.crl.revoked(leaf) {
+			return "serial " + pki.SerialHex(leaf.SerialNumber), &s.authLimits
+		}
+	}
+	return SourceKey(r.RemoteAddr), &s.limits
+}
+
+// maxFaultText bounds the message of a fault sent back: it may quote
+// the request.
+const maxFaultText = 1 << 10
+
 func (s *Service) writeFault(w http.ResponseWriter, f *gofunc.Fault) {
+	if len(f.Message) > maxFaultText {
+		f = &gofunc.Fault{Code: f.Code, Message: clip.String(f.Message, maxFaultText)}
+	}
 	var buf bytes.Buffer
 	if err := xmlrpc.EncodeFault(&buf, f); err != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)

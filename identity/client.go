@@ -197,7 +197,8 @@ func (v *certmasterVerifier) verify(cs tls.ConnectionState) error {
 // identity's certificate is offered as the client certificate.
 func (v *certmasterVerifier) tlsConfig(id *Identity) *tls.Config {
 	cfg := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
+		MinVersion:         pki.TLSMinVersion,
+		CipherSuites:       pki.TLSCipherSuites,
 		InsecureSkipVerify: true, // verify does the full check; see certmasterVerifier
 		VerifyConnection:   v.verify,
 	}

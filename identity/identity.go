@@ -385,16 +385,18 @@ func (id *Identity) verifyPeerNotRevoked(cs tls.ConnectionState) error {
 }
 
 // ServerTLSConfig returns a config for a server using this identity: TLS
-// 1.2 or later (1.3 is negotiated whenever the client has it), a client
+// 1.3, or TLS 1.2 with ECDHE and AEAD suites only (no CBC, no SHA-1, no
+// RSA key exchange; 1.3 is negotiated whenever the client has it), a client
 // certificate required and verified against the CA alone (never the
 // system roots), revoked clients refused at the handshake, and the
 // current certificate fetched per handshake so renewals apply at once.
 // Each call returns a new config the caller may adjust.
 func (id *Identity) ServerTLSConfig() *tls.Config {
 	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		ClientAuth: tls.RequireAndVerifyClientCert,
-		ClientCAs:  id.roots,
+		MinVersion:   pki.TLSMinVersion,
+		CipherSuites: pki.TLSCipherSuites,
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    id.roots,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			return id.cur.Load(), nil
 		},
@@ -421,9 +423,10 @@ func (id *Identity) ServerTLSConfig() *tls.Config {
 // role instead, since its names are the admin's choice.
 func (id *Identity) ClientTLSConfig(serverName string) *tls.Config {
 	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		RootCAs:    id.roots,
-		ServerName: serverName,
+		MinVersion:   pki.TLSMinVersion,
+		CipherSuites: pki.TLSCipherSuites,
+		RootCAs:      id.roots,
+		ServerName:   serverName,
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			return id.cur.Load(), nil
 		},

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+
+	"github.com/gofunc/gofunc/internal/clip"
 )
 
 // ErrBadName is matched (errors.Is) by every error ValidateName returns.
@@ -11,12 +13,17 @@ var ErrBadName = errors.New("identity: bad name")
 
 // NameError says why a name was refused. It matches ErrBadName.
 type NameError struct {
-	Name   string // the name as given (quoted with %q when printed)
+	Name   string // the name as given (quoted with %q when printed, clipped)
 	Reason string
 }
 
+// maxNameInError bounds the part of a refused name an error quotes: the
+// name comes from anyone who can reach the certmaster, and it ends up in
+// faults, logs and audit records.
+const maxNameInError = 64
+
 func (e *NameError) Error() string {
-	return fmt.Sprintf("identity: bad name %q: %s", e.Name, e.Reason)
+	return fmt.Sprintf("identity: bad name %q: %s", clip.String(e.Name, maxNameInError), e.Reason)
 }
 
 // Is makes errors.Is(err, ErrBadName) true.

@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"net/url"
 	"slices"
@@ -83,3 +84,21 @@ func RoleOf(cert *x509.Certificate) gofunc.Role {
 	}
 	return role
 }
+
+// TLS policy of every gofunc endpoint (minion, overlord, certmaster,
+// enrollment client): TLS 1.3, or TLS 1.2 with ephemeral ECDH key
+// exchange and an AEAD cipher only. Go offers CBC and SHA-1 suites for
+// TLS 1.2 by default (ECDHE-ECDSA-AES128-SHA completed a handshake); they
+// are dropped, with the RSA key exchange that has no forward secrecy.
+// TLS 1.2 stays for clients that have no 1.3 yet (older Python and
+// OpenSSL builds on long-lived servers). Every gofunc key is ECDSA, so
+// only ECDSA suites are listed. TLS 1.3's own suites are all AEAD and
+// are not configurable in crypto/tls.
+var TLSCipherSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// TLSMinVersion is the oldest protocol version gofunc speaks.
+const TLSMinVersion = tls.VersionTLS12
