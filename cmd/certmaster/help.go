@@ -47,11 +47,24 @@ func (globCmd) Help() string {
 
 func (revokeCmd) Help() string {
 	return examples("certmaster revoke --dir /var/lib/gofunc-ca web7.example.org --reason keyCompromise",
-		"certmaster revoke --dir /var/lib/gofunc-ca 3f9a1c...   # one certificate, by serial")
+		"certmaster revoke --dir /var/lib/gofunc-ca 3f9a1c...   # one certificate, by serial, and its renewals",
+		"certmaster revoke --dir /var/lib/gofunc-ca --role overlord alice")
 }
 
 func (issueOverlordCmd) Help() string {
-	return examples("certmaster issue-overlord --dir /var/lib/gofunc-ca --out ~alice/.gofunc alice")
+	return examples("certmaster issue-overlord --dir /var/lib/gofunc-ca --out ~alice/.gofunc alice",
+		"certmaster issue-overlord --dir /var/lib/gofunc-ca --out ~alice/.gofunc --force alice   # replace her credentials")
+}
+
+func (issueCmd) Help() string {
+	return examples("certmaster issue --dir /var/lib/gofunc-ca --role monitor --out /etc/prometheus/gofunc prometheus",
+		"certmaster issue --dir /var/lib/gofunc-ca --role viewer --out ./bob bob   # also ./bob/bob.p12 for the browser",
+		"certmaster issue --dir /var/lib/gofunc-ca --role broker --out /var/lib/funcbroker --dns broker1.example.org broker1")
+}
+
+func (rekeyCmd) Help() string {
+	return examples("certmaster rekey --dir /var/lib/gofunc-ca web7.example.org   # then on web7: funcd --dir /var/lib/gofunc --renew",
+		"certmaster rekey --dir /var/lib/gofunc-ca --role overlord --within 2h alice")
 }
 
 func (tokenCmd) Help() string {
