@@ -1,5 +1,5 @@
 // Package cliconf gives gofunc's commands (certmaster, funcd, func) one
-// way to take every flag from three places, in this order of precedence:
+// way to take every flag from four places, in this order of precedence:
 //
 //  1. the command line;
 //  2. the environment, as GOFUNC_<FLAG>: the flag's name upper-cased with
@@ -7,16 +7,21 @@
 //  3. gofunc.toml in the identity directory (--dir): top-level keys named
 //     like the flags ("log-level" or "log_level"), or the same keys inside
 //     a table named after the command ("[serve]"), which win over the
-//     top-level ones.
+//     top-level ones;
+//  4. the system-wide file of the program, /etc/gofunc/PROGRAM.toml
+//     (funcd.toml, certmaster.toml, func.toml; the directory is
+//     $GOFUNC_SYSCONFDIR when set), in the same form. It may also name
+//     the directory itself (dir = "/var/lib/gofunc"), so that a daemon
+//     started with no flag at all finds everything.
 //
-// Keys the command does not know are ignored: one gofunc.toml may serve
-// several commands. A flag's default applies when none of the three sets
-// it.
+// A key that names no flag of the program is an error naming the file,
+// so that a typo cannot leave a setting at its default. A flag's
+// default applies when none of the four sets it.
 //
 // Use it with kong:
 //
-//	dir := cliconf.DirFromArgs(args, os.Getenv)
-//	parser, err := kong.New(&cli, kong.Resolvers(cliconf.Resolver(dir, os.Getenv)))
+//	parser, err := kong.New(&cli, ...)
+//	kctx, err := cliconf.Parse(parser, args) // nil kctx: --help was printed
 package cliconf
 
 import (
@@ -40,6 +45,24 @@ const FileName = "gofunc.toml"
 // EnvPrefix starts every environment variable that sets a flag.
 const EnvPrefix = "GOFUNC_"
 
+// DefaultSystemDir holds the system-wide configuration files.
+const DefaultSystemDir = "/etc/gofunc"
+
+// SystemDir is where the system-wide files are: $GOFUNC_SYSCONFDIR, else
+// /etc/gofunc.
+func SystemDir() string {
+	if d := os.Getenv(EnvPrefix + "SYSCONFDIR"); d != "" {
+		return d
+	}
+	return DefaultSystemDir
+}
+
+// SystemFile is program's system-wide configuration file:
+// SystemDir()/program.toml.
+func SystemFile(program string) string {
+	return filepath.Join(SystemDir(), program+".toml")
+}
+
 // maxFileBytes bounds gofunc.toml; a configuration file is small.
 const maxFileBytes = 1 << 20
 
@@ -61,25 +84,42 @@ func DirFromArgs(args []string, getenv func(string) string) string {
 // (func's is ~/.gofunc): when neither --dir nor GOFUNC_DIR is set it
 // returns defaultDir, so that directory's gofunc.toml is read too.
 func DirFromArgsOr(args []string, getenv func(string) string, defaultDir string) string {
+	if d, ok := dirFromArgsEnv(args, getenv); ok {
+		return d
+	}
+	return defaultDir
+}
+
+func dirFromArgsEnv(args []string, getenv func(string) string) (string, bool) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
 			break
 		}
 		if v, ok := strings.CutPrefix(a, "--dir="); ok {
-			return v
+			return v, true
 		}
 		if a == "--dir" && i+1 < len(args) {
-			return args[i+1]
+			return args[i+1], true
 		}
 	}
 	if getenv == nil {
 		getenv = os.Getenv
 	}
 	if d := getenv(EnvName("dir")); d != "" {
-		return d
+		return d, true
 	}
-	return defaultDir
+	return "", false
+}
+
+// systemDirKey is the "dir" a system-wide file sets, if it is a string.
+func systemDirKey(system string) string {
+	f := &configFile{path: system}
+	if f.load() != nil {
+		return ""
+	}
+	d, _ := f.values["dir"].(string)
+	return d
 }
 
 // Resolver returns a kong.Resolver that supplies flags missing from the
@@ -88,61 +128,84 @@ func DirFromArgsOr(args []string, getenv func(string) string, defaultDir string)
 // gofunc.toml that cannot be read or parsed fails the parse with an error
 // naming the file; a missing one is fine.
 func Resolver(dir string, getenv func(string) string) kong.Resolver {
+	if dir == "" {
+		return FileResolver(getenv)
+	}
+	return FileResolver(getenv, filepath.Join(dir, FileName))
+}
+
+// FileResolver is Resolver with the configuration files named: the
+// environment first, then each file in turn (Parse passes
+// DIR/gofunc.toml and the system-wide file).
+func FileResolver(getenv func(string) string, paths ...string) kong.Resolver {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	return &resolver{dir: dir, getenv: getenv}
+	r := &resolver{getenv: getenv}
+	for _, p := range paths {
+		r.files = append(r.files, &configFile{path: p})
+	}
+	return r
 }
 
 type resolver struct {
-	dir    string
 	getenv func(string) string
+	files  []*configFile // in order of precedence
+}
 
+// configFile is one TOML file, read once.
+type configFile struct {
+	path   string
 	once   sync.Once
 	values map[string]any
 	err    error
 }
 
-// Validate loads the file early so that a syntax error is reported even
-// when no flag needs it, and refuses keys that name no flag: a typo
-// such as "acl_dri" must not silently leave a setting at its default.
+// Validate loads the files early so that a syntax error is reported
+// even when no flag needs them, and refuses keys that name no flag: a
+// typo such as "acl_dri" must not silently leave a setting at its
+// default.
 func (r *resolver) Validate(app *kong.Application) error {
-	if err := r.load(); err != nil {
-		return err
+	for _, f := range r.files {
+		if err := f.load(); err != nil {
+			return err
+		}
+		if err := f.checkKeys(app); err != nil {
+			return err
+		}
 	}
-	return r.checkKeys(app)
+	return nil
 }
 
-// ErrUnknownKey is wrapped by the error for a gofunc.toml key that names
-// no flag.
+// ErrUnknownKey is wrapped by the error for a configuration key that
+// names no flag.
 var ErrUnknownKey = errors.New("unknown key")
 
 // checkKeys accepts a top-level key that names any flag of the program,
 // and a table named after a command whose keys name that command's
 // flags (or the program's global ones).
-func (r *resolver) checkKeys(app *kong.Application) error {
+func (f *configFile) checkKeys(app *kong.Application) error {
 	if app == nil || app.Node == nil {
 		return nil
 	}
 	all := flagNames(app.Node, nil)
 	global := flagNames(&kong.Node{Flags: app.Node.Flags}, nil)
-	path := filepath.Join(r.dir, FileName)
-	for key, v := range r.values {
+	for key, v := range f.values {
 		table, isTable := v.(map[string]any)
 		if !isTable {
 			if !all[key] {
-				return fmt.Errorf("cliconf: %s: %w %q: no such flag", path, ErrUnknownKey, key)
+				return fmt.Errorf("cliconf: %s: %w %q: no such flag", f.path, ErrUnknownKey, key)
 			}
 			continue
 		}
 		cmd := findCommand(app.Node, key)
 		if cmd == nil {
-			return fmt.Errorf("cliconf: %s: %w [%s]: no such command", path, ErrUnknownKey, key)
+			return fmt.Errorf("cliconf: %s: %w [%s]: no such command", f.path, ErrUnknownKey, key)
 		}
 		known := flagNames(cmd, maps.Clone(global))
 		for k := range table {
 			if !known[k] {
-				return fmt.Errorf("cliconf: %s: %w %q in [%s]: no such flag", path, ErrUnknownKey, k, key)
+				return fmt.Errorf("cliconf: %s: %w %q in [%s]: no such flag", f.path, ErrUnknownKey, k, key)
 			}
 		}
 	}
@@ -174,26 +237,22 @@ func findCommand(root *kong.Node, name string) *kong.Node {
 	return nil
 }
 
-func (r *resolver) load() error {
-	r.once.Do(func() {
-		r.values = map[string]any{}
-		if r.dir == "" {
-			return
-		}
-		path := filepath.Join(r.dir, FileName)
-		b, err := readBounded(path)
+func (f *configFile) load() error {
+	f.once.Do(func() {
+		f.values = map[string]any{}
+		b, err := readBounded(f.path)
 		if errors.Is(err, fs.ErrNotExist) {
 			return
 		}
 		if err != nil {
-			r.err = fmt.Errorf("cliconf: %w", err)
+			f.err = fmt.Errorf("cliconf: %w", err)
 			return
 		}
-		if _, err := toml.Decode(string(b), &r.values); err != nil {
-			r.err = fmt.Errorf("cliconf: %s: %w", path, err)
+		if _, err := toml.Decode(string(b), &f.values); err != nil {
+			f.err = fmt.Errorf("cliconf: %s: %w", f.path, err)
 		}
 	})
-	return r.err
+	return f.err
 }
 
 func readBounded(path string) ([]byte, error) {
@@ -217,29 +276,42 @@ func (r *resolver) Resolve(ctx *kong.Context, _ *kong.Path, flag *kong.Flag) (an
 	if v, ok := lookupEnv(r.getenv, EnvName(flag.Name)); ok {
 		return v, nil
 	}
-	if err := r.load(); err != nil {
-		return nil, err
-	}
-	keys := []string{flag.Name, strings.ReplaceAll(flag.Name, "-", "_")}
+	var command string
 	if ctx != nil {
 		if cmd := strings.Fields(ctx.Command()); len(cmd) > 0 {
-			if table, ok := r.values[cmd[0]].(map[string]any); ok {
-				for _, k := range keys {
-					if v, ok := table[k]; ok {
-						return v, nil
-					}
-				}
+			command = cmd[0]
+		}
+	}
+	for _, f := range r.files {
+		if err := f.load(); err != nil {
+			return nil, err
+		}
+		if v, ok := f.lookup(command, flag.Name); ok {
+			return v, nil
+		}
+	}
+	return nil, nil
+}
+
+// lookup finds a flag's value in the file: in the command's table
+// first, then at the top level; under its name or with "_" for "-".
+func (f *configFile) lookup(command, flag string) (any, bool) {
+	keys := []string{flag, strings.ReplaceAll(flag, "-", "_")}
+	if table, ok := f.values[command].(map[string]any); ok && command != "" {
+		for _, k := range keys {
+			if v, ok := table[k]; ok {
+				return v, true
 			}
 		}
 	}
 	for _, k := range keys {
-		if v, ok := r.values[k]; ok {
+		if v, ok := f.values[k]; ok {
 			if _, isTable := v.(map[string]any); !isTable {
-				return v, nil
+				return v, true
 			}
 		}
 	}
-	return nil, nil
+	return nil, false
 }
 
 // lookupEnv treats an empty variable as unset, as shells make unsetting
@@ -260,10 +332,23 @@ func Parse(parser *kong.Kong, args []string) (ctx *kong.Context, err error) {
 }
 
 // ParseOr is Parse for a command whose --dir has a default: with
-// neither --dir nor GOFUNC_DIR, gofunc.toml is read from defaultDir
-// (see DirFromArgsOr). Parse is ParseOr with no default directory.
+// neither --dir nor GOFUNC_DIR, the directory is the one the
+// system-wide file names (dir = "..."), else defaultDir, and its
+// gofunc.toml is read (see DirFromArgsOr). Parse is ParseOr with no
+// default directory.
 func ParseOr(parser *kong.Kong, args []string, defaultDir string) (ctx *kong.Context, err error) {
-	if err := kong.Resolvers(Resolver(DirFromArgsOr(args, nil, defaultDir), nil)).Apply(parser); err != nil {
+	system := SystemFile(parser.Model.Name)
+	dir, ok := dirFromArgsEnv(args, nil)
+	if !ok {
+		if dir = systemDirKey(system); dir == "" {
+			dir = defaultDir
+		}
+	}
+	paths := []string{system}
+	if dir != "" {
+		paths = []string{filepath.Join(dir, FileName), system}
+	}
+	if err := kong.Resolvers(FileResolver(nil, paths...)).Apply(parser); err != nil {
 		return nil, err
 	}
 	exit := parser.Exit

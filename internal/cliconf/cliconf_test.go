@@ -221,3 +221,59 @@ func TestUnknownKeysRefused(t *testing.T) {
 		t.Fatalf("known keys refused: %v", err)
 	}
 }
+
+// The system-wide file (/etc/gofunc/PROGRAM.toml, here under
+// GOFUNC_SYSCONFDIR) comes last: after the flag, the environment and
+// DIR/gofunc.toml; it may name the directory itself; its unknown keys
+// are errors naming it.
+func TestSystemFile(t *testing.T) {
+	sys := t.TempDir()
+	t.Setenv("GOFUNC_SYSCONFDIR", sys)
+	t.Setenv("GOFUNC_DIR", "")
+	t.Setenv("GOFUNC_LISTEN", "")
+	dir := t.TempDir()
+	write := func(path, body string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(sys, "tool.toml"), "dir = \""+dir+"\"\nlisten = \":1\"\nname = \"from-system\"\n")
+	type cli struct {
+		Dir    string `required:""`
+		Listen string
+		Name   string
+	}
+	parse := func(args ...string) (cli, error) {
+		var c cli
+		p, err := kong.New(&c, kong.Name("tool"), kong.Exit(func(int) { t.Fatal("exit") }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Parse(p, args)
+		return c, err
+	}
+	c, err := parse()
+	if err != nil || c.Dir != dir || c.Listen != ":1" || c.Name != "from-system" {
+		t.Fatalf("system file only: %+v, %v", c, err)
+	}
+	write(filepath.Join(dir, FileName), "listen = \":2\"\n")
+	c, err = parse()
+	if err != nil || c.Listen != ":2" || c.Name != "from-system" {
+		t.Errorf("DIR/gofunc.toml over the system file: %+v, %v", c, err)
+	}
+	t.Setenv("GOFUNC_LISTEN", ":3")
+	if c, err = parse(); err != nil || c.Listen != ":3" {
+		t.Errorf("environment over the files: %+v, %v", c, err)
+	}
+	if c, err = parse("--listen", ":4", "--dir", t.TempDir()); err != nil || c.Listen != ":4" || c.Name != "from-system" {
+		t.Errorf("flag over everything, another --dir: %+v, %v", c, err)
+	}
+	write(filepath.Join(sys, "tool.toml"), "lisen = \":1\"\n")
+	if _, err = parse("--dir", dir); !errors.Is(err, ErrUnknownKey) || !strings.Contains(err.Error(), filepath.Join(sys, "tool.toml")) {
+		t.Errorf("typo in the system file: %v", err)
+	}
+	if SystemFile("funcd") != filepath.Join(sys, "funcd.toml") {
+		t.Errorf("SystemFile = %s", SystemFile("funcd"))
+	}
+}

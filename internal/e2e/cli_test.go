@@ -26,7 +26,16 @@ type proc struct {
 // with SIGTERM (then SIGKILL) and shows its log when the test failed.
 func daemon(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
+	return daemonEnv(t, nil, name, args...)
+}
+
+// daemonEnv is daemon with variables added to the environment.
+func daemonEnv(t *testing.T, env []string, name string, args ...string) *proc {
+	t.Helper()
 	p := &proc{cmd: exec.Command(filepath.Join(binaries(t), name), args...), log: &bytes.Buffer{}, done: make(chan struct{})}
+	if env != nil {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	lw := &lockedWriter{buf: p.log}
 	p.cmd.Stdout, p.cmd.Stderr = lw, lw
 	if err := p.cmd.Start(); err != nil {
@@ -63,9 +72,18 @@ func (p *proc) output() string {
 // stderr and exit code.
 func runCmd(t *testing.T, name string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return runCmdEnv(t, nil, name, args...)
+}
+
+// runCmdEnv is runCmd with variables added to the environment.
+func runCmdEnv(t *testing.T, env []string, name string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(binaries(t), name), args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
