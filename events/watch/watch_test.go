@@ -324,3 +324,33 @@ func TestCloseIsIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRealPlugins runs Debian's monitoring-plugins (installed by
+// .ci/run): check_disk with perfdata, and check_dummy for a transition.
+func TestRealPlugins(t *testing.T) {
+	const dir = "/usr/lib/nagios/plugins"
+	if _, err := os.Stat(filepath.Join(dir, "check_disk")); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("monitoring-plugins-basic is missing: %v", err)
+		}
+		t.Skipf("SKIPPED: monitoring-plugins-basic is not installed: %v", err)
+	}
+	h := newHarness(t)
+	h.start(Options{},
+		Watch{Name: "root", Every: MaxEvery, Check: &Nagios{Plugin: "check_disk", Args: []string{"-w", "0%", "-c", "0%", "-p", "/"}}},
+		Watch{Name: "dummy", Every: MaxEvery, Check: &Nagios{Plugin: "check_dummy", Args: []string{"2", "it broke"}}})
+	for range 2 {
+		<-h.checked
+	}
+	byWatch := map[string]*events.NagiosState{}
+	for _, d := range h.wantTypesAny() {
+		n := d.(*events.NagiosState)
+		byWatch[n.Plugin] = n
+	}
+	if d := byWatch["check_disk"]; d == nil || d.State != "OK" || len(d.Perfdata) == 0 || d.Perfdata[0].UOM == "" {
+		t.Errorf("check_disk = %+v", d)
+	}
+	if d := byWatch["check_dummy"]; d == nil || d.State != "CRITICAL" || d.Code != 2 || d.Output != "CRITICAL: it broke" {
+		t.Errorf("check_dummy = %+v", d)
+	}
+}
