@@ -355,7 +355,8 @@ const DefaultCRLInterval = 30 * time.Second
 // after the revocation: by new handshakes, and by servers that call
 // id.Revoked per request on older connections. Failed fetches are logged
 // to the optional logger and retried at the next tick; the last good CRL
-// stays in force.
+// stays in force, and once it is past its NextUpdate every failure is
+// logged as an error naming its age (see Identity.CRLStatus).
 func CRLLoop(ctx context.Context, id *Identity, certmaster string, interval time.Duration, logger ...hclog.Logger) error {
 	if interval <= 0 {
 		interval = DefaultCRLInterval
@@ -371,7 +372,14 @@ func CRLLoop(ctx context.Context, id *Identity, certmaster string, interval time
 		err := FetchCRL(fctx, id, certmaster)
 		cancel()
 		if err != nil && ctx.Err() == nil {
-			log.Warn("crl fetch failed", "certmaster", certmaster, "error", err)
+			if st := id.CRLStatus(); st.Stale {
+				// Loud: every revocation since this CRL's NextUpdate is
+				// unknown here, and stays so until a fetch succeeds.
+				log.Error("crl is stale and cannot be fetched: revocations since it was made are NOT enforced",
+					"certmaster", certmaster, "crl_number", st.Number, "next_update", st.NextUpdate, "age", st.Age.Round(time.Second), "error", err)
+			} else {
+				log.Warn("crl fetch failed", "certmaster", certmaster, "error", err)
+			}
 		}
 		select {
 		case <-ctx.Done():

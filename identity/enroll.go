@@ -141,6 +141,10 @@ func Enroll(ctx context.Context, req EnrollRequest) (*Identity, error) {
 	if req.Token != "" {
 		args["token"] = req.Token.Reveal()
 	}
+	keyFP, err := KeyFingerprint(key.Public())
+	if err != nil {
+		return nil, err
+	}
 	logger = logger.With("certmaster", req.Certmaster, "name", name)
 	bo := backoff{min: req.MinPoll, max: req.MaxPoll}
 	for {
@@ -168,7 +172,10 @@ func Enroll(ctx context.Context, req EnrollRequest) (*Identity, error) {
 			case "conflict":
 				return nil, gofunc.Errorf(gofunc.CodeConflict, "certificate request conflicts: %s", ans.Reason)
 			case "pending":
-				logger.Info("certificate request pending; waiting for the admin to sign it")
+				// The admin compares this with `certmaster list` before
+				// signing, as with salt-key -f.
+				logger.Info("certificate request pending; waiting for the admin to sign it (certmaster list shows the same key fingerprint)",
+					"key_fingerprint", keyFP)
 			default:
 				return nil, fmt.Errorf("identity: enroll: unknown status %q", ans.Status)
 			}

@@ -350,6 +350,34 @@ func (id *Identity) SetCRL(der []byte) error {
 	}
 }
 
+// CRLStatus describes the installed CRL.
+type CRLStatus struct {
+	// Installed is false when the identity has no CRL: it then refuses
+	// no peer at all.
+	Installed  bool      `json:"installed"`
+	Number     int64     `json:"number,omitempty"`
+	ThisUpdate time.Time `json:"this_update,omitzero"`
+	NextUpdate time.Time `json:"next_update,omitzero"`
+	// Age is how long ago the CA made it (now - ThisUpdate).
+	Age time.Duration `json:"age_ns,omitempty"`
+	// Stale is true past NextUpdate: the CA has made newer CRLs since,
+	// and revocations in them are not enforced here. A stale CRL stays in
+	// force (a certmaster outage must not stop the fleet), so callers
+	// should warn loudly: funcd and func do.
+	Stale bool `json:"stale"`
+}
+
+// CRLStatus returns the state of the installed CRL at the current time.
+func (id *Identity) CRLStatus() CRLStatus {
+	s := id.crl.Load()
+	if s == nil {
+		return CRLStatus{}
+	}
+	now := time.Now()
+	return CRLStatus{Installed: true, Number: s.number.Int64(), ThisUpdate: s.thisUpdate, NextUpdate: s.nextUpdate,
+		Age: now.Sub(s.thisUpdate), Stale: !s.nextUpdate.IsZero() && now.After(s.nextUpdate)}
+}
+
 // CRLNumber returns the number of the installed CRL, or -1 when none is.
 func (id *Identity) CRLNumber() int64 {
 	if s := id.crl.Load(); s != nil {

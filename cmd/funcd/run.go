@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -44,7 +45,8 @@ type cli struct {
 	Certmaster      string        `help:"Certmaster HOST:PORT to enroll with (first start), and to fetch the CRL and renew from (default: the one enrolled with, saved in DIR/certmaster.json)."`
 	CAFingerprint   string        `name:"ca-fingerprint" help:"Pin the CA: sha256:<hex> of its certificate (certmaster fingerprint)."`
 	InsecureTOFU    bool          `name:"insecure-tofu" help:"Trust the CA the certmaster shows on first use, without a fingerprint. Unsafe."`
-	Token           string        `help:"Enrollment token, signed at once by the certmaster."`
+	Token           string        `help:"Enrollment token, signed at once by the certmaster. Visible to every local user in ps: prefer --token-file or GOFUNC_TOKEN."`
+	TokenFile       string        `name:"token-file" help:"File holding the enrollment token (keep it 0600)." type:"path"`
 	Name            string        `help:"Minion name (default: host name)."`
 	Listen          string        `help:"Address to serve on." default:":51234"`
 	Advertise       string        `help:"HOST:PORT the overlord should dial (default: the listen address, or NAME:port)."`
@@ -61,7 +63,8 @@ type cli struct {
 	CRLRefresh      time.Duration `name:"crl-refresh" help:"How often to fetch the CRL from the certmaster." default:"30s"`
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" help:"On SIGTERM, how long calls in flight may take to finish before they are cancelled." default:"30s"`
 	LogLevel        string        `name:"log-level" help:"trace, debug, info, warn, error." default:"info" enum:"trace,debug,info,warn,error"`
-	Info            bool          `help:"Print identity, CA fingerprint, modules and ACL as JSON, then exit."`
+	Info            bool          `help:"Print identity, CA fingerprint, CRL age, modules and ACL as JSON, then exit."`
+	Renew           bool          `help:"Renew the certificate now at the certmaster (when due, or after certmaster rekey), then exit; reload a running funcd (SIGHUP) to use it."`
 	Version         version.Flag  `help:"Print the version and exit."`
 
 	Completion clidoc.CompletionFlag `help:"Print the shell completion script for SHELL (bash, zsh, fish) and exit." placeholder:"SHELL"`
@@ -96,6 +99,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "funcd", Level: hclog.LevelFromString(c.LogLevel), Output: stderr})
 	d := &daemon{cli: c, log: log, stdout: stdout}
+	if err := d.readToken(args); err != nil {
+		fmt.Fprintln(stderr, "funcd:", err)
+		return exitUsage
+	}
 	if err := d.run(ctx); err != nil {
 		log.Error("funcd failed", "error", err)
 		return exitError
@@ -121,6 +128,13 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	if d.Info {
 		return d.printInfo(id)
+	}
+	if d.Renew {
+		return d.renew(ctx, id)
+	}
+	if st := id.CRLStatus(); st.Stale {
+		d.log.Error("the CRL held is past its next update: revocations since are not enforced until a fetch succeeds",
+			"crl_number", st.Number, "next_update", st.NextUpdate, "age", st.Age.Round(time.Second))
 	}
 	trail, err := audit.Open(d.auditPath(), audit.Config{Logger: d.log.Named("audit")})
 	if err != nil {
@@ -157,6 +171,42 @@ func (d *daemon) modulesConfig() modules.Config {
 		AllowDirs: d.AllowDir, StateDir: filepath.Join(d.Dir, "state"),
 		CopyfileMaxSize: int64(d.CopyfileMaxSize), NagiosPluginDir: d.NagiosPluginDir, NagiosAllow: d.NagiosAllow,
 	}
+}
+
+// readToken takes the enrollment token from --token-file, and warns
+// when it was given on the command line, where ps shows it.
+func (d *daemon) readToken(args []string) error {
+	if d.TokenFile != "" {
+		if d.Token != "" {
+			return errors.New("--token and --token-file both given")
+		}
+		b, err := os.ReadFile(d.TokenFile)
+		if err != nil {
+			return err
+		}
+		d.Token = strings.TrimSpace(string(b))
+	}
+	for _, a := range args {
+		if a == "--token" || strings.HasPrefix(a, "--token=") {
+			d.log.Warn("the enrollment token is on the command line, where every local user can read it: use --token-file or GOFUNC_TOKEN")
+		}
+	}
+	return nil
+}
+
+// renew is --renew: one renewal, now, at the certmaster.
+func (d *daemon) renew(ctx context.Context, id *identity.Identity) error {
+	if d.Certmaster == "" {
+		return errors.New("--renew needs a certmaster (--certmaster, or the one remembered in certmaster.json)")
+	}
+	old := serial(id)
+	if err := id.Renew(ctx, d.Certmaster); err != nil {
+		return fmt.Errorf("renew: %w", err)
+	}
+	d.log.Info("certificate renewed; reload funcd (SIGHUP) to serve with it", "old_serial", old, "serial", serial(id),
+		"not_after", id.Leaf().NotAfter.UTC())
+	fmt.Fprintf(d.stdout, "renewed %s: serial %s until %s\n", id.Name(), serial(id), id.Leaf().NotAfter.UTC().Format(time.RFC3339))
+	return nil
 }
 
 // identity loads the minion's certificate, enrolling first if it has none.
@@ -390,7 +440,9 @@ type info struct {
 	NotAfter      time.Time   `json:"not_after"`
 	CAFingerprint string      `json:"ca_fingerprint"`
 	CRLNumber     int64       `json:"crl_number"`
-	Listen        string      `json:"listen"`
+	// CRL is the held CRL's number, dates, age and staleness.
+	CRL    identity.CRLStatus `json:"crl"`
+	Listen string             `json:"listen"`
 	// Certmaster is where the CRL and renewals come from; "" when none
 	// is known, and then Warnings says that revocation and renewal are
 	// off. CertmasterSource is "config", "certmaster.json" or "none".
@@ -431,7 +483,7 @@ func (d *daemon) printInfo(id *identity.Identity) error {
 	}
 	out := info{
 		Name: id.Name(), Role: id.Role(), Serial: serial(id), NotAfter: id.Leaf().NotAfter.UTC(),
-		CAFingerprint: id.CAFingerprint(), CRLNumber: id.CRLNumber(),
+		CAFingerprint: id.CAFingerprint(), CRLNumber: id.CRLNumber(), CRL: id.CRLStatus(),
 		Listen: d.Listen, Certmaster: d.Certmaster, CertmasterSource: d.certmasterSource,
 		AuditLog: d.auditPath(), JobDir: d.jobDir(),
 		Modules: append(reg.Modules(), "jobs", "system"), ACLSource: source, ACL: []aclRule{},
@@ -444,6 +496,10 @@ func (d *daemon) printInfo(id *identity.Identity) error {
 	}
 	if d.certmasterSource == certmasterNone {
 		out.Warnings = append(out.Warnings, noCertmasterWarning)
+	}
+	if out.CRL.Stale {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("the CRL held (number %d) is past its next update (%s, %s ago): revocations since are not enforced",
+			out.CRL.Number, out.CRL.NextUpdate.UTC().Format(time.RFC3339), time.Since(out.CRL.NextUpdate).Round(time.Second)))
 	}
 	slices.Sort(out.Modules)
 	for _, r := range acl.Rules {

@@ -1,0 +1,68 @@
+package ca
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/identity"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Issue 11 item 13: a CRL past its NextUpdate that cannot be refreshed
+// stays in force, but its age is exposed (Identity.CRLStatus) and every
+// failed refresh says so loudly.
+func TestStaleCRLIsReported(t *testing.T) {
+	a, err := Init(Config{Dir: t.TempDir(), CRLValidity: time.Hour, Now: func() time.Time { return time.Now().Add(-3 * time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := issue(t, a, gofunc.RoleMinion, "m1", IssueOptions{})
+	if st := id.CRLStatus(); st.Installed {
+		t.Errorf("CRLStatus before any CRL = %+v", st)
+	}
+	der, err := a.CRL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := id.SetCRL(der); err != nil {
+		t.Fatal(err)
+	}
+	st := id.CRLStatus()
+	if !st.Installed || !st.Stale || st.Age < 3*time.Hour || st.NextUpdate.After(time.Now()) {
+		t.Fatalf("CRLStatus of a CRL past its next update = %+v", st)
+	}
+	var logs lockedBuffer
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- identity.CRLLoop(ctx, id, "127.0.0.1:1", 10*time.Millisecond, hclogTo(&logs)) }()
+	for !strings.Contains(logs.String(), "crl is stale") && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if out := logs.String(); !strings.Contains(out, "[ERROR]") || !strings.Contains(out, "NOT enforced") || !strings.Contains(out, "age=") {
+		t.Errorf("failed refresh of a stale CRL logged:\n%s", out)
+	}
+}
