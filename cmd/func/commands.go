@@ -167,10 +167,16 @@ func (e *env) inventory() int {
 		code = exitFailed
 	}
 	x := e.explainer(c)
+	present := callPresenter(x, humanValue)
+	outcomes := make([]hostOutcome, 0, len(res))
+	for _, h := range res.Hosts() {
+		outcomes = append(outcomes, present(res[h]))
+	}
 	e.print(map[string]any{"hosts": resultsJSON(res, x), "changes": changes}, func() {
-		present := callPresenter(x, humanValue)
-		for _, h := range res.Failed() {
-			fmt.Fprintf(e.stdout, "%s: %s\n", h, present(res[h]).body)
+		for _, o := range outcomes {
+			if o.problem {
+				fmt.Fprintf(e.stdout, "%s: %s\n", o.host, o.body)
+			}
 		}
 		if changes == "" {
 			fmt.Fprintf(e.stdout, "inventory of %d hosts: no changes\n", len(res)-len(res.Failed()))
@@ -178,6 +184,9 @@ func (e *env) inventory() int {
 			fmt.Fprintf(e.stdout, "inventory of %d hosts: changes\n%s", len(res)-len(res.Failed()), changes)
 		}
 	})
+	if !e.cli.Quiet {
+		fmt.Fprintln(e.stderr, summaryLine(outcomes))
+	}
 	return code
 }
 
@@ -262,11 +271,14 @@ func (e *env) groupEdit(name string, specs []string, remove bool) int {
 	if err != nil {
 		return e.failure(err)
 	}
-	if remove && len(specs) == 0 {
-		fmt.Fprintf(e.stdout, "%s removed\n", name)
-	} else {
-		fmt.Fprintf(e.stdout, "%s\t%s\n", name, spec)
-	}
+	removed := remove && len(specs) == 0
+	e.print(map[string]any{"group": name, "spec": spec, "removed": removed}, func() {
+		if removed {
+			fmt.Fprintf(e.stdout, "%s removed\n", name)
+		} else {
+			fmt.Fprintf(e.stdout, "%s\t%s\n", name, spec)
+		}
+	})
 	return exitOK
 }
 
@@ -277,9 +289,11 @@ func (e *env) groupShow(name string) int {
 	if err != nil {
 		return e.failure(err)
 	}
-	for _, h := range hosts {
-		fmt.Fprintln(e.stdout, h)
-	}
+	e.print(hosts, func() {
+		for _, h := range hosts {
+			fmt.Fprintln(e.stdout, h)
+		}
+	})
 	return exitOK
 }
 
@@ -398,5 +412,6 @@ func (e *env) jobDelete(id string) int {
 	if err := c.DeleteJob(e.ctx, id); err != nil {
 		return e.failure(err)
 	}
+	e.print(map[string]any{"deleted": id}, func() {})
 	return exitOK
 }

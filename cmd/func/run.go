@@ -593,7 +593,10 @@ func (e *env) auditQuery() int {
 			})
 		}
 		if err != nil {
-			fmt.Fprintf(e.stderr, "func: %s: %v\n", f, err)
+			// The output is JSON lines: an unreadable file is one too.
+			err = fmt.Errorf("%s: %w", f, err)
+			fmt.Fprintln(e.stderr, "func:", err)
+			writeJSONLine(e.stdout, errorReport("error", err, exitFailed))
 			code = exitFailed
 		}
 	}

@@ -222,9 +222,21 @@ func TestJSONInEveryOutcome(t *testing.T) {
 			t.Errorf("%v: stdout %q (%v)", tc.args, o.stdout, err)
 		}
 	}
+	// Commands that print no host results print JSON too.
+	for _, args := range [][]string{{"group", "add", "g", "m1*"}, {"group", "show", "g"}, {"group", "list"}, {"group", "remove", "g"},
+		{"list_minions"}, {"jobs", "list"}} {
+		o := runFunc(t, "", append([]string{"--dir", dir, "--json"}, args...)...).want(t, exitOK)
+		if !json.Valid([]byte(o.stdout)) {
+			t.Errorf("%v --json: %q", args, o.stdout)
+		}
+	}
+	o := runFunc(t, "", "audit", "query", dir+"/missing.log").want(t, exitFailed)
+	if !strings.HasPrefix(o.stdout, `{"error":{`) {
+		t.Errorf("audit query of a missing file: %q", o.stdout)
+	}
 	// audit verify too.
 	runFunc(t, "", "--dir", dir, "*", "ping").want(t, exitOK)
-	o := runFunc(t, "", "--json", "audit", "verify", dir+"/audit.log").want(t, exitOK)
+	o = runFunc(t, "", "--json", "audit", "verify", dir+"/audit.log").want(t, exitOK)
 	var got []map[string]any
 	if err := json.Unmarshal([]byte(o.stdout), &got); err != nil || len(got) != 1 || got[0]["ok"] != true {
 		t.Errorf("audit verify --json: %q (%v)", o.stdout, err)

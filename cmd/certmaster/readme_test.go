@@ -1,0 +1,25 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/gofunc/gofunc/internal/readmecheck"
+)
+
+// The README's certmaster reference names every command and flag
+// --help shows, and no flag certmaster lacks.
+func TestREADMEMatchesHelp(t *testing.T) {
+	parser, err := kong.New(&cli{}, kong.Name("certmaster"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	section, err := readmecheck.Section("## certmaster and funcd reference")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range readmecheck.Check(parser.Model, readmecheck.Lines(section, "certmaster")) {
+		t.Error(p)
+	}
+}
