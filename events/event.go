@@ -122,8 +122,9 @@ func encodeLine(e Event) ([]byte, string, error) {
 }
 
 // ParseLine decodes one journal line (with or without its newline) and
-// checks it: every member present and valid, no other member, and a
-// hash matching the content. It does not check the chain: see Cursor.
+// checks it: every member present and valid, no other member, a hash
+// matching the content, and the bytes exactly those the journal writes
+// for it (so no two JSON readers can see different events in one line). It does not check the chain: see Cursor.
 // The event's Minion is left empty; a consumer uses Receive, which sets
 // it from the sender's certificate.
 func ParseLine(b []byte) (Event, error) {
@@ -153,6 +154,12 @@ func ParseLine(b []byte) (Event, error) {
 		return Event{}, fmt.Errorf("%w: seq %d: %v", ErrMalformed, l.Seq, err)
 	case hash != l.Hash:
 		return Event{}, fmt.Errorf("%w: seq %d: two hash members", ErrMalformed, l.Seq)
+	}
+	// Only the exact bytes the journal writes are an event: no duplicate
+	// members, reordering, spacing or alternative escapes that two JSON
+	// readers could take differently.
+	if again, _, err := encodeLine(e); err != nil || !bytes.Equal(again[:len(again)-1], b) {
+		return Event{}, fmt.Errorf("%w: seq %d: not in the form the journal writes", ErrMalformed, l.Seq)
 	}
 	return e, nil
 }

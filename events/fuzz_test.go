@@ -36,11 +36,8 @@ func FuzzParseLine(f *testing.F) {
 			return
 		}
 		again, err := e.Line()
-		if err != nil {
-			return // valid JSON that Go encodes differently (escapes, number forms): the hash still covers the bytes
-		}
-		if e2, err := ParseLine(again); err != nil || e2.Hash != e.Hash {
-			t.Fatalf("re-encoded line does not parse back: %v", err)
+		if err != nil || !bytes.Equal(again, bytes.TrimSuffix(line, []byte("\n"))) {
+			t.Fatalf("accepted a line that is not in canonical form: %q, %v", line, err)
 		}
 	})
 }

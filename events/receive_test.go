@@ -38,6 +38,12 @@ func TestSpoofedMinionRefused(t *testing.T) {
 	if _, err := Receive("web1", []string{forged}); !errors.Is(err, ErrMalformed) {
 		t.Errorf("line naming a minion: %v, want ErrMalformed", err)
 	}
+	// Two "source" members, resealed: a Go reader takes the last, others
+	// the first. Refused.
+	dup := reseal(t, strings.Replace(b.Lines[0], `"source":"disk"`, `"source":"db1","source":"disk"`, 1))
+	if _, err := Receive("web1", []string{dup}); !errors.Is(err, ErrMalformed) {
+		t.Errorf("line with a duplicate member: %v, want ErrMalformed", err)
+	}
 	if _, err := Receive("", b.Lines); !errors.Is(err, ErrNoMinion) {
 		t.Errorf("Receive without a name: %v", err)
 	}
