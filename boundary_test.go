@@ -17,16 +17,17 @@ func TestBoundaries(t *testing.T) {
 	forbid := map[string][]string{
 		// Overlords and minions hold identities; neither links the
 		// certificate authority, and they never import each other.
-		"./overlord": {"/minion", "/modules", "/ca"},
+		// The job store is opt-in, like a database/sql driver.
+		"./overlord": {"/minion", "/modules", "/ca", "/overlord/sqlitejobs", "modernc.org/sqlite"},
 		"./minion":   {"/overlord", "/modules", "/ca"},
 		"./identity": {"/ca", "/minion", "/overlord", "/modules", "golang.org/x/time/rate"},
 		"./ca":       {"/minion", "/overlord", "/modules"},
 		"./audit":    {"/minion", "/overlord", "/ca", "/identity", "/modules"},
 		"./modules":  {"/overlord", "/minion", "/ca"},
 		".":          {"/minion", "/overlord", "/ca", "/identity", "/audit", "/modules"},
-		// The README's one-liner pays only for calls: no CA, no
-		// certmaster rate limiter.
-		"./examples/oneliner": {"/ca", "/minion", "golang.org/x/time/rate"},
+		// The README's one-liner pays only for calls: no CA, no job
+		// store, no certmaster rate limiter.
+		"./examples/oneliner": {"/ca", "/minion", "/overlord/sqlitejobs", "modernc.org/sqlite", "golang.org/x/time/rate"},
 	}
 	for pkg, bad := range forbid {
 		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()

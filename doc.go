@@ -28,7 +28,7 @@
 //
 // This program starts a two-minion fleet on loopback and adds numbers on
 // both; against a real fleet, replace fleettest with
-// overlord.New(overlord.WithIdentity(dir)).
+// overlord.New(overlord.WithIdentityDir(dir)).
 //
 //	package main
 //

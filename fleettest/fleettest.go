@@ -87,9 +87,12 @@ type Minion struct {
 	trail *audit.Log
 	done  chan error
 	ln    net.Listener
-	mu    sync.Mutex
+	mu    sync.Mutex // serializes Down, Up and Impersonate
 	down  bool
-	fault Fault
+	// faultMu guards fault alone: a call in flight reads it while Down
+	// holds mu and waits for that very call to end.
+	faultMu sync.Mutex
+	fault   Fault
 }
 
 // Start starts a fleet for a test and stops it when the test ends. It
@@ -245,7 +248,7 @@ func (f *Fleet) client(id *identity.Identity, opts ...overlord.Option) *overlord
 	for _, m := range f.minions {
 		list = append(list, overlord.Minion{Name: m.Name, Addr: m.Addr})
 	}
-	base := []overlord.Option{overlord.WithCredentials(id), overlord.WithMinions(list),
+	base := []overlord.Option{overlord.WithIdentity(id), overlord.WithMinions(list),
 		overlord.WithHostTimeout(f.cfg.HostTimeout)}
 	c := overlord.New(append(base, opts...)...)
 	f.mu.Lock()
@@ -352,15 +355,15 @@ type Fault struct {
 
 // SetFault makes the minion misbehave until SetFault(Fault{}).
 func (m *Minion) SetFault(f Fault) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.faultMu.Lock()
+	defer m.faultMu.Unlock()
 	m.fault = f
 }
 
 func (m *Minion) intercept(ctx context.Context, call *minion.Call, next func(context.Context) (any, error)) (any, error) {
-	m.mu.Lock()
+	m.faultMu.Lock()
 	f := m.fault
-	m.mu.Unlock()
+	m.faultMu.Unlock()
 	if len(f.Methods) > 0 && !slices.Contains(f.Methods, call.Method) {
 		return next(ctx)
 	}

@@ -46,9 +46,7 @@ type Client struct {
 	facts factCache
 	docs  argDocCache // minions' get_method_args, for audit redaction
 
-	storeOnce sync.Once
-	store     *jobStore
-	storeErr  error
+	timing jobTiming
 }
 
 // New returns a client configured by opts. It never fails: a bad option
@@ -57,10 +55,10 @@ type Client struct {
 //
 //	res, err := overlord.New().Targets("web*").Call(ctx, "test", "ping")
 //
-// With no options it reads its identity, minion list, groups and job
-// store from DefaultDir().
+// With no options it reads its identity, minion list and groups from
+// DefaultDir().
 func New(opts ...Option) *Client {
-	c := &Client{addrs: make(map[string]Minion)}
+	c := &Client{addrs: make(map[string]Minion), timing: defaultJobTiming}
 	c.bg, c.cancelBG = context.WithCancel(context.Background())
 	for _, opt := range opts {
 		if err := opt(&c.cfg); err != nil && c.err == nil {
@@ -183,9 +181,6 @@ func (c *Client) loadIdentity() error {
 		if c.cfg.GroupsPath == "" {
 			c.cfg.GroupsPath = filepath.Join(dir, GroupsFile)
 		}
-		if c.cfg.JobsPath == "" {
-			c.cfg.JobsPath = filepath.Join(dir, JobsFile)
-		}
 	}
 	if c.cfg.Minions == nil {
 		return errors.New("overlord: no minion source configured (use WithMinions or WithIdentity)")
@@ -263,8 +258,8 @@ func (c *Client) dialAddr(ctx context.Context, addr string) (string, error) {
 	if !ok {
 		m = Minion{Name: host}
 	}
-	if c.cfg.Resolve != nil {
-		to, err := c.cfg.Resolve(ctx, m)
+	if c.cfg.Resolver != nil {
+		to, err := c.cfg.Resolver(ctx, m)
 		if err != nil {
 			return "", fmt.Errorf("resolve %s: %w", m.Name, err)
 		}
@@ -283,9 +278,9 @@ func (c *Client) remember(ms map[string]Minion) {
 func (c *Client) Err() error { return c.err }
 
 // Close cancels async jobs still running in this client (they are
-// recorded as interrupted), waits for their goroutines, closes idle
-// connections and the job store. Calls after Close fail with ErrClosed.
-// It is idempotent.
+// recorded as interrupted), waits for their goroutines and closes idle
+// connections; the job store is its owner's to close. Calls after Close
+// fail with ErrClosed. It is idempotent.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	c.closed = true
@@ -294,12 +289,7 @@ func (c *Client) Close() error {
 	c.jobs.Wait()
 	c.crlLoop.Wait()
 	c.http.CloseIdleConnections()
-	var err error
-	c.storeOnce.Do(func() { c.storeErr = ErrClosed }) // no store after Close
-	if c.store != nil {
-		err = c.store.close()
-	}
-	return err
+	return nil
 }
 
 // ErrClosed is returned by calls on a closed Client.

@@ -2,7 +2,6 @@ package overlord
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -10,6 +9,7 @@ import (
 
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/identity"
+	"github.com/gofunc/gofunc/internal/groupsfile"
 )
 
 // Defaults for Config's zero fields.
@@ -28,8 +28,6 @@ const (
 	CacheFile = "minions.json"
 	// GroupsFile defines "@group" targets (see ParseGroups).
 	GroupsFile = "groups"
-	// JobsFile is the SQLite database of async jobs.
-	JobsFile = "jobs.db"
 )
 
 // Resolver maps a minion to the host:port to dial. The certificate the
@@ -39,25 +37,26 @@ type Resolver func(ctx context.Context, m Minion) (string, error)
 
 // Config is the overlord's configuration. Zero fields mean the
 // documented defaults. Build one with options passed to New, or pass a
-// whole Config with WithConfig.
+// whole Config with WithConfig; each option sets the field of the same
+// name.
 type Config struct {
 	// Identity is the overlord's certificate and key (an overlord
 	// certificate issued by the CA, never the CA's own key). If nil,
 	// IdentityDir is loaded.
 	Identity *identity.Identity
 	// IdentityDir holds ca.pem, cert.pem and key.pem, and the default
-	// minion list (minions.json), groups file (groups) and job store
-	// (jobs.db). Empty means DefaultDir() when Identity is nil, and no
-	// directory when Identity is set.
+	// minion list (minions.json) and groups file (groups). Empty means
+	// DefaultDir() when Identity is nil, and no directory when Identity
+	// is set.
 	IdentityDir string
 
 	// Minions says where the list of known minions comes from; nil
 	// means File(IdentityDir/minions.json), which
 	// `func list_minions --refresh` fills from the certmaster.
 	Minions Source
-	// Resolve maps a minion to the address to dial; nil means
+	// Resolver maps a minion to the address to dial; nil means
 	// Minion.Addr, or the minion's name on port 51234 when it has none.
-	Resolve Resolver
+	Resolver Resolver
 
 	// Groups maps a group name to its members' target spec, for
 	// "@group" targets. They are added to the groups of GroupsPath;
@@ -87,10 +86,11 @@ type Config struct {
 	// zero means one minute, negative means never reuse.
 	FactsTTL time.Duration
 
-	// JobsPath is the SQLite database holding async jobs; empty means
-	// IdentityDir/jobs.db when there is an IdentityDir (otherwise
-	// CallAsync fails with ErrNoJobStore).
-	JobsPath string
+	// JobStore keeps async jobs (CallAsync, Submit, RunJob, Job,
+	// WaitJob, Jobs); nil (the default) means none, and those fail with
+	// ErrNoJobStore. Package overlord/sqlitejobs is the store the func
+	// command uses; the Client does not close it.
+	JobStore JobStore
 
 	// Audit, if set, records every call the overlord issues: a
 	// "overlord.call" record with the targets before any host is
@@ -99,7 +99,7 @@ type Config struct {
 	// made. An *audit.Log holds its file's lock while open; several
 	// processes sharing one log file use an *audit.Shared, which
 	// opens the log per record.
-	Audit AuditLog
+	Audit audit.Appender
 
 	// Certmaster is the certmaster's HOST:PORT. When set, the client
 	// fetches the CRL from it as soon as it is created and every
@@ -118,203 +118,140 @@ type Config struct {
 
 	// Logger receives operational logs; nil discards them.
 	Logger hclog.Logger
+
+	// given names the fields options set, which must not be zero.
+	given map[string]bool
 }
 
-// Option sets one Config field; New applies options in order and keeps
-// the first error for Call and Err to return.
+// Option sets one Config field; New applies options in order. Options
+// only set fields: New checks the result once (Config.validate), and
+// keeps its first error for Call and Err to return. A field set by an
+// option must be given a real value: zero means "the default" only in a
+// Config, so WithForks(0) is an error where Config{Forks: 0} is not.
 type Option func(*Config) error
+
+// set is an option storing v in the field named name that field selects.
+func set[T any](name string, field func(*Config) *T, v T) Option {
+	return func(c *Config) error {
+		*field(c) = v
+		if c.given == nil {
+			c.given = map[string]bool{}
+		}
+		c.given[name] = true
+		return nil
+	}
+}
 
 // WithConfig replaces the whole configuration; options after it adjust
 // the copy.
 func WithConfig(cfg Config) Option {
 	return func(c *Config) error {
 		*c = cfg
+		c.given = nil // zero fields of a Config mean their defaults
 		return nil
 	}
 }
 
-// WithIdentity uses the credentials in dir (ca.pem, cert.pem, key.pem),
-// and dir's minion list, groups file and job store unless set otherwise.
-func WithIdentity(dir string) Option {
-	return func(c *Config) error {
-		if dir == "" {
-			return errors.New("overlord: identity directory is empty")
-		}
-		c.IdentityDir = dir
-		return nil
-	}
+// WithIdentity calls with an identity already loaded (Config.Identity).
+func WithIdentity(id *identity.Identity) Option {
+	return set("identity", func(c *Config) **identity.Identity { return &c.Identity }, id)
 }
 
-// WithCredentials uses an identity already loaded.
-func WithCredentials(id *identity.Identity) Option {
-	return func(c *Config) error {
-		if id == nil {
-			return errors.New("overlord: nil identity")
-		}
-		c.Identity = id
-		return nil
-	}
+// WithIdentityDir uses the credentials in dir (ca.pem, cert.pem,
+// key.pem), and dir's minion list and groups file unless set otherwise
+// (Config.IdentityDir).
+func WithIdentityDir(dir string) Option {
+	return set("identity directory", func(c *Config) *string { return &c.IdentityDir }, dir)
 }
 
 // WithMinions sets where the list of minions comes from: Static, File,
-// CertDir, Certmaster or a SourceFunc.
+// CertDir, Certmaster or a SourceFunc (Config.Minions).
 func WithMinions(src Source) Option {
-	return func(c *Config) error {
-		if src == nil {
-			return errors.New("overlord: nil minion source")
-		}
-		c.Minions = src
-		return nil
-	}
+	return set("minion source", func(c *Config) *Source { return &c.Minions }, src)
 }
 
-// WithResolver sets how a minion's name becomes an address to dial.
+// WithResolver sets how a minion's name becomes an address to dial
+// (Config.Resolver).
 func WithResolver(r Resolver) Option {
-	return func(c *Config) error {
-		if r == nil {
-			return errors.New("overlord: nil resolver")
-		}
-		c.Resolve = r
-		return nil
-	}
+	return set("resolver", func(c *Config) *Resolver { return &c.Resolver }, r)
 }
 
 // WithGroups sets the groups "@name" targets refer to, on top of those
-// in the groups file.
+// in the groups file (Config.Groups).
 func WithGroups(groups map[string]string) Option {
-	return func(c *Config) error {
-		for name := range groups {
-			if err := checkGroupName(name); err != nil {
-				return err
-			}
-		}
-		c.Groups = groups
-		return nil
-	}
+	return set("groups", func(c *Config) *map[string]string { return &c.Groups }, groups)
 }
 
-// WithGroupsFile reads groups from path (see ParseGroups).
-func WithGroupsFile(path string) Option {
-	return func(c *Config) error {
-		if path == "" {
-			return errors.New("overlord: groups file path is empty")
-		}
-		c.GroupsPath = path
-		return nil
-	}
+// WithGroupsPath reads groups from the file at path (see ParseGroups;
+// Config.GroupsPath).
+func WithGroupsPath(path string) Option {
+	return set("groups file path", func(c *Config) *string { return &c.GroupsPath }, path)
 }
 
-// WithForks bounds how many hosts are called at once.
+// WithForks bounds how many hosts are called at once (Config.Forks).
 func WithForks(n int) Option {
-	return func(c *Config) error {
-		if n < 1 {
-			return fmt.Errorf("overlord: forks must be positive, got %d", n)
-		}
-		c.Forks = n
-		return nil
-	}
+	return set("forks", func(c *Config) *int { return &c.Forks }, n)
 }
 
-// WithHostTimeout bounds each host's call.
+// WithHostTimeout bounds each host's call (Config.HostTimeout).
 func WithHostTimeout(d time.Duration) Option {
-	return func(c *Config) error {
-		if d <= 0 {
-			return fmt.Errorf("overlord: host timeout must be positive, got %v", d)
-		}
-		c.HostTimeout = d
-		return nil
-	}
+	return set("host timeout", func(c *Config) *time.Duration { return &c.HostTimeout }, d)
 }
 
-// WithDialTimeout bounds opening a connection.
+// WithDialTimeout bounds opening a connection (Config.DialTimeout).
 func WithDialTimeout(d time.Duration) Option {
-	return func(c *Config) error {
-		if d <= 0 {
-			return fmt.Errorf("overlord: dial timeout must be positive, got %v", d)
-		}
-		c.DialTimeout = d
-		return nil
-	}
+	return set("dial timeout", func(c *Config) *time.Duration { return &c.DialTimeout }, d)
 }
 
-// WithMaxResultBytes bounds one host's encoded answer.
+// WithIdleTimeout sets how long an unused connection is kept
+// (Config.IdleTimeout).
+func WithIdleTimeout(d time.Duration) Option {
+	return set("idle timeout", func(c *Config) *time.Duration { return &c.IdleTimeout }, d)
+}
+
+// WithMaxResultBytes bounds one host's encoded answer
+// (Config.MaxResultBytes).
 func WithMaxResultBytes(n int64) Option {
-	return func(c *Config) error {
-		if n < 1 {
-			return fmt.Errorf("overlord: max result bytes must be positive, got %d", n)
-		}
-		c.MaxResultBytes = n
-		return nil
-	}
+	return set("max result bytes", func(c *Config) *int64 { return &c.MaxResultBytes }, n)
 }
 
 // WithFactsTTL sets how long facts are cached; negative disables the
-// cache.
+// cache (Config.FactsTTL).
 func WithFactsTTL(d time.Duration) Option {
-	return func(c *Config) error {
-		c.FactsTTL = d
-		return nil
-	}
+	return set("facts TTL", func(c *Config) *time.Duration { return &c.FactsTTL }, d)
 }
 
-// WithJobStore keeps async jobs in the SQLite database at path.
-func WithJobStore(path string) Option {
-	return func(c *Config) error {
-		if path == "" {
-			return errors.New("overlord: job store path is empty")
-		}
-		c.JobsPath = path
-		return nil
-	}
+// WithJobStore keeps async jobs in store, for example a
+// sqlitejobs.Store (Config.JobStore).
+func WithJobStore(store JobStore) Option {
+	return set("job store", func(c *Config) *JobStore { return &c.JobStore }, store)
 }
-
-// AuditLog is where the overlord records its calls: an *audit.Log, or an
-// *audit.Shared for a log file several processes write.
-type AuditLog = audit.Appender
 
 // WithAudit records every call the overlord issues in log; nil records
-// nothing.
-func WithAudit(log AuditLog) Option {
-	return func(c *Config) error {
-		if l, ok := log.(*audit.Log); ok && l == nil {
-			log = nil // a nil *audit.Log must not become a non-nil AuditLog
-		}
-		c.Audit = log
-		return nil
+// nothing (Config.Audit).
+func WithAudit(log audit.Appender) Option {
+	if l, ok := log.(*audit.Log); ok && l == nil {
+		log = nil // a nil *audit.Log must not become a non-nil Appender
 	}
+	return set("audit", func(c *Config) *audit.Appender { return &c.Audit }, log)
 }
 
 // WithCertmaster fetches the CRL from the certmaster at addr
 // (HOST:PORT) now and every CRLInterval, and lists minions from it
-// unless a minion source is set (see Config.Certmaster).
+// unless a minion source is set (Config.Certmaster).
 func WithCertmaster(addr string) Option {
-	return func(c *Config) error {
-		if addr == "" {
-			return errors.New("overlord: certmaster address is empty")
-		}
-		c.Certmaster = addr
-		return nil
-	}
+	return set("certmaster address", func(c *Config) *string { return &c.Certmaster }, addr)
 }
 
 // WithCRLInterval sets how often the CRL is fetched from the
-// certmaster.
+// certmaster (Config.CRLInterval).
 func WithCRLInterval(d time.Duration) Option {
-	return func(c *Config) error {
-		if d <= 0 {
-			return fmt.Errorf("overlord: CRL interval must be positive, got %v", d)
-		}
-		c.CRLInterval = d
-		return nil
-	}
+	return set("CRL interval", func(c *Config) *time.Duration { return &c.CRLInterval }, d)
 }
 
-// WithLogger sends operational logs to l.
+// WithLogger sends operational logs to l (Config.Logger).
 func WithLogger(l hclog.Logger) Option {
-	return func(c *Config) error {
-		c.Logger = l
-		return nil
-	}
+	return set("logger", func(c *Config) *hclog.Logger { return &c.Logger }, l)
 }
 
 func (c *Config) setDefaults() {
@@ -344,22 +281,48 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// validate checks fields a WithConfig may have set out of range.
+// validate is the one check of a configuration, however it was built
+// (options, WithConfig or both), before defaults are applied: sizes and
+// durations may be zero (the default) but not negative, and a field an
+// option set must not be zero or nil.
 func (c *Config) validate() error {
-	switch {
-	case c.Forks < 0:
-		return fmt.Errorf("overlord: forks must be positive, got %d", c.Forks)
-	case c.HostTimeout < 0:
-		return fmt.Errorf("overlord: host timeout must be positive, got %v", c.HostTimeout)
-	case c.DialTimeout < 0:
-		return fmt.Errorf("overlord: dial timeout must be positive, got %v", c.DialTimeout)
-	case c.MaxResultBytes < 0:
-		return fmt.Errorf("overlord: max result bytes must be positive, got %d", c.MaxResultBytes)
-	case c.CRLInterval < 0:
-		return fmt.Errorf("overlord: CRL interval must be positive, got %v", c.CRLInterval)
+	positive := []struct {
+		name  string
+		v     int64
+		show  any
+		given bool
+	}{
+		{"forks", int64(c.Forks), c.Forks, c.given["forks"]},
+		{"host timeout", int64(c.HostTimeout), c.HostTimeout, c.given["host timeout"]},
+		{"dial timeout", int64(c.DialTimeout), c.DialTimeout, c.given["dial timeout"]},
+		{"idle timeout", int64(c.IdleTimeout), c.IdleTimeout, c.given["idle timeout"]},
+		{"max result bytes", c.MaxResultBytes, c.MaxResultBytes, c.given["max result bytes"]},
+		{"CRL interval", int64(c.CRLInterval), c.CRLInterval, c.given["CRL interval"]},
+	}
+	for _, p := range positive {
+		if p.v < 0 || p.v == 0 && p.given {
+			return fmt.Errorf("overlord: %s must be positive, got %v", p.name, p.show)
+		}
+	}
+	required := []struct {
+		name  string
+		unset bool
+	}{
+		{"identity", c.Identity == nil},
+		{"identity directory", c.IdentityDir == ""},
+		{"minion source", c.Minions == nil},
+		{"resolver", c.Resolver == nil},
+		{"groups file path", c.GroupsPath == ""},
+		{"job store", c.JobStore == nil},
+		{"certmaster address", c.Certmaster == ""},
+	}
+	for _, r := range required {
+		if r.unset && c.given[r.name] {
+			return fmt.Errorf("overlord: %s is empty", r.name)
+		}
 	}
 	for name := range c.Groups {
-		if err := checkGroupName(name); err != nil {
+		if err := groupsfile.CheckName(name); err != nil {
 			return err
 		}
 	}

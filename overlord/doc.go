@@ -2,7 +2,7 @@
 // many minions at once, over mutual TLS, and returns each host's typed
 // result or error.
 //
-//	res, err := overlord.New(overlord.WithIdentity(dir)).
+//	res, err := overlord.New(overlord.WithIdentityDir(dir)).
 //		Targets("web*;@db").Call(ctx, "service", "restart", "nginx")
 //	for host, r := range res {
 //		fmt.Println(host, r.Value, r.Err)
@@ -13,8 +13,8 @@
 // Call's error is non-nil when any targeted host failed, and every
 // host's result is still in the map. With no options, New reads
 // everything from DefaultDir() ($GOFUNC_DIR, else ~/.gofunc): ca.pem,
-// cert.pem, key.pem, the minion list minions.json, the groups file
-// groups and the job store jobs.db.
+// cert.pem, key.pem, the minion list minions.json and the groups file
+// groups.
 //
 // A Client keeps one TLS connection per minion and reuses it across
 // calls (idle ones close after Config.IdleTimeout; reopening resumes the
@@ -25,7 +25,7 @@
 // Config.Minions says where the list of minions comes from: File (the
 // cached minions.json, the default), Certmaster (asks the certmaster
 // over mutual TLS and refreshes the cache), CertDir (a directory of
-// minion certificates), Static, or any SourceFunc. Config.Resolve maps
+// minion certificates), Static, or any SourceFunc. Config.Resolver maps
 // a minion to the address to dial; the minion's certificate must name
 // the minion whatever the address, or the call fails as an
 // impersonation.
@@ -35,7 +35,7 @@
 // A spec is Func's grammar: a ";"-separated union of case-insensitive
 // globs over minion names ("web*;db1"), "@group" for a group's members
 // and "@group:glob" for the members of a group that match glob. Groups
-// come from the groups file (see ParseGroups; EditGroup changes it) and
+// come from the groups file (see ParseGroups; `func group` edits it) and
 // from WithGroups. Selection.Exclude removes what another spec matches;
 // Selection.Where and WhereFacts keep the minions whose facts match
 // ("os=debian,cpu_count>=4"), fetched with one fan-out of facts.list
@@ -60,9 +60,11 @@
 // CallAsync starts a call as a job owned by the Client and returns at
 // once; Submit only records it, for RunJob to carry out elsewhere (the
 // func command's --async starts a detached `func jobs run`). Jobs, their
-// state and every host's result live in an SQLite database (WAL mode,
-// mode 0600) where Job, WaitJob and Jobs find them from any process and
-// after a restart. A job whose runner stops before it finishes (Close,
+// state and every host's result live in the JobStore given with
+// WithJobStore, where Job, WaitJob and Jobs find them from any process
+// and after a restart: package overlord/sqlitejobs keeps them in SQLite
+// (WAL mode, mode 0600), as the func command does. Without a store,
+// async calls fail with ErrNoJobStore and no SQLite is linked. A job whose runner stops before it finishes (Close,
 // crash, reboot: its heartbeat goes stale) is JobInterrupted: the
 // results recorded are kept, the other hosts get ErrInterrupted, and
 // nothing resumes it.

@@ -150,3 +150,11 @@ func ErrorKind(err error) string {
 	}
 	return "error"
 }
+
+// clipText shortens user text quoted in an error.
+func clipText(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
+}

@@ -20,7 +20,7 @@ func ExampleNew() {
 	}
 	defer f.Close()
 	c := overlord.New(
-		overlord.WithCredentials(f.Admin()),
+		overlord.WithIdentity(f.Admin()),
 		overlord.WithMinions(overlord.Static{
 			{Name: "m1.test", Addr: f.Minions()[0].Addr},
 			{Name: "m2.test", Addr: f.Minions()[1].Addr},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gofunc/gofunc/fleettest"
 	"github.com/gofunc/gofunc/overlord"
+	"github.com/gofunc/gofunc/overlord/sqlitejobs"
 )
 
 func ExampleSelection_Stream() {
@@ -48,7 +49,9 @@ func ExampleSelection_CallAsync() {
 		return
 	}
 	defer os.RemoveAll(dir)
-	c := f.Client(overlord.WithJobStore(filepath.Join(dir, "jobs.db")))
+	store := sqlitejobs.New(filepath.Join(dir, sqlitejobs.FileName))
+	defer store.Close()
+	c := f.Client(overlord.WithJobStore(store))
 	ctx := context.Background()
 	job, err := c.Targets("*").CallAsync(ctx, "test", "ping")
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/fleettest"
+	"github.com/gofunc/gofunc/internal/groupsfile"
 	"github.com/gofunc/gofunc/minion"
 	"github.com/gofunc/gofunc/modules/test"
 	"github.com/gofunc/gofunc/overlord"
@@ -61,6 +62,7 @@ func factsFleet(t *testing.T, calls *atomic.Int64) *fleettest.Fleet {
 }
 
 func TestWhereFacts(t *testing.T) {
+	t.Parallel()
 	var calls atomic.Int64
 	f := factsFleet(t, &calls)
 	c := f.Client()
@@ -114,6 +116,7 @@ func TestWhereFacts(t *testing.T) {
 }
 
 func TestGroupsFile(t *testing.T) {
+	t.Parallel()
 	f := fleettest.Start(t, fleettest.Config{Minions: 4, Name: func(i int) string {
 		return []string{"web1.test", "web2.test", "db1.test", "cache1.test"}[i-1]
 	}})
@@ -121,7 +124,7 @@ func TestGroupsFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte("# test\n[web]\nhosts = web*\n\n[front]\nhosts = @web\nhost = cache*\n[empty]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c := f.Client(overlord.WithGroupsFile(path), overlord.WithGroups(map[string]string{"db": "db*"}))
+	c := f.Client(overlord.WithGroupsPath(path), overlord.WithGroups(map[string]string{"db": "db*"}))
 	for spec, want := range map[string]string{
 		"@web":         "web1.test,web2.test",
 		"@front":       "cache1.test,web1.test,web2.test",
@@ -136,17 +139,17 @@ func TestGroupsFile(t *testing.T) {
 	if _, err := c.Targets("@empty").Hosts(t.Context()); !errors.Is(err, overlord.ErrNoMatch) {
 		t.Errorf("@empty: %v, want ErrNoMatch", err)
 	}
-	if _, err := overlord.EditGroup(path, "web", "db1.test", false); err != nil {
+	if _, err := groupsfile.Edit(path, "web", "db1.test", false); err != nil {
 		t.Fatal(err)
 	}
-	if spec, err := overlord.EditGroup(path, "web", "web*", true); err != nil || spec != "db1.test" {
+	if spec, err := groupsfile.Edit(path, "web", "web*", true); err != nil || spec != "db1.test" {
 		t.Fatalf("remove web* from web = %q, %v", spec, err)
 	}
 	hosts, err := c.Targets("@web").Hosts(t.Context())
 	if got := strings.Join(hosts, ","); err != nil || got != "db1.test" {
 		t.Errorf("@web after edits = %s, %v; the file must be read again", got, err)
 	}
-	if _, err := overlord.EditGroup(path, "nosuch", "", true); !errors.Is(err, overlord.ErrUnknownGroup) {
+	if _, err := groupsfile.Edit(path, "nosuch", "", true); !errors.Is(err, overlord.ErrUnknownGroup) {
 		t.Errorf("removing an unknown group: %v", err)
 	}
 	if err := os.WriteFile(path, []byte("[web]\nhosts = web 1\n"), 0o600); err != nil {
@@ -158,6 +161,7 @@ func TestGroupsFile(t *testing.T) {
 }
 
 func TestAuditRecordsStartAndEnd(t *testing.T) {
+	t.Parallel()
 	f := fleettest.Start(t, fleettest.Config{Minions: 2})
 	path := filepath.Join(t.TempDir(), "overlord-audit.log")
 	trail, err := audit.Open(path, audit.Config{})
@@ -202,6 +206,7 @@ func TestAuditRecordsStartAndEnd(t *testing.T) {
 }
 
 func TestStreamYieldsAsResultsArrive(t *testing.T) {
+	t.Parallel()
 	f := fleettest.Start(t, fleettest.Config{Minions: 3})
 	f.Minions()[0].SetFault(fleettest.Fault{Delay: 500 * time.Millisecond})
 	var order []string
@@ -224,6 +229,7 @@ func TestStreamYieldsAsResultsArrive(t *testing.T) {
 // Breaking out of a Stream loop abandons the calls in flight: the
 // minion sees its caller go and cancels the method.
 func TestStreamBreakCancelsRemoteWork(t *testing.T) {
+	t.Parallel()
 	f := fleettest.Start(t, fleettest.Config{Minions: 2, HostTimeout: time.Minute})
 	slow := f.Minions()[1]
 	slow.SetFault(fleettest.Fault{Delay: time.Minute})
@@ -272,6 +278,7 @@ func lastRecord(t *testing.T, path, kind string) (audit.Record, bool) {
 }
 
 func TestBatchStopsAfterFailures(t *testing.T) {
+	t.Parallel()
 	f := fleettest.Start(t, fleettest.Config{Minions: 5})
 	f.Minions()[1].SetFault(fleettest.Fault{Err: errors.New("service would not restart")})
 	res, err := f.Overlord().Targets("*").Batch(overlord.Batch{Size: 2}).Call(t.Context(), "test", "ping")
@@ -303,6 +310,7 @@ func TestBatchStopsAfterFailures(t *testing.T) {
 }
 
 func TestBatchesRunOneAfterAnother(t *testing.T) {
+	t.Parallel()
 	f := fleettest.Start(t, fleettest.Config{Minions: 4})
 	for _, m := range f.Minions() {
 		m.SetFault(fleettest.Fault{Delay: 300 * time.Millisecond})
@@ -317,6 +325,7 @@ func TestBatchesRunOneAfterAnother(t *testing.T) {
 }
 
 func TestDecodeIntoSubsetStruct(t *testing.T) {
+	t.Parallel()
 	f := fleettest.Start(t, fleettest.Config{Minions: 1})
 	res, err := f.Overlord().Targets("*").Call(t.Context(), "test", "echo",
 		map[string]any{"name": "web1", "cpu_count": 8, "extra": map[string]any{"x": 1}, "list": []any{map[string]any{"a": 1, "b": 2}}})
@@ -341,6 +350,7 @@ func TestDecodeIntoSubsetStruct(t *testing.T) {
 }
 
 func TestHugeResultIsCapped(t *testing.T) {
+	t.Parallel()
 	f := fleettest.Start(t, fleettest.Config{Minions: 2, Modules: func(name string, srv *minion.Server) error {
 		return srv.Register("blob", blob{})
 	}})
@@ -361,9 +371,10 @@ func TestHugeResultIsCapped(t *testing.T) {
 }
 
 func TestCallAsyncSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	f := fleettest.Start(t, fleettest.Config{Minions: 3})
 	store := filepath.Join(t.TempDir(), "jobs.db")
-	c := f.Client(overlord.WithJobStore(store))
+	c := f.Client(overlord.WithJobStore(jobStore(t, store)))
 	job, err := c.Targets("*").CallAsync(t.Context(), "test", "add", 40, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -377,7 +388,7 @@ func TestCallAsyncSurvivesRestart(t *testing.T) {
 		t.Errorf("job store mode: %v, %v; want 0600", fi, err)
 	}
 	// A new client (a restarted overlord) finds the job and its results.
-	c2 := f.Client(overlord.WithJobStore(store))
+	c2 := f.Client(overlord.WithJobStore(jobStore(t, store)))
 	again, err := c2.Job(t.Context(), job.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -397,10 +408,11 @@ func TestCallAsyncSurvivesRestart(t *testing.T) {
 }
 
 func TestCallAsyncInterruptedByClose(t *testing.T) {
+	t.Parallel()
 	f := fleettest.Start(t, fleettest.Config{Minions: 2, HostTimeout: time.Minute})
 	f.Minions()[1].SetFault(fleettest.Fault{Delay: time.Minute})
 	store := filepath.Join(t.TempDir(), "jobs.db")
-	c := f.Client(overlord.WithJobStore(store))
+	c := f.Client(overlord.WithJobStore(jobStore(t, store)))
 	job, err := c.Targets("*").CallAsync(t.Context(), "test", "ping")
 	if err != nil {
 		t.Fatal(err)
@@ -419,7 +431,7 @@ func TestCallAsyncInterruptedByClose(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	c.Close()
-	c2 := f.Client(overlord.WithJobStore(store))
+	c2 := f.Client(overlord.WithJobStore(jobStore(t, store)))
 	j, err := c2.Job(t.Context(), job.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -433,10 +445,10 @@ func TestCallAsyncInterruptedByClose(t *testing.T) {
 // A job whose runner died (no heartbeat) reads as interrupted, its
 // hosts without results as ErrInterrupted.
 func TestJobLostRunnerIsInterrupted(t *testing.T) {
-	restore := overlord.SetJobTiming(time.Hour, 200*time.Millisecond)
-	defer restore()
+	t.Parallel()
 	f := fleettest.Start(t, fleettest.Config{Minions: 2})
-	c := f.Client(overlord.WithJobStore(filepath.Join(t.TempDir(), "jobs.db")))
+	c := f.Client(overlord.WithJobStore(jobStore(t, filepath.Join(t.TempDir(), "jobs.db"))))
+	overlord.SetJobTiming(c, time.Hour, 200*time.Millisecond)
 	job, err := c.Targets("*").Submit(t.Context(), "test", "ping")
 	if err != nil {
 		t.Fatal(err)
@@ -455,9 +467,10 @@ func TestJobLostRunnerIsInterrupted(t *testing.T) {
 }
 
 func TestSubmitThenRunJob(t *testing.T) {
+	t.Parallel()
 	f := fleettest.Start(t, fleettest.Config{Minions: 2})
 	f.Minions()[0].SetFault(fleettest.Fault{Err: gofunc.Errorf(gofunc.CodeNotFound, "gone")})
-	store := filepath.Join(t.TempDir(), "jobs.db")
+	store := jobStore(t, filepath.Join(t.TempDir(), "jobs.db"))
 	c := f.Client(overlord.WithJobStore(store))
 	job, err := c.Targets("*").Submit(t.Context(), "test", "ping")
 	if err != nil || job.State != overlord.JobQueued {
@@ -485,6 +498,7 @@ func TestSubmitThenRunJob(t *testing.T) {
 }
 
 func TestSources(t *testing.T) {
+	t.Parallel()
 	f := fleettest.Start(t, fleettest.Config{Minions: 2})
 	// CertDir: the minions' certificates in a directory.
 	dir := t.TempDir()
@@ -535,6 +549,7 @@ func TestSources(t *testing.T) {
 // A host that accepts connections but never speaks (a hung machine, a
 // firewall black hole) times out on its own; the others are complete.
 func TestSilentHostTimesOut(t *testing.T) {
+	t.Parallel()
 	f := fleettest.Start(t, fleettest.Config{Minions: 2})
 	silent, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -586,6 +601,7 @@ func TestSilentHostTimesOut(t *testing.T) {
 
 // A minion whose certificate comes from another CA is refused.
 func TestOtherCAIsUntrusted(t *testing.T) {
+	t.Parallel()
 	f := fleettest.Start(t, fleettest.Config{Minions: 1})
 	other := fleettest.Start(t, fleettest.Config{Minions: 1, Subnet: "127.0.3"})
 	stranger := other.Minions()[0]

@@ -71,13 +71,14 @@ func (b *logBuffer) logger() hclog.Logger {
 // saves its CRL, and later runs that target m3 from the cached list
 // refuse it.
 func TestCertmasterSourceEnforcesCRL(t *testing.T) {
+	t.Parallel()
 	f := fleettest.Start(t, fleettest.Config{Minions: 3})
 	addr := startCertmaster(t, f)
 	dir := t.TempDir()
 	if err := f.Admin().Save(dir); err != nil {
 		t.Fatal(err)
 	}
-	first := overlord.New(overlord.WithIdentity(dir), overlord.WithCertmaster(addr))
+	first := overlord.New(overlord.WithIdentityDir(dir), overlord.WithCertmaster(addr))
 	defer first.Close()
 	if _, err := first.Targets("*").Call(t.Context(), "test", "ping"); err != nil {
 		t.Fatalf("before revocation: %v", err)
@@ -100,7 +101,7 @@ func TestCertmasterSourceEnforcesCRL(t *testing.T) {
 		t.Errorf("crl.pem not saved: %v", err)
 	}
 	// A later run from the cached list (m3 still in it) loads the CRL.
-	later := overlord.New(overlord.WithIdentity(dir))
+	later := overlord.New(overlord.WithIdentityDir(dir))
 	defer later.Close()
 	res, err := later.Targets("*").Call(t.Context(), "test", "ping")
 	if r := res["m3.test"]; !errors.Is(r.Err, overlord.ErrUntrusted) || !errors.Is(r.Err, identity.ErrRevoked) {
@@ -114,6 +115,7 @@ func TestCertmasterSourceEnforcesCRL(t *testing.T) {
 // A long-lived client picks up a revocation within a CRL interval, even
 // on a connection it keeps alive.
 func TestClientRefreshesCRL(t *testing.T) {
+	t.Parallel()
 	f := fleettest.Start(t, fleettest.Config{Minions: 2})
 	addr := startCertmaster(t, f)
 	c := f.Client(overlord.WithCertmaster(addr), overlord.WithCRLInterval(20*time.Millisecond))
@@ -142,6 +144,7 @@ func TestClientRefreshesCRL(t *testing.T) {
 // A certificate that names the host but is not a minion's (here a
 // certmaster's) is an impersonation.
 func TestNonMinionCertificateRefused(t *testing.T) {
+	t.Parallel()
 	f := fleettest.Start(t, fleettest.Config{Minions: 1})
 	id, err := f.CA.Issue(gofunc.RoleCertmaster, "fake.test", ca.IssueOptions{IPs: []net.IP{net.ParseIP("127.0.0.1")}})
 	if err != nil {
@@ -175,6 +178,7 @@ func TestNonMinionCertificateRefused(t *testing.T) {
 
 // With the certmaster away, the cached list is used, with a warning.
 func TestCertmasterSourceFallsBackToCache(t *testing.T) {
+	t.Parallel()
 	f := fleettest.Start(t, fleettest.Config{Minions: 1})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -184,7 +188,7 @@ func TestCertmasterSourceFallsBackToCache(t *testing.T) {
 	ln.Close()
 	cache := filepath.Join(t.TempDir(), overlord.CacheFile)
 	want := []overlord.Minion{{Name: "m1.test", Addr: f.Minions()[0].Addr}}
-	if err := overlord.SaveMinions(cache, want); err != nil {
+	if err := writeMinions(cache, want); err != nil {
 		t.Fatal(err)
 	}
 	var logs logBuffer
@@ -205,6 +209,7 @@ func TestCertmasterSourceFallsBackToCache(t *testing.T) {
 // Names from a static list are checked like certificate names: bad
 // ones are left out and logged.
 func TestInvalidMinionNamesLeftOut(t *testing.T) {
+	t.Parallel()
 	f := fleettest.Start(t, fleettest.Config{Minions: 1})
 	var logs logBuffer
 	c := f.Client(overlord.WithLogger(logs.logger()), overlord.WithMinions(overlord.Static{
@@ -225,6 +230,7 @@ func TestInvalidMinionNamesLeftOut(t *testing.T) {
 
 // Each chunk of a large copy gets the host timeout, not the transfer.
 func TestCopyFileTimeoutPerChunk(t *testing.T) {
+	// Not parallel: it moves 9 MiB against a host timeout.
 	// Five calls (open, three appends, commit), each held 2s: 10s in all,
 	// well over the 6s host timeout, while each call keeps 4s of slack
 	// for a 4 MiB chunk under -race on a busy machine.
@@ -266,7 +272,9 @@ func (s *chunkSink) Close(err error) error       { s.closed = append(s.closed, e
 
 // GetFileTo hands the file over chunk by chunk, and audits what it got.
 func TestGetFileToStreams(t *testing.T) {
-	f := fleettest.Start(t, fleettest.Config{Minions: 2})
+	// Not parallel, and a generous host timeout: it moves 9 MiB to each
+	// of two hosts, which takes seconds under -race on a busy machine.
+	f := fleettest.Start(t, fleettest.Config{Minions: 2, HostTimeout: time.Minute})
 	data := bytes.Repeat([]byte("x"), 9<<20)
 	src := filepath.Join(t.TempDir(), "big")
 	if err := os.WriteFile(src, data, 0o644); err != nil {
@@ -316,8 +324,9 @@ func TestGetFileToStreams(t *testing.T) {
 
 // A done job with hosts whose result was never stored is a failure.
 func TestDoneJobWithoutResultsFails(t *testing.T) {
+	t.Parallel()
 	f := fleettest.Start(t, fleettest.Config{Minions: 2})
-	c := f.Client(overlord.WithJobStore(filepath.Join(t.TempDir(), "jobs.db")))
+	c := f.Client(overlord.WithJobStore(jobStore(t, filepath.Join(t.TempDir(), "jobs.db"))))
 	job, err := c.Targets("*").Submit(t.Context(), "test", "ping")
 	if err != nil {
 		t.Fatal(err)
@@ -342,6 +351,7 @@ func TestDoneJobWithoutResultsFails(t *testing.T) {
 // A minion that refuses our certificate at the TLS layer (here: revoked
 // in the CRL the minion holds) is reported as rejected, not unreachable.
 func TestRevokedOverlordIsRejected(t *testing.T) {
+	t.Parallel()
 	f := fleettest.Start(t, fleettest.Config{Minions: 1})
 	if _, err := f.CA.Revoke("admin", ca.ReasonKeyCompromise); err != nil {
 		t.Fatal(err)

@@ -1,48 +1,10 @@
 package overlord
 
 import (
-	"bytes"
 	"errors"
-	"maps"
 	"strings"
 	"testing"
 )
-
-func FuzzParseGroups(f *testing.F) {
-	for _, seed := range []string{
-		"[web]\nhosts = web*;cache1\n",
-		"# c\n; c\n[a]\nhost = x\nhosts = @b:y*\n[b]\nhosts = b[!0-9]*\n",
-		"[empty]\n",
-		"hosts = x\n",
-		"[a\n",
-		"[a]\n[a]\n",
-		"[a]\nfoo = x\n",
-		"[a]\nhosts = web 1\n",
-	} {
-		f.Add([]byte(seed))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		g, err := ParseGroups(bytes.NewReader(data))
-		if err != nil {
-			if !errors.Is(err, ErrBadGroups) {
-				t.Fatalf("error %v is not ErrBadGroups", err)
-			}
-			return
-		}
-		// Round trip: what Format writes, Parse reads back the same.
-		out, err := FormatGroups(g)
-		if err != nil {
-			t.Fatalf("FormatGroups(%v): %v", g, err)
-		}
-		again, err := ParseGroups(bytes.NewReader(out))
-		if err != nil {
-			t.Fatalf("reparse %q: %v", out, err)
-		}
-		if !maps.Equal(g, again) {
-			t.Fatalf("round trip: %v != %v", g, again)
-		}
-	})
-}
 
 func FuzzParseFactFilter(f *testing.F) {
 	for _, seed := range []string{"os=debian", "os=debian,arch=x86_64", "cpu_count>=4", "a!=b*", "x<1e3", "=", "a=", "a>b", ",,"} {

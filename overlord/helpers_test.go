@@ -7,6 +7,9 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/gofunc/gofunc/overlord"
+	"github.com/gofunc/gofunc/overlord/sqlitejobs"
 )
 
 func t0() context.Context { return context.Background() }
@@ -42,4 +45,20 @@ func waitFor(t *testing.T, d time.Duration, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// jobStore is a SQLite job store at path, closed when the test ends.
+func jobStore(t *testing.T, path string) *sqlitejobs.Store {
+	st := sqlitejobs.New(path)
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// writeMinions writes a minion list as the Certmaster source caches it.
+func writeMinions(path string, ms []overlord.Minion) error {
+	b, err := json.Marshal(ms)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o600)
 }

@@ -3,18 +3,13 @@ package overlord
 import (
 	"bytes"
 	"context"
-	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
 
 	"github.com/gofunc/gofunc"
 	ixmlrpc "github.com/gofunc/gofunc/internal/xmlrpc"
@@ -22,9 +17,8 @@ import (
 
 // Job errors.
 var (
-	// ErrNoJobStore: async jobs need a job store (WithJobStore, or an
-	// identity directory).
-	ErrNoJobStore = errors.New("overlord: no job store configured (use WithJobStore or WithIdentity)")
+	// ErrNoJobStore: async jobs need a job store (WithJobStore).
+	ErrNoJobStore = errors.New("overlord: no job store configured (use WithJobStore)")
 	// ErrNoJob: no job has that id.
 	ErrNoJob = errors.New("overlord: no such job")
 	// ErrJobNotQueued: RunJob was given a job that has already started.
@@ -85,15 +79,95 @@ func (j *Job) Err() error {
 	return newCallError(j.Method, j.Results)
 }
 
-// Timing of job liveness: a running job's runner updates its heartbeat
-// every heartbeatEvery; a job whose heartbeat is older than staleAfter
-// is taken to have lost its runner. Variables so tests can shorten them.
-var (
-	heartbeatEvery = 2 * time.Second
-	staleAfter     = 15 * time.Second
-	flushEvery     = 200 * time.Millisecond
-	pollEvery      = 100 * time.Millisecond
-)
+// JobStore keeps async jobs and their results, where CallAsync, Submit,
+// RunJob, Job, WaitJob, Jobs and DeleteJob find them, from this process
+// or another and after a restart. Like a database/sql driver it is
+// opt-in: package overlord/sqlitejobs is the store the func command
+// uses (DIR/jobs.db), and a program that never makes an async call links
+// none. Its methods are called concurrently; the Client does not close
+// it (its owner does, after closing the Client).
+//
+// The store keeps what it is given; the Client decides what it means
+// (which runner is alive, what a missing result is).
+type JobStore interface {
+	// Insert records a new job, in state JobQueued.
+	Insert(ctx context.Context, rec *JobRecord) error
+	// Get returns the job with that id (Hosts, Answered, Failed and
+	// Results left empty), or an error matching ErrNoJob.
+	Get(ctx context.Context, id string) (*JobRecord, error)
+	// List returns every job, newest first, with Answered (results
+	// recorded) and Failed (recorded results with an error) counted.
+	List(ctx context.Context) ([]*JobRecord, error)
+	// SetState moves the job from state from (from any state when from
+	// is "") to state to, and reports whether it did: a job claimed or
+	// finished by someone else is left alone. Moving to JobRunning also
+	// refreshes the heartbeat; moving to a final state sets Finished to
+	// now and Error to msg.
+	SetState(ctx context.Context, id string, from, to JobState, msg string) (bool, error)
+	// AddResults records results (replacing a host's earlier one) and
+	// refreshes the heartbeat, all or nothing. With no results it only
+	// refreshes the heartbeat.
+	AddResults(ctx context.Context, id string, results []JobResult) error
+	// Results returns the results recorded for the job.
+	Results(ctx context.Context, id string) ([]JobResult, error)
+	// Delete removes the job and its results.
+	Delete(ctx context.Context, id string) error
+}
+
+// JobRecord is a job as a JobStore keeps it: the Job, and what RunJob
+// needs to carry it out.
+type JobRecord struct {
+	Job
+	// Minions are the targets as resolved when the job was submitted.
+	Minions []Minion
+	// Request is the encoded call, arguments included: it may hold
+	// secrets, so a store keeps it private (mode 0600).
+	Request []byte
+	// Args and Digest are the arguments' audit summary and digest, for
+	// the audit records of the run (never the raw arguments).
+	Args   []any
+	Digest string
+	// Batch is how the targets are called.
+	Batch Batch
+	// Heartbeat is the last sign of life of the job's runner.
+	Heartbeat time.Time
+}
+
+// JobResult is one host's result as a JobStore keeps it.
+type JobResult struct {
+	Host string
+	// Value is the result encoded as an XML-RPC methodResponse; nil
+	// when ErrKind is set.
+	Value []byte
+	// ErrKind is ErrorKind of the host's error, "" on success; ErrCode
+	// and ErrMessage are its fault code (if any) and text.
+	ErrKind    string
+	ErrCode    gofunc.Code
+	ErrMessage string
+	Duration   time.Duration
+	CallID     string
+}
+
+// jobTiming is the liveness protocol of jobs: a running job's runner
+// refreshes its heartbeat every heartbeat; a job whose heartbeat is
+// older than stale has lost its runner. Results are written every
+// flush; WaitJob polls every poll. The last write of a run is retried
+// finalTries times, finalPause apart (doubling). Fields, so that tests
+// can shorten them for one client and still run in parallel.
+type jobTiming struct {
+	heartbeat, stale, flush, poll time.Duration
+	finalTries                    int
+	finalPause                    time.Duration
+}
+
+var defaultJobTiming = jobTiming{
+	heartbeat:  2 * time.Second,
+	stale:      15 * time.Second,
+	flush:      200 * time.Millisecond,
+	poll:       100 * time.Millisecond,
+	finalTries: 10,
+	finalPause: 200 * time.Millisecond,
+}
 
 // CallAsync starts module.method(args...) on the selected minions as a
 // job owned by the client, and returns it at once (in state running).
@@ -106,8 +180,7 @@ func (s *Selection) CallAsync(ctx context.Context, module, method string, args .
 	if err != nil {
 		return nil, err
 	}
-	st := s.c.jobStore()
-	if err := st.claim(ctx, job.ID); err != nil {
+	if err := s.c.claim(ctx, job.ID); err != nil {
 		return nil, err
 	}
 	job.State = JobRunning
@@ -131,12 +204,12 @@ func (s *Selection) CallAsync(ctx context.Context, module, method string, args .
 // Submit records module.method(args...) on the selected minions as a
 // queued job without calling anything; RunJob (in this process or
 // another, such as a detached `func jobs run`) carries it out. The
-// request, arguments included, is kept in the job store (mode 0600)
-// until the job is deleted.
+// request, arguments included, is kept in the job store until the job
+// is deleted.
 func (s *Selection) Submit(ctx context.Context, module, method string, args ...any) (*Job, error) {
-	st := s.c.jobStore()
-	if st == nil {
-		return nil, s.c.storeErr
+	st, err := s.c.openJobs()
+	if err != nil {
+		return nil, err
 	}
 	targets, err := s.resolve(ctx)
 	if err != nil {
@@ -148,71 +221,143 @@ func (s *Selection) Submit(ctx context.Context, module, method string, args ...a
 	}
 	hosts := sortedKeys(targets)
 	s.c.redact(ctx, hosts, req)
-	job := &Job{ID: newID(), Method: req.wire, Spec: s.describe(), Hosts: hosts,
-		State: JobQueued, Created: time.Now().UTC()}
-	if err := st.insert(ctx, job, targets, req, s.batch); err != nil {
-		return nil, err
+	rec := &JobRecord{
+		Job: Job{ID: newID(), Method: req.wire, Spec: s.describe(), Hosts: hosts,
+			State: JobQueued, Created: time.Now().UTC()},
+		Request: req.body, Args: req.summary, Digest: req.digest, Batch: s.batch, Heartbeat: time.Now(),
 	}
-	return job, nil
+	for _, h := range rec.Hosts {
+		rec.Minions = append(rec.Minions, targets[h])
+	}
+	if err := st.Insert(ctx, rec); err != nil {
+		return nil, fmt.Errorf("overlord: job store: %w", err)
+	}
+	job := rec.Job
+	return &job, nil
 }
 
 // RunJob carries out a queued job in the calling goroutine and returns
 // it finished. Cancelling ctx interrupts it.
 func (c *Client) RunJob(ctx context.Context, id string) (*Job, error) {
-	st := c.jobStore()
-	if st == nil {
-		return nil, c.storeErr
+	if _, err := c.openJobs(); err != nil {
+		return nil, err
 	}
-	if err := st.claim(ctx, id); err != nil {
+	if err := c.claim(ctx, id); err != nil {
 		return nil, err
 	}
 	return c.runClaimed(ctx, id)
 }
 
+// claim moves a queued job to running, so that only one runner runs it.
+func (c *Client) claim(ctx context.Context, id string) error {
+	st, err := c.jobStore()
+	if err != nil {
+		return err
+	}
+	ok, err := st.SetState(ctx, id, JobQueued, JobRunning, "")
+	if err != nil {
+		return fmt.Errorf("overlord: job store: %w", err)
+	}
+	if !ok {
+		if _, err := c.loadJob(ctx, id); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: %s", ErrJobNotQueued, id)
+	}
+	return nil
+}
+
+// finish moves a job to a final state, whatever state it is in.
+func (c *Client) finish(ctx context.Context, id string, state JobState, msg string) {
+	if st, err := c.jobStore(); err == nil {
+		if _, err := st.SetState(ctx, id, "", state, msg); err != nil {
+			c.cfg.Logger.Error("job state not recorded", "job", id, "state", state, "error", err)
+		}
+	}
+}
+
 // runClaimed runs a job this client has claimed (state running).
 func (c *Client) runClaimed(ctx context.Context, id string) (*Job, error) {
-	st := c.jobStore()
-	sj, err := st.load(ctx, id)
+	rec, err := c.loadJob(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	targets := make(map[string]Minion, len(sj.minions))
-	for _, m := range sj.minions {
+	targets := make(map[string]Minion, len(rec.Minions))
+	for _, m := range rec.Minions {
 		targets[strings.ToLower(m.Name)] = m
 	}
 	c.remember(targets)
 	if err := c.waitCRL(ctx); err != nil {
 		return nil, err
 	}
-	r := &run{c: c, id: id, hosts: sortedKeys(targets), req: sj.req, batch: sj.batch, spec: sj.job.Spec, start: time.Now()}
+	req := &request{wire: rec.Method, body: rec.Request, summary: rec.Args, digest: rec.Digest}
+	r := &run{c: c, id: id, hosts: sortedKeys(targets), req: req, batch: rec.Batch, spec: rec.Spec, start: time.Now()}
 	if err := c.auditStart(r); err != nil {
-		st.finish(context.WithoutCancel(ctx), id, JobFailed, err.Error())
-		return c.Job(context.WithoutCancel(ctx), id)
+		c.finish(context.WithoutCancel(ctx), id, JobFailed, err.Error())
+		return c.job(context.WithoutCancel(ctx), id)
 	}
-	w := st.newWriter(id, c.cfg.Logger)
+	w := c.newResultWriter(id)
 	r.execute(ctx, w.add)
 	w.close()
 	state := JobDone
 	if ctx.Err() != nil {
 		state = JobInterrupted
 	}
-	st.finish(context.WithoutCancel(ctx), id, state, "")
-	return c.Job(context.WithoutCancel(ctx), id)
+	c.finish(context.WithoutCancel(ctx), id, state, "")
+	return c.job(context.WithoutCancel(ctx), id)
+}
+
+// loadJob reads a job from the store, with its Hosts, and records once,
+// for every reader, that a job whose runner stopped heartbeating is
+// interrupted.
+func (c *Client) loadJob(ctx context.Context, id string) (*JobRecord, error) {
+	st, err := c.jobStore()
+	if err != nil {
+		return nil, err
+	}
+	rec, err := st.Get(ctx, id)
+	if err != nil {
+		if errors.Is(err, ErrNoJob) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("overlord: job store: %w", err)
+	}
+	c.settle(ctx, rec)
+	return rec, nil
+}
+
+// settle fills rec's Hosts and marks it interrupted when its runner is
+// gone (no heartbeat for the stale time).
+func (c *Client) settle(ctx context.Context, rec *JobRecord) {
+	rec.Hosts = rec.Hosts[:0]
+	for _, m := range rec.Minions {
+		rec.Hosts = append(rec.Hosts, strings.ToLower(m.Name))
+	}
+	if rec.State.Finished() || time.Since(rec.Heartbeat) <= c.timing.stale {
+		return
+	}
+	was := rec.State
+	rec.State, rec.Finished = JobInterrupted, time.Now().UTC()
+	if st, err := c.jobStore(); err == nil {
+		_, _ = st.SetState(ctx, rec.ID, was, JobInterrupted, "")
+	}
 }
 
 // Job returns the job's state and the results recorded so far.
 func (c *Client) Job(ctx context.Context, id string) (*Job, error) {
-	st := c.jobStore()
-	if st == nil {
-		return nil, c.storeErr
+	if _, err := c.openJobs(); err != nil {
+		return nil, err
 	}
-	sj, err := st.load(ctx, id)
+	return c.job(ctx, id)
+}
+
+func (c *Client) job(ctx context.Context, id string) (*Job, error) {
+	rec, err := c.loadJob(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	job := sj.job
-	job.Results, err = st.results(ctx, id)
-	if err != nil {
+	job := rec.Job
+	if job.Results, err = c.results(ctx, &job); err != nil {
 		return nil, err
 	}
 	// A finished job's hosts without a stored result failed: those of
@@ -230,9 +375,32 @@ func (c *Client) Job(ctx context.Context, id string) (*Job, error) {
 	return &job, nil
 }
 
+// results reads the job's stored results back into Results.
+func (c *Client) results(ctx context.Context, job *Job) (Results, error) {
+	st, err := c.jobStore()
+	if err != nil {
+		return nil, err
+	}
+	stored, err := st.Results(ctx, job.ID)
+	if err != nil {
+		return nil, fmt.Errorf("overlord: job store: %w", err)
+	}
+	out := make(Results, len(stored))
+	for _, s := range stored {
+		r := Result{Host: s.Host, Duration: s.Duration, CallID: s.CallID}
+		if s.ErrKind != "" {
+			r.Err = &HostError{Host: s.Host, Op: job.Method, Err: restoreError(s.ErrKind, s.ErrCode, s.ErrMessage)}
+		} else if r.Value, err = ixmlrpc.DecodeResponse(bytes.NewReader(s.Value), ixmlrpc.Limits{MaxBytes: 1 << 40}); err != nil {
+			r.Err = &HostError{Host: s.Host, Op: job.Method, Err: fmt.Errorf("stored result unreadable: %w", err)}
+		}
+		out[s.Host] = r
+	}
+	return out, nil
+}
+
 // WaitJob waits until the job is finished (or ctx ends) and returns it.
 func (c *Client) WaitJob(ctx context.Context, id string) (*Job, error) {
-	t := time.NewTicker(pollEvery)
+	t := time.NewTicker(c.timing.poll)
 	defer t.Stop()
 	for {
 		job, err := c.Job(ctx, id)
@@ -250,301 +418,83 @@ func (c *Client) WaitJob(ctx context.Context, id string) (*Job, error) {
 // Jobs lists the jobs in the store, newest first, without their
 // results (Answered and Failed are filled).
 func (c *Client) Jobs(ctx context.Context) ([]*Job, error) {
-	st := c.jobStore()
-	if st == nil {
-		return nil, c.storeErr
-	}
-	return st.list(ctx)
-}
-
-// DeleteJob removes a finished job and its results from the store.
-func (c *Client) DeleteJob(ctx context.Context, id string) error {
-	st := c.jobStore()
-	if st == nil {
-		return c.storeErr
-	}
-	return st.delete(ctx, id)
-}
-
-// jobStore opens the store on first use; nil means c.storeErr says why.
-func (c *Client) jobStore() *jobStore {
-	c.storeOnce.Do(func() {
-		if err := c.usable(); err != nil {
-			c.storeErr = err
-			return
-		}
-		if c.cfg.JobsPath == "" {
-			c.storeErr = ErrNoJobStore
-			return
-		}
-		c.store, c.storeErr = openJobStore(c.cfg.JobsPath)
-	})
-	return c.store
-}
-
-// jobStore keeps jobs in SQLite (WAL), so that a job run by one process
-// can be watched from another while it runs.
-type jobStore struct {
-	db *sql.DB
-}
-
-const jobSchema = `
-CREATE TABLE IF NOT EXISTS jobs (
-	id        TEXT PRIMARY KEY,
-	created   INTEGER NOT NULL,
-	method    TEXT NOT NULL,
-	spec      TEXT NOT NULL,
-	minions   TEXT NOT NULL,
-	body      BLOB NOT NULL,
-	args      TEXT NOT NULL,
-	digest    TEXT NOT NULL,
-	batch     TEXT NOT NULL,
-	state     TEXT NOT NULL,
-	heartbeat INTEGER NOT NULL,
-	finished  INTEGER NOT NULL DEFAULT 0,
-	error     TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS results (
-	job      TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-	host     TEXT NOT NULL,
-	value    BLOB,
-	err_kind TEXT NOT NULL DEFAULT '',
-	err_code INTEGER NOT NULL DEFAULT 0,
-	err_msg  TEXT NOT NULL DEFAULT '',
-	duration INTEGER NOT NULL,
-	call_id  TEXT NOT NULL DEFAULT '',
-	PRIMARY KEY (job, host)
-);`
-
-func openJobStore(path string) (*jobStore, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("overlord: job store: %w", err)
-	}
-	// Create it 0600 ourselves: the requests it keeps may hold secrets,
-	// and SQLite gives its -wal and -shm files the database's mode.
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("overlord: job store: %w", err)
-	}
-	f.Close()
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
-		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("overlord: job store %s: %w", path, err)
-	}
-	db.SetMaxOpenConns(1) // one writer; SQLite serializes writes anyway
-	if _, err := db.Exec(jobSchema); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("overlord: job store %s: %w", path, err)
-	}
-	return &jobStore{db: db}, nil
-}
-
-func (st *jobStore) close() error { return st.db.Close() }
-
-// storedJob is a job as the store holds it, with what RunJob needs.
-type storedJob struct {
-	job     Job
-	minions []Minion
-	req     *request
-	batch   Batch
-	stale   bool // not finished, and its heartbeat is too old
-}
-
-func (st *jobStore) insert(ctx context.Context, job *Job, targets map[string]Minion, req *request, b Batch) error {
-	ms := make([]Minion, 0, len(targets))
-	for _, h := range job.Hosts {
-		ms = append(ms, targets[h])
-	}
-	minions, _ := json.Marshal(ms)
-	args, _ := json.Marshal(req.summary)
-	batch, _ := json.Marshal(b)
-	now := time.Now().UnixNano()
-	_, err := st.db.ExecContext(ctx, `INSERT INTO jobs (id, created, method, spec, minions, body, args, digest, batch, state, heartbeat)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		job.ID, job.Created.UnixNano(), job.Method, job.Spec, string(minions), req.body, string(args), req.digest,
-		string(batch), string(JobQueued), now)
-	if err != nil {
-		return fmt.Errorf("overlord: job store: %w", err)
-	}
-	return nil
-}
-
-// claim moves a queued job to running, so that only one runner runs it.
-func (st *jobStore) claim(ctx context.Context, id string) error {
-	res, err := st.db.ExecContext(ctx, `UPDATE jobs SET state = ?, heartbeat = ? WHERE id = ? AND state = ?`,
-		string(JobRunning), time.Now().UnixNano(), id, string(JobQueued))
-	if err != nil {
-		return fmt.Errorf("overlord: job store: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		if _, err := st.load(ctx, id); err != nil {
-			return err
-		}
-		return fmt.Errorf("%w: %s", ErrJobNotQueued, id)
-	}
-	return nil
-}
-
-func (st *jobStore) finish(ctx context.Context, id string, state JobState, msg string) {
-	_, _ = st.db.ExecContext(ctx, `UPDATE jobs SET state = ?, finished = ?, error = ? WHERE id = ?`,
-		string(state), time.Now().UnixNano(), msg, id)
-}
-
-const jobColumns = `id, created, method, spec, minions, body, args, digest, batch, state, heartbeat, finished, error`
-
-func (st *jobStore) load(ctx context.Context, id string) (*storedJob, error) {
-	row := st.db.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id)
-	sj, err := st.scanJob(ctx, row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%w %q", ErrNoJob, id)
-	}
+	st, err := c.openJobs()
 	if err != nil {
 		return nil, err
 	}
-	st.markLost(ctx, sj)
-	return sj, nil
-}
-
-type scanner interface{ Scan(dest ...any) error }
-
-func (st *jobStore) scanJob(ctx context.Context, row scanner) (*storedJob, error) {
-	var (
-		sj                                  storedJob
-		created, heartbeat, finished        int64
-		minions, args, batch, state, digest string
-		body                                []byte
-	)
-	j := &sj.job
-	if err := row.Scan(&j.ID, &created, &j.Method, &j.Spec, &minions, &body, &args, &digest, &batch, &state,
-		&heartbeat, &finished, &j.Error); err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal([]byte(minions), &sj.minions); err != nil {
-		return nil, fmt.Errorf("overlord: job %s: %w", j.ID, err)
-	}
-	_ = json.Unmarshal([]byte(batch), &sj.batch)
-	sj.req = &request{wire: j.Method, body: body, digest: digest}
-	_ = json.Unmarshal([]byte(args), &sj.req.summary)
-	for _, m := range sj.minions {
-		j.Hosts = append(j.Hosts, strings.ToLower(m.Name))
-	}
-	j.Created = time.Unix(0, created).UTC()
-	j.State = JobState(state)
-	if finished > 0 {
-		j.Finished = time.Unix(0, finished).UTC()
-	}
-	sj.stale = !j.State.Finished() && time.Since(time.Unix(0, heartbeat)) > staleAfter
-	return &sj, nil
-}
-
-// markLost records that a stale job's runner is gone, once, for every
-// reader. It must not run while rows are open: the store has one
-// connection.
-func (st *jobStore) markLost(ctx context.Context, sj *storedJob) {
-	if !sj.stale {
-		return
-	}
-	j := &sj.job
-	was := j.State
-	j.State, j.Finished, sj.stale = JobInterrupted, time.Now().UTC(), false
-	_, _ = st.db.ExecContext(ctx, `UPDATE jobs SET state = ?, finished = ? WHERE id = ? AND state = ?`,
-		string(JobInterrupted), j.Finished.UnixNano(), j.ID, string(was))
-}
-
-func (st *jobStore) list(ctx context.Context) ([]*Job, error) {
-	rows, err := st.db.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs ORDER BY created DESC, id DESC`)
+	recs, err := st.List(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("overlord: job store: %w", err)
 	}
-	var all []*storedJob
-	for rows.Next() {
-		sj, err := st.scanJob(ctx, rows)
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-		all = append(all, sj)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	out := make([]*Job, len(all))
-	for i, sj := range all {
-		st.markLost(ctx, sj)
-		j := &sj.job
-		out[i] = j
-		err := st.db.QueryRowContext(ctx, `SELECT count(*), count(NULLIF(err_kind, '')) FROM results WHERE job = ?`, j.ID).
-			Scan(&j.Answered, &j.Failed)
-		if err != nil {
-			return nil, err
-		}
+	out := make([]*Job, len(recs))
+	for i, rec := range recs {
+		c.settle(ctx, rec)
+		j := rec.Job
 		if j.State == JobDone && j.Answered < len(j.Hosts) {
 			j.Failed += len(j.Hosts) - j.Answered // as Job counts them: no result is a failure
 		}
+		out[i] = &j
 	}
 	return out, nil
 }
 
-func (st *jobStore) delete(ctx context.Context, id string) error {
-	sj, err := st.load(ctx, id)
+// DeleteJob removes a finished job and its results from the store.
+func (c *Client) DeleteJob(ctx context.Context, id string) error {
+	if _, err := c.openJobs(); err != nil {
+		return err
+	}
+	rec, err := c.loadJob(ctx, id)
 	if err != nil {
 		return err
 	}
-	if !sj.job.State.Finished() {
-		return fmt.Errorf("overlord: job %s is %s; only finished jobs can be deleted", id, sj.job.State)
+	if !rec.State.Finished() {
+		return fmt.Errorf("overlord: job %s is %s; only finished jobs can be deleted", id, rec.State)
 	}
-	_, err = st.db.ExecContext(ctx, `DELETE FROM jobs WHERE id = ?`, id)
-	return err
+	st, _ := c.jobStore()
+	if err := st.Delete(ctx, id); err != nil {
+		return fmt.Errorf("overlord: job store: %w", err)
+	}
+	return nil
 }
 
-func (st *jobStore) results(ctx context.Context, id string) (Results, error) {
-	var method string
-	_ = st.db.QueryRowContext(ctx, `SELECT method FROM jobs WHERE id = ?`, id).Scan(&method)
-	rows, err := st.db.QueryContext(ctx, `SELECT host, value, err_kind, err_code, err_msg, duration, call_id
-		FROM results WHERE job = ?`, id)
-	if err != nil {
-		return nil, fmt.Errorf("overlord: job store: %w", err)
+// jobStore returns the configured store, or why there is none. It does
+// not refuse a closed client: Close waits for running jobs, which still
+// record their end.
+func (c *Client) jobStore() (JobStore, error) {
+	if c.err != nil {
+		return nil, c.err
 	}
-	defer rows.Close()
-	out := Results{}
-	for rows.Next() {
-		var (
-			r           Result
-			value       []byte
-			kind, msg   string
-			code, durNs int64
-		)
-		if err := rows.Scan(&r.Host, &value, &kind, &code, &msg, &durNs, &r.CallID); err != nil {
-			return nil, err
-		}
-		r.Duration = time.Duration(durNs)
-		if kind != "" {
-			r.Err = &HostError{Host: r.Host, Op: method, Err: restoreError(kind, gofunc.Code(code), msg)}
-		} else if r.Value, err = ixmlrpc.DecodeResponse(bytes.NewReader(value), ixmlrpc.Limits{MaxBytes: 1 << 40}); err != nil {
-			r.Err = &HostError{Host: r.Host, Op: method, Err: fmt.Errorf("stored result unreadable: %w", err)}
-		}
-		out[r.Host] = r
+	if c.cfg.JobStore == nil {
+		return nil, ErrNoJobStore
 	}
-	return out, rows.Err()
+	return c.cfg.JobStore, nil
+}
+
+// openJobs is jobStore for the entry points, which a closed client
+// refuses.
+func (c *Client) openJobs() (JobStore, error) {
+	if err := c.usable(); err != nil {
+		return nil, err
+	}
+	return c.jobStore()
 }
 
 // resultWriter records a running job's results in batches, and keeps
 // its heartbeat fresh, from one goroutine.
 type resultWriter struct {
-	st      *jobStore
+	st      JobStore
 	id      string
 	log     hclog.Logger
+	timing  jobTiming
 	mu      sync.Mutex
 	pending []Result
 	stop    chan struct{}
 	done    chan struct{}
 }
 
-func (st *jobStore) newWriter(id string, log hclog.Logger) *resultWriter {
-	w := &resultWriter{st: st, id: id, log: log, stop: make(chan struct{}), done: make(chan struct{})}
+func (c *Client) newResultWriter(id string) *resultWriter {
+	w := &resultWriter{st: c.cfg.JobStore, id: id, log: c.cfg.Logger, timing: c.timing,
+		stop: make(chan struct{}), done: make(chan struct{})}
 	go w.loop()
 	return w
 }
@@ -557,7 +507,7 @@ func (w *resultWriter) add(r Result) {
 
 func (w *resultWriter) loop() {
 	defer close(w.done)
-	t := time.NewTicker(flushEvery)
+	t := time.NewTicker(w.timing.flush)
 	defer t.Stop()
 	last := time.Now()
 	for {
@@ -566,7 +516,7 @@ func (w *resultWriter) loop() {
 			w.finalFlush()
 			return
 		case <-t.C:
-			beat := time.Since(last) >= heartbeatEvery
+			beat := time.Since(last) >= w.timing.heartbeat
 			if beat {
 				last = time.Now()
 			}
@@ -581,24 +531,17 @@ func (w *resultWriter) close() {
 	<-w.done
 }
 
-// Timing of the last flush's retries when the store fails; variables so
-// tests can shorten them.
-var (
-	finalFlushTries = 10
-	finalFlushPause = 200 * time.Millisecond
-)
-
 // finalFlush writes what is pending, retrying a failing store a while
 // before it gives up: results not stored then are lost, and Job counts
 // those hosts as failed (ErrNoResult).
 func (w *resultWriter) finalFlush() {
-	pause := finalFlushPause
+	pause := w.timing.finalPause
 	for try := 1; ; try++ {
 		err := w.flush(true)
 		if err == nil {
 			return
 		}
-		if try == finalFlushTries {
+		if try >= w.timing.finalTries {
 			w.mu.Lock()
 			lost := len(w.pending)
 			w.mu.Unlock()
@@ -621,7 +564,11 @@ func (w *resultWriter) flush(beat bool) error {
 	if len(batch) == 0 && !beat {
 		return nil
 	}
-	if err := w.write(batch); err != nil {
+	stored := make([]JobResult, len(batch))
+	for i, r := range batch {
+		stored[i] = storedResult(r)
+	}
+	if err := w.st.AddResults(context.Background(), w.id, stored); err != nil {
 		w.mu.Lock()
 		w.pending = append(batch, w.pending...)
 		w.mu.Unlock()
@@ -631,51 +578,32 @@ func (w *resultWriter) flush(beat bool) error {
 	return nil
 }
 
-func (w *resultWriter) write(batch []Result) error {
-	ctx := context.Background()
-	tx, err := w.st.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = tx.Rollback() }()
-	for _, r := range batch {
-		var value []byte
-		var kind, msg string
-		var code int
-		if r.Err != nil {
-			kind, code, msg = storedErrorOf(r.Err)
-		} else {
-			var b bytes.Buffer
-			if err := ixmlrpc.EncodeResponse(&b, r.Value); err != nil {
-				kind, code, msg = "error", 0, "result not storable: "+err.Error()
-			}
-			value = b.Bytes()
+// storedResult is r as the store keeps it: the value encoded, or the
+// error reduced to its kind (ErrorKind), fault code and text (without
+// the host prefix).
+func storedResult(r Result) JobResult {
+	s := JobResult{Host: r.Host, Duration: r.Duration, CallID: r.CallID}
+	if r.Err != nil {
+		s.ErrKind = ErrorKind(r.Err)
+		err := r.Err
+		var he *HostError
+		if errors.As(err, &he) {
+			err = he.Err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO results (job, host, value, err_kind, err_code, err_msg, duration, call_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, w.id, r.Host, value, kind, code, msg, int64(r.Duration), r.CallID)
-		if err != nil {
-			return err
+		var f *gofunc.Fault
+		if errors.As(err, &f) {
+			s.ErrCode = f.Code
 		}
+		s.ErrMessage = err.Error()
+		return s
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET heartbeat = ? WHERE id = ?`, time.Now().UnixNano(), w.id); err != nil {
-		return err
+	var b bytes.Buffer
+	if err := ixmlrpc.EncodeResponse(&b, r.Value); err != nil {
+		s.ErrKind, s.ErrMessage = "error", "result not storable: "+err.Error()
+		return s
 	}
-	return tx.Commit()
-}
-
-// storedErrorOf reduces a host's error to what the store keeps: its
-// kind (ErrorKind), fault code and text (without the host prefix).
-func storedErrorOf(err error) (kind string, code int, msg string) {
-	kind = ErrorKind(err)
-	var he *HostError
-	if errors.As(err, &he) {
-		err = he.Err
-	}
-	var f *gofunc.Fault
-	if errors.As(err, &f) {
-		code = int(f.Code)
-	}
-	return kind, code, err.Error()
+	s.Value = b.Bytes()
+	return s
 }
 
 // storedError is a host error read back from the store: its text, and

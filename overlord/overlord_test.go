@@ -19,6 +19,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestCallEveryHost(t *testing.T) {
+	t.Parallel()
 	f := fleettest.Start(t, fleettest.Config{Minions: 3})
 	res, err := f.Overlord().Targets("*").Call(t.Context(), "test", "add", 2, 3)
 	if err != nil {
@@ -35,6 +36,7 @@ func TestCallEveryHost(t *testing.T) {
 }
 
 func TestTargetGrammar(t *testing.T) {
+	t.Parallel()
 	f := fleettest.Start(t, fleettest.Config{Minions: 4, Name: func(i int) string {
 		return []string{"web1.test", "web2.test", "db1.test", "cache1.test"}[i-1]
 	}})
@@ -81,6 +83,7 @@ func TestTargetGrammar(t *testing.T) {
 }
 
 func TestBadOptionSurfacesInCall(t *testing.T) {
+	t.Parallel()
 	c := overlord.New(overlord.WithForks(0))
 	defer c.Close()
 	if c.Err() == nil {
@@ -94,6 +97,7 @@ func TestBadOptionSurfacesInCall(t *testing.T) {
 // One host down, one slow, one failing, one impersonating: each gets its
 // own typed error and the healthy host's result is complete.
 func TestPerHostFailuresAreTyped(t *testing.T) {
+	t.Parallel()
 	f := fleettest.Start(t, fleettest.Config{Minions: 5, HostTimeout: 2 * time.Second})
 	ms := f.Minions()
 	ms[1].Down()
@@ -135,6 +139,7 @@ func TestPerHostFailuresAreTyped(t *testing.T) {
 }
 
 func TestConnectionsAreReused(t *testing.T) {
+	t.Parallel()
 	f := fleettest.Start(t, fleettest.Config{Minions: 2})
 	c := f.Overlord()
 	for i := range 20 {

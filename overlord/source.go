@@ -132,15 +132,15 @@ func (c Certmaster) Minions(ctx context.Context) ([]Minion, error) {
 		ms = append(ms, Minion{Name: in.Name, Addr: in.Addr})
 	}
 	if c.Cache != "" {
-		if err := SaveMinions(c.Cache, ms); err != nil {
+		if err := saveMinions(c.Cache, ms); err != nil {
 			return ms, err
 		}
 	}
 	return ms, nil
 }
 
-// SaveMinions writes a minion list where File can read it.
-func SaveMinions(path string, ms []Minion) error {
+// saveMinions writes a minion list where File can read it.
+func saveMinions(path string, ms []Minion) error {
 	b, err := json.MarshalIndent(ms, "", "  ")
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/gofunc/gofunc/internal/glob"
+	"github.com/gofunc/gofunc/internal/groupsfile"
 )
 
 // Target errors.
@@ -15,9 +16,9 @@ var (
 	// says what was tried.
 	ErrNoMatch = errors.New("overlord: no minion matched")
 	// ErrBadSpec: the spec cannot be parsed.
-	ErrBadSpec = errors.New("overlord: bad target spec")
+	ErrBadSpec = groupsfile.ErrBadSpec
 	// ErrUnknownGroup: an "@group" names no group.
-	ErrUnknownGroup = errors.New("overlord: unknown group")
+	ErrUnknownGroup = groupsfile.ErrUnknownGroup
 )
 
 // maxGroupDepth bounds groups that name groups, so a cycle is an error
@@ -46,7 +47,7 @@ func matchDepth(spec string, minions []Minion, groups map[string]string, depth i
 			continue
 		}
 		terms++
-		if err := checkTerm(term); err != nil {
+		if err := groupsfile.CheckTerm(term); err != nil {
 			return nil, err
 		}
 		got, err := matchTerm(term, minions, groups, depth)
@@ -102,18 +103,6 @@ func globMatch(pattern string, minions []Minion) map[string]Minion {
 		}
 	}
 	return out
-}
-
-func checkTerm(term string) error {
-	for _, c := range term {
-		if c < 0x21 || c > 0x7e {
-			return fmt.Errorf("%w: %q has a space, control or non-ASCII character", ErrBadSpec, term)
-		}
-	}
-	if strings.Count(term, "[") != strings.Count(term, "]") {
-		return fmt.Errorf("%w: %q has an unbalanced [", ErrBadSpec, term)
-	}
-	return nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gofunc/gofunc/internal/groupsfile"
 	"github.com/gofunc/gofunc/overlord"
 )
 
@@ -267,7 +268,7 @@ func (e *env) groupList() int {
 }
 
 func (e *env) groupEdit(name string, specs []string, remove bool) int {
-	spec, err := overlord.EditGroup(e.groupsPath(), name, strings.Join(specs, ";"), remove)
+	spec, err := groupsfile.Edit(e.groupsPath(), name, strings.Join(specs, ";"), remove)
 	if err != nil {
 		return e.failure(err)
 	}

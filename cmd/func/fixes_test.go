@@ -172,7 +172,7 @@ func TestCertmasterRevocationReachesFunc(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "crl.pem")); err != nil {
 		t.Fatalf("crl.pem not saved: %v\n%s", err, o.stderr)
 	}
-	if err := overlord.SaveMinions(filepath.Join(dir, overlord.CacheFile), []overlord.Minion{
+	if err := writeMinions(filepath.Join(dir, overlord.CacheFile), []overlord.Minion{
 		{Name: f.Minions()[0].Name, Addr: f.Minions()[0].Addr}, {Name: f.Minions()[1].Name, Addr: f.Minions()[1].Addr},
 	}); err != nil {
 		t.Fatal(err)

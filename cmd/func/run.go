@@ -23,6 +23,7 @@ import (
 	"github.com/gofunc/gofunc/internal/cliconf"
 	"github.com/gofunc/gofunc/internal/clidoc"
 	"github.com/gofunc/gofunc/overlord"
+	"github.com/gofunc/gofunc/overlord/sqlitejobs"
 )
 
 // Exit codes: the contract scripts rely on.
@@ -288,8 +289,12 @@ const auditWait = 10 * time.Second
 // makes is recorded in DIR/audit.log first, or not made: the log is
 // opened per record (audit.Shared), so several func processes record
 // into it at once, each waiting its turn for the file's lock.
+//
+// Async jobs live in DIR/jobs.db, opened only when a command uses them.
 func (e *env) client() *overlord.Client {
-	opts := []overlord.Option{overlord.WithIdentity(e.dir()), overlord.WithForks(e.cli.Forks),
+	store := sqlitejobs.New(filepath.Join(e.dir(), sqlitejobs.FileName))
+	e.closers = append(e.closers, store.Close) // after the client: close runs them once it is closed
+	opts := []overlord.Option{overlord.WithIdentityDir(e.dir()), overlord.WithJobStore(store), overlord.WithForks(e.cli.Forks),
 		overlord.WithHostTimeout(e.cli.Timeout), overlord.WithLogger(e.log),
 		overlord.WithAudit(&audit.Shared{Path: filepath.Join(e.dir(), "audit.log"),
 			Config: audit.Config{Logger: e.log.Named("audit")}, Wait: auditWait})}

@@ -67,7 +67,7 @@ func fleetDir(t *testing.T, n int) (*fleettest.Fleet, string) {
 	for _, m := range f.Minions() {
 		list = append(list, overlord.Minion{Name: m.Name, Addr: m.Addr})
 	}
-	if err := overlord.SaveMinions(filepath.Join(dir, overlord.CacheFile), list); err != nil {
+	if err := writeMinions(filepath.Join(dir, overlord.CacheFile), list); err != nil {
 		t.Fatal(err)
 	}
 	return f, dir
@@ -390,4 +390,14 @@ func TestListMinions(t *testing.T) {
 	if !strings.Contains(o.stderr, "no minion list") {
 		t.Errorf("without minions.json: %q", o.stderr)
 	}
+}
+
+// writeMinions writes a minion list as `func list_minions --refresh`
+// caches it (DIR/minions.json).
+func writeMinions(path string, ms []overlord.Minion) error {
+	b, err := json.Marshal(ms)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o600)
 }

@@ -186,7 +186,7 @@ func runDemo(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	o := overlord.New(overlord.WithCredentials(admin),
+	o := overlord.New(overlord.WithIdentity(admin),
 		overlord.WithMinions(overlord.Static{{Name: "agent1.demo", Addr: ln.Addr().String()}}))
 	defer o.Close()
 	sel := o.Targets("agent1.demo")

@@ -98,7 +98,7 @@ func run(ctx context.Context, args []string, out io.Writer) int {
 	} else {
 		opts := []overlord.Option{}
 		if *dir != "" {
-			opts = append(opts, overlord.WithIdentity(*dir))
+			opts = append(opts, overlord.WithIdentityDir(*dir))
 		}
 		client = overlord.New(opts...)
 		defer client.Close()

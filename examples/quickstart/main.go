@@ -91,7 +91,7 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("issue overlord certificate: %w", err)
 	}
-	o := overlord.New(overlord.WithCredentials(admin),
+	o := overlord.New(overlord.WithIdentity(admin),
 		overlord.WithMinions(overlord.Certmaster{Addr: cmLn.Addr().String(), Identity: admin}),
 		overlord.WithHostTimeout(10*time.Second))
 	defer o.Close()

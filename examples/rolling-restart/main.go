@@ -86,7 +86,7 @@ func run(ctx context.Context, args []string, out io.Writer) int {
 	} else {
 		opts := []overlord.Option{overlord.WithHostTimeout(o.hostTimeout)}
 		if o.dir != "" {
-			opts = append(opts, overlord.WithIdentity(o.dir))
+			opts = append(opts, overlord.WithIdentityDir(o.dir))
 		}
 		client = overlord.New(opts...)
 		defer client.Close()
