@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/gofunc/gofunc/internal/fsutil"
 )
 
 // DefaultMaxFileBytes is the rotation size when Config.MaxFileBytes is zero.
@@ -346,7 +348,7 @@ func (l *Log) rotate() error {
 	if err := old.Close(); err != nil {
 		l.logger.Warn("closing rotated audit file failed", "path", next, "error", err)
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := fsutil.SyncDir(l.dir); err != nil {
 		// The rename may not survive a crash; Open copes with either
 		// outcome, but say so.
 		l.broken = fmt.Errorf("sync directory after rotation: %w", err)
@@ -445,7 +447,7 @@ func (l *Log) open() error {
 		l.logger.Warn("audit log is readable by others; it should be mode 0600", "path", l.path, "mode", fi.Mode().Perm().String())
 	}
 	if statErr != nil {
-		if err := syncDir(l.dir); err != nil {
+		if err := fsutil.SyncDir(l.dir); err != nil {
 			return fmt.Errorf("audit: sync %s: %w", l.dir, err)
 		}
 	}
@@ -507,11 +509,8 @@ func (l *Log) tornName() string { return fmt.Sprintf("%s.torn-%d", l.path, l.nex
 // records that it did.
 func (l *Log) recoverTorn(good int64, torn []byte) error {
 	side := l.tornName()
-	if err := writeFileSync(side, torn); err != nil {
+	if err := fsutil.WriteFileAtomic(side, torn, 0o600); err != nil {
 		return fmt.Errorf("audit: save torn record: %w", err)
-	}
-	if err := syncDir(l.dir); err != nil {
-		return fmt.Errorf("audit: sync %s: %w", l.dir, err)
 	}
 	if err := l.file.Truncate(good); err != nil {
 		return fmt.Errorf("audit: cut torn record: %w", err)
@@ -549,21 +548,4 @@ func (l *Log) recordRecovery(offset int64, torn []byte, side string) error {
 		"saved_as": filepath.Base(side),
 	}})
 	return err
-}
-
-// writeFileSync writes a new file with mode 0600 and syncs it.
-func writeFileSync(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|noFollow, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/gofunc/gofunc/internal/fsutil"
 )
 
 // anchorSuffix names the file beside a log that holds the checkpoint of
@@ -64,7 +66,7 @@ func Prune(path string, keep int) error {
 			errs = append(errs, err)
 		}
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := fsutil.SyncDir(filepath.Dir(path)); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -78,14 +80,10 @@ func writeAnchor(path string, a Anchor) error {
 	if err != nil {
 		return fmt.Errorf("audit: anchor: %w", err)
 	}
-	tmp := path + ".tmp"
-	if err := writeFileSync(tmp, append(b, '\n')); err != nil {
+	if err := fsutil.WriteFileAtomic(path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("audit: anchor: %w", err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("audit: anchor: %w", err)
-	}
-	return syncDir(filepath.Dir(path))
+	return nil
 }
 
 // ReadAnchor returns the anchor Prune left beside the log whose live

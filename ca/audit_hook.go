@@ -4,10 +4,6 @@ import (
 	"github.com/gofunc/gofunc/audit"
 )
 
-// AuditLog is where the CA writes its records: an *audit.Log, or an
-// *audit.Shared when the daemon and admin commands share DIR/audit.log.
-type AuditLog = audit.Appender
-
 // Audit record kinds the CA writes.
 const (
 	KindRequest     = "ca.request"

@@ -21,6 +21,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/internal/pki"
 )
@@ -72,11 +73,12 @@ type Config struct {
 	// current one is past half of this.
 	CRLValidity time.Duration
 	// Audit receives a record of every request, signature, rejection,
-	// revocation and token use. Nil means no audit, which is only meant for
+	// revocation and token use: an *audit.Log, or an *audit.Shared when
+	// the daemon and the admin's commands share DIR/audit.log. Nil means no audit, which is only meant for
 	// library use such as tests; the certmaster daemon always opens
 	// DIR/audit.log. When set, an audit write that fails stops the
 	// operation it describes.
-	Audit AuditLog
+	Audit audit.Appender
 	// Logger receives operational logs; nil means hclog.NewNullLogger().
 	Logger hclog.Logger
 	// MaxStored caps the requests kept in DIR/requests (pending,

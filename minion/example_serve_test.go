@@ -43,7 +43,7 @@ func ExampleServer_Serve() {
 	go func() { done <- srv.Serve(ln) }()
 
 	admin, _ := authority.Issue(gofunc.RoleOverlord, "admin", ca.IssueOptions{})
-	o := overlord.New(overlord.WithCredentials(admin),
+	o := overlord.New(overlord.WithIdentity(admin),
 		overlord.WithMinions(overlord.Static{{Name: "web1.example", Addr: ln.Addr().String()}}))
 	res, _ := o.Targets("web1*").Call(context.Background(), "test", "add", 40, 2)
 	fmt.Println(res["web1.example"].Value)

@@ -36,11 +36,6 @@ const (
 	// running when the minion stopped and its outcome is unknown (the
 	// result is then a fault struct saying so; otherwise it is 0).
 	JobLostInSpace = 2
-	// JobAsyncPartial and JobAsyncFinished are the overlord's codes for
-	// a fan-out job some or all of whose minions have answered; a minion
-	// never returns them.
-	JobAsyncPartial  = 3
-	JobAsyncFinished = 4
 )
 
 // Job states, as jobs.list shows them and JobInfo.State holds.

@@ -74,9 +74,10 @@ type Server struct {
 	// while the server runs.
 	Identity *identity.Identity
 
-	// Audit receives a record of every request before it runs.
-	// Required: without an audit log the minion does not serve.
-	Audit *audit.Log
+	// Audit receives a record of every request before it runs: an
+	// *audit.Log, or an *audit.Shared for a log file several processes
+	// write. Required: without an audit log the minion does not serve.
+	Audit audit.Appender
 
 	// ACL decides who may call what; nil means DefaultACL: overlord
 	// certificates may call every method that is not Dangerous, minion
@@ -265,7 +266,7 @@ func (s *Server) start() (*http.Server, error) {
 	if s.Identity == nil {
 		return nil, ErrNoIdentity
 	}
-	if s.Audit == nil {
+	if l, ok := s.Audit.(*audit.Log); s.Audit == nil || ok && l == nil {
 		return nil, ErrNoAudit
 	}
 	if s.tlsState.Load() == nil {

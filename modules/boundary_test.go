@@ -27,3 +27,26 @@ func TestModulesRunProcessesThroughProcrun(t *testing.T) {
 		}
 	}
 }
+
+// TestModulesDoNotImportSiblings keeps modules independent: what two
+// modules share (the mount table, disk usage, wire numbers) lives in
+// internal packages, and only the registry imports module packages.
+func TestModulesDoNotImportSiblings(t *testing.T) {
+	t.Parallel()
+	const prefix = "github.com/gofunc/gofunc/modules/"
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for line := range strings.Lines(string(out)) {
+		pkg, imports, _ := strings.Cut(strings.TrimSpace(line), " ")
+		if pkg == "github.com/gofunc/gofunc/modules" {
+			continue
+		}
+		for imp := range strings.FieldsSeq(imports) {
+			if strings.HasPrefix(imp, prefix) && imp != pkg {
+				t.Errorf("%s imports the module %s; share code through internal/", pkg, imp)
+			}
+		}
+	}
+}

@@ -1,14 +1,11 @@
-// Package disk is the gofunc "disk" module: space and inode usage of the
-// host's mounted filesystems, like df(1).
-//
-//	srv.Register("disk", &disk.Module{})
-package disk
+// Package diskusage measures the host's mounted filesystems, like
+// df(1): what the disk module serves and the hardware module includes.
+package diskusage
 
 import (
 	"context"
 	"errors"
 	"io/fs"
-	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,14 +14,15 @@ import (
 	gopsdisk "github.com/shirou/gopsutil/v4/disk"
 
 	"github.com/gofunc/gofunc"
-	"github.com/gofunc/gofunc/modules/mount"
+	"github.com/gofunc/gofunc/internal/mountinfo"
+	"github.com/gofunc/gofunc/internal/wirenum"
 )
 
 // maxPathLen bounds the path argument.
 const maxPathLen = 4096
 
 // pseudoFstypes are the filesystems with no storage behind them, skipped
-// unless Module.IncludePseudo is set. tmpfs and overlay are kept: they
+// unless Table.IncludePseudo is set. tmpfs and overlay are kept: they
 // hold files and fill up.
 var pseudoFstypes = map[string]bool{
 	"autofs": true, "binfmt_misc": true, "bpf": true, "cgroup": true, "cgroup2": true,
@@ -34,14 +32,13 @@ var pseudoFstypes = map[string]bool{
 	"sysfs": true, "tracefs": true, "fuse.gvfsd-fuse": true, "fuse.portal": true,
 }
 
-// Module is the disk module. Its exported fields are its configuration;
-// the zero Module is ready to use. It is safe for concurrent use.
-type Module struct {
+// Table is a mount table to measure.
+type Table struct {
 	// MountInfo is the mount table read to find filesystems; "" means
-	// mount.DefaultMountInfo ("/proc/self/mountinfo").
+	// mountinfo.Default ("/proc/self/mountinfo").
 	MountInfo string
 	// IncludePseudo also reports pseudo filesystems (proc, sysfs, cgroup,
-	// ...) and filesystems of size zero. Default false.
+	// ...) and filesystems of size zero.
 	IncludePseudo bool
 }
 
@@ -63,7 +60,7 @@ type Usage struct {
 // Usage returns the usage of every mounted filesystem (pseudo
 // filesystems skipped unless IncludePseudo), or, when path is given, of
 // the one filesystem holding path.
-func (m *Module) Usage(ctx context.Context, path string) ([]Usage, error) {
+func (m Table) Usage(ctx context.Context, path string) ([]Usage, error) {
 	if path != "" {
 		u, err := m.usageOf(ctx, path)
 		if err != nil {
@@ -115,7 +112,7 @@ var elasticFstypes = map[string]bool{"zfs": true}
 // their type and size but no usage, sorted by mountpoint: two
 // inventories are equal unless a filesystem was mounted, unmounted or
 // resized.
-func (m *Module) Inventory(ctx context.Context) ([]Filesystem, error) {
+func (m Table) Inventory(ctx context.Context) ([]Filesystem, error) {
 	usages, err := m.Usage(ctx, "")
 	if err != nil {
 		return nil, err
@@ -132,28 +129,10 @@ func (m *Module) Inventory(ctx context.Context) ([]Filesystem, error) {
 	return fss, nil
 }
 
-// Doc describes the module for introspection and the ACLs.
-func (m *Module) Doc() gofunc.ModuleDoc {
-	return gofunc.ModuleDoc{
-		Description: "Disk space and inode usage of mounted filesystems.",
-		Version:     "1.0.0",
-		Methods: map[string]gofunc.MethodDoc{
-			"Usage": {
-				Description: "Usage per mounted filesystem: [{mountpoint, device, fstype, total, used, free, " +
-					"used_percent, inodes_total, inodes_used, inodes_free, inodes_used_percent}], bytes.",
-				Args: []gofunc.ArgDoc{{Name: "path", Type: "string", Optional: true, Default: "",
-					Description: "absolute path: report only the filesystem holding it; empty: all filesystems"}},
-			},
-			"Inventory": {Description: "Every filesystem usage() reports, with its size but no usage, sorted by mountpoint: " +
-				"[{mountpoint, device, fstype, total}]."},
-		},
-	}
-}
-
 // usageOf reports the filesystem holding path: the mount with the
 // longest mountpoint that contains path once its symbolic links are
 // resolved.
-func (m *Module) usageOf(ctx context.Context, path string) (Usage, error) {
+func (m Table) usageOf(ctx context.Context, path string) (Usage, error) {
 	switch {
 	case len(path) > maxPathLen:
 		return Usage{}, gofunc.Errorf(gofunc.CodeBadArgs, "path is longer than %d bytes", maxPathLen)
@@ -190,8 +169,8 @@ func (m *Module) usageOf(ctx context.Context, path string) (Usage, error) {
 
 // mounts reads the mount table; of mounts stacked on one mountpoint only
 // the last (the visible one) is kept.
-func (m *Module) mounts(ctx context.Context) ([]mount.Mount, error) {
-	all, err := (&mount.Module{MountInfo: m.MountInfo}).List(ctx)
+func (m Table) mounts(ctx context.Context) ([]mountinfo.Mount, error) {
+	all, err := mountinfo.Read(ctx, m.MountInfo, "disk.usage")
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +191,7 @@ func within(path, dir string) bool {
 	return path == dir || dir == "/" || strings.HasPrefix(path, dir+"/")
 }
 
-func statfs(ctx context.Context, mt mount.Mount) (Usage, error) {
+func statfs(ctx context.Context, mt mountinfo.Mount) (Usage, error) {
 	s, err := gopsdisk.UsageWithContext(ctx, mt.Mountpoint)
 	if err != nil {
 		return Usage{}, err
@@ -221,33 +200,15 @@ func statfs(ctx context.Context, mt mount.Mount) (Usage, error) {
 		Mountpoint:        mt.Mountpoint,
 		Device:            mt.Device,
 		Fstype:            mt.Fstype,
-		Total:             Int64(s.Total),
-		Used:              Int64(s.Used),
-		Free:              Int64(s.Free),
-		UsedPercent:       Finite(s.UsedPercent),
-		InodesTotal:       Int64(s.InodesTotal),
-		InodesUsed:        Int64(s.InodesUsed),
-		InodesFree:        Int64(s.InodesFree),
-		InodesUsedPercent: Finite(s.InodesUsedPercent),
+		Total:             wirenum.Int64(s.Total),
+		Used:              wirenum.Int64(s.Used),
+		Free:              wirenum.Int64(s.Free),
+		UsedPercent:       wirenum.Finite(s.UsedPercent),
+		InodesTotal:       wirenum.Int64(s.InodesTotal),
+		InodesUsed:        wirenum.Int64(s.InodesUsed),
+		InodesFree:        wirenum.Int64(s.InodesFree),
+		InodesUsedPercent: wirenum.Finite(s.InodesUsedPercent),
 	}, nil
-}
-
-// Int64 converts u for the wire (XML-RPC integers are signed), clamping
-// values above math.MaxInt64.
-func Int64(u uint64) int64 {
-	if u > math.MaxInt64 {
-		return math.MaxInt64
-	}
-	return int64(u)
-}
-
-// Finite returns f, or 0 when f is NaN or infinite (XML-RPC has no NaN),
-// rounded to two decimals.
-func Finite(f float64) float64 {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0
-	}
-	return math.Round(f*100) / 100
 }
 
 func contextFault(err error) *gofunc.Fault {

@@ -1,19 +1,53 @@
-package mount
+// Package mountinfo reads the kernel's mount table
+// (/proc/self/mountinfo, proc(5)) for the modules that need it: mount
+// lists and changes mounts, disk and hardware measure filesystems.
+package mountinfo
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 
+	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/internal/lineparse"
+	"github.com/gofunc/gofunc/internal/procrun"
 )
 
-// MaxLineLen is the longest mountinfo line ParseMountInfo accepts.
+// Default is the mount table of the calling process.
+const Default = "/proc/self/mountinfo"
+
+// Read parses the mount table at path ("" means Default) for a module
+// method named op. Its errors are faults: CodeUnavailable when the file
+// cannot be read, CodeModule when it does not parse, the context's
+// fault when ctx is done.
+func Read(ctx context.Context, path, op string) ([]Mount, error) {
+	if ctx.Err() != nil {
+		return nil, procrun.ContextFault(ctx, op)
+	}
+	f, err := os.Open(cmp.Or(path, Default))
+	if err != nil {
+		return nil, gofunc.Errorf(gofunc.CodeUnavailable, "cannot read the mount table: %v", err)
+	}
+	defer f.Close()
+	mounts, err := Parse(f)
+	if err != nil {
+		return nil, gofunc.Errorf(gofunc.CodeModule, "%s: %v", f.Name(), err)
+	}
+	if mounts == nil {
+		mounts = []Mount{}
+	}
+	return mounts, nil
+}
+
+// MaxLineLen is the longest mountinfo line Parse accepts.
 const MaxLineLen = 64 << 10
 
-// MaxMounts is the largest number of entries ParseMountInfo returns before
+// MaxMounts is the largest number of entries Parse returns before
 // failing with ErrTooMany.
 const MaxMounts = 100_000
 
@@ -49,11 +83,11 @@ type Mount struct {
 	SuperOptions string `xmlrpc:"super_options"`
 }
 
-// ParseMountInfo parses the mountinfo format of proc(5). Blank lines are
+// Parse parses the mountinfo format of proc(5). Blank lines are
 // skipped; any other line that is not an entry fails with a *ParseError
 // wrapping ErrMalformed. Lines longer than MaxLineLen and inputs with more
 // than MaxMounts entries are refused.
-func ParseMountInfo(r io.Reader) ([]Mount, error) {
+func Parse(r io.Reader) ([]Mount, error) {
 	var mounts []Mount
 	err := lineparse.Lines(r, MaxLineLen, func(text string) error {
 		if strings.TrimSpace(text) == "" {

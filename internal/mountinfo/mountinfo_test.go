@@ -1,4 +1,4 @@
-package mount
+package mountinfo
 
 import (
 	"bufio"
@@ -22,7 +22,7 @@ func TestParseMountInfoGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := ParseMountInfo(strings.NewReader(string(in)))
+	got, err := Parse(strings.NewReader(string(in)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestParseMountInfoGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(strings.TrimSpace(string(want)), string(out)); diff != "" {
-		t.Errorf("ParseMountInfo(testdata/mountinfo.txt) differs from %s (-want +got):\n%s", golden, diff)
+		t.Errorf("Parse(testdata/mountinfo.txt) differs from %s (-want +got):\n%s", golden, diff)
 	}
 	// The points the golden file is there for, spelled out.
 	byPoint := map[string]Mount{}
@@ -79,7 +79,7 @@ func TestParseMountInfoReal(t *testing.T) {
 		t.Skipf("no /proc/self/mountinfo: %v", err)
 	}
 	defer f.Close()
-	mounts, err := ParseMountInfo(f)
+	mounts, err := Parse(f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,10 +109,10 @@ func TestParseMountInfoErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseMountInfo(strings.NewReader("22 27 0:21 / /proc rw - proc proc rw\n" + tt.in))
+			_, err := Parse(strings.NewReader("22 27 0:21 / /proc rw - proc proc rw\n" + tt.in))
 			var pe *ParseError
 			if !errors.As(err, &pe) || !errors.Is(err, tt.want) || pe.Line != 2 {
-				t.Errorf("ParseMountInfo = %v, want a *ParseError on line 2 wrapping %v", err, tt.want)
+				t.Errorf("Parse = %v, want a *ParseError on line 2 wrapping %v", err, tt.want)
 			}
 		})
 	}
@@ -123,8 +123,8 @@ func TestParseMountInfoTooMany(t *testing.T) {
 	for i := range MaxMounts + 1 {
 		fmt.Fprintf(&b, "%d 1 0:1 / /m%d rw - tmpfs tmpfs rw\n", i, i)
 	}
-	if _, err := ParseMountInfo(strings.NewReader(b.String())); !errors.Is(err, ErrTooMany) {
-		t.Errorf("ParseMountInfo(%d lines) = %v, want ErrTooMany", MaxMounts+1, err)
+	if _, err := Parse(strings.NewReader(b.String())); !errors.Is(err, ErrTooMany) {
+		t.Errorf("Parse(%d lines) = %v, want ErrTooMany", MaxMounts+1, err)
 	}
 }
 
@@ -161,11 +161,11 @@ func FuzzParseMountInfo(f *testing.F) {
 	f.Add("1 2 3:4 / / rw - - - -\n")
 	f.Add("1 2 3:4 \\ \\0 \\00 - a b\n")
 	f.Fuzz(func(t *testing.T, in string) {
-		mounts, err := ParseMountInfo(strings.NewReader(in))
+		mounts, err := Parse(strings.NewReader(in))
 		modtest.WantErrorAs[*ParseError](t, err)
 		// Round trip: what was parsed, formatted the kernel's way, parses
 		// to the same entries (unless escaping made a line too long).
-		modtest.RoundTrip(t, mounts, ParseMountInfo, func(m Mount) (string, bool) {
+		modtest.RoundTrip(t, mounts, Parse, func(m Mount) (string, bool) {
 			line := format(m)
 			return line, len(line) < MaxLineLen
 		})
@@ -180,7 +180,7 @@ func BenchmarkParseMountInfo(b *testing.B) {
 	s := strings.Repeat(string(in), 100)
 	b.SetBytes(int64(len(s)))
 	for b.Loop() {
-		if _, err := ParseMountInfo(strings.NewReader(s)); err != nil {
+		if _, err := Parse(strings.NewReader(s)); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/shirou/gopsutil/v4/mem"
 
 	"github.com/gofunc/gofunc"
-	"github.com/gofunc/gofunc/modules/disk"
+	"github.com/gofunc/gofunc/internal/wirenum"
 )
 
 // Facts is the facts module: a flat map of facts about the host, each a
@@ -132,10 +132,10 @@ func builtinFacts(ctx context.Context) map[string]any {
 		set("cpu_model", infos[0].ModelName)
 	}
 	if v, err := mem.VirtualMemoryWithContext(ctx); err == nil {
-		facts["memory_total"] = disk.Int64(v.Total)
+		facts["memory_total"] = wirenum.Int64(v.Total)
 	}
 	if s, err := mem.SwapMemoryWithContext(ctx); err == nil {
-		facts["swap_total"] = disk.Int64(s.Total)
+		facts["swap_total"] = wirenum.Int64(s.Total)
 	}
 	return facts
 }

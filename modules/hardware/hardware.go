@@ -28,7 +28,8 @@ import (
 	"github.com/shirou/gopsutil/v4/net"
 
 	"github.com/gofunc/gofunc"
-	"github.com/gofunc/gofunc/modules/disk"
+	"github.com/gofunc/gofunc/internal/diskusage"
+	"github.com/gofunc/gofunc/internal/wirenum"
 )
 
 // DefaultSysBlock is the default of Module.SysBlock.
@@ -61,8 +62,8 @@ type Info struct {
 	BlockDevices []BlockDevice `xmlrpc:"block_devices"`
 	// Filesystems are the mounted filesystems with their usage, as the
 	// disk module reports them.
-	Filesystems []disk.Usage `xmlrpc:"filesystems"`
-	Interfaces  []Interface  `xmlrpc:"interfaces"`
+	Filesystems []diskusage.Usage `xmlrpc:"filesystems"`
+	Interfaces  []Interface       `xmlrpc:"interfaces"`
 	// Warnings name the parts that could not be read.
 	Warnings []string `xmlrpc:"warnings"`
 }
@@ -143,7 +144,7 @@ func (m *Module) Info(ctx context.Context) (Info, error) {
 	}
 	info.Hostname, info.BootTime, info.UptimeS = uptime(ctx, &w)
 	info.Virtualization = virtualization(ctx, &w)
-	fss, err := (&disk.Module{MountInfo: m.MountInfo}).Usage(ctx, "")
+	fss, err := diskusage.Table{MountInfo: m.MountInfo}.Usage(ctx, "")
 	w.add("filesystems", err)
 	info.Filesystems = nonNil(fss)
 	if err := ctx.Err(); err != nil {
@@ -172,7 +173,7 @@ type Inventory struct {
 	BlockDevices []BlockDevice `xmlrpc:"block_devices"`
 	// Filesystems are the mounted filesystems with their size, as the
 	// disk module's inventory reports them, sorted by mountpoint.
-	Filesystems []disk.Filesystem `xmlrpc:"filesystems"`
+	Filesystems []diskusage.Filesystem `xmlrpc:"filesystems"`
 	// Interfaces are sorted by name, each one's addresses sorted too.
 	Interfaces []Interface `xmlrpc:"interfaces"`
 	// Warnings name the parts that could not be read.
@@ -206,7 +207,7 @@ func (m *Module) Inventory(ctx context.Context) (Inventory, error) {
 	var err error
 	inv.Hostname, err = os.Hostname()
 	w.add("hostname", err)
-	fss, err := (&disk.Module{MountInfo: m.MountInfo}).Inventory(ctx)
+	fss, err := diskusage.Table{MountInfo: m.MountInfo}.Inventory(ctx)
 	w.add("filesystems", err)
 	inv.Filesystems = nonNil(fss)
 	if err := ctx.Err(); err != nil {
@@ -275,7 +276,7 @@ func uptime(ctx context.Context, w *warnings) (hostname string, boot time.Time, 
 	bootS, err := host.BootTimeWithContext(ctx)
 	w.add("boot_time", err)
 	if err == nil {
-		boot = time.Unix(disk.Int64(bootS), 0).UTC()
+		boot = time.Unix(wirenum.Int64(bootS), 0).UTC()
 	}
 	up, err := host.UptimeWithContext(ctx)
 	w.add("uptime", err)
@@ -302,7 +303,7 @@ func cpuInfo(ctx context.Context, w *warnings) CPU {
 		sockets[ci.PhysicalID] = true
 	}
 	if len(infos) > 0 {
-		c.Model, c.Vendor, c.MHz = infos[0].ModelName, infos[0].VendorID, disk.Finite(infos[0].Mhz)
+		c.Model, c.Vendor, c.MHz = infos[0].ModelName, infos[0].VendorID, wirenum.Finite(infos[0].Mhz)
 		c.Sockets = len(sockets)
 	}
 	return c
@@ -314,8 +315,8 @@ func memory(ctx context.Context, w *warnings) Memory {
 	if err != nil {
 		return Memory{}
 	}
-	return Memory{Total: disk.Int64(v.Total), Available: disk.Int64(v.Available),
-		Used: disk.Int64(v.Used), UsedPercent: disk.Finite(v.UsedPercent)}
+	return Memory{Total: wirenum.Int64(v.Total), Available: wirenum.Int64(v.Available),
+		Used: wirenum.Int64(v.Used), UsedPercent: wirenum.Finite(v.UsedPercent)}
 }
 
 func swap(ctx context.Context, w *warnings) Memory {
@@ -324,8 +325,8 @@ func swap(ctx context.Context, w *warnings) Memory {
 	if err != nil {
 		return Memory{}
 	}
-	return Memory{Total: disk.Int64(s.Total), Available: disk.Int64(s.Free),
-		Used: disk.Int64(s.Used), UsedPercent: disk.Finite(s.UsedPercent)}
+	return Memory{Total: wirenum.Int64(s.Total), Available: wirenum.Int64(s.Free),
+		Used: wirenum.Int64(s.Used), UsedPercent: wirenum.Finite(s.UsedPercent)}
 }
 
 func interfaces(ctx context.Context, w *warnings) []Interface {

@@ -14,6 +14,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -23,13 +24,14 @@ import (
 	"unicode/utf8"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/internal/mountinfo"
 	"github.com/gofunc/gofunc/internal/pathguard"
 	"github.com/gofunc/gofunc/internal/procrun"
 )
 
 // Defaults of Module's fields.
 const (
-	DefaultMountInfo  = "/proc/self/mountinfo"
+	DefaultMountInfo  = mountinfo.Default
 	DefaultMountPath  = "/bin/mount"
 	DefaultUmountPath = "/bin/umount"
 )
@@ -65,23 +67,37 @@ type UmountOptions struct {
 
 // List returns the host's mounts, in mountinfo order.
 func (m *Module) List(ctx context.Context) ([]Mount, error) {
-	if ctx.Err() != nil {
-		return nil, procrun.ContextFault(ctx, "mount.list")
-	}
-	f, err := os.Open(cmp.Or(m.MountInfo, DefaultMountInfo))
-	if err != nil {
-		return nil, gofunc.Errorf(gofunc.CodeUnavailable, "cannot read the mount table: %v", err)
-	}
-	defer f.Close()
-	mounts, err := ParseMountInfo(f)
-	if err != nil {
-		return nil, gofunc.Errorf(gofunc.CodeModule, "%s: %v", f.Name(), err)
-	}
-	if mounts == nil {
-		mounts = []Mount{}
-	}
-	return mounts, nil
+	return mountinfo.Read(ctx, m.MountInfo, "mount.list")
 }
+
+// The mount table's format, shared with the disk and hardware modules
+// (internal/mountinfo).
+type (
+	// Mount is one entry of /proc/self/mountinfo (see proc(5)). Paths
+	// and the device are unescaped: "\040" in the file is a space here.
+	Mount = mountinfo.Mount
+	// ParseError reports the line (1-based) where parsing stopped; it
+	// wraps ErrMalformed, ErrTooMany or bufio.ErrTooLong.
+	ParseError = mountinfo.ParseError
+)
+
+// Limits and errors of ParseMountInfo.
+const (
+	MaxLineLen = mountinfo.MaxLineLen
+	MaxMounts  = mountinfo.MaxMounts
+)
+
+// Errors of ParseMountInfo, wrapped by its *ParseError.
+var (
+	ErrMalformed = mountinfo.ErrMalformed
+	ErrTooMany   = mountinfo.ErrTooMany
+)
+
+// ParseMountInfo parses the mountinfo format of proc(5). Blank lines are
+// skipped; any other line that is not an entry fails with a *ParseError
+// wrapping ErrMalformed. Lines longer than MaxLineLen and inputs with
+// more than MaxMounts entries are refused.
+func ParseMountInfo(r io.Reader) ([]Mount, error) { return mountinfo.Parse(r) }
 
 // InventoryEntry is a mount as the inventory records it: a Mount without
 // the numbers the kernel hands out when something is mounted (mount and

@@ -1,10 +1,10 @@
-// Command bench measures the overlord's fan-out: ping to N minions over
+// Command gofunc-bench measures the overlord's fan-out: ping to N minions over
 // real mutual TLS on loopback, on new connections (cold) and reused ones
 // (warm), and command.run of `uname -r`, for N = 10, 100, 1000 by
 // default. See README.md for the method and the figures.
 //
-//	go run ./bench                       # all sizes, 5 runs each
-//	go run ./bench -n 1000 -runs 10 -cpuprofile cold.prof -profile cold
+//	go run ./internal/cmd/gofunc-bench      # all sizes, 5 runs each
+//	go run ./internal/cmd/gofunc-bench -n 1000 -runs 10 -cpuprofile cold.prof -profile cold
 //
 // The minions run in a child process (this program started again with
 // -child), so that the overlord's memory and CPU can be measured on
@@ -239,7 +239,7 @@ func benchSize(o options, dir string, n int, profile bool) error {
 		return err
 	}
 	newClient := func() *overlord.Client {
-		opts := []overlord.Option{overlord.WithCredentials(id), overlord.WithMinions(overlord.Static(ch.info.Minions)),
+		opts := []overlord.Option{overlord.WithIdentity(id), overlord.WithMinions(overlord.Static(ch.info.Minions)),
 			overlord.WithHostTimeout(30 * time.Second)}
 		if o.forks > 0 {
 			opts = append(opts, overlord.WithForks(o.forks))
