@@ -379,8 +379,8 @@ func (cm *certmaster) reportDropped(spec string) {
 	for i, d := range dropped {
 		list[i] = d.Minion
 	}
-	probe := overlord.New(overlord.WithCredentials(cm.id), overlord.WithMinions(list),
-		overlord.WithGroupsFile(filepath.Join(cm.e.dir(), overlord.GroupsFile)))
+	probe := overlord.New(overlord.WithIdentity(cm.id), overlord.WithMinions(list),
+		overlord.WithGroupsPath(filepath.Join(cm.e.dir(), overlord.GroupsFile)))
 	defer probe.Close()
 	sel := probe.Targets(spec)
 	for _, ex := range cm.e.cli.Exclude {

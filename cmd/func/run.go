@@ -307,7 +307,7 @@ func (e *env) client() *overlord.Client {
 	// identity and the list.
 	cm, err := e.prepare(id)
 	e.cm = cm
-	opts = append(opts, overlord.WithCredentials(id), overlord.WithMinions(cm))
+	opts = append(opts, overlord.WithIdentity(id), overlord.WithMinions(cm))
 	if err != nil {
 		opts = append(opts, func(*overlord.Config) error { return err })
 	}

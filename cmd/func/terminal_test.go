@@ -102,7 +102,7 @@ func TestTerminalView(t *testing.T) {
 	for _, m := range f.Minions() {
 		list = append(list, overlord.Minion{Name: m.Name, Addr: m.Addr})
 	}
-	if err := overlord.SaveMinions(filepath.Join(dir, overlord.CacheFile), list); err != nil {
+	if err := writeMinions(filepath.Join(dir, overlord.CacheFile), list); err != nil {
 		t.Fatal(err)
 	}
 

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/ca"
+	"github.com/gofunc/gofunc/overlord"
 )
 
 var (
@@ -167,4 +169,14 @@ func python(t *testing.T, script string, args ...string) string {
 		t.Fatalf("python3: %v\n%s", err, out)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// writeMinions writes an overlord's cached minion list (DIR/minions.json)
+// as `func list_minions --refresh` leaves it.
+func writeMinions(path string, ms []overlord.Minion) error {
+	b, err := json.Marshal(ms)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o600)
 }

@@ -36,7 +36,7 @@ func newOpFleet(t *testing.T) *opFleet {
 		f.procs, f.addrs = append(f.procs, proc), append(f.addrs, addr)
 		list = append(list, overlord.Minion{Name: name, Addr: addr})
 	}
-	if err := overlord.SaveMinions(filepath.Join(f.overlord, overlord.CacheFile), list); err != nil {
+	if err := writeMinions(filepath.Join(f.overlord, overlord.CacheFile), list); err != nil {
 		t.Fatal(err)
 	}
 	return f

@@ -59,7 +59,7 @@ func rebuildWithout(t *testing.T, path string, drop uint64) {
 func TestAuditWitnessCatchesARebuiltLog(t *testing.T) {
 	f := newFleet(t)
 	addr, proc := f.funcd(t, "w1.test", "127.0.0.91")
-	if err := overlord.SaveMinions(filepath.Join(f.overlord, overlord.CacheFile), []overlord.Minion{{Name: "w1.test", Addr: addr}}); err != nil {
+	if err := writeMinions(filepath.Join(f.overlord, overlord.CacheFile), []overlord.Minion{{Name: "w1.test", Addr: addr}}); err != nil {
 		t.Fatal(err)
 	}
 	fn := func(args ...string) (string, string, int) {
