@@ -37,8 +37,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gofunc/gofunc"
-	"github.com/gofunc/gofunc/modules/disk"
-	"github.com/gofunc/gofunc/modules/mount"
+	"github.com/gofunc/gofunc/internal/diskusage"
+	"github.com/gofunc/gofunc/internal/mountinfo"
 )
 
 // DefaultProc is where the proc filesystem is mounted.
@@ -161,7 +161,7 @@ type Net struct {
 type Disk struct {
 	// Usage is what disk.usage reports: mountpoint, device, fstype,
 	// total, used, free, used_percent and the inode counts.
-	disk.Usage
+	diskusage.Usage
 	ReadBytes      int64   `xmlrpc:"read_bytes"`
 	WrittenBytes   int64   `xmlrpc:"written_bytes"`
 	ReadBytesPerS  float64 `xmlrpc:"read_bytes_per_s"`
@@ -349,7 +349,7 @@ func (m *Module) Disk(ctx context.Context, mountpoint string) ([]Disk, error) {
 		return nil, err
 	}
 	if mountpoint != "" {
-		i := slices.IndexFunc(mounts, func(mt mount.Mount) bool { return mt.Mountpoint == mountpoint })
+		i := slices.IndexFunc(mounts, func(mt mountinfo.Mount) bool { return mt.Mountpoint == mountpoint })
 		if i < 0 {
 			return nil, gofunc.Errorf(gofunc.CodeBadArgs, "%q is not a mountpoint of this host (stats.disk() lists them)", mountpoint)
 		}
@@ -423,12 +423,12 @@ func checkMountpoint(p string) error {
 
 // mounts reads the mount table, keeping of mounts stacked on one
 // mountpoint only the last (the visible one), in table order.
-func (m *Module) mounts() ([]mount.Mount, error) {
+func (m *Module) mounts() ([]mountinfo.Mount, error) {
 	path := m.MountInfo
 	if path == "" {
 		path = m.proc("self/mountinfo")
 	}
-	all, err := (&mount.Module{MountInfo: path}).List(context.Background())
+	all, err := mountinfo.Read(context.Background(), path, "stats.disk")
 	if err != nil {
 		return nil, err
 	}
@@ -447,7 +447,7 @@ func (m *Module) mounts() ([]mount.Mount, error) {
 
 // statfs returns a mount's usage; false when it has no storage or
 // cannot be read (gone since the table was read, or not ours to see).
-func statfs(mt mount.Mount) (Disk, bool) {
+func statfs(mt mountinfo.Mount) (Disk, bool) {
 	var s unix.Statfs_t
 	if err := unix.Statfs(mt.Mountpoint, &s); err != nil || s.Blocks == 0 {
 		return Disk{}, false
@@ -456,7 +456,7 @@ func statfs(mt mount.Mount) (Disk, bool) {
 	total, free, avail := s.Blocks*bs, s.Bfree*bs, s.Bavail*bs
 	used := total - free
 	inodesUsed := s.Files - min(s.Ffree, s.Files)
-	d := Disk{Usage: disk.Usage{
+	d := Disk{Usage: diskusage.Usage{
 		Mountpoint: mt.Mountpoint, Device: mt.Device, Fstype: mt.Fstype,
 		Total: clamp(total), Used: clamp(used), Free: clamp(avail),
 		// As df: used against what users can fill (used + available).
