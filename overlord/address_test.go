@@ -187,7 +187,7 @@ func TestOverlordDialsOnlyVouchedAddresses(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs logBuffer
-	c := overlord.New(overlord.WithCredentials(admin), overlord.WithLogger(logs.logger()),
+	c := overlord.New(overlord.WithIdentity(admin), overlord.WithLogger(logs.logger()),
 		overlord.WithMinions(overlord.Certmaster{Addr: certmaster, Identity: admin, Logger: logs.logger()}))
 	t.Cleanup(func() { c.Close() })
 	ms, err := c.Minions(t.Context())
