@@ -170,7 +170,8 @@ func (d *decoder) release() {
 	if cap(d.s.scratch) > maxPooledBuffer {
 		d.s.scratch = nil
 	}
-	if cap(d.s.open) > maxPooledBuffer/16 || cap(d.vals) > maxPooledBuffer || cap(d.members) > maxPooledBuffer {
+	// The stacks, by the bytes their elements take.
+	if cap(d.s.open)*16 > maxPooledBuffer || cap(d.vals)*16 > maxPooledBuffer || cap(d.members)*32 > maxPooledBuffer {
 		*d = decoder{s: scanner{buf: d.s.buf}, names: d.names, recent: d.recent}
 	}
 	decoderPool.Put(d)

@@ -113,7 +113,7 @@ func (s *scanner) reset(src io.Reader) {
 	s.ascii = false
 	s.pendingEnd = false
 	s.text = s.text[:0]
-	clear(s.open)
+	clear(s.open[:cap(s.open)]) // the strings of earlier documents too
 	s.open = s.open[:0]
 	s.ns = nil
 	s.nsUndo = s.nsUndo[:0]
@@ -336,9 +336,10 @@ func (s *scanner) depth() int { return len(s.open) }
 // next reads the next token. At the end of input it returns tokEOF if
 // no element is open, else an error; read errors come back as they are.
 func (s *scanner) next() (tokKind, error) {
-	if s.pendingEnd {
-		s.pendingEnd = false
-		s.pop()
+	switch {
+	case s.tryStart():
+		return tokStart, nil
+	case s.tryEnd(): // the end half of <x/> too
 		return tokEnd, nil
 	}
 	b, ok := s.getc()
@@ -358,9 +359,6 @@ func (s *scanner) next() (tokKind, error) {
 			return 0, err
 		}
 		return tokText, nil
-	}
-	if s.r < s.w && isNameByte(s.buf[s.r]) {
-		return s.startTag() // the usual case, without the detour
 	}
 	if b, err := s.mustgetc(); err != nil {
 		return 0, err
@@ -452,14 +450,6 @@ func asciiName(b []byte) (n int, ok bool) {
 }
 
 func (s *scanner) endTag() (tokKind, error) {
-	// Fast path: </name> in the window. The name points into it.
-	if buf := s.buf[s.r:s.w]; len(buf) > 0 {
-		if n, ok := asciiName(buf); ok && buf[n] == '>' && s.depth() > 0 && s.top() == string(buf[:n]) {
-			s.r += n + 1
-			s.pop()
-			return tokEnd, nil
-		}
-	}
 	name, ok, err := s.qname(s.nameBuf)
 	s.nameBuf = name
 	if !ok {
@@ -508,23 +498,6 @@ func (s *scanner) pop() {
 }
 
 func (s *scanner) startTag() (tokKind, error) {
-	// Fast path: <name> or <name/> in the window. The name points into it.
-	if buf := s.buf[s.r:s.w]; len(buf) > 0 {
-		if n, ok := asciiName(buf); ok {
-			switch {
-			case buf[n] == '>':
-				s.r += n + 1
-				s.attr, s.decls = nil, s.decls[:0]
-				s.opened(knownName(buf[:n]), false)
-				return tokStart, nil
-			case buf[n] == '/' && n+1 < len(buf) && buf[n+1] == '>':
-				s.r += n + 2
-				s.attr, s.decls = nil, s.decls[:0]
-				s.opened(knownName(buf[:n]), true)
-				return tokStart, nil
-			}
-		}
-	}
 	name, ok, err := s.qname(s.nameBuf)
 	s.nameBuf = name
 	if !ok {
