@@ -268,12 +268,14 @@ func (s *scanner) tryStart() bool {
 	case end[0] == '>':
 		s.r += n + 2
 		s.attr, s.decls = nil, s.decls[:0]
-		s.opened(knownName(buf[1:1+n]), false)
+		name, known := knownName(buf[1 : 1+n])
+		s.opened(name, known, false)
 		return true
 	case end[0] == '/' && len(end) > 1 && end[1] == '>':
 		s.r += n + 3
 		s.attr, s.decls = nil, s.decls[:0]
-		s.opened(knownName(buf[1:1+n]), true)
+		name, known := knownName(buf[1 : 1+n])
+		s.opened(name, known, true)
 		return true
 	}
 	return false
@@ -533,73 +535,78 @@ func (s *scanner) startTag() (tokKind, error) {
 			return 0, err
 		}
 	}
-	s.opened(knownName(name), empty)
+	str, known := knownName(name)
+	s.opened(str, known, empty)
 	return tokStart, nil
 }
 
 // opened records the start tag just read: its element is open, with its
 // namespace declarations (s.decls) in force.
-func (s *scanner) opened(name string, empty bool) {
+func (s *scanner) opened(name string, known, empty bool) {
 	s.open = append(s.open, name)
 	if len(s.decls) > 0 {
 		s.declare()
 	}
-	prefix, local := splitName(name)
-	s.localOff = len(name) - len(local)
-	s.nsEmpty = s.translatesEmpty(prefix)
+	if s.ns == nil && known {
+		s.localOff, s.nsEmpty = 0, true // no prefix, no namespace declared
+	} else {
+		prefix, local := splitName(name)
+		s.localOff = len(name) - len(local)
+		s.nsEmpty = s.translatesEmpty(prefix)
+	}
 	s.pendingEnd = empty
 }
 
 // knownName returns name as a string, without allocating for the names
-// XML-RPC uses.
-func knownName(name []byte) string {
+// XML-RPC uses; known says it is one of them (none has a prefix).
+func knownName(name []byte) (_ string, known bool) {
 	switch string(name) {
 	case "value":
-		return "value"
+		return "value", true
 	case "member":
-		return "member"
+		return "member", true
 	case "name":
-		return "name"
+		return "name", true
 	case "string":
-		return "string"
+		return "string", true
 	case "int":
-		return "int"
+		return "int", true
 	case "i4":
-		return "i4"
+		return "i4", true
 	case "i8":
-		return "i8"
+		return "i8", true
 	case "double":
-		return "double"
+		return "double", true
 	case "boolean":
-		return "boolean"
+		return "boolean", true
 	case "struct":
-		return "struct"
+		return "struct", true
 	case "array":
-		return "array"
+		return "array", true
 	case "data":
-		return "data"
+		return "data", true
 	case "dateTime.iso8601":
-		return "dateTime.iso8601"
+		return "dateTime.iso8601", true
 	case "base64":
-		return "base64"
+		return "base64", true
 	case "nil":
-		return "nil"
+		return "nil", true
 	case "param":
-		return "param"
+		return "param", true
 	case "params":
-		return "params"
+		return "params", true
 	case "methodName":
-		return "methodName"
+		return "methodName", true
 	case "methodCall":
-		return "methodCall"
+		return "methodCall", true
 	case "methodResponse":
-		return "methodResponse"
+		return "methodResponse", true
 	case "fault":
-		return "fault"
+		return "fault", true
 	case "xml":
-		return "xml"
+		return "xml", true
 	}
-	return string(name)
+	return string(name), false
 }
 
 // attribute reads one name="value". Namespace declarations are noted in
@@ -701,7 +708,7 @@ func (s *scanner) procInst() (tokKind, error) {
 	if !isXMLName(target) {
 		return 0, syntaxError("invalid XML name: " + clip(string(target)))
 	}
-	s.target = knownName(target)
+	s.target, _ = knownName(target)
 	s.xmlDecl = s.target == "xml"
 	s.space()
 	data := s.scratch[:0]
