@@ -11,6 +11,7 @@ import (
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/fleettest"
+	"github.com/gofunc/gofunc/internal/modtest"
 	"github.com/gofunc/gofunc/minion"
 	"github.com/gofunc/gofunc/modules/nagios"
 )
@@ -20,12 +21,8 @@ import (
 // judged by the ACL as the methods they stand for, and introspection
 // says so.
 func TestFuncNamesOverMutualTLS(t *testing.T) {
-	if _, err := os.Stat(filepath.Join(nagios.DefaultPluginDir, "check_dummy")); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("monitoring-plugins are not installed (.ci/run installs monitoring-plugins-basic): %v", err)
-		}
-		t.Skipf("SKIPPED: monitoring-plugins are not installed (apt-get install monitoring-plugins-basic): %v", err)
-	}
+	_, err := os.Stat(filepath.Join(nagios.DefaultPluginDir, "check_dummy"))
+	modtest.Need(t, "Debian's monitoring-plugins (apt-get install monitoring-plugins-basic)", err)
 	acl, err := minion.ParseACL("t.acl", strings.NewReader(`
 monitor@overlord = nagios.run_check, getfile.read, getfile.stat
 !intern@overlord = nagios.*, getfile.read

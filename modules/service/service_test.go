@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -154,17 +155,21 @@ func TestStatus(t *testing.T) {
 	modtest.WantCode(t, err, gofunc.CodeNotFound)
 }
 
-func TestActions(t *testing.T) {
-	m, log := fakeSystemctl(t)
-	ctx := t.Context()
-	for verb, call := range map[string]func(string) (bool, error){
+// controlVerbs are the module's control methods by systemctl verb.
+func controlVerbs(ctx context.Context, m *Module) map[string]func(string) (bool, error) {
+	return map[string]func(string) (bool, error){
 		"start":   func(n string) (bool, error) { return m.Start(ctx, n) },
 		"stop":    func(n string) (bool, error) { return m.Stop(ctx, n) },
 		"restart": func(n string) (bool, error) { return m.Restart(ctx, n) },
 		"reload":  func(n string) (bool, error) { return m.Reload(ctx, n) },
 		"enable":  func(n string) (bool, error) { return m.Enable(ctx, n) },
 		"disable": func(n string) (bool, error) { return m.Disable(ctx, n) },
-	} {
+	}
+}
+
+func TestActions(t *testing.T) {
+	m, log := fakeSystemctl(t)
+	for verb, call := range controlVerbs(t.Context(), m) {
 		log.Reset()
 		if ok, err := call("getty@tty1.service"); !ok || err != nil {
 			t.Fatalf("%s = %v, %v", verb, ok, err)
@@ -282,15 +287,7 @@ func TestHostileNames(t *testing.T) {
 func TestControlVerbsOnlyActOnServices(t *testing.T) {
 	m, log := fakeSystemctl(t)
 	ctx := t.Context()
-	verbs := map[string]func(string) (bool, error){
-		"start":   func(n string) (bool, error) { return m.Start(ctx, n) },
-		"stop":    func(n string) (bool, error) { return m.Stop(ctx, n) },
-		"restart": func(n string) (bool, error) { return m.Restart(ctx, n) },
-		"reload":  func(n string) (bool, error) { return m.Reload(ctx, n) },
-		"enable":  func(n string) (bool, error) { return m.Enable(ctx, n) },
-		"disable": func(n string) (bool, error) { return m.Disable(ctx, n) },
-	}
-	for verb, call := range verbs {
+	for verb, call := range controlVerbs(ctx, m) {
 		for _, unit := range []string{"reboot.target", "poweroff.target", "halt.target", "emergency.target",
 			"rescue.target", "kexec.target", "ctrl-alt-del.target", "home.mount", "dev-sda1.swap", "sshd.socket",
 			"apt-daily.timer", "user.slice", "session-1.scope", "nginx.path", "proc-sys-fs-binfmt_misc.automount",
