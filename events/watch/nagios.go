@@ -2,6 +2,7 @@ package watch
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -80,7 +81,33 @@ func (s *nagiosSource) observe(ctx context.Context, prev events.Data) (string, e
 		ep.Label = clip(ep.Label, 128)
 		d.Perfdata = append(d.Perfdata, ep)
 	}
+	fit(d)
 	return res.Status, d, nil
+}
+
+// fit shrinks d until its JSON is within events.MaxDataBytes, so that a
+// plugin printing too much (a 10 KB unit of measurement, say) still gets
+// its state recorded: perfdata go first, then the long output, the
+// output and the arguments.
+func fit(d *events.NagiosState) {
+	for {
+		b, err := json.Marshal(d)
+		if err == nil && len(b) <= events.MaxDataBytes {
+			return
+		}
+		switch {
+		case len(d.Perfdata) > 0:
+			d.Perfdata = d.Perfdata[:len(d.Perfdata)/2]
+		case d.LongOutput != "":
+			d.LongOutput = clip(d.LongOutput, len(d.LongOutput)/2)
+		case d.Output != "":
+			d.Output = clip(d.Output, len(d.Output)/2)
+		case len(d.Args) > 0:
+			d.Args = nil
+		default:
+			return // cannot happen: what is left is a few short fields
+		}
+	}
 }
 
 func (*nagiosSource) close() error { return nil }

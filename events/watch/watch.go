@@ -399,7 +399,7 @@ func clip(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	cut := n - len("...")
+	cut := max(n-len("..."), 0)
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}

@@ -354,3 +354,25 @@ func TestRealPlugins(t *testing.T) {
 		t.Errorf("check_dummy = %+v", d)
 	}
 }
+
+// TestHugePluginOutputStillRecorded: a plugin printing far more than an
+// event holds still has its state recorded, within the bound.
+func TestHugePluginOutputStillRecorded(t *testing.T) {
+	dir := t.TempDir()
+	script := "#!/bin/sh\nrun() { yes \"$1\" | head -c \"$2\" | tr -d '\\n'; }\n" +
+		"printf 'CRITICAL - '; run x 30000; printf ' | '\n" +
+		"for i in $(seq 1 40); do printf \"l$i=1%s;2;3 \" \"$(run u 3000)\"; done\necho\n" +
+		"run y 30000; echo\nexit 2\n"
+	os.WriteFile(filepath.Join(dir, "check_big"), []byte(script), 0o755)
+	h := newHarness(t)
+	h.start(Options{}, Watch{Name: "big", Every: MaxEvery, Check: &Nagios{Plugin: "check_big", PluginDir: dir}})
+	h.check("big", false)
+	evs := h.next()
+	if len(evs) != 1 || evs[0].Type != events.TypeNagiosState || len(evs[0].Data) > events.MaxDataBytes {
+		t.Fatalf("events %v", evs)
+	}
+	d, _ := evs[0].Decode()
+	if n := d.(*events.NagiosState); n.State != "CRITICAL" || !strings.HasPrefix(n.Output, "CRITICAL - xxx") {
+		t.Errorf("state %s, output %.40q", n.State, n.Output)
+	}
+}
