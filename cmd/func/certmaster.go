@@ -306,12 +306,16 @@ func (cm *certmaster) minions(ctx context.Context) ([]overlord.Minion, error) {
 				}
 			}
 			if cm.e.cli.ListMinions.Refresh {
-				return nil, fmt.Errorf("could not refresh the minion list: the certmaster at %s did not answer (%s)", cm.addr, networkCause(err))
+				return nil, fmt.Errorf("could not refresh the minion list from the certmaster at %s: %s", cm.addr, networkCause(err))
+			}
+			what := "did not answer"
+			if refused(err) {
+				what = "refused this overlord's certificate"
 			}
 			if cacheErr != nil {
-				return nil, fmt.Errorf("the certmaster at %s did not answer (%s) and no minion list is cached in %s", cm.addr, networkCause(err), path)
+				return nil, fmt.Errorf("the certmaster at %s %s (%s) and no minion list is cached in %s", cm.addr, what, networkCause(err), path)
 			}
-			cm.e.warn("the certmaster at %s did not answer (%s); using the minion list cached in %s", cm.addr, networkCause(err), path)
+			cm.e.warn("the certmaster at %s %s (%s); using the minion list cached in %s", cm.addr, what, networkCause(err), path)
 		}
 	}
 	if cacheErr != nil {

@@ -58,7 +58,13 @@ func extraModules(_ string, srv *minion.Server) error {
 // the admin identity and minions.json.
 func fleetDir(t *testing.T, n int) (*fleettest.Fleet, string) {
 	t.Helper()
-	f := fleettest.Start(t, fleettest.Config{Minions: n, HostTimeout: 5 * time.Second, Modules: extraModules})
+	return fleetDirWith(t, fleettest.Config{Minions: n, HostTimeout: 5 * time.Second, Modules: extraModules})
+}
+
+// fleetDirWith is fleetDir for a fleet configured by cfg.
+func fleetDirWith(t *testing.T, cfg fleettest.Config) (*fleettest.Fleet, string) {
+	t.Helper()
+	f := fleettest.Start(t, cfg)
 	dir := t.TempDir()
 	if err := f.Admin().Save(dir); err != nil {
 		t.Fatal(err)

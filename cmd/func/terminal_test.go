@@ -18,7 +18,6 @@ import (
 
 	"github.com/gofunc/gofunc/fleettest"
 	"github.com/gofunc/gofunc/minion"
-	"github.com/gofunc/gofunc/overlord"
 )
 
 var (
@@ -90,21 +89,10 @@ func TestTerminalView(t *testing.T) {
 	for i := 21; i <= 25; i++ {
 		slow[fmt.Sprintf("m%d.test", i)] = true
 	}
-	f := fleettest.Start(t, fleettest.Config{Minions: 25, HostTimeout: time.Minute,
+	_, dir := fleetDirWith(t, fleettest.Config{Minions: 25, HostTimeout: time.Minute,
 		Modules: func(name string, srv *minion.Server) error {
 			return srv.Register("gate", &gate{slow: slow[name], open: open})
 		}})
-	dir := t.TempDir()
-	if err := f.Admin().Save(dir); err != nil {
-		t.Fatal(err)
-	}
-	var list []overlord.Minion
-	for _, m := range f.Minions() {
-		list = append(list, overlord.Minion{Name: m.Name, Addr: m.Addr})
-	}
-	if err := writeMinions(filepath.Join(dir, overlord.CacheFile), list); err != nil {
-		t.Fatal(err)
-	}
 
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()

@@ -1,8 +1,10 @@
 package clidoc
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"os/exec"
 	"strings"
 
 	"github.com/alecthomas/kong"
@@ -200,3 +202,23 @@ func esc(s string) string {
 	}
 	return s
 }
+
+// Lint reads page with groff's man macros and all warnings on, and
+// returns what groff complained about. It needs groff (Debian's
+// groff-base); ErrNoGroff when it is missing.
+func Lint(page string) error {
+	groff, err := exec.LookPath("groff")
+	if err != nil {
+		return ErrNoGroff
+	}
+	cmd := exec.Command(groff, "-man", "-Tutf8", "-ww", "-z")
+	cmd.Stdin = strings.NewReader(page)
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(out) > 0 {
+		return fmt.Errorf("groff: %v: %s", err, out)
+	}
+	return nil
+}
+
+// ErrNoGroff: Lint found no groff to read the page with.
+var ErrNoGroff = errors.New("clidoc: groff is not installed")
