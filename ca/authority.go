@@ -93,6 +93,10 @@ type Config struct {
 	// parent, and an overlord user may have a certificate per device).
 	// Issue, Sign and Renew refuse one more with ErrTooManyCertificates.
 	MaxLive int
+	// ReserveBytes is the size of DIR/reserve, disk space set aside so
+	// that a revocation can still be written when the disk is full (see
+	// reserve.go); default 8 MiB, negative for none.
+	ReserveBytes int64
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -122,6 +126,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxLive <= 0 {
 		c.MaxLive = DefaultMaxLive
 	}
+	if c.ReserveBytes == 0 {
+		c.ReserveBytes = DefaultReserveBytes
+	}
 	return c
 }
 
@@ -140,6 +147,10 @@ type Authority struct {
 	crlCache atomic.Pointer[crlFile]
 	submits  submitQueue
 	refusals refusalLimiter
+
+	reserveMu    sync.Mutex
+	reserveOK    bool      // DIR/reserve is in place
+	reserveTried time.Time // last attempt to make it
 
 	fullMu      sync.Mutex
 	fullAudited time.Time // last audit record of a refusal for a full request store

@@ -233,7 +233,7 @@ func (a *Authority) RevokeRole(nameOrSerial string, role gofunc.Role, reason Rev
 		return nil, fmt.Errorf("%w: unknown role %q", ErrBadRequest, role)
 	}
 	var out []CertInfo
-	err := a.update(func(tx *txn) error {
+	err := a.updateTx(true, func(tx *txn) error {
 		targets, err := revocationTargets(tx.ix, nameOrSerial, role)
 		if err != nil {
 			return err

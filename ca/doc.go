@@ -39,6 +39,8 @@
 //	  requests/NAME.json pending and rejected requests (CSR, source address,
 //	                     time, requested address, key fingerprint)
 //	  tokens.json        enrollment tokens, SHA-256 hashes only, 0600
+//	  reserve            disk space set aside so that a revocation can be
+//	                     written when the disk is full (see reserve.go)
 //	  lock               flock(2) lock file
 //	  audit.log          the certmaster's audit log (opened by the daemon and
 //	                     the certmaster command, not by this package)

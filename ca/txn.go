@@ -3,6 +3,7 @@ package ca
 import (
 	"errors"
 	"fmt"
+	"syscall"
 
 	"github.com/gofunc/gofunc/audit"
 )
@@ -33,6 +34,8 @@ type txn struct {
 	certs   map[int]int    // entry position -> index in ix.Certs
 	after   []func() error // step 4
 	changes int            // state changes recorded (anything but audits)
+	// critical marks a revocation: it may use the disk reserve.
+	critical bool
 
 	reqs     map[string]*requestRecord // DIR/requests as this txn leaves it; nil value: removed
 	tokens   *tokenFile                // loaded on first use
@@ -113,6 +116,13 @@ func (tx *txn) rollback(sp savepoint) bool {
 // fn fails, only the refusals it recorded are written (when nothing else
 // changed; otherwise nothing is) and fn's error is returned.
 func (a *Authority) update(fn func(tx *txn) error) error {
+	return a.updateTx(false, fn)
+}
+
+// updateTx is update; critical txns (revocations) may use the disk
+// reserve.
+func (a *Authority) updateTx(critical bool, fn func(tx *txn) error) error {
+	a.ensureReserve()
 	unlock, err := a.lock.lock(lockExclusive)
 	if err != nil {
 		return err
@@ -122,7 +132,7 @@ func (a *Authority) update(fn func(tx *txn) error) error {
 	if err != nil {
 		return err
 	}
-	tx := &txn{a: a, ix: ix}
+	tx := &txn{a: a, ix: ix, critical: critical}
 	if err := fn(tx); err != nil {
 		if tx.rollback(savepoint{}) {
 			if werr := tx.writeAudits(); werr != nil {
@@ -163,29 +173,42 @@ func (tx *txn) commit() error {
 }
 
 func (tx *txn) commitSteps() error {
-	if err := tx.writeAudits(); err != nil {
+	if err := tx.step(tx.writeAudits); err != nil {
 		return err
 	}
 	for _, fn := range tx.effects {
-		if err := fn(); err != nil {
+		if err := tx.step(fn); err != nil {
 			return err
 		}
 	}
 	if tx.tokDirty {
-		if err := tx.a.writeTokens(tx.tokens); err != nil {
+		if err := tx.step(func() error { return tx.a.writeTokens(tx.tokens) }); err != nil {
 			return err
 		}
 	}
 	if len(tx.entries) > 0 {
-		if err := tx.a.st.append(tx.entries, tx.certs); err != nil {
+		if err := tx.step(func() error { return tx.a.st.append(tx.entries, tx.certs) }); err != nil {
 			return err
 		}
 	}
 	var errs []error
 	for _, fn := range tx.after {
-		errs = append(errs, fn())
+		errs = append(errs, tx.step(fn))
 	}
 	return errors.Join(errs...)
+}
+
+// step runs one commit step. Each step either completes or leaves
+// nothing behind (the audit log and the journal take back a partial
+// write, other files are replaced atomically), so a critical txn
+// (a revocation) that finds the disk full frees the reserve and tries
+// the step again.
+func (tx *txn) step(fn func() error) error {
+	err := fn()
+	if err != nil && tx.critical && errors.Is(err, syscall.ENOSPC) && tx.a.releaseReserve() {
+		err = fn()
+	}
+	return err
 }
 
 // writeAudits writes the recorded audit records as one batch.
@@ -197,8 +220,11 @@ func (tx *txn) writeAudits() error {
 	for i, r := range tx.audits {
 		evs[i] = r.ev
 	}
+	if err := tx.a.auditBatch(evs); err != nil {
+		return err
+	}
 	tx.audits = nil
-	return tx.a.auditBatch(evs)
+	return nil
 }
 
 // readRequest returns the stored request for name as this txn sees it.

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/identity"
 )
 
@@ -136,5 +137,24 @@ func TestIssueOverlordRefusesOverwrite(t *testing.T) {
 	}
 	if out := mustRun(t, "revoke", "--dir", dir, "--role", "overlord", "alice"); strings.Count(out, "revoked alice") != 2 {
 		t.Errorf("revoke --role overlord alice:\n%s", out)
+	}
+}
+
+// --audit-keep bounds the rotated audit files; what is kept still
+// verifies (issue 11 item 1).
+func TestAuditRetentionFlags(t *testing.T) {
+	dir, _ := initCA(t)
+	for range 30 {
+		mustRun(t, "token", "create", "--dir", dir, "--audit-max-file", "1KiB", "--audit-keep", "2", "--comment", strings.Repeat("x", 200))
+	}
+	files, err := audit.Files(filepath.Join(dir, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 3 {
+		t.Errorf("audit files %v, want 2 rotated and the live one", files)
+	}
+	if _, err := audit.Verify(files...); err != nil {
+		t.Errorf("the audit files kept do not verify: %v", err)
 	}
 }

@@ -38,11 +38,13 @@ const (
 // cli is the command line. Every flag can also come from DIR/gofunc.toml
 // or GOFUNC_<FLAG> (see internal/cliconf); the flag wins.
 type cli struct {
-	Dir      string       `help:"CA directory." required:"" type:"path"`
-	JSON     bool         `name:"json" help:"Print machine-readable JSON."`
-	LogLevel string       `name:"log-level" help:"trace, debug, info, warn, error (default: info for serve, warn otherwise)."`
-	Version  version.Flag `help:"Print the version and exit."`
-	MaxLive  int          `name:"max-live" help:"Most valid certificates one name may hold in its role (a renewal overlaps its parent)." default:"4"`
+	Dir          string       `help:"CA directory." required:"" type:"path"`
+	JSON         bool         `name:"json" help:"Print machine-readable JSON."`
+	LogLevel     string       `name:"log-level" help:"trace, debug, info, warn, error (default: info for serve, warn otherwise)."`
+	Version      version.Flag `help:"Print the version and exit."`
+	MaxLive      int          `name:"max-live" help:"Most valid certificates one name may hold in its role (a renewal overlaps its parent)." default:"4"`
+	AuditMaxFile cliconf.Size `name:"audit-max-file" help:"Rotate DIR/audit.log at this size." default:"64MiB"`
+	AuditKeep    int          `name:"audit-keep" help:"Rotated audit files kept; older ones are deleted (their last record is kept in audit.log.anchor so the rest still verifies). 0 keeps all." default:"0"`
 
 	Completion clidoc.CompletionFlag `help:"Print the shell completion script for SHELL (bash, zsh, fish) and exit." placeholder:"SHELL"`
 	Man        clidoc.ManFlag        `help:"Print the man page (roff) and exit: certmaster --man | man -l -."`
@@ -79,6 +81,8 @@ type serveCmd struct {
 	DrainPeriod time.Duration `name:"drain" help:"How long SIGTERM waits for calls in flight." default:"30s"`
 	Validity    time.Duration `help:"Lifetime of the certificates signed (autosign, tokens) and renewed (default: one year, capped by the CA's own)."`
 	MaxStored   int           `name:"max-stored" help:"Most certificate requests kept (pending, rejected, conflicting); new ones over it are refused as busy." default:"10000"`
+	MaxConns    int           `name:"max-conns" help:"Most connections open at once; more are closed at once." default:"1024"`
+	MaxConnsPer int           `name:"max-conns-per-source" help:"Most connections from one source (IPv4 address, IPv6 /64)." default:"64"`
 }
 
 type signCmd struct {
@@ -266,12 +270,19 @@ func (e *env) openWith(validity time.Duration, maxStored int) (*ca.Authority, er
 	}
 	return ca.Open(ca.Config{
 		Dir:       e.cli.Dir,
-		Audit:     &audit.Shared{Path: filepath.Join(e.cli.Dir, "audit.log")},
+		Audit:     e.auditLog(),
 		Logger:    e.log.Named("ca"),
 		Validity:  validity,
 		MaxStored: maxStored,
 		MaxLive:   e.cli.MaxLive,
 	})
+}
+
+// auditLog is DIR/audit.log, shared by the daemon and every admin
+// command, with the rotation and retention the flags set.
+func (e *env) auditLog() *audit.Shared {
+	return &audit.Shared{Path: filepath.Join(e.cli.Dir, "audit.log"), Config: audit.Config{
+		MaxFileBytes: int64(e.cli.AuditMaxFile), KeepRotated: e.cli.AuditKeep, Logger: e.log.Named("audit")}}
 }
 
 // print writes v as JSON with --json, else calls human.
@@ -290,7 +301,7 @@ func (e *env) init() error {
 	a, err := ca.Init(ca.Config{
 		Dir:    e.cli.Dir,
 		Name:   e.cli.Init.Name,
-		Audit:  &audit.Shared{Path: filepath.Join(e.cli.Dir, "audit.log")},
+		Audit:  e.auditLog(),
 		Logger: e.log.Named("ca"),
 	})
 	if err != nil {
@@ -325,7 +336,10 @@ func (e *env) serve() error {
 		MaxBodyBytes: sc.MaxBody,
 		RateLimit:    rate.Limit(sc.RateLimit),
 		RateBurst:    sc.RateBurst,
-		ServerNames:  sc.ServerName,
+		MaxConns:     sc.MaxConns,
+
+		MaxConnsPerSource: sc.MaxConnsPer,
+		ServerNames:       sc.ServerName,
 	}
 	ln, err := net.Listen("tcp", sc.Listen)
 	if err != nil {
