@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -77,15 +76,11 @@ func TestRevokedOverlordRefusedWithinCRLInterval(t *testing.T) {
 	addr := minionServer(t, minion)
 
 	const interval = 50 * time.Millisecond
-	ctx, cancel := context.WithCancel(t.Context())
-	loopDone := make(chan error, 1)
-	go func() { loopDone <- identity.CRLLoop(ctx, minion, ts.addr, interval) }()
-	defer func() {
-		cancel()
-		if err := <-loopDone; !errors.Is(err, context.Canceled) {
-			t.Errorf("CRLLoop returned %v", err)
-		}
-	}()
+	r := &identity.Refresher{Identity: minion, Certmaster: ts.addr, CRLInterval: interval}
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop()
 
 	tr := &http.Transport{TLSClientConfig: overlord.ClientTLSConfig("m1")}
 	defer tr.CloseIdleConnections()
@@ -304,7 +299,7 @@ func tlsDialState(addr string, cfg *tls.Config) (tls.ConnectionState, error) {
 	return c.ConnectionState(), nil
 }
 
-func TestRenewLoop(t *testing.T) {
+func TestRefresherRenews(t *testing.T) {
 	var offset atomic.Int64
 	offset.Store(int64(2 * time.Hour))
 	clock := func() time.Time { return time.Now().Add(-time.Duration(offset.Load())) }
@@ -315,20 +310,16 @@ func TestRenewLoop(t *testing.T) {
 	}
 	old := id.Leaf()
 	offset.Store(0)
-	ctx, cancel := context.WithCancel(t.Context())
-	var wg sync.WaitGroup
-	var loopErr error
-	wg.Go(func() { loopErr = identity.RenewLoop(ctx, id, ts.addr, nil) })
+	r := &identity.Refresher{Identity: id, Certmaster: ts.addr, Renew: true}
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop()
 	deadline := time.Now().Add(10 * time.Second)
 	for id.Leaf().Equal(old) {
 		if time.Now().After(deadline) {
-			t.Fatal("RenewLoop did not renew a due certificate")
+			t.Fatal("the refresher did not renew a due certificate")
 		}
 		time.Sleep(5 * time.Millisecond)
-	}
-	cancel()
-	wg.Wait()
-	if !errors.Is(loopErr, context.Canceled) {
-		t.Errorf("RenewLoop returned %v", loopErr)
 	}
 }

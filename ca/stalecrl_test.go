@@ -55,13 +55,14 @@ func TestStaleCRLIsReported(t *testing.T) {
 	var logs lockedBuffer
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- identity.CRLLoop(ctx, id, "127.0.0.1:1", 10*time.Millisecond, hclogTo(&logs)) }()
+	r := &identity.Refresher{Identity: id, Certmaster: "127.0.0.1:1", CRLInterval: 10 * time.Millisecond, Logger: hclogTo(&logs)}
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
 	for !strings.Contains(logs.String(), "crl is stale") && ctx.Err() == nil {
 		time.Sleep(10 * time.Millisecond)
 	}
-	cancel()
-	<-done
+	r.Stop()
 	if out := logs.String(); !strings.Contains(out, "[ERROR]") || !strings.Contains(out, "NOT enforced") || !strings.Contains(out, "age=") {
 		t.Errorf("failed refresh of a stale CRL logged:\n%s", out)
 	}

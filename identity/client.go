@@ -315,15 +315,28 @@ func FetchMinions(ctx context.Context, id *Identity, certmaster string) ([]Minio
 // refuses that certificate at the handshake (revoked, expired), it asks
 // again without one, so that a revoked holder still learns it is
 // revoked: id.Revoked(id.Leaf()) is then true.
+//
+// A CRL newer than the one id held is also saved in id's directory
+// (see Dir), where the next Load finds it; a failure to save is
+// returned, the CRL being installed all the same.
 func FetchCRL(ctx context.Context, id *Identity, certmaster string) error {
+	before := id.CRLNumber()
 	err := fetchCRL(ctx, id, certmaster, id)
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "remote error" && ctx.Err() == nil {
 		if err2 := fetchCRL(ctx, id, certmaster, nil); err2 == nil {
-			return nil
+			err = nil
 		}
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	if dir := id.Dir(); dir != "" && id.CRLNumber() != before {
+		if err := id.Save(dir); err != nil {
+			return fmt.Errorf("identity: save the new CRL: %w", err)
+		}
+	}
+	return nil
 }
 
 // fetchCRL fetches the CRL into id, authenticating with as (nil: no
@@ -344,47 +357,4 @@ func fetchCRL(ctx context.Context, id *Identity, certmaster string, as *Identity
 		return fmt.Errorf("identity: get_crl: %w", err)
 	}
 	return id.SetCRL(der)
-}
-
-// DefaultCRLInterval is how often CRLLoop fetches the CRL by default.
-const DefaultCRLInterval = 30 * time.Second
-
-// CRLLoop fetches the certmaster's CRL into id now and then every
-// interval (default 30 s) until ctx is done; it then returns ctx's error.
-// A revoked peer is therefore refused at most interval (plus one fetch)
-// after the revocation: by new handshakes, and by servers that call
-// id.Revoked per request on older connections. Failed fetches are logged
-// to the optional logger and retried at the next tick; the last good CRL
-// stays in force, and once it is past its NextUpdate every failure is
-// logged as an error naming its age (see Identity.CRLStatus).
-func CRLLoop(ctx context.Context, id *Identity, certmaster string, interval time.Duration, logger ...hclog.Logger) error {
-	if interval <= 0 {
-		interval = DefaultCRLInterval
-	}
-	log := hclog.NewNullLogger()
-	if len(logger) > 0 && logger[0] != nil {
-		log = logger[0]
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		fctx, cancel := context.WithTimeout(ctx, max(interval, 5*time.Second))
-		err := FetchCRL(fctx, id, certmaster)
-		cancel()
-		if err != nil && ctx.Err() == nil {
-			if st := id.CRLStatus(); st.Stale {
-				// Loud: every revocation since this CRL's NextUpdate is
-				// unknown here, and stays so until a fetch succeeds.
-				log.Error("crl is stale and cannot be fetched: revocations since it was made are NOT enforced",
-					"certmaster", certmaster, "crl_number", st.Number, "next_update", st.NextUpdate, "age", st.Age.Round(time.Second), "error", err)
-			} else {
-				log.Warn("crl fetch failed", "certmaster", certmaster, "error", err)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
 }

@@ -26,9 +26,11 @@
 // that call [Identity.Revoked] per request cut off older connections
 // too. An identity with no CRL refuses nobody, and a CRL past its
 // NextUpdate stays in force (a certmaster outage must not stop the
-// fleet); [CRLLoop] keeps it fresh. Certificates are renewed at two
-// thirds of their lifetime ([RenewAt], [Identity.RenewIfDue],
-// [RenewLoop]) over mutual TLS, with no admin action.
+// fleet). Certificates are renewed at two thirds of their lifetime
+// ([RenewAt], [Identity.RenewIfDue]) over mutual TLS, with no admin
+// action. A [Refresher] does both while a program runs: the minion
+// server and the overlord client start one when they are given their
+// certmaster's address.
 //
 // # Enrollment
 //

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/gofunc/gofunc/internal/pki"
 )
 
@@ -87,42 +85,4 @@ func (id *Identity) Renew(ctx context.Context, certmaster string) error {
 	}
 	id.cur.Store(next)
 	return nil
-}
-
-// RenewLoop keeps id's certificate fresh until ctx is done, then returns
-// ctx's error: it sleeps until the certificate is two thirds into its
-// lifetime, renews it at the certmaster, and starts over; failures are
-// logged and retried with backoff (one minute, doubling up to one hour).
-// logger nil means no logging.
-func RenewLoop(ctx context.Context, id *Identity, certmaster string, logger hclog.Logger) error {
-	if logger == nil {
-		logger = hclog.NewNullLogger()
-	}
-	bo := backoff{min: time.Minute, max: time.Hour}
-	for {
-		wait := time.Until(RenewAt(id.Leaf()))
-		if wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return ctx.Err()
-			case <-t.C:
-			}
-		}
-		renewed, err := id.RenewIfDue(ctx, certmaster)
-		switch {
-		case err != nil && ctx.Err() != nil:
-			return ctx.Err()
-		case err != nil:
-			logger.Warn("certificate renewal failed; will retry", "name", id.Name(), "error", err)
-			if err := bo.wait(ctx); err != nil {
-				return err
-			}
-		case renewed:
-			bo = backoff{min: time.Minute, max: time.Hour}
-			logger.Info("certificate renewed", "name", id.Name(), "serial", pki.SerialHex(id.Leaf().SerialNumber),
-				"not_after", id.Leaf().NotAfter)
-		}
-	}
 }

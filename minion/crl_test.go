@@ -1,48 +1,37 @@
 package minion_test
 
 import (
-	"context"
-	"errors"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/ca"
-	"github.com/gofunc/gofunc/identity"
+	"github.com/gofunc/gofunc/minion"
 )
 
-// A revoked overlord is refused by a real minion once the minion's CRL
-// refresh (identity.CRLLoop against a real certmaster service) has run: within
-// one refresh interval plus one fetch of the revocation (see the package
-// documentation). The test waits for the new CRL to be installed rather
-// than timing it, then checks that the overlord's very next call is
-// refused, on the connection it already had and on a new one, while
-// another overlord is still served.
+// A revoked overlord is refused by a real minion once the minion's own
+// CRL refresh (Server.Certmaster, against a real certmaster service) has
+// run: within one refresh interval plus one fetch of the revocation
+// (see the package documentation). The test waits for the new CRL to be
+// installed rather than timing it, then checks that the overlord's very
+// next call is refused, on the connection it already had and on a new
+// one, while another overlord is still served.
 func TestRevokedOverlordRefusedAfterCRLRefresh(t *testing.T) {
-	e := start(t, nil)
-
-	svc := &ca.Service{Authority: e.authority}
+	// The certmaster's listener exists before the minion starts; it
+	// serves once the CA does (the first fetch waits in the backlog).
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	const refresh = 50 * time.Millisecond
+	e := start(t, func(s *minion.Server) { s.Certmaster, s.CRLInterval = ln.Addr().String(), refresh })
+	svc := &ca.Service{Authority: e.authority}
 	served := make(chan error, 1)
 	go func() { served <- svc.Serve(ln) }()
 	t.Cleanup(func() {
 		svc.Close()
 		<-served
-	})
-
-	const refresh = 50 * time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	loopDone := make(chan error, 1)
-	go func() { loopDone <- identity.CRLLoop(ctx, e.id, ln.Addr().String(), refresh) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-loopDone; !errors.Is(err, context.Canceled) {
-			t.Errorf("CRLLoop = %v, want context.Canceled", err)
-		}
 	})
 	eventually(t, "the first CRL fetch", func() bool { return e.id.CRLNumber() >= 1 })
 

@@ -50,14 +50,16 @@
 // certificate and CRL. The CRL is checked on every request, so a
 // revocation also cuts off connections made before it.
 //
-// The server does not fetch CRLs itself: whoever runs it keeps the
-// identity's CRL fresh, for example with identity.CRLLoop(ctx, id, certmaster,
-// interval) as funcd does (--crl-refresh, default 30 s). A revoked
-// overlord is therefore refused at most one refresh interval plus one
-// CRL fetch (bounded by max(interval, 5 s)) after `certmaster revoke`:
-// on its next call over a connection it already has, and at the
-// handshake of new ones. A minion with no certmaster to fetch from
-// keeps the CRL it has until SIGHUP or SetIdentity brings a new one.
+// Given its certmaster's address (Server.Certmaster), the server keeps
+// its identity fresh itself while it serves: it fetches the CRL every
+// CRLInterval (30 s by default) and renews its certificate at two
+// thirds of its lifetime, saving both in the identity's directory;
+// Shutdown and Close stop that. A revoked overlord is therefore refused
+// at most one refresh interval plus one CRL fetch after `certmaster
+// revoke`: on its next call over a connection it already has, and at
+// the handshake of new ones. A minion with no certmaster keeps the CRL
+// it has until SetIdentity brings a new one, and its certificate
+// expires.
 //
 // # Limits
 //

@@ -74,6 +74,20 @@ type Server struct {
 	// while the server runs.
 	Identity *identity.Identity
 
+	// Certmaster is the certmaster's HOST:PORT. When set, the minion
+	// keeps its identity fresh while it serves: it fetches the CRL at
+	// once and every CRLInterval, so callers the CA revokes are refused
+	// within that time, and renews its certificate when it is two
+	// thirds into its lifetime; a newer CRL and a renewed certificate
+	// are saved in the identity's directory when it has one. Shutdown
+	// and Close stop both; SetIdentity moves them to the new identity.
+	// Empty (the default) means neither: the CRL the identity holds
+	// stays as it is and the certificate expires.
+	Certmaster string
+	// CRLInterval is how often the CRL is fetched from Certmaster; zero
+	// means identity.DefaultCRLInterval (30s).
+	CRLInterval time.Duration
+
 	// Audit receives a record of every request before it runs: an
 	// *audit.Log, or an *audit.Shared for a log file several processes
 	// write. Required: without an audit log the minion does not serve.
@@ -176,6 +190,8 @@ type Server struct {
 	cancel  context.CancelFunc
 	calls   tracker // requests in handlers and jobs in flight
 	lastLog atomic.Int64
+
+	refresher *identity.Refresher // keeps the identity fresh (Certmaster); under mu
 
 	sweepStop chan struct{} // closed to stop sweepRefusals
 	sweepDone chan struct{} // closed when it has stopped
@@ -297,7 +313,28 @@ func (s *Server) start() (*http.Server, error) {
 		BaseContext: func(net.Listener) context.Context { return s.baseCtx },
 	}
 	s.started = true
+	s.refreshLocked(s.CurrentIdentity())
 	return s.http, nil
+}
+
+// refreshLocked stops the refresher of the identity that was in force
+// and starts one for id, when the server has a certmaster and serves.
+// The caller holds mu.
+func (s *Server) refreshLocked(id *identity.Identity) {
+	if s.refresher != nil {
+		s.refresher.Stop()
+		s.refresher = nil
+	}
+	if s.Certmaster == "" || !s.started || s.closed {
+		return
+	}
+	r := &identity.Refresher{Identity: id, Certmaster: s.Certmaster, CRLInterval: s.CRLInterval,
+		Renew: true, Logger: s.logger().Named("identity")}
+	if err := r.Start(); err != nil {
+		s.logger().Error("identity refresh not started", "error", err)
+		return
+	}
+	s.refresher = r
 }
 
 // Shutdown stops accepting connections and waits for calls and async
@@ -352,6 +389,7 @@ func (s *Server) stop() (*http.Server, context.CancelFunc) {
 	defer s.mu.Unlock()
 	s.closed = true
 	s.jobs.close()
+	s.refreshLocked(nil) // closed: stops the refresher, starts none
 	return s.http, s.cancel
 }
 
@@ -385,11 +423,25 @@ func (s *Server) CurrentACL() *ACL {
 // directory again). New connections use it from their handshake on,
 // and every request, on old connections too, is checked against its
 // CRL. Connections already open keep the TLS session they made.
+//
+// With a Certmaster, the CRL is fetched into id before it takes over
+// (the one in its directory may be older than the one in force, and no
+// revocation may be forgotten), and the refreshing moves to id.
 func (s *Server) SetIdentity(id *identity.Identity) error {
 	if id == nil {
 		return ErrNoIdentity
 	}
+	if s.Certmaster != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := identity.FetchCRL(ctx, id, s.Certmaster); err != nil {
+			s.logger().Warn("crl fetch for the new identity failed; its own crl is in force", "error", err)
+		}
+		cancel()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.setIdentity(id)
+	s.refreshLocked(id)
 	return nil
 }
 

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/identity"
@@ -34,10 +33,9 @@ type Client struct {
 	cancelBG context.CancelFunc
 	jobs     sync.WaitGroup
 
-	// crlLoop fetches the CRL from Config.Certmaster; crlReady is
-	// closed after its first attempt (nil without a certmaster).
-	crlLoop  sync.WaitGroup
-	crlReady chan struct{}
+	// refresher fetches the CRL from Config.Certmaster (nil without
+	// one); calls wait for its first attempt.
+	refresher *identity.Refresher
 
 	mu     sync.Mutex
 	addrs  map[string]Minion // lower-case minion name -> minion, for dialing
@@ -75,70 +73,27 @@ func New(opts ...Option) *Client {
 	c.tr = c.transport()
 	c.http = &http.Client{Transport: c.tr}
 	if c.err == nil && c.cfg.Certmaster != "" {
-		c.crlReady = make(chan struct{})
-		c.crlLoop.Go(c.refreshCRLLoop)
+		c.refresher = &identity.Refresher{Identity: c.id, Certmaster: c.cfg.Certmaster,
+			CRLInterval: c.cfg.CRLInterval, Timeout: 2 * c.cfg.DialTimeout, Logger: c.cfg.Logger,
+			// Connections kept alive were checked against the old CRL.
+			OnCRL: c.tr.CloseIdleConnections}
+		c.err = c.refresher.Start()
 	}
 	return c
-}
-
-// refreshCRLLoop fetches the CRL now and every CRLInterval until Close.
-func (c *Client) refreshCRLLoop() {
-	t := time.NewTicker(c.cfg.CRLInterval)
-	defer t.Stop()
-	for first := true; ; first = false {
-		fctx, cancel := context.WithTimeout(c.bg, 2*c.cfg.DialTimeout)
-		changed, err := fetchCRL(fctx, c.id, c.cfg.Certmaster)
-		cancel()
-		switch {
-		case err != nil && c.bg.Err() == nil:
-			c.cfg.Logger.Warn("crl fetch failed; the crl held stays in force", "certmaster", c.cfg.Certmaster,
-				"crl_number", c.id.CRLNumber(), "error", err)
-		case changed:
-			// Connections kept alive were checked against the old CRL.
-			c.tr.CloseIdleConnections()
-		}
-		if first {
-			close(c.crlReady)
-		}
-		select {
-		case <-c.bg.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // waitCRL waits for the first CRL fetch, so that no call goes out
 // before the certmaster had its say.
 func (c *Client) waitCRL(ctx context.Context) error {
-	if c.crlReady == nil {
+	if c.refresher == nil {
 		return nil
 	}
 	select {
-	case <-c.crlReady:
+	case <-c.refresher.Ready():
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// fetchCRL installs the certmaster's CRL in id and, when it is newer
-// than the one held, saves it as crl.pem in id's directory (if it has
-// one). changed reports a newer CRL.
-func fetchCRL(ctx context.Context, id *identity.Identity, certmaster string) (changed bool, err error) {
-	before := id.CRLNumber()
-	if err := identity.FetchCRL(ctx, id, certmaster); err != nil {
-		return false, err
-	}
-	if id.CRLNumber() == before {
-		return false, nil
-	}
-	if dir := id.Dir(); dir != "" {
-		if err := id.Save(dir); err != nil {
-			return true, fmt.Errorf("overlord: save crl: %w", err)
-		}
-	}
-	return true, nil
 }
 
 // DefaultDir is the identity directory used when none is configured:
@@ -287,7 +242,9 @@ func (c *Client) Close() error {
 	c.mu.Unlock()
 	c.cancelBG()
 	c.jobs.Wait()
-	c.crlLoop.Wait()
+	if c.refresher != nil {
+		c.refresher.Stop()
+	}
 	c.http.CloseIdleConnections()
 	return nil
 }

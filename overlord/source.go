@@ -120,7 +120,7 @@ func (c Certmaster) Minions(ctx context.Context) ([]Minion, error) {
 			"cache", c.Cache, "error", err)
 		return ms, nil
 	}
-	if _, err := fetchCRL(ctx, c.Identity, c.Addr); err != nil {
+	if err := identity.FetchCRL(ctx, c.Identity, c.Addr); err != nil {
 		log.Warn("crl fetch failed; the crl held stays in force", "certmaster", c.Addr, "error", err)
 	}
 	ms := make([]Minion, 0, len(infos))

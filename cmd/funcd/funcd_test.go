@@ -713,3 +713,28 @@ func TestKill9UnderLoad(t *testing.T) {
 	}
 	t.Logf("%d calls answered, %d commands ran, before kill -9", len(answered), ran)
 }
+
+// A restart with only --dir listens where the last --listen said, not
+// on every address (issue 12): funcd remembers it in DIR/funcd.json.
+func TestListenRemembered(t *testing.T) {
+	f := newFixture(t)
+	// Nothing remembered yet: the default, and --info says so.
+	code, stdout, stderr := runInProcess(t, "--dir", f.dir, "--info")
+	var got info
+	if err := json.Unmarshal([]byte(stdout), &got); code != 0 || err != nil || got.Listen != ":51234" || got.ListenSource != listenFromDefault {
+		t.Fatalf("--info before any --listen = %d, %+v, %v; stderr:\n%s", code, got, err, stderr)
+	}
+	p := startFuncd(t, "--dir", f.dir, "--listen", f.addr)
+	c := newClient(t, f.admin, "m1.test", f.addr)
+	c.waitUp(p)
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.wait(); err != nil {
+		t.Fatalf("funcd exit after SIGTERM: %v", err)
+	}
+	p = startFuncd(t, "--dir", f.dir)
+	c.waitUp(p) // serving on f.addr again, told only --dir
+	code, stdout, stderr = runInProcess(t, "--dir", f.dir, "--info")
+	if err := json.Unmarshal([]byte(stdout), &got); code != 0 || err != nil || got.Listen != f.addr || got.ListenSource != listenFromFile {
+		t.Errorf("--info after a start with --listen = %d, %+v, %v; stderr:\n%s", code, got, err, stderr)
+	}
+}

@@ -48,7 +48,7 @@ type cli struct {
 	Token           string        `help:"Enrollment token, signed at once by the certmaster. Visible to every local user in ps: prefer --token-file or GOFUNC_TOKEN."`
 	TokenFile       string        `name:"token-file" help:"File holding the enrollment token (keep it 0600)." type:"path"`
 	Name            string        `help:"Minion name (default: host name)."`
-	Listen          string        `help:"Address to serve on." default:":51234"`
+	Listen          string        `help:"Address to serve on (default: the one given at an earlier start, remembered in DIR/funcd.json, else :51234)."`
 	Advertise       string        `help:"HOST:PORT the overlord should dial (default: the listen address, or NAME:port)."`
 	ACLDir          string        `name:"acl-dir" help:"Directory of *.acl files (default DIR/acl.d when present, else: overlords may call all but dangerous methods)." type:"path"`
 	AuditLog        string        `name:"audit-log" help:"Audit log file (default DIR/audit.log)." type:"path"`
@@ -115,9 +115,11 @@ type daemon struct {
 	log              hclog.Logger
 	stdout           io.Writer
 	certmasterSource string // see resolveCertmaster
+	listenSource     string // see resolveListen
 }
 
 func (d *daemon) run(ctx context.Context) error {
+	d.listenSource = d.resolveListen()
 	id, err := d.identity(ctx)
 	if err != nil {
 		return err
@@ -136,6 +138,7 @@ func (d *daemon) run(ctx context.Context) error {
 		d.log.Error("the CRL held is past its next update: revocations since are not enforced until a fetch succeeds",
 			"crl_number", st.Number, "next_update", st.NextUpdate, "age", st.Age.Round(time.Second))
 	}
+	d.rememberListen()
 	trail, err := audit.Open(d.auditPath(), audit.Config{Logger: d.log.Named("audit")})
 	if err != nil {
 		return fmt.Errorf("audit log: %w", err)
@@ -148,10 +151,13 @@ func (d *daemon) run(ctx context.Context) error {
 	return d.serve(ctx, srv, trail)
 }
 
-// server builds the minion with the built-in modules and the ACL.
+// server builds the minion with the built-in modules and the ACL. Given
+// the certmaster, the minion keeps its identity fresh itself (CRL every
+// --crl-refresh, renewal when due).
 func (d *daemon) server(id *identity.Identity, trail *audit.Log) (*minion.Server, error) {
 	srv := &minion.Server{
 		Addr: d.Listen, Identity: id, Audit: trail, Logger: d.log.Named("minion"),
+		Certmaster: d.Certmaster, CRLInterval: d.CRLRefresh,
 		JobDir: d.jobDir(), JobRetention: d.JobRetention,
 		MaxConcurrent: d.MaxConcurrent, MaxCallTimeout: d.MaxCallTimeout,
 	}
@@ -326,24 +332,21 @@ func (d *daemon) serve(ctx context.Context, srv *minion.Server, trail *audit.Log
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
-	loops := d.background(ctx, srv.CurrentIdentity())
 	id := srv.CurrentIdentity()
 	d.event(trail, "minion.start", map[string]string{"listen": d.Listen, "serial": serial(id), "pid": strconv.Itoa(os.Getpid())})
 	d.log.Info("serving", "listen", d.Listen, "name", id.Name(), "ca", id.CAFingerprint(), "job_dir", d.jobDir(), "audit_log", d.auditPath())
 	for {
 		select {
 		case err := <-errc:
-			loops.stop()
 			return err
 		case <-hup:
-			loops = d.reload(ctx, srv, trail, loops)
+			d.reload(srv, trail)
 		case <-ctx.Done():
 			d.log.Info("shutting down; draining calls in flight", "timeout", d.ShutdownTimeout)
 			sctx, scancel := context.WithTimeout(context.Background(), d.ShutdownTimeout)
 			err := srv.Shutdown(sctx)
 			scancel()
 			<-errc
-			loops.stop()
 			d.event(trail, "minion.stop", map[string]string{"drained": strconv.FormatBool(err == nil)})
 			if errors.Is(err, context.DeadlineExceeded) {
 				d.log.Warn("calls still running at the shutdown timeout were cancelled")
@@ -354,38 +357,11 @@ func (d *daemon) serve(ctx context.Context, srv *minion.Server, trail *audit.Log
 	}
 }
 
-// loops are the CRL refresher and the renewal loop of one identity.
-type loops struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-}
-
-func (l loops) stop() {
-	if l.cancel != nil {
-		l.cancel()
-		<-l.done
-		<-l.done
-	}
-}
-
-// background starts the CRL refresher and the renewal loop when the
-// minion knows its certmaster.
-func (d *daemon) background(ctx context.Context, id *identity.Identity) loops {
-	if d.Certmaster == "" {
-		return loops{}
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{}, 2)
-	go func() { identity.CRLLoop(ctx, id, d.Certmaster, d.CRLRefresh, d.log.Named("crl")); done <- struct{}{} }()
-	go func() { identity.RenewLoop(ctx, id, d.Certmaster, d.log.Named("renew")); done <- struct{}{} }()
-	return loops{cancel: cancel, done: done}
-}
-
 // reload reads the identity directory (certificate, key, CA, crl.pem)
 // and the ACL directory again. What fails to load is kept as it was.
-func (d *daemon) reload(ctx context.Context, srv *minion.Server, trail *audit.Log, old loops) loops {
+// The server fetches the CRL for the new identity before it takes over.
+func (d *daemon) reload(srv *minion.Server, trail *audit.Log) {
 	details := map[string]string{}
-	next := old
 	if id, err := identity.Load(d.Dir); err != nil {
 		d.log.Error("reload identity failed; keeping the current one", "error", err)
 		details["identity_error"] = err.Error()
@@ -394,18 +370,7 @@ func (d *daemon) reload(ctx context.Context, srv *minion.Server, trail *audit.Lo
 		if id.CAFingerprint() != cur.CAFingerprint() {
 			d.log.Warn("the reloaded identity has another CA", "was", cur.CAFingerprint(), "now", id.CAFingerprint())
 		}
-		if d.Certmaster != "" {
-			// crl.pem on disk may be older than the CRL fetched since:
-			// fetch before the swap so no revocation is forgotten.
-			fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			if err := identity.FetchCRL(fctx, id, d.Certmaster); err != nil {
-				d.log.Warn("fetching the CRL for the reloaded identity failed", "error", err)
-			}
-			cancel()
-		}
-		old.stop()
 		_ = srv.SetIdentity(id)
-		next = d.background(ctx, id)
 		details["serial"], details["ca"] = serial(id), id.CAFingerprint()
 	}
 	if acl, source, err := d.loadACL(); err != nil {
@@ -419,7 +384,6 @@ func (d *daemon) reload(ctx context.Context, srv *minion.Server, trail *audit.Lo
 	}
 	d.event(trail, "minion.reload", details)
 	d.log.Info("reloaded")
-	return next
 }
 
 // event records a daemon event in the audit log, best effort: calls
@@ -443,6 +407,8 @@ type info struct {
 	// CRL is the held CRL's number, dates, age and staleness.
 	CRL    identity.CRLStatus `json:"crl"`
 	Listen string             `json:"listen"`
+	// ListenSource is "config", "funcd.json" or "default".
+	ListenSource string `json:"listen_source"`
 	// Certmaster is where the CRL and renewals come from; "" when none
 	// is known, and then Warnings says that revocation and renewal are
 	// off. CertmasterSource is "config", "certmaster.json" or "none".
@@ -484,7 +450,7 @@ func (d *daemon) printInfo(id *identity.Identity) error {
 	out := info{
 		Name: id.Name(), Role: id.Role(), Serial: serial(id), NotAfter: id.Leaf().NotAfter.UTC(),
 		CAFingerprint: id.CAFingerprint(), CRLNumber: id.CRLNumber(), CRL: id.CRLStatus(),
-		Listen: d.Listen, Certmaster: d.Certmaster, CertmasterSource: d.certmasterSource,
+		Listen: d.Listen, ListenSource: d.listenSource, Certmaster: d.Certmaster, CertmasterSource: d.certmasterSource,
 		AuditLog: d.auditPath(), JobDir: d.jobDir(),
 		Modules: append(reg.Modules(), "jobs", "system"), ACLSource: source, ACL: []aclRule{},
 	}

@@ -2,12 +2,15 @@
 // its own module ("agent") next to a few built-ins and serves them over
 // mutual TLS with ACLs and an audit log, all in its own process.
 //
-//	go run ./examples/embed-minion --dir /etc/myagent/gofunc --listen :51234
+//	go run ./examples/embed-minion --dir /etc/myagent/gofunc --listen :51234 --certmaster cm.example.org:51235
 //	go run ./examples/embed-minion --demo     # a throwaway CA, serve, call itself, exit
 //
 // With --dir, the directory must hold an identity the CA issued (ca.pem,
 // cert.pem, key.pem — for example from `funcd` enrollment or
-// ca.Authority.Issue).
+// ca.Authority.Issue). With --certmaster, the minion server keeps that
+// identity fresh by itself: it fetches the CRL (every --crl-refresh), so
+// callers the CA revokes are refused, and renews its certificate; this
+// program has no code of its own for either.
 package main
 
 import (
@@ -86,6 +89,8 @@ func run(ctx context.Context, args []string, out io.Writer) int {
 	dir := fs.String("dir", "", "identity directory (ca.pem, cert.pem, key.pem)")
 	listen := fs.String("listen", ":51234", "address to serve on")
 	demo := fs.Bool("demo", false, "make a throwaway CA, serve, call ourselves, exit")
+	certmaster := fs.String("certmaster", "", "certmaster HOST:PORT to fetch the CRL and renew from")
+	crlRefresh := fs.Duration("crl-refresh", 0, "how often to fetch the CRL (default 30s)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -96,7 +101,7 @@ func run(ctx context.Context, args []string, out io.Writer) int {
 		fmt.Fprintln(os.Stderr, "embed-minion: --dir or --demo is required")
 		return 2
 	} else {
-		err = serve(ctx, *dir, *listen)
+		err = serve(ctx, *dir, *listen, *certmaster, *crlRefresh)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "embed-minion:", err)
@@ -121,7 +126,7 @@ func newServer(id *identity.Identity, trail *audit.Log) (*minion.Server, error) 
 	return srv, nil
 }
 
-func serve(ctx context.Context, dir, listen string) error {
+func serve(ctx context.Context, dir, listen, certmaster string, crlRefresh time.Duration) error {
 	id, err := identity.Load(dir)
 	if err != nil {
 		return err
@@ -136,6 +141,7 @@ func serve(ctx context.Context, dir, listen string) error {
 		return err
 	}
 	srv.Addr = listen
+	srv.Certmaster, srv.CRLInterval = certmaster, crlRefresh
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
