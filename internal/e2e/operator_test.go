@@ -165,7 +165,9 @@ func TestOperatorOutputFormats(t *testing.T) {
 // work was cancelled, and the commands on the minions really stop.
 func TestOperatorInterrupt(t *testing.T) {
 	f := newOpFleet(t)
-	const marker = "31.4159" // a sleep no one else runs
+	// A sleep no one else runs, not even this test in another go test
+	// process on the same machine.
+	marker := fmt.Sprintf("31.%d", os.Getpid())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(binaries(t), "func"), "--dir", f.overlord, "*", "run", "--", "sleep", marker)
