@@ -20,13 +20,16 @@ const transmitSchema = `    {
       "args":    ["nginx"],            arguments: JSON values, no null (default: none)
       "timeout": "10s",                per-host timeout, a Go duration (default: --timeout)
       "exclude": "web13*",             a spec or a list of specs to leave out (default: none)
-      "where":   "os=debian"           facts filter, like --where (default: none)
+      "where":   "os=debian",          facts filter, like --where (default: none)
+      "typed":   true                  binary, dates and doubles tagged (default: false)
     }
 
 The answer is --json's: one object keyed by host. A request that cannot
 run prints {"error": {"kind": "request", "field": "timeout", "message":
 "...", "exit": 2}} (field only when one field is at fault), with the
-exit code func would use.`
+exit code func would use.
+
+` + typedSchema
 
 // transmitRequest is what `func transmit` reads on stdin.
 type transmitRequest struct {
@@ -37,6 +40,8 @@ type transmitRequest struct {
 	Timeout time.Duration // 0: --timeout
 	Exclude []string
 	Where   string
+	// Typed: args and results are typed JSON (typed.go).
+	Typed bool
 }
 
 // fieldError is a transmit request's fault in one field.
@@ -70,7 +75,7 @@ func readTransmit(r io.Reader) (*transmitRequest, error) {
 	if dec.More() {
 		return nil, errors.New("transmit: one JSON object on stdin, not several")
 	}
-	known := []string{"spec", "module", "method", "args", "timeout", "exclude", "where"}
+	known := []string{"spec", "module", "method", "args", "timeout", "exclude", "where", "typed"}
 	for name := range fields {
 		if !slices.Contains(known, name) {
 			return nil, &fieldError{name, fmt.Errorf("no such field (fields: %s)", strings.Join(known, ", "))}
@@ -96,8 +101,13 @@ func readTransmit(r io.Reader) (*transmitRequest, error) {
 			return nil, &fieldError{f.name, errors.New("is empty")}
 		}
 	}
+	if raw, ok := fields["typed"]; ok && string(raw) != "null" {
+		if json.Unmarshal(raw, &req.Typed) != nil {
+			return nil, &fieldError{"typed", fmt.Errorf("want true or false, got %s", jsonKind(raw))}
+		}
+	}
 	if raw, ok := fields["args"]; ok && string(raw) != "null" {
-		if req.Args, err = decodeArgs(raw); err != nil {
+		if req.Args, err = decodeArgs(raw, req.Typed); err != nil {
 			return nil, &fieldError{"args", err}
 		}
 	}
@@ -120,8 +130,9 @@ func readTransmit(r io.Reader) (*transmitRequest, error) {
 	return req, nil
 }
 
-// decodeArgs reads the args list: JSON values as func call sends them.
-func decodeArgs(raw json.RawMessage) ([]any, error) {
+// decodeArgs reads the args list: JSON values as func call sends them,
+// or typed JSON.
+func decodeArgs(raw json.RawMessage, typed bool) ([]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var list []any
@@ -130,6 +141,9 @@ func decodeArgs(raw json.RawMessage) ([]any, error) {
 	}
 	for i, a := range list {
 		v, err := fromJSON(a)
+		if err == nil && typed {
+			v, err = untypedValue(v)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("argument %d: %w", i, err)
 		}
@@ -197,7 +211,14 @@ func (e *env) transmit() int {
 	if res == nil {
 		return e.transmitError(e.hint(err), exitCode(err))
 	}
-	writeJSONValue(e.stdout, resultsJSON(res, e.explainer(c)))
+	out := resultsJSON(res, e.explainer(c))
+	if req.Typed {
+		for h, r := range out {
+			r.Value = typedValue(r.Value)
+			out[h] = r
+		}
+	}
+	writeJSONValue(e.stdout, out)
 	if err != nil {
 		return exitFailed
 	}
