@@ -98,6 +98,7 @@ func (f *fleet) funcd(t *testing.T, name, ip string, extra ...string) (addr stri
 	}
 	args := append([]string{"--dir", mdir, "--listen", addr, "--name", name}, extra...)
 	cmd := exec.Command(filepath.Join(binaries(t), "funcd"), args...)
+	cmd.Dir = mdir // a minion of its own: relative paths in commands differ per minion
 	logf, err := os.Create(filepath.Join(f.dir, name+".log"))
 	if err != nil {
 		t.Fatal(err)
