@@ -70,9 +70,28 @@
 // outlive the CA. A holder renews over mutual TLS with its current,
 // unrevoked certificate (identity's Identity.RenewIfDue, at two thirds of
 // the lifetime) and [Authority.Renew] gives it a new certificate for the
-// same name and role with no admin action. [Authority.Revoke] takes RFC
-// 5280 reason codes and publishes a new CRL (DIR/crl.pem and the get_crl
-// call), which identities load and enforce.
+// same name and role with no admin action: once per certificate, not
+// before it is due, within Config.MaxLive valid certificates per name
+// ([Authority.AllowRekey] lifts the first two once, and the re-keyed
+// certificate supersedes the others). [Authority.Revoke] takes RFC 5280
+// reason codes, revokes the renewals descended from what it revokes,
+// and publishes a new CRL (DIR/crl.pem and the get_crl call), which
+// identities load and enforce; it works on a full disk too (see
+// reserve.go).
+//
+// # Names and roles
+//
+// A name belongs to one role across every certificate the CA ever
+// issued (ErrNameTaken): a minion cannot enroll under an overlord's name,
+// in any case, nor an overlord take a minion's. The certmaster's own
+// server certificate is outside the rule.
+//
+// # Unauthenticated callers
+//
+// Refusals of requests without a certificate are audited in bounded
+// records, rate-limited per source (an IPv4 address or an IPv6 /64) and
+// in all, with the ones left out counted; the Service caps connections
+// per source and in all.
 //
 // # Enrollment
 //
