@@ -46,6 +46,11 @@ func (r Role) Serves() bool {
 	return r == RoleMinion || r == RoleCertmaster || r == RoleBroker || r == RoleDelegate
 }
 
+// ReadsMetrics reports whether certificates of role r may read a
+// daemon's metrics (GET /metrics) and the certmaster's service
+// discovery (GET /sd/prometheus): overlord and monitor.
+func (r Role) ReadsMetrics() bool { return r == RoleOverlord || r == RoleMonitor }
+
 // Peer is the verified identity of the other end of a connection, taken
 // from the certificate it presented on that connection.
 type Peer struct {

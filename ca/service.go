@@ -52,6 +52,11 @@ const (
 //	get_ca()                        -> ca_pem
 //	list_minions()                  -> [{name, addr, serial, not_after, ips, seen}]   overlords only
 //
+// and two GET paths for monitoring, over mutual TLS to certificates of
+// role monitor or overlord: SDPath ("/sd/prometheus", Prometheus HTTP
+// service discovery of the enrolled minions) and MetricsPath
+// ("/metrics", when Metrics is set).
+//
 // A client certificate is optional (minions enrolling have none); when
 // one is given it is verified against the CA and the CRL, and the calls
 // that need one (renew, list_minions) check its role per call. Bodies
@@ -99,6 +104,10 @@ type Service struct {
 	// MaxConnsPerSource caps the connections of one source (IPv4
 	// address, IPv6 /64); default 64.
 	MaxConnsPerSource int
+	// Metrics, when set, is served at GET /metrics to certificates of
+	// role monitor or overlord (ca/cametrics and metrics.Handler make
+	// one); nil means no metrics on the service's port.
+	Metrics http.Handler
 
 	once       sync.Once
 	initErr    error
@@ -317,6 +326,9 @@ func (s *Service) Close() error {
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := s.init(); err != nil {
 		http.Error(w, "certmaster misconfigured", http.StatusInternalServerError)
+		return
+	}
+	if s.serveGet(w, r) {
 		return
 	}
 	if r.Method != http.MethodPost {

@@ -22,10 +22,12 @@ import (
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/ca"
+	"github.com/gofunc/gofunc/ca/cametrics"
 	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/internal/cliconf"
 	"github.com/gofunc/gofunc/internal/clidoc"
 	"github.com/gofunc/gofunc/internal/version"
+	"github.com/gofunc/gofunc/metrics"
 )
 
 // Exit statuses.
@@ -72,17 +74,18 @@ type initCmd struct {
 type fingerprintCmd struct{}
 
 type serveCmd struct {
-	Listen      string        `help:"Address to listen on." default:":51235"`
-	Autosign    string        `help:"Sign valid requests whose names match this glob without waiting for the admin (\"*\": all). Default: none."`
-	RateLimit   float64       `name:"rate-limit" help:"Calls per second allowed from one source address." default:"2"`
-	RateBurst   int           `name:"rate-burst" help:"Burst of calls allowed from one source address." default:"20"`
-	MaxBody     int64         `name:"max-body" help:"Largest request body, in bytes." default:"65536"`
-	ServerName  []string      `name:"server-name" help:"DNS names of the certmaster's own certificate (default: host name, localhost)."`
-	DrainPeriod time.Duration `name:"drain" help:"How long SIGTERM waits for calls in flight." default:"30s"`
-	Validity    time.Duration `help:"Lifetime of the certificates signed (autosign, tokens) and renewed (default: one year, capped by the CA's own)."`
-	MaxStored   int           `name:"max-stored" help:"Most certificate requests kept (pending, rejected, conflicting); new ones over it are refused as busy." default:"10000"`
-	MaxConns    int           `name:"max-conns" help:"Most connections open at once; more are closed at once." default:"1024"`
-	MaxConnsPer int           `name:"max-conns-per-source" help:"Most connections from one source (IPv4 address, IPv6 /64)." default:"64"`
+	Listen        string        `help:"Address to listen on." default:":51235"`
+	Autosign      string        `help:"Sign valid requests whose names match this glob without waiting for the admin (\"*\": all). Default: none."`
+	RateLimit     float64       `name:"rate-limit" help:"Calls per second allowed from one source address." default:"2"`
+	RateBurst     int           `name:"rate-burst" help:"Burst of calls allowed from one source address." default:"20"`
+	MaxBody       int64         `name:"max-body" help:"Largest request body, in bytes." default:"65536"`
+	ServerName    []string      `name:"server-name" help:"DNS names of the certmaster's own certificate (default: host name, localhost)."`
+	DrainPeriod   time.Duration `name:"drain" help:"How long SIGTERM waits for calls in flight." default:"30s"`
+	Validity      time.Duration `help:"Lifetime of the certificates signed (autosign, tokens) and renewed (default: one year, capped by the CA's own)."`
+	MaxStored     int           `name:"max-stored" help:"Most certificate requests kept (pending, rejected, conflicting); new ones over it are refused as busy." default:"10000"`
+	MaxConns      int           `name:"max-conns" help:"Most connections open at once; more are closed at once." default:"1024"`
+	MaxConnsPer   int           `name:"max-conns-per-source" help:"Most connections from one source (IPv4 address, IPv6 /64)." default:"64"`
+	MetricsListen string        `name:"metrics-listen" placeholder:"127.0.0.1:PORT" help:"Also serve /metrics without TLS on this loopback address, for a scraper on this host (default: only on the TLS port, to monitor and overlord certificates)."`
 }
 
 type signCmd struct {
@@ -341,9 +344,21 @@ func (e *env) serve() error {
 		MaxConnsPerSource: sc.MaxConnsPer,
 		ServerNames:       sc.ServerName,
 	}
+	reg := metrics.NewRegistry()
+	reg.MustRegister(cametrics.New(a, s.CertificateNotAfter))
+	s.Metrics = metrics.Handler(reg)
 	ln, err := net.Listen("tcp", sc.Listen)
 	if err != nil {
 		return err
+	}
+	if sc.MetricsListen != "" {
+		mln, err := metrics.Listen(sc.MetricsListen)
+		if err != nil {
+			ln.Close()
+			return usageError{err}
+		}
+		stop := metrics.Serve(mln, s.Metrics, e.log.Named("metrics"))
+		defer stop()
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
