@@ -45,6 +45,9 @@ type Client struct {
 	docs  argDocCache // minions' get_method_args, for audit redaction
 
 	timing jobTiming
+	// chunk is the size of one copyfile.append or getfile.read:
+	// copyChunk, smaller in tests that need many chunks of little data.
+	chunk int
 }
 
 // New returns a client configured by opts. It never fails: a bad option
@@ -56,7 +59,7 @@ type Client struct {
 // With no options it reads its identity, minion list and groups from
 // DefaultDir().
 func New(opts ...Option) *Client {
-	c := &Client{addrs: make(map[string]Minion), timing: defaultJobTiming}
+	c := &Client{addrs: make(map[string]Minion), timing: defaultJobTiming, chunk: copyChunk}
 	c.bg, c.cancelBG = context.WithCancel(context.Background())
 	for _, opt := range opts {
 		if err := opt(&c.cfg); err != nil && c.err == nil {

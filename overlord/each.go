@@ -167,15 +167,16 @@ func (s *Selection) CopyFile(ctx context.Context, path string, data []byte, opt 
 	}
 	spec := eachSpec{op: "copyfile.copyfile", details: details}
 	return s.each(ctx, spec, func(ctx context.Context, host string, call Caller) (any, error) {
-		if len(data) <= copyChunk {
+		chunkSize := s.c.chunk
+		if len(data) <= chunkSize {
 			return call(ctx, "copyfile", "copyfile", path, data, options)
 		}
 		id, err := call(ctx, "copyfile", "open", path, options)
 		if err != nil {
 			return nil, err
 		}
-		for off := 0; off < len(data); off += copyChunk {
-			chunk := data[off:min(off+copyChunk, len(data))]
+		for off := 0; off < len(data); off += chunkSize {
+			chunk := data[off:min(off+chunkSize, len(data))]
 			cs := sha256.Sum256(chunk)
 			if _, err := call(ctx, "copyfile", "append", id, int64(off), chunk, hex.EncodeToString(cs[:])); err != nil {
 				_, _ = call(context.WithoutCancel(ctx), "copyfile", "abort", id)
@@ -273,7 +274,7 @@ func (s *Selection) GetFileTo(ctx context.Context, path string, open func(host s
 		if err != nil {
 			return nil, err
 		}
-		err = readChunks(ctx, call, path, stat.Size, stat.SHA256, sink)
+		err = readChunks(ctx, call, path, stat.Size, int64(s.c.chunk), stat.SHA256, sink)
 		if cerr := sink.Close(err); err == nil && cerr != nil {
 			err = cerr
 		}
@@ -284,14 +285,15 @@ func (s *Selection) GetFileTo(ctx context.Context, path string, open func(host s
 	})
 }
 
-// readChunks copies the file's size bytes into w chunk by chunk,
-// checking each chunk's and then the whole's SHA-256. It never asks
-// for, or accepts, a byte past size: a minion cannot make w take more
-// than it stated (a file that grew fails the whole's checksum anyway).
-func readChunks(ctx context.Context, call Caller, path string, size int64, want string, w io.Writer) error {
+// readChunks copies the file's size bytes into w in chunks of at most
+// chunkSize, checking each chunk's and then the whole's SHA-256. It
+// never asks for, or accepts, a byte past size: a minion cannot make w
+// take more than it stated (a file that grew fails the whole's
+// checksum anyway).
+func readChunks(ctx context.Context, call Caller, path string, size, chunkSize int64, want string, w io.Writer) error {
 	whole := sha256.New()
 	for off := int64(0); off < size; {
-		n := min(size-off, copyChunk)
+		n := min(size-off, chunkSize)
 		v, err := call(ctx, "getfile", "read", path, off, n)
 		if err != nil {
 			return err

@@ -53,3 +53,7 @@ var BuiltinArgDocs = builtinArgDocs
 
 // MethodArgsAnswer is how the overlord reads get_method_args.
 type MethodArgsAnswer = methodArgsAnswer
+
+// SetChunkSize sets the size of one copyfile.append or getfile.read for
+// one client, so a test can move many chunks of little data.
+func SetChunkSize(c *Client, n int) { c.chunk = n }

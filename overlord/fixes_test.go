@@ -230,12 +230,15 @@ func TestInvalidMinionNamesLeftOut(t *testing.T) {
 
 // Each chunk of a large copy gets the host timeout, not the transfer.
 func TestCopyFileTimeoutPerChunk(t *testing.T) {
-	// Not parallel: it moves 9 MiB against a host timeout.
-	// Five calls (open, three appends, commit), each held 2s: 10s in all,
-	// well over the 6s host timeout, while each call keeps 4s of slack
-	// for a 4 MiB chunk under -race on a busy machine.
-	f := fleettest.Start(t, fleettest.Config{Minions: 1, HostTimeout: 6 * time.Second})
-	f.Minions()[0].SetFault(fleettest.Fault{Delay: 2 * time.Second,
+	t.Parallel()
+	// The minion holds every call of the transfer (open, 21 appends of
+	// 1 KiB, commit) for 500ms: 11.5s in all, over the 10s host timeout
+	// whatever the machine's speed, since a timer never fires early.
+	// Each call keeps 9.5s of slack for the little work it does, so
+	// only a whole-transfer timeout can fail the copy.
+	const hostTimeout, delay, chunk = 10 * time.Second, 500 * time.Millisecond, 1 << 10
+	f := fleettest.Start(t, fleettest.Config{Minions: 1, HostTimeout: hostTimeout})
+	f.Minions()[0].SetFault(fleettest.Fault{Delay: delay,
 		Methods: []string{"copyfile.open", "copyfile.append", "copyfile.commit"}})
 	trailPath := filepath.Join(t.TempDir(), "audit.log")
 	trail, err := audit.Open(trailPath, audit.Config{})
@@ -243,11 +246,20 @@ func TestCopyFileTimeoutPerChunk(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer trail.Close()
-	data := bytes.Repeat([]byte("0123456789abcdef"), 9<<20/16) // 3 chunks
+	data := bytes.Repeat([]byte("0123456789abcdef"), (20*chunk+16)/16) // 21 chunks
+	if calls := 2 + (len(data)+chunk-1)/chunk; time.Duration(calls)*delay <= hostTimeout {
+		t.Fatalf("%d calls held %v each do not outlast the host timeout: the test proves nothing", calls, delay)
+	}
 	target := filepath.Join(t.TempDir(), "big")
-	_, err = f.Client(overlord.WithAudit(trail)).Targets("*").CopyFile(t.Context(), target, data, overlord.CopyOptions{Mode: "0600"})
+	c := f.Client(overlord.WithAudit(trail))
+	overlord.SetChunkSize(c, chunk)
+	start := time.Now()
+	_, err = c.Targets("*").CopyFile(t.Context(), target, data, overlord.CopyOptions{Mode: "0600"})
 	if err != nil {
 		t.Fatalf("CopyFile: %v", err)
+	}
+	if took := time.Since(start); took <= hostTimeout {
+		t.Fatalf("the copy took %v, not over the %v host timeout: the test proves nothing", took, hostTimeout)
 	}
 	if got, _ := os.ReadFile(target); !bytes.Equal(got, data) {
 		t.Fatalf("copied %d bytes, want %d", len(got), len(data))
@@ -257,6 +269,22 @@ func TestCopyFileTimeoutPerChunk(t *testing.T) {
 	if !ok || rec.Details["path"] != target || rec.Details["size"] != strconv.Itoa(len(data)) ||
 		rec.Details["sha256"] != hex.EncodeToString(sum[:]) || rec.Details["mode"] != "0600" {
 		t.Errorf("audit record details = %v", rec.Details)
+	}
+}
+
+// A copy in chunks of the real size (4 MiB, the module's cap) arrives
+// whole.
+func TestCopyFileInFullChunks(t *testing.T) {
+	// Not parallel, and a generous host timeout: it moves 4 MiB and a
+	// bit, which takes seconds under -race on a busy machine.
+	f := fleettest.Start(t, fleettest.Config{Minions: 1, HostTimeout: time.Minute})
+	data := bytes.Repeat([]byte("0123456789abcdef"), (4<<20+16)/16) // 2 chunks
+	target := filepath.Join(t.TempDir(), "big")
+	if _, err := f.Client().Targets("*").CopyFile(t.Context(), target, data, overlord.CopyOptions{}); err != nil {
+		t.Fatalf("CopyFile: %v", err)
+	}
+	if got, _ := os.ReadFile(target); !bytes.Equal(got, data) {
+		t.Fatalf("copied %d bytes, want %d", len(got), len(data))
 	}
 }
 
