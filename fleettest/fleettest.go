@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -89,10 +90,10 @@ type Minion struct {
 	ln    net.Listener
 	mu    sync.Mutex // serializes Down, Up and Impersonate
 	down  bool
-	// faultMu guards fault alone: a call in flight reads it while Down
-	// holds mu and waits for that very call to end.
-	faultMu sync.Mutex
-	fault   Fault
+	// fault is read by every call without a lock: Down holds mu while
+	// it waits for the calls in flight to end, so a call that waited
+	// for mu would never end.
+	fault atomic.Pointer[Fault]
 }
 
 // Start starts a fleet for a test and stops it when the test ends. It
@@ -355,15 +356,15 @@ type Fault struct {
 
 // SetFault makes the minion misbehave until SetFault(Fault{}).
 func (m *Minion) SetFault(f Fault) {
-	m.faultMu.Lock()
-	defer m.faultMu.Unlock()
-	m.fault = f
+	f.Methods = slices.Clone(f.Methods)
+	m.fault.Store(&f)
 }
 
 func (m *Minion) intercept(ctx context.Context, call *minion.Call, next func(context.Context) (any, error)) (any, error) {
-	m.faultMu.Lock()
-	f := m.fault
-	m.faultMu.Unlock()
+	f := m.fault.Load()
+	if f == nil {
+		return next(ctx)
+	}
 	if len(f.Methods) > 0 && !slices.Contains(f.Methods, call.Method) {
 		return next(ctx)
 	}
