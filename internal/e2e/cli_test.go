@@ -55,7 +55,7 @@ func (p *proc) stop() {
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(stopTimeout):
 		p.cmd.Process.Kill()
 		<-p.done
 	}
@@ -75,12 +75,15 @@ func runCmd(t *testing.T, name string, args ...string) (stdout, stderr string, c
 	return runCmdEnv(t, nil, name, args...)
 }
 
-// runCmdEnv is runCmd with variables added to the environment.
+// runCmdEnv is runCmd with variables added to the environment. The
+// command's deadline guards against a hang, not a slow machine: it
+// starts once the binaries are built (the first call builds them).
 func runCmdEnv(t *testing.T, env []string, name string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	bin := filepath.Join(binaries(t), name)
+	ctx, cancel := context.WithTimeout(context.Background(), hangTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(binaries(t), name), args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	if env != nil {
 		cmd.Env = append(os.Environ(), env...)
 	}
@@ -147,7 +150,7 @@ func TestCommandLineContract(t *testing.T) {
 	m2 := net.JoinHostPort("127.0.0.72", freePort(t, "127.0.0.72"))
 	m2proc := daemon(t, "funcd", "--dir", filepath.Join(dir, "m2"), "--certmaster", cm, "--ca-fingerprint", fp,
 		"--name", "m2.e2e", "--listen", m2)
-	eventually(t, 20*time.Second, "m2's request is pending", func() error {
+	eventually(t, hangTimeout, "m2's request is pending", func() error {
 		out, _, _ := runCmd(t, "certmaster", "list", "--dir", caDir, "--json")
 		if !strings.Contains(out, "m2.e2e") {
 			return errors.New("not listed: " + out)
@@ -178,7 +181,7 @@ func TestCommandLineContract(t *testing.T) {
 		t.Fatalf("overlord key.pem: %v %v", st.Mode(), err)
 	}
 	fn := func(args ...string) (string, string, int) {
-		return runCmd(t, "func", append([]string{"--dir", ov, "--certmaster", cm, "--timeout", "5s"}, args...)...)
+		return runCmd(t, "func", append([]string{"--dir", ov, "--certmaster", cm, "--timeout", "30s"}, args...)...)
 	}
 
 	out, e, code := fn("list_minions")
@@ -218,7 +221,7 @@ func TestCommandLineContract(t *testing.T) {
 	if _, e, code := runCmd(t, "certmaster", "revoke", "--dir", caDir, "admin"); code != 0 {
 		t.Fatalf("revoke: exit %d: %s", code, e)
 	}
-	eventually(t, 10*time.Second, "m1 refuses the revoked overlord", func() error {
+	eventually(t, hangTimeout, "m1 refuses the revoked overlord", func() error {
 		if out, _, code := fn("m1*", "ping"); code != 1 {
 			return errors.New("still answered: " + out)
 		}

@@ -49,6 +49,18 @@ func binaries(t *testing.T) string {
 	return binDir
 }
 
+// The deadlines below guard against hangs, not slowness: CI runs on a
+// loaded 2-core machine, where a daemon under -race may take tens of
+// seconds to start or to stop.
+const (
+	// hangTimeout bounds one command, a daemon's start, or a wait for
+	// something that should happen soon.
+	hangTimeout = 2 * time.Minute
+	// stopTimeout is how long a daemon gets to stop on SIGTERM before
+	// it is killed.
+	stopTimeout = 30 * time.Second
+)
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if binDir != "" {
@@ -113,7 +125,7 @@ func (f *fleet) funcd(t *testing.T, name, ip string, extra ...string) (addr stri
 		go func() { cmd.Wait(); close(done) }()
 		select {
 		case <-done:
-		case <-time.After(10 * time.Second):
+		case <-time.After(stopTimeout):
 			cmd.Process.Kill()
 			<-done
 		}
@@ -140,7 +152,7 @@ func freePort(t *testing.T, ip string) string {
 
 func waitListening(t *testing.T, addr string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), hangTimeout)
 	defer cancel()
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)

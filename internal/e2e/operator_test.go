@@ -168,15 +168,16 @@ func TestOperatorInterrupt(t *testing.T) {
 	// A sleep no one else runs, not even this test in another go test
 	// process on the same machine.
 	marker := fmt.Sprintf("31.%d", os.Getpid())
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	bin := filepath.Join(binaries(t), "func")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*hangTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(binaries(t), "func"), "--dir", f.overlord, "*", "run", "--", "sleep", marker)
+	cmd := exec.CommandContext(ctx, bin, "--dir", f.overlord, "*", "run", "--", "sleep", marker)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "the three remote sleeps run", func() error {
+	eventually(t, hangTimeout, "the three remote sleeps run", func() error {
 		if n := countProcs("sleep", marker); n != 3 {
 			return fmt.Errorf("%d running", n)
 		}
@@ -193,7 +194,7 @@ func TestOperatorInterrupt(t *testing.T) {
 		!strings.Contains(errOut.String(), "3 cancelled: web[1-3].op") {
 		t.Errorf("stderr after Ctrl-C:\n%s", errOut.String())
 	}
-	eventually(t, 20*time.Second, "the remote sleeps are killed", func() error {
+	eventually(t, hangTimeout, "the remote sleeps are killed", func() error {
 		if n := countProcs("sleep", marker); n != 0 {
 			return fmt.Errorf("%d still running", n)
 		}
@@ -221,7 +222,7 @@ func (f *opFleet) stop(t *testing.T, i int) {
 	if err := f.procs[i].Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "minion "+f.addrs[i]+" stops", func() error {
+	eventually(t, hangTimeout, "minion "+f.addrs[i]+" stops", func() error {
 		c, err := net.DialTimeout("tcp", f.addrs[i], time.Second)
 		if err != nil {
 			return nil

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gofunc/gofunc/ca"
 )
@@ -21,7 +20,7 @@ func openssl(t *testing.T, addr string, args ...string) (bool, string) {
 	if err != nil {
 		t.Fatalf("openssl is needed for this test (apt-get install openssl): %v", err)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), hangTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, append([]string{"s_client", "-connect", addr, "-brief"}, args...)...)
 	cmd.Stdin = strings.NewReader("")

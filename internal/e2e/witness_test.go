@@ -77,7 +77,7 @@ func TestAuditWitnessCatchesARebuiltLog(t *testing.T) {
 	go func() { done <- proc.Wait() }()
 	select {
 	case <-done:
-	case <-time.After(20 * time.Second):
+	case <-time.After(hangTimeout):
 		t.Fatal("funcd did not stop")
 	}
 
