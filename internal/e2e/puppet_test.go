@@ -133,11 +133,11 @@ func (p *puppetNode) apply(t *testing.T, manifest string, flags ...string) (stri
 		args = append(args, "--"+d, filepath.Join(p.root, d))
 	}
 	args = append(append(args, flags...), file)
+	path := "PATH=" + binaries(t) + string(os.PathListSeparator) + os.Getenv("PATH") // built before the deadline starts
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, p.bin, args...)
-	cmd.Env = append(os.Environ(), "HOME="+filepath.Join(p.root, "home"),
-		"PATH="+binaries(t)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	cmd.Env = append(os.Environ(), "HOME="+filepath.Join(p.root, "home"), path)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
