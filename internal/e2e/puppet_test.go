@@ -172,8 +172,11 @@ func TestPuppetCall(t *testing.T) {
 	t.Parallel()
 	f := newPuppetFleet(t)
 	manifest := f.options() + `
-$sum = gofunc::call('web*', 'test', 'add', [1, 2], $opts)
+$sum = gofunc::call('web*', 'test', 'add', [1, 2], $opts + { 'timeout' => 60, 'forks' => 2 })
 $sum.each |$host, $r| { notify { "add ${host}": message => "${host}: ${r['value']} ok=${r['ok']}" } }
+
+$some = gofunc::call('*', 'test', 'ping', [], $opts + { 'exclude' => ['web2*'], 'timeout' => '1m' })
+notify { 'some': message => "pinged ${some.keys.join(',')}" }
 
 # Deferred: called by the agent when it applies the catalog.
 notify { 'deferred': message => Deferred('gofunc::call', ['web3*', 'test', 'add', [40, 2], $opts]) }
@@ -204,7 +207,7 @@ $echo.each |$host, $r| {
 	out, code := f.puppet.apply(t, manifest)
 	wantApply(t, "calls", out, code, 2,
 		"Notice: web1.pp: 3 ok=true", "Notice: web2.pp: 3 ok=true", "Notice: web3.pp: 3 ok=true",
-		"Notice: big sum: -9002801208229889", "Notify[deferred]/message: defined 'message' as {\n  'web3.pp' => {\n    'ok' => true,\n    'value' => 42,",
+		"Notice: big sum: -9002801208229889", "Notice: pinged web1.pp,web3.pp\n", "Notify[deferred]/message: defined 'message' as {\n  'web3.pp' => {\n    'ok' => true,\n    'value' => 42,",
 		"Notice: web1.pp: same=true bin=AAEC/4CBgg==", "Notice: web2.pp: same=true", "Notice: web3.pp: same=true",
 		"'big' => Integer[4398046511104, 4398046511104]", "'neg' => Integer[-9007199254740993, -9007199254740993]",
 		"'yes' => Boolean[true]", "'no' => Boolean[false]", "'float' => Float[2.0, 2.0]", "'bin' => Binary",
