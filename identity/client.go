@@ -312,8 +312,8 @@ func FetchMinions(ctx context.Context, id *Identity, certmaster string) ([]Minio
 // FetchCRL fetches the certmaster's CRL once and installs it in id
 // (SetCRL: signed by id's CA, never older than the current one). It
 // needs no client certificate but sends id's; when the certmaster
-// refuses that certificate at the handshake (revoked, expired), it asks
-// again without one, so that a revoked holder still learns it is
+// refuses that certificate (revoked, expired), it asks again without
+// one, so that a revoked holder still learns it is
 // revoked: id.Revoked(id.Leaf()) is then true.
 //
 // A CRL newer than the one id held is also saved in id's directory
@@ -322,8 +322,13 @@ func FetchMinions(ctx context.Context, id *Identity, certmaster string) ([]Minio
 func FetchCRL(ctx context.Context, id *Identity, certmaster string) error {
 	before := id.CRLNumber()
 	err := fetchCRL(ctx, id, certmaster, id)
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "remote error" && ctx.Err() == nil {
+	// A refused client certificate does not always read as a TLS alert:
+	// with TLS 1.3 the server checks it after the handshake, and the
+	// client may see the connection closed instead. Any failure that is
+	// not the certmaster's answer (a fault) is worth one try without the
+	// certificate: the CRL is public, and SetCRL checks its signature.
+	var f *gofunc.Fault
+	if err != nil && !errors.As(err, &f) && ctx.Err() == nil {
 		if err2 := fetchCRL(ctx, id, certmaster, nil); err2 == nil {
 			err = nil
 		}

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/internal/certmasterfile"
 	"github.com/gofunc/gofunc/internal/fsutil"
@@ -96,7 +97,7 @@ func (e *env) prepare(id *identity.Identity) (*certmaster, error) {
 	if cm.addr != "" {
 		cm.renew()
 		if crlStale(e.dir(), e.cli.CRLRefresh, time.Now()) {
-			cm.fetchCRL()
+			cm.fetchCRL(true)
 		}
 	} else if due := identity.RenewAt(leaf); time.Now().After(due) {
 		e.warn("this overlord's certificate expires on %s and no certmaster is known to renew it from: "+
@@ -169,23 +170,20 @@ func (cm *certmaster) renew() {
 	cm.e.note("renewed this overlord's certificate: serial %s, valid until %s", serialOf(cm.id.Leaf()), day(cm.id.Leaf().NotAfter))
 }
 
-// fetchCRL fetches the CRL, saves it when it changed, and records when
-// it was fetched.
-func (cm *certmaster) fetchCRL() {
+// fetchCRL fetches the CRL (identity.FetchCRL saves a newer one in
+// DIR) and records when. A failure is said when warn is set; the CRL
+// held stays in force either way.
+func (cm *certmaster) fetchCRL(warn bool) {
 	dir := cm.e.dir()
 	cm.fetched = true
 	ctx, cancel := context.WithTimeout(cm.e.ctx, cm.e.cli.Timeout)
 	defer cancel()
-	before := cm.id.CRLNumber()
 	if err := identity.FetchCRL(ctx, cm.id, cm.addr); err != nil {
-		cm.e.warn("could not fetch the CRL from the certmaster at %s (%s); the CRL held stays in force", cm.addr, networkCause(err))
-		return
-	}
-	if cm.id.CRLNumber() != before {
-		if err := cm.id.Save(dir); err != nil {
-			cm.e.warn("could not save the new CRL: %v", err)
-			return
+		if warn {
+			cm.e.warn("could not fetch the CRL from the certmaster at %s (%s); the CRL held stays in force", cm.addr, networkCause(err))
 		}
+		cm.revoked = readRevocations(dir)
+		return
 	}
 	if err := touch(filepath.Join(dir, crlFetchedFile)); err != nil {
 		cm.e.log.Debug("crl fetch time not recorded", "error", err)
@@ -297,10 +295,12 @@ func (cm *certmaster) minions(ctx context.Context) ([]overlord.Minion, error) {
 			if ctx.Err() != nil {
 				return nil, err
 			}
-			if refused(err) && !cm.fetched {
-				// Our certificate was refused: the CRL says whether the
-				// CA revoked it (it can be fetched without one).
-				cm.fetchCRL()
+			if !cm.fetched && !isFault(err) {
+				// Our certificate may have been refused (with TLS 1.3
+				// that can read as a closed connection): the CRL says
+				// whether the CA revoked it, and can be fetched without
+				// a certificate. The list's failure is said below.
+				cm.fetchCRL(false)
 				if err := cm.selfRevoked(); err != nil {
 					return nil, err
 				}
@@ -332,6 +332,13 @@ func (cm *certmaster) minions(ctx context.Context) ([]overlord.Minion, error) {
 	return out, nil
 }
 
+// isFault reports an answer from the certmaster (a fault), as opposed to
+// a failure to get one.
+func isFault(err error) bool {
+	var f *gofunc.Fault
+	return errors.As(err, &f)
+}
+
 // refused reports a TLS alert from the peer: it refused our certificate.
 func refused(err error) bool {
 	var op *net.OpError
@@ -350,7 +357,7 @@ func (cm *certmaster) noteLeavers(old, fresh []cachedMinion) {
 		}
 	}
 	if len(left) > 0 && !cm.fetched {
-		cm.fetchCRL()
+		cm.fetchCRL(true)
 	}
 	for _, m := range left {
 		if r, ok := cm.revoked[m.Serial]; ok && m.Serial != "" {
