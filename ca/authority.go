@@ -91,7 +91,9 @@ type Config struct {
 	// MaxLive caps the valid (unexpired, unrevoked) certificates one name
 	// may hold in its role at once; default 4 (a renewal overlaps its
 	// parent, and an overlord user may have a certificate per device).
-	// Issue, Sign and Renew refuse one more with ErrTooManyCertificates.
+	// Renew refuses one more with ErrTooManyCertificates (the admin's
+	// Issue is not capped, and a request for a name with a valid
+	// certificate is a conflict anyway).
 	MaxLive int
 	// ReserveBytes is the size of DIR/reserve, disk space set aside so
 	// that a revocation can still be written when the disk is full (see
@@ -512,15 +514,9 @@ func (a *Authority) recordIssued(tx *txn, pre *issued, spec signSpec, ev event) 
 	}
 	if spec.parent == "" {
 		// A renewal keeps its parent's name and role; anything new must
-		// not take a name another role holds. (Renew checks the cap
-		// itself, before the parent it supersedes is revoked.)
+		// not take a name another role holds.
 		if err := tx.ix.checkNameRole(spec.name, spec.role); err != nil {
 			return nil, err
-		}
-		if spec.role != gofunc.RoleCertmaster {
-			if err := a.checkLive(tx.ix, spec.name, spec.role); err != nil {
-				return nil, err
-			}
 		}
 	}
 	for is == nil || tx.ix.find(is.rec.Serial) != nil {

@@ -234,20 +234,17 @@ func mustPEM(t *testing.T, a *Authority, serial string) []byte {
 	return b
 }
 
-// A name holds at most Config.MaxLive valid certificates.
+// A name holds at most Config.MaxLive valid certificates: a renewal
+// over the cap is refused.
 func TestMaxLiveCertificates(t *testing.T) {
-	a, _ := clockCA(t, Config{MaxLive: 2})
-	for range 2 {
-		issue(t, a, gofunc.RoleOverlord, "alice", IssueOptions{})
-	}
-	if _, err := a.Issue(gofunc.RoleOverlord, "alice", IssueOptions{}); !errors.Is(err, ErrTooManyCertificates) {
-		t.Errorf("third certificate for alice: %v, want ErrTooManyCertificates", err)
-	}
-	if _, err := a.Revoke("alice", ReasonCessationOfOperation); err != nil {
-		t.Fatal(err)
-	}
+	a, offset := clockCA(t, Config{MaxLive: 2, Validity: 3 * time.Hour})
+	m := issue(t, a, gofunc.RoleOverlord, "alice", IssueOptions{})
 	issue(t, a, gofunc.RoleOverlord, "alice", IssueOptions{})
-	if got := fmt.Sprint(validCount(t, a, "alice")); got != "1" {
-		t.Errorf("valid after revoking and issuing anew: %s", got)
+	offset.Store(int64(2*time.Hour + time.Minute))
+	if _, err := renewWithNewKey(a, m); !errors.Is(err, ErrTooManyCertificates) {
+		t.Errorf("renewal with 2 valid certificates and MaxLive 2: %v, want ErrTooManyCertificates", err)
+	}
+	if got := fmt.Sprint(validCount(t, a, "alice")); got != "2" {
+		t.Errorf("valid certificates: %s, want 2", got)
 	}
 }
