@@ -82,6 +82,8 @@ type targetCmd struct {
 	Getfile   getfileCmd   `cmd:"" help:"Fetch a file from every target into LOCALDIR/HOST/."`
 	Show      showCmd      `cmd:"" help:"Show facts about the targets."`
 	Inventory inventoryCmd `cmd:"" help:"Snapshot every module's inventory into a git repository (DIR/inventory) and show what changed."`
+	Events    eventsCmd    `cmd:"" help:"Show the minions' events (watchers, lifecycle), oldest first, from a cursor or a time; --follow for new ones."`
+	Stats     statsCmd     `cmd:"" help:"One row per host: load, cpu %, memory %, fullest disk, uptime (stats.all)."`
 }
 
 type pingCmd struct{}

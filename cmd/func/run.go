@@ -195,6 +195,10 @@ func (e *env) dispatch(command string) int {
 		return e.call("hardware", "info", nil)
 	case "<spec> inventory":
 		return e.inventory()
+	case "<spec> events":
+		return e.events()
+	case "<spec> stats":
+		return e.stats()
 	case "list_minions":
 		return e.listMinions()
 	case "group list":
