@@ -515,12 +515,44 @@ func PeerFromConnState(cs tls.ConnectionState) (gofunc.Peer, error) {
 	if len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
 		return gofunc.Peer{}, ErrUnverified
 	}
-	leaf := cs.VerifiedChains[0][0]
-	role := RoleOf(leaf)
+	return PeerOf(cs.VerifiedChains[0][0])
+}
+
+// PeerOf returns the identity a verified certificate proves: its common
+// name, role and serial (Addr is left empty). It returns ErrNoRole when
+// the certificate carries no gofunc role. It verifies nothing: use it on
+// a certificate a handshake or VerifyPeer has verified.
+func PeerOf(cert *x509.Certificate) (gofunc.Peer, error) {
+	role := RoleOf(cert)
 	if role == "" {
-		return gofunc.Peer{}, fmt.Errorf("%w: %s", ErrNoRole, leaf.Subject.CommonName)
+		return gofunc.Peer{}, fmt.Errorf("%w: %s", ErrNoRole, cert.Subject.CommonName)
 	}
-	return gofunc.Peer{Name: leaf.Subject.CommonName, Role: role, Serial: pki.SerialHex(leaf.SerialNumber)}, nil
+	return gofunc.Peer{Name: cert.Subject.CommonName, Role: role, Serial: pki.SerialHex(cert.SerialNumber)}, nil
+}
+
+// VerifyPeer checks a caller's certificate that reached us without a
+// TLS handshake with this identity (through a message broker, say):
+// issued by this identity's CA, valid now for client authentication,
+// carrying a gofunc role, and not revoked by the CRL held. It returns
+// the peer the certificate proves. Proof that the caller holds the
+// certificate's key (a signature over the call) is the transport's to
+// check. Errors match ErrUnverified, ErrNoRole or ErrRevoked.
+func (id *Identity) VerifyPeer(cert *x509.Certificate) (gofunc.Peer, error) {
+	if cert == nil {
+		return gofunc.Peer{}, ErrUnverified
+	}
+	opts := x509.VerifyOptions{Roots: id.roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	if _, err := cert.Verify(opts); err != nil {
+		return gofunc.Peer{}, fmt.Errorf("%w: %w", ErrUnverified, err)
+	}
+	p, err := PeerOf(cert)
+	if err != nil {
+		return p, err
+	}
+	if id.Revoked(cert) {
+		return p, fmt.Errorf("%w: %s serial %s", ErrRevoked, p.Name, p.Serial)
+	}
+	return p, nil
 }
 
 // Reload re-reads cert.pem, key.pem and crl.pem from the identity's

@@ -120,6 +120,17 @@
 // it are counted, and a call.suppressed record per caller says how many
 // and of which methods, within ten seconds and when the server stops.
 //
+// # Other transports
+//
+// The HTTPS listener is one door into the minion. Another transport (a
+// message broker, say) hands each call to Server.Handle with the
+// caller's certificate, the transport's name, the call's id, its
+// deadline and the XML-RPC body: Handle verifies the certificate
+// against the CA and the CRL and then runs the same dispatcher as the
+// listener (ACL, limits, audit before and after, the method), so a new
+// transport adds no check of its own and skips none. The audit log
+// records the transport of every such call (Details "via").
+//
 // # Faults
 //
 // The fault codes are gofunc.Code values: CodeParse, CodeInvalid and

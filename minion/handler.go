@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"reflect"
 	"runtime/debug"
@@ -27,6 +29,7 @@ const asyncPrefix = "async."
 // request is one call as it moves through the handler.
 type request struct {
 	id     string
+	via    string // the transport, when not the HTTPS listener
 	peer   gofunc.Peer
 	method string // as called: "test.ping" or "async.test.ping"
 	target string // the method that runs: "test.ping"
@@ -48,68 +51,127 @@ type callBody interface {
 	Skip() (xmlrpc.Rest, error)
 }
 
-// serveHTTP takes a request in stages, each paid for only once the one
-// before has passed: the caller's certificate, the method name (the
-// first bytes of the body), the ACL and a concurrency slot, and only
-// then the parameters. A caller that may not make a call, or a call
-// that finds the minion busy, costs no more than its name.
+// inbound is one call as a door (the HTTPS listener, or Handle for
+// other transports) hands it to the dispatcher.
+type inbound struct {
+	id     string
+	via    string            // the transport, for the audit log; "" for the HTTPS listener
+	caller *x509.Certificate // verified by the door (see verify); nil when none was
+	// verify asks for the caller's chain to be verified here: the door
+	// (Handle) did not do it with a TLS handshake.
+	verify bool
+	remote string
+	// problem is what the door found wrong with the envelope (a bad
+	// timeout header): the call is refused with it once the caller's
+	// identity is checked.
+	problem  *gofunc.Fault
+	deadline time.Time // zero: MaxCallTimeout
+	body     io.Reader
+	size     int64 // -1 when unknown
+}
+
+// reply is the dispatcher's answer: the response document and where
+// the audit log stood after the call.
+type reply struct {
+	body []byte
+	head audit.Checkpoint
+}
+
+// fault sets the answer to f.
+func (rep *reply) fault(f *gofunc.Fault) {
+	var buf bytes.Buffer
+	_ = xmlrpc.EncodeFault(&buf, f)
+	rep.body = buf.Bytes()
+}
+
+// serveHTTP is the minion's own door: it takes the caller's
+// certificate from the TLS handshake and the deadline from the timeout
+// header, hands the call to handle, and writes its answer.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.calls.add()
 	defer s.calls.done()
-	req := &request{id: newCallID(), start: time.Now(), size: r.ContentLength}
-	w.Header().Set(gofunc.CallIDHeader, req.id)
-
+	in := &inbound{id: newCallID(), remote: r.RemoteAddr, size: r.ContentLength}
+	w.Header().Set(gofunc.CallIDHeader, in.id)
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "XML-RPC wants POST", http.StatusMethodNotAllowed)
 		return
 	}
-	peer, err := s.peer(r)
-	req.peer = peer
-	if err != nil {
-		// The TLS layer verified the chain; this is a certificate revoked
-		// since the connection was made, or one without a gofunc role.
-		s.deny(w, req, nil, gofunc.Errorf(gofunc.CodeDenied, "%v", err))
-		return
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+		in.caller = r.TLS.VerifiedChains[0][0]
 	}
-	ctx, cancel, err := s.callContext(r, peer)
-	if err != nil {
-		s.reject(w, req, nil, gofunc.AsFault(err))
-		return
+	if h := r.Header.Get(gofunc.TimeoutHeader); h != "" {
+		d, err := time.ParseDuration(h)
+		if err != nil || d <= 0 {
+			in.problem = gofunc.Errorf(gofunc.CodeInvalid, "bad %s header %q", gofunc.TimeoutHeader, truncate(h, 64))
+		} else {
+			in.deadline = time.Now().Add(d)
+		}
 	}
-	defer cancel()
 	// The decoder reads one byte past its limit to tell "too large" from
 	// "just fits"; MaxBytesReader, one byte further, only makes sure
 	// net/http stops reading and closes the connection of a body that
 	// was too large.
-	limit := orDefault(s.MaxBodyBytes, DefaultMaxBodyBytes)
-	if r.ContentLength > limit {
-		s.reject(w, req, nil, gofunc.Errorf(gofunc.CodeTooLarge, "request body of %d bytes is over the %d-byte limit", r.ContentLength, limit))
-		return
-	}
-	body, err := xmlrpc.ReadCallHead(http.MaxBytesReader(w, r.Body, limit+1), xmlrpc.Limits{MaxBytes: limit})
+	in.body = http.MaxBytesReader(w, r.Body, orDefault(s.MaxBodyBytes, DefaultMaxBodyBytes)+1)
+	rep := s.handle(r.Context(), in)
+	s.sendHead(w, rep.head)
+	s.writeXML(w, rep.body)
+}
+
+// handle takes a call in stages, each paid for only once the one
+// before has passed: the caller's certificate, the method name (the
+// first bytes of the body), the ACL and a concurrency slot, and only
+// then the parameters. A caller that may not make a call, or a call
+// that finds the minion busy, costs no more than its name. Every door
+// comes through here, so every transport gets every check.
+// The caller counts as work in flight (s.calls) for Shutdown.
+func (s *Server) handle(ctx context.Context, in *inbound) reply {
+	var rep reply
+	req := &request{id: in.id, via: in.via, start: time.Now(), size: in.size}
+	peer, err := s.peerOf(in.caller, in.remote, in.verify)
+	req.peer = peer
 	if err != nil {
-		s.reject(w, req, nil, gofunc.AsFault(err))
-		return
+		// The transport verified the chain; this is a certificate revoked
+		// since (or since the connection was made), or one without a
+		// gofunc role.
+		s.deny(&rep, req, nil, gofunc.Errorf(gofunc.CodeDenied, "%v", err))
+		return rep
+	}
+	if in.problem != nil {
+		s.reject(&rep, req, nil, in.problem)
+		return rep
+	}
+	ctx, cancel := s.callContext(ctx, in.deadline, peer)
+	defer cancel()
+	limit := orDefault(s.MaxBodyBytes, DefaultMaxBodyBytes)
+	if in.size > limit {
+		s.reject(&rep, req, nil, gofunc.Errorf(gofunc.CodeTooLarge, "request body of %d bytes is over the %d-byte limit", in.size, limit))
+		return rep
+	}
+	body, err := xmlrpc.ReadCallHead(in.body, xmlrpc.Limits{MaxBytes: limit})
+	if err != nil {
+		s.reject(&rep, req, nil, gofunc.AsFault(err))
+		return rep
 	}
 	defer body.Close()
 	req.method = body.Method()
-	s.dispatch(ctx, w, req, body)
+	s.dispatch(ctx, &rep, req, body)
+	return rep
 }
 
 // dispatch resolves and authorizes a call by its name, takes a slot,
 // decodes its parameters, audits it and runs it.
-func (s *Server) dispatch(ctx context.Context, w http.ResponseWriter, req *request, body callBody) {
+func (s *Server) dispatch(ctx context.Context, rep *reply, req *request, body callBody) {
 	target, async := strings.CutPrefix(req.method, asyncPrefix)
 	req.target = target
 	meth, ok := s.reg.lookup(target)
 	if !ok {
-		s.reject(w, req, body, gofunc.Errorf(gofunc.CodeNoSuchMethod, "no method %q on this minion", req.method))
+		s.reject(rep, req, body, gofunc.Errorf(gofunc.CodeNoSuchMethod, "no method %q on this minion", req.method))
 		return
 	}
 	req.meth = meth
 	if async && !meth.asyncOK() {
-		s.reject(w, req, body, gofunc.Errorf(gofunc.CodeNoSuchMethod, "%s cannot run as an async job", target))
+		s.reject(rep, req, body, gofunc.Errorf(gofunc.CodeNoSuchMethod, "%s cannot run as an async job", target))
 		return
 	}
 	// An alias (getfile.getchunk) is judged as the method it stands for.
@@ -119,7 +181,7 @@ func (s *Server) dispatch(ctx context.Context, w http.ResponseWriter, req *reque
 		if name != target {
 			called += " (another name for " + name + ")"
 		}
-		s.deny(w, req, body, gofunc.Errorf(gofunc.CodeDenied, "%s (%s) may not call %s: %s", req.peer.Name, req.peer.Role, called, why))
+		s.deny(rep, req, body, gofunc.Errorf(gofunc.CodeDenied, "%s (%s) may not call %s: %s", req.peer.Name, req.peer.Role, called, why))
 		return
 	}
 	// The slot is taken before the parameters are decoded, since that
@@ -130,31 +192,31 @@ func (s *Server) dispatch(ctx context.Context, w http.ResponseWriter, req *reque
 	case s.sem <- struct{}{}:
 		defer func() { <-s.sem }()
 	default:
-		s.busy(w, req, fmt.Sprintf("minion busy: %d calls in flight", cap(s.sem)))
+		s.busy(rep, req, fmt.Sprintf("minion busy: %d calls in flight", cap(s.sem)))
 		return
 	}
 	params, err := body.Params()
 	if err != nil {
-		s.reject(w, req, nil, gofunc.AsFault(err))
+		s.reject(rep, req, nil, gofunc.AsFault(err))
 		return
 	}
 	req.params = params
 	args, err := meth.args(params)
 	if err != nil {
-		s.reject(w, req, nil, gofunc.AsFault(err))
+		s.reject(rep, req, nil, gofunc.AsFault(err))
 		return
 	}
 	if async {
-		s.startJob(w, req, args)
+		s.startJob(rep, req, args)
 		return
 	}
 	if err := s.auditStart(req); err != nil {
-		s.auditFailed(w, req, err)
+		s.auditFailed(rep, req, err)
 		return
 	}
 	s.stats.calls.Add(1)
 	result, err := s.run(ctx, req, args)
-	s.finish(ctx, w, req, result, err)
+	s.finish(ctx, rep, req, result, err)
 }
 
 // run calls the method through the interceptor. A panic, in either, is
@@ -174,12 +236,11 @@ func (s *Server) run(ctx context.Context, req *request, args []reflect.Value) (r
 	return s.Intercept(ctx, call, next)
 }
 
-// finish encodes the outcome, writes the end record and the response.
-func (s *Server) finish(ctx context.Context, w http.ResponseWriter, req *request, result any, err error) {
+// finish encodes the outcome, writes the end record and the answer.
+func (s *Server) finish(ctx context.Context, rep *reply, req *request, result any, err error) {
 	body, fault := s.encodeOutcome(ctx, req, result, err)
 	s.auditEnd(req, fault, body)
-	s.sendHead(w, req.head)
-	s.writeXML(w, body)
+	rep.body, rep.head = body, req.head
 }
 
 // sendHead tells the caller where the audit log stood after this call's
@@ -236,37 +297,36 @@ func isFault(err error) bool {
 	return errors.As(err, &f)
 }
 
-// callContext gives the call its deadline: the caller's budget from the
-// timeout header, capped by MaxCallTimeout. The request's context is
-// cancelled when the caller disconnects or the server closes.
-func (s *Server) callContext(r *http.Request, p gofunc.Peer) (context.Context, context.CancelFunc, error) {
-	limit := orDefault(s.MaxCallTimeout, DefaultMaxCallTimeout)
-	budget := limit
-	if h := r.Header.Get(gofunc.TimeoutHeader); h != "" {
-		d, err := time.ParseDuration(h)
-		if err != nil || d <= 0 {
-			return nil, nil, gofunc.Errorf(gofunc.CodeInvalid, "bad %s header %q", gofunc.TimeoutHeader, truncate(h, 64))
-		}
-		budget = min(d, limit)
+// callContext gives the call its deadline: the one the door read (the
+// caller's budget), capped by MaxCallTimeout. parent is cancelled when
+// the caller goes away (its connection closes) or the server closes.
+func (s *Server) callContext(parent context.Context, deadline time.Time, p gofunc.Peer) (context.Context, context.CancelFunc) {
+	limit := time.Now().Add(orDefault(s.MaxCallTimeout, DefaultMaxCallTimeout))
+	if deadline.IsZero() || deadline.After(limit) {
+		deadline = limit
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), budget)
-	return gofunc.NewContext(ctx, p), cancel, nil
+	ctx, cancel := context.WithDeadline(parent, deadline)
+	return gofunc.NewContext(ctx, p), cancel
 }
 
-// peer is the caller as its own connection proves it: taken per request
-// from that request's TLS state, never shared between calls, and
+// peerOf is the caller as the certificate its door verified proves,
 // checked against the CRL in force now, so a revocation also cuts off
-// connections made before it.
-func (s *Server) peer(r *http.Request) (gofunc.Peer, error) {
-	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		return gofunc.Peer{Addr: r.RemoteAddr}, errors.New("no verified client certificate")
+// connections made before it. It is taken per call, never shared.
+func (s *Server) peerOf(cert *x509.Certificate, remote string, verify bool) (gofunc.Peer, error) {
+	if cert == nil {
+		return gofunc.Peer{Addr: remote}, errors.New("no verified client certificate")
 	}
-	p, err := identity.PeerFromConnState(*r.TLS)
-	p.Addr = r.RemoteAddr
+	if verify {
+		p, err := s.CurrentIdentity().VerifyPeer(cert)
+		p.Addr = remote
+		return p, err
+	}
+	p, err := identity.PeerOf(cert)
+	p.Addr = remote
 	if err != nil {
 		return p, err
 	}
-	if leaf := r.TLS.PeerCertificates[0]; s.CurrentIdentity().Revoked(leaf) {
+	if s.CurrentIdentity().Revoked(cert) {
 		return p, fmt.Errorf("certificate %s (%s) is revoked", p.Serial, p.Name)
 	}
 	return p, nil
@@ -274,15 +334,15 @@ func (s *Server) peer(r *http.Request) (gofunc.Peer, error) {
 
 // reject answers a request that never reached its method, and records
 // it. body is the undecoded rest of the call, when there is one.
-func (s *Server) reject(w http.ResponseWriter, req *request, body callBody, f *gofunc.Fault) {
+func (s *Server) reject(rep *reply, req *request, body callBody, f *gofunc.Fault) {
 	s.stats.rejected.Add(1)
-	s.refuse(w, req, body, f, audit.Record{Kind: audit.KindCallRejected, Outcome: f.Code.String()})
+	s.refuse(rep, req, body, f, audit.Record{Kind: audit.KindCallRejected, Outcome: f.Code.String()})
 }
 
 // deny answers a call its caller may not make, and records it.
-func (s *Server) deny(w http.ResponseWriter, req *request, body callBody, f *gofunc.Fault) {
+func (s *Server) deny(rep *reply, req *request, body callBody, f *gofunc.Fault) {
 	s.stats.denied.Add(1)
-	if s.refuse(w, req, body, f, audit.Record{Kind: audit.KindCallDenied, Outcome: audit.OutcomeDenied}) {
+	if s.refuse(rep, req, body, f, audit.Record{Kind: audit.KindCallDenied, Outcome: audit.OutcomeDenied}) {
 		s.logger().With("peer", req.peer.Name, "serial", req.peer.Serial).Warn("call denied", "method", req.method, "reason", f.Message)
 	}
 }
@@ -297,7 +357,7 @@ func (s *Server) deny(w http.ResponseWriter, req *request, body callBody, f *gof
 // were decoded are decoded for the record only when the body is at most
 // maxRefusalDecodeBytes; a larger body is read without being decoded
 // and described by its parameter count, size and digest.
-func (s *Server) refuse(w http.ResponseWriter, req *request, body callBody, f *gofunc.Fault, rec audit.Record) bool {
+func (s *Server) refuse(rep *reply, req *request, body callBody, f *gofunc.Fault, rec audit.Record) bool {
 	admitted := s.refusals.admit(time.Now(), req.peer, rec.Kind, req.method)
 	if admitted {
 		rec.Code, rec.Error = int(f.Code), truncate(f.Message, 1024)
@@ -319,7 +379,7 @@ func (s *Server) refuse(w http.ResponseWriter, req *request, body callBody, f *g
 			s.logger().Error("audit write failed", "call_id", req.id, "kind", rec.Kind, "error", err)
 		}
 	}
-	s.writeFault(w, f)
+	rep.fault(f)
 	return admitted
 }
 
@@ -355,19 +415,19 @@ func setDetail(rec *audit.Record, key, value string) {
 
 // busy refuses a call without an audit record: nothing ran, and a flood
 // of refusals must stay cheap. It logs at most once a second.
-func (s *Server) busy(w http.ResponseWriter, req *request, msg string) {
+func (s *Server) busy(rep *reply, req *request, msg string) {
 	s.stats.busy.Add(1)
 	now := time.Now().UnixNano()
 	if last := s.lastLog.Load(); now-last > int64(time.Second) && s.lastLog.CompareAndSwap(last, now) {
 		s.logger().Warn("calls refused: busy", "method", req.method, "peer", req.peer.Name, "busy_total", s.stats.busy.Load())
 	}
-	s.writeFault(w, gofunc.Errorf(gofunc.CodeBusy, "%s", msg))
+	rep.fault(gofunc.Errorf(gofunc.CodeBusy, "%s", msg))
 }
 
-func (s *Server) auditFailed(w http.ResponseWriter, req *request, err error) {
+func (s *Server) auditFailed(rep *reply, req *request, err error) {
 	s.stats.auditFailed.Add(1)
 	s.logger().Error("audit write failed; call refused", "call_id", req.id, "method", req.target, "error", err)
-	s.writeFault(w, gofunc.Errorf(gofunc.CodeAuditFailed, "audit log unavailable; call %s not run", req.id))
+	rep.fault(gofunc.Errorf(gofunc.CodeAuditFailed, "audit log unavailable; call %s not run", req.id))
 }
 
 func (s *Server) auditStart(req *request) error {
@@ -428,12 +488,9 @@ func (s *Server) fill(rec *audit.Record, req *request) {
 	if req.jobID != "" {
 		setDetail(rec, "job", req.jobID)
 	}
-}
-
-func (s *Server) writeFault(w http.ResponseWriter, f *gofunc.Fault) {
-	var buf bytes.Buffer
-	_ = xmlrpc.EncodeFault(&buf, f)
-	s.writeXML(w, buf.Bytes())
+	if req.via != "" {
+		setDetail(rec, "via", req.via)
+	}
 }
 
 // writeXML sends a response, within WriteTimeout: a caller that does not

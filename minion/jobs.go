@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -308,12 +307,12 @@ func (t *jobTable) dropLocked(id string) {
 // startJob runs an authorized async call in the background and answers
 // with the job's id. The start record is written, with the job id,
 // before the method runs; the end record when it ends.
-func (s *Server) startJob(w http.ResponseWriter, req *request, args []reflect.Value) {
+func (s *Server) startJob(rep *reply, req *request, args []reflect.Value) {
 	ctx, cancel := context.WithCancelCause(s.baseCtx)
 	j, err := s.jobs.create(req, cancel)
 	if err != nil {
 		cancel(nil)
-		s.jobRefused(w, req, err)
+		s.jobRefused(rep, req, err)
 		return
 	}
 	id := j.rec.ID // j.rec belongs to the job table once the job runs
@@ -321,28 +320,28 @@ func (s *Server) startJob(w http.ResponseWriter, req *request, args []reflect.Va
 	if err := s.auditStart(req); err != nil {
 		cancel(nil)
 		s.jobs.abandon(j)
-		s.auditFailed(w, req, err)
+		s.auditFailed(rep, req, err)
 		return
 	}
 	s.stats.calls.Add(1)
 	s.calls.add()
-	s.sendHead(w, req.head) // req belongs to the job once it runs
+	rep.head = req.head // req belongs to the job once it runs
 	go s.runJob(ctx, cancel, j, req, args)
 	var buf bytes.Buffer
 	_ = xmlrpc.EncodeResponse(&buf, id)
-	s.writeXML(w, buf.Bytes())
+	rep.body = buf.Bytes()
 }
 
-func (s *Server) jobRefused(w http.ResponseWriter, req *request, err error) {
+func (s *Server) jobRefused(rep *reply, req *request, err error) {
 	var f *gofunc.Fault
 	switch {
 	case errors.As(err, &f) && f.Code == gofunc.CodeBusy:
-		s.busy(w, req, f.Message)
+		s.busy(rep, req, f.Message)
 	case errors.Is(err, errJobsClosed):
-		s.writeFault(w, gofunc.Errorf(gofunc.CodeCanceled, "minion shutting down; job not started"))
+		rep.fault(gofunc.Errorf(gofunc.CodeCanceled, "minion shutting down; job not started"))
 	default:
 		s.logger().Error("cannot start job", "call_id", req.id, "method", req.target, "error", err)
-		s.reject(w, req, nil, gofunc.Errorf(gofunc.CodeInternal, "cannot start job for %s; see call %s in the minion's log", req.target, req.id))
+		s.reject(rep, req, nil, gofunc.Errorf(gofunc.CodeInternal, "cannot start job for %s; see call %s in the minion's log", req.target, req.id))
 	}
 }
 

@@ -1,17 +1,14 @@
 package overlord
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"iter"
 	"net"
-	"net/http"
 	"slices"
 	"sort"
 	"strconv"
@@ -418,7 +415,7 @@ func (c *Client) callHost(ctx context.Context, host string, req *request) Result
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.HostTimeout)
 	defer cancel()
-	v, meta, err := c.roundTrip(ctx, host, req.body)
+	v, meta, err := c.roundTrip(ctx, host, req.wire, req.body)
 	r := Result{Host: host, Value: v, Duration: time.Since(start), CallID: meta.callID, AuditHead: meta.head}
 	if err != nil {
 		r.Value, r.Err = nil, &HostError{Host: host, Op: req.wire, Err: c.classify(ctx, err)}
@@ -426,48 +423,39 @@ func (c *Client) callHost(ctx context.Context, host string, req *request) Result
 	return r
 }
 
-// minionPort is the port in the URL; the dialer replaces the whole
-// address, so it only keeps the URL well-formed.
-var minionPort = strconv.Itoa(gofunc.DefaultMinionPort)
-
 // answerMeta is what a minion's answer says besides its value.
 type answerMeta struct {
 	callID string
 	head   audit.Checkpoint // zero when absent or malformed
 }
 
-func (c *Client) roundTrip(ctx context.Context, host string, body []byte) (any, answerMeta, error) {
+// roundTrip carries body to host through the transport and decodes the
+// answer with the bounded decoder.
+func (c *Client) roundTrip(ctx context.Context, host string, wire string, body []byte) (any, answerMeta, error) {
 	var meta answerMeta
-	url := "https://" + net.JoinHostPort(host, minionPort) + "/RPC2"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	ans, err := c.transport.RoundTrip(ctx, c.minion(host), Outbound{Method: wire, Body: body})
+	meta.callID = ans.CallID
+	if ans.AuditHead != "" {
+		meta.head, _ = audit.ParseCheckpoint(ans.AuditHead) // a malformed head witnesses nothing
+	}
 	if err != nil {
 		return nil, meta, err
 	}
-	req.Header.Set("Content-Type", "text/xml")
-	if dl, ok := ctx.Deadline(); ok {
-		// Leave the minion a little less than we wait, so its timeout
-		// fault reaches us before our own deadline fires.
-		budget := time.Until(dl) * 95 / 100
-		if budget <= 0 {
-			return nil, meta, context.DeadlineExceeded
-		}
-		req.Header.Set(gofunc.TimeoutHeader, budget.String())
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, meta, err
-	}
-	defer resp.Body.Close()
-	meta.callID = resp.Header.Get(gofunc.CallIDHeader)
-	if h := resp.Header.Get(gofunc.AuditHeadHeader); h != "" {
-		meta.head, _ = audit.ParseCheckpoint(h) // a malformed head witnesses nothing
-	}
-	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		return nil, meta, fmt.Errorf("%w: HTTP status %s", ErrProtocol, resp.Status)
-	}
-	v, err := ixmlrpc.DecodeResponse(resp.Body, ixmlrpc.Limits{MaxBytes: c.cfg.MaxResultBytes})
+	defer ans.Body.Close()
+	v, err := ixmlrpc.DecodeResponse(ans.Body, ixmlrpc.Limits{MaxBytes: c.cfg.MaxResultBytes})
 	return v, meta, err
+}
+
+// minion is host as the selection resolved it (with its address), or
+// bare when it was not resolved here (a job run in another process
+// remembered it).
+func (c *Client) minion(host string) Minion {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m, ok := c.addrs[strings.ToLower(host)]; ok {
+		return m
+	}
+	return Minion{Name: host}
 }
 
 // classify turns a transport error into one of the overlord's kinds.

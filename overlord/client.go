@@ -2,18 +2,13 @@ package overlord
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"maps"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 
-	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/identity"
 )
 
@@ -21,11 +16,13 @@ import (
 // one for the life of the program so connections (one per minion) are
 // reused, and Close it when done.
 type Client struct {
-	cfg  Config
-	err  error // kept from New, returned by Err and every Call
-	id   *identity.Identity
-	http *http.Client
-	tr   *http.Transport
+	cfg Config
+	err error // kept from New, returned by Err and every Call
+	id  *identity.Identity
+	// transport carries each call to its minion: Config.Transport, or
+	// direct, the HTTPS transport made from the identity.
+	transport Transport
+	direct    *directTransport
 
 	// bg is the context async jobs run under; Close cancels it and
 	// waits for them (jobs).
@@ -73,13 +70,16 @@ func New(opts ...Option) *Client {
 	if c.err == nil {
 		c.err = c.loadIdentity()
 	}
-	c.tr = c.transport()
-	c.http = &http.Client{Transport: c.tr}
+	c.direct = c.newDirectTransport()
+	c.transport = c.cfg.Transport
+	if c.transport == nil {
+		c.transport = c.direct
+	}
 	if c.err == nil && c.cfg.Certmaster != "" {
 		c.refresher = &identity.Refresher{Identity: c.id, Certmaster: c.cfg.Certmaster,
 			CRLInterval: c.cfg.CRLInterval, Timeout: 2 * c.cfg.DialTimeout, Logger: c.cfg.Logger,
 			// Connections kept alive were checked against the old CRL.
-			OnCRL: c.tr.CloseIdleConnections}
+			OnCRL: c.direct.closeIdle}
 		c.err = c.refresher.Start()
 	}
 	return c
@@ -146,86 +146,6 @@ func (c *Client) loadIdentity() error {
 	return nil
 }
 
-// transport dials minions by name: the URL's host is the minion's name
-// (so TLS checks the certificate names it), and dial looks up the
-// address the name was listed with. TLS sessions are cached so that a
-// connection reopened after going idle resumes instead of doing a full
-// handshake.
-func (c *Client) transport() *http.Transport {
-	var tlsCfg *tls.Config
-	if c.id != nil {
-		tlsCfg = c.id.ClientTLSConfig("")
-		tlsCfg.ClientSessionCache = tls.NewLRUClientSessionCache(4096)
-		tlsCfg.VerifyConnection = minionOnly(tlsCfg.VerifyConnection)
-	}
-	dialer := &net.Dialer{Timeout: c.cfg.DialTimeout}
-	return &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			to, err := c.dialAddr(ctx, addr)
-			if err != nil {
-				return nil, err
-			}
-			return dialer.DialContext(ctx, network, to)
-		},
-		TLSClientConfig:     tlsCfg,
-		TLSHandshakeTimeout: c.cfg.DialTimeout,
-		MaxIdleConns:        0, // no global cap: one idle connection per minion is the point
-		MaxIdleConnsPerHost: 4,
-		IdleConnTimeout:     c.cfg.IdleTimeout,
-		ForceAttemptHTTP2:   false,
-		DisableCompression:  true,
-		// 4 KiB buffers (net/http's default) per connection: at 1000
-		// minions, larger ones cost more memory (16 KiB read buffers
-		// were 40% of the heap) than they save in reads.
-		WriteBufferSize: 4 << 10,
-		ReadBufferSize:  4 << 10,
-	}
-}
-
-// minionOnly adds to a TLS connection check (chain, name, CRL) that
-// the peer's certificate has the minion role: a certmaster's or an
-// overlord's certificate for the same name is an impersonation.
-func minionOnly(next func(tls.ConnectionState) error) func(tls.ConnectionState) error {
-	return func(cs tls.ConnectionState) error {
-		if next != nil {
-			if err := next(cs); err != nil {
-				return err
-			}
-		}
-		if len(cs.PeerCertificates) == 0 {
-			return nil // crypto/tls has already refused a server without one
-		}
-		leaf := cs.PeerCertificates[0]
-		if role := identity.RoleOf(leaf); role != gofunc.RoleMinion {
-			return &wrongRoleError{name: leaf.Subject.CommonName, role: string(role)}
-		}
-		return nil
-	}
-}
-
-// dialAddr maps the URL's host:port (the minion's name) to the address
-// to dial.
-func (c *Client) dialAddr(ctx context.Context, addr string) (string, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr, nil
-	}
-	c.mu.Lock()
-	m, ok := c.addrs[strings.ToLower(host)]
-	c.mu.Unlock()
-	if !ok {
-		m = Minion{Name: host}
-	}
-	if c.cfg.Resolver != nil {
-		to, err := c.cfg.Resolver(ctx, m)
-		if err != nil {
-			return "", fmt.Errorf("resolve %s: %w", m.Name, err)
-		}
-		return to, nil
-	}
-	return m.dialAddr(), nil
-}
-
 func (c *Client) remember(ms map[string]Minion) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -248,7 +168,7 @@ func (c *Client) Close() error {
 	if c.refresher != nil {
 		c.refresher.Stop()
 	}
-	c.http.CloseIdleConnections()
+	c.direct.closeIdle()
 	return nil
 }
 

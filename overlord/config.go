@@ -54,6 +54,11 @@ type Config struct {
 	// means File(IdentityDir/minions.json), which
 	// `func list_minions --refresh` fills from the certmaster.
 	Minions Source
+	// Transport carries each call to its minion; nil means direct HTTPS
+	// to the minion's address over mutual TLS with Identity (the
+	// Client's own transport, closed by Close). A Transport given here
+	// is its owner's to close.
+	Transport Transport
 	// Resolver maps a minion to the address to dial; nil means
 	// Minion.Addr, or the minion's name on port 51234 when it has none.
 	Resolver Resolver
@@ -168,6 +173,12 @@ func WithIdentityDir(dir string) Option {
 // CertDir, Certmaster or a SourceFunc (Config.Minions).
 func WithMinions(src Source) Option {
 	return set("minion source", func(c *Config) *Source { return &c.Minions }, src)
+}
+
+// WithTransport carries calls through t instead of direct HTTPS
+// (Config.Transport).
+func WithTransport(t Transport) Option {
+	return set("transport", func(c *Config) *Transport { return &c.Transport }, t)
 }
 
 // WithResolver sets how a minion's name becomes an address to dial
@@ -312,6 +323,7 @@ func (c *Config) validate() error {
 		{"identity directory", c.IdentityDir == ""},
 		{"minion source", c.Minions == nil},
 		{"resolver", c.Resolver == nil},
+		{"transport", c.Transport == nil},
 		{"groups file path", c.GroupsPath == ""},
 		{"job store", c.JobStore == nil},
 		{"certmaster address", c.Certmaster == ""},

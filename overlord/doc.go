@@ -55,6 +55,14 @@
 // minion never holds up the rest, and at most Config.Forks hosts are
 // called at once.
 //
+// # Transports
+//
+// Each call to one minion goes through a Transport: by default direct
+// HTTPS to the minion's address over mutual TLS; WithTransport puts
+// another in its place (a message broker). Targeting, fan-out, the
+// audit log, decoding and the classification of failures stay the
+// Client's, whatever carries the bytes.
+//
 // # Async jobs
 //
 // CallAsync starts a call as a job owned by the Client and returns at

@@ -1,0 +1,161 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"testing"
+
+	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/audit"
+	"github.com/gofunc/gofunc/ca"
+	"github.com/gofunc/gofunc/fleettest"
+	"github.com/gofunc/gofunc/identity"
+	"github.com/gofunc/gofunc/minion"
+	"github.com/gofunc/gofunc/overlord"
+)
+
+// inProcess is a second transport, as a message-broker door would be:
+// the overlord's call goes to the minion's Handle with the caller's
+// certificate beside it, no TLS connection between them. Both seams are
+// real code; only the wire is missing.
+type inProcess struct {
+	caller  *identity.Identity
+	minions map[string]*minion.Server
+}
+
+func (t inProcess) RoundTrip(ctx context.Context, to overlord.Minion, call overlord.Outbound) (overlord.Answer, error) {
+	srv, ok := t.minions[to.Name]
+	if !ok {
+		return overlord.Answer{}, &net.OpError{Op: "dial", Net: "in-process", Err: fmt.Errorf("no route to %s", to.Name)}
+	}
+	deadline, _ := ctx.Deadline()
+	rep := srv.Handle(ctx, minion.Inbound{Caller: t.caller.Leaf(), Via: "in-process", Remote: "overlord.test",
+		Deadline: deadline, Body: bytes.NewReader(call.Body), Size: int64(len(call.Body))})
+	return overlord.Answer{Body: io.NopCloser(bytes.NewReader(rep.Body)), CallID: rep.ID, AuditHead: rep.AuditHead}, nil
+}
+
+// Calls that arrive by another transport get every check the HTTPS
+// listener applies: the caller's certificate (chain, role, CRL), the
+// ACL, the audit log before and after (recording the transport), and
+// the answer carries the call id and the audit head.
+func TestSecondTransportGetsEveryCheck(t *testing.T) {
+	t.Parallel()
+	f := fleettest.Start(t, fleettest.Config{Minions: 2})
+	servers := map[string]*minion.Server{}
+	var static overlord.Static
+	for _, m := range f.Minions() {
+		servers[m.Name] = m.Server
+		static = append(static, overlord.Minion{Name: m.Name})
+	}
+	client := func(id *identity.Identity) *overlord.Client {
+		c := overlord.New(overlord.WithIdentity(id), overlord.WithMinions(static),
+			overlord.WithTransport(inProcess{caller: id, minions: servers}))
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+
+	admin := client(f.Admin())
+	res, err := admin.Targets("*").Call(t.Context(), "test", "add", 2, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m1 := f.Minions()[0]
+	r := res[m1.Name]
+	if r.Value != int64(5) || r.CallID == "" || r.AuditHead.Seq == 0 {
+		t.Fatalf("answer = %+v", r)
+	}
+	recs := callRecords(t, m1.AuditPath, r.CallID)
+	if len(recs) != 2 || recs[0].Kind != audit.KindCallStart || recs[1].Kind != audit.KindCallEnd ||
+		recs[0].Caller != "admin" || recs[0].Details["via"] != "in-process" || recs[1].Details["via"] != "in-process" {
+		t.Errorf("audit records of the call = %+v", recs)
+	}
+
+	// The ACL: a dangerous method is not in the default grant.
+	if _, err := admin.Targets(m1.Name).Call(t.Context(), "command", "shell", "id"); !errors.Is(err, gofunc.ErrDenied) {
+		t.Errorf("command.shell = %v, want denied", err)
+	}
+
+	// The CRL: a revoked caller is refused once the minion holds it.
+	eve, err := f.CA.Issue(gofunc.RoleOverlord, "eve", ca.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client(eve).Targets(m1.Name).Call(t.Context(), "test", "ping"); err != nil {
+		t.Fatalf("eve before the revocation: %v", err)
+	}
+	if _, err := f.CA.Revoke("eve", ca.ReasonKeyCompromise); err != nil {
+		t.Fatal(err)
+	}
+	crl, err := f.CA.CRL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m1.Identity.SetCRL(crl); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client(eve).Targets(m1.Name).Call(t.Context(), "test", "ping"); !errors.Is(err, gofunc.ErrDenied) {
+		t.Errorf("revoked eve = %v, want denied", err)
+	}
+
+	// The chain: a certificate from another CA proves nothing.
+	other, err := ca.Init(ca.Config{Dir: filepath.Join(t.TempDir(), "other")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mallory, err := other.Issue(gofunc.RoleOverlord, "admin", ca.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client(mallory).Targets(m1.Name).Call(t.Context(), "test", "ping"); !errors.Is(err, gofunc.ErrDenied) {
+		t.Errorf("a foreign CA's admin = %v, want denied", err)
+	}
+	var denied int
+	for _, rec := range kindRecords(t, m1.AuditPath, audit.KindCallDenied) {
+		if rec.Details["via"] == "in-process" {
+			denied++
+		}
+	}
+	if denied != 3 {
+		t.Errorf("%d denials through the second transport in the audit log, want 3 (shell, revoked, foreign)", denied)
+	}
+}
+
+// A server that is not serving takes no call through Handle, and
+// records nothing.
+func TestHandleBeforeServe(t *testing.T) {
+	t.Parallel()
+	srv := &minion.Server{}
+	rep := srv.Handle(t.Context(), minion.Inbound{Via: "test", Body: bytes.NewReader(nil)})
+	if rep.ID == "" || !bytes.Contains(rep.Body, []byte("not serving")) {
+		t.Errorf("Handle before Serve = %+v (%s)", rep, rep.Body)
+	}
+}
+
+func callRecords(t *testing.T, path, callID string) []audit.Record {
+	t.Helper()
+	var out []audit.Record
+	if err := audit.Query([]string{path}, audit.Filter{CallID: callID}, func(r audit.Record) error {
+		out = append(out, r)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func kindRecords(t *testing.T, path, kind string) []audit.Record {
+	t.Helper()
+	var out []audit.Record
+	if err := audit.Query([]string{path}, audit.Filter{Kind: kind}, func(r audit.Record) error {
+		out = append(out, r)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
