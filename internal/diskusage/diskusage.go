@@ -174,17 +174,7 @@ func (m Table) mounts(ctx context.Context) ([]mountinfo.Mount, error) {
 	if err != nil {
 		return nil, err
 	}
-	last := make(map[string]int, len(all))
-	for i, mt := range all {
-		last[mt.Mountpoint] = i
-	}
-	visible := all[:0:0]
-	for i, mt := range all {
-		if last[mt.Mountpoint] == i {
-			visible = append(visible, mt)
-		}
-	}
-	return visible, nil
+	return mountinfo.Visible(all), nil
 }
 
 func within(path, dir string) bool {

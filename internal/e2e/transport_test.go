@@ -69,7 +69,7 @@ func TestSecondTransportGetsEveryCheck(t *testing.T) {
 	if r.Value != int64(5) || r.CallID == "" || r.AuditHead.Seq == 0 {
 		t.Fatalf("answer = %+v", r)
 	}
-	recs := callRecords(t, m1.AuditPath, r.CallID)
+	recs := auditRecords(t, m1.AuditPath, audit.Filter{CallID: r.CallID})
 	if len(recs) != 2 || recs[0].Kind != audit.KindCallStart || recs[1].Kind != audit.KindCallEnd ||
 		recs[0].Caller != "admin" || recs[0].Details["via"] != "in-process" || recs[1].Details["via"] != "in-process" {
 		t.Errorf("audit records of the call = %+v", recs)
@@ -115,7 +115,7 @@ func TestSecondTransportGetsEveryCheck(t *testing.T) {
 		t.Errorf("a foreign CA's admin = %v, want denied", err)
 	}
 	var denied int
-	for _, rec := range kindRecords(t, m1.AuditPath, audit.KindCallDenied) {
+	for _, rec := range auditRecords(t, m1.AuditPath, audit.Filter{Kind: audit.KindCallDenied}) {
 		if rec.Details["via"] == "in-process" {
 			denied++
 		}
@@ -136,22 +136,11 @@ func TestHandleBeforeServe(t *testing.T) {
 	}
 }
 
-func callRecords(t *testing.T, path, callID string) []audit.Record {
+// auditRecords are the records of the log at path that f selects.
+func auditRecords(t *testing.T, path string, f audit.Filter) []audit.Record {
 	t.Helper()
 	var out []audit.Record
-	if err := audit.Query([]string{path}, audit.Filter{CallID: callID}, func(r audit.Record) error {
-		out = append(out, r)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func kindRecords(t *testing.T, path, kind string) []audit.Record {
-	t.Helper()
-	var out []audit.Record
-	if err := audit.Query([]string{path}, audit.Filter{Kind: kind}, func(r audit.Record) error {
+	if err := audit.Query([]string{path}, f, func(r audit.Record) error {
 		out = append(out, r)
 		return nil
 	}); err != nil {

@@ -44,6 +44,22 @@ func Read(ctx context.Context, path, op string) ([]Mount, error) {
 	return mounts, nil
 }
 
+// Visible keeps, of the mounts stacked on one mountpoint, only the last
+// (the one visible there), in table order.
+func Visible(all []Mount) []Mount {
+	last := make(map[string]int, len(all))
+	for i, mt := range all {
+		last[mt.Mountpoint] = i
+	}
+	visible := all[:0:0]
+	for i, mt := range all {
+		if last[mt.Mountpoint] == i {
+			visible = append(visible, mt)
+		}
+	}
+	return visible
+}
+
 // MaxLineLen is the longest mountinfo line Parse accepts.
 const MaxLineLen = 64 << 10
 

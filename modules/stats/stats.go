@@ -432,17 +432,7 @@ func (m *Module) mounts() ([]mountinfo.Mount, error) {
 	if err != nil {
 		return nil, err
 	}
-	last := make(map[string]int, len(all))
-	for i, mt := range all {
-		last[mt.Mountpoint] = i
-	}
-	visible := all[:0:0]
-	for i, mt := range all {
-		if last[mt.Mountpoint] == i && !skipFstypes[mt.Fstype] {
-			visible = append(visible, mt)
-		}
-	}
-	return visible, nil
+	return slices.DeleteFunc(mountinfo.Visible(all), func(mt mountinfo.Mount) bool { return skipFstypes[mt.Fstype] }), nil
 }
 
 // statfs returns a mount's usage; false when it has no storage or
