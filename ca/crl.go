@@ -226,15 +226,23 @@ func (a *Authority) Revoke(nameOrSerial string, reason RevocationReason) ([]Cert
 // role, or a serial only if its certificate has that role. Role "" is
 // the name's own role.
 func (a *Authority) RevokeRole(nameOrSerial string, role gofunc.Role, reason RevocationReason) ([]CertInfo, error) {
-	if _, ok := reasonNames[reason]; !ok {
-		return nil, fmt.Errorf("%w: %d", ErrBadReason, int(reason))
-	}
 	if role != "" && !role.Valid() {
 		return nil, fmt.Errorf("%w: unknown role %q", ErrBadRequest, role)
 	}
+	return a.revoke(func(ix *index) ([]*certRecord, error) { return revocationTargets(ix, nameOrSerial, role) },
+		nameOrSerial, reason, nil)
+}
+
+// revoke revokes what targets selects, and the renewals descended from
+// it, with extra details in each audit record (who asked, through what).
+// what names the targets in the error when none is valid.
+func (a *Authority) revoke(targets func(*index) ([]*certRecord, error), what string, reason RevocationReason, extra map[string]string) ([]CertInfo, error) {
+	if _, ok := reasonNames[reason]; !ok {
+		return nil, fmt.Errorf("%w: %d", ErrBadReason, int(reason))
+	}
 	var out []CertInfo
 	err := a.updateTx(true, func(tx *txn) error {
-		targets, err := revocationTargets(tx.ix, nameOrSerial, role)
+		targets, err := targets(tx.ix)
 		if err != nil {
 			return err
 		}
@@ -244,7 +252,7 @@ func (a *Authority) RevokeRole(nameOrSerial string, role gofunc.Role, reason Rev
 					continue
 				}
 				ev := event{Kind: KindRevoke, Caller: d.Name, Role: string(d.Role), Serial: d.Serial,
-					Details: map[string]string{"reason": reason.String()}}
+					Details: withExtra(map[string]string{"reason": reason.String()}, extra)}
 				if d != r {
 					ev.Details["descendant_of"] = r.Serial
 				}
@@ -255,7 +263,7 @@ func (a *Authority) RevokeRole(nameOrSerial string, role gofunc.Role, reason Rev
 			}
 		}
 		if len(out) == 0 {
-			return fmt.Errorf("%w: no unrevoked certificate named or numbered %q", ErrNotFound, nameOrSerial)
+			return fmt.Errorf("%w: no unrevoked certificate named or numbered %q", ErrNotFound, what)
 		}
 		_, err = a.makeCRL(tx)
 		return err

@@ -671,6 +671,13 @@ func matchAny(globs []string, name string) bool {
 // error match ErrConflict, while the others are still signed. It returns
 // ErrNotFound when no pending request matches.
 func (a *Authority) Sign(globs ...string) ([]CertInfo, error) {
+	return a.signWhere(func(rr requestRecord) bool { return matchAny(globs, rr.Name) }, nil,
+		fmt.Sprintf("no pending request matches %q", globs))
+}
+
+// signWhere signs the pending requests match selects; extra details go
+// into each audit record (who asked, through what).
+func (a *Authority) signWhere(match func(requestRecord) bool, extra map[string]string, none string) ([]CertInfo, error) {
 	var out []CertInfo
 	var errs []error
 	err := a.update(func(tx *txn) error {
@@ -681,7 +688,7 @@ func (a *Authority) Sign(globs ...string) ([]CertInfo, error) {
 		now := a.cfg.Now()
 		var signed []*x509.Certificate
 		for _, rr := range rrs {
-			if rr.Status != StatusPending || !matchAny(globs, rr.Name) {
+			if rr.Status != StatusPending || !match(rr) {
 				continue
 			}
 			if cur := tx.ix.current(rr.Name, gofunc.RoleMinion, now); cur != nil {
@@ -698,7 +705,7 @@ func (a *Authority) Sign(globs ...string) ([]CertInfo, error) {
 				continue
 			}
 			ev := event{Kind: KindRequest, Caller: rr.Name, Role: string(gofunc.RoleMinion), Remote: rr.Source,
-				Outcome: "signed", Details: map[string]string{"via": "admin", "key_fingerprint": rr.KeyFingerprint}}
+				Outcome: "signed", Details: withExtra(map[string]string{"via": "admin", "key_fingerprint": rr.KeyFingerprint}, extra)}
 			res, err := a.signRequestLocked(tx, v, nil, ev, true)
 			if err != nil {
 				return err
@@ -710,7 +717,7 @@ func (a *Authority) Sign(globs ...string) ([]CertInfo, error) {
 			signed = append(signed, c)
 		}
 		if len(signed) == 0 && len(errs) == 0 {
-			return fmt.Errorf("%w: no pending request matches %q", ErrNotFound, globs)
+			return fmt.Errorf("%w: %s", ErrNotFound, none)
 		}
 		for _, c := range signed {
 			out = append(out, tx.ix.find(serialHex(c.SerialNumber)).info())
@@ -727,6 +734,13 @@ func (a *Authority) Sign(globs ...string) ([]CertInfo, error) {
 // minion that polls with that key is told so (ErrRejected). It returns
 // ErrNotFound when no pending request matches.
 func (a *Authority) Reject(globs ...string) ([]RequestInfo, error) {
+	return a.rejectWhere(func(rr requestRecord) bool { return matchAny(globs, rr.Name) }, nil,
+		fmt.Sprintf("no pending request matches %q", globs))
+}
+
+// rejectWhere rejects the pending requests match selects; extra details
+// go into each audit record.
+func (a *Authority) rejectWhere(match func(requestRecord) bool, extra map[string]string, none string) ([]RequestInfo, error) {
 	var out []RequestInfo
 	err := a.update(func(tx *txn) error {
 		rrs, err := a.allRequests(tx.ix)
@@ -734,17 +748,17 @@ func (a *Authority) Reject(globs ...string) ([]RequestInfo, error) {
 			return err
 		}
 		for _, rr := range rrs {
-			if rr.Status != StatusPending || !matchAny(globs, rr.Name) {
+			if rr.Status != StatusPending || !match(rr) {
 				continue
 			}
 			tx.audit(event{Kind: KindReject, Caller: rr.Name, Role: string(gofunc.RoleMinion), Remote: rr.Source,
-				Outcome: string(StatusRejected), Details: map[string]string{"key_fingerprint": rr.KeyFingerprint}})
+				Outcome: string(StatusRejected), Details: withExtra(map[string]string{"key_fingerprint": rr.KeyFingerprint}, extra)})
 			rr.Status = StatusRejected
 			tx.writeRequest(rr)
 			out = append(out, rr.RequestInfo)
 		}
 		if len(out) == 0 {
-			return fmt.Errorf("%w: no pending request matches %q", ErrNotFound, globs)
+			return fmt.Errorf("%w: %s", ErrNotFound, none)
 		}
 		return nil
 	})
