@@ -133,6 +133,12 @@ type Result struct {
 	// audit log keeps it (an overlord.heads record), a witness that
 	// audit.VerifyWitnessed checks the minion's log against.
 	AuditHead audit.Checkpoint
+	// Seq is the job store's sequence number of a result read back from
+	// a job (Job, WaitJob): a result recorded later, for any job of the
+	// store, has a larger one, so a reader can resume after the last it
+	// saw. Zero for a result not read from a store, or from a store that
+	// numbers none.
+	Seq int64
 }
 
 // Decode converts Value into v (a pointer), by the rules the minion

@@ -146,6 +146,12 @@ type JobResult struct {
 	ErrMessage string
 	Duration   time.Duration
 	CallID     string
+	// Seq is set by the store when the result is recorded (AddResults
+	// ignores it): greater than that of every result the store recorded
+	// before, for any job, so that readers can follow a job by resuming
+	// after the last number they saw. A store that keeps no such number
+	// leaves it zero.
+	Seq int64
 }
 
 // jobTiming is the liveness protocol of jobs: a running job's runner
@@ -387,7 +393,7 @@ func (c *Client) results(ctx context.Context, job *Job) (Results, error) {
 	}
 	out := make(Results, len(stored))
 	for _, s := range stored {
-		r := Result{Host: s.Host, Duration: s.Duration, CallID: s.CallID}
+		r := Result{Host: s.Host, Duration: s.Duration, CallID: s.CallID, Seq: s.Seq}
 		if s.ErrKind != "" {
 			r.Err = &HostError{Host: s.Host, Op: job.Method, Err: restoreError(s.ErrKind, s.ErrCode, s.ErrMessage)}
 		} else if r.Value, err = ixmlrpc.DecodeResponse(bytes.NewReader(s.Value), ixmlrpc.Limits{MaxBytes: 1 << 40}); err != nil {

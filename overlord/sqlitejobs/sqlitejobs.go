@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -104,8 +105,16 @@ CREATE TABLE IF NOT EXISTS results (
 	err_msg  TEXT NOT NULL DEFAULT '',
 	duration INTEGER NOT NULL,
 	call_id  TEXT NOT NULL DEFAULT '',
+	seq      INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (job, host)
 );`
+
+// migrations bring a database made by an earlier version up to the
+// schema; an error saying the change is there already is ignored.
+var migrations = []string{
+	`ALTER TABLE results ADD COLUMN seq INTEGER NOT NULL DEFAULT 0`,
+	`CREATE INDEX IF NOT EXISTS results_seq ON results (seq)`,
+}
 
 func open(path string) (*sql.DB, error) {
 	if path == "" {
@@ -131,6 +140,12 @@ func open(path string) (*sql.DB, error) {
 	if _, err := db.Exec(schema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlitejobs: %s: %w", path, err)
+	}
+	for _, m := range migrations {
+		if _, err := db.Exec(m); err != nil && !strings.Contains(err.Error(), "duplicate column") {
+			db.Close()
+			return nil, fmt.Errorf("sqlitejobs: %s: migrating: %w", path, err)
+		}
 	}
 	return db, nil
 }
@@ -275,8 +290,8 @@ func (s *Store) Results(ctx context.Context, id string) ([]overlord.JobResult, e
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.QueryContext(ctx, `SELECT host, value, err_kind, err_code, err_msg, duration, call_id
-		FROM results WHERE job = ?`, id)
+	rows, err := db.QueryContext(ctx, `SELECT host, value, err_kind, err_code, err_msg, duration, call_id, seq
+		FROM results WHERE job = ? ORDER BY seq`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +300,7 @@ func (s *Store) Results(ctx context.Context, id string) ([]overlord.JobResult, e
 	for rows.Next() {
 		var r overlord.JobResult
 		var durNs int64
-		if err := rows.Scan(&r.Host, &r.Value, &r.ErrKind, &r.ErrCode, &r.ErrMessage, &durNs, &r.CallID); err != nil {
+		if err := rows.Scan(&r.Host, &r.Value, &r.ErrKind, &r.ErrCode, &r.ErrMessage, &durNs, &r.CallID, &r.Seq); err != nil {
 			return nil, err
 		}
 		r.Duration = time.Duration(durNs)
@@ -295,7 +310,11 @@ func (s *Store) Results(ctx context.Context, id string) ([]overlord.JobResult, e
 }
 
 // AddResults implements overlord.JobStore: the results and the
-// heartbeat in one transaction.
+// heartbeat in one transaction. Each result gets the next sequence
+// number of the store (JobResult.Seq): the insert that reads the
+// largest one holds SQLite's write lock, which serializes writers of
+// every process, so numbers grow in the order results are committed and
+// a reader never sees a number before a smaller one.
 func (s *Store) AddResults(ctx context.Context, id string, results []overlord.JobResult) error {
 	db, err := s.database()
 	if err != nil {
@@ -307,8 +326,9 @@ func (s *Store) AddResults(ctx context.Context, id string, results []overlord.Jo
 	}
 	defer func() { _ = tx.Rollback() }()
 	for _, r := range results {
-		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO results (job, host, value, err_kind, err_code, err_msg, duration, call_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, id, r.Host, r.Value, r.ErrKind, int(r.ErrCode), r.ErrMessage, int64(r.Duration), r.CallID)
+		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO results (job, host, value, err_kind, err_code, err_msg, duration, call_id, seq)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM results))`,
+			id, r.Host, r.Value, r.ErrKind, int(r.ErrCode), r.ErrMessage, int64(r.Duration), r.CallID)
 		if err != nil {
 			return err
 		}
