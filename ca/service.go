@@ -50,7 +50,7 @@ const (
 //	renew(csr_pem)                  -> {cert, ca, crl}    client certificate required
 //	get_crl()                       -> crl_pem
 //	get_ca()                        -> ca_pem
-//	list_minions()                  -> [{name, addr, serial, not_after, ips, seen}]   overlords only
+//	list_minions()                  -> [{name, addr, serial, not_after, ips, seen}]   overlords and dashboards (delegate) only
 //
 // and two GET paths for monitoring, over mutual TLS to certificates of
 // role monitor or overlord: SDPath ("/sd/prometheus", Prometheus HTTP
@@ -570,8 +570,8 @@ func (s *Service) listMinions(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if p.Role != gofunc.RoleOverlord {
-		return nil, fmt.Errorf("%w: list_minions is for overlords, %s is a %s", errNotAllowed, p.Name, p.Role)
+	if p.Role != gofunc.RoleOverlord && p.Role != gofunc.RoleDelegate {
+		return nil, fmt.Errorf("%w: list_minions is for overlords and dashboards, %s is a %s", errNotAllowed, p.Name, p.Role)
 	}
 	ms, err := s.Authority.Minions()
 	if err != nil {

@@ -33,7 +33,7 @@ func LocalCA(a *ca.Authority) CA { return localCA{a} }
 
 type localCA struct{ a *ca.Authority }
 
-func (l localCA) Requests(context.Context) ([]ca.RequestInfo, error) { return l.a.Requests() }
+func (l localCA) Requests(context.Context) ([]ca.RequestInfo, error)  { return l.a.Requests() }
 func (l localCA) Certificates(context.Context) ([]ca.CertInfo, error) { return l.a.Signed() }
 func (l localCA) Sign(_ context.Context, name, fp string, by ca.Actor) (ca.CertInfo, error) {
 	return l.a.SignRequest(name, fp, by)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"maps"
@@ -188,7 +189,7 @@ func (d *Dashboard) fleetRows(ctx context.Context, spec string) ([]fleetRow, err
 		}
 		rows = append(rows, row)
 	}
-	slices.SortFunc(rows, func(a, b fleetRow) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(rows, func(a, b fleetRow) int { return naturalCompare(a.Name, b.Name) })
 	return rows, nil
 }
 
@@ -313,4 +314,35 @@ func (d *Dashboard) jobsOf(r *http.Request, u User, host string, n int) []jobVie
 		}
 	}
 	return out
+}
+
+// naturalCompare orders names as people count: m2 before m10.
+func naturalCompare(a, b string) int {
+	for a != "" && b != "" {
+		da, db := digits(a), digits(b)
+		if da > 0 && db > 0 {
+			na, nb := strings.TrimLeft(a[:da], "0"), strings.TrimLeft(b[:db], "0")
+			if c := cmp.Compare(len(na), len(nb)); c != 0 {
+				return c
+			}
+			if c := strings.Compare(na, nb); c != 0 {
+				return c
+			}
+			a, b = a[da:], b[db:]
+			continue
+		}
+		if a[0] != b[0] {
+			return cmp.Compare(a[0], b[0])
+		}
+		a, b = a[1:], b[1:]
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+func digits(s string) int {
+	n := 0
+	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+		n++
+	}
+	return n
 }

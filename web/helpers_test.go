@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -103,6 +104,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	// httptest adds its own certificate unless one is given, and a
 	// client dialling an IP sends no SNI: give the dashboard's.
 	e.srv.TLS.Certificates = []tls.Certificate{*e.self.Certificate()}
+	e.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are the point of some tests
 	e.srv.StartTLS()
 	t.Cleanup(func() {
 		e.srv.CloseClientConnections()
@@ -196,3 +198,16 @@ func contains(s string, subs ...string) bool {
 	return true
 }
 
+func TestNaturalCompare(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{
+		{"m2.test", "m10.test", -1}, {"m10.test", "m9.test", 1}, {"web", "web1", -1}, {"a01", "a1", 0},
+		{"db2", "web1", -1}, {"m1b", "m1a", 1}, {"", "", 0},
+	} {
+		if got := naturalCompare(tc.a, tc.b); got != tc.want {
+			t.Errorf("naturalCompare(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

@@ -191,7 +191,8 @@ func (d *Dashboard) job(w http.ResponseWriter, r *http.Request, u User) {
 	if data.Args == nil {
 		data.Args = []any{}
 	}
-	for _, h := range j.Hosts {
+	hosts := slices.SortedFunc(slices.Values(j.Hosts), naturalCompare)
+	for _, h := range hosts {
 		var res *overlord.Result
 		if x, ok := j.Results[h]; ok {
 			res = &x

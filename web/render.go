@@ -58,7 +58,7 @@ var templateFuncs = template.FuncMap{
 		}
 		return d.Round(time.Millisecond).String()
 	},
-	"may": func(role gofunc.Role, need string) bool { return may(role, gofunc.Role(need)) },
+	"may":  func(role gofunc.Role, need string) bool { return may(role, gofunc.Role(need)) },
 	"join": strings.Join,
 	// at is list[i], or "" past its end.
 	"at": func(list []string, i int) string {
