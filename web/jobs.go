@@ -334,7 +334,7 @@ func (d *Dashboard) jobStream(w http.ResponseWriter, r *http.Request, u User) {
 	keep := time.NewTicker(d.cfg.KeepAlive)
 	defer keep.Stop()
 	for {
-		job, err, changed := watch.current()
+		job, changed, err := watch.current()
 		if err != nil {
 			s.event("", "failed", err.Error())
 			return

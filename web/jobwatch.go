@@ -120,10 +120,10 @@ func maxSeq(j *overlord.Job) int64 {
 	return m
 }
 
-// current returns the job as last read, and a channel closed when that
-// changes.
-func (w *jobWatch) current() (*overlord.Job, error, <-chan struct{}) {
+// current returns the job as last read (or why it could not be read),
+// and a channel closed when that changes.
+func (w *jobWatch) current() (*overlord.Job, <-chan struct{}, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.job, w.err, w.changed
+	return w.job, w.changed, w.err
 }
