@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/audit"
+	"github.com/gofunc/gofunc/ca"
+	"github.com/gofunc/gofunc/identity"
+	"github.com/gofunc/gofunc/minion"
+	"github.com/gofunc/gofunc/modules"
+	"github.com/gofunc/gofunc/overlord"
+)
+
+// minionAddr gives minion i (from 0) its own loopback address:
+// 127.0.1.2 ... 127.0.1.251, 127.0.2.2 ...
+func minionAddr(i int) net.IP {
+	return net.IPv4(127, byte(i/(250*250)), byte(1+i/250%250), byte(2+i%250))
+}
+
+// fleetInfo is what the minion process tells the others once its
+// servers listen.
+type fleetInfo struct {
+	// Minions are the gofunc minions.
+	Minions []overlord.Minion `json:"minions"`
+	// Floor are the bare HTTPS servers, one per minion, on the minion's
+	// address and with its certificate (same name).
+	Floor []overlord.Minion `json:"floor"`
+	// Setup is how long the process took to make the CA, the
+	// identities and start every server.
+	Setup time.Duration `json:"setup_ns"`
+	// SetupCPU is the CPU time it used for that.
+	SetupCPU time.Duration `json:"setup_cpu_ns"`
+}
+
+// floorBody is the floor servers' whole answer: about the size of a
+// test.ping response, so that both move the same bytes.
+var floorBody = []byte(`<?xml version="1.0"?><methodResponse><params><param><value><boolean>1</boolean></value></param></params></methodResponse>`)
+
+// runSetup creates the CA, the overlord's identity (dir/admin) and n
+// minion identities (dir/ids/NAME), each for its own loopback address,
+// and prints how long that took.
+func runSetup(dir string, n int) error {
+	start, cpu0 := time.Now(), cpuTime()
+	authority, err := ca.Init(ca.Config{Dir: filepath.Join(dir, "ca")})
+	if err != nil {
+		return err
+	}
+	admin, err := authority.Issue(gofunc.RoleOverlord, "bench", ca.IssueOptions{})
+	if err != nil {
+		return err
+	}
+	if err := admin.Save(filepath.Join(dir, "admin")); err != nil {
+		return err
+	}
+	for i := range n {
+		id, err := authority.Issue(gofunc.RoleMinion, minionName(i), ca.IssueOptions{IPs: []net.IP{minionAddr(i)}})
+		if err != nil {
+			return err
+		}
+		if err := id.Save(filepath.Join(dir, "ids", minionName(i))); err != nil {
+			return err
+		}
+	}
+	return json.NewEncoder(os.Stdout).Encode(fleetInfo{Setup: time.Since(start), SetupCPU: cpuTime() - cpu0})
+}
+
+func minionName(i int) string { return fmt.Sprintf("m%04d.bench", i) }
+
+// shardRange is the minions shard k of shards serves: a contiguous
+// range of indexes.
+func shardRange(n, k, shards int) (from, to int) {
+	return k * n / shards, (k + 1) * n / shards
+}
+
+// runMinions serves shard k of the fleet: for each of its minions, a
+// gofunc minion (audit log on, every module) and a floor server, on the
+// minion's own address. It prints its part of the fleet on stdout and
+// serves until stdin closes; then it prints its memory figures.
+func runMinions(dir string, n, k, shards int, mode benchTransport) error {
+	ctx := context.Background()
+	start, cpu0 := time.Now(), cpuTime()
+	var info fleetInfo
+	var servers []*minion.Server
+	var floors []*http.Server
+	var trails []*audit.Log
+	from, to := shardRange(n, k, shards)
+	for i := from; i < to; i++ {
+		name, ip := minionName(i), minionAddr(i)
+		id, err := identity.Load(filepath.Join(dir, "ids", name))
+		if err != nil {
+			return err
+		}
+		floorLn, err := net.Listen("tcp", net.JoinHostPort(ip.String(), "0"))
+		if err != nil {
+			return fmt.Errorf("floor server %d: %w", i, err)
+		}
+		trail, err := audit.Open(filepath.Join(dir, "minions", name+".log"), audit.Config{})
+		if err != nil {
+			return err
+		}
+		srv := &minion.Server{Identity: id, Audit: trail}
+		if err := modules.Register(srv, modules.Config{}); err != nil {
+			return err
+		}
+		m, err := mode.serve(ctx, dir, i, ip, id, srv)
+		if err != nil {
+			return err
+		}
+		floor := newFloorServer(id)
+		go func() { _ = floor.ServeTLS(floorLn, "", "") }()
+		servers, trails, floors = append(servers, srv), append(trails, trail), append(floors, floor)
+		info.Minions = append(info.Minions, m)
+		info.Floor = append(info.Floor, overlord.Minion{Name: name, Addr: floorLn.Addr().String()})
+	}
+	info.Setup, info.SetupCPU = time.Since(start), cpuTime()-cpu0
+	if err := json.NewEncoder(os.Stdout).Encode(info); err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, os.Stdin) // until the parent is done
+	mem := readMemory()
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	for i, srv := range servers {
+		_ = srv.Shutdown(ctx)
+		_ = floors[i].Shutdown(ctx)
+		trails[i].Close()
+	}
+	return json.NewEncoder(os.Stdout).Encode(mem)
+}
+
+// process is a helper process of the bench (the minions, or the floor's
+// client), talking JSON lines over its stdin and stdout.
+type process struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *json.Decoder
+}
+
+// startProcess runs this program again with args and decodes the first
+// JSON value it prints into first (when not nil).
+func startProcess(args []string, first any) (*process, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, args...)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &process{cmd: cmd, stdin: stdin, out: json.NewDecoder(bufio.NewReader(stdout))}
+	if first != nil {
+		if err := p.out.Decode(first); err != nil {
+			p.stop(nil)
+			return nil, fmt.Errorf("%s: %w", args[0], err)
+		}
+	}
+	return p, nil
+}
+
+// stop closes the process's stdin, decodes the last JSON value it
+// prints into last (when not nil) and waits for it to exit.
+func (p *process) stop(last any) error {
+	p.stdin.Close()
+	var err error
+	if last != nil {
+		err = p.out.Decode(last)
+	}
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-done
+		err = errors.Join(err, errors.New("killed after 30s"))
+	}
+	return err
+}
+
+func childArgs(mode, dir string, n int, more ...string) []string {
+	return append([]string{"-" + mode, "-child-n", strconv.Itoa(n), "-dir", dir}, more...)
+}

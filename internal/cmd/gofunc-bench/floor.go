@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/gofunc/gofunc/identity"
+)
+
+// The floor is what the same fan-out costs with nothing of gofunc in
+// it: HTTPS with TLS 1.3 and client certificates (mutual TLS, the chain
+// and the server's name checked by crypto/tls), net/http on both ends,
+// one small request and answer per host, no XML-RPC, no CRL, no roles,
+// no ACL, no audit log. Its client runs in a process of its own (like
+// the overlord) and its servers in the minions' process (one per
+// minion, on the minion's address, with the minion's certificate), so
+// that both share the machine the same way and are measured in the
+// same run.
+
+// floorRequest is the floor client's request body: the bytes of a
+// test.ping call, so that both move the same bytes.
+var floorRequest = []byte(`<?xml version="1.0"?><methodCall><methodName>test.ping</methodName><params></params></methodCall>`)
+
+// newFloorServer serves floorBody over HTTPS to clients with a
+// certificate signed by id's CA.
+func newFloorServer(id *identity.Identity) *http.Server {
+	return &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "text/xml")
+			_, _ = w.Write(floorBody)
+		}),
+		TLSConfig: &tls.Config{
+			MinVersion:   tls.VersionTLS13,
+			Certificates: []tls.Certificate{*id.Certificate()},
+			ClientCAs:    id.Roots(),
+			ClientAuth:   tls.RequireAndVerifyClientCert,
+		},
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          nil,
+	}
+}
+
+// floorCommand is what the parent asks the floor client to do.
+type floorCommand struct {
+	Op string `json:"op"` // "cold" or "warm"
+}
+
+// phaseResult is one fan-out's figures.
+type phaseResult struct {
+	Wall  time.Duration   `json:"wall_ns"`
+	Hosts []time.Duration `json:"hosts_ns"`
+	CPU   time.Duration   `json:"cpu_ns"` // the process's CPU during the fan-out
+	Err   string          `json:"error,omitempty"`
+}
+
+// runFloorClient is the floor's client process: it reads the fleet
+// from dir/fleet.json and the overlord identity from dir/admin, then
+// runs the fan-outs its stdin asks for, one JSON result per line on
+// stdout. At the end of its input it prints its memory figures.
+func runFloorClient(dir string, forks int) error {
+	var info fleetInfo
+	b, err := os.ReadFile(filepath.Join(dir, "fleet.json"))
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, &info); err != nil {
+		return err
+	}
+	admin, err := identity.Load(filepath.Join(dir, "admin"))
+	if err != nil {
+		return err
+	}
+	fc := &floorClient{admin: admin, forks: forks, addrs: make(map[string]string, len(info.Floor))}
+	for _, m := range info.Floor {
+		fc.addrs[m.Name] = m.Addr
+		fc.hosts = append(fc.hosts, m.Name)
+	}
+	warm := fc.newTransport()
+	defer warm.CloseIdleConnections()
+	in := json.NewDecoder(bufio.NewReader(os.Stdin))
+	out := json.NewEncoder(os.Stdout)
+	for {
+		var cmd floorCommand
+		if err := in.Decode(&cmd); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return err
+		}
+		var res phaseResult
+		switch cmd.Op {
+		case "cold":
+			tr := fc.newTransport()
+			res = fc.fanout(tr)
+			tr.CloseIdleConnections()
+		case "warm":
+			res = fc.fanout(warm)
+		default:
+			res.Err = fmt.Sprintf("unknown op %q", cmd.Op)
+		}
+		if err := out.Encode(res); err != nil {
+			return err
+		}
+	}
+	return out.Encode(readMemory())
+}
+
+type floorClient struct {
+	admin *identity.Identity
+	forks int
+	hosts []string
+	addrs map[string]string // name -> floor server address
+}
+
+// newTransport is a fresh net/http transport, tuned as the overlord's
+// was before it had its own: 4 KiB buffers, kept-alive connections, no
+// compression, the dial timeout as handshake timeout.
+func (fc *floorClient) newTransport() *http.Transport {
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	return &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			host, _, _ := net.SplitHostPort(addr)
+			return dialer.DialContext(ctx, network, fc.addrs[host])
+		},
+		TLSClientConfig: &tls.Config{
+			MinVersion:   tls.VersionTLS13,
+			Certificates: []tls.Certificate{*fc.admin.Certificate()},
+			RootCAs:      fc.admin.Roots(),
+		},
+		TLSHandshakeTimeout: 5 * time.Second,
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+		WriteBufferSize:     4 << 10,
+		ReadBufferSize:      4 << 10,
+	}
+}
+
+// fanout posts floorRequest to every floor server, at most forks at a
+// time, as the overlord's workers do.
+func (fc *floorClient) fanout(tr *http.Transport) phaseResult {
+	client := &http.Client{Transport: tr}
+	hosts := make([]time.Duration, len(fc.hosts))
+	var failed atomic.Int64
+	var firstErr atomic.Value
+	var next atomic.Int64
+	cpu0, start := cpuTime(), time.Now()
+	var g errgroup.Group
+	for range min(fc.forks, len(fc.hosts)) {
+		g.Go(func() error {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(fc.hosts) {
+					return nil
+				}
+				t0 := time.Now()
+				if err := fc.call(client, fc.hosts[i]); err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				}
+				hosts[i] = time.Since(t0)
+			}
+		})
+	}
+	_ = g.Wait()
+	res := phaseResult{Wall: time.Since(start), Hosts: hosts, CPU: cpuTime() - cpu0}
+	if n := failed.Load(); n > 0 {
+		res.Err = fmt.Sprintf("%d of %d hosts failed; first: %v", n, len(fc.hosts), firstErr.Load())
+	}
+	return res
+}
+
+func (fc *floorClient) call(client *http.Client, host string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+host+":51234/RPC2", bytes.NewReader(floorRequest))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "text/xml")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var buf [512]byte
+	n, err := io.ReadFull(resp.Body, buf[:])
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(buf[:n], floorBody) {
+		return fmt.Errorf("%s: unexpected answer %s %q", host, resp.Status, strings.TrimSpace(string(buf[:n])))
+	}
+	return nil
+}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestBenchEndToEnd builds the bench and runs it on two small fleets
+// with the growth table: the minions' processes, the floor's client and
+// the overlord all start, every phase completes on every host (a failed
+// host is an error), and the report and the table carry every figure.
+// It asserts what was measured, never how fast.
+func TestBenchEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the bench")
+	}
+	bin := filepath.Join(t.TempDir(), "gofunc-bench")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "-n", "3,7", "-runs", "2", "-growth", "-dir", t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, out)
+	}
+	text := string(out)
+	for _, want := range []string{"N=3:", "N=7:", "transport direct", "| ping cold |", "| ping warm |", "| overlord RSS |", "| per host, N=7 |"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	// Both cold and warm have a floor and a ratio beside gofunc.
+	for _, phase := range []string{"ping cold", "ping warm"} {
+		re := regexp.MustCompile(`(?m)^  ` + phase + `\s+\S+\s+\S+\s+[0-9]+\.[0-9]{2}\s`)
+		if got := re.FindAllString(text, -1); len(got) != 2 {
+			t.Errorf("%s: want a floor, gofunc and ratio at both sizes, got %q\n%s", phase, got, text)
+		}
+	}
+}
+
+func TestBenchRefusesUnknownTransport(t *testing.T) {
+	if _, err := lookupTransport("carrier-pigeon"); err == nil || !strings.Contains(err.Error(), "direct") {
+		t.Fatalf("lookupTransport(carrier-pigeon) = %v, want an error naming the choices", err)
+	}
+}
+
+func TestShardRangeCoversEveryMinionOnce(t *testing.T) {
+	for _, n := range []int{1, 7, 1000, 5003} {
+		for _, shards := range []int{1, 2, 3, 7} {
+			next := 0
+			for k := range shards {
+				from, to := shardRange(n, k, shards)
+				if from != next || to < from {
+					t.Fatalf("n=%d shards=%d: shard %d is [%d,%d), want it to start at %d", n, shards, k, from, to, next)
+				}
+				next = to
+			}
+			if next != n {
+				t.Fatalf("n=%d shards=%d: shards end at %d", n, shards, next)
+			}
+		}
+	}
+}
+
+func TestMinionAddrsAreDistinctLoopback(t *testing.T) {
+	seen := map[string]bool{}
+	for i := range 20000 {
+		ip := minionAddr(i)
+		if !ip.IsLoopback() || seen[ip.String()] {
+			t.Fatalf("minion %d: address %s is not a new loopback address", i, ip)
+		}
+		seen[ip.String()] = true
+	}
+}

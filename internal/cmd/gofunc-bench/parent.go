@@ -1,0 +1,383 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gofunc/gofunc/audit"
+	"github.com/gofunc/gofunc/identity"
+	"github.com/gofunc/gofunc/overlord"
+)
+
+// phase is one measured phase at one size: the wall time of each run of
+// the whole fan-out, for gofunc and (when it has one) the floor.
+type phase struct {
+	name          string
+	floor, gofunc []time.Duration
+	hosts         []time.Duration // every host's Result.Duration, gofunc
+	// CPU per run of the overlord's process and of the floor client's.
+	gofuncCPU, floorCPU time.Duration
+}
+
+// ratio is the median over runs of gofunc's time over the floor's in
+// the same round (the two run back to back, so they share the load).
+func (p *phase) ratio() float64 {
+	var rs []float64
+	for i := range min(len(p.floor), len(p.gofunc)) {
+		if p.floor[i] > 0 {
+			rs = append(rs, float64(p.gofunc[i])/float64(p.floor[i]))
+		}
+	}
+	return median(rs)
+}
+
+// sizeResult is everything measured at one fleet size.
+type sizeResult struct {
+	n                   int
+	loadStart, loadEnd  float64
+	setup, setupCPU     time.Duration
+	shards              int // minion processes
+	phases              []*phase
+	overlord, floorMem  memory
+	minionsMem          memory
+	overlordAuditRecord int // bytes of the overlord's audit log per call
+}
+
+func (r *sizeResult) phase(name string) *phase {
+	for _, p := range r.phases {
+		if p.name == name {
+			return p
+		}
+	}
+	p := &phase{name: name}
+	r.phases = append(r.phases, p)
+	return p
+}
+
+func runParent(o options, mode benchTransport) error {
+	sizes, err := o.parseSizes()
+	if err != nil {
+		return err
+	}
+	if err := raiseFileLimit(clientFiles(slices.Max(sizes))); err != nil {
+		return err
+	}
+	base := o.workDir
+	if base == "" {
+		parent := os.TempDir()
+		if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+			parent = "/dev/shm" // minion audit logs fsync every call: keep that off the disk
+		}
+		dir, err := os.MkdirTemp(parent, "gofunc-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		base = dir
+	}
+	fmt.Printf("gofunc-bench: %s, GOMAXPROCS=%d, %d CPUs, runs=%d, forks=%d, transport %s, overlord audit log %v\n", runtime.Version(),
+		runtime.GOMAXPROCS(0), runtime.NumCPU(), o.runs, o.forks, o.transport, o.overlordAudit)
+	largest := slices.Max(sizes)
+	var results []*sizeResult
+	for _, n := range sizes {
+		r, err := benchSize(o, mode, filepath.Join(base, fmt.Sprintf("n%d", n)), n, n == largest)
+		if err != nil {
+			return fmt.Errorf("fleet of %d: %w", n, err)
+		}
+		report(r)
+		results = append(results, r)
+	}
+	if o.growth {
+		growthTable(os.Stdout, results)
+	}
+	return nil
+}
+
+// bench holds the processes and clients of one fleet size.
+type bench struct {
+	o       options
+	mode    benchTransport
+	dir     string
+	n       int
+	info    fleetInfo
+	minions []*process
+	floor   *process
+	id      *identity.Identity
+	audit   *audit.Log
+	res     *sizeResult
+	profile bool
+	stopCPU func()
+	// stopMode ends what the transport started for this size.
+	stopMode func() error
+}
+
+func benchSize(o options, mode benchTransport, dir string, n int, profile bool) (*sizeResult, error) {
+	b := &bench{o: o, mode: mode, dir: dir, n: n, profile: profile, res: &sizeResult{n: n, loadStart: loadAvg()}}
+	if err := b.start(); err != nil {
+		return nil, err
+	}
+	err := b.run()
+	if serr := b.stop(); err == nil {
+		err = serr
+	}
+	b.res.loadEnd = loadAvg()
+	return b.res, err
+}
+
+// start makes the CA and identities, starts the minions (in as many
+// processes as the open-file limit asks) and the floor's client.
+func (b *bench) start() error {
+	setup, err := startProcess(childArgs("setup", b.dir, b.n), &b.info)
+	if err != nil {
+		return err
+	}
+	if err := setup.stop(nil); err != nil {
+		return err
+	}
+	b.res.setup, b.res.setupCPU = b.info.Setup, b.info.SetupCPU
+	if b.stopMode, err = b.mode.start(context.Background(), b.dir); err != nil {
+		return err
+	}
+	shards := shardsFor(b.n)
+	parts := make([]fleetInfo, shards)
+	errs := make([]error, shards)
+	b.minions = make([]*process, shards)
+	var wg sync.WaitGroup
+	for k := range shards {
+		wg.Go(func() {
+			b.minions[k], errs[k] = startProcess(childArgs("minions", b.dir, b.n, "-transport", b.o.transport,
+				"-shard", strconv.Itoa(k), "-shards", strconv.Itoa(shards)), &parts[k])
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	var slowest, cpu time.Duration
+	for _, part := range parts {
+		b.info.Minions = append(b.info.Minions, part.Minions...)
+		b.info.Floor = append(b.info.Floor, part.Floor...)
+		slowest, cpu = max(slowest, part.Setup), cpu+part.SetupCPU
+	}
+	b.res.setup += slowest
+	b.res.setupCPU += cpu
+	b.res.shards = shards
+	js, err := json.Marshal(b.info)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(b.dir, "fleet.json"), js, 0o600); err != nil {
+		return err
+	}
+	b.floor, err = startProcess(append(childArgs("floor-client", b.dir, b.n), "-forks", strconv.Itoa(b.o.forks)), nil)
+	if err != nil {
+		return err
+	}
+	if b.id, err = identity.Load(filepath.Join(b.dir, "admin")); err != nil {
+		return err
+	}
+	if b.o.overlordAudit {
+		b.audit, err = audit.Open(filepath.Join(b.dir, "overlord-audit.log"), audit.Config{})
+	}
+	return err
+}
+
+func (b *bench) stop() error {
+	var err error
+	if b.floor != nil {
+		err = b.floor.stop(&b.res.floorMem)
+	}
+	for _, p := range b.minions {
+		if p == nil {
+			continue
+		}
+		var m memory
+		if merr := p.stop(&m); err == nil {
+			err = merr
+		}
+		b.res.minionsMem.RSS += m.RSS
+		b.res.minionsMem.Peak += m.Peak
+	}
+	if b.stopMode != nil {
+		if merr := b.stopMode(); err == nil {
+			err = merr
+		}
+	}
+	if b.audit != nil {
+		if fi, serr := os.Stat(b.audit.Path()); serr == nil {
+			calls := 0
+			for _, p := range b.res.phases {
+				calls += len(p.gofunc)
+			}
+			if calls > 0 {
+				b.res.overlordAuditRecord = int(fi.Size()) / (calls + 2) // + the two warm-ups
+			}
+		}
+		b.audit.Close()
+	}
+	return err
+}
+
+// newClient is a new overlord client for the fleet, through the
+// bench's transport: a cold run makes one each time.
+func (b *bench) newClient() (*overlord.Client, error) {
+	opts := []overlord.Option{overlord.WithIdentity(b.id), overlord.WithMinions(overlord.Static(b.info.Minions)),
+		overlord.WithHostTimeout(30 * time.Second), overlord.WithForks(b.o.forks)}
+	if b.audit != nil {
+		opts = append(opts, overlord.WithAudit(b.audit))
+	}
+	more, err := b.mode.clientOptions(context.Background(), b.dir, b.id)
+	if err != nil {
+		return nil, err
+	}
+	return overlord.New(append(opts, more...)...), nil
+}
+
+func (b *bench) run() error {
+	ctx := context.Background()
+	// Resolving the targets ("*" among N): the overlord's own work
+	// before any host is called.
+	c, err := b.newClient()
+	if err != nil {
+		return err
+	}
+	resolve := b.res.phase("resolve")
+	for range b.o.runs {
+		start := time.Now()
+		if _, err := c.Targets("*").Hosts(ctx); err != nil {
+			return err
+		}
+		resolve.gofunc = append(resolve.gofunc, time.Since(start))
+	}
+	c.Close()
+
+	// Cold: a new client each run, so every call opens a new connection
+	// with a full TLS handshake (no session to resume); the floor's
+	// client likewise makes a new transport.
+	cold := b.res.phase("ping cold")
+	b.startProfile("cold")
+	for range b.o.runs {
+		if err := b.floorRun(cold, "cold"); err != nil {
+			return err
+		}
+		c, err := b.newClient()
+		if err != nil {
+			return err
+		}
+		err = b.gofuncRun(ctx, cold, c, "test", "ping")
+		c.Close()
+		if err != nil {
+			return err
+		}
+	}
+	b.endProfile()
+
+	// Warm: one client, connections opened once and reused.
+	if c, err = b.newClient(); err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.Targets("*").Call(ctx, "test", "ping"); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	warm := b.res.phase("ping warm")
+	if err := b.floorRun(&phase{}, "warm"); err != nil { // its warm-up
+		return err
+	}
+	b.startProfile("warm")
+	for range b.o.runs {
+		if err := b.floorRun(warm, "warm"); err != nil {
+			return err
+		}
+		if err := b.gofuncRun(ctx, warm, c, "test", "ping"); err != nil {
+			return err
+		}
+	}
+	b.endProfile()
+
+	run := b.res.phase("command.run uname -r")
+	b.startProfile("run")
+	for range b.o.runs {
+		if err := b.gofuncRun(ctx, run, c, "command", "run", []string{"uname", "-r"}); err != nil {
+			return err
+		}
+	}
+	b.endProfile()
+
+	// The overlord's memory with N connections open: this process holds
+	// no minion and no floor client, so all of it is the overlord's.
+	b.res.overlord = readMemory()
+	if b.profile && b.o.memProfile != "" {
+		if f, err := os.Create(b.o.memProfile); err == nil {
+			_ = pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+	}
+	return nil
+}
+
+// gofuncRun makes one call to every minion; any failed host is an
+// error.
+func (b *bench) gofuncRun(ctx context.Context, p *phase, c *overlord.Client, module, method string, args ...any) error {
+	cpu0, start := cpuTime(), time.Now()
+	res, err := c.Targets("*").Call(ctx, module, method, args...)
+	d := time.Since(start)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p.name, err)
+	}
+	p.gofunc = append(p.gofunc, d)
+	p.gofuncCPU += (cpuTime() - cpu0) / time.Duration(b.o.runs)
+	for _, r := range res {
+		p.hosts = append(p.hosts, r.Duration)
+	}
+	return nil
+}
+
+// floorRun asks the floor's client for one fan-out.
+func (b *bench) floorRun(p *phase, op string) error {
+	if err := json.NewEncoder(b.floor.stdin).Encode(floorCommand{Op: op}); err != nil {
+		return err
+	}
+	var res phaseResult
+	if err := b.floor.out.Decode(&res); err != nil {
+		return fmt.Errorf("floor client: %w", err)
+	}
+	if res.Err != "" {
+		return fmt.Errorf("floor %s: %s", op, res.Err)
+	}
+	p.floor = append(p.floor, res.Wall)
+	p.floorCPU += res.CPU / time.Duration(b.o.runs)
+	return nil
+}
+
+func (b *bench) startProfile(phase string) {
+	if !b.profile || b.o.cpuProfile == "" || b.o.profile != phase {
+		return
+	}
+	f, err := os.Create(b.o.cpuProfile)
+	if err != nil {
+		return
+	}
+	if pprof.StartCPUProfile(f) != nil {
+		f.Close()
+		return
+	}
+	b.stopCPU = func() { pprof.StopCPUProfile(); f.Close() }
+}
+
+func (b *bench) endProfile() {
+	if b.stopCPU != nil {
+		b.stopCPU()
+		b.stopCPU = nil
+	}
+}

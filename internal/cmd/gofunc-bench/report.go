@@ -1,0 +1,103 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+)
+
+// report prints one fleet size's figures.
+func report(r *sizeResult) {
+	fmt.Printf("\nN=%d: fleet set up in %s (CPU %s, %d minion processes); load average %.2f at the start, %.2f at the end\n",
+		r.n, short(r.setup), short(r.setupCPU), r.shards, r.loadStart, r.loadEnd)
+	fmt.Printf("  %-22s %10s %10s %6s %10s %10s %10s %12s %10s\n", "phase", "floor p50", "gofunc p50", "ratio",
+		"gofunc p99", "host p50", "host p99", "overlord CPU", "floor CPU")
+	for _, p := range r.phases {
+		ratio := "-"
+		if len(p.floor) > 0 {
+			ratio = fmt.Sprintf("%.2f", p.ratio())
+		}
+		fmt.Printf("  %-22s %10s %10s %6s %10s %10s %10s %12s %10s\n", p.name, short(pct(p.floor, 50)),
+			short(pct(p.gofunc, 50)), ratio, short(pct(p.gofunc, 99)), short(pct(p.hosts, 50)), short(pct(p.hosts, 99)),
+			short(p.gofuncCPU), short(p.floorCPU))
+	}
+	m := r.overlord
+	fmt.Printf("  overlord: heap in use %.1f MiB, stacks %.1f MiB, Go sys %.1f MiB, RSS %.1f MiB, peak RSS %.1f MiB, %d goroutines",
+		mib(m.HeapInuse), mib(m.StackInuse), mib(m.Sys), m.RSS/1024, m.Peak/1024, m.Goroutines)
+	if r.overlordAuditRecord > 0 {
+		fmt.Printf(", audit log %.1f KiB per call", float64(r.overlordAuditRecord)/1024)
+	}
+	fmt.Println()
+	fmt.Printf("  floor client: RSS %.1f MiB, peak RSS %.1f MiB; minions' processes: RSS %.1f MiB, peak RSS %.1f MiB\n",
+		r.floorMem.RSS/1024, r.floorMem.Peak/1024, r.minionsMem.RSS/1024, r.minionsMem.Peak/1024)
+}
+
+// growthTable prints, as Markdown, what each phase costs at each size
+// and per host: when every phase grows linearly, the per-host figures
+// stay flat (or fall, as fixed costs are shared by more hosts) from the
+// smallest fleet to the largest.
+func growthTable(w io.Writer, results []*sizeResult) {
+	type column struct {
+		name  string
+		value func(*sizeResult) float64 // seconds or MiB
+		unit  string
+	}
+	p50 := func(name string) func(*sizeResult) float64 {
+		return func(r *sizeResult) float64 { return pct(r.phase(name).gofunc, 50).Seconds() }
+	}
+	cols := []column{
+		{"fleet setup (minions' process)", func(r *sizeResult) float64 { return r.setup.Seconds() }, "s"},
+		{"resolve \"*\"", p50("resolve"), "s"},
+		{"ping cold", p50("ping cold"), "s"},
+		{"ping warm", p50("ping warm"), "s"},
+		{"command.run", p50("command.run uname -r"), "s"},
+		{"overlord RSS", func(r *sizeResult) float64 { return r.overlord.RSS / 1024 }, "MiB"},
+		{"overlord peak RSS", func(r *sizeResult) float64 { return r.overlord.Peak / 1024 }, "MiB"},
+		{"overlord heap", func(r *sizeResult) float64 { return mib(r.overlord.HeapInuse) }, "MiB"},
+		{"minions' processes RSS", func(r *sizeResult) float64 { return r.minionsMem.RSS / 1024 }, "MiB"},
+	}
+	fmt.Fprintf(w, "\n| phase |")
+	for _, r := range results {
+		fmt.Fprintf(w, " N=%d |", r.n)
+	}
+	for _, r := range results {
+		fmt.Fprintf(w, " per host, N=%d |", r.n)
+	}
+	fmt.Fprintf(w, "\n|---|")
+	for range 2 * len(results) {
+		fmt.Fprintf(w, "---:|")
+	}
+	fmt.Fprintln(w)
+	for _, c := range cols {
+		fmt.Fprintf(w, "| %s |", c.name)
+		for _, r := range results {
+			fmt.Fprintf(w, " %s |", format(c.value(r), c.unit))
+		}
+		for _, r := range results {
+			fmt.Fprintf(w, " %s |", perHost(c.value(r)/float64(r.n), c.unit))
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "| load average (start–end) |")
+	for _, r := range results {
+		fmt.Fprintf(w, " %.1f–%.1f |", r.loadStart, r.loadEnd)
+	}
+	for range results {
+		fmt.Fprintf(w, " |")
+	}
+	fmt.Fprintln(w)
+}
+
+func format(v float64, unit string) string {
+	if unit == "s" {
+		return short(time.Duration(v * float64(time.Second)))
+	}
+	return fmt.Sprintf("%.1f MiB", v)
+}
+
+func perHost(v float64, unit string) string {
+	if unit == "s" {
+		return fmt.Sprintf("%.1f µs", v*1e6)
+	}
+	return fmt.Sprintf("%.1f KiB", v*1024)
+}
