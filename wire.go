@@ -21,4 +21,11 @@ const (
 	// overlord keeps it in its own log, so that a minion's log rewritten
 	// afterwards can be caught (audit.VerifyWitnessed).
 	AuditHeadHeader = "Gofunc-Audit-Head"
+
+	// OnBehalfOfHeader names the person a program calls for, as
+	// "name@role" (the dashboard: "alice@operator"). Only a certificate
+	// of role delegate may send it; the minion refuses it from any
+	// other, records it with the call, and applies its ACL's deny rules
+	// to the person as well as to the caller.
+	OnBehalfOfHeader = "Gofunc-On-Behalf-Of"
 )

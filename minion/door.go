@@ -21,6 +21,10 @@ type Inbound struct {
 	// Via names the transport ("nats"); the audit log records it with
 	// every record of the call. Required.
 	Via string
+	// OnBehalfOf is the person the caller calls for ("name@role"), as
+	// the transport carried it; "" when none. Only a delegate may send
+	// one (see gofunc.OnBehalfOfHeader).
+	OnBehalfOf string
 	// Remote is the caller's address as the transport knows it, for the
 	// audit log; may be empty.
 	Remote string
@@ -79,7 +83,7 @@ func (s *Server) Handle(ctx context.Context, in Inbound) Reply {
 		if size <= 0 {
 			size = -1
 		}
-		rep = s.handle(ctx, &inbound{id: id, via: via, caller: in.Caller, verify: true, remote: in.Remote,
+		rep = s.handle(ctx, &inbound{id: id, via: via, behalf: in.OnBehalfOf, caller: in.Caller, verify: true, remote: in.Remote,
 			deadline: in.Deadline, body: in.Body, size: size})
 	}
 	out.Body = rep.body

@@ -30,6 +30,7 @@ const asyncPrefix = "async."
 type request struct {
 	id     string
 	via    string // the transport, when not the HTTPS listener
+	behalf string // the person a delegate calls for (checkBehalf), clipped
 	peer   gofunc.Peer
 	method string // as called: "test.ping" or "async.test.ping"
 	target string // the method that runs: "test.ping"
@@ -56,6 +57,7 @@ type callBody interface {
 type inbound struct {
 	id     string
 	via    string            // the transport, for the audit log; "" for the HTTPS listener
+	behalf string            // the on_behalf_of claim, "" when none (see checkBehalf)
 	caller *x509.Certificate // verified by the door (see verify); nil when none was
 	// verify asks for the caller's chain to be verified here: the door
 	// (Handle) did not do it with a TLS handshake.
@@ -100,6 +102,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
 		in.caller = r.TLS.VerifiedChains[0][0]
 	}
+	in.behalf = r.Header.Get(gofunc.OnBehalfOfHeader)
 	if h := r.Header.Get(gofunc.TimeoutHeader); h != "" {
 		d, err := time.ParseDuration(h)
 		if err != nil || d <= 0 {
@@ -127,7 +130,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 // The caller counts as work in flight (s.calls) for Shutdown.
 func (s *Server) handle(ctx context.Context, in *inbound) reply {
 	var rep reply
-	req := &request{id: in.id, via: in.via, start: time.Now(), size: in.size}
+	req := &request{id: in.id, via: in.via, behalf: truncate(in.behalf, maxBehalfBytes+16), start: time.Now(), size: in.size}
 	peer, err := s.peerOf(in.caller, in.remote, in.verify)
 	req.peer = peer
 	if err != nil {
@@ -182,6 +185,10 @@ func (s *Server) dispatch(ctx context.Context, rep *reply, req *request, body ca
 			called += " (another name for " + name + ")"
 		}
 		s.deny(rep, req, body, gofunc.Errorf(gofunc.CodeDenied, "%s (%s) may not call %s: %s", req.peer.Name, req.peer.Role, called, why))
+		return
+	}
+	if f := s.checkBehalf(req, name); f != nil {
+		s.deny(rep, req, body, f)
 		return
 	}
 	// The slot is taken before the parameters are decoded, since that
@@ -490,6 +497,9 @@ func (s *Server) fill(rec *audit.Record, req *request) {
 	}
 	if req.via != "" {
 		setDetail(rec, "via", req.via)
+	}
+	if req.behalf != "" {
+		setDetail(rec, "on_behalf_of", req.behalf)
 	}
 }
 

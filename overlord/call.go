@@ -33,7 +33,8 @@ type Selection struct {
 	exclude []string
 	conds   []factCond
 	batch   Batch
-	err     error // kept from Where or Batch, returned by Call
+	behalf  string // OnBehalfOf
+	err     error  // kept from Where or Batch, returned by Call
 }
 
 func (s *Selection) with(edit func(*Selection)) *Selection {
@@ -47,6 +48,18 @@ func (s *Selection) with(edit func(*Selection)) *Selection {
 // Exclude removes the minions spec matches from the selection.
 func (s *Selection) Exclude(spec string) *Selection {
 	return s.with(func(n *Selection) { n.exclude = append(n.exclude, spec) })
+}
+
+// OnBehalfOf makes the selection's calls for a person, named
+// "name@role" (a dashboard calling for "alice@operator"): minions
+// receive the name with each call (gofunc.OnBehalfOfHeader), accept it
+// only from a certificate of role delegate, record it in their audit
+// logs and apply their ACLs' deny rules to the person too; the
+// overlord's own audit record of the call (and a job's) names the
+// person as on_behalf_of. The client's certificate is still the caller,
+// whose grants bound what the calls may do.
+func (s *Selection) OnBehalfOf(who string) *Selection {
+	return s.with(func(n *Selection) { n.behalf = who })
 }
 
 // Hosts resolves the selection to minion names, sorted.
@@ -240,6 +253,8 @@ type request struct {
 	args    []any
 	summary []any
 	digest  string
+	// behalf is the person the call is made for (Selection.OnBehalfOf).
+	behalf string
 }
 
 // newRequest encodes module.method(args...).
@@ -313,9 +328,13 @@ func (s *Selection) start(ctx context.Context, module, method string, args []any
 	if err != nil {
 		return nil, err
 	}
+	req.behalf = s.behalf
 	r := &run{c: s.c, id: newID(), hosts: sortedKeys(targets), req: req, batch: s.batch,
 		spec: s.describe(), start: time.Now()}
 	r.details = map[string]string{"arg_docs": s.c.redact(ctx, r.hosts, req)}
+	if s.behalf != "" {
+		r.details["on_behalf_of"] = s.behalf
+	}
 	if err := s.c.auditStart(r); err != nil {
 		return nil, err
 	}
@@ -421,7 +440,7 @@ func (c *Client) callHost(ctx context.Context, host string, req *request) Result
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.HostTimeout)
 	defer cancel()
-	v, meta, err := c.roundTrip(ctx, host, req.wire, req.body)
+	v, meta, err := c.roundTrip(ctx, host, Outbound{Method: req.wire, Body: req.body, OnBehalfOf: req.behalf})
 	r := Result{Host: host, Value: v, Duration: time.Since(start), CallID: meta.callID, AuditHead: meta.head}
 	if err != nil {
 		r.Value, r.Err = nil, &HostError{Host: host, Op: req.wire, Err: c.classify(ctx, err)}
@@ -437,9 +456,9 @@ type answerMeta struct {
 
 // roundTrip carries body to host through the transport and decodes the
 // answer with the bounded decoder.
-func (c *Client) roundTrip(ctx context.Context, host string, wire string, body []byte) (any, answerMeta, error) {
+func (c *Client) roundTrip(ctx context.Context, host string, out Outbound) (any, answerMeta, error) {
 	var meta answerMeta
-	ans, err := c.transport.RoundTrip(ctx, c.minion(host), Outbound{Method: wire, Body: body})
+	ans, err := c.transport.RoundTrip(ctx, c.minion(host), out)
 	meta.callID = ans.CallID
 	if ans.AuditHead != "" {
 		meta.head, _ = audit.ParseCheckpoint(ans.AuditHead) // a malformed head witnesses nothing

@@ -49,12 +49,22 @@ type eachSpec struct {
 	// note, if set, describes a host's successful Value in the end
 	// record ("ok size=... sha256=...").
 	note func(v any) string
+	// behalf is the person the calls are made for (Selection.OnBehalfOf).
+	behalf string
 }
 
 func (s *Selection) each(ctx context.Context, spec eachSpec, fn func(ctx context.Context, host string, call Caller) (any, error)) (Results, error) {
 	targets, err := s.resolve(ctx)
 	if err != nil {
 		return nil, err
+	}
+	spec.behalf = s.behalf
+	if s.behalf != "" {
+		spec.details = maps.Clone(spec.details)
+		if spec.details == nil {
+			spec.details = map[string]string{}
+		}
+		spec.details["on_behalf_of"] = s.behalf
 	}
 	r := &run{c: s.c, id: newID(), hosts: sortedKeys(targets), req: &request{wire: spec.op}, spec: s.describe(),
 		start: time.Now(), details: spec.details}
@@ -109,6 +119,7 @@ func (c *Client) eachHost(ctx context.Context, host string, spec eachSpec, fn fu
 		if err != nil {
 			return nil, &HostError{Host: host, Op: module + "." + method, Err: err}
 		}
+		req.behalf = spec.behalf
 		r := c.callHost(ctx, host, req) // each call bounded by HostTimeout
 		mu.Lock()
 		if r.AuditHead.Seq > head.Seq {

@@ -60,6 +60,9 @@ type Job struct {
 	Finished time.Time
 	// Error says why a JobFailed job did not start.
 	Error string
+	// OnBehalfOf is the person the job was submitted for
+	// (Selection.OnBehalfOf), "" when none: its calls carry it.
+	OnBehalfOf string
 	// Answered and Failed count the hosts with a recorded result and
 	// those among them that failed.
 	Answered, Failed int
@@ -229,7 +232,7 @@ func (s *Selection) Submit(ctx context.Context, module, method string, args ...a
 	s.c.redact(ctx, hosts, req)
 	rec := &JobRecord{
 		Job: Job{ID: newID(), Method: req.wire, Spec: s.describe(), Hosts: hosts,
-			State: JobQueued, Created: time.Now().UTC()},
+			State: JobQueued, Created: time.Now().UTC(), OnBehalfOf: s.behalf},
 		Request: req.body, Args: req.summary, Digest: req.digest, Batch: s.batch, Heartbeat: time.Now(),
 	}
 	for _, h := range rec.Hosts {
@@ -296,8 +299,11 @@ func (c *Client) runClaimed(ctx context.Context, id string) (*Job, error) {
 	if err := c.waitCRL(ctx); err != nil {
 		return nil, err
 	}
-	req := &request{wire: rec.Method, body: rec.Request, summary: rec.Args, digest: rec.Digest}
+	req := &request{wire: rec.Method, body: rec.Request, summary: rec.Args, digest: rec.Digest, behalf: rec.OnBehalfOf}
 	r := &run{c: c, id: id, hosts: sortedKeys(targets), req: req, batch: rec.Batch, spec: rec.Spec, start: time.Now()}
+	if rec.OnBehalfOf != "" {
+		r.details = map[string]string{"on_behalf_of": rec.OnBehalfOf}
+	}
 	if err := c.auditStart(r); err != nil {
 		c.finish(context.WithoutCancel(ctx), id, JobFailed, err.Error())
 		return c.job(context.WithoutCancel(ctx), id)

@@ -45,6 +45,11 @@ type Outbound struct {
 	Method string
 	// Body is the XML-RPC methodCall.
 	Body []byte
+	// OnBehalfOf names the person the call is made for ("name@role",
+	// Selection.OnBehalfOf); empty when the caller calls for itself. A
+	// transport carries it to the minion (the direct one as the
+	// gofunc.OnBehalfOfHeader header).
+	OnBehalfOf string
 }
 
 // Answer is a minion's answer as a Transport returns it.
@@ -80,6 +85,9 @@ func (d *directTransport) RoundTrip(ctx context.Context, to Minion, call Outboun
 		return ans, err
 	}
 	req.Header.Set("Content-Type", "text/xml")
+	if call.OnBehalfOf != "" {
+		req.Header.Set(gofunc.OnBehalfOfHeader, call.OnBehalfOf)
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		// Leave the minion a little less than we wait, so its timeout
 		// fault reaches us before our own deadline fires.

@@ -272,7 +272,7 @@ func (d *Dashboard) minion(w http.ResponseWriter, r *http.Request, u User) {
 	data := minionData{Minion: rows[i], Modules: []moduleView{}, Jobs: []jobView{}}
 	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.StatusTimeout)
 	defer cancel()
-	res, err := d.cfg.Overlord.Targets(data.Minion.Name).Call(ctx, "system", "inventory")
+	res, err := d.cfg.Overlord.Targets(data.Minion.Name).OnBehalfOf(u.OnBehalfOf()).Call(ctx, "system", "inventory")
 	if hr, ok := res[data.Minion.Name]; ok {
 		if hr.AuditHead.Seq > 0 {
 			data.AuditHead = hr.AuditHead.String()

@@ -28,11 +28,13 @@ type jobView struct {
 	Answered int       `json:"answered"`
 	Failed   int       `json:"failed"`
 	Error    string    `json:"error,omitempty"`
+	// For is the person the job was started for ("alice@operator").
+	For string `json:"on_behalf_of,omitempty"`
 }
 
 func viewJob(j *overlord.Job) jobView {
 	return jobView{ID: j.ID, Method: j.Method, Spec: j.Spec, State: string(j.State), Created: j.Created,
-		Finished: j.Finished, Hosts: len(j.Hosts), Answered: j.Answered, Failed: j.Failed, Error: j.Error}
+		Finished: j.Finished, Hosts: len(j.Hosts), Answered: j.Answered, Failed: j.Failed, Error: j.Error, For: j.OnBehalfOf}
 }
 
 // sees reports whether u may see what concerns method: its jobs, their
@@ -293,7 +295,7 @@ func (d *Dashboard) startJob(r *http.Request, u User, spec, module, method strin
 	if !d.sees(u, module+"."+method) {
 		return nil, &gofunc.Fault{Code: gofunc.CodeDenied, Message: fmt.Sprintf("%s may not call %s.%s here", u.Name, module, method)}
 	}
-	job, err := d.cfg.Overlord.Targets(spec).CallAsync(r.Context(), module, method, args...)
+	job, err := d.cfg.Overlord.Targets(spec).OnBehalfOf(u.OnBehalfOf()).CallAsync(r.Context(), module, method, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -41,6 +41,8 @@ func (d *Dashboard) routeTable() []route {
 		{method: "POST", path: "/jobs/{id}/rerun", need: operator, handle: d.rerun},
 		{method: "GET", path: "/audit", need: viewer, handle: d.auditPage},
 		{method: "GET", path: "/audit/export", need: viewer, handle: d.auditExport},
+		{method: "GET", path: "/events", need: viewer, handle: d.eventsPage},
+		{method: "GET", path: "/events/stream", need: viewer, handle: d.eventsStream, stream: true},
 		{method: "GET", path: "/run", need: operator, handle: d.runForm},
 		{method: "POST", path: "/run", need: operator, handle: d.runPost},
 		{method: "GET", path: "/static/{file}", need: viewer, handle: d.static},

@@ -74,7 +74,7 @@ type dryRun struct {
 
 // introspect calls module.method on the first of the selection's hosts
 // that answers (at most three are tried), for the Run form.
-func (d *Dashboard) introspect(ctx context.Context, spec, module, method string, into any) error {
+func (d *Dashboard) introspect(ctx context.Context, u User, spec, module, method string, into any) error {
 	hosts, err := d.cfg.Overlord.Targets(spec).Hosts(ctx)
 	if err != nil {
 		return err
@@ -83,7 +83,7 @@ func (d *Dashboard) introspect(ctx context.Context, spec, module, method string,
 	defer cancel()
 	var last error
 	for _, h := range hosts[:min(3, len(hosts))] {
-		res, err := d.cfg.Overlord.Targets(h).Call(ctx, module, method)
+		res, err := d.cfg.Overlord.Targets(h).OnBehalfOf(u.OnBehalfOf()).Call(ctx, module, method)
 		if r, ok := res[h]; ok {
 			if err = r.Decode(into); err == nil {
 				return nil
@@ -97,7 +97,7 @@ func (d *Dashboard) introspect(ctx context.Context, spec, module, method string,
 func (d *Dashboard) runForm(w http.ResponseWriter, r *http.Request, u User) {
 	q := r.URL.Query()
 	data := runData{Spec: strings.TrimSpace(q.Get("spec")), Module: q.Get("module"), Method: q.Get("method")}
-	d.fillRunForm(r.Context(), &data)
+	d.fillRunForm(r.Context(), u, &data)
 	status := http.StatusOK
 	if data.Error != "" {
 		status = http.StatusBadRequest
@@ -107,11 +107,11 @@ func (d *Dashboard) runForm(w http.ResponseWriter, r *http.Request, u User) {
 
 // fillRunForm fetches what the next step of the form needs: the
 // modules, a module's methods, a method's arguments.
-func (d *Dashboard) fillRunForm(ctx context.Context, data *runData) {
+func (d *Dashboard) fillRunForm(ctx context.Context, u User, data *runData) {
 	if data.Spec == "" {
 		return
 	}
-	if err := d.introspect(ctx, data.Spec, "system", "list_modules", &data.Modules); err != nil {
+	if err := d.introspect(ctx, u, data.Spec, "system", "list_modules", &data.Modules); err != nil {
 		data.Error = err.Error()
 		return
 	}
@@ -122,7 +122,7 @@ func (d *Dashboard) fillRunForm(ctx context.Context, data *runData) {
 		data.Error = "no module " + data.Module + " on " + data.Spec
 		return
 	}
-	if err := d.introspect(ctx, data.Spec, data.Module, "list_methods", &data.Methods); err != nil {
+	if err := d.introspect(ctx, u, data.Spec, data.Module, "list_methods", &data.Methods); err != nil {
 		data.Error = err.Error()
 		return
 	}
@@ -130,7 +130,7 @@ func (d *Dashboard) fillRunForm(ctx context.Context, data *runData) {
 		return
 	}
 	var docs map[string]methodInfo
-	if err := d.introspect(ctx, data.Spec, data.Module, "get_method_args", &docs); err != nil {
+	if err := d.introspect(ctx, u, data.Spec, data.Module, "get_method_args", &docs); err != nil {
 		data.Error = err.Error()
 		return
 	}
@@ -214,7 +214,7 @@ func (d *Dashboard) runPost(w http.ResponseWriter, r *http.Request, u User) {
 		return
 	}
 	data := runData{Spec: strings.TrimSpace(f.Get("spec")), Module: f.Get("module"), Method: f.Get("method")}
-	d.fillRunForm(r.Context(), &data)
+	d.fillRunForm(r.Context(), u, &data)
 	if data.Error == "" && data.Doc == nil {
 		data.Error = "choose the targets, a module and a method"
 	}

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/fleettest"
 	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/minion"
@@ -278,5 +280,57 @@ func TestViewerSeesNothingTheACLHides(t *testing.T) {
 	resp.Body.Close()
 	if n := len(evs); n != 4 || !strings.Contains(evs[0].data, "TOPSECRET") {
 		t.Errorf("operator's stream of the finished job: %d events %+v, want 3 hosts and done", n, evs)
+	}
+}
+
+// A run from the Run page is a job for the person: the job store, the
+// dashboard's audit log and the minions' name them, and the minions
+// see the dashboard's delegate certificate as the caller.
+func TestRunActsForThePerson(t *testing.T) {
+	e := newEnv(t, envOptions{minions: 2, subnet: "127.0.16"})
+	operator := e.users[gofunc.RoleOperator]
+	form := url.Values{"spec": {"*"}, "module": {"test"}, "method": {"add"}, "action": {"dry-run"}, "arg0": {"2"}, "arg1": {"3"}}
+	post := func(form url.Values) (*http.Response, string) {
+		return e.do(e.client(operator), "POST", "/run", strings.NewReader(form.Encode()),
+			map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"})
+	}
+	resp, body := post(form)
+	var dry runData
+	if resp == nil || resp.StatusCode != 200 || json.Unmarshal([]byte(body), &dry) != nil || dry.Dry == nil || dry.Dry.Token == "" {
+		t.Fatalf("dry run: %v\n%s", resp, body)
+	}
+	if len(dry.Dry.Hosts) != 2 || !strings.Contains(dry.Dry.CLI, "func '*' call test add 2 3") {
+		t.Errorf("dry run shows %+v", dry.Dry)
+	}
+	// Another user cannot run this dry run; a token runs once.
+	other := e.client(e.users[gofunc.RoleAdmin])
+	resp, _ = e.do(other, "POST", "/run", strings.NewReader(url.Values{"action": {"run"}, "token": {dry.Dry.Token}}.Encode()),
+		map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"})
+	if resp == nil || resp.StatusCode != http.StatusConflict {
+		t.Errorf("another user's run of the dry run: %v", resp)
+	}
+	resp, body = post(url.Values{"action": {"run"}, "token": {dry.Dry.Token}})
+	var job jobView
+	if resp == nil || resp.StatusCode != 200 || json.Unmarshal([]byte(body), &job) != nil || job.For != "operator-user@operator" {
+		t.Fatalf("run: %v\n%s", resp, body)
+	}
+	if resp, _ = post(url.Values{"action": {"run"}, "token": {dry.Dry.Token}}); resp == nil || resp.StatusCode != http.StatusConflict {
+		t.Errorf("a second run of one dry run: %v", resp)
+	}
+	done, err := e.ov.WaitJob(t.Context(), job.ID)
+	if err != nil || done.Err() != nil {
+		t.Fatalf("job: %v %v", err, done.Err())
+	}
+	if v := done.Results["m1.test"].Value; v != int64(5) && v != float64(5) {
+		t.Errorf("test.add(2, 3) = %v", v)
+	}
+	found := false
+	err = audit.Query([]string{e.fleet.Minions()[0].AuditPath}, audit.Filter{Kind: audit.KindCallStart, Method: "test.add"},
+		func(r audit.Record) error {
+			found = found || r.Caller == "funcweb" && r.Role == "delegate" && r.Details["on_behalf_of"] == "operator-user@operator"
+			return nil
+		})
+	if err != nil || !found {
+		t.Errorf("the minion's log has no test.add by funcweb for operator-user@operator (%v)", err)
 	}
 }

@@ -94,7 +94,8 @@ CREATE TABLE IF NOT EXISTS jobs (
 	state     TEXT NOT NULL,
 	heartbeat INTEGER NOT NULL,
 	finished  INTEGER NOT NULL DEFAULT 0,
-	error     TEXT NOT NULL DEFAULT ''
+	error     TEXT NOT NULL DEFAULT '',
+	on_behalf_of TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS results (
 	job      TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
@@ -114,6 +115,7 @@ CREATE TABLE IF NOT EXISTS results (
 var migrations = []string{
 	`ALTER TABLE results ADD COLUMN seq INTEGER NOT NULL DEFAULT 0`,
 	`CREATE INDEX IF NOT EXISTS results_seq ON results (seq)`,
+	`ALTER TABLE jobs ADD COLUMN on_behalf_of TEXT NOT NULL DEFAULT ''`,
 }
 
 func open(path string) (*sql.DB, error) {
@@ -163,10 +165,10 @@ func (s *Store) Insert(ctx context.Context, rec *overlord.JobRecord) error {
 	minions, _ := json.Marshal(rec.Minions)
 	args, _ := json.Marshal(rec.Args)
 	batch, _ := json.Marshal(rec.Batch)
-	_, err = db.ExecContext(ctx, `INSERT INTO jobs (id, created, method, spec, minions, body, args, digest, batch, state, heartbeat)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = db.ExecContext(ctx, `INSERT INTO jobs (id, created, method, spec, minions, body, args, digest, batch, state, heartbeat, on_behalf_of)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		rec.ID, rec.Created.UnixNano(), rec.Method, rec.Spec, string(minions), body, string(args), rec.Digest,
-		string(batch), string(rec.State), rec.Heartbeat.UnixNano())
+		string(batch), string(rec.State), rec.Heartbeat.UnixNano(), rec.OnBehalfOf)
 	return err
 }
 
@@ -196,7 +198,7 @@ func (s *Store) SetState(ctx context.Context, id string, from, to overlord.JobSt
 	return n > 0, err
 }
 
-const jobColumns = `id, created, method, spec, minions, body, args, digest, batch, state, heartbeat, finished, error`
+const jobColumns = `id, created, method, spec, minions, body, args, digest, batch, state, heartbeat, finished, error, on_behalf_of`
 
 // Get implements overlord.JobStore.
 func (s *Store) Get(ctx context.Context, id string) (*overlord.JobRecord, error) {
@@ -220,7 +222,7 @@ func scanJob(row scanner) (*overlord.JobRecord, error) {
 		minions, args, batch, state  string
 	)
 	if err := row.Scan(&rec.ID, &created, &rec.Method, &rec.Spec, &minions, &rec.Request, &args, &rec.Digest, &batch, &state,
-		&heartbeat, &finished, &rec.Error); err != nil {
+		&heartbeat, &finished, &rec.Error, &rec.OnBehalfOf); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(minions), &rec.Minions); err != nil {

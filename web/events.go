@@ -1,0 +1,267 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofunc/gofunc/events"
+	"github.com/gofunc/gofunc/internal/glob"
+	"github.com/gofunc/gofunc/overlord"
+)
+
+// eventsMethod is what reading events calls on the minions: the
+// dashboard's ACL must let a person see it for the Events page.
+const eventsMethod = "events.since"
+
+// eventRow is one event, or one notice about a minion's chain (a gap, a
+// fork, a restart), on the Events page and in its stream.
+type eventRow struct {
+	Host     string    `json:"host"`
+	Seq      uint64    `json:"seq,omitempty"`
+	Time     time.Time `json:"time,omitzero"`
+	Type     string    `json:"type,omitempty"`
+	Severity string    `json:"severity,omitempty"`
+	Source   string    `json:"source,omitempty"`
+	Data     string    `json:"data,omitempty"`
+	// Notice describes a discontinuity of the host's chain, or a host
+	// that could not be read; empty for an event.
+	Notice string `json:"notice,omitempty"`
+}
+
+func makeEventRow(it overlord.EventItem, err error) eventRow {
+	row := eventRow{Host: it.Host}
+	switch {
+	case err != nil:
+		row.Notice = err.Error()
+		var he *overlord.HostError
+		if errors.As(err, &he) {
+			row.Notice = "unreadable: " + he.Err.Error()
+		}
+	case it.Event != nil:
+		e := it.Event
+		row.Seq, row.Time, row.Type, row.Severity, row.Source = e.Seq, e.Time, e.Type, string(e.Severity), e.Source
+		row.Data = clipText(string(e.Data), maxShort)
+	case it.Notice != nil:
+		row.Notice = it.Notice.String()
+	}
+	return row
+}
+
+// eventsQuery is the Events page's selection.
+type eventsQuery struct {
+	Spec  string `json:"spec"`
+	Type  string `json:"type,omitempty"`
+	Since string `json:"since,omitempty"`
+	Limit int    `json:"limit"`
+}
+
+type eventsData struct {
+	Query eventsQuery `json:"query"`
+	Error string      `json:"error,omitempty"`
+	// Rows are the newest Limit events (and notices) of the backlog,
+	// oldest first.
+	Rows []eventRow `json:"events"`
+	More bool       `json:"more"`
+	// Cursor is where the backlog ended, per minion ("name=cursor,..."):
+	// the stream, and a later visit with since=Cursor, start after it.
+	Cursor string `json:"cursor"`
+	Stream string `json:"stream"`
+}
+
+const defaultEventLimit = 500
+
+// eventsOptions reads since: a cursor list as the page and func events
+// give, or a duration ("2h") or time to start from; empty means the
+// last hour.
+func eventsOptions(since string, now time.Time) (overlord.EventsOptions, error) {
+	var opts overlord.EventsOptions
+	if since == "" {
+		opts.From = now.Add(-time.Hour)
+		return opts, nil
+	}
+	if strings.Contains(since, "=") {
+		cs, err := events.ParseCursors(since)
+		if err != nil {
+			return opts, fmt.Errorf("since: %w", err)
+		}
+		opts.Since = cs
+		return opts, nil
+	}
+	t, err := parseWhen(since, now)
+	if err != nil {
+		return opts, fmt.Errorf("since: %w", err)
+	}
+	opts.From = t
+	return opts, nil
+}
+
+// readsEvents refuses people whose dashboard ACL hides the minions'
+// events.
+func (d *Dashboard) readsEvents(w http.ResponseWriter, r *http.Request, u User) bool {
+	if d.sees(u, eventsMethod) {
+		return true
+	}
+	d.fail(w, r, u, http.StatusForbidden, fmt.Sprintf("the dashboard's ACL does not let %s read events (%s)", u.OnBehalfOf(), eventsMethod))
+	return false
+}
+
+func (d *Dashboard) eventsPage(w http.ResponseWriter, r *http.Request, u User) {
+	if !d.readsEvents(w, r, u) {
+		return
+	}
+	v := r.URL.Query()
+	q := eventsQuery{Spec: strings.TrimSpace(v.Get("spec")), Type: v.Get("type"), Since: v.Get("since"), Limit: defaultEventLimit}
+	if q.Spec == "" {
+		q.Spec = "*"
+	}
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			d.fail(w, r, u, http.StatusBadRequest, "limit: want a positive number")
+			return
+		}
+		q.Limit = min(n, maxAuditLimit)
+	}
+	data := eventsData{Query: q, Rows: []eventRow{}}
+	opts, err := eventsOptions(q.Since, time.Now())
+	if err != nil {
+		data.Error = err.Error()
+		d.render(w, r, u, http.StatusBadRequest, "events", "Events", data)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*d.cfg.StatusTimeout)
+	defer cancel()
+	cursors := events.Cursors{}
+	for k, c := range opts.Since {
+		cursors[k] = c
+	}
+	for it, err := range d.cfg.Overlord.Targets(q.Spec).OnBehalfOf(u.OnBehalfOf()).Events(ctx, opts) {
+		if err != nil && it.Host == "" {
+			data.Error = err.Error()
+			break
+		}
+		if it.Host != "" && it.Cursor != (events.Cursor{}) {
+			cursors[it.Host] = it.Cursor
+		}
+		if err == nil && it.Event != nil && q.Type != "" && !glob.Match(q.Type, it.Event.Type) {
+			continue
+		}
+		data.Rows = append(data.Rows, makeEventRow(it, err))
+		if len(data.Rows) > 2*q.Limit {
+			data.Rows, data.More = append([]eventRow(nil), data.Rows[len(data.Rows)-q.Limit:]...), true
+		}
+	}
+	if len(data.Rows) > q.Limit {
+		data.Rows, data.More = data.Rows[len(data.Rows)-q.Limit:], true
+	}
+	data.Cursor = cursors.String()
+	data.Stream = "/events/stream?" + url.Values{"spec": {q.Spec}, "type": {q.Type}, "since": {data.Cursor}}.Encode()
+	d.render(w, r, u, http.StatusOK, "events", "Events", data)
+}
+
+// eventsStream follows the minions' events as server-sent events: each
+// event (name "event", data its row, HTML or with ?format=json JSON)
+// has as id the cursors after it, per minion, so a reconnection
+// (Last-Event-ID, or htmx's new request with ?since=) resumes after it
+// with neither gap nor duplicate; notices about a minion's chain come
+// as "notice" events.
+func (d *Dashboard) eventsStream(w http.ResponseWriter, r *http.Request, u User) {
+	if !d.readsEvents(w, r, u) {
+		return
+	}
+	v := r.URL.Query()
+	spec, typ := strings.TrimSpace(v.Get("spec")), v.Get("type")
+	if spec == "" {
+		spec = "*"
+	}
+	since := v.Get("since")
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		since = id
+	}
+	opts, err := eventsOptions(since, time.Now())
+	if err != nil {
+		d.fail(w, r, u, http.StatusBadRequest, err.Error())
+		return
+	}
+	opts.Follow = true
+	asJSON := v.Get("format") == "json"
+	cursors := events.Cursors{}
+	for k, c := range opts.Since {
+		cursors[k] = c
+	}
+	ctx, cancel := d.untilClose(r.Context())
+	defer cancel()
+	type item struct {
+		it  overlord.EventItem
+		err error
+	}
+	items := make(chan item)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for it, err := range d.cfg.Overlord.Targets(spec).OnBehalfOf(u.OnBehalfOf()).Events(ctx, opts) {
+			select {
+			case items <- item{it, err}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	defer func() { cancel(); <-done }()
+	s := newSSE(w, d.cfg.KeepAlive)
+	keep := time.NewTicker(d.cfg.KeepAlive)
+	defer keep.Stop()
+	for {
+		select {
+		case x := <-items:
+			if x.it.Host != "" && x.it.Cursor != (events.Cursor{}) {
+				cursors[x.it.Host] = x.it.Cursor
+			}
+			if x.err == nil && x.it.Event != nil && typ != "" && !glob.Match(typ, x.it.Event.Type) {
+				continue
+			}
+			if !d.sendEvent(s, cursors, makeEventRow(x.it, x.err), x.it.Event != nil, asJSON) {
+				return
+			}
+			if x.err != nil && x.it.Host == "" {
+				return // the selection cannot be read at all
+			}
+		case <-keep.C:
+			if !s.comment("keepalive") {
+				return
+			}
+		case <-ctx.Done():
+			return
+		case <-done:
+			return
+		}
+	}
+}
+
+func (d *Dashboard) sendEvent(s *sse, cursors events.Cursors, row eventRow, isEvent, asJSON bool) bool {
+	var data string
+	var err error
+	if asJSON {
+		var b []byte
+		b, err = json.Marshal(row)
+		data = string(b)
+	} else {
+		data, err = d.fragment("eventrow", row)
+	}
+	if err != nil {
+		d.log.Error("event row failed", "host", row.Host, "error", err)
+		return false
+	}
+	name := "notice"
+	if isEvent {
+		name = "event"
+	}
+	return s.event(cursors.String(), name, data) && s.flush()
+}
