@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -136,7 +137,20 @@ func (e *env) send(t *testing.T, fx *fixtures, id *identity.Identity, rt route, 
 		h[k] = v
 	}
 	if rt.stream {
-		h["Accept"] = "application/json" // the job is over: the stream ends at once
+		// A stream may never end (events are followed): its status and
+		// headers are the answer.
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, rt.method, e.srv.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := e.client(id).Do(req)
+		if err != nil {
+			return nil, err.Error()
+		}
+		resp.Body.Close()
+		return resp, ""
 	}
 	return e.do(e.client(id), rt.method, path, body, h)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/events"
 	"github.com/gofunc/gofunc/fleettest"
 	"github.com/gofunc/gofunc/identity"
 )
@@ -155,7 +156,8 @@ func waitFor(t *testing.T, ctx context.Context, d time.Duration, what, expr stri
 // against a fleet of 20 minions.
 func TestBrowser(t *testing.T) {
 	chromium(t)
-	e := newEnv(t, envOptions{minions: 20, subnet: "127.0.20"})
+	js := &journals{t: t, m: map[string]*events.Journal{}}
+	e := newEnv(t, envOptions{minions: 20, subnet: "127.0.20", modules: js.modules})
 	dir := artifacts(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
@@ -270,6 +272,19 @@ func TestBrowser(t *testing.T) {
 			}
 			t.Logf("try %d: the page loaded after the job ended; again", try)
 		}
+	})
+
+	t.Run("events", func(t *testing.T) {
+		for _, m := range e.fleet.Minions() {
+			js.emit(t, m.Name, "1.0.0")
+		}
+		if err := chromedp.Do(b, chromedp.Navigate(viewer+"/events?since=1h")); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, b, time.Minute, "20 events", `document.querySelectorAll("table.events tr.event").length == 20`)
+		js.emit(t, "m3.test", "2.0.0-live")
+		waitFor(t, b, time.Minute, "the live event", `[...document.querySelectorAll("table.events tr.event")].some(tr => tr.textContent.includes("2.0.0-live"))`)
+		shoot(t, b, dir, "events")
 	})
 
 	t.Run("audit", func(t *testing.T) {
