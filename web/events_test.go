@@ -86,7 +86,7 @@ func TestEventsPageAndStream(t *testing.T) {
 	}
 	q := url.Values{"since": {page.Cursor}, "format": {"json"}}.Encode()
 	resp := open(q, "")
-	go js.emit(t, "m1.test", "v3")
+	js.emit(t, "m1.test", "v3") // after the stream opened: it follows from the page's cursor
 	evs := readEvents(t, resp.Body, func(ev sseEvent) bool { return ev.name == "event" })
 	resp.Body.Close()
 	if len(evs) != 1 || !strings.Contains(evs[0].data, `"host":"m1.test"`) || !strings.Contains(evs[0].data, `v3`) {
