@@ -31,6 +31,7 @@ import (
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/ca"
+	"github.com/gofunc/gofunc/events"
 	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/minion"
 	"github.com/gofunc/gofunc/modules"
@@ -57,6 +58,11 @@ type Config struct {
 	// Subnet is the first three octets of the minions' addresses; empty
 	// means "127.0.0". Fleets in parallel tests may use different ones.
 	Subnet string
+	// Events gives each minion an event journal (Minion.Journal) in the
+	// fleet's directory, served by events.since. A minion stopped by Down
+	// and started by Up opens it again, as a restarted funcd does: a new
+	// epoch, the same chain.
+	Events bool
 }
 
 // Fleet is a running CA, minions and overlord.
@@ -86,6 +92,7 @@ type Minion struct {
 
 	fleet *Fleet
 	trail *audit.Log
+	jour  *events.Journal // under mu
 	done  chan error
 	ln    net.Listener
 	mu    sync.Mutex // serializes Down, Up and Impersonate
@@ -197,19 +204,32 @@ func (m *Minion) serve() error {
 		return err
 	}
 	srv := &minion.Server{Identity: m.Identity, Audit: trail, ACL: cfg.ACL, Intercept: m.intercept}
+	fail := func(err error) error {
+		trail.Close()
+		if srv.Events != nil {
+			srv.Events.Close()
+		}
+		return err
+	}
+	if cfg.Events {
+		j, err := events.Open(filepath.Join(filepath.Dir(m.AuditPath), "events"), events.Config{})
+		if err != nil {
+			return fail(err)
+		}
+		srv.Events = j
+	}
 	if !cfg.NoBuiltins {
 		state := filepath.Join(filepath.Dir(m.AuditPath), "state")
 		if err := modules.Register(srv, modules.Config{StateDir: state}); err != nil {
-			trail.Close()
-			return err
+			return fail(err)
 		}
 	}
 	if cfg.Modules != nil {
 		if err := cfg.Modules(m.Name, srv); err != nil {
-			trail.Close()
-			return fmt.Errorf("minion %s: modules: %w", m.Name, err)
+			return fail(fmt.Errorf("minion %s: modules: %w", m.Name, err))
 		}
 	}
+	m.jour = srv.Events
 	m.Server, m.trail, m.done = srv, trail, make(chan error, 1)
 	ln := m.ln
 	go func() { m.done <- srv.Serve(ln) }()
@@ -340,6 +360,17 @@ func (m *Minion) stopLocked() {
 		_ = err // the listener is gone either way
 	}
 	m.trail.Close()
+	if m.jour != nil {
+		m.jour.Close()
+	}
+}
+
+// Journal returns the minion's event journal (Config.Events), nil
+// without one. It changes when the minion is started again by Up.
+func (m *Minion) Journal() *events.Journal {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.jour
 }
 
 // Fault is what a minion does wrong, set with Minion.SetFault.
@@ -349,6 +380,9 @@ type Fault struct {
 	Delay time.Duration
 	// Err, if set, is answered in place of every call's result.
 	Err error
+	// Answer, if set (and Err is not), is answered in place of every
+	// call's result: a minion that lies.
+	Answer any
 	// Methods limits the fault to these "module.method" names; empty
 	// means every call.
 	Methods []string
@@ -379,6 +413,9 @@ func (m *Minion) intercept(ctx context.Context, call *minion.Call, next func(con
 	}
 	if f.Err != nil {
 		return nil, f.Err
+	}
+	if f.Answer != nil {
+		return f.Answer, nil
 	}
 	return next(ctx)
 }

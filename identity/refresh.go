@@ -48,6 +48,10 @@ type Refresher struct {
 	// overlord closes its idle connections, checked against the old
 	// one). It runs on the refresher's goroutine.
 	OnCRL func()
+	// OnRenew, if set, is called after the certificate was renewed (the
+	// minion writes a lifecycle event). It runs on the refresher's
+	// goroutine.
+	OnRenew func()
 	// Logger receives failures and renewals; nil discards them.
 	Logger hclog.Logger
 
@@ -197,6 +201,9 @@ func (r *Refresher) renewLoop(ctx context.Context) {
 			bo = backoff{min: time.Minute, max: time.Hour}
 			r.logger().Info("certificate renewed", "name", id.Name(), "serial", id.Leaf().SerialNumber.Text(16),
 				"not_after", id.Leaf().NotAfter)
+			if r.OnRenew != nil {
+				r.OnRenew()
+			}
 		}
 	}
 }

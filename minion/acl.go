@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -89,10 +90,13 @@ type ACL struct {
 }
 
 // DefaultACL lets overlord certificates call every method that is not
-// dangerous, and no one else (minions, monitors, dashboard users...)
-// call anything. It is what a Server with a
-// nil ACL uses.
-var DefaultACL = &ACL{Rules: []Rule{{Identity: "*", Role: gofunc.RoleOverlord, Methods: []string{"*"}, Source: "default"}}}
+// dangerous, monitor certificates read the event journal
+// (events.since), and no one else (minions, dashboard users...) call
+// anything. It is what a Server with a nil ACL uses.
+var DefaultACL = &ACL{Rules: []Rule{
+	{Identity: "*", Role: gofunc.RoleOverlord, Methods: []string{"*"}, Source: "default"},
+	{Identity: "*", Role: gofunc.RoleMonitor, Methods: []string{"events.since"}, Source: "default"},
+}}
 
 // NewACL returns an ACL of rules after checking each with Rule.Validate.
 func NewACL(rules ...Rule) (*ACL, error) {
@@ -342,4 +346,17 @@ func loadACLFile(path string) (*ACL, error) {
 	}
 	defer f.Close()
 	return ParseACL(filepath.Base(path), f)
+}
+
+// summary describes the ACL in a line, for the acl_reloaded event: how
+// many rules, from which files.
+func (a *ACL) summary() string {
+	var sources []string
+	for _, r := range a.Rules {
+		file, _, _ := strings.Cut(r.Source, ":") // "ops.acl:3"
+		if file != "" && !slices.Contains(sources, file) {
+			sources = append(sources, file)
+		}
+	}
+	return fmt.Sprintf("%d rules from %s", len(a.Rules), strings.Join(sources, ", "))
 }

@@ -40,6 +40,9 @@ type request struct {
 	start  time.Time
 	size   int64            // the body's declared size; -1 when unknown
 	head   audit.Checkpoint // the audit log after this call's last record so far
+	// pollsSkipped is how many empty events.since polls of the caller
+	// were left out of the log before this one's records.
+	pollsSkipped int
 }
 
 // callBody is what remains of a call once its method name is known: its
@@ -93,6 +96,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.calls.add()
 	defer s.calls.done()
 	in := &inbound{id: newCallID(), remote: r.RemoteAddr, size: r.ContentLength}
+	if s.Metrics != nil && r.URL.Path == "/metrics" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		s.serveMetrics(w, r)
+		return
+	}
 	w.Header().Set(gofunc.CallIDHeader, in.id)
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -191,6 +198,10 @@ func (s *Server) dispatch(ctx context.Context, rep *reply, req *request, body ca
 		s.deny(rep, req, body, f)
 		return
 	}
+	if target == pollMethod && !async {
+		s.runPoll(ctx, rep, req, body)
+		return
+	}
 	// The slot is taken before the parameters are decoded, since that
 	// is where a call costs memory (up to MaxBodyBytes several times
 	// over). An async call holds it until its job has started; the job
@@ -230,6 +241,7 @@ func (s *Server) dispatch(ctx context.Context, rep *reply, req *request, body ca
 // turned into an internal fault so one bad module cannot take the
 // daemon down.
 func (s *Server) run(ctx context.Context, req *request, args []reflect.Value) (result any, err error) {
+	defer s.begin(req)()
 	defer func() {
 		if p := recover(); p != nil {
 			result, err = nil, &panicError{value: p, stack: debug.Stack()}
@@ -248,6 +260,11 @@ func (s *Server) finish(ctx context.Context, rep *reply, req *request, result an
 	body, fault := s.encodeOutcome(ctx, req, result, err)
 	s.auditEnd(req, fault, body)
 	rep.body, rep.head = body, req.head
+	if fault != nil {
+		s.observe(req, OutcomeFault)
+	} else {
+		s.observe(req, OutcomeOK)
+	}
 }
 
 // sendHead tells the caller where the audit log stood after this call's
@@ -343,12 +360,14 @@ func (s *Server) peerOf(cert *x509.Certificate, remote string, verify bool) (gof
 // it. body is the undecoded rest of the call, when there is one.
 func (s *Server) reject(rep *reply, req *request, body callBody, f *gofunc.Fault) {
 	s.stats.rejected.Add(1)
+	s.observe(req, OutcomeRejected)
 	s.refuse(rep, req, body, f, audit.Record{Kind: audit.KindCallRejected, Outcome: f.Code.String()})
 }
 
 // deny answers a call its caller may not make, and records it.
 func (s *Server) deny(rep *reply, req *request, body callBody, f *gofunc.Fault) {
 	s.stats.denied.Add(1)
+	s.observe(req, OutcomeDenied)
 	if s.refuse(rep, req, body, f, audit.Record{Kind: audit.KindCallDenied, Outcome: audit.OutcomeDenied}) {
 		s.logger().With("peer", req.peer.Name, "serial", req.peer.Serial).Warn("call denied", "method", req.method, "reason", f.Message)
 	}
@@ -424,6 +443,7 @@ func setDetail(rec *audit.Record, key, value string) {
 // of refusals must stay cheap. It logs at most once a second.
 func (s *Server) busy(rep *reply, req *request, msg string) {
 	s.stats.busy.Add(1)
+	s.observe(req, OutcomeBusy)
 	now := time.Now().UnixNano()
 	if last := s.lastLog.Load(); now-last > int64(time.Second) && s.lastLog.CompareAndSwap(last, now) {
 		s.logger().Warn("calls refused: busy", "method", req.method, "peer", req.peer.Name, "busy_total", s.stats.busy.Load())
@@ -433,6 +453,7 @@ func (s *Server) busy(rep *reply, req *request, msg string) {
 
 func (s *Server) auditFailed(rep *reply, req *request, err error) {
 	s.stats.auditFailed.Add(1)
+	s.observe(req, OutcomeAuditFailed)
 	s.logger().Error("audit write failed; call refused", "call_id", req.id, "method", req.target, "error", err)
 	rep.fault(gofunc.Errorf(gofunc.CodeAuditFailed, "audit log unavailable; call %s not run", req.id))
 }
@@ -500,6 +521,9 @@ func (s *Server) fill(rec *audit.Record, req *request) {
 	}
 	if req.behalf != "" {
 		setDetail(rec, "on_behalf_of", req.behalf)
+	}
+	if req.pollsSkipped > 0 && rec.Kind == audit.KindCallStart {
+		setDetail(rec, pollsSkippedDetail, strconv.Itoa(req.pollsSkipped))
 	}
 }
 

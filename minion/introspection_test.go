@@ -16,7 +16,7 @@ func TestSystemIntrospection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]any{"jobs", "system", "test", "values"}, mods); diff != "" {
+	if diff := cmp.Diff([]any{"events", "jobs", "system", "test", "values"}, mods); diff != "" {
 		t.Errorf("system.list_modules (-want +got):\n%s", diff)
 	}
 

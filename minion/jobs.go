@@ -326,6 +326,7 @@ func (s *Server) startJob(rep *reply, req *request, args []reflect.Value) {
 	s.stats.calls.Add(1)
 	s.calls.add()
 	rep.head = req.head // req belongs to the job once it runs
+	s.observe(req, OutcomeOK)
 	go s.runJob(ctx, cancel, j, req, args)
 	var buf bytes.Buffer
 	_ = xmlrpc.EncodeResponse(&buf, id)

@@ -30,7 +30,7 @@ var (
 var moduleNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 
 // reserved names are the minion's own: registering them is refused.
-var reserved = map[string]bool{"async": true, "jobs": true, "system": true}
+var reserved = map[string]bool{"async": true, "events": true, "jobs": true, "system": true}
 
 // excluded Go methods never become wire methods.
 var excluded = map[string]bool{"Doc": true, "Close": true}

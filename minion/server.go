@@ -15,6 +15,7 @@ import (
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
+	"github.com/gofunc/gofunc/events"
 	"github.com/gofunc/gofunc/identity"
 )
 
@@ -173,6 +174,32 @@ type Server struct {
 	// method runs directly.
 	Intercept Interceptor
 
+	// Events is the minion's event journal. The built-in module events
+	// serves it (events.since, a long-poll, to whom the ACL allows: by
+	// default overlord and monitor certificates), and the server writes
+	// its lifecycle events to it: started, stopping, certificate renewed
+	// (by its Certmaster or through SetIdentity), ACL reloaded (SetACL).
+	// Nil (the default) means no journal: events.since answers
+	// CodeUnavailable. The server does not close it; close it after
+	// Shutdown.
+	Events *events.Journal
+	// MaxPolls bounds the events.since long-polls waiting at once; they
+	// have their own slots so that readers cannot take MaxConcurrent's
+	// from calls. Zero means DefaultMaxPolls (256).
+	MaxPolls int
+	// Activity, if set, counts the module calls running (not those of
+	// the minion's own modules: system, events, jobs), so that watchers
+	// set to pause during calls (events/watch) wait for them.
+	Activity *events.Activity
+	// Observe, if set, is told how every request the dispatcher took
+	// ended (minion/minionmetrics counts them). It is called
+	// concurrently, from the calls' goroutines, and must not block.
+	Observe func(CallObservation)
+	// Metrics, if set, is served at GET /metrics on the TLS port to
+	// certificates of a role that reads metrics (monitor, overlord);
+	// others get 401 or 403. Nil means /metrics is not served.
+	Metrics http.Handler
+
 	reg       registry
 	aclLoaded atomic.Pointer[ACL]
 	tlsState  atomic.Pointer[tlsState]
@@ -190,6 +217,8 @@ type Server struct {
 	cancel  context.CancelFunc
 	calls   tracker // requests in handlers and jobs in flight
 	lastLog atomic.Int64
+	pollSem chan struct{} // events.since slots (MaxPolls)
+	polls   pollAudit
 
 	refresher *identity.Refresher // keeps the identity fresh (Certmaster); under mu
 
@@ -296,6 +325,7 @@ func (s *Server) start() (*http.Server, error) {
 	}
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
 	s.sem = make(chan struct{}, orDefault(s.MaxConcurrent, DefaultMaxConcurrent))
+	s.pollSem = make(chan struct{}, orDefault(s.MaxPolls, DefaultMaxPolls))
 	s.sweepStop, s.sweepDone = make(chan struct{}), make(chan struct{})
 	go s.sweepRefusals(s.sweepStop, s.sweepDone)
 	s.http = &http.Server{
@@ -314,6 +344,9 @@ func (s *Server) start() (*http.Server, error) {
 	}
 	s.started = true
 	s.refreshLocked(s.CurrentIdentity())
+	started := certLifecycle(events.PhaseStarted, s.CurrentIdentity())
+	started.Version = buildVersion()
+	s.lifecycle(started)
 	return s.http, nil
 }
 
@@ -329,7 +362,8 @@ func (s *Server) refreshLocked(id *identity.Identity) {
 		return
 	}
 	r := &identity.Refresher{Identity: id, Certmaster: s.Certmaster, CRLInterval: s.CRLInterval,
-		Renew: true, Logger: s.logger().Named("identity")}
+		Renew: true, Logger: s.logger().Named("identity"),
+		OnRenew: func() { s.lifecycle(certLifecycle(events.PhaseCertRenewed, id)) }}
 	if err := r.Start(); err != nil {
 		s.logger().Error("identity refresh not started", "error", err)
 		return
@@ -387,6 +421,9 @@ func (s *Server) stopSweeper() {
 func (s *Server) stop() (*http.Server, context.CancelFunc) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.started && !s.closed {
+		s.lifecycle(events.Lifecycle{Phase: events.PhaseStopping})
+	}
 	s.closed = true
 	s.jobs.close()
 	s.refreshLocked(nil) // closed: stops the refresher, starts none
@@ -405,6 +442,7 @@ func (s *Server) logger() hclog.Logger {
 // nil ACL restores s.ACL, or DefaultACL when that is nil.
 func (s *Server) SetACL(a *ACL) {
 	s.aclLoaded.Store(a)
+	s.lifecycle(events.Lifecycle{Phase: events.PhaseACLReloaded, Detail: s.CurrentACL().summary()})
 }
 
 // CurrentACL returns the ACL calls are judged by now.
@@ -440,8 +478,12 @@ func (s *Server) SetIdentity(id *identity.Identity) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	old := s.CurrentIdentity().Leaf()
 	s.setIdentity(id)
 	s.refreshLocked(id)
+	if !id.Leaf().Equal(old) {
+		s.lifecycle(certLifecycle(events.PhaseCertRenewed, id))
+	}
 	return nil
 }
 

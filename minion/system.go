@@ -5,16 +5,23 @@ import (
 	"sort"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/events"
 	"github.com/gofunc/gofunc/internal/xmlrpc"
 )
 
 // systemModule answers Func's introspection calls about the minion.
 type systemModule struct{ reg *registry }
 
-// registerBuiltins adds the minion's own modules, system and jobs.
+// registerBuiltins adds the minion's own modules: system, events (the
+// journal's long-poll) and jobs.
 func (s *Server) registerBuiltins() error {
 	if _, ok := s.reg.module("system"); !ok {
 		if err := s.reg.register("system", &systemModule{reg: &s.reg}, true); err != nil {
+			return err
+		}
+	}
+	if _, ok := s.reg.module("events"); !ok {
+		if err := s.reg.register("events", &events.Module{Journal: s.Events}, true); err != nil {
 			return err
 		}
 	}

@@ -3,85 +3,22 @@ package overlord_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/events"
 	"github.com/gofunc/gofunc/fleettest"
-	"github.com/gofunc/gofunc/minion"
 	"github.com/gofunc/gofunc/overlord"
 )
 
-// journals is a fleet whose minions serve an event journal each, by
-// minion name. A minion's journal can be swapped (a restart).
-type journals struct {
-	mu  sync.Mutex
-	dir string
-	js  map[string]*events.Journal
-	mod map[string]*swappable
-	cfg events.Config
-}
-
-// swappable is the events module over a journal that a test replaces.
-type swappable struct{ p atomic.Pointer[events.Module] }
-
-func (s *swappable) Since(ctx context.Context, epoch string, seq int64, limit int, wait float64, from time.Time) (events.Batch, error) {
-	return s.p.Load().Since(ctx, epoch, seq, limit, wait, from)
-}
-
-func (s *swappable) Doc() gofunc.ModuleDoc { return (&events.Module{}).Doc() }
-
-func eventFleet(t *testing.T, n int, cfg events.Config) (*fleettest.Fleet, *journals) {
+func eventFleet(t *testing.T, n int, subnet string) *fleettest.Fleet {
 	t.Helper()
-	js := &journals{dir: t.TempDir(), js: map[string]*events.Journal{}, mod: map[string]*swappable{}, cfg: cfg}
-	f := fleettest.Start(t, fleettest.Config{Minions: n, NoBuiltins: true, Subnet: "127.0.6",
-		Modules: func(name string, srv *minion.Server) error {
-			js.mu.Lock()
-			m := js.mod[name]
-			js.mu.Unlock()
-			if m != nil { // the minion came back up
-				return srv.Register("events", m)
-			}
-			j, err := events.Open(filepath.Join(js.dir, name), cfg)
-			if err != nil {
-				return err
-			}
-			t.Cleanup(func() { js.journal(name).Close() })
-			m = &swappable{}
-			m.p.Store(&events.Module{Journal: j})
-			js.mu.Lock()
-			js.js[name], js.mod[name] = j, m
-			js.mu.Unlock()
-			return srv.Register("events", m)
-		}})
-	return f, js
+	return fleettest.Start(t, fleettest.Config{Minions: n, NoBuiltins: true, Subnet: subnet, Events: true})
 }
 
-func (js *journals) journal(name string) *events.Journal {
-	js.mu.Lock()
-	defer js.mu.Unlock()
-	return js.js[name]
-}
-
-// restart closes name's journal and opens it again: a new epoch, the
-// same chain.
-func (js *journals) restart(t *testing.T, name string) {
-	t.Helper()
-	js.mu.Lock()
-	defer js.mu.Unlock()
-	js.js[name].Close()
-	j, err := events.Open(filepath.Join(js.dir, name), js.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	js.js[name] = j
-	js.mod[name].p.Store(&events.Module{Journal: j})
-}
+func journal(f *fleettest.Fleet, name string) *events.Journal { return f.Minion(name).Journal() }
 
 func emit(t *testing.T, j *events.Journal, source, state string) {
 	t.Helper()
@@ -109,10 +46,11 @@ func readAll(t *testing.T, sel *overlord.Selection, opts overlord.EventsOptions)
 	return items, cursors
 }
 
+// sources lists the watcher events (nagios.state) as host/source.
 func sources(items []overlord.EventItem) []string {
 	var out []string
 	for _, it := range items {
-		if it.Event != nil {
+		if it.Event != nil && it.Event.Type == "nagios.state" {
 			out = append(out, it.Host+"/"+it.Event.Source)
 		}
 	}
@@ -125,12 +63,12 @@ func sources(items []overlord.EventItem) []string {
 // a minion's journal (a notice says so), with neither gaps nor
 // duplicates.
 func TestEventsMergeAndResume(t *testing.T) {
-	f, js := eventFleet(t, 3, events.Config{})
+	f := eventFleet(t, 3, "127.0.6")
 	names := []string{"m1.test", "m2.test", "m3.test"}
 	var want []string
 	for i := range 9 {
 		n := names[(i*2)%3]
-		emit(t, js.journal(n), "w"+string(rune('a'+i)), "OK")
+		emit(t, journal(f, n), "w"+string(rune('a'+i)), "OK")
 		want = append(want, n+"/w"+string(rune('a'+i)))
 	}
 	items, cursors := readAll(t, f.Overlord().Targets("*"), overlord.EventsOptions{})
@@ -149,9 +87,12 @@ func TestEventsMergeAndResume(t *testing.T) {
 	}
 
 	// m2 restarts (new epoch); new events on m1 and m2.
-	js.restart(t, "m2.test")
-	emit(t, js.journal("m2.test"), "after", "OK")
-	emit(t, js.journal("m1.test"), "after", "OK")
+	f.Minion("m2.test").Down()
+	if err := f.Minion("m2.test").Up(); err != nil {
+		t.Fatal(err)
+	}
+	emit(t, journal(f, "m2.test"), "after", "OK")
+	emit(t, journal(f, "m1.test"), "after", "OK")
 	items, cursors2 := readAll(t, f.Overlord().Targets("*"), overlord.EventsOptions{Since: cursors})
 	if got := sources(items); !slices.Equal(got, []string{"m2.test/after", "m1.test/after"}) {
 		t.Errorf("after the restart: %v", got)
@@ -169,7 +110,16 @@ func TestEventsMergeAndResume(t *testing.T) {
 	if newEpoch != 1 {
 		t.Errorf("%d new-epoch notices, want 1: %+v", newEpoch, items)
 	}
-	if cursors2["m3.test"] != cursors["m3.test"] || cursors2["m2.test"].Epoch != js.journal("m2.test").Epoch() {
+	var lifecycle []string
+	for _, it := range items {
+		if it.Event != nil && it.Event.Source == "minion" {
+			lifecycle = append(lifecycle, it.Host+"/"+it.Event.Type)
+		}
+	}
+	if !slices.Equal(lifecycle, []string{"m2.test/lifecycle.stopping", "m2.test/lifecycle.started"}) {
+		t.Errorf("lifecycle events %v", lifecycle)
+	}
+	if cursors2["m3.test"] != cursors["m3.test"] || cursors2["m2.test"].Epoch != journal(f, "m2.test").Epoch() {
 		t.Errorf("cursors %v", cursors2)
 	}
 }
@@ -177,8 +127,8 @@ func TestEventsMergeAndResume(t *testing.T) {
 // Follow yields events as they are written, from minions that were
 // down at first too, and stops when the loop breaks.
 func TestEventsFollow(t *testing.T) {
-	f, js := eventFleet(t, 2, events.Config{})
-	emit(t, js.journal("m1.test"), "before", "OK")
+	f := eventFleet(t, 2, "127.0.9")
+	emit(t, journal(f, "m1.test"), "before", "OK")
 	f.Minion("m2.test").Down()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
@@ -195,15 +145,20 @@ func TestEventsFollow(t *testing.T) {
 				if err := f.Minion("m2.test").Up(); err != nil {
 					t.Fatal(err)
 				}
-				emit(t, js.journal("m2.test"), "back", "OK")
+				emit(t, journal(f, "m2.test"), "back", "OK")
 			}
 			continue
 		case it.Event == nil:
-			t.Fatalf("notice %v", it.Notice)
+			if _, ok := it.Notice.(*events.NewEpoch); !ok { // m2 was restarted before we read it
+				t.Fatalf("notice %v", it.Notice)
+			}
+			continue
+		case it.Event.Type != "nagios.state":
+			continue
 		}
 		got = append(got, it.Host+"/"+it.Event.Source)
 		if len(got) == 1 {
-			emit(t, js.journal("m1.test"), "live", "CRITICAL")
+			emit(t, journal(f, "m1.test"), "live", "CRITICAL")
 		}
 		if len(got) == 3 {
 			break
@@ -232,14 +187,9 @@ func TestEventsFromAHostileMinion(t *testing.T) {
 		t.Fatal(err)
 	}
 	spoofed := `{"minion":"m2.test",` + good.Lines[0][1:]
-	hostile := &replayer{batch: events.Batch{Epoch: good.Epoch, First: 1, Head: 2, Lines: append([]string{spoofed}, good.Lines...)}}
-	f := fleettest.Start(t, fleettest.Config{Minions: 2, NoBuiltins: true, Subnet: "127.0.7",
-		Modules: func(name string, srv *minion.Server) error {
-			if name == "m1.test" {
-				return srv.Register("events", hostile)
-			}
-			return srv.Register("events", &events.Module{})
-		}})
+	hostile := events.Batch{Epoch: good.Epoch, First: 1, Head: 2, Lines: append([]string{spoofed}, good.Lines...)}
+	f := fleettest.Start(t, fleettest.Config{Minions: 2, NoBuiltins: true, Subnet: "127.0.7"})
+	f.Minion("m1.test").SetFault(fleettest.Fault{Answer: hostile, Methods: []string{"events.since"}})
 	items, cursors := readAll(t, f.Overlord().Targets("m1.test"), overlord.EventsOptions{})
 	var bad int
 	for _, it := range items {
@@ -264,12 +214,3 @@ func TestEventsFromAHostileMinion(t *testing.T) {
 		}
 	}
 }
-
-// replayer answers every events.since with the same batch.
-type replayer struct{ batch events.Batch }
-
-func (r *replayer) Since(ctx context.Context, epoch string, seq int64, limit int, wait float64, from time.Time) (events.Batch, error) {
-	return r.batch, nil
-}
-
-func (r *replayer) Doc() gofunc.ModuleDoc { return (&events.Module{}).Doc() }

@@ -5,36 +5,21 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gofunc/gofunc/events"
 	"github.com/gofunc/gofunc/fleettest"
-	"github.com/gofunc/gofunc/minion"
 )
 
-// eventFleet is a fleet whose minions serve an event journal each.
+// eventFleet is a fleet whose minions keep an event journal each.
 func eventFleet(t *testing.T, n int) (*fleettest.Fleet, string, map[string]*events.Journal) {
 	t.Helper()
-	var mu sync.Mutex
+	f, dir := fleetDirWith(t, fleettest.Config{Minions: n, HostTimeout: 5 * time.Second, Subnet: "127.0.8", Events: true})
 	js := map[string]*events.Journal{}
-	root := t.TempDir()
-	f, dir := fleetDirWith(t, fleettest.Config{Minions: n, HostTimeout: 5 * time.Second, Subnet: "127.0.8",
-		Modules: func(name string, srv *minion.Server) error {
-			mu.Lock()
-			defer mu.Unlock()
-			j := js[name]
-			if j == nil {
-				var err error
-				if j, err = events.Open(filepath.Join(root, name), events.Config{}); err != nil {
-					return err
-				}
-				t.Cleanup(func() { j.Close() })
-				js[name] = j
-			}
-			return srv.Register("events", &events.Module{Journal: j})
-		}})
+	for _, m := range f.Minions() {
+		js[m.Name] = m.Journal()
+	}
 	return f, dir, js
 }
 
@@ -65,19 +50,20 @@ func TestEventsCommand(t *testing.T) {
 
 	o := runFunc(t, "", "--dir", dir, "*", "events").want(t, exitOK)
 	lines := strings.Split(strings.TrimSpace(o.stdout), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], "m1.test #1 ") || !strings.HasPrefix(lines[1], "m2.test #1 ") ||
-		!strings.Contains(lines[2], "critical nagios.state disk") {
+	// Each journal starts with the minion's lifecycle.started.
+	if len(lines) != 5 || !strings.Contains(lines[0], "info lifecycle.started minion") || !strings.HasPrefix(lines[2], "m1.test #2 ") ||
+		!strings.HasPrefix(lines[3], "m2.test #2 ") || !strings.Contains(lines[4], "critical nagios.state disk") {
 		t.Fatalf("events:\n%s", o.stdout)
 	}
 	cursor := lastCursor(t, o.stderr)
-	if !strings.Contains(o.stderr, "3 events; 2 ok") {
+	if !strings.Contains(o.stderr, "5 events; 2 ok") {
 		t.Errorf("summary:\n%s", o.stderr)
 	}
 
 	// Resume: only what came since, then nothing.
 	emitState(t, js["m2.test"], "load", "OK")
 	o = runFunc(t, "", "--dir", dir, "*", "events", "--since", cursor).want(t, exitOK)
-	if strings.TrimSpace(o.stdout) == "" || strings.Count(o.stdout, "\n") != 1 || !strings.HasPrefix(o.stdout, "m2.test #2 ") {
+	if strings.TrimSpace(o.stdout) == "" || strings.Count(o.stdout, "\n") != 1 || !strings.HasPrefix(o.stdout, "m2.test #3 ") {
 		t.Errorf("resumed:\n%s", o.stdout)
 	}
 	cursor = lastCursor(t, o.stderr)
@@ -92,15 +78,15 @@ func TestEventsCommand(t *testing.T) {
 		t.Errorf("--since 1h --type:\n%s", o.stdout)
 	}
 	o = runFunc(t, "", "--dir", dir, "*", "events", "--type", "lifecycle.*").want(t, exitOK)
-	if o.stdout != "" {
+	if strings.Count(o.stdout, "lifecycle.started") != 2 || strings.Contains(o.stdout, "nagios") {
 		t.Errorf("--type lifecycle.*:\n%s", o.stdout)
 	}
 	o = runFunc(t, "", "--dir", dir, "--json", "m1*", "events").want(t, exitOK)
 	jl := strings.Split(strings.TrimSpace(o.stdout), "\n")
 	var ev events.Event
 	var end map[string]string
-	if len(jl) != 3 || json.Unmarshal([]byte(jl[0]), &ev) != nil || ev.Minion != "m1.test" || ev.Seq != 1 ||
-		json.Unmarshal([]byte(jl[2]), &end) != nil || !strings.HasPrefix(end["cursor"], "m1.test=2.") {
+	if len(jl) != 4 || json.Unmarshal([]byte(jl[1]), &ev) != nil || ev.Minion != "m1.test" || ev.Seq != 2 ||
+		json.Unmarshal([]byte(jl[3]), &end) != nil || !strings.HasPrefix(end["cursor"], "m1.test=3.") {
 		t.Errorf("--json:\n%s", o.stdout)
 	}
 
@@ -110,7 +96,7 @@ func TestEventsCommand(t *testing.T) {
 	// A host down: reported, exit 1, the others' events and the cursor still there.
 	f.Minion("m2.test").Down()
 	o = runFunc(t, "", "--dir", dir, "*", "events", "--since", cursor).want(t, exitFailed)
-	if !strings.Contains(o.stderr, "m2.test: unreachable") || !strings.Contains(lastCursor(t, o.stderr), "m2.test=2.") {
+	if !strings.Contains(o.stderr, "m2.test: unreachable") || !strings.Contains(lastCursor(t, o.stderr), "m2.test=3.") {
 		t.Errorf("with m2 down:\n%s", o.stderr)
 	}
 }
@@ -139,7 +125,7 @@ func TestEventsBridge(t *testing.T) {
 		t.Errorf("command file:\n%s", b)
 	}
 	saved, err := os.ReadFile(state)
-	if err != nil || !strings.HasPrefix(string(saved), "m1.test=3.") {
+	if err != nil || !strings.HasPrefix(string(saved), "m1.test=4.") {
 		t.Errorf("cursor file %q, %v", saved, err)
 	}
 }
