@@ -30,6 +30,9 @@ func startEvents(t *testing.T, configure func(*minion.Server)) (*env, *events.Jo
 			configure(s)
 		}
 	})
+	// Serve writes lifecycle.started on its goroutine: the tests count
+	// from there.
+	eventually(t, "lifecycle.started", func() bool { return j.Stats().Head > 0 })
 	return e, j
 }
 
