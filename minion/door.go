@@ -9,6 +9,16 @@ import (
 	"github.com/gofunc/gofunc"
 )
 
+// Start readies the server for Handle without a listener of its own:
+// a minion that only dials out (to a message broker) opens no port.
+// Serve may still be called afterwards to add the HTTPS door. Shutdown
+// and Close stop it as they stop Serve. Start returns ErrServing when
+// the server is already started and ErrServerClosed after Shutdown.
+func (s *Server) Start() error {
+	_, err := s.start()
+	return err
+}
+
 // Inbound is one call that reached the minion by a transport other than
 // its own HTTPS listener: a message broker, say. Handle puts it through
 // every check the listener's calls go through.
@@ -41,6 +51,16 @@ type Inbound struct {
 	// when not: a body declared larger than MaxBodyBytes is refused
 	// before it is read.
 	Size int64
+	// Refusal, when set, is the transport's verdict that the call must
+	// not run (its envelope expired, was replayed, its signature did not
+	// verify...): Handle checks the caller's certificate, reads the
+	// method name, then refuses the call with this fault and records
+	// the refusal as a denial, as it does a call the ACL refuses.
+	Refusal *gofunc.Fault
+	// Details are added to every audit record of the call (the
+	// envelope's issue time, deadline, signer...). Keys Handle sets
+	// itself ("via", "job") win.
+	Details map[string]string
 }
 
 // Reply is the minion's answer to an Inbound call.
@@ -84,7 +104,7 @@ func (s *Server) Handle(ctx context.Context, in Inbound) Reply {
 			size = -1
 		}
 		rep = s.handle(ctx, &inbound{id: id, via: via, behalf: in.OnBehalfOf, caller: in.Caller, verify: true, remote: in.Remote,
-			deadline: in.Deadline, body: in.Body, size: size})
+			deadline: in.Deadline, body: in.Body, size: size, refusal: in.Refusal, details: in.Details})
 	}
 	out.Body = rep.body
 	if rep.head.Seq != 0 {

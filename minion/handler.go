@@ -43,6 +43,8 @@ type request struct {
 	// pollsSkipped is how many empty events.since polls of the caller
 	// were left out of the log before this one's records.
 	pollsSkipped int
+	// details go into every record of the call (from Inbound.Details).
+	details map[string]string
 }
 
 // callBody is what remains of a call once its method name is known: its
@@ -73,6 +75,10 @@ type inbound struct {
 	deadline time.Time // zero: MaxCallTimeout
 	body     io.Reader
 	size     int64 // -1 when unknown
+	// refusal is the door's verdict that the call must not run
+	// (Inbound.Refusal): it is denied once its method name is known.
+	refusal *gofunc.Fault
+	details map[string]string
 }
 
 // reply is the dispatcher's answer: the response document and where
@@ -137,7 +143,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 // The caller counts as work in flight (s.calls) for Shutdown.
 func (s *Server) handle(ctx context.Context, in *inbound) reply {
 	var rep reply
-	req := &request{id: in.id, via: in.via, behalf: truncate(in.behalf, maxBehalfBytes+16), start: time.Now(), size: in.size}
+	req := &request{id: in.id, via: in.via, behalf: truncate(in.behalf, maxBehalfBytes+16), start: time.Now(), size: in.size, details: in.details}
 	peer, err := s.peerOf(in.caller, in.remote, in.verify)
 	req.peer = peer
 	if err != nil {
@@ -165,6 +171,10 @@ func (s *Server) handle(ctx context.Context, in *inbound) reply {
 	}
 	defer body.Close()
 	req.method = body.Method()
+	if in.refusal != nil {
+		s.deny(&rep, req, body, in.refusal)
+		return rep
+	}
 	s.dispatch(ctx, &rep, req, body)
 	return rep
 }
@@ -507,6 +517,9 @@ func (req *request) argDocs() []gofunc.ArgDoc {
 // for async calls); rejections name the method as called.
 func (s *Server) fill(rec *audit.Record, req *request) {
 	rec.CallID = req.id
+	for k, v := range req.details {
+		setDetail(rec, k, v)
+	}
 	rec.Caller, rec.Role, rec.Serial, rec.Remote = req.peer.Name, string(req.peer.Role), req.peer.Serial, req.peer.Addr
 	rec.Method = req.method
 	if (rec.Kind == audit.KindCallStart || rec.Kind == audit.KindCallEnd) && req.target != "" {

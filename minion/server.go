@@ -208,8 +208,9 @@ type Server struct {
 	refusals  refusalLog
 	gate      atomic.Pointer[gateListener]
 
-	mu      sync.Mutex
-	started bool
+	mu        sync.Mutex
+	started   bool
+	listening bool // Serve has a listener (Start alone has none)
 	closed  bool
 	http    *http.Server
 	sem     chan struct{}
@@ -282,11 +283,26 @@ func (s *Server) Serve(ln net.Listener) error {
 	if ln == nil {
 		return errors.New("minion: Serve needs a listener")
 	}
-	if _, err := s.start(); err != nil {
+	if err := s.claimListener(); err != nil {
 		ln.Close()
 		return err
 	}
 	return s.serve(ln)
+}
+
+// claimListener starts the server (unless Start did) and takes the
+// listener's place: one Serve per server.
+func (s *Server) claimListener() error {
+	if _, err := s.start(); err != nil && !errors.Is(err, ErrServing) {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.listening {
+		return ErrServing
+	}
+	s.listening = true
+	return nil
 }
 
 func (s *Server) serve(ln net.Listener) error {

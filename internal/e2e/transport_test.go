@@ -125,6 +125,89 @@ func TestSecondTransportGetsEveryCheck(t *testing.T) {
 	}
 }
 
+// A door's own verdict (Inbound.Refusal: a stale or replayed envelope)
+// is a denial with an audit record naming the method, and the door's
+// Details are in every record of the call.
+func TestHandleRefusalAndDetails(t *testing.T) {
+	t.Parallel()
+	f := fleettest.Start(t, fleettest.Config{})
+	m := f.Minions()[0]
+	if _, err := f.Overlord().Targets("*").Call(t.Context(), "test", "ping"); err != nil {
+		t.Fatal(err) // and the minion serves
+	}
+	body := []byte("<?xml version=\"1.0\"?><methodCall><methodName>test.ping</methodName><params></params></methodCall>")
+	in := minion.Inbound{Caller: f.Admin().Leaf(), Via: "door", Body: bytes.NewReader(body), Size: int64(len(body)),
+		Details: map[string]string{"signer": "abc", "via": "forged"}}
+	ok := m.Server.Handle(t.Context(), in)
+	in.Body, in.Refusal = bytes.NewReader(body), gofunc.Errorf(gofunc.CodeDenied, "envelope replayed")
+	refused := m.Server.Handle(t.Context(), in)
+	if !bytes.Contains(refused.Body, []byte("envelope replayed")) || bytes.Contains(ok.Body, []byte("fault")) {
+		t.Fatalf("answers: %s / %s", ok.Body, refused.Body)
+	}
+	for id, kinds := range map[string][]string{ok.ID: {audit.KindCallStart, audit.KindCallEnd}, refused.ID: {audit.KindCallDenied}} {
+		recs := auditRecords(t, m.AuditPath, audit.Filter{CallID: id})
+		if len(recs) != len(kinds) {
+			t.Fatalf("records of %s = %+v, want %v", id, recs, kinds)
+		}
+		for i, r := range recs {
+			if r.Kind != kinds[i] || r.Method != "test.ping" || r.Details["signer"] != "abc" || r.Details["via"] != "door" {
+				t.Errorf("record %+v", r)
+			}
+		}
+	}
+}
+
+// Start readies a server with no listener: Handle works, and a later
+// Serve adds the HTTPS door once.
+func TestStartWithoutListener(t *testing.T) {
+	t.Parallel()
+	f := fleettest.Start(t, fleettest.Config{})
+	id, err := f.CA.Issue(gofunc.RoleMinion, "door.test", ca.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trail, err := audit.Open(filepath.Join(t.TempDir(), "audit.log"), audit.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trail.Close()
+	srv := &minion.Server{Identity: id, Audit: trail}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if err := srv.Start(); !errors.Is(err, minion.ErrServing) {
+		t.Errorf("second Start = %v, want ErrServing", err)
+	}
+	body := []byte("<?xml version=\"1.0\"?><methodCall><methodName>system.list_methods</methodName><params></params></methodCall>")
+	rep := srv.Handle(t.Context(), minion.Inbound{Caller: f.Admin().Leaf(), Via: "door", Body: bytes.NewReader(body), Size: -1})
+	if !bytes.Contains(rep.Body, []byte("system.list_methods")) {
+		t.Fatalf("Handle after Start = %s", rep.Body)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	c := overlord.New(overlord.WithIdentity(f.Admin()), overlord.WithMinions(overlord.Static{{Name: "door.test", Addr: ln.Addr().String()}}))
+	defer c.Close()
+	if _, err := c.Targets("door.test").Call(t.Context(), "system", "list_methods"); err != nil {
+		t.Fatalf("HTTPS call after Start, Serve: %v", err)
+	}
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(ln2); !errors.Is(err, minion.ErrServing) {
+		t.Errorf("second Serve = %v, want ErrServing", err)
+	}
+	srv.Close()
+	if err := <-done; !errors.Is(err, minion.ErrServerClosed) {
+		t.Errorf("Serve after Close = %v", err)
+	}
+}
+
 // A server that is not serving takes no call through Handle, and
 // records nothing.
 func TestHandleBeforeServe(t *testing.T) {
