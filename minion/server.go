@@ -211,15 +211,15 @@ type Server struct {
 	mu        sync.Mutex
 	started   bool
 	listening bool // Serve has a listener (Start alone has none)
-	closed  bool
-	http    *http.Server
-	sem     chan struct{}
-	baseCtx context.Context
-	cancel  context.CancelFunc
-	calls   tracker // requests in handlers and jobs in flight
-	lastLog atomic.Int64
-	pollSem chan struct{} // events.since slots (MaxPolls)
-	polls   pollAudit
+	closed    bool
+	http      *http.Server
+	sem       chan struct{}
+	baseCtx   context.Context
+	cancel    context.CancelFunc
+	calls     tracker // requests in handlers and jobs in flight
+	lastLog   atomic.Int64
+	pollSem   chan struct{} // events.since slots (MaxPolls)
+	polls     pollAudit
 
 	refresher *identity.Refresher // keeps the identity fresh (Certmaster); under mu
 
