@@ -133,6 +133,7 @@ type auditQuery struct {
 	Method  string `json:"method,omitempty"`
 	Outcome string `json:"outcome,omitempty"`
 	Kind    string `json:"kind,omitempty"`
+	CallID  string `json:"call_id,omitempty"`
 	Limit   int    `json:"limit"`
 }
 
@@ -145,7 +146,7 @@ func parseAuditQuery(r *http.Request, now time.Time) (auditQuery, audit.Filter, 
 	v := r.URL.Query()
 	q := auditQuery{Log: v.Get("log"), Since: v.Get("since"), Until: v.Get("until"), Caller: v.Get("caller"),
 		Minion: v.Get("minion"), Method: v.Get("method"), Outcome: v.Get("outcome"), Kind: v.Get("kind"),
-		Limit: defaultAuditLimit}
+		CallID: v.Get("call_id"), Limit: defaultAuditLimit}
 	if s := v.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
@@ -153,7 +154,7 @@ func parseAuditQuery(r *http.Request, now time.Time) (auditQuery, audit.Filter, 
 		}
 		q.Limit = min(n, maxAuditLimit)
 	}
-	f := audit.Filter{Caller: q.Caller, Method: q.Method, Outcome: q.Outcome, Kind: q.Kind}
+	f := audit.Filter{Caller: q.Caller, Method: q.Method, Outcome: q.Outcome, Kind: q.Kind, CallID: q.CallID}
 	var err error
 	if f.Since, err = parseWhen(q.Since, now); err != nil {
 		return q, f, fmt.Errorf("since: %w", err)
@@ -267,22 +268,27 @@ func (d *Dashboard) auditPage(w http.ResponseWriter, r *http.Request, u User) {
 		d.render(w, r, u, http.StatusBadRequest, "audit", "Audit", data)
 		return
 	}
-	var rows []auditRow
-	problems := d.search(u, q, f, func(row auditRow) error {
+	rows, more, problems := d.newest(u, q, f)
+	data.Rows, data.More = append(data.Rows, rows...), more
+	data.Error = strings.Join(problems, "; ")
+	d.render(w, r, u, http.StatusOK, "audit", "Audit", data)
+}
+
+// newest returns the newest q.Limit records that match and that u may
+// see, newest first; more reports whether older ones were left out.
+func (d *Dashboard) newest(u User, q auditQuery, f audit.Filter) (rows []auditRow, more bool, problems []string) {
+	problems = d.search(u, q, f, func(row auditRow) error {
 		rows = append(rows, row)
 		if len(rows) > 2*q.Limit { // keep the newest: drop the oldest half
-			rows = slices.Delete(rows, 0, len(rows)-q.Limit)
-			data.More = true
+			rows, more = slices.Delete(rows, 0, len(rows)-q.Limit), true
 		}
 		return nil
 	})
 	if len(rows) > q.Limit {
-		rows, data.More = rows[len(rows)-q.Limit:], true
+		rows, more = rows[len(rows)-q.Limit:], true
 	}
 	slices.SortStableFunc(rows, func(a, b auditRow) int { return b.Time.Compare(a.Time) })
-	data.Rows = append(data.Rows, rows...)
-	data.Error = strings.Join(problems, "; ")
-	d.render(w, r, u, http.StatusOK, "audit", "Audit", data)
+	return rows, more, problems
 }
 
 // auditExport writes the matching records as JSON lines, oldest first

@@ -285,6 +285,19 @@ func TestBrowser(t *testing.T) {
 		js.emit(t, "m3.test", "2.0.0-live")
 		waitFor(t, b, time.Minute, "the live event", `[...document.querySelectorAll("table.events tr.event")].some(tr => tr.textContent.includes("2.0.0-live"))`)
 		shoot(t, b, dir, "events")
+		// A minion's page has its events, and the calls made on it.
+		if err := chromedp.Do(b, chromedp.Navigate(viewer+"/fleet/m3.test")); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, b, 30*time.Second, "m3's events", `document.querySelectorAll("table.events tr.event").length == 2`)
+		waitFor(t, b, 30*time.Second, "m3's calls", `[...document.querySelectorAll("table.calls tr.call code")].some(c => c.textContent == "test.ping")`)
+		shoot(t, b, dir, "minion")
+		// The Jobs page: the run above, and the calls in the audit log.
+		if err := chromedp.Do(b, chromedp.Navigate(operator+"/jobs")); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, b, 30*time.Second, "the run's call", `[...document.querySelectorAll("table.calls tr.call")].some(tr => tr.textContent.includes("operator-user@operator"))`)
+		shoot(t, b, dir, "jobs")
 	})
 
 	t.Run("audit", func(t *testing.T) {
@@ -327,10 +340,6 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("Attention does not list the broken chain:\n%s", items)
 		}
 		shoot(t, b, dir, "attention")
-		if err := chromedp.Do(b, chromedp.Navigate(admin+"/jobs")); err != nil {
-			t.Fatal(err)
-		}
-		shoot(t, b, dir, "jobs")
 	})
 }
 

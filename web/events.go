@@ -136,15 +136,25 @@ func (d *Dashboard) eventsPage(w http.ResponseWriter, r *http.Request, u User) {
 		d.render(w, r, u, http.StatusBadRequest, "events", "Events", data)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*d.cfg.StatusTimeout)
+	data.Rows, data.More, data.Cursor, data.Error = d.eventBacklog(r.Context(), u, q, opts)
+	data.Stream = "/events/stream?" + url.Values{"spec": {q.Spec}, "type": {q.Type}, "since": {data.Cursor}}.Encode()
+	d.render(w, r, u, http.StatusOK, "events", "Events", data)
+}
+
+// eventBacklog reads the events q selects from opts on, up to now: the
+// newest q.Limit (oldest first), whether older ones were left out, the
+// cursors where the backlog ended, and what could not be read.
+func (d *Dashboard) eventBacklog(ctx context.Context, u User, q eventsQuery, opts overlord.EventsOptions) (rows []eventRow, more bool, cursor, problem string) {
+	ctx, cancel := context.WithTimeout(ctx, 2*d.cfg.StatusTimeout)
 	defer cancel()
+	rows = []eventRow{}
 	cursors := events.Cursors{}
 	for k, c := range opts.Since {
 		cursors[k] = c
 	}
 	for it, err := range d.cfg.Overlord.Targets(q.Spec).OnBehalfOf(u.OnBehalfOf()).Events(ctx, opts) {
 		if err != nil && it.Host == "" {
-			data.Error = err.Error()
+			problem = err.Error()
 			break
 		}
 		if it.Host != "" && it.Cursor != (events.Cursor{}) {
@@ -153,17 +163,15 @@ func (d *Dashboard) eventsPage(w http.ResponseWriter, r *http.Request, u User) {
 		if err == nil && it.Event != nil && q.Type != "" && !glob.Match(q.Type, it.Event.Type) {
 			continue
 		}
-		data.Rows = append(data.Rows, makeEventRow(it, err))
-		if len(data.Rows) > 2*q.Limit {
-			data.Rows, data.More = append([]eventRow(nil), data.Rows[len(data.Rows)-q.Limit:]...), true
+		rows = append(rows, makeEventRow(it, err))
+		if len(rows) > 2*q.Limit {
+			rows, more = append([]eventRow(nil), rows[len(rows)-q.Limit:]...), true
 		}
 	}
-	if len(data.Rows) > q.Limit {
-		data.Rows, data.More = data.Rows[len(data.Rows)-q.Limit:], true
+	if len(rows) > q.Limit {
+		rows, more = rows[len(rows)-q.Limit:], true
 	}
-	data.Cursor = cursors.String()
-	data.Stream = "/events/stream?" + url.Values{"spec": {q.Spec}, "type": {q.Type}, "since": {data.Cursor}}.Encode()
-	d.render(w, r, u, http.StatusOK, "events", "Events", data)
+	return rows, more, cursors.String(), problem
 }
 
 // eventsStream follows the minions' events as server-sent events: each

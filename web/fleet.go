@@ -255,7 +255,23 @@ type minionData struct {
 	// the dashboard ("seq:hash").
 	AuditHead string    `json:"audit_head,omitempty"`
 	Jobs      []jobView `json:"jobs"`
+	// Calls are the newest calls that targeted the minion, from the
+	// audit logs.
+	Calls []callView `json:"calls"`
+	// Events are its events of the last day (the newest minionEvents);
+	// EventsShown is false when the person may not read events.
+	Events      []eventRow `json:"events"`
+	EventsShown bool       `json:"events_shown"`
+	// Notes say what could not be read (calls, events).
+	Notes []string `json:"notes,omitempty"`
 }
+
+// What a minion page lists of its recent past.
+const (
+	minionJobs   = 20
+	minionCalls  = 20
+	minionEvents = 20
+)
 
 func (d *Dashboard) minion(w http.ResponseWriter, r *http.Request, u User) {
 	name := r.PathValue("name")
@@ -292,7 +308,17 @@ func (d *Dashboard) minion(w http.ResponseWriter, r *http.Request, u User) {
 	} else if err != nil {
 		data.Problem = err.Error()
 	}
-	data.Jobs = d.jobsOf(r, u, data.Minion.Name, 20)
+	data.Jobs = d.jobsOf(r, u, data.Minion.Name, minionJobs)
+	data.Calls, data.Notes = d.recentCalls(u, data.Minion.Name, minionCalls)
+	data.Events = []eventRow{}
+	if data.EventsShown = d.sees(u, eventsMethod); data.EventsShown {
+		q := eventsQuery{Spec: data.Minion.Name, Limit: minionEvents}
+		var problem string
+		data.Events, _, _, problem = d.eventBacklog(r.Context(), u, q, overlord.EventsOptions{From: time.Now().Add(-24 * time.Hour)})
+		if problem != "" {
+			data.Notes = append(data.Notes, "events: "+problem)
+		}
+	}
 	d.render(w, r, u, http.StatusOK, "minion", data.Minion.Name, data)
 }
 

@@ -50,6 +50,8 @@ type envOptions struct {
 	subnet  string
 	acl     *minion.ACL // the dashboard's
 	modules func(name string, srv *minion.Server) error
+	// logs are audit logs the dashboard reads besides its own.
+	logs []AuditLog
 }
 
 // fleetACL lets the fleet's overlord call anything and the dashboard's
@@ -93,7 +95,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	e.ov = overlord.New(overlord.WithIdentity(e.self), overlord.WithMinions(list), overlord.WithJobStore(e.store),
 		overlord.WithAudit(trail), overlord.WithHostTimeout(20*time.Second))
 	e.dash, err = New(Config{Overlord: e.ov, Jobs: e.store, CA: LocalCA(f.CA), ACL: o.acl,
-		AuditLogs: []AuditLog{{Name: "overlord", Path: e.auditPath}}, StatusTimeout: 10 * time.Second,
+		AuditLogs: append([]AuditLog{{Name: "overlord", Path: e.auditPath}}, o.logs...), StatusTimeout: 10 * time.Second,
 		PollInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -46,25 +46,38 @@ func (d *Dashboard) sees(u User, method string) bool {
 var errNoJobs = &gofunc.Fault{Code: gofunc.CodeUnavailable, Message: "this dashboard has no job store configured"}
 
 type jobsData struct {
+	// Jobs are the async jobs of the dashboard's job store (Run, re-run).
 	Jobs []jobView `json:"jobs"`
+	// Calls are the newest calls in the audit logs: the dashboard's and
+	// those of the overlords given with --audit-log (the command line's).
+	Calls []callView `json:"calls"`
+	// Error says what could not be read.
+	Error string `json:"error,omitempty"`
 }
 
+// maxCalls bounds the calls the Jobs page lists; the Audit page finds
+// older ones.
+const maxCalls = 100
+
 func (d *Dashboard) jobs(w http.ResponseWriter, r *http.Request, u User) {
-	if d.cfg.Jobs == nil {
-		d.failErr(w, r, u, "jobs", errNoJobs)
-		return
-	}
-	all, err := d.cfg.Overlord.Jobs(r.Context())
-	if err != nil {
-		d.failErr(w, r, u, "jobs", err)
-		return
-	}
 	data := jobsData{Jobs: []jobView{}}
-	for _, j := range all {
-		if d.sees(u, j.Method) {
-			data.Jobs = append(data.Jobs, viewJob(j))
+	var problems []string
+	if d.cfg.Jobs != nil {
+		all, err := d.cfg.Overlord.Jobs(r.Context())
+		if err != nil {
+			d.failErr(w, r, u, "jobs", err)
+			return
 		}
+		for _, j := range all {
+			if d.sees(u, j.Method) {
+				data.Jobs = append(data.Jobs, viewJob(j))
+			}
+		}
+	} else {
+		problems = append(problems, errNoJobs.Message)
 	}
+	calls, more := d.recentCalls(u, "", maxCalls)
+	data.Calls, data.Error = calls, strings.Join(append(problems, more...), "; ")
 	d.render(w, r, u, http.StatusOK, "jobs", "Jobs", data)
 }
 

@@ -1,0 +1,108 @@
+package web
+
+import (
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/audit"
+	"github.com/gofunc/gofunc/events"
+	"github.com/gofunc/gofunc/minion"
+	"github.com/gofunc/gofunc/overlord"
+)
+
+// The Jobs page lists every call in the audit logs (the command line's
+// too), paired with its outcome, as far as the person's ACL shows them
+// and without the dashboard's own upkeep; a minion's page lists the
+// calls that targeted it and its events; a call's records are found by
+// its id.
+func TestCallsAndMinionHistory(t *testing.T) {
+	js := &journals{t: t, m: map[string]*events.Journal{}}
+	acl, err := minion.NewACL(
+		minion.Rule{Identity: "*", Role: gofunc.RoleViewer, Methods: []string{"test.ping", "facts.*", "system.*"}},
+		minion.Rule{Identity: "*", Role: gofunc.RoleOperator, Methods: []string{"*"}},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cliLog := filepath.Join(t.TempDir(), "func-audit.log")
+	e := newEnv(t, envOptions{minions: 2, subnet: "127.0.18", modules: js.modules, acl: acl,
+		logs: []AuditLog{{Name: "cli", Path: cliLog}}})
+	operator, viewer := e.users[gofunc.RoleOperator], e.users[gofunc.RoleViewer]
+	if st := e.getJSON(viewer, "/fleet", nil); st != 200 { // the dashboard's own facts calls
+		t.Fatalf("fleet: %d", st)
+	}
+	cli := e.fleet.Client(overlord.WithAudit(&audit.Shared{Path: cliLog}))
+	t.Cleanup(func() { cli.Close() })
+	if _, err := cli.Targets("m1.test").Call(t.Context(), "test", "ping"); err != nil {
+		t.Fatal(err)
+	}
+	job, err := e.ov.Targets("*").OnBehalfOf("operator-user@operator").CallAsync(t.Context(), "test", "add", 2, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ov.WaitJob(t.Context(), job.ID); err != nil {
+		t.Fatal(err)
+	}
+	js.emit(t, "m1.test", "v9")
+
+	find := func(calls []callView, method string) *callView {
+		i := slices.IndexFunc(calls, func(c callView) bool { return c.Method == method })
+		if i < 0 {
+			return nil
+		}
+		return &calls[i]
+	}
+	var page jobsData
+	if st := e.getJSON(operator, "/jobs", &page); st != 200 || page.Error != "" {
+		t.Fatalf("jobs: %d %+v", st, page)
+	}
+	ping, add := find(page.Calls, "test.ping"), find(page.Calls, "test.add")
+	if ping == nil || ping.Log != "cli" || ping.Outcome != audit.OutcomeOK || ping.Hosts != 1 || ping.Spec != "m1.test" || ping.For != "" {
+		t.Errorf("the command line's call: %+v", ping)
+	}
+	if add == nil || add.Log != "overlord" || add.For != "operator-user@operator" || add.Caller != "funcweb" || add.Hosts != 2 || add.Outcome != audit.OutcomeOK {
+		t.Errorf("the dashboard's call for the operator: %+v", add)
+	}
+	if f := find(page.Calls, "facts.list"); f != nil {
+		t.Errorf("the dashboard's own status call is listed: %+v", f)
+	}
+	if len(page.Jobs) != 1 || page.Jobs[0].ID != job.ID {
+		t.Errorf("jobs: %+v", page.Jobs)
+	}
+	if st := e.getJSON(viewer, "/jobs", &page); st != 200 || find(page.Calls, "test.add") != nil || find(page.Calls, "test.ping") == nil {
+		t.Errorf("the viewer's calls (the ACL hides test.add): %d %+v", st, page.Calls)
+	}
+
+	var recs auditData
+	st := e.getJSON(viewer, "/audit?log=cli&call_id="+ping.CallID, &recs)
+	var kinds []string
+	for _, r := range recs.Rows {
+		kinds = append(kinds, r.Kind)
+	}
+	slices.Sort(kinds)
+	if want := []string{audit.KindOverlordCall, audit.KindOverlordCallEnd, audit.KindOverlordHeads}; st != 200 || !slices.Equal(kinds, want) {
+		t.Errorf("the call's records: %d %v, want %v", st, kinds, want)
+	}
+
+	var m1, m2 minionData
+	if st := e.getJSON(operator, "/fleet/m1.test", &m1); st != 200 {
+		t.Fatalf("m1's page: %d", st)
+	}
+	if find(m1.Calls, "test.ping") == nil || find(m1.Calls, "test.add") == nil || len(m1.Notes) != 0 {
+		t.Errorf("m1's calls: %+v %v", m1.Calls, m1.Notes)
+	}
+	if !m1.EventsShown || len(m1.Events) != 1 || m1.Events[0].Host != "m1.test" || m1.Events[0].Type != "lifecycle.started" {
+		t.Errorf("m1's events: %v %+v", m1.EventsShown, m1.Events)
+	}
+	if st := e.getJSON(operator, "/fleet/m2.test", &m2); st != 200 || find(m2.Calls, "test.ping") != nil || find(m2.Calls, "test.add") == nil {
+		t.Errorf("m2's calls (the command line pinged only m1): %d %+v", st, m2.Calls)
+	}
+	if len(m2.Events) != 0 {
+		t.Errorf("m2's events: %+v", m2.Events)
+	}
+	if st := e.getJSON(viewer, "/fleet/m1.test", &m1); st != 200 || m1.EventsShown || len(m1.Events) != 0 {
+		t.Errorf("a viewer whose ACL hides events: %d shown=%v %+v", st, m1.EventsShown, m1.Events)
+	}
+}
