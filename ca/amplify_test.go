@@ -204,7 +204,7 @@ func TestConnectionCaps(t *testing.T) {
 	}
 	held = held[3:]
 	req := ts.enrollReq(t, "m1")
-	if _, err := identity.Enroll(t.Context(), req); err != nil {
+	if _, err := identity.Enroll(testCtx(t), req); err != nil {
 		t.Errorf("enrollment after slots were freed: %v", err)
 	}
 }

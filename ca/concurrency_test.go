@@ -138,7 +138,7 @@ func TestConcurrentIssueProcesses(t *testing.T) {
 	var cmds []*exec.Cmd
 	var outs []*bytes.Buffer
 	for range 2 {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd := exec.CommandContext(testCtx(t), os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), childEnv+"="+a.Dir(), childCountEnv+"="+strconv.Itoa(each))
 		out := new(bytes.Buffer)
 		cmd.Stdout, cmd.Stderr = out, os.Stderr

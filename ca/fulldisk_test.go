@@ -31,7 +31,7 @@ func TestRevokeOnFullDisk(t *testing.T) {
 		skipOrFail(t, "unshare (util-linux) is needed to mount a small tmpfs")
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(unshare, "-m", "--propagation", "private", "sh", "-c",
+	cmd := exec.CommandContext(testCtx(t), unshare, "-m", "--propagation", "private", "sh", "-c",
 		`mount -t tmpfs -o size=4m tmpfs "$1" && exec "$2" -test.run='^TestRevokeOnFullDisk$' -test.v`, "sh", dir, os.Args[0])
 	cmd.Env = append(os.Environ(), fullDiskEnv+"="+dir)
 	out, err := cmd.CombinedOutput()

@@ -1,6 +1,7 @@
 package ca
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/x509"
@@ -8,6 +9,8 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -47,4 +50,18 @@ func makeCSR(key *ecdsa.PrivateKey, name string) ([]byte, error) {
 		return nil, err
 	}
 	return encodePEM(pemCSR, der), nil
+}
+
+// testWait bounds every wait of a test in this package: generous for a
+// loaded machine, far short of the go test timeout, so that a wait that
+// would never end fails its test with a message instead of hanging the
+// whole package (TestConflict once polled for a signature for 15
+// minutes).
+const testWait = 2 * time.Minute
+
+// testCtx is t.Context() bounded by testWait.
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), testWait)
+	t.Cleanup(cancel)
+	return ctx
 }

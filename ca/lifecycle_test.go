@@ -19,7 +19,7 @@ func TestEnrollUnderAnOverlordsNameRefused(t *testing.T) {
 	ts := startService(t, withAutosign("*"))
 	alice := issue(t, ts.Authority, gofunc.RoleOverlord, "alice", IssueOptions{})
 	for _, name := range []string{"ALICE", "alice", "Alice"} {
-		_, err := identity.Enroll(t.Context(), ts.enrollReq(t, name))
+		_, err := identity.Enroll(testCtx(t), ts.enrollReq(t, name))
 		if !errors.Is(err, ErrNameTaken) || !errors.Is(err, gofunc.ErrConflict) {
 			t.Errorf("Enroll(%s) = %v, want the name refused as an overlord's (conflict)", name, err)
 		}
@@ -37,7 +37,7 @@ func TestEnrollUnderAnOverlordsNameRefused(t *testing.T) {
 		t.Errorf("%d audited refusals for alice, want 3", denied)
 	}
 	// And the other way round: an overlord cannot take a minion's name.
-	if _, err := identity.Enroll(t.Context(), ts.enrollReq(t, "web1")); err != nil {
+	if _, err := identity.Enroll(testCtx(t), ts.enrollReq(t, "web1")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ts.Authority.Issue(gofunc.RoleOverlord, "WEB1", IssueOptions{}); !errors.Is(err, ErrNameTaken) {

@@ -37,7 +37,7 @@ func TestPythonWaitForCert(t *testing.T) {
 	csrPath, caPath := filepath.Join(dir, "req.pem"), filepath.Join(dir, "ca.pem")
 	os.WriteFile(csrPath, csr, 0o600)
 	os.WriteFile(caPath, ts.Authority.CertificatePEM(), 0o600)
-	out, err := exec.CommandContext(t.Context(), py, "-c", pythonClient, ts.addr, caPath, csrPath).CombinedOutput()
+	out, err := exec.CommandContext(testCtx(t), py, "-c", pythonClient, ts.addr, caPath, csrPath).CombinedOutput()
 	if err != nil {
 		t.Fatalf("python: %v\n%s", err, out)
 	}

@@ -68,7 +68,7 @@ func TestRevokedOverlordRefusedWithinCRLInterval(t *testing.T) {
 	ts := startService(t, withAutosign("*"))
 	req := ts.enrollReq(t, "m1")
 	req.Addr = "127.0.0.1:51234"
-	minion, err := identity.Enroll(t.Context(), req)
+	minion, err := identity.Enroll(testCtx(t), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestRevokedOverlordRefusedWithinCRLInterval(t *testing.T) {
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
 	url := "https://" + addr + "/"
-	if st, _, err := getOnce(t.Context(), client, url); err != nil || st != http.StatusOK {
+	if st, _, err := getOnce(testCtx(t), client, url); err != nil || st != http.StatusOK {
 		t.Fatalf("call before revocation: %d %v", st, err)
 	}
 
@@ -96,7 +96,7 @@ func TestRevokedOverlordRefusedWithinCRLInterval(t *testing.T) {
 	start := time.Now()
 	deadline := start.Add(10 * time.Second) // generous for a loaded machine; the bound is the interval
 	for {
-		st, reused, err := getOnce(t.Context(), client, url)
+		st, reused, err := getOnce(testCtx(t), client, url)
 		if err == nil && st == http.StatusForbidden {
 			if !reused {
 				t.Error("the refusal was on a new connection; want the established one cut off per request")
@@ -115,7 +115,7 @@ func TestRevokedOverlordRefusedWithinCRLInterval(t *testing.T) {
 	// A new connection is refused at the handshake.
 	tr2 := &http.Transport{TLSClientConfig: overlord.ClientTLSConfig("m1")}
 	defer tr2.CloseIdleConnections()
-	if _, _, err := getOnce(t.Context(), &http.Client{Transport: tr2}, url); err == nil {
+	if _, _, err := getOnce(testCtx(t), &http.Client{Transport: tr2}, url); err == nil {
 		t.Error("new connection from a revoked overlord succeeded")
 	}
 }
@@ -124,7 +124,7 @@ func TestRevokedOverlordRefusedWithinCRLInterval(t *testing.T) {
 // minion.
 func TestClientRefusesRevokedServer(t *testing.T) {
 	ts := startService(t, withAutosign("*"))
-	minion, err := identity.Enroll(t.Context(), ts.enrollReq(t, "m1"))
+	minion, err := identity.Enroll(testCtx(t), ts.enrollReq(t, "m1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestClientRefusesRevokedServer(t *testing.T) {
 	if _, err := ts.Authority.Revoke(serialHex(minion.Leaf().SerialNumber), ReasonCessationOfOperation); err != nil {
 		t.Fatal(err)
 	}
-	if err := identity.FetchCRL(t.Context(), overlord, ts.addr); err != nil {
+	if err := identity.FetchCRL(testCtx(t), overlord, ts.addr); err != nil {
 		t.Fatal(err)
 	}
 	_, err = tlsPair(t, minion.ServerTLSConfig(), overlord.ClientTLSConfig("m1"))
@@ -223,7 +223,7 @@ func TestRenewal(t *testing.T) {
 	ts := startService(t, withAutosign("*"), withClock(clock), func(_ *Service, c *Config) { c.Validity = 3 * time.Hour })
 	req := ts.enrollReq(t, "m1")
 	req.Addr = "127.0.0.1:7000"
-	id, err := identity.Enroll(t.Context(), req)
+	id, err := identity.Enroll(testCtx(t), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,12 +234,12 @@ func TestRenewal(t *testing.T) {
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
 	url := "https://" + addr + "/"
-	if st, _, err := getOnce(t.Context(), client, url); err != nil || st != 200 {
+	if st, _, err := getOnce(testCtx(t), client, url); err != nil || st != 200 {
 		t.Fatalf("before renewal: %d %v", st, err)
 	}
 
 	offset.Store(0)
-	renewed, err := id.RenewIfDue(t.Context(), ts.addr)
+	renewed, err := id.RenewIfDue(testCtx(t), ts.addr)
 	if err != nil || !renewed {
 		t.Fatalf("RenewIfDue = %v, %v; want a renewal", renewed, err)
 	}
@@ -253,7 +253,7 @@ func TestRenewal(t *testing.T) {
 	}
 	// The established connection keeps working; a new one sees the new
 	// certificate, with no restart of the server.
-	if st, reused, err := getOnce(t.Context(), client, url); err != nil || st != 200 || !reused {
+	if st, reused, err := getOnce(testCtx(t), client, url); err != nil || st != 200 || !reused {
 		t.Errorf("established connection after renewal: %d reused=%v %v", st, reused, err)
 	}
 	cs, err := tlsDialState(addr, overlord.ClientTLSConfig("m1"))
@@ -271,7 +271,7 @@ func TestRenewal(t *testing.T) {
 	if !disk.Leaf().Equal(leaf) {
 		t.Error("renewal not saved")
 	}
-	if again, err := id.RenewIfDue(t.Context(), ts.addr); err != nil || again {
+	if again, err := id.RenewIfDue(testCtx(t), ts.addr); err != nil || again {
 		t.Errorf("second RenewIfDue = %v, %v; want nothing to do", again, err)
 	}
 	if n := countKind(ts.auditRecords(t), KindRenew); n != 1 {
@@ -285,7 +285,7 @@ func TestRenewal(t *testing.T) {
 	if _, err := ts.Authority.Revoke(serialHex(leaf.SerialNumber), ReasonKeyCompromise); err != nil {
 		t.Fatal(err)
 	}
-	if err := id.Renew(t.Context(), ts.addr); err == nil {
+	if err := id.Renew(testCtx(t), ts.addr); err == nil {
 		t.Error("revoked certificate renewed")
 	}
 }
@@ -304,7 +304,7 @@ func TestRefresherRenews(t *testing.T) {
 	offset.Store(int64(2 * time.Hour))
 	clock := func() time.Time { return time.Now().Add(-time.Duration(offset.Load())) }
 	ts := startService(t, withAutosign("*"), withClock(clock), func(_ *Service, c *Config) { c.Validity = 3 * time.Hour })
-	id, err := identity.Enroll(t.Context(), ts.enrollReq(t, "m1"))
+	id, err := identity.Enroll(testCtx(t), ts.enrollReq(t, "m1"))
 	if err != nil {
 		t.Fatal(err)
 	}

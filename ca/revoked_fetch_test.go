@@ -13,17 +13,17 @@ import (
 func TestRevokedHolderFetchesTheCRL(t *testing.T) {
 	ts := startService(t)
 	alice := issue(t, ts.Authority, gofunc.RoleOverlord, "alice", IssueOptions{})
-	if err := identity.FetchCRL(t.Context(), alice, ts.addr); err != nil {
+	if err := identity.FetchCRL(testCtx(t), alice, ts.addr); err != nil {
 		t.Fatal(err)
 	}
 	before := alice.CRLNumber()
 	if _, err := ts.Authority.Revoke("alice", ReasonKeyCompromise); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := identity.FetchMinions(t.Context(), alice, ts.addr); err == nil {
+	if _, err := identity.FetchMinions(testCtx(t), alice, ts.addr); err == nil {
 		t.Fatal("the certmaster served a revoked overlord")
 	}
-	if err := identity.FetchCRL(t.Context(), alice, ts.addr); err != nil {
+	if err := identity.FetchCRL(testCtx(t), alice, ts.addr); err != nil {
 		t.Fatalf("FetchCRL as a revoked overlord: %v", err)
 	}
 	if alice.CRLNumber() <= before || !alice.Revoked(alice.Leaf()) {

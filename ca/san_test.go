@@ -31,13 +31,13 @@ func TestRequestedAddrNeverNamesAnotherMinion(t *testing.T) {
 	ts := startService(t, withAutosign("*"))
 	m2req := ts.enrollReq(t, "m2")
 	m2req.Addr = "127.0.0.1:7002"
-	if _, err := identity.Enroll(t.Context(), m2req); err != nil {
+	if _, err := identity.Enroll(testCtx(t), m2req); err != nil {
 		t.Fatal(err)
 	}
 
 	evilReq := ts.enrollReq(t, "evil")
 	evilReq.Addr = "m2:41234"
-	evil, err := identity.Enroll(t.Context(), evilReq)
+	evil, err := identity.Enroll(testCtx(t), evilReq)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestRequestedIPGrantedOnlyFromItsSource(t *testing.T) {
 	// it is granted...
 	own := ts.enrollReq(t, "own")
 	own.Addr = "127.0.0.9:7001"
-	id, err := identity.Enroll(t.Context(), own)
+	id, err := identity.Enroll(testCtx(t), own)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestRequestedIPGrantedOnlyFromItsSource(t *testing.T) {
 	// from 127.0.0.1) is recorded but not granted.
 	other := ts.enrollReq(t, "other")
 	other.Addr = "192.0.2.77:7001"
-	id, err = identity.Enroll(t.Context(), other)
+	id, err = identity.Enroll(testCtx(t), other)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,10 +207,10 @@ func TestClientWantsCNOfDialledName(t *testing.T) {
 	}
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr}
-	if status, _, err := getOnce(t.Context(), c, "https://m1:"+port+"/"); err != nil || status != http.StatusOK {
+	if status, _, err := getOnce(testCtx(t), c, "https://m1:"+port+"/"); err != nil || status != http.StatusOK {
 		t.Errorf("GET m1 = %d, %v", status, err)
 	}
-	if _, _, err := getOnce(t.Context(), c, "https://m2:"+port+"/"); !errors.Is(err, identity.ErrWrongServer) {
+	if _, _, err := getOnce(testCtx(t), c, "https://m2:"+port+"/"); !errors.Is(err, identity.ErrWrongServer) {
 		t.Errorf("GET m2 reaching m1: %v, want identity.ErrWrongServer", err)
 	}
 }

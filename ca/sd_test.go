@@ -70,7 +70,7 @@ func TestServiceDiscovery(t *testing.T) {
 	req := ts.enrollReq(t, "web1.example.org")
 	req.Addr = "127.0.0.1:51234"
 	done := make(chan error, 1)
-	go func() { _, err := identity.Enroll(t.Context(), req); done <- err }()
+	go func() { _, err := identity.Enroll(testCtx(t), req); done <- err }()
 	waitPending(t, ts.Authority, 1)
 	if got := ts.sdNames(t, mon); len(got) != 0 {
 		t.Fatalf("pending request listed: %v", got)
@@ -137,7 +137,7 @@ func TestStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	req := ts.enrollReq(t, "m3")
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithCancel(testCtx(t))
 	done := make(chan struct{})
 	go func() { identity.Enroll(ctx, req); close(done) }()
 	defer func() { cancel(); <-done }()

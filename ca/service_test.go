@@ -125,7 +125,7 @@ func TestEnrollAutosign(t *testing.T) {
 	ts := startService(t, withAutosign("web*"))
 	req := ts.enrollReq(t, "Web1")
 	req.Addr = "127.0.0.7:6000"
-	id, err := identity.Enroll(t.Context(), req)
+	id, err := identity.Enroll(testCtx(t), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,10 +156,8 @@ func TestEnrollAutosign(t *testing.T) {
 	}
 
 	// A name outside the glob waits.
-	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
-	defer cancel()
-	if _, err := identity.Enroll(ctx, ts.enrollReq(t, "db1")); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("db1 Enroll = %v, want to be still waiting", err)
+	if err := ts.enrollUntilPending(t, ts.enrollReq(t, "db1")); !errors.Is(err, context.Canceled) {
+		t.Errorf("db1 Enroll = %v, want to be still waiting when stopped", err)
 	}
 	p, err := ts.Authority.Pending()
 	if err != nil || len(p) != 1 || p[0].Name != "db1" {
@@ -181,7 +179,7 @@ func TestEnrollWrongFingerprintSendsNothing(t *testing.T) {
 	before := len(ts.auditRecords(t))
 	req := ts.enrollReq(t, "m1")
 	req.CAFingerprint = other.Fingerprint()
-	_, err := identity.Enroll(t.Context(), req)
+	_, err := identity.Enroll(testCtx(t), req)
 	if !errors.Is(err, identity.ErrFingerprintMismatch) {
 		t.Fatalf("Enroll = %v, want identity.ErrFingerprintMismatch", err)
 	}
@@ -199,7 +197,7 @@ func TestEnrollWrongFingerprintSendsNothing(t *testing.T) {
 
 	for _, bad := range []string{"", "sha256:zz", "md5:" + strings.Repeat("0", 32)} {
 		req.CAFingerprint = bad
-		if _, err := identity.Enroll(t.Context(), req); !errors.Is(err, identity.ErrNoPin) && !errors.Is(err, identity.ErrBadFingerprint) {
+		if _, err := identity.Enroll(testCtx(t), req); !errors.Is(err, identity.ErrNoPin) && !errors.Is(err, identity.ErrBadFingerprint) {
 			t.Errorf("fingerprint %q: %v", bad, err)
 		}
 	}
@@ -211,7 +209,7 @@ func TestEnrollTOFU(t *testing.T) {
 	req := ts.enrollReq(t, "m1")
 	req.CAFingerprint, req.InsecureTOFU = "", true
 	req.Logger = hclogTo(&logBuf)
-	id, err := identity.Enroll(t.Context(), req)
+	id, err := identity.Enroll(testCtx(t), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +243,7 @@ func TestEnrollRefusesMinionAsCertmaster(t *testing.T) {
 	defer srv.Close()
 	req := ts.enrollReq(t, "m1")
 	req.Certmaster = ln.Addr().String()
-	if _, err := identity.Enroll(t.Context(), req); !errors.Is(err, identity.ErrNotCertmaster) {
+	if _, err := identity.Enroll(testCtx(t), req); !errors.Is(err, identity.ErrNotCertmaster) {
 		t.Errorf("Enroll = %v, want identity.ErrNotCertmaster", err)
 	}
 }
@@ -261,7 +259,7 @@ func TestEnrollManualSignAndReject(t *testing.T) {
 		req.Addr = name + ".example:51234"
 		ch := make(chan result, 1)
 		go func() {
-			id, err := identity.Enroll(t.Context(), req)
+			id, err := identity.Enroll(testCtx(t), req)
 			ch <- result{id, err}
 		}()
 		return req, ch
@@ -320,7 +318,7 @@ func equalStrings(a, b []string) bool { return strings.Join(a, ",") == strings.J
 
 func waitPending(t *testing.T, a *Authority, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(testWait)
 	for {
 		p, err := a.Pending()
 		if err != nil {
@@ -336,15 +334,35 @@ func waitPending(t *testing.T, a *Authority, n int) {
 	}
 }
 
+// enrollUntilPending runs Enroll for req until the CA holds one more
+// pending request, then stops it and returns what Enroll returned
+// (context.Canceled when it was still waiting). A short deadline would
+// not do: on a loaded machine it can end before the request arrives.
+func (ts *testService) enrollUntilPending(t *testing.T, req identity.EnrollRequest) error {
+	t.Helper()
+	before, err := ts.Authority.Pending()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(testCtx(t))
+	done := make(chan struct{})
+	go func() { defer close(done); _, err = identity.Enroll(ctx, req) }()
+	defer func() { cancel(); <-done }() // also when waitPending fails
+	waitPending(t, ts.Authority, len(before)+1)
+	cancel()
+	<-done
+	return err
+}
+
 func TestConflict(t *testing.T) {
 	ts := startService(t, withAutosign("*"))
 	req := ts.enrollReq(t, "m1")
-	first, err := identity.Enroll(t.Context(), req)
+	first, err := identity.Enroll(testCtx(t), req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Same key again: the same certificate back.
-	again, err := identity.Enroll(t.Context(), req)
+	again, err := identity.Enroll(testCtx(t), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +370,7 @@ func TestConflict(t *testing.T) {
 		t.Error("same key again got a new certificate")
 	}
 	// Another key for the name: refused and shown to the admin.
-	_, err = identity.Enroll(t.Context(), ts.enrollReq(t, "m1"))
+	_, err = identity.Enroll(testCtx(t), ts.enrollReq(t, "m1"))
 	if !errors.Is(err, ErrConflict) || !errors.Is(err, gofunc.ErrConflict) {
 		t.Fatalf("Enroll with another key = %v, want ErrConflict", err)
 	}
@@ -375,12 +393,13 @@ func TestConflict(t *testing.T) {
 	}
 
 	// Two keys racing for a name nobody holds: the second is a conflict
-	// and the first request is marked.
+	// and the first request is marked. The first must be pending before
+	// the second is sent (a deadline of 100 ms let it give up before its
+	// request arrived on a loaded machine; the second, pending itself,
+	// then waited for an admin forever).
 	ts2 := startService(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
-	defer cancel()
-	identity.Enroll(ctx, ts2.enrollReq(t, "m2"))
-	if _, err := identity.Enroll(t.Context(), ts2.enrollReq(t, "m2")); !errors.Is(err, ErrConflict) {
+	ts2.enrollUntilPending(t, ts2.enrollReq(t, "m2"))
+	if _, err := identity.Enroll(testCtx(t), ts2.enrollReq(t, "m2")); !errors.Is(err, ErrConflict) {
 		t.Errorf("second key for a pending name = %v, want ErrConflict", err)
 	}
 	reqs, _ = ts2.Authority.Requests()
@@ -415,13 +434,13 @@ func TestTokenEnrollment(t *testing.T) {
 
 	req := ts.enrollReq(t, "web1")
 	req.Token = tok
-	if _, err := identity.Enroll(t.Context(), req); err != nil {
+	if _, err := identity.Enroll(testCtx(t), req); err != nil {
 		t.Fatalf("Enroll with token: %v", err)
 	}
 	// One-time: a second use is refused, and nothing is stored.
 	req2 := ts.enrollReq(t, "web2")
 	req2.Token = tok
-	if _, err := identity.Enroll(t.Context(), req2); !errors.Is(err, gofunc.ErrDenied) {
+	if _, err := identity.Enroll(testCtx(t), req2); !errors.Is(err, gofunc.ErrDenied) {
 		t.Errorf("reused token: %v, want a denied fault", err)
 	}
 	if r, _ := ts.Authority.Requests(); len(r) != 0 {
@@ -431,7 +450,7 @@ func TestTokenEnrollment(t *testing.T) {
 	tok2, _, _ := ts.Authority.CreateToken(TokenOptions{Uses: 5, TTL: time.Hour, NameGlob: "web*"})
 	req3 := ts.enrollReq(t, "db1")
 	req3.Token = tok2
-	if _, err := identity.Enroll(t.Context(), req3); !errors.Is(err, gofunc.ErrDenied) {
+	if _, err := identity.Enroll(testCtx(t), req3); !errors.Is(err, gofunc.ErrDenied) {
 		t.Errorf("token for another name: %v, want denied", err)
 	}
 	// Expiry.
@@ -440,7 +459,7 @@ func TestTokenEnrollment(t *testing.T) {
 	mu.Unlock()
 	req4 := ts.enrollReq(t, "web4")
 	req4.Token = tok2
-	_, err = identity.Enroll(t.Context(), req4)
+	_, err = identity.Enroll(testCtx(t), req4)
 	if !errors.Is(err, gofunc.ErrDenied) || !strings.Contains(err.Error(), "expired") {
 		t.Errorf("expired token: %v", err)
 	}
@@ -451,7 +470,7 @@ func TestTokenEnrollment(t *testing.T) {
 	}
 	req5 := ts.enrollReq(t, "web5")
 	req5.Token = tok3
-	if _, err := identity.Enroll(t.Context(), req5); !errors.Is(err, gofunc.ErrDenied) {
+	if _, err := identity.Enroll(testCtx(t), req5); !errors.Is(err, gofunc.ErrDenied) {
 		t.Errorf("revoked token: %v", err)
 	}
 	list, _ := ts.Authority.Tokens()
@@ -479,7 +498,7 @@ func rawCall(t *testing.T, addr string, body []byte, local string) (xmlrpc.Respo
 	}
 	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DialContext: dialer.DialContext}
 	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr}).Post("https://"+addr+"/", "text/xml", bytes.NewReader(body))
+	resp, err := (&http.Client{Transport: tr, Timeout: testWait}).Post("https://"+addr+"/", "text/xml", bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -649,12 +668,12 @@ func TestListMinions(t *testing.T) {
 	for _, n := range []string{"m2", "m1"} {
 		req := ts.enrollReq(t, n)
 		req.Addr = "127.0.0.1:" + map[string]string{"m1": "7001", "m2": "7002"}[n]
-		if _, err := identity.Enroll(t.Context(), req); err != nil {
+		if _, err := identity.Enroll(testCtx(t), req); err != nil {
 			t.Fatal(err)
 		}
 	}
 	ov := issue(t, ts.Authority, gofunc.RoleOverlord, "alice", IssueOptions{})
-	ms, err := identity.FetchMinions(t.Context(), ov, ts.addr)
+	ms, err := identity.FetchMinions(testCtx(t), ov, ts.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -663,14 +682,14 @@ func TestListMinions(t *testing.T) {
 		t.Errorf("minions %+v", ms)
 	}
 	mid := issue(t, ts.Authority, gofunc.RoleMinion, "m3", IssueOptions{})
-	if _, err := identity.FetchMinions(t.Context(), mid, ts.addr); !errors.Is(err, gofunc.ErrDenied) {
+	if _, err := identity.FetchMinions(testCtx(t), mid, ts.addr); !errors.Is(err, gofunc.ErrDenied) {
 		t.Errorf("minion asked list_minions: %v, want denied", err)
 	}
 	// A revoked overlord is refused (at the handshake).
 	if _, err := ts.Authority.Revoke("alice", ReasonKeyCompromise); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := identity.FetchMinions(t.Context(), ov, ts.addr); err == nil {
+	if _, err := identity.FetchMinions(testCtx(t), ov, ts.addr); err == nil {
 		t.Error("revoked overlord got the list")
 	}
 }

@@ -53,7 +53,7 @@ func TestStaleCRLIsReported(t *testing.T) {
 		t.Fatalf("CRLStatus of a CRL past its next update = %+v", st)
 	}
 	var logs lockedBuffer
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(testCtx(t), 20*time.Second)
 	defer cancel()
 	r := &identity.Refresher{Identity: id, Certmaster: "127.0.0.1:1", CRLInterval: 10 * time.Millisecond, Logger: hclogTo(&logs)}
 	if err := r.Start(); err != nil {
