@@ -1,6 +1,7 @@
 package ca
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -24,7 +25,7 @@ func pendingRequest(t *testing.T, a *Authority, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := a.Submit(Request{CSR: csr, Name: name, Source: "192.0.2.7:4000"}, "")
+	res, err := a.Submit(context.Background(), Request{CSR: csr, Name: name, Source: "192.0.2.7:4000"}, "")
 	if err != nil || res.Status != StatusPending {
 		t.Fatalf("Submit(%s) = %+v, %v; want pending", name, res, err)
 	}

@@ -1,6 +1,7 @@
 package ca
 
 import (
+	"context"
 	"errors"
 	"os"
 	"syscall"
@@ -36,10 +37,10 @@ func TestAuditFailureStopsOperations(t *testing.T) {
 	}
 	key, _ := newKey()
 	csr, _ := makeCSR(key, "m2")
-	if _, err := a.Submit(Request{CSR: csr, Source: "192.0.2.1:1"}, ""); err == nil {
+	if _, err := a.Submit(context.Background(), Request{CSR: csr, Source: "192.0.2.1:1"}, ""); err == nil {
 		t.Error("request stored without an audit record")
 	}
-	if _, err := a.Submit(Request{CSR: csr, Source: "192.0.2.1:1"}, "*"); err == nil {
+	if _, err := a.Submit(context.Background(), Request{CSR: csr, Source: "192.0.2.1:1"}, "*"); err == nil {
 		t.Error("request signed without an audit record")
 	}
 	if _, _, err := a.CreateToken(TokenOptions{}); err == nil {

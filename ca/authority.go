@@ -1,6 +1,7 @@
 package ca
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rand"
@@ -187,7 +188,7 @@ func Init(cfg Config) (*Authority, error) {
 		return nil, fmt.Errorf("ca: %w", err)
 	}
 	a := newAuthority(cfg)
-	unlock, err := a.lock.lock(lockExclusive)
+	unlock, err := a.lock.lock(context.Background(), lockExclusive)
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +295,7 @@ func Open(cfg Config) (*Authority, error) {
 		return nil, fmt.Errorf("ca: %w", err)
 	}
 	a.cert, a.certPE, a.key = cert, certPEM, key
-	unlock, err := a.lock.lock(lockExclusive)
+	unlock, err := a.lock.lock(context.Background(), lockExclusive)
 	if err != nil {
 		return nil, err
 	}
@@ -308,7 +309,7 @@ func Open(cfg Config) (*Authority, error) {
 func newAuthority(cfg Config) *Authority {
 	return &Authority{
 		cfg: cfg, dir: cfg.Dir,
-		lock: &dirLock{path: filepath.Join(cfg.Dir, fileLock)},
+		lock: newDirLock(filepath.Join(cfg.Dir, fileLock)),
 		st:   store{path: filepath.Join(cfg.Dir, fileJournal)},
 	}
 }
@@ -363,7 +364,7 @@ func (a *Authority) Issue(role gofunc.Role, name string, opts IssueOptions) (*id
 	}
 	spec.pub = key.Public()
 	var cert *x509.Certificate
-	err = a.update(func(tx *txn) error {
+	err = a.update(context.Background(), func(tx *txn) error {
 		if role != gofunc.RoleMinion && role != gofunc.RoleCertmaster {
 			if rr, err := tx.readRequest(spec.name); err != nil {
 				return err
@@ -590,7 +591,7 @@ func (c CertInfo) Expired(t time.Time) bool { return !t.Before(c.NotAfter) }
 // including expired and revoked ones.
 func (a *Authority) Signed() ([]CertInfo, error) {
 	var out []CertInfo
-	err := a.view(func(ix *index) error {
+	err := a.view(context.Background(), func(ix *index) error {
 		for _, r := range ix.Certs {
 			out = append(out, r.info())
 		}
@@ -606,7 +607,7 @@ func (a *Authority) CertificatePEMBySerial(serial string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: serial %q", ErrNotFound, serial)
 	}
 	var der []byte
-	err := a.view(func(ix *index) error {
+	err := a.view(context.Background(), func(ix *index) error {
 		r := ix.find(canon)
 		if r == nil {
 			return fmt.Errorf("%w: serial %s", ErrNotFound, canon)

@@ -1,6 +1,7 @@
 package ca
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -447,7 +448,7 @@ func BenchmarkSubmitAutosign(b *testing.B) {
 	for b.Loop() {
 		i++
 		csr, _ := makeCSR(key, "m"+strconv.Itoa(i))
-		if res, err := a.Submit(Request{CSR: csr, Source: "192.0.2.1:1"}, "*"); err != nil || res.Status != StatusSigned {
+		if res, err := a.Submit(context.Background(), Request{CSR: csr, Source: "192.0.2.1:1"}, "*"); err != nil || res.Status != StatusSigned {
 			b.Fatal(res, err)
 		}
 	}

@@ -1,6 +1,7 @@
 package ca
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/x509"
 	"errors"
@@ -146,16 +147,19 @@ type crlFile struct {
 // CRL is missing, older than the index says (a crash after a
 // revocation), or past half of Config.CRLValidity, so a certmaster that
 // serves get_crl never hands out a CRL close to its NextUpdate.
-func (a *Authority) CRL() ([]byte, error) {
+func (a *Authority) CRL() ([]byte, error) { return a.crl(context.Background()) }
+
+// crl is CRL; ctx bounds the wait for the lock.
+func (a *Authority) crl(ctx context.Context) ([]byte, error) {
 	var der []byte
-	err := a.view(func(ix *index) error {
+	err := a.view(ctx, func(ix *index) error {
 		der = a.currentCRL(ix)
 		return nil
 	})
 	if err != nil || der != nil {
 		return der, err
 	}
-	err = a.update(func(tx *txn) error {
+	err = a.update(ctx, func(tx *txn) error {
 		// Another process may have refreshed it while we waited.
 		if der = a.currentCRL(tx.ix); der != nil {
 			return nil
@@ -189,8 +193,10 @@ func (a *Authority) currentCRL(ix *index) []byte {
 }
 
 // CRLPEM is CRL in PEM form.
-func (a *Authority) CRLPEM() ([]byte, error) {
-	der, err := a.CRL()
+func (a *Authority) CRLPEM() ([]byte, error) { return a.crlPEM(context.Background()) }
+
+func (a *Authority) crlPEM(ctx context.Context) ([]byte, error) {
+	der, err := a.crl(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +247,7 @@ func (a *Authority) revoke(targets func(*index) ([]*certRecord, error), what str
 		return nil, fmt.Errorf("%w: %d", ErrBadReason, int(reason))
 	}
 	var out []CertInfo
-	err := a.updateTx(true, func(tx *txn) error {
+	err := a.updateTx(context.Background(), true, func(tx *txn) error {
 		targets, err := targets(tx.ix)
 		if err != nil {
 			return err

@@ -1,6 +1,7 @@
 package ca
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
@@ -121,7 +123,7 @@ func TestMigrateLegacyIndex(t *testing.T) {
 	// Rebuild the version 1 layout from the journal's state.
 	dir := a.Dir()
 	legacy := legacyIndex{Version: 1}
-	if err := a.view(func(ix *index) error {
+	if err := a.view(context.Background(), func(ix *index) error {
 		legacy.CRLNumber, legacy.CRLAt = ix.CRLNumber, ix.CRLAt
 		legacy.Certs = append(legacy.Certs, ix.Certs...)
 		return nil
@@ -253,7 +255,7 @@ func TestSubmitGroupCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unlock, err := blocker.lock.lock(lockExclusive)
+	unlock, err := blocker.lock.lock(context.Background(), lockExclusive)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +275,7 @@ func TestSubmitGroupCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 		wg.Go(func() {
-			res, err := a.Submit(Request{CSR: csr, Source: "192.0.2.9:1"}, "*")
+			res, err := a.Submit(context.Background(), Request{CSR: csr, Source: "192.0.2.9:1"}, "*")
 			if err != nil {
 				t.Error(err)
 			}
@@ -311,7 +313,7 @@ func TestSubmitGroupMixedOutcomes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unlock, err := blocker.lock.lock(lockExclusive)
+	unlock, err := blocker.lock.lock(context.Background(), lockExclusive)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +332,7 @@ func TestSubmitGroupMixedOutcomes(t *testing.T) {
 	errs := make([]error, len(reqs))
 	var wg sync.WaitGroup
 	for i, r := range reqs {
-		wg.Go(func() { out[i], errs[i] = a.Submit(r, "*") })
+		wg.Go(func() { out[i], errs[i] = a.Submit(context.Background(), r, "*") })
 	}
 	for queued := 0; queued < len(reqs)-1; runtime.Gosched() {
 		a.submits.mu.Lock()
@@ -404,4 +406,44 @@ func FuzzReadJournal(f *testing.F) {
 			t.Fatalf("second read: %d bytes, %v; %d certs, want %d", m, err, len(again.Certs), len(ix.Certs))
 		}
 	})
+}
+
+// A Submit whose context ends while another process holds the CA
+// directory's lock returns the context's error instead of waiting on;
+// the queue does not stall behind it: once the lock is free, the next
+// Submit is signed.
+func TestSubmitHonoursContextWhileLockHeld(t *testing.T) {
+	a := newTestCA(t)
+	blocker, err := Open(Config{Dir: a.Dir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := blocker.lock.lock(testCtx(t), lockExclusive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i := range errs {
+		key, _ := newKey()
+		csr, _ := makeCSR(key, fmt.Sprintf("gaveup%d", i))
+		ctx, cancel := context.WithTimeout(testCtx(t), 200*time.Millisecond)
+		defer cancel()
+		wg.Go(func() {
+			_, errs[i] = a.Submit(ctx, Request{CSR: csr, Source: "192.0.2.7:1"}, "*")
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("submit %d with the lock held elsewhere: %v, want context.DeadlineExceeded", i, err)
+		}
+	}
+	unlock()
+	key, _ := newKey()
+	csr, _ := makeCSR(key, "after")
+	res, err := a.Submit(testCtx(t), Request{CSR: csr, Source: "192.0.2.7:1"}, "*")
+	if err != nil || res.Status != StatusSigned {
+		t.Fatalf("submit after the lock was freed: %v, %v; want signed", res.Status, err)
+	}
 }

@@ -1,6 +1,7 @@
 package ca
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -55,7 +56,7 @@ func TestIssueRefusesNameOfPendingRequest(t *testing.T) {
 	a := newTestCA(t)
 	key, _ := newKey()
 	csr, _ := makeCSR(key, "bob")
-	if res, err := a.Submit(Request{CSR: csr, Source: "192.0.2.1:1"}, ""); err != nil || res.Status != StatusPending {
+	if res, err := a.Submit(context.Background(), Request{CSR: csr, Source: "192.0.2.1:1"}, ""); err != nil || res.Status != StatusPending {
 		t.Fatal(res, err)
 	}
 	if _, err := a.Issue(gofunc.RoleOverlord, "bob", IssueOptions{}); !errors.Is(err, ErrNameTaken) {
@@ -75,7 +76,7 @@ func TestRevokeAmbiguousNameNeedsRole(t *testing.T) {
 	// Forge the legacy state: an overlord certificate of the same name,
 	// recorded as the first version recorded it.
 	o := issue(t, a, gofunc.RoleOverlord, "dual-o", IssueOptions{})
-	if err := a.update(func(tx *txn) error {
+	if err := a.update(context.Background(), func(tx *txn) error {
 		rec := *tx.ix.find(serialHex(o.Leaf().SerialNumber))
 		rec.Serial, rec.Name = "0badc0de", "dual"
 		return tx.record(entry{Op: opCert, Cert: &rec, DER: o.Leaf().Raw})
@@ -113,7 +114,7 @@ func renewWithNewKey(a *Authority, holder *identity.Identity) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	pemData, err := a.Renew(holder.Leaf(), csr, "192.0.2.1:1")
+	pemData, err := a.Renew(context.Background(), holder.Leaf(), csr, "192.0.2.1:1")
 	if err != nil {
 		return "", err
 	}
@@ -220,7 +221,7 @@ func TestRekeySupersedes(t *testing.T) {
 	}
 	key, _ := newKey()
 	csr, _ := makeCSR(key, "m1")
-	if _, err := a.Renew(holder, csr, "192.0.2.1:1"); !errors.Is(err, ErrNotDue) {
+	if _, err := a.Renew(context.Background(), holder, csr, "192.0.2.1:1"); !errors.Is(err, ErrNotDue) {
 		t.Errorf("second early renewal: %v, want ErrNotDue", err)
 	}
 }

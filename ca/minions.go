@@ -1,6 +1,7 @@
 package ca
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -14,9 +15,12 @@ import (
 
 // Minions lists the minions that hold a valid certificate (the newest
 // one per name), sorted by name.
-func (a *Authority) Minions() ([]identity.MinionInfo, error) {
+func (a *Authority) Minions() ([]identity.MinionInfo, error) { return a.minions(context.Background()) }
+
+// minions is Minions; ctx bounds the wait for the lock.
+func (a *Authority) minions(ctx context.Context) ([]identity.MinionInfo, error) {
 	var out []identity.MinionInfo
-	err := a.view(func(ix *index) error {
+	err := a.view(ctx, func(ix *index) error {
 		now := a.cfg.Now()
 		seen := map[string]bool{}
 		for _, r := range ix.Certs {
@@ -96,7 +100,7 @@ func (a *Authority) serverIdentityUsable(id *identity.Identity, names []string, 
 		}
 	}
 	revoked := true
-	a.view(func(ix *index) error {
+	a.view(context.Background(), func(ix *index) error {
 		r := ix.find(serialHex(leaf.SerialNumber))
 		revoked = r == nil || r.revoked()
 		return nil

@@ -2,6 +2,7 @@ package ca
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net"
@@ -117,7 +118,7 @@ func TestLegacyAddressFromCSR(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := a.Submit(Request{CSR: der, Source: "10.1.2.3:999"}, "*")
+	res, err := a.Submit(context.Background(), Request{CSR: der, Source: "10.1.2.3:999"}, "*")
 	if err != nil || res.Status != StatusSigned {
 		t.Fatalf("Submit = %+v, %v", res, err)
 	}
@@ -132,7 +133,7 @@ func TestLegacyAddressFromCSR(t *testing.T) {
 		t.Errorf("minions %+v", ms)
 	}
 	bad, _ := x509CreateCSR(key, "legacy2", []net.IP{net.IPv4zero})
-	if _, err := a.Submit(Request{CSR: bad}, "*"); err == nil {
+	if _, err := a.Submit(context.Background(), Request{CSR: bad}, "*"); err == nil {
 		t.Error("unspecified address accepted")
 	}
 }

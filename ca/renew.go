@@ -1,6 +1,7 @@
 package ca
 
 import (
+	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -49,7 +50,7 @@ var (
 // is accepted whenever it comes, and every other valid certificate of
 // the name and role is revoked (reason superseded): a re-key is how a
 // holder that suspects its key replaces it.
-func (a *Authority) Renew(cert *x509.Certificate, csrPEM []byte, source string) ([]byte, error) {
+func (a *Authority) Renew(ctx context.Context, cert *x509.Certificate, csrPEM []byte, source string) ([]byte, error) {
 	csr, err := ParseCSR(csrPEM)
 	if err != nil {
 		return nil, err
@@ -62,7 +63,7 @@ func (a *Authority) Renew(cert *x509.Certificate, csrPEM []byte, source string) 
 		return nil, fmt.Errorf("%w: %w", errNotAllowed, identity.ErrNoRole)
 	}
 	var out *x509.Certificate
-	err = a.update(func(tx *txn) error {
+	err = a.update(ctx, func(tx *txn) error {
 		r := tx.ix.find(pki.SerialHex(cert.SerialNumber))
 		switch {
 		case r == nil:
@@ -185,7 +186,7 @@ func (a *Authority) AllowRekey(name string, role gofunc.Role, within time.Durati
 	if within <= 0 {
 		within = DefaultRekeyWindow
 	}
-	return a.update(func(tx *txn) error {
+	return a.update(context.Background(), func(tx *txn) error {
 		if role == "" {
 			roles := tx.ix.roles(canon)
 			switch len(roles) {

@@ -1,6 +1,7 @@
 package ca
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/x509"
@@ -288,7 +289,13 @@ func (v *validated) info(source string, now time.Time) RequestInfo {
 // Concurrent Submits are committed together: one lock, one audit write
 // and one journal write for the whole group (see txn), so a fleet
 // enrolling at once costs a few fsyncs per group rather than per minion.
-func (a *Authority) Submit(req Request, autosign string) (Result, error) {
+//
+// ctx bounds the wait for the group's turn and for the directory lock
+// (another process, such as an admin's certmaster command, may hold
+// it); when it ends first, Submit returns its error. A request already
+// being committed when ctx ends may still be stored or signed: a retry
+// finds it.
+func (a *Authority) Submit(ctx context.Context, req Request, autosign string) (Result, error) {
 	v, err := validateRequest(req)
 	if err != nil {
 		a.auditRefusal(req, err)
@@ -302,7 +309,7 @@ func (a *Authority) Submit(req Request, autosign string) (Result, error) {
 			it.pre = is
 		}
 	}
-	return a.submits.do(a, it)
+	return a.submits.do(ctx, it, a.submitBatch)
 }
 
 // auditRefusal records a request refused before it reached the state,
@@ -328,7 +335,9 @@ func (a *Authority) refuseLocked(tx *txn, v *validated, req Request, cause error
 // refused (a conflict, a bad token) leaves the others alone; an error
 // after the state changed (an I/O error) fails the whole group.
 func (a *Authority) submitBatch(items []*submitItem) {
-	err := a.update(func(tx *txn) error {
+	ctx, cancel := groupContext(items)
+	defer cancel()
+	err := a.update(ctx, func(tx *txn) error {
 		for _, it := range items {
 			sp := tx.savepoint()
 			it.res, it.err = a.submitLocked(tx, it)
@@ -340,8 +349,14 @@ func (a *Authority) submitBatch(items []*submitItem) {
 	})
 	if err != nil {
 		for _, it := range items {
-			if it.err == nil {
-				it.res, it.err = Result{}, err
+			if it.err != nil {
+				continue
+			}
+			it.res, it.err = Result{}, err
+			if ctx.Err() != nil && it.ctx.Err() != nil {
+				// The group gave up because every caller did: each
+				// learns its own context's reason.
+				it.err = fmt.Errorf("ca: submit: %w", it.ctx.Err())
 			}
 		}
 	}
@@ -641,7 +656,7 @@ func (a *Authority) allRequests(ix *index) ([]requestRecord, error) {
 // Requests lists the stored requests, pending and rejected, by name.
 func (a *Authority) Requests() ([]RequestInfo, error) {
 	var out []RequestInfo
-	err := a.view(func(ix *index) error {
+	err := a.view(context.Background(), func(ix *index) error {
 		rrs, err := a.allRequests(ix)
 		for _, rr := range rrs {
 			out = append(out, rr.RequestInfo)
@@ -680,7 +695,7 @@ func (a *Authority) Sign(globs ...string) ([]CertInfo, error) {
 func (a *Authority) signWhere(match func(requestRecord) bool, extra map[string]string, none string) ([]CertInfo, error) {
 	var out []CertInfo
 	var errs []error
-	err := a.update(func(tx *txn) error {
+	err := a.update(context.Background(), func(tx *txn) error {
 		rrs, err := a.allRequests(tx.ix)
 		if err != nil {
 			return err
@@ -742,7 +757,7 @@ func (a *Authority) Reject(globs ...string) ([]RequestInfo, error) {
 // go into each audit record.
 func (a *Authority) rejectWhere(match func(requestRecord) bool, extra map[string]string, none string) ([]RequestInfo, error) {
 	var out []RequestInfo
-	err := a.update(func(tx *txn) error {
+	err := a.update(context.Background(), func(tx *txn) error {
 		rrs, err := a.allRequests(tx.ix)
 		if err != nil {
 			return err
@@ -774,7 +789,7 @@ func (a *Authority) rejectWhere(match func(requestRecord) bool, extra map[string
 // request matches.
 func (a *Authority) Clean(globs ...string) ([]RequestInfo, error) {
 	var out []RequestInfo
-	err := a.update(func(tx *txn) error {
+	err := a.update(context.Background(), func(tx *txn) error {
 		rrs, err := a.allRequests(tx.ix)
 		if err != nil {
 			return err

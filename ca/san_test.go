@@ -110,7 +110,7 @@ func TestAdminSignGrantsRequestedIPs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := a.Submit(Request{CSR: csr, Name: "m5", Addr: "10.9.9.8:51234", Source: "192.0.2.1:4000"}, "")
+	res, err := a.Submit(context.Background(), Request{CSR: csr, Name: "m5", Addr: "10.9.9.8:51234", Source: "192.0.2.1:4000"}, "")
 	if err != nil || res.Status != StatusPending {
 		t.Fatalf("Submit = %+v, %v", res, err)
 	}
@@ -121,7 +121,7 @@ func TestAdminSignGrantsRequestedIPs(t *testing.T) {
 	if _, err := a.Sign("m5"); err != nil {
 		t.Fatal(err)
 	}
-	res, err = a.Submit(Request{CSR: csr, Name: "m5", Addr: "10.9.9.8:51234", Source: "192.0.2.1:4000"}, "")
+	res, err = a.Submit(context.Background(), Request{CSR: csr, Name: "m5", Addr: "10.9.9.8:51234", Source: "192.0.2.1:4000"}, "")
 	if err != nil || res.Status != StatusSigned {
 		t.Fatalf("Submit after Sign = %+v, %v", res, err)
 	}
@@ -141,7 +141,7 @@ func TestLegacyCSRDNSNamesIgnored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := a.Submit(Request{CSR: encodePEM(pemCSR, der), Source: "127.0.0.1:1"}, "*")
+	res, err := a.Submit(context.Background(), Request{CSR: encodePEM(pemCSR, der), Source: "127.0.0.1:1"}, "*")
 	if err != nil || res.Status != StatusSigned {
 		t.Fatalf("Submit = %+v, %v", res, err)
 	}
@@ -165,7 +165,7 @@ func TestRenewDropsOtherMinionsNames(t *testing.T) {
 	if err := a.AllowRekey("old", "", time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	pemCert, err := a.Renew(old.Leaf(), csr, "127.0.0.1:1")
+	pemCert, err := a.Renew(context.Background(), old.Leaf(), csr, "127.0.0.1:1")
 	if err != nil {
 		t.Fatal(err)
 	}

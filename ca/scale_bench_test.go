@@ -1,6 +1,7 @@
 package ca
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -60,7 +61,7 @@ func BenchmarkEnroll50k(b *testing.B) {
 					if i >= total {
 						return
 					}
-					res, err := a.Submit(Request{CSR: csrs[i], Source: "192.0.2.1:4000"}, "*")
+					res, err := a.Submit(context.Background(), Request{CSR: csrs[i], Source: "192.0.2.1:4000"}, "*")
 					if err != nil || res.Status != StatusSigned {
 						b.Errorf("submit %d: %v %v", i, res.Status, err)
 						return

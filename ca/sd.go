@@ -1,6 +1,7 @@
 package ca
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -39,8 +40,11 @@ const (
 // hold a valid certificate now: a revoked or expired minion is not in
 // it. Each target is the address an overlord would dial
 // (identity.MinionInfo.VouchedAddr), never a minion's unchecked claim.
-func (a *Authority) SDTargets() ([]SDTargetGroup, error) {
-	ms, err := a.Minions()
+func (a *Authority) SDTargets() ([]SDTargetGroup, error) { return a.sdTargets(context.Background()) }
+
+// sdTargets is SDTargets; ctx bounds the wait for the lock.
+func (a *Authority) sdTargets(ctx context.Context) ([]SDTargetGroup, error) {
+	ms, err := a.minions(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -426,9 +426,9 @@ func (s *Service) dispatch(r *http.Request, call *xmlrpc.Call, source string) (a
 		if err != nil {
 			return nil, err
 		}
-		return s.waitForCert(csr[0], source)
+		return s.waitForCert(r.Context(), csr[0], source)
 	case "enroll":
-		return s.enroll(call, source)
+		return s.enroll(r.Context(), call, source)
 	case "renew":
 		csr, err := stringArgs(call, "csr_pem")
 		if err != nil {
@@ -475,8 +475,8 @@ func stringArgs(call *xmlrpc.Call, names ...string) ([]string, error) {
 // waitForCert is Func's call: [signed, cert_pem, ca_pem]. Pending is
 // [false, "", ""]; a rejection or conflict, which Func could not express,
 // is a fault (CodeDenied, CodeConflict) so a client stops polling.
-func (s *Service) waitForCert(csrPEM, source string) (any, error) {
-	res, err := s.Authority.Submit(Request{CSR: []byte(csrPEM), Source: source}, s.cfg.autosign)
+func (s *Service) waitForCert(ctx context.Context, csrPEM, source string) (any, error) {
+	res, err := s.Authority.Submit(ctx, Request{CSR: []byte(csrPEM), Source: source}, s.cfg.autosign)
 	if err != nil {
 		return nil, err
 	}
@@ -493,7 +493,7 @@ func (s *Service) waitForCert(csrPEM, source string) (any, error) {
 
 var enrollFields = map[string]bool{"csr": true, "name": true, "addr": true, "token": true}
 
-func (s *Service) enroll(call *xmlrpc.Call, source string) (any, error) {
+func (s *Service) enroll(ctx context.Context, call *xmlrpc.Call, source string) (any, error) {
 	if len(call.Params) != 1 {
 		return nil, gofunc.Errorf(gofunc.CodeBadArgs, "enroll takes 1 argument (a struct), got %d", len(call.Params))
 	}
@@ -515,7 +515,7 @@ func (s *Service) enroll(call *xmlrpc.Call, source string) (any, error) {
 	if f["name"] == "" {
 		return nil, gofunc.Errorf(gofunc.CodeBadArgs, "enroll: name is required")
 	}
-	res, err := s.Authority.Submit(Request{CSR: []byte(f["csr"]), Name: f["name"], Addr: f["addr"],
+	res, err := s.Authority.Submit(ctx, Request{CSR: []byte(f["csr"]), Name: f["name"], Addr: f["addr"],
 		Token: identity.Token(f["token"]), Source: source}, s.cfg.autosign)
 	if err != nil {
 		return nil, err
@@ -554,7 +554,7 @@ func (s *Service) renew(r *http.Request, csrPEM, source string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	certPEM, err := s.Authority.Renew(leaf, []byte(csrPEM), source)
+	certPEM, err := s.Authority.Renew(r.Context(), leaf, []byte(csrPEM), source)
 	if err != nil {
 		return nil, err
 	}

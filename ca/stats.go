@@ -1,6 +1,7 @@
 package ca
 
 import (
+	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -36,7 +37,7 @@ type Stats struct {
 // Stats reads the CA's current Stats.
 func (a *Authority) Stats() (Stats, error) {
 	st := Stats{Issued: map[gofunc.Role]int{}, Valid: map[gofunc.Role]int{}, CAExpiry: a.cert.NotAfter}
-	err := a.view(func(ix *index) error {
+	err := a.view(context.Background(), func(ix *index) error {
 		now := a.cfg.Now()
 		for _, r := range ix.Certs {
 			st.Issued[r.Role]++

@@ -1,6 +1,7 @@
 package ca
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -104,7 +105,7 @@ func (a *Authority) CreateToken(opts TokenOptions) (identity.Token, TokenInfo, e
 		ID: h[:16], Created: now, Expires: now.Add(opts.TTL), MaxUses: opts.Uses,
 		NameGlob: strings.ToLower(opts.NameGlob), Comment: opts.Comment,
 	}
-	err := a.update(func(tx *txn) error {
+	err := a.update(context.Background(), func(tx *txn) error {
 		tf, err := tx.tokenFile()
 		if err != nil {
 			return err
@@ -125,7 +126,7 @@ func (a *Authority) CreateToken(opts TokenOptions) (identity.Token, TokenInfo, e
 
 // Tokens lists the stored tokens, including expired and used ones.
 func (a *Authority) Tokens() ([]TokenInfo, error) {
-	unlock, err := a.lock.lock(lockShared)
+	unlock, err := a.lock.lock(context.Background(), lockShared)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +144,7 @@ func (a *Authority) Tokens() ([]TokenInfo, error) {
 
 // RevokeToken disables the token with the given ID (as listed by Tokens).
 func (a *Authority) RevokeToken(id string) error {
-	return a.update(func(tx *txn) error {
+	return a.update(context.Background(), func(tx *txn) error {
 		tf, err := tx.tokenFile()
 		if err != nil {
 			return err

@@ -1,6 +1,7 @@
 package ca
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"syscall"
@@ -114,20 +115,30 @@ func (tx *txn) rollback(sp savepoint) bool {
 
 // update runs fn in a txn under the exclusive lock and commits it. When
 // fn fails, only the refusals it recorded are written (when nothing else
-// changed; otherwise nothing is) and fn's error is returned.
-func (a *Authority) update(fn func(tx *txn) error) error {
-	return a.updateTx(false, fn)
+// changed; otherwise nothing is) and fn's error is returned. ctx bounds
+// the wait for the lock, not the txn: a txn once begun is finished.
+func (a *Authority) update(ctx context.Context, fn func(tx *txn) error) error {
+	return a.updateTx(ctx, false, fn)
 }
 
 // updateTx is update; critical txns (revocations) may use the disk
 // reserve.
-func (a *Authority) updateTx(critical bool, fn func(tx *txn) error) error {
+func (a *Authority) updateTx(ctx context.Context, critical bool, fn func(tx *txn) error) error {
 	a.ensureReserve()
-	unlock, err := a.lock.lock(lockExclusive)
+	unlock, err := a.lock.lock(ctx, lockExclusive)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	// A panic in fn or in the commit (an audit sink's, say) leaves the
+	// cached index holding changes that may not be written: drop it
+	// before the lock goes, as a failed commit does.
+	defer func() {
+		if p := recover(); p != nil {
+			a.st.ix = nil
+			panic(p)
+		}
+	}()
 	ix, err := a.st.refresh(true, a.logger().Warn)
 	if err != nil {
 		return err
@@ -146,10 +157,10 @@ func (a *Authority) updateTx(critical bool, fn func(tx *txn) error) error {
 	return tx.commit()
 }
 
-// view runs fn on the index under the shared lock. fn must not change
-// the index.
-func (a *Authority) view(fn func(ix *index) error) error {
-	unlock, err := a.lock.lock(lockShared)
+// view runs fn on the index under the shared lock; ctx bounds the wait
+// for the lock. fn must not change the index.
+func (a *Authority) view(ctx context.Context, fn func(ix *index) error) error {
+	unlock, err := a.lock.lock(ctx, lockShared)
 	if err != nil {
 		return err
 	}

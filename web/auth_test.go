@@ -35,7 +35,7 @@ func submitRequest(t *testing.T, a *ca.Authority, name string) string {
 		t.Fatal(err)
 	}
 	csr := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
-	res, err := a.Submit(ca.Request{CSR: csr, Name: name, Source: "127.0.0.9:5000"}, "")
+	res, err := a.Submit(context.Background(), ca.Request{CSR: csr, Name: name, Source: "127.0.0.9:5000"}, "")
 	if err != nil || res.Status != ca.StatusPending {
 		t.Fatalf("Submit(%s) = %+v, %v", name, res, err)
 	}
