@@ -65,15 +65,25 @@ var ErrNotLoopback = errors.New("metrics: the plain metrics listener takes only 
 // "localhost" and names are refused, since a resolver could turn them
 // into anything.
 func Listen(addr string) (net.Listener, error) {
+	if err := CheckLoopback(addr); err != nil {
+		return nil, err
+	}
+	return net.Listen("tcp", addr)
+}
+
+// CheckLoopback returns Listen's error for addr without listening, so
+// that a daemon can refuse a bad address as a usage error before it
+// starts anything.
+func CheckLoopback(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, fmt.Errorf("metrics: listen address %q: %w", addr, err)
+		return fmt.Errorf("metrics: listen address %q: %w", addr, err)
 	}
 	ip := net.ParseIP(host)
 	if ip == nil || !ip.IsLoopback() {
-		return nil, fmt.Errorf("%w: %q", ErrNotLoopback, addr)
+		return fmt.Errorf("%w: %q", ErrNotLoopback, addr)
 	}
-	return net.Listen("tcp", addr)
+	return nil
 }
 
 // Serve serves h at /metrics (and nothing else) on ln until the stop

@@ -23,10 +23,12 @@ import (
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
+	"github.com/gofunc/gofunc/events/watch"
 	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/internal/cliconf"
 	"github.com/gofunc/gofunc/internal/clidoc"
 	"github.com/gofunc/gofunc/internal/version"
+	"github.com/gofunc/gofunc/metrics"
 	"github.com/gofunc/gofunc/minion"
 	"github.com/gofunc/gofunc/modules"
 )
@@ -60,6 +62,9 @@ type cli struct {
 	CopyfileMaxSize cliconf.Size  `name:"copyfile-max-size" help:"Largest file copyfile writes (bytes, or with a unit: 512MiB, 4GiB)." default:"1GiB"`
 	NagiosPluginDir string        `name:"nagios-plugin-dir" placeholder:"DIR" help:"Where nagios.run_check finds plugins (default /usr/lib/nagios/plugins, or /usr/lib64/nagios/plugins when only that exists)." type:"path"`
 	NagiosAllow     []string      `name:"nagios-allow" help:"Plugins nagios.run_check may run: names or globs (repeatable; default: the stock plugins that run no command). negate, urlize, check_by_ssh and check_log never run."`
+	EventsDir       string        `name:"events-dir" help:"The event journal: watcher and lifecycle events, read with events.since (default DIR/events)." type:"path"`
+	EventsMax       int           `name:"events-max" help:"Most events the journal keeps; past it the oldest are dropped, and an events.dropped event says so." default:"10000"`
+	MetricsListen   string        `name:"metrics-listen" placeholder:"127.0.0.1:PORT" help:"Also serve /metrics without TLS on this loopback address, for a scraper on this host (default: only on the TLS port, to monitor and overlord certificates)."`
 	CRLRefresh      time.Duration `name:"crl-refresh" help:"How often to fetch the CRL from the certmaster." default:"30s"`
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" help:"On SIGTERM, how long calls in flight may take to finish before they are cancelled." default:"30s"`
 	LogLevel        string        `name:"log-level" help:"trace, debug, info, warn, error." default:"info" enum:"trace,debug,info,warn,error"`
@@ -96,6 +101,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if kctx == nil {
 		return exitOK // --help was printed
+	}
+	if c.MetricsListen != "" {
+		if err := metrics.CheckLoopback(c.MetricsListen); err != nil {
+			fmt.Fprintln(stderr, "funcd: --metrics-listen:", err)
+			return exitUsage
+		}
+	}
+	if c.EventsMax < 16 {
+		fmt.Fprintln(stderr, "funcd: --events-max must be at least 16")
+		return exitUsage
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "funcd", Level: hclog.LevelFromString(c.LogLevel), Output: stderr})
 	d := &daemon{cli: c, log: log, stdout: stdout}
@@ -144,11 +159,23 @@ func (d *daemon) run(ctx context.Context) error {
 		return fmt.Errorf("audit log: %w", err)
 	}
 	defer trail.Close()
+	watches, err := d.watchConfig()
+	if err != nil {
+		return err
+	}
+	rep, err := d.openReporting()
+	if err != nil {
+		return err
+	}
+	defer rep.close()
 	srv, err := d.server(id, trail)
 	if err != nil {
 		return err
 	}
-	return d.serve(ctx, srv, trail)
+	if err := d.attach(rep, srv); err != nil {
+		return err
+	}
+	return d.serve(ctx, srv, trail, rep, watches)
 }
 
 // server builds the minion with the built-in modules and the ACL. Given
@@ -322,8 +349,8 @@ func (d *daemon) loadACL() (acl *minion.ACL, source string, err error) {
 }
 
 // serve runs the server until ctx ends (SIGTERM), draining calls in
-// flight; SIGHUP reloads the certificate, CRL and ACL.
-func (d *daemon) serve(ctx context.Context, srv *minion.Server, trail *audit.Log) error {
+// flight; SIGHUP reloads the certificate, CRL, ACL and watchers.
+func (d *daemon) serve(ctx context.Context, srv *minion.Server, trail *audit.Log, rep *reporting, watches []watch.Watch) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	hup := make(chan os.Signal, 1)
@@ -334,13 +361,18 @@ func (d *daemon) serve(ctx context.Context, srv *minion.Server, trail *audit.Log
 	go func() { errc <- srv.ListenAndServe() }()
 	id := srv.CurrentIdentity()
 	d.event(trail, "minion.start", map[string]string{"listen": d.Listen, "serial": serial(id), "pid": strconv.Itoa(os.Getpid())})
-	d.log.Info("serving", "listen", d.Listen, "name", id.Name(), "ca", id.CAFingerprint(), "job_dir", d.jobDir(), "audit_log", d.auditPath())
+	d.log.Info("serving", "listen", d.Listen, "name", id.Name(), "ca", id.CAFingerprint(), "job_dir", d.jobDir(), "audit_log", d.auditPath(),
+		"events_dir", d.eventsDir())
+	if err := d.startWatchers(rep, watches); err != nil {
+		d.log.Error("watchers not started", "error", err)
+	}
 	for {
 		select {
 		case err := <-errc:
 			return err
 		case <-hup:
 			d.reload(srv, trail)
+			d.reloadWatchers(rep)
 		case <-ctx.Done():
 			d.log.Info("shutting down; draining calls in flight", "timeout", d.ShutdownTimeout)
 			sctx, scancel := context.WithTimeout(context.Background(), d.ShutdownTimeout)
@@ -412,15 +444,18 @@ type info struct {
 	// Certmaster is where the CRL and renewals come from; "" when none
 	// is known, and then Warnings says that revocation and renewal are
 	// off. CertmasterSource is "config", "certmaster.json" or "none".
-	Certmaster       string    `json:"certmaster"`
-	CertmasterSource string    `json:"certmaster_source"`
-	Warnings         []string  `json:"warnings,omitempty"`
-	AuditLog         string    `json:"audit_log"`
-	JobDir           string    `json:"job_dir"`
-	Modules          []string  `json:"modules"`
-	ModuleConfig     modConfig `json:"module_config"`
-	ACLSource        string    `json:"acl_source"`
-	ACL              []aclRule `json:"acl"`
+	Certmaster       string   `json:"certmaster"`
+	CertmasterSource string   `json:"certmaster_source"`
+	Warnings         []string `json:"warnings,omitempty"`
+	AuditLog         string   `json:"audit_log"`
+	JobDir           string   `json:"job_dir"`
+	EventsDir        string   `json:"events_dir"`
+	// Watches are the [[watch]] tables configured: "name (type)".
+	Watches      []string  `json:"watches"`
+	Modules      []string  `json:"modules"`
+	ModuleConfig modConfig `json:"module_config"`
+	ACLSource    string    `json:"acl_source"`
+	ACL          []aclRule `json:"acl"`
 }
 
 // modConfig is the built-in modules' configuration, defaults filled in.
@@ -447,12 +482,16 @@ func (d *daemon) printInfo(id *identity.Identity) error {
 	if err != nil {
 		return err
 	}
+	watches, err := d.watchConfig()
+	if err != nil {
+		return err
+	}
 	out := info{
 		Name: id.Name(), Role: id.Role(), Serial: serial(id), NotAfter: id.Leaf().NotAfter.UTC(),
 		CAFingerprint: id.CAFingerprint(), CRLNumber: id.CRLNumber(), CRL: id.CRLStatus(),
 		Listen: d.Listen, ListenSource: d.listenSource, Certmaster: d.Certmaster, CertmasterSource: d.certmasterSource,
-		AuditLog: d.auditPath(), JobDir: d.jobDir(),
-		Modules: append(reg.Modules(), "jobs", "system"), ACLSource: source, ACL: []aclRule{},
+		AuditLog: d.auditPath(), JobDir: d.jobDir(), EventsDir: d.eventsDir(), Watches: []string{},
+		Modules: append(reg.Modules(), "events", "jobs", "system"), ACLSource: source, ACL: []aclRule{},
 	}
 	mc := d.modulesConfig().Effective()
 	out.ModuleConfig = modConfig{AllowDirs: mc.AllowDirs, CopyfileMaxSize: mc.CopyfileMaxSize,
@@ -466,6 +505,9 @@ func (d *daemon) printInfo(id *identity.Identity) error {
 	if out.CRL.Stale {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("the CRL held (number %d) is past its next update (%s, %s ago): revocations since are not enforced",
 			out.CRL.Number, out.CRL.NextUpdate.UTC().Format(time.RFC3339), time.Since(out.CRL.NextUpdate).Round(time.Second)))
+	}
+	for _, w := range watches {
+		out.Watches = append(out.Watches, w.Name+" ("+w.Check.Type()+")")
 	}
 	slices.Sort(out.Modules)
 	for _, r := range acl.Rules {

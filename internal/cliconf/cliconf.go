@@ -15,7 +15,8 @@
 //     started with no flag at all finds everything.
 //
 // A key that names no flag of the program is an error naming the file,
-// so that a typo cannot leave a setting at its default. A flag's
+// so that a typo cannot leave a setting at its default. The arrays of
+// tables in ArrayTables ([[watch]]) are left to their own readers. A flag's
 // default applies when none of the four sets it.
 //
 // Use it with kong:
@@ -32,6 +33,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -177,6 +179,11 @@ func (r *resolver) Validate(app *kong.Application) error {
 	return nil
 }
 
+// ArrayTables are the arrays of tables a gofunc.toml may hold beside
+// the flags, each read by its own parser: "watch", funcd's watchers
+// (events/watch.Parse, which checks their keys).
+var ArrayTables = []string{"watch"}
+
 // ErrUnknownKey is wrapped by the error for a configuration key that
 // names no flag.
 var ErrUnknownKey = errors.New("unknown key")
@@ -191,6 +198,9 @@ func (f *configFile) checkKeys(app *kong.Application) error {
 	all := flagNames(app.Node, nil)
 	global := flagNames(&kong.Node{Flags: app.Node.Flags}, nil)
 	for key, v := range f.values {
+		if _, ok := v.([]map[string]any); ok && slices.Contains(ArrayTables, key) {
+			continue
+		}
 		table, isTable := v.(map[string]any)
 		if !isTable {
 			if !all[key] {
@@ -254,6 +264,10 @@ func (f *configFile) load() error {
 	})
 	return f.err
 }
+
+// ReadFile reads a configuration file of at most 1 MiB, as the
+// resolver does (for readers of its ArrayTables).
+func ReadFile(path string) ([]byte, error) { return readBounded(path) }
 
 func readBounded(path string) ([]byte, error) {
 	f, err := os.Open(path)

@@ -208,6 +208,8 @@ func TestUnknownKeysRefused(t *testing.T) {
 		"top level":     "lisen = \":1\"\n",
 		"in a table":    "[serve]\nautosing = \"*\"\n",
 		"unknown table": "[srve]\nlisten = \":1\"\n",
+		"unknown array": "[[wach]]\ntype = \"file\"\n",
+		"watch, plain":  "watch = \"file\"\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := parse(t, writeTOML(t, body), nil, "serve")
@@ -216,8 +218,9 @@ func TestUnknownKeysRefused(t *testing.T) {
 			}
 		})
 	}
-	// Both spellings of a real flag are accepted.
-	if _, err := parse(t, writeTOML(t, "log_level = \"debug\"\n[serve]\nlisten = \":1\"\n"), nil, "serve"); err != nil {
+	// Both spellings of a real flag are accepted, and [[watch]] tables
+	// (events/watch reads them).
+	if _, err := parse(t, writeTOML(t, "log_level = \"debug\"\n[serve]\nlisten = \":1\"\n[[watch]]\ntype = \"file\"\npath = \"/etc/passwd\"\n"), nil, "serve"); err != nil {
 		t.Fatalf("known keys refused: %v", err)
 	}
 }
