@@ -18,7 +18,7 @@ var ErrRoleRefused = errors.New("brokerd: role may not connect")
 
 // Subjects every role may use, beside the per-name ones.
 const (
-	allCalls      = broker.CallPrefix + "*"        // any one minion's call subject
+	allCalls      = broker.CallPrefix + "*"         // any one minion's call subject
 	allBroadcasts = broker.SubjectRoot + ".bcast.>" // gf.v1.bcast.all and gf.v1.bcast.site.<site>
 	allReplies    = broker.ReplyPrefix + ">"        // any caller's answers
 	allEvents     = broker.EventPrefix + ">"        // every minion's hello, bye and events
