@@ -1,0 +1,494 @@
+package broker
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The envelope is a set of message headers around the unchanged XML-RPC
+// body. Its header names follow NATS's (and HTTP's) canonical case.
+const (
+	HeaderVersion  = "Gf-Ver"         // envelope version: "1"
+	HeaderID       = "Gf-Id"          // call id: 32 lower-case hex digits
+	HeaderIssued   = "Gf-Issued"      // when the caller signed the call (TimeLayout)
+	HeaderDeadline = "Gf-Deadline"    // when the call must be over (TimeLayout)
+	HeaderMethod   = "Gf-Method"      // "module.method": the body's methodName
+	HeaderAudience = "Gf-Aud"         // the minions the call is for, comma-separated
+	HeaderReplyTo  = "Gf-Reply"       // the reply subject the caller signed
+	HeaderBodySum  = "Gf-Body-Sha256" // hex SHA-256 of the body
+	HeaderCert     = "Gf-Cert"        // base64 DER of the signer's certificate
+	HeaderSig      = "Gf-Sig"         // base64 ASN.1 ECDSA P-256 SHA-256 signature of the signed bytes
+	HeaderMinion   = "Gf-Minion"      // reply: the minion answering
+	HeaderSeq      = "Gf-Seq"         // reply: frame number; 0 is the acknowledgement
+	HeaderFinal    = "Gf-Final"       // reply: "1" on the last frame, which is signed
+	HeaderAudit    = "Gf-Audit"       // reply: the minion's audit head after the call ("seq:hash")
+	HeaderCallID   = "Gf-Call-Id"     // reply: the call's id in the minion's audit log
+)
+
+// Version is the envelope version this package speaks.
+const Version = "1"
+
+// TimeLayout is how Gf-Issued and Gf-Deadline are written: RFC 3339 in
+// UTC with milliseconds, one spelling per instant, so that the signed
+// bytes are the headers' text.
+const TimeLayout = "2006-01-02T15:04:05.000Z"
+
+// MaxAudience bounds the minions one signed call names.
+const MaxAudience = 256
+
+// Signed-bytes prefixes: a call's signature can never pass for a
+// reply's, or the reverse.
+const (
+	callPrefix  = "gofunc-call-v1\n"
+	replyPrefix = "gofunc-reply-v1\n"
+)
+
+// Errors of envelopes, for errors.Is. Every error of ParseCall,
+// ParseReply and the checks is an *EnvelopeError wrapping one of them.
+var (
+	ErrMalformed  = errors.New("malformed envelope")
+	ErrVersion    = errors.New("unknown envelope version")
+	ErrBodyDigest = errors.New("body does not match its digest")
+	ErrMethod     = errors.New("envelope method does not match the body's")
+	ErrNotYet     = errors.New("call issued in the future")
+	ErrExpired    = errors.New("call past its deadline")
+	ErrValidity   = errors.New("call valid for too long")
+	ErrAudience   = errors.New("call not addressed to this minion")
+	ErrReplyTo    = errors.New("reply subject is not the signed one")
+	ErrSignature  = errors.New("signature does not verify")
+	ErrReplayed   = errors.New("call id already seen")
+)
+
+// EnvelopeError says what is wrong with an envelope: Err is one of the
+// sentinel errors above.
+type EnvelopeError struct {
+	Err    error
+	Detail string
+}
+
+func (e *EnvelopeError) Error() string {
+	if e.Detail == "" {
+		return "broker: " + e.Err.Error()
+	}
+	return "broker: " + e.Err.Error() + ": " + e.Detail
+}
+
+func (e *EnvelopeError) Unwrap() error { return e.Err }
+
+func envErr(err error, format string, args ...any) *EnvelopeError {
+	return &EnvelopeError{Err: err, Detail: fmt.Sprintf(format, args...)}
+}
+
+// Header is a message's headers: the shape of nats.Header (and
+// http.Header), without importing either. Keys are canonical.
+type Header map[string][]string
+
+// Get returns the first value of key, or "".
+func (h Header) Get(key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func (h Header) set(key, value string) { h[key] = []string{value} }
+
+// Call is what a caller signs about a call.
+type Call struct {
+	ID       string    // 32 lower-case hex digits (NewID)
+	Issued   time.Time // truncated to the millisecond when signed
+	Deadline time.Time // absolute; truncated to the millisecond
+	Method   string    // "module.method"
+	Audience []string  // the minions the call is for (1..MaxAudience names)
+	ReplyTo  string    // the subject answers go to
+	BodySum  [32]byte  // SHA-256 of the body
+}
+
+// NewID returns a random call id.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// SignedBytes is the fixed layout the caller's signature covers: a
+// prefix and one field per line. No field may hold a newline (ParseCall
+// refuses them), so the layout is unambiguous.
+func (c *Call) SignedBytes() []byte {
+	var b bytes.Buffer
+	b.WriteString(callPrefix)
+	for _, f := range []string{c.ID, c.Issued.UTC().Format(TimeLayout), c.Deadline.UTC().Format(TimeLayout),
+		c.Method, strings.Join(c.Audience, ","), c.ReplyTo, hex.EncodeToString(c.BodySum[:])} {
+		b.WriteString(f)
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+// Reply is what a minion signs about the final frame of its answer.
+type Reply struct {
+	ID        string   // the call's id
+	Request   [32]byte // SHA-256 of the call's signed bytes: binds the answer to that call
+	Minion    string   // the minion answering (its certificate's name)
+	Seq       int      // the final frame's number
+	Final     bool     // always true for a signed frame
+	AuditHead string   // the minion's audit head after the call; may be ""
+	CallID    string   // the call's id in the minion's audit log
+	BodySum   [32]byte // SHA-256 of the whole answer (all frames' bodies in order)
+}
+
+// SignedBytes is the fixed layout the minion's signature covers.
+func (r *Reply) SignedBytes() []byte {
+	var b bytes.Buffer
+	b.WriteString(replyPrefix)
+	final := "0"
+	if r.Final {
+		final = "1"
+	}
+	for _, f := range []string{r.ID, hex.EncodeToString(r.Request[:]), r.Minion, strconv.Itoa(r.Seq), final,
+		r.AuditHead, r.CallID, hex.EncodeToString(r.BodySum[:])} {
+		b.WriteString(f)
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+// sign signs msg with the key of cert (an ECDSA P-256 key, as gofunc's
+// CA issues).
+func sign(cert *tls.Certificate, msg []byte) ([]byte, error) {
+	signer, ok := cert.PrivateKey.(crypto.Signer)
+	if !ok {
+		return nil, errors.New("broker: the identity's key cannot sign")
+	}
+	sum := sha256.Sum256(msg)
+	return signer.Sign(rand.Reader, sum[:], crypto.SHA256)
+}
+
+// verify checks sig over msg with cert's ECDSA public key.
+func verify(cert *x509.Certificate, msg, sig []byte) error {
+	pub, ok := cert.PublicKey.(*ecdsa.PublicKey)
+	if !ok {
+		return envErr(ErrSignature, "certificate key is not ECDSA")
+	}
+	sum := sha256.Sum256(msg)
+	if !ecdsa.VerifyASN1(pub, sum[:], sig) {
+		return envErr(ErrSignature, "by %s", cert.Subject.CommonName)
+	}
+	return nil
+}
+
+// SignCall fills in c's body digest from body, signs c with cert (the
+// caller's certificate and key) and returns the headers of the call.
+// Issued and Deadline are truncated to the millisecond.
+func SignCall(cert *tls.Certificate, c *Call, body []byte) (Header, error) {
+	if cert == nil || cert.Leaf == nil {
+		return nil, errors.New("broker: SignCall needs a certificate with its Leaf")
+	}
+	c.Issued, c.Deadline = c.Issued.UTC().Truncate(time.Millisecond), c.Deadline.UTC().Truncate(time.Millisecond)
+	c.BodySum = sha256.Sum256(body)
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	signed := c.SignedBytes()
+	sig, err := sign(cert, signed)
+	if err != nil {
+		return nil, err
+	}
+	h := Header{}
+	h.set(HeaderVersion, Version)
+	h.set(HeaderID, c.ID)
+	h.set(HeaderIssued, c.Issued.Format(TimeLayout))
+	h.set(HeaderDeadline, c.Deadline.Format(TimeLayout))
+	h.set(HeaderMethod, c.Method)
+	h.set(HeaderAudience, strings.Join(c.Audience, ","))
+	h.set(HeaderReplyTo, c.ReplyTo)
+	h.set(HeaderBodySum, hex.EncodeToString(c.BodySum[:]))
+	h.set(HeaderCert, base64.StdEncoding.EncodeToString(cert.Leaf.Raw))
+	h.set(HeaderSig, base64.StdEncoding.EncodeToString(sig))
+	return h, nil
+}
+
+// validate checks the fields' syntax: what SignCall refuses to sign and
+// ParseCall refuses to read.
+func (c *Call) validate() error {
+	switch {
+	case !isID(c.ID):
+		return envErr(ErrMalformed, "call id %q is not 32 hex digits", clip(c.ID))
+	case !isToken(c.Method, 256) || !strings.Contains(c.Method, "."):
+		return envErr(ErrMalformed, "method %q", clip(c.Method))
+	case len(c.Audience) == 0 || len(c.Audience) > MaxAudience:
+		return envErr(ErrMalformed, "audience of %d names, want 1..%d", len(c.Audience), MaxAudience)
+	case !isToken(c.ReplyTo, 256) || !strings.HasPrefix(c.ReplyTo, ReplyPrefix):
+		return envErr(ErrMalformed, "reply subject %q", clip(c.ReplyTo))
+	case c.Deadline.Before(c.Issued):
+		return envErr(ErrMalformed, "deadline before issue time")
+	}
+	for _, a := range c.Audience {
+		if !isToken(a, 253) || strings.Contains(a, ",") {
+			return envErr(ErrMalformed, "audience name %q", clip(a))
+		}
+	}
+	return nil
+}
+
+// SignedCall is a call as a minion received it: the fields its caller
+// signed, the signer's certificate (not yet verified: that is the
+// minion's chain check) and the signature.
+type SignedCall struct {
+	Call
+	Cert *x509.Certificate
+	Sig  []byte
+}
+
+// ParseCall reads a call's headers and checks what needs no key and no
+// clock: the version, every field's syntax, and that body matches the
+// signed digest. Times, audience and signature are the caller's next
+// steps (CheckTimes, CheckAudience, VerifySignature), cheapest first.
+func ParseCall(h Header, body []byte) (*SignedCall, error) {
+	if v := h.Get(HeaderVersion); v != Version {
+		return nil, envErr(ErrVersion, "%q", clip(v))
+	}
+	sc := &SignedCall{}
+	sc.ID = h.Get(HeaderID)
+	sc.Method = h.Get(HeaderMethod)
+	sc.ReplyTo = h.Get(HeaderReplyTo)
+	if aud := h.Get(HeaderAudience); aud != "" {
+		if strings.Count(aud, ",") >= MaxAudience {
+			return nil, envErr(ErrMalformed, "audience of more than %d names", MaxAudience)
+		}
+		sc.Audience = strings.Split(aud, ",")
+	}
+	var err error
+	if sc.Issued, err = parseTime(h.Get(HeaderIssued)); err != nil {
+		return nil, envErr(ErrMalformed, "%s: %v", HeaderIssued, err)
+	}
+	if sc.Deadline, err = parseTime(h.Get(HeaderDeadline)); err != nil {
+		return nil, envErr(ErrMalformed, "%s: %v", HeaderDeadline, err)
+	}
+	if err := sc.validate(); err != nil {
+		return nil, err
+	}
+	if err := parseSum(h.Get(HeaderBodySum), &sc.BodySum); err != nil {
+		return nil, envErr(ErrMalformed, "%s: %v", HeaderBodySum, err)
+	}
+	if sha256.Sum256(body) != sc.BodySum {
+		return nil, envErr(ErrBodyDigest, "")
+	}
+	if sc.Cert, sc.Sig, err = parseCertSig(h); err != nil {
+		return nil, err
+	}
+	return sc, nil
+}
+
+// CheckTimes refuses a call issued more than skew after now, past its
+// deadline, or valid for longer than maxValidity.
+func (sc *SignedCall) CheckTimes(now time.Time, skew, maxValidity time.Duration) error {
+	switch {
+	case sc.Issued.After(now.Add(skew)):
+		return envErr(ErrNotYet, "issued %s, now %s", sc.Issued.Format(TimeLayout), now.UTC().Format(TimeLayout))
+	case now.After(sc.Deadline):
+		return envErr(ErrExpired, "deadline %s, now %s", sc.Deadline.Format(TimeLayout), now.UTC().Format(TimeLayout))
+	case sc.Deadline.Sub(sc.Issued) > maxValidity:
+		return envErr(ErrValidity, "%s, at most %s", sc.Deadline.Sub(sc.Issued), maxValidity)
+	}
+	return nil
+}
+
+// CheckAudience refuses a call whose signed audience does not name
+// minion (compared case-insensitively, as host names are).
+func (sc *SignedCall) CheckAudience(minion string) error {
+	for _, a := range sc.Audience {
+		if strings.EqualFold(a, minion) {
+			return nil
+		}
+	}
+	return envErr(ErrAudience, "for %s, not %s", clip(strings.Join(sc.Audience, ",")), minion)
+}
+
+// VerifySignature checks the signature with the key of the certificate
+// the call came with. Whether that certificate is to be trusted (its
+// chain, the CRL, its role) is for the minion to decide after.
+func (sc *SignedCall) VerifySignature() error {
+	return verify(sc.Cert, sc.SignedBytes(), sc.Sig)
+}
+
+// RequestSum is the SHA-256 of the call's signed bytes, which its
+// answer's signature covers.
+func (sc *SignedCall) RequestSum() [32]byte { return sha256.Sum256(sc.SignedBytes()) }
+
+// SignReply fills in r's body digest from body and signs r with cert
+// (the minion's certificate and key); the headers returned are those of
+// the final frame.
+func SignReply(cert *tls.Certificate, r *Reply, body []byte) (Header, error) {
+	if cert == nil || cert.Leaf == nil {
+		return nil, errors.New("broker: SignReply needs a certificate with its Leaf")
+	}
+	r.BodySum = sha256.Sum256(body)
+	r.Final = true
+	sig, err := sign(cert, r.SignedBytes())
+	if err != nil {
+		return nil, err
+	}
+	h := Header{}
+	h.set(HeaderVersion, Version)
+	h.set(HeaderID, r.ID)
+	h.set(HeaderMinion, r.Minion)
+	h.set(HeaderSeq, strconv.Itoa(r.Seq))
+	h.set(HeaderFinal, "1")
+	if r.AuditHead != "" {
+		h.set(HeaderAudit, r.AuditHead)
+	}
+	if r.CallID != "" {
+		h.set(HeaderCallID, r.CallID)
+	}
+	h.set(HeaderBodySum, hex.EncodeToString(r.BodySum[:]))
+	h.set(HeaderCert, base64.StdEncoding.EncodeToString(cert.Leaf.Raw))
+	h.set(HeaderSig, base64.StdEncoding.EncodeToString(sig))
+	return h, nil
+}
+
+// SignedReply is a final frame as the caller received it.
+type SignedReply struct {
+	Reply
+	Cert *x509.Certificate
+	Sig  []byte
+}
+
+// ParseReply reads a final frame's headers; request is the SHA-256 of
+// the call's signed bytes, which the caller knows. Check the body with
+// CheckBody and the signature with VerifySignature.
+func ParseReply(h Header, request [32]byte) (*SignedReply, error) {
+	if v := h.Get(HeaderVersion); v != Version {
+		return nil, envErr(ErrVersion, "%q", clip(v))
+	}
+	sr := &SignedReply{}
+	sr.Request = request
+	sr.ID, sr.Minion = h.Get(HeaderID), h.Get(HeaderMinion)
+	sr.AuditHead, sr.CallID = h.Get(HeaderAudit), h.Get(HeaderCallID)
+	sr.Final = h.Get(HeaderFinal) == "1"
+	seq, err := strconv.Atoi(h.Get(HeaderSeq))
+	switch {
+	case !isID(sr.ID):
+		return nil, envErr(ErrMalformed, "call id %q", clip(sr.ID))
+	case !isToken(sr.Minion, 253):
+		return nil, envErr(ErrMalformed, "minion %q", clip(sr.Minion))
+	case err != nil || seq < 1 || seq > 1<<30:
+		return nil, envErr(ErrMalformed, "frame number %q", clip(h.Get(HeaderSeq)))
+	case !sr.Final:
+		return nil, envErr(ErrMalformed, "not a final frame")
+	case !isField(sr.AuditHead, 256) || !isField(sr.CallID, 128):
+		return nil, envErr(ErrMalformed, "audit head or call id")
+	}
+	sr.Seq = seq
+	if err := parseSum(h.Get(HeaderBodySum), &sr.BodySum); err != nil {
+		return nil, envErr(ErrMalformed, "%s: %v", HeaderBodySum, err)
+	}
+	if sr.Cert, sr.Sig, err = parseCertSig(h); err != nil {
+		return nil, err
+	}
+	return sr, nil
+}
+
+// CheckBody checks that body (all the frames' bodies in order) is the
+// one the minion signed.
+func (sr *SignedReply) CheckBody(body []byte) error {
+	if sha256.Sum256(body) != sr.BodySum {
+		return envErr(ErrBodyDigest, "answer of %d bytes", len(body))
+	}
+	return nil
+}
+
+// VerifySignature checks the minion's signature with the key of the
+// certificate the frame came with.
+func (sr *SignedReply) VerifySignature() error {
+	return verify(sr.Cert, sr.SignedBytes(), sr.Sig)
+}
+
+func parseCertSig(h Header) (*x509.Certificate, []byte, error) {
+	der, err := base64.StdEncoding.DecodeString(h.Get(HeaderCert))
+	if err != nil || len(der) == 0 || len(der) > 16<<10 {
+		return nil, nil, envErr(ErrMalformed, "%s is not base64 DER", HeaderCert)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, envErr(ErrMalformed, "%s: %v", HeaderCert, err)
+	}
+	sig, err := base64.StdEncoding.DecodeString(h.Get(HeaderSig))
+	if err != nil || len(sig) == 0 || len(sig) > 256 {
+		return nil, nil, envErr(ErrMalformed, "%s is not a base64 signature", HeaderSig)
+	}
+	return cert, sig, nil
+}
+
+// parseTime reads a TimeLayout time and refuses any other spelling of
+// it, so that the signed bytes and the header are the same text.
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(TimeLayout, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is not %s", clip(s), TimeLayout)
+	}
+	if t.Format(TimeLayout) != s {
+		return time.Time{}, fmt.Errorf("%q is not in canonical form", clip(s))
+	}
+	return t, nil
+}
+
+func parseSum(s string, out *[32]byte) error {
+	if len(s) != 64 || strings.ToLower(s) != s {
+		return fmt.Errorf("%q is not 64 lower-case hex digits", clip(s))
+	}
+	_, err := hex.Decode(out[:], []byte(s))
+	return err
+}
+
+func isID(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// isToken reports whether s is a non-empty, printable ASCII field of at
+// most max bytes with no white space: no field can add a line to the
+// signed bytes.
+func isToken(s string, max int) bool {
+	return s != "" && isField(s, max)
+}
+
+// isField is isToken allowing "".
+func isField(s string, max int) bool {
+	if len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// clip bounds what an error quotes of untrusted input.
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
