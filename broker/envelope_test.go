@@ -128,7 +128,9 @@ func TestCallTampering(t *testing.T) {
 		{"audience size", func(h Header, _ *[]byte) { h.set(HeaderAudience, string(bytes.Repeat([]byte("a,"), MaxAudience))+"a") }, ErrMalformed},
 		{"reply", func(h Header, _ *[]byte) { h.set(HeaderReplyTo, ReplyPrefix+"evil.1") }, ErrSignature},
 		{"reply outside", func(h Header, _ *[]byte) { h.set(HeaderReplyTo, "gf.v1.call.x") }, ErrMalformed},
-		{"body", func(_ Header, b *[]byte) { *b = []byte("<methodCall><methodName>command.run</methodName></methodCall>") }, ErrBodyDigest},
+		{"body", func(_ Header, b *[]byte) {
+			*b = []byte("<methodCall><methodName>command.run</methodName></methodCall>")
+		}, ErrBodyDigest},
 		{"cert", func(h Header, _ *[]byte) { h.set(HeaderCert, encodeB64(other.Leaf.Raw)) }, ErrSignature},
 		{"cert garbage", func(h Header, _ *[]byte) { h.set(HeaderCert, "!!") }, ErrMalformed},
 		{"sig", func(h Header, _ *[]byte) { h.set(HeaderSig, encodeB64([]byte("not a signature"))) }, ErrSignature},
