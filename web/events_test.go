@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/events"
@@ -29,7 +30,31 @@ func (js *journals) modules(name string, srv *minion.Server) error {
 	js.mu.Lock()
 	js.m[name] = j
 	js.mu.Unlock()
-	return srv.Register("events", &events.Module{Journal: j})
+	srv.Events = j // the minion serves events.since from it
+	return nil
+}
+
+// awaitStarted waits until every minion has written its own
+// lifecycle.started (Serve writes it on its goroutine), so that the
+// events a test emits come after it.
+func (js *journals) awaitStarted(t *testing.T) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		started := 0
+		js.mu.Lock()
+		for _, j := range js.m {
+			if j.Stats().Head > 0 {
+				started++
+			}
+		}
+		js.mu.Unlock()
+		if started == len(js.m) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d minions wrote lifecycle.started", started, len(js.m))
+		}
+	}
 }
 
 func (js *journals) emit(t *testing.T, name, version string) {
@@ -56,6 +81,7 @@ func TestEventsPageAndStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := newEnv(t, envOptions{minions: 2, subnet: "127.0.17", modules: js.modules, acl: acl})
+	js.awaitStarted(t)
 	js.emit(t, "m1.test", "v1")
 	js.emit(t, "m2.test", "v2")
 	operator, viewer := e.users[gofunc.RoleOperator], e.users[gofunc.RoleViewer]
@@ -64,7 +90,8 @@ func TestEventsPageAndStream(t *testing.T) {
 	if st := e.getJSON(operator, "/events?since=1h", &page); st != 200 {
 		t.Fatalf("events page: %d %+v", st, page)
 	}
-	if len(page.Rows) != 2 || page.Rows[0].Type != "lifecycle.started" || page.Cursor == "" || page.Error != "" {
+	// Each minion's own lifecycle.started, then the two emitted here.
+	if len(page.Rows) != 4 || page.Rows[3].Type != "lifecycle.started" || !strings.Contains(string(page.Rows[3].Data), "v2") || page.Cursor == "" || page.Error != "" {
 		t.Fatalf("events page: %+v", page)
 	}
 	for _, path := range []string{"/events", "/events/stream"} {
