@@ -1,16 +1,10 @@
 package overlord
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/identity"
@@ -64,63 +58,12 @@ type Answer struct {
 	AuditHead string
 }
 
-// directTransport is the Client's own Transport: HTTPS to the minion,
-// mutual TLS with the Client's identity.
-type directTransport struct {
-	tr   *http.Transport
-	http *http.Client
-}
-
-// minionPort is the port in the URL; the dialer replaces the whole
-// address, so it only keeps the URL well-formed.
-var minionPort = strconv.Itoa(gofunc.DefaultMinionPort)
-
-// RoundTrip posts the call to https://NAME:51234/RPC2; the dialer finds
-// NAME's address and TLS checks that the certificate names NAME.
-func (d *directTransport) RoundTrip(ctx context.Context, to Minion, call Outbound) (Answer, error) {
-	var ans Answer
-	url := "https://" + net.JoinHostPort(to.Name, minionPort) + "/RPC2"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(call.Body))
-	if err != nil {
-		return ans, err
-	}
-	req.Header.Set("Content-Type", "text/xml")
-	if call.OnBehalfOf != "" {
-		req.Header.Set(gofunc.OnBehalfOfHeader, call.OnBehalfOf)
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		// Leave the minion a little less than we wait, so its timeout
-		// fault reaches us before our own deadline fires.
-		budget := time.Until(dl) * 95 / 100
-		if budget <= 0 {
-			return ans, context.DeadlineExceeded
-		}
-		req.Header.Set(gofunc.TimeoutHeader, budget.String())
-	}
-	resp, err := d.http.Do(req)
-	if err != nil {
-		return ans, err
-	}
-	ans.CallID = resp.Header.Get(gofunc.CallIDHeader)
-	ans.AuditHead = resp.Header.Get(gofunc.AuditHeadHeader)
-	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		resp.Body.Close()
-		return ans, fmt.Errorf("%w: HTTP status %s", ErrProtocol, resp.Status)
-	}
-	ans.Body = resp.Body
-	return ans, nil
-}
-
-// closeIdle closes the connections not in use (at Close, and on a new
-// CRL: they were checked against the old one).
-func (d *directTransport) closeIdle() { d.tr.CloseIdleConnections() }
-
-// newDirectTransport makes the HTTPS transport. It dials minions by
-// name: the URL's host is the minion's name (so TLS checks the
-// certificate names it), and dial looks up the address the name was
-// listed with. TLS sessions are cached so that a connection reopened
-// after going idle resumes instead of doing a full handshake.
+// newDirectTransport makes the Client's own transport (direct.go). It
+// dials minions by name: TLS checks that the certificate names the
+// minion called (ServerName), and the address is the one the name was
+// listed with, or the Resolver's. TLS sessions are cached so that a
+// connection reopened after going idle resumes instead of doing a full
+// handshake.
 func (c *Client) newDirectTransport() *directTransport {
 	var tlsCfg *tls.Config
 	if c.id != nil {
@@ -128,29 +71,7 @@ func (c *Client) newDirectTransport() *directTransport {
 		tlsCfg.ClientSessionCache = tls.NewLRUClientSessionCache(4096)
 		tlsCfg.VerifyConnection = minionOnly(tlsCfg.VerifyConnection)
 	}
-	dialer := &net.Dialer{Timeout: c.cfg.DialTimeout}
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			to, err := c.dialAddr(ctx, addr)
-			if err != nil {
-				return nil, err
-			}
-			return dialer.DialContext(ctx, network, to)
-		},
-		TLSClientConfig:     tlsCfg,
-		TLSHandshakeTimeout: c.cfg.DialTimeout,
-		MaxIdleConns:        0, // no global cap: one idle connection per minion is the point
-		MaxIdleConnsPerHost: 4,
-		IdleConnTimeout:     c.cfg.IdleTimeout,
-		ForceAttemptHTTP2:   false,
-		DisableCompression:  true,
-		// 4 KiB buffers (net/http's default) per connection: at 1000
-		// minions, larger ones cost more memory (16 KiB read buffers
-		// were 40% of the heap) than they save in reads.
-		WriteBufferSize: 4 << 10,
-		ReadBufferSize:  4 << 10,
-	}
-	return &directTransport{tr: tr, http: &http.Client{Transport: tr}}
+	return newDirectTransport(tlsCfg, c.cfg.DialTimeout, c.cfg.IdleTimeout, c.resolve)
 }
 
 // minionOnly adds to a TLS connection check (chain, name, CRL) that
@@ -174,19 +95,10 @@ func minionOnly(next func(tls.ConnectionState) error) func(tls.ConnectionState) 
 	}
 }
 
-// dialAddr maps the URL's host:port (the minion's name) to the address
-// to dial.
-func (c *Client) dialAddr(ctx context.Context, addr string) (string, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr, nil
-	}
-	c.mu.Lock()
-	m, ok := c.addrs[strings.ToLower(host)]
-	c.mu.Unlock()
-	if !ok {
-		m = Minion{Name: host}
-	}
+// resolve gives the address to dial for m: the Resolver's answer, or
+// the address m was listed with (its name and the minion port when it
+// was listed without one).
+func (c *Client) resolve(ctx context.Context, m Minion) (string, error) {
 	if c.cfg.Resolver != nil {
 		to, err := c.cfg.Resolver(ctx, m)
 		if err != nil {
