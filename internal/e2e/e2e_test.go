@@ -26,7 +26,7 @@ var (
 	buildErr  error
 )
 
-// binaries builds cmd/funcd, cmd/func, cmd/certmaster and cmd/funcweb once per test
+// binaries builds cmd/funcd, cmd/func, cmd/certmaster, cmd/funcweb and cmd/funcbroker once per test
 // run into a temporary directory.
 func binaries(t *testing.T) string {
 	t.Helper()
@@ -37,7 +37,7 @@ func binaries(t *testing.T) string {
 		}
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Join(filepath.Dir(file), "..", "..")
-		cmd := exec.Command("go", "build", "-o", binDir, "./cmd/funcd", "./cmd/func", "./cmd/certmaster", "./cmd/funcweb")
+		cmd := exec.Command("go", "build", "-o", binDir, "./cmd/funcd", "./cmd/func", "./cmd/certmaster", "./cmd/funcweb", "./cmd/funcbroker")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)

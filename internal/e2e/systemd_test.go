@@ -38,18 +38,19 @@ func execStart(t *testing.T, unit string) []string {
 	return nil
 }
 
-// TestSystemdUnits: both daemons' units are valid (systemd-analyze
+// TestSystemdUnits: the daemons' units are valid (systemd-analyze
 // verify), and their ExecStart lines, run as written (with the binaries
 // and directories moved into the test's), start the daemons with the
 // rest of their configuration taken from the system-wide files the
-// units document (/etc/gofunc/certmaster.toml, /etc/gofunc/funcd.toml).
+// units document (/etc/gofunc/certmaster.toml, /etc/gofunc/funcd.toml,
+// /etc/gofunc/funcbroker.toml).
 func TestSystemdUnits(t *testing.T) {
 	bin := binaries(t)
 	sysconf := t.TempDir()
 	dir := t.TempDir()
 	caDir := filepath.Join(dir, "gofunc-ca")
 	minionDir := filepath.Join(dir, "gofunc")
-	for _, unit := range []string{"certmaster.service", "funcd.service"} {
+	for _, unit := range []string{"certmaster.service", "funcd.service", "funcbroker.service"} {
 		text := unitFile(t, unit)
 		words := execStart(t, text)
 		local := strings.Replace(text, "ExecStart="+words[0], "ExecStart="+filepath.Join(bin, filepath.Base(words[0])), 1)
@@ -102,6 +103,21 @@ func TestSystemdUnits(t *testing.T) {
 	writeFile(t, filepath.Join(sysconf, "funcd.toml"), fmt.Sprintf("listen = %q\nname = \"unit.test\"\ncertmaster = %q\n", mAddr, cmAddr))
 	startUnit(t, sysconf, execStart(t, unitFile(t, "funcd.service")), "/var/lib/gofunc", minionDir)
 	waitListening(t, mAddr)
+
+	// funcbroker: a broker identity in its directory, the address and
+	// the certmaster in /etc/gofunc/funcbroker.toml.
+	brokerDir := filepath.Join(dir, "funcbroker")
+	bid, err := a.Issue(gofunc.RoleBroker, "broker.test", ca.IssueOptions{IPs: []net.IP{net.ParseIP("127.0.0.87")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bid.Save(brokerDir); err != nil {
+		t.Fatal(err)
+	}
+	bAddr := net.JoinHostPort("127.0.0.87", freePort(t, "127.0.0.87"))
+	writeFile(t, filepath.Join(sysconf, "funcbroker.toml"), fmt.Sprintf("listen = %q\ncertmaster = %q\n", bAddr, cmAddr))
+	startUnit(t, sysconf, execStart(t, unitFile(t, "funcbroker.service")), "/var/lib/funcbroker", brokerDir)
+	waitListening(t, bAddr)
 }
 
 // startUnit runs a unit's ExecStart words with the binary from the test

@@ -11,8 +11,8 @@ import (
 // funcweb otherwise require --dir).
 func TestVersionFlag(t *testing.T) {
 	t.Parallel()
-	line := regexp.MustCompile(`^(func|funcd|certmaster|funcweb) (v\S+|\(devel\))( \(github\.com/gofunc/gofunc[^)]*\))? go\S+ \S+/\S+\n$`)
-	for _, bin := range []string{"func", "funcd", "certmaster", "funcweb"} {
+	line := regexp.MustCompile(`^(func|funcd|certmaster|funcweb|funcbroker) (v\S+|\(devel\))( \(github\.com/gofunc/gofunc[^)]*\))? go\S+ \S+/\S+\n$`)
+	for _, bin := range []string{"func", "funcd", "certmaster", "funcweb", "funcbroker"} {
 		out, errOut, code := runCmd(t, bin, "--version")
 		if code != 0 || !line.MatchString(out) || out[:len(bin)+1] != bin+" " || errOut != "" {
 			t.Errorf("%s --version: exit %d, stdout %q, stderr %q", bin, code, out, errOut)
@@ -25,7 +25,7 @@ func TestVersionFlag(t *testing.T) {
 // usage as a usage error.
 func TestEveryBinaryDocumentsItself(t *testing.T) {
 	t.Parallel()
-	for _, bin := range []string{"func", "funcd", "certmaster", "funcweb"} {
+	for _, bin := range []string{"func", "funcd", "certmaster", "funcweb", "funcbroker"} {
 		for _, shell := range []string{"bash", "zsh", "fish"} {
 			out, errOut, code := runCmd(t, bin, "--completion", shell)
 			if code != 0 || !strings.Contains(out, bin+" __complete") || errOut != "" {

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alecthomas/kong"
+	"github.com/nats-io/nats.go"
+	"go.uber.org/goleak"
+
+	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/ca"
+	"github.com/gofunc/gofunc/internal/readmecheck"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// The README's funcbroker reference names every flag --help shows, and
+// no flag funcbroker lacks.
+func TestREADMEMatchesHelp(t *testing.T) {
+	parser, err := kong.New(&cli{}, kong.Name("funcbroker"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	section, err := readmecheck.Section("### funcbroker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range readmecheck.Check(parser.Model, readmecheck.Lines(section, "funcbroker")) {
+		t.Error(p)
+	}
+}
+
+func TestVersionAndUsage(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run(t.Context(), []string{"--version"}, &out, &errOut); code != exitOK || !strings.HasPrefix(out.String(), "funcbroker ") {
+		t.Errorf("--version: %d %q %q", code, out.String(), errOut.String())
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := run(t.Context(), nil, &out, &errOut); code != exitUsage || !strings.Contains(errOut.String(), "--dir") {
+		t.Errorf("no arguments: %d %q", code, errOut.String())
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a writer and a reader.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// funcbroker refuses an identity that is not a broker's, and bad
+// settings, as usage errors; with a broker identity it serves clients
+// with gofunc certificates until its context ends, then exits 0.
+func TestServe(t *testing.T) {
+	root := t.TempDir()
+	a, err := ca.Init(ca.Config{Dir: filepath.Join(root, "ca")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	minionDir := filepath.Join(root, "minion")
+	mid, err := a.Issue(gofunc.RoleMinion, "web1.example.org", ca.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mid.Save(minionDir); err != nil {
+		t.Fatal(err)
+	}
+	var errOut lockedBuffer
+	if code := run(t.Context(), []string{"--dir", minionDir}, &errOut, &errOut); code != exitUsage ||
+		!strings.Contains(errOut.String(), "role broker") {
+		t.Errorf("minion identity: exit %d\n%s", code, errOut.String())
+	}
+
+	brokerDir := filepath.Join(root, "broker")
+	bid, err := a.Issue(gofunc.RoleBroker, "broker1", ca.IssueOptions{IPs: []net.IP{net.ParseIP("127.0.0.1")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bid.Save(brokerDir); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]string{{"--routes", "nats://127.0.0.1:6222"}, {"--monitor-listen", "0.0.0.0:8222"}, {"--listen", "nowhere"}} {
+		errOut = lockedBuffer{}
+		if code := run(t.Context(), append([]string{"--dir", brokerDir}, bad...), &errOut, &errOut); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d\n%s", bad, code, exitUsage, errOut.String())
+		}
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan int, 1)
+	errOut = lockedBuffer{}
+	go func() { done <- run(ctx, []string{"--dir", brokerDir, "--listen", addr}, &errOut, &errOut) }()
+	var nc *nats.Conn
+	for deadline := time.Now().Add(time.Minute); ; {
+		nc, err = nats.Connect("nats://"+addr, nats.Secure(mid.ClientTLSConfig("")))
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		cancel()
+		<-done
+		t.Fatalf("connect: %v\n%s", err, errOut.String())
+	}
+	// A client without a certificate is refused.
+	if bad, err := nats.Connect("nats://"+addr, nats.Secure(&tls.Config{InsecureSkipVerify: true})); err == nil { //nolint:gosec // the refusal under test
+		bad.Close()
+		t.Error("a client without a certificate was admitted")
+	}
+	nc.Close()
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Errorf("exit %d after the context ended\n%s", code, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "no certmaster") {
+		t.Errorf("no warning about the CRL without a certmaster:\n%s", errOut.String())
+	}
+}
