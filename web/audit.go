@@ -168,6 +168,10 @@ func parseAuditQuery(r *http.Request, now time.Time) (auditQuery, audit.Filter, 
 	return q, f, f.Validate()
 }
 
+// maxDays bounds a day count ("3d"), so that it cannot overflow a
+// time.Duration (about 292 years).
+const maxDays = 100 * 366
+
 // parseWhen reads a time: RFC 3339, a date, or a duration before now
 // ("90m", "2h", "3d").
 func parseWhen(s string, now time.Time) (time.Time, error) {
@@ -185,7 +189,7 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 		return t, nil
 	}
 	if n, ok := strings.CutSuffix(s, "d"); ok {
-		if days, err := strconv.Atoi(n); err == nil && days >= 0 {
+		if days, err := strconv.Atoi(n); err == nil && days >= 0 && days <= maxDays {
 			return now.Add(-time.Duration(days) * 24 * time.Hour), nil
 		}
 	}

@@ -50,8 +50,12 @@ type envOptions struct {
 	subnet  string
 	acl     *minion.ACL // the dashboard's
 	modules func(name string, srv *minion.Server) error
+	// events gives each minion an event journal (fleettest.Config.Events).
+	events bool
 	// logs are audit logs the dashboard reads besides its own.
 	logs []AuditLog
+	// config, if set, adjusts the dashboard's configuration.
+	config func(*Config)
 }
 
 // fleetACL lets the fleet's overlord call anything and the dashboard's
@@ -72,7 +76,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if o.minions == 0 {
 		o.minions = 3
 	}
-	f := fleettest.Start(t, fleettest.Config{Minions: o.minions, Subnet: o.subnet, ACL: fleetACL(t), Modules: o.modules})
+	f := fleettest.Start(t, fleettest.Config{Minions: o.minions, Subnet: o.subnet, ACL: fleetACL(t), Modules: o.modules, Events: o.events})
 	e := &env{t: t, fleet: f, users: map[gofunc.Role]*identity.Identity{}}
 	var err error
 	e.self, err = f.CA.Issue(gofunc.RoleDelegate, "funcweb", ca.IssueOptions{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
@@ -94,9 +98,13 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 	e.ov = overlord.New(overlord.WithIdentity(e.self), overlord.WithMinions(list), overlord.WithJobStore(e.store),
 		overlord.WithAudit(trail), overlord.WithHostTimeout(20*time.Second))
-	e.dash, err = New(Config{Overlord: e.ov, Jobs: e.store, CA: LocalCA(f.CA), ACL: o.acl,
+	cfg := Config{Overlord: e.ov, Jobs: e.store, CA: LocalCA(f.CA), ACL: o.acl,
 		AuditLogs: append([]AuditLog{{Name: "overlord", Path: e.auditPath}}, o.logs...), StatusTimeout: 10 * time.Second,
-		PollInterval: 50 * time.Millisecond})
+		PollInterval: 50 * time.Millisecond}
+	if o.config != nil {
+		o.config(&cfg)
+	}
+	e.dash, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -305,7 +306,11 @@ func convertArg(a argInfo, v string) (any, error) {
 	case "int":
 		return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 	case "double":
-		return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err == nil && (math.IsNaN(f) || math.IsInf(f, 0)) {
+			return nil, errors.New("want a finite number") // XML-RPC has no NaN or infinity
+		}
+		return f, err
 	}
 	dec := json.NewDecoder(strings.NewReader(v))
 	dec.UseNumber()
