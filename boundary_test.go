@@ -20,17 +20,24 @@ func TestBoundaries(t *testing.T) {
 		// The job store is opt-in, like a database/sql driver.
 		// Metrics are opt-in too: client_golang only in the packages
 		// that serve or collect them (metrics, */*metrics, the daemons).
-		"./overlord": {"/minion", "/modules", "/ca", "/overlord/sqlitejobs", "modernc.org/sqlite", "/metrics", "github.com/prometheus"},
-		"./minion":   {"/overlord", "/modules", "/ca", "/metrics", "github.com/prometheus"},
-		"./identity": {"/ca", "/minion", "/overlord", "/modules", "golang.org/x/time/rate"},
-		"./ca":       {"/minion", "/overlord", "/modules", "/metrics", "github.com/prometheus"},
-		"./audit":    {"/minion", "/overlord", "/ca", "/identity", "/modules"},
-		"./modules":  {"/overlord", "/minion", "/ca"},
-		".":          {"/minion", "/overlord", "/ca", "/identity", "/audit", "/modules"},
+		// The broker is opt-in too: package broker/caller (overlords)
+		// and broker/door (minions) link NATS, the SDK does not.
+		"./overlord": {"/minion", "/modules", "/ca", "/overlord/sqlitejobs", "modernc.org/sqlite", "/metrics", "github.com/prometheus",
+			"/broker", "github.com/nats-io"},
+		"./minion": {"/overlord", "/modules", "/ca", "/metrics", "github.com/prometheus", "/broker", "github.com/nats-io"},
+		// The envelope and subjects need no NATS client.
+		"./broker":        {"github.com/nats-io", "/minion", "/overlord"},
+		"./broker/caller": {"/minion", "/ca", "github.com/nats-io/nats-server"},
+		"./broker/door":   {"/overlord", "/ca", "github.com/nats-io/nats-server"},
+		"./identity":      {"/ca", "/minion", "/overlord", "/modules", "golang.org/x/time/rate"},
+		"./ca":            {"/minion", "/overlord", "/modules", "/metrics", "github.com/prometheus"},
+		"./audit":         {"/minion", "/overlord", "/ca", "/identity", "/modules"},
+		"./modules":       {"/overlord", "/minion", "/ca"},
+		".":               {"/minion", "/overlord", "/ca", "/identity", "/audit", "/modules"},
 		// The README's one-liner pays only for calls: no CA, no job
 		// store, no certmaster rate limiter.
 		"./examples/oneliner": {"/ca", "/minion", "/overlord/sqlitejobs", "modernc.org/sqlite", "golang.org/x/time/rate",
-			"/metrics", "github.com/prometheus"},
+			"/metrics", "github.com/prometheus", "/broker", "github.com/nats-io"},
 		// The metrics plumbing knows no component; collectors know theirs.
 		"./metrics": {"/minion", "/overlord", "/ca", "/modules", "/events"},
 	}

@@ -20,21 +20,22 @@ import (
 // The envelope is a set of message headers around the unchanged XML-RPC
 // body. Its header names follow NATS's (and HTTP's) canonical case.
 const (
-	HeaderVersion  = "Gf-Ver"         // envelope version: "1"
-	HeaderID       = "Gf-Id"          // call id: 32 lower-case hex digits
-	HeaderIssued   = "Gf-Issued"      // when the caller signed the call (TimeLayout)
-	HeaderDeadline = "Gf-Deadline"    // when the call must be over (TimeLayout)
-	HeaderMethod   = "Gf-Method"      // "module.method": the body's methodName
-	HeaderAudience = "Gf-Aud"         // the minions the call is for, comma-separated
-	HeaderReplyTo  = "Gf-Reply"       // the reply subject the caller signed
-	HeaderBodySum  = "Gf-Body-Sha256" // hex SHA-256 of the body
-	HeaderCert     = "Gf-Cert"        // base64 DER of the signer's certificate
-	HeaderSig      = "Gf-Sig"         // base64 ASN.1 ECDSA P-256 SHA-256 signature of the signed bytes
-	HeaderMinion   = "Gf-Minion"      // reply: the minion answering
-	HeaderSeq      = "Gf-Seq"         // reply: frame number; 0 is the acknowledgement
-	HeaderFinal    = "Gf-Final"       // reply: "1" on the last frame, which is signed
-	HeaderAudit    = "Gf-Audit"       // reply: the minion's audit head after the call ("seq:hash")
-	HeaderCallID   = "Gf-Call-Id"     // reply: the call's id in the minion's audit log
+	HeaderVersion  = "Gf-Ver"          // envelope version: "1"
+	HeaderID       = "Gf-Id"           // call id: 32 lower-case hex digits
+	HeaderIssued   = "Gf-Issued"       // when the caller signed the call (TimeLayout)
+	HeaderDeadline = "Gf-Deadline"     // when the call must be over (TimeLayout)
+	HeaderMethod   = "Gf-Method"       // "module.method": the body's methodName
+	HeaderAudience = "Gf-Aud"          // the minions the call is for, comma-separated
+	HeaderReplyTo  = "Gf-Reply"        // the reply subject the caller signed
+	HeaderBodySum  = "Gf-Body-Sha256"  // hex SHA-256 of the body
+	HeaderCert     = "Gf-Cert"         // base64 DER of the signer's certificate
+	HeaderSig      = "Gf-Sig"          // base64 ASN.1 ECDSA P-256 SHA-256 signature of the signed bytes
+	HeaderMinion   = "Gf-Minion"       // reply: the minion answering
+	HeaderSeq      = "Gf-Seq"          // reply: frame number; 0 is the acknowledgement
+	HeaderFinal    = "Gf-Final"        // reply: "1" on the last frame, which is signed
+	HeaderAudit    = "Gf-Audit"        // reply: the minion's audit head after the call ("seq:hash")
+	HeaderCallID   = "Gf-Call-Id"      // reply: the call's id in the minion's audit log
+	HeaderBehalf   = "Gf-On-Behalf-Of" // the person the caller calls for ("name@role"); signed, optional
 )
 
 // Version is the envelope version this package speaks.
@@ -113,7 +114,11 @@ type Call struct {
 	Method   string    // "module.method"
 	Audience []string  // the minions the call is for (1..MaxAudience names)
 	ReplyTo  string    // the subject answers go to
-	BodySum  [32]byte  // SHA-256 of the body
+	// OnBehalfOf is the person the caller calls for ("name@role"), ""
+	// when it calls for itself. Signed, so that no broker can change whom
+	// the minion's audit log names.
+	OnBehalfOf string
+	BodySum    [32]byte // SHA-256 of the body
 }
 
 // NewID returns a random call id.
@@ -130,7 +135,7 @@ func (c *Call) SignedBytes() []byte {
 	var b bytes.Buffer
 	b.WriteString(callPrefix)
 	for _, f := range []string{c.ID, c.Issued.UTC().Format(TimeLayout), c.Deadline.UTC().Format(TimeLayout),
-		c.Method, strings.Join(c.Audience, ","), c.ReplyTo, hex.EncodeToString(c.BodySum[:])} {
+		c.Method, strings.Join(c.Audience, ","), c.ReplyTo, c.OnBehalfOf, hex.EncodeToString(c.BodySum[:])} {
 		b.WriteString(f)
 		b.WriteByte('\n')
 	}
@@ -214,6 +219,9 @@ func SignCall(cert *tls.Certificate, c *Call, body []byte) (Header, error) {
 	h.set(HeaderMethod, c.Method)
 	h.set(HeaderAudience, strings.Join(c.Audience, ","))
 	h.set(HeaderReplyTo, c.ReplyTo)
+	if c.OnBehalfOf != "" {
+		h.set(HeaderBehalf, c.OnBehalfOf)
+	}
 	h.set(HeaderBodySum, hex.EncodeToString(c.BodySum[:]))
 	h.set(HeaderCert, base64.StdEncoding.EncodeToString(cert.Leaf.Raw))
 	h.set(HeaderSig, base64.StdEncoding.EncodeToString(sig))
@@ -234,6 +242,8 @@ func (c *Call) validate() error {
 		return envErr(ErrMalformed, "reply subject %q", clip(c.ReplyTo))
 	case c.Deadline.Before(c.Issued):
 		return envErr(ErrMalformed, "deadline before issue time")
+	case !isField(c.OnBehalfOf, 256):
+		return envErr(ErrMalformed, "on behalf of %q", clip(c.OnBehalfOf))
 	}
 	for _, a := range c.Audience {
 		if !isToken(a, 253) || strings.Contains(a, ",") {
@@ -264,6 +274,7 @@ func ParseCall(h Header, body []byte) (*SignedCall, error) {
 	sc.ID = h.Get(HeaderID)
 	sc.Method = h.Get(HeaderMethod)
 	sc.ReplyTo = h.Get(HeaderReplyTo)
+	sc.OnBehalfOf = h.Get(HeaderBehalf)
 	if aud := h.Get(HeaderAudience); aud != "" {
 		if strings.Count(aud, ",") >= MaxAudience {
 			return nil, envErr(ErrMalformed, "audience of more than %d names", MaxAudience)

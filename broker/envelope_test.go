@@ -45,8 +45,9 @@ var (
 	goldenTime = time.Date(2026, 12, 7, 17, 0, 0, 123e6, time.UTC)
 	goldenCall = Call{ID: "00112233445566778899aabbccddeeff", Issued: goldenTime, Deadline: goldenTime.Add(30 * time.Second),
 		Method: "test.ping", Audience: []string{"web1.example.com", "web2.example.com"},
-		ReplyTo: "gf.v1.rpl.0123456789abcdef0123456789abcdef.00112233445566778899aabbccddeeff",
-		BodySum: sha256.Sum256([]byte("<methodCall/>"))}
+		ReplyTo:    "gf.v1.rpl.0123456789abcdef0123456789abcdef.00112233445566778899aabbccddeeff",
+		OnBehalfOf: "alice@operator",
+		BodySum:    sha256.Sum256([]byte("<methodCall/>"))}
 	goldenReply = Reply{ID: goldenCall.ID, Request: sha256.Sum256(goldenCall.SignedBytes()), Minion: "web1.example.com",
 		Seq: 3, Final: true, AuditHead: "42:abcdef", CallID: goldenCall.ID, BodySum: sha256.Sum256([]byte("<methodResponse/>"))}
 )
@@ -135,6 +136,8 @@ func TestCallTampering(t *testing.T) {
 		{"cert garbage", func(h Header, _ *[]byte) { h.set(HeaderCert, "!!") }, ErrMalformed},
 		{"sig", func(h Header, _ *[]byte) { h.set(HeaderSig, encodeB64([]byte("not a signature"))) }, ErrSignature},
 		{"no sig", func(h Header, _ *[]byte) { delete(h, HeaderSig) }, ErrMalformed},
+		{"behalf", func(h Header, _ *[]byte) { h.set(HeaderBehalf, "bob@admin") }, ErrSignature},
+		{"no behalf", func(h Header, _ *[]byte) { delete(h, HeaderBehalf) }, ErrSignature},
 		{"newline", func(h Header, _ *[]byte) { h.set(HeaderMethod, "test.ping\nx") }, ErrMalformed},
 	}
 	for _, tc := range cases {

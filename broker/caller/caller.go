@@ -1,0 +1,383 @@
+// Package caller carries an overlord's calls through a gofunc broker:
+// an overlord.Transport that signs each call with the overlord's own key
+// and publishes it on the minion's call subject, and accepts only
+// answers signed by the minion addressed, bound to that call.
+//
+//	t, err := caller.Dial(ctx, []string{"nats://broker:4222"}, id, caller.Options{})
+//	...
+//	defer t.Close()
+//	c := overlord.New(overlord.WithIdentity(id), overlord.WithTransport(t))
+//
+// The package is separate from overlord so that a program that never
+// uses a broker never links a NATS client.
+//
+// Every target ends in one state: no minion subscribed to its subject
+// (the broker says "no responders") is unreachable at once; no
+// acknowledgement within the ack timeout is unreachable; acknowledged
+// but no answer by the deadline is a timeout; an answer is the minion's
+// result or fault, as on the direct path.
+package caller
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/nats-io/nats.go"
+
+	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/broker"
+	"github.com/gofunc/gofunc/broker/internal/natsconn"
+	"github.com/gofunc/gofunc/identity"
+	"github.com/gofunc/gofunc/internal/xmlrpc"
+	"github.com/gofunc/gofunc/overlord"
+)
+
+// Defaults of Options.
+const (
+	DefaultAckTimeout     = 5 * time.Second
+	DefaultMaxAnswerBytes = 64 << 20
+	// DefaultDeadline is a call's deadline when its context has none.
+	DefaultDeadline = time.Minute
+)
+
+// Errors of RoundTrip, beside those the overlord classifies itself
+// (they arrive wrapped in the overlord's ErrUnreachable, ErrTimeout,
+// ErrImpersonation or ErrUntrusted).
+var (
+	// ErrNoResponders: the broker knows no minion subscribed to the
+	// call subject: the minion is not connected.
+	ErrNoResponders = errors.New("broker: no minion connected on its call subject")
+	// ErrNoAck: nothing acknowledged the call within the ack timeout.
+	ErrNoAck = errors.New("broker: call not acknowledged")
+	// ErrForged: a final frame did not verify (signature, digest,
+	// request binding); it came from someone other than the minion.
+	ErrForged = errors.New("broker: forged or corrupt answer")
+	// ErrTooLarge: the answer is larger than Options.MaxAnswerBytes.
+	ErrTooLarge = errors.New("broker: answer too large")
+	// ErrClosed: the transport was closed.
+	ErrClosed = errors.New("broker: transport closed")
+)
+
+// Options tune a Transport. Zero fields mean the defaults noted.
+type Options struct {
+	// AckTimeout is how long a minion has to acknowledge a call before
+	// it counts as unreachable; default DefaultAckTimeout (5s), at most
+	// the call's deadline.
+	AckTimeout time.Duration
+	// MaxAnswerBytes bounds one answer (all its frames); default
+	// DefaultMaxAnswerBytes (64 MiB). The overlord's own
+	// MaxResultBytes applies after.
+	MaxAnswerBytes int
+	// Logger receives the connection's logs; nil discards them.
+	Logger hclog.Logger
+}
+
+// Transport is an overlord.Transport over a broker. It is safe for
+// concurrent use; Close it when done.
+type Transport struct {
+	nc    *nats.Conn
+	own   bool // Dial made nc: Close closes it
+	id    *identity.Identity
+	opts  Options
+	inbox string
+	sub   *nats.Subscription
+
+	mu      sync.Mutex
+	pending map[string]*pending
+	closed  bool
+}
+
+var _ overlord.Transport = (*Transport)(nil)
+
+// Dial connects to the broker at urls (nats://HOST:PORT, several for a
+// cluster) with id's certificate and returns a transport for
+// overlord.WithTransport.
+func Dial(ctx context.Context, urls []string, id *identity.Identity, opts Options) (*Transport, error) {
+	nc, err := natsconn.Connect(ctx, urls, id, natsconn.Options{Name: "overlord " + id.Name(), Logger: opts.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", overlord.ErrUnreachable, err)
+	}
+	t, err := New(nc, id, opts)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	t.own = true
+	return t, nil
+}
+
+// New makes a transport on a connection made with id's certificate
+// (which the broker's permissions know as the caller). Close does not
+// close nc.
+func New(nc *nats.Conn, id *identity.Identity, opts Options) (*Transport, error) {
+	if opts.AckTimeout <= 0 {
+		opts.AckTimeout = DefaultAckTimeout
+	}
+	if opts.MaxAnswerBytes <= 0 {
+		opts.MaxAnswerBytes = DefaultMaxAnswerBytes
+	}
+	t := &Transport{nc: nc, id: id, opts: opts, inbox: broker.ReplyInbox(id.Leaf()), pending: map[string]*pending{}}
+	sub, err := nc.Subscribe(t.inbox+".>", t.receive)
+	if err != nil {
+		return nil, fmt.Errorf("broker: subscribe to answers: %w", err)
+	}
+	_ = sub.SetPendingLimits(-1, 512<<20)
+	if err := nc.FlushTimeout(10 * time.Second); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("broker: subscribe to answers: %w", err)
+	}
+	t.sub = sub
+	return t, nil
+}
+
+// Close stops taking answers; calls in flight end with ErrClosed.
+func (t *Transport) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	for _, p := range t.pending {
+		p.fail(ErrClosed)
+	}
+	t.mu.Unlock()
+	err := t.sub.Unsubscribe()
+	if errors.Is(err, nats.ErrConnectionClosed) {
+		err = nil
+	}
+	if t.own {
+		t.nc.Close()
+	}
+	return err
+}
+
+// pending is one call waiting for its frames.
+type pending struct {
+	mu     sync.Mutex
+	frames []*nats.Msg
+	bytes  int
+	err    error // set by Close or overflow
+	notify chan struct{}
+	max    int
+}
+
+func (p *pending) push(m *nats.Msg) {
+	p.mu.Lock()
+	if p.err == nil {
+		p.bytes += len(m.Data)
+		if p.bytes > p.max+p.max/8 {
+			p.err = fmt.Errorf("%w: over %d bytes", ErrTooLarge, p.max)
+		} else {
+			p.frames = append(p.frames, m)
+		}
+	}
+	p.mu.Unlock()
+	select {
+	case p.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (p *pending) fail(err error) {
+	p.mu.Lock()
+	if p.err == nil {
+		p.err = err
+	}
+	p.mu.Unlock()
+	select {
+	case p.notify <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the frames received since the last take.
+func (p *pending) take() ([]*nats.Msg, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f := p.frames
+	p.frames = nil
+	return f, p.err
+}
+
+// receive runs on the subscription's goroutine and never blocks: it
+// files each frame with its call.
+func (t *Transport) receive(m *nats.Msg) {
+	id := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+	t.mu.Lock()
+	p := t.pending[id]
+	t.mu.Unlock()
+	if p != nil {
+		p.push(m)
+	}
+}
+
+// RoundTrip signs the call for to.Name alone, publishes it on its call
+// subject and waits for the acknowledgement and the signed answer.
+func (t *Transport) RoundTrip(ctx context.Context, to overlord.Minion, call overlord.Outbound) (overlord.Answer, error) {
+	var ans overlord.Answer
+	subject, err := broker.CallSubject(to.Name)
+	if err != nil {
+		return ans, err
+	}
+	now := time.Now()
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = now.Add(DefaultDeadline)
+	}
+	// Leave the minion a little less than we wait, so its timeout fault
+	// reaches us before our own deadline fires (as the direct path).
+	budget := deadline.Sub(now) * 95 / 100
+	if budget <= 0 {
+		return ans, context.DeadlineExceeded
+	}
+	method, err := methodOf(call.Body)
+	if err != nil {
+		return ans, fmt.Errorf("broker: the call's body: %w", err)
+	}
+	env := &broker.Call{ID: broker.NewID(), Issued: now, Deadline: now.Add(budget), Method: method,
+		Audience: []string{to.Name}, OnBehalfOf: call.OnBehalfOf}
+	env.ReplyTo = t.inbox + "." + env.ID
+	h, err := broker.SignCall(t.id.Certificate(), env, call.Body)
+	if err != nil {
+		return ans, err
+	}
+	request := (&broker.SignedCall{Call: *env}).RequestSum()
+
+	p := &pending{notify: make(chan struct{}, 1), max: t.opts.MaxAnswerBytes}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return ans, ErrClosed
+	}
+	t.pending[env.ID] = p
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		delete(t.pending, env.ID)
+		t.mu.Unlock()
+	}()
+	if err := t.nc.PublishMsg(&nats.Msg{Subject: subject, Reply: env.ReplyTo, Header: nats.Header(h), Data: call.Body}); err != nil {
+		return ans, unreachable(fmt.Errorf("publish: %w", err))
+	}
+	return t.wait(ctx, to, p, env, request)
+}
+
+// wait collects the frames of one call until its final frame verifies,
+// the ack timeout passes unacknowledged, or ctx ends.
+func (t *Transport) wait(ctx context.Context, to overlord.Minion, p *pending, env *broker.Call, request [32]byte) (overlord.Answer, error) {
+	var ans overlord.Answer
+	ackTimer := time.NewTimer(t.opts.AckTimeout)
+	defer ackTimer.Stop()
+	acked := false
+	var body []byte
+	var forged error // the last frame that did not verify; a genuine one may still come
+	next := 1
+	for {
+		select {
+		case <-ctx.Done():
+			if forged != nil {
+				return ans, forged
+			}
+			if !acked {
+				return ans, unreachable(fmt.Errorf("%w before the deadline", ErrNoAck))
+			}
+			return ans, ctx.Err()
+		case <-ackTimer.C:
+			if !acked {
+				if forged != nil {
+					return ans, forged
+				}
+				return ans, unreachable(fmt.Errorf("%w within %s", ErrNoAck, t.opts.AckTimeout))
+			}
+		case <-p.notify:
+			frames, err := p.take()
+			if err != nil {
+				return ans, err
+			}
+			for _, m := range frames {
+				if m.Header.Get("Status") == "503" {
+					return ans, unreachable(ErrNoResponders)
+				}
+				seq, err := strconv.Atoi(m.Header.Get(broker.HeaderSeq))
+				if err != nil || m.Header.Get(broker.HeaderID) != env.ID {
+					continue // not a frame of this call
+				}
+				acked = true
+				switch {
+				case seq == 0:
+				case m.Header.Get(broker.HeaderFinal) == "1":
+					ans, err := t.verify(to, m, append(body, m.Data...), request)
+					if err == nil {
+						return ans, nil
+					}
+					forged = err
+				case seq == next:
+					body = append(body, m.Data...)
+					next++
+				}
+			}
+		}
+	}
+}
+
+// verify checks a final frame: signed by a certificate of the CA, not
+// revoked, of a minion, naming the minion addressed, over this call's
+// request and this body.
+func (t *Transport) verify(to overlord.Minion, m *nats.Msg, body []byte, request [32]byte) (overlord.Answer, error) {
+	var ans overlord.Answer
+	sr, err := broker.ParseReply(broker.Header(m.Header), request)
+	if err != nil {
+		return ans, fmt.Errorf("%w: %w", ErrForged, err)
+	}
+	if err := sr.VerifySignature(); err != nil {
+		return ans, fmt.Errorf("%w: %w", ErrForged, err)
+	}
+	if err := sr.CheckBody(body); err != nil {
+		return ans, fmt.Errorf("%w: %w", ErrForged, err)
+	}
+	peer, err := t.id.VerifyPeer(sr.Cert)
+	if err != nil {
+		var unknown x509.UnknownAuthorityError
+		if errors.As(err, &unknown) || errors.Is(err, identity.ErrRevoked) {
+			return ans, err // the overlord's ErrUntrusted
+		}
+		return ans, fmt.Errorf("%w: %w", overlord.ErrUntrusted, err)
+	}
+	if peer.Role != gofunc.RoleMinion || !strings.EqualFold(peer.Name, to.Name) || !strings.EqualFold(sr.Minion, to.Name) {
+		// The direct path's rule: the certificate must name the host
+		// addressed (an x509.HostnameError is what TLS would say).
+		return ans, fmt.Errorf("answer signed by %s (%s): %w", peer.Name, peer.Role, x509.HostnameError{Certificate: sr.Cert, Host: to.Name})
+	}
+	ans.Body = io.NopCloser(bytes.NewReader(body))
+	ans.CallID, ans.AuditHead = sr.CallID, sr.AuditHead
+	return ans, nil
+}
+
+// unreachable is how the overlord learns that no connection to the
+// minion exists: it classifies a dial error as unreachable whatever the
+// deadline says.
+func unreachable(err error) error {
+	return &net.OpError{Op: "dial", Net: "nats", Err: err}
+}
+
+// methodOf reads the methodName the call's body names, which the
+// envelope signs beside it.
+func methodOf(body []byte) (string, error) {
+	r, err := xmlrpc.ReadCallHead(bytes.NewReader(body), xmlrpc.Limits{MaxBytes: int64(len(body)) + 1})
+	if err != nil {
+		return "", err
+	}
+	defer r.Close()
+	return r.Method(), nil
+}

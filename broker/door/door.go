@@ -1,0 +1,409 @@
+// Package door is a minion's door to a gofunc broker: it takes the
+// signed calls addressed to the minion from its call subject, checks
+// their envelopes cheapest first, hands them to the minion's dispatcher
+// (minion.Server.Handle: certificate chain and CRL, ACL, write-ahead
+// audit, the method) and publishes the signed answers.
+//
+// The broker is trusted for delivery only. A call that was forged,
+// replayed, redirected, altered or sent to another minion than the one
+// its caller signed for is refused, and the refusal is in the audit
+// log like any denial (rate limited per caller, as the minion limits
+// every refusal record).
+package door
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/nats-io/nats.go"
+
+	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/audit"
+	"github.com/gofunc/gofunc/broker"
+	"github.com/gofunc/gofunc/internal/xmlrpc"
+	"github.com/gofunc/gofunc/minion"
+)
+
+// Via is how calls through the door are named in the audit log.
+const Via = "nats"
+
+// Defaults of Config.
+const (
+	DefaultSkew        = 30 * time.Second
+	DefaultMaxValidity = 5 * time.Minute
+	DefaultMaxInFlight = 256
+)
+
+// ErrConfig: Open was given an incomplete Config.
+var ErrConfig = errors.New("door: bad config")
+
+// Config describes a door. Zero fields mean the defaults noted.
+type Config struct {
+	// Server is the minion whose dispatcher runs the calls; it must be
+	// started (Start or Serve). Required.
+	Server *minion.Server
+	// Conn is the connection to the broker, made with the minion's
+	// certificate. Required. The door does not close it.
+	Conn *nats.Conn
+	// AuditPath is the minion's audit log, read at Open to reseed the
+	// replay cache with the call ids of the last MaxValidity+Skew; empty
+	// means Server.Audit's own path when it is an *audit.Log, else no
+	// reseeding (a call replayed across a restart would then run
+	// again: always set it in production).
+	AuditPath string
+	// Skew is how far in the future a call may be issued (the caller's
+	// clock ahead of ours); default DefaultSkew (30s).
+	Skew time.Duration
+	// MaxValidity bounds a call's deadline minus its issue time; default
+	// DefaultMaxValidity (5m). It also bounds how long call ids are
+	// remembered against replay.
+	MaxValidity time.Duration
+	// MaxInFlight bounds the calls the door handles at once; more wait
+	// in the broker connection's buffer. Default DefaultMaxInFlight.
+	// The minion's own limit (MaxConcurrent) answers "busy" beyond its
+	// slots, as on the HTTPS door.
+	MaxInFlight int
+	// Logger receives the door's logs; nil discards them.
+	Logger hclog.Logger
+	// Now is the clock; nil means time.Now. For tests.
+	Now func() time.Time
+}
+
+// Door is an open door. Close stops it.
+type Door struct {
+	cfg    Config
+	srv    *minion.Server
+	nc     *nats.Conn
+	name   string
+	log    hclog.Logger
+	sub    *nats.Subscription
+	seen   replayCache
+	sem    chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Open subscribes the minion to its call subject and serves calls until
+// Close. The minion's name is its certificate's.
+func Open(cfg Config) (*Door, error) {
+	if cfg.Server == nil || cfg.Conn == nil {
+		return nil, fmt.Errorf("%w: Server and Conn are required", ErrConfig)
+	}
+	if cfg.Skew <= 0 {
+		cfg.Skew = DefaultSkew
+	}
+	if cfg.MaxValidity <= 0 {
+		cfg.MaxValidity = DefaultMaxValidity
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.AuditPath == "" {
+		if l, ok := cfg.Server.Audit.(*audit.Log); ok && l != nil {
+			cfg.AuditPath = l.Path()
+		}
+	}
+	id := cfg.Server.CurrentIdentity()
+	if id == nil {
+		return nil, fmt.Errorf("%w: the minion has no identity", ErrConfig)
+	}
+	d := &Door{cfg: cfg, srv: cfg.Server, nc: cfg.Conn, name: id.Name(), log: cfg.Logger,
+		sem: make(chan struct{}, cfg.MaxInFlight)}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	if cfg.AuditPath != "" {
+		n, err := d.seen.reseed(cfg.AuditPath, cfg.Now(), cfg.MaxValidity+cfg.Skew)
+		if err != nil {
+			d.cancel()
+			return nil, fmt.Errorf("door: replay cache from %s: %w", cfg.AuditPath, err)
+		}
+		d.log.Debug("replay cache reseeded", "ids", n)
+	}
+	subject, err := broker.CallSubject(d.name)
+	if err != nil {
+		d.cancel()
+		return nil, err
+	}
+	sub, err := d.nc.Subscribe(subject, d.receive)
+	if err != nil {
+		d.cancel()
+		return nil, fmt.Errorf("door: subscribe %s: %w", subject, err)
+	}
+	// A minion of a large fleet may get bursts; the handlers bound the
+	// work, the buffer only holds messages.
+	_ = sub.SetPendingLimits(64<<10, 256<<20)
+	d.sub = sub
+	// Make sure the broker has the subscription before callers are told
+	// the minion is up.
+	if err := d.nc.FlushTimeout(10 * time.Second); err != nil && !d.nc.IsReconnecting() {
+		d.log.Warn("broker flush after subscribing", "error", err)
+	}
+	return d, nil
+}
+
+// Close unsubscribes, cancels the calls in flight and waits for them.
+func (d *Door) Close() error {
+	err := d.sub.Unsubscribe()
+	if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrBadSubscription) {
+		err = nil
+	}
+	d.cancel()
+	d.wg.Wait()
+	return err
+}
+
+// receive runs on the subscription's goroutine: it takes a handler slot
+// (waiting when all are busy, which leaves messages in the buffer) and
+// handles the call on its own goroutine.
+func (d *Door) receive(msg *nats.Msg) {
+	select {
+	case d.sem <- struct{}{}:
+	case <-d.ctx.Done():
+		return
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer func() { <-d.sem }()
+		d.serve(msg)
+	}()
+}
+
+// serve checks one call's envelope, cheapest first, has the minion
+// handle it (or refuse it, with an audit record) and answers.
+func (d *Door) serve(msg *nats.Msg) {
+	now := d.cfg.Now()
+	in := minion.Inbound{Via: Via, Remote: "broker", Body: bytes.NewReader(msg.Data), Size: int64(len(msg.Data)),
+		Details: map[string]string{"subject": clip(msg.Subject, 128)}}
+	sc, refusal := d.check(msg, now)
+	if sc == nil {
+		// Not even a readable envelope: nobody to answer, but the
+		// attempt is recorded (as a call without a certificate).
+		in.Details["envelope"] = refusal.Error()
+		in.Refusal = gofunc.Errorf(gofunc.CodeDenied, "%v", refusal)
+		d.srv.Handle(d.ctx, in)
+		return
+	}
+	in.Caller = sc.Cert
+	in.Deadline = sc.Deadline
+	in.OnBehalfOf = sc.OnBehalfOf
+	in.ID = sc.ID
+	fp := sha256.Sum256(sc.Cert.Raw)
+	in.Details["envelope_id"] = sc.ID
+	in.Details["issued"] = sc.Issued.Format(broker.TimeLayout)
+	in.Details["deadline"] = sc.Deadline.Format(broker.TimeLayout)
+	in.Details["signer"] = "sha256:" + hex.EncodeToString(fp[:])
+	if len(sc.Audience) > 1 {
+		in.Details["audience"] = clip(strings.Join(sc.Audience, ","), 256)
+	}
+	if refusal != nil {
+		in.Details["envelope"] = refusal.Error()
+		in.Refusal = gofunc.Errorf(gofunc.CodeDenied, "%v", refusal)
+		if errors.Is(refusal, broker.ErrReplayed) {
+			in.ID = "" // the first call owns the id in the audit log
+		}
+	}
+	answerable := refusal == nil || !(errors.Is(refusal, broker.ErrReplyTo) || errors.Is(refusal, broker.ErrSignature))
+	if answerable && refusal == nil {
+		d.ack(msg.Reply, sc.ID)
+	}
+	ctx, cancel := context.WithDeadline(d.ctx, sc.Deadline)
+	defer cancel()
+	rep := d.srv.Handle(ctx, in)
+	if !answerable {
+		// The reply subject is not the caller's own, or the caller did
+		// not sign it: answering would deliver to whoever redirected
+		// the call.
+		return
+	}
+	if err := d.answer(msg.Reply, sc, rep); err != nil {
+		d.log.Warn("answer not sent", "call_id", sc.ID, "error", err)
+	}
+}
+
+// check runs the envelope checks that need no certificate authority,
+// cheapest first: the headers and the body's digest, the method the
+// body names, the times, the audience, the reply subject, the
+// signature, and last the replay cache (so that only signed ids enter
+// it). The chain, CRL and role are Handle's. It returns the call (nil
+// when unreadable) and why it must be refused (nil when it may run).
+func (d *Door) check(msg *nats.Msg, now time.Time) (*broker.SignedCall, error) {
+	limit := d.srv.MaxBodyBytes
+	if limit <= 0 {
+		limit = minion.DefaultMaxBodyBytes
+	}
+	if int64(len(msg.Data)) > limit {
+		return nil, &broker.EnvelopeError{Err: broker.ErrMalformed, Detail: fmt.Sprintf("body of %d bytes over the %d-byte limit", len(msg.Data), limit)}
+	}
+	sc, err := broker.ParseCall(broker.Header(msg.Header), msg.Data)
+	if err != nil {
+		return nil, err
+	}
+	if m, err := methodOf(msg.Data, limit); err != nil || m != sc.Method {
+		return sc, &broker.EnvelopeError{Err: broker.ErrMethod, Detail: fmt.Sprintf("envelope says %s, body %s", sc.Method, clip(m, 64))}
+	}
+	if err := sc.CheckTimes(now, d.cfg.Skew, d.cfg.MaxValidity); err != nil {
+		return sc, err
+	}
+	if err := sc.CheckAudience(d.name); err != nil {
+		return sc, err
+	}
+	if msg.Reply != sc.ReplyTo || !strings.HasPrefix(sc.ReplyTo, broker.ReplyInbox(sc.Cert)+".") {
+		return sc, &broker.EnvelopeError{Err: broker.ErrReplyTo, Detail: fmt.Sprintf("signed %s, delivered with %s", clip(sc.ReplyTo, 128), clip(msg.Reply, 128))}
+	}
+	if err := sc.VerifySignature(); err != nil {
+		return sc, err
+	}
+	if !d.seen.add(sc.ID, sc.Deadline.Add(d.cfg.Skew), now) {
+		return sc, &broker.EnvelopeError{Err: broker.ErrReplayed, Detail: sc.ID}
+	}
+	return sc, nil
+}
+
+// methodOf reads the methodName of an XML-RPC call.
+func methodOf(body []byte, limit int64) (string, error) {
+	r, err := xmlrpc.ReadCallHead(bytes.NewReader(body), xmlrpc.Limits{MaxBytes: limit})
+	if err != nil {
+		return "", err
+	}
+	defer r.Close()
+	return r.Method(), nil
+}
+
+// ack tells the caller the call reached a live minion (frame 0). It is
+// not signed: a forged acknowledgement can only make a missing minion
+// look slow (timeout instead of unreachable), never forge an answer.
+func (d *Door) ack(reply, id string) {
+	h := nats.Header{}
+	h.Set(broker.HeaderVersion, broker.Version)
+	h.Set(broker.HeaderID, id)
+	h.Set(broker.HeaderMinion, d.name)
+	h.Set(broker.HeaderSeq, "0")
+	if err := d.nc.PublishMsg(&nats.Msg{Subject: reply, Header: h}); err != nil {
+		d.log.Debug("acknowledgement not sent", "call_id", id, "error", err)
+	}
+}
+
+// answer publishes the minion's answer: data frames 1..n-1 when it is
+// larger than one message may be, then the signed final frame, which
+// covers the digest of the whole answer and the request it answers.
+func (d *Door) answer(reply string, sc *broker.SignedCall, rep minion.Reply) error {
+	chunk := int(d.nc.MaxPayload()) - frameHeadroom
+	if chunk < 1024 {
+		chunk = 1024
+	}
+	body := rep.Body
+	seq := 1
+	for ; len(body)-chunkStart(seq, chunk) > chunk; seq++ {
+		start := chunkStart(seq, chunk)
+		h := nats.Header{}
+		h.Set(broker.HeaderVersion, broker.Version)
+		h.Set(broker.HeaderID, sc.ID)
+		h.Set(broker.HeaderSeq, strconv.Itoa(seq))
+		if err := d.nc.PublishMsg(&nats.Msg{Subject: reply, Header: h, Data: body[start : start+chunk]}); err != nil {
+			return err
+		}
+	}
+	r := &broker.Reply{ID: sc.ID, Request: sc.RequestSum(), Minion: d.name, Seq: seq, AuditHead: rep.AuditHead, CallID: rep.ID}
+	id := d.srv.CurrentIdentity()
+	h, err := broker.SignReply(id.Certificate(), r, body)
+	if err != nil {
+		return err
+	}
+	return d.nc.PublishMsg(&nats.Msg{Subject: reply, Header: nats.Header(h), Data: body[chunkStart(seq, chunk):]})
+}
+
+// frameHeadroom is what a frame's headers may take of the broker's
+// maximum payload (the certificate and signature are ~1.2 KiB).
+const frameHeadroom = 8 << 10
+
+// chunkStart is where frame seq's data starts in the answer.
+func chunkStart(seq, chunk int) int { return (seq - 1) * chunk }
+
+// replayCache remembers the ids of signed calls until their deadline
+// (plus the skew) has passed; a call whose id it holds is a replay.
+type replayCache struct {
+	mu      sync.Mutex
+	ids     map[string]time.Time // id → when it may be forgotten
+	nextGC  time.Time
+	reseeds int
+}
+
+// add records id until expiry and reports whether it was new.
+func (c *replayCache) add(id string, expiry, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ids == nil {
+		c.ids = make(map[string]time.Time)
+	}
+	if now.After(c.nextGC) {
+		for k, exp := range c.ids {
+			if now.After(exp) {
+				delete(c.ids, k)
+			}
+		}
+		c.nextGC = now.Add(time.Minute)
+	}
+	if exp, ok := c.ids[id]; ok && !now.After(exp) {
+		return false
+	}
+	c.ids[id] = expiry
+	return true
+}
+
+// reseed fills the cache from the audit log: the ids of the calls that
+// came through the door within window of now. The write-ahead audit log
+// is the durable replay cache: a call that ran has a record before it
+// ran, so a restart cannot make it runnable again.
+func (c *replayCache) reseed(path string, now time.Time, window time.Duration) (int, error) {
+	files, err := audit.Files(path)
+	if err != nil {
+		return 0, err
+	}
+	if len(files) == 0 {
+		return 0, nil
+	}
+	n := 0
+	err = audit.Query(files, audit.Filter{Since: now.Add(-window), Kind: "call.*"}, func(r audit.Record) error {
+		if r.Details["via"] != Via || r.CallID == "" {
+			return nil
+		}
+		expiry := r.Time.Add(window)
+		if dl, err := time.Parse(broker.TimeLayout, r.Details["deadline"]); err == nil {
+			expiry = dl.Add(window)
+		}
+		if c.add(r.CallID, expiry, now) {
+			n++
+		}
+		return nil
+	})
+	if errors.Is(err, audit.ErrTorn) {
+		err = nil // a torn last line is a crash mid-write, not tampering
+	}
+	return n, err
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
+
+// Name is the minion's name the door answers for.
+func (d *Door) Name() string { return d.name }
