@@ -17,6 +17,7 @@ var builtinArgDocs = map[string][]gofunc.ArgDoc{
 	"copyfile.copyfile":      {{Name: "path"}, {Name: "data", Content: true}, {Name: "options"}},
 	"copyfile.open":          {{Name: "path"}, {Name: "options"}},
 	"disk.usage":             {{Name: "path"}},
+	"events.since":           {{Name: "epoch"}, {Name: "seq"}, {Name: "limit"}, {Name: "wait"}, {Name: "from"}},
 	"facts.get":              {{Name: "name"}},
 	"filetracker.track":      {{Name: "path"}},
 	"filetracker.untrack":    {{Name: "path"}},
