@@ -445,13 +445,38 @@ func (c *Client) callHost(ctx context.Context, host string, req *request) Result
 	if err != nil {
 		r.Value, r.Err = nil, &HostError{Host: host, Op: req.wire, Err: c.classify(ctx, err)}
 	}
+	if c.cfg.Observe != nil {
+		c.cfg.Observe(Observation{Host: host, Method: req.wire, Kind: ErrorKind(r.Err), Duration: r.Duration, CertNotAfter: meta.certNotAfter})
+	}
 	return r
 }
 
+// Observation is how one host's call ended, for Config.Observe.
+type Observation struct {
+	// Host is the minion's name, as targeted.
+	Host string
+	// Method is the wire method called ("test.ping").
+	Method string
+	// Kind is ErrorKind of the host's error: "" when it answered a
+	// value, "fault" when it answered a fault, else why it did not
+	// ("unreachable", "timeout", ...).
+	Kind     string
+	Duration time.Duration
+	// CertNotAfter is when the certificate the minion presented
+	// expires; zero when no TLS session came to be or the transport
+	// does not say.
+	CertNotAfter time.Time
+}
+
+// Answered reports whether the minion answered, with a value or a
+// fault: it is up.
+func (o Observation) Answered() bool { return o.Kind == "" || o.Kind == "fault" }
+
 // answerMeta is what a minion's answer says besides its value.
 type answerMeta struct {
-	callID string
-	head   audit.Checkpoint // zero when absent or malformed
+	callID       string
+	head         audit.Checkpoint // zero when absent or malformed
+	certNotAfter time.Time        // zero when unknown
 }
 
 // roundTrip carries body to host through the transport and decodes the
@@ -459,7 +484,7 @@ type answerMeta struct {
 func (c *Client) roundTrip(ctx context.Context, host string, out Outbound) (any, answerMeta, error) {
 	var meta answerMeta
 	ans, err := c.transport.RoundTrip(ctx, c.minion(host), out)
-	meta.callID = ans.CallID
+	meta.callID, meta.certNotAfter = ans.CallID, ans.CertNotAfter
 	if ans.AuditHead != "" {
 		meta.head, _ = audit.ParseCheckpoint(ans.AuditHead) // a malformed head witnesses nothing
 	}

@@ -124,6 +124,12 @@ type Config struct {
 	// Logger receives operational logs; nil discards them.
 	Logger hclog.Logger
 
+	// Observe, if set, is told how each host's call ended (package
+	// overlord/overlordmetrics counts them for Prometheus). It is called
+	// concurrently from the fan-out's workers and must not block. Nil
+	// (the default) observes nothing.
+	Observe func(Observation)
+
 	// given names the fields options set, which must not be zero.
 	given map[string]bool
 }
@@ -260,6 +266,11 @@ func WithCRLInterval(d time.Duration) Option {
 	return set("CRL interval", func(c *Config) *time.Duration { return &c.CRLInterval }, d)
 }
 
+// WithObserver tells fn how each host's call ended (Config.Observe).
+func WithObserver(fn func(Observation)) Option {
+	return set("observer", func(c *Config) *func(Observation) { return &c.Observe }, fn)
+}
+
 // WithLogger sends operational logs to l (Config.Logger).
 func WithLogger(l hclog.Logger) Option {
 	return set("logger", func(c *Config) *hclog.Logger { return &c.Logger }, l)
@@ -327,6 +338,7 @@ func (c *Config) validate() error {
 		{"groups file path", c.GroupsPath == ""},
 		{"job store", c.JobStore == nil},
 		{"certmaster address", c.Certmaster == ""},
+		{"observer", c.Observe == nil},
 	}
 	for _, r := range required {
 		if r.unset && c.given[r.name] {

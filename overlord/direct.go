@@ -115,6 +115,9 @@ func (d *directTransport) RoundTrip(ctx context.Context, to Minion, call Outboun
 		return ans, mc.fail(ctx, "reading the answer", err)
 	}
 	ans.Body = &mc.body
+	if peer := mc.tc.ConnectionState().PeerCertificates; len(peer) > 0 {
+		ans.CertNotAfter = peer[0].NotAfter
+	}
 	return ans, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/identity"
@@ -56,6 +57,9 @@ type Answer struct {
 	// AuditHead is where the minion's audit log stood after the call
 	// ("seq:hash"); "" when it did not say.
 	AuditHead string
+	// CertNotAfter is when the certificate the minion presented
+	// expires; zero when the transport does not know (Observation).
+	CertNotAfter time.Time
 }
 
 // newDirectTransport makes the Client's own transport (direct.go). It
