@@ -115,9 +115,7 @@ func (d *directTransport) RoundTrip(ctx context.Context, to Minion, call Outboun
 		return ans, mc.fail(ctx, "reading the answer", err)
 	}
 	ans.Body = &mc.body
-	if peer := mc.tc.ConnectionState().PeerCertificates; len(peer) > 0 {
-		ans.CertNotAfter = peer[0].NotAfter
-	}
+	ans.CertNotAfter = mc.notAfter
 	return ans, nil
 }
 
@@ -276,6 +274,9 @@ func (d *directTransport) dial(ctx context.Context, to Minion) (*minionConn, err
 		return nil, err
 	}
 	mc := &minionConn{d: d, name: to.Name, gen: gen, tc: tc, raw: raw}
+	if peer := tc.ConnectionState().PeerCertificates; len(peer) > 0 {
+		mc.notAfter = peer[0].NotAfter
+	}
 	mc.body.mc = mc
 	if sc, ok := raw.(syscall.Conn); ok && canPeek {
 		if rc, err := sc.SyscallConn(); err == nil {
@@ -294,6 +295,7 @@ type minionConn struct {
 	gen       uint64
 	tc        *tls.Conn
 	raw       net.Conn
+	notAfter  time.Time // the minion's certificate's
 	idleSince time.Time
 
 	// rc and peekFn check an idle connection (alive); nil where the
