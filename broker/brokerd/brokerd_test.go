@@ -44,12 +44,19 @@ func nextMsg(t *testing.T, sub *nats.Subscription) *nats.Msg {
 func TestRolesDoWhatTheyMay(t *testing.T) {
 	t.Parallel()
 	c := newCA(t)
-	b := startBroker(t, c, "127.0.0.1", Config{})
-	web1 := mustDial(t, b.ClientURL(), c.issue(gofunc.RoleMinion, "web1.example.org"))
+	checkRolesMay(t, c, func() string { return startBroker(t, c, "127.0.0.1", Config{}).ClientURL() })
+}
+
+func checkRolesMay(t *testing.T, c *testCA, start func() string) {
+	web1ID := c.issue(gofunc.RoleMinion, "web1.example.org")
 	aliceID := c.issue(gofunc.RoleOverlord, "alice")
-	alice := mustDial(t, b.ClientURL(), aliceID)
-	mon := mustDial(t, b.ClientURL(), c.issue(gofunc.RoleMonitor, "prometheus"))
-	dele := mustDial(t, b.ClientURL(), c.issue(gofunc.RoleDelegate, "funcweb"))
+	monID := c.issue(gofunc.RoleMonitor, "prometheus")
+	deleID := c.issue(gofunc.RoleDelegate, "funcweb")
+	url := start()
+	web1 := mustDial(t, url, web1ID)
+	alice := mustDial(t, url, aliceID)
+	mon := mustDial(t, url, monID)
+	dele := mustDial(t, url, deleID)
 
 	callSub, err := web1.SubscribeSync(subject(t, broker.CallSubject, "web1.example.org"))
 	must(t, err)
@@ -102,12 +109,21 @@ func TestRolesDoWhatTheyMay(t *testing.T) {
 func TestMinionForbiddenSubjects(t *testing.T) {
 	t.Parallel()
 	c := newCA(t)
-	b := startBroker(t, c, "127.0.0.1", Config{})
+	checkMinionForbidden(t, c, func() string { return startBroker(t, c, "127.0.0.1", Config{}).ClientURL() })
+}
+
+// checkMinionForbidden issues the identities it needs from c, then
+// starts a broker with start and tries every forbidden subject through
+// it.
+func checkMinionForbidden(t *testing.T, c *testCA, start func() string) {
 	const attackerName, victimName = "web1.example.org", "web2.example.org"
-	attacker := mustDial(t, b.ClientURL(), c.issue(gofunc.RoleMinion, attackerName))
-	victim := mustDial(t, b.ClientURL(), c.issue(gofunc.RoleMinion, victimName))
+	attackerID := c.issue(gofunc.RoleMinion, attackerName)
+	victimID := c.issue(gofunc.RoleMinion, victimName)
 	aliceID := c.issue(gofunc.RoleOverlord, "alice")
-	alice := mustDial(t, b.ClientURL(), aliceID)
+	url := start()
+	attacker := mustDial(t, url, attackerID)
+	victim := mustDial(t, url, victimID)
+	alice := mustDial(t, url, aliceID)
 
 	ownCall := subject(t, broker.CallSubject, attackerName)
 	victimCall := subject(t, broker.CallSubject, victimName)
@@ -193,10 +209,16 @@ func TestMinionForbiddenSubjects(t *testing.T) {
 func TestOverlordAndMonitorForbiddenSubjects(t *testing.T) {
 	t.Parallel()
 	c := newCA(t)
-	b := startBroker(t, c, "127.0.0.1", Config{})
+	checkOverlordForbidden(t, c, func() string { return startBroker(t, c, "127.0.0.1", Config{}).ClientURL() })
+}
+
+func checkOverlordForbidden(t *testing.T, c *testCA, start func() string) {
 	bobID := c.issue(gofunc.RoleOverlord, "bob")
-	alice := mustDial(t, b.ClientURL(), c.issue(gofunc.RoleOverlord, "alice"))
-	mon := mustDial(t, b.ClientURL(), c.issue(gofunc.RoleMonitor, "prometheus"))
+	aliceID := c.issue(gofunc.RoleOverlord, "alice")
+	monID := c.issue(gofunc.RoleMonitor, "prometheus")
+	url := start()
+	alice := mustDial(t, url, aliceID)
+	mon := mustDial(t, url, monID)
 	bobInbox := broker.ReplyInbox(bobID.Leaf())
 	call := subject(t, broker.CallSubject, "web1")
 	evt := subject(t, broker.EventSubject, "web1") + ".hello"

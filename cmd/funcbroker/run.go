@@ -17,6 +17,7 @@ import (
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/broker/brokerd"
+	"github.com/gofunc/gofunc/ca"
 	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/internal/certmasterfile"
 	"github.com/gofunc/gofunc/internal/cliconf"
@@ -49,6 +50,8 @@ type cli struct {
 	JetStream        bool          `name:"jetstream" help:"Turn NATS JetStream on (no role is granted its subjects yet)."`
 	StoreDir         string        `name:"store-dir" help:"JetStream's directory (default DIR/jetstream)." type:"path"`
 	MaxPayload       cliconf.Size  `name:"max-payload" help:"Largest message (bytes, or with a unit: 1MiB, 8MiB); larger answers are chunked by the transport." default:"1MiB"`
+	StockConfig      string        `name:"stock-config" help:"Instead of serving, write a configuration for a stock nats-server (Debian's 2.9 and later) to FILE (- for stdout): the broker's certificate from --dir, a user with funcbroker's permissions for every live certificate in --ca-dir. Write it again and reload nats-server after every sign, renew or revoke." placeholder:"FILE"`
+	CADir            string        `name:"ca-dir" help:"The CA's directory, for --stock-config (run it on the certmaster's host)." type:"path"`
 	LogLevel         string        `name:"log-level" help:"trace, debug, info, warn, error." default:"info" enum:"trace,debug,info,warn,error"`
 	Version          version.Flag  `help:"Print the version and exit."`
 
@@ -92,7 +95,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK // --help was printed
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "funcbroker", Level: hclog.LevelFromString(c.LogLevel), Output: stderr})
-	if err := serve(ctx, c, log); err != nil {
+	do := serve
+	if c.StockConfig != "" {
+		do = func(_ context.Context, c cli, _ hclog.Logger) error { return writeStockConfig(c, stdout) }
+	}
+	if err := do(ctx, c, log); err != nil {
 		log.Error("funcbroker failed", "error", err)
 		if errors.Is(err, brokerd.ErrConfig) || errors.As(err, new(usageError)) {
 			return exitUsage
@@ -162,6 +169,45 @@ func serve(ctx context.Context, c cli, log hclog.Logger) error {
 			return b.Shutdown(sctx)
 		}
 	}
+}
+
+// writeStockConfig is --stock-config: a nats-server configuration for
+// the broker identity in --dir and the live certificates of --ca-dir.
+func writeStockConfig(c cli, stdout io.Writer) error {
+	if c.CADir == "" {
+		return usageError{errors.New("--stock-config needs --ca-dir, the CA's directory (on the certmaster's host)")}
+	}
+	id, err := identity.Load(c.Dir)
+	if err != nil {
+		return fmt.Errorf("identity: %w", err)
+	}
+	if id.Role() != gofunc.RoleBroker {
+		return usageError{fmt.Errorf("%s holds a %s certificate; the broker needs one of role broker", c.Dir, id.Role())}
+	}
+	a, err := ca.Open(ca.Config{Dir: c.CADir})
+	if err != nil {
+		return fmt.Errorf("CA: %w", err)
+	}
+	certs, err := brokerd.FromCA(a, time.Now())
+	if err != nil {
+		return fmt.Errorf("CA: %w", err)
+	}
+	dir, err := filepath.Abs(c.Dir)
+	if err != nil {
+		return err
+	}
+	conf, err := brokerd.StockConfig{Listen: c.Listen, CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem"),
+		CAFile: filepath.Join(dir, "ca.pem"), Certificates: certs, MaxPayload: int32(c.MaxPayload)}.Write()
+	if err != nil {
+		return err
+	}
+	if c.StockConfig == "-" {
+		_, err = stdout.Write(conf)
+		return err
+	}
+	// It names every certificate holder, but holds no secret: readable
+	// by nats-server's group.
+	return os.WriteFile(c.StockConfig, conf, 0o640)
 }
 
 // savedCertmaster is the certmaster remembered in DIR/certmaster.json

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -141,5 +142,48 @@ func TestServe(t *testing.T) {
 	}
 	if !strings.Contains(errOut.String(), "no certmaster") {
 		t.Errorf("no warning about the CRL without a certmaster:\n%s", errOut.String())
+	}
+}
+
+// --stock-config writes a nats-server configuration with a user per
+// live certificate of --ca-dir; it needs --ca-dir.
+func TestStockConfigFlag(t *testing.T) {
+	root := t.TempDir()
+	caDir := filepath.Join(root, "ca")
+	a, err := ca.Init(ca.Config{Dir: caDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	brokerDir := filepath.Join(root, "broker")
+	bid, err := a.Issue(gofunc.RoleBroker, "broker1", ca.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bid.Save(brokerDir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Issue(gofunc.RoleMinion, "web1.example.org", ca.IssueOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut lockedBuffer
+	if code := run(t.Context(), []string{"--dir", brokerDir, "--stock-config", "-"}, &out, &errOut); code != exitUsage {
+		t.Errorf("without --ca-dir: exit %d\n%s", code, errOut.String())
+	}
+	out, errOut = lockedBuffer{}, lockedBuffer{}
+	if code := run(t.Context(), []string{"--dir", brokerDir, "--stock-config", "-", "--ca-dir", caDir}, &out, &errOut); code != exitOK {
+		t.Fatalf("exit %d\n%s", code, errOut.String())
+	}
+	for _, want := range []string{`user: "CN=web1.example.org,OU=gofunc-minion,O=gofunc"`, `"gf.v1.call.web1_example_org"`,
+		filepath.Join(brokerDir, "key.pem"), "verify_and_map: true", `listen: ":4222"`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("lacks %q:\n%s", want, out.String())
+		}
+	}
+	file := filepath.Join(root, "nats.conf")
+	if code := run(t.Context(), []string{"--dir", brokerDir, "--stock-config", file, "--ca-dir", caDir}, &out, &errOut); code != exitOK {
+		t.Fatalf("to a file: exit %d\n%s", code, errOut.String())
+	}
+	if b, err := os.ReadFile(file); err != nil || !strings.Contains(string(b), "web1_example_org") {
+		t.Errorf("file: %v\n%s", err, b)
 	}
 }
