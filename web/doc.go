@@ -24,13 +24,15 @@
 //
 // Every page has a JSON twin: send Accept: application/json. Pages:
 // Attention (/), Fleet (/fleet, /fleet/NAME), Enrollment (/enrollment),
-// Jobs (/jobs, /jobs/ID and its live stream), Audit (/audit, JSON-lines
-// export at /audit/export) and Run (/run).
+// Jobs (/jobs: the job store's jobs and every call in the audit logs;
+// /jobs/ID and its live stream), Audit (/audit, JSON-lines export at
+// /audit/export), Events (/events and its live stream) and Run (/run).
 //
-// Live streams are server-sent events whose ids are the job store's
-// result numbers: a stream resumes after Last-Event-ID or ?after=N, and
-// a page and its stream share one cursor, so nothing recorded in
-// between is lost.
+// Live streams are server-sent events whose ids are cursors: a job's
+// result numbers in the job store, the minions' event cursors. A stream
+// resumes after Last-Event-ID (or ?after=N, ?since=CURSORS), and a page
+// and its stream share one cursor, so nothing recorded in between is
+// lost or sent twice.
 //
 // The pages are html/template files and htmx (vendored, see
 // static/VENDOR.md) embedded in the binary; there is no JavaScript build

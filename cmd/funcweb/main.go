@@ -1,5 +1,6 @@
 // Command funcweb is gofunc's web dashboard: the fleet, enrollment,
-// jobs with live per-host results, the audit logs and a Run form, over
+// jobs with live per-host results, the audit logs, the minions' events
+// and a Run form, over
 // mutual TLS with the same certificates and roles as the rest of gofunc.
 //
 //	funcweb --dir DIR [--listen 127.0.0.1:51236] [--certmaster HOST:PORT] [--ca-dir CADIR]
