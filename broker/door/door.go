@@ -29,6 +29,7 @@ import (
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/broker"
+	"github.com/gofunc/gofunc/broker/internal/natsconn"
 	"github.com/gofunc/gofunc/internal/xmlrpc"
 	"github.com/gofunc/gofunc/minion"
 )
@@ -83,6 +84,7 @@ type Door struct {
 	cfg    Config
 	srv    *minion.Server
 	nc     *nats.Conn
+	own    bool // Dial made nc: Close closes it
 	name   string
 	log    hclog.Logger
 	sub    *nats.Subscription
@@ -156,7 +158,34 @@ func Open(cfg Config) (*Door, error) {
 	return d, nil
 }
 
-// Close unsubscribes, cancels the calls in flight and waits for them.
+// Dial connects to the broker at urls (nats://HOST:PORT, several for a
+// cluster) with the minion's certificate and opens the door on that
+// connection (cfg.Conn is ignored). A broker that cannot be reached yet
+// is no error: the connection keeps trying, with jitter, for ever, and
+// after every reconnection the broker has the subscription again, so
+// minions come back by themselves when a broker restarts. Close closes
+// the connection too.
+func Dial(ctx context.Context, urls []string, cfg Config) (*Door, error) {
+	if cfg.Server == nil || cfg.Server.CurrentIdentity() == nil {
+		return nil, fmt.Errorf("%w: Server with an identity is required", ErrConfig)
+	}
+	id := cfg.Server.CurrentIdentity()
+	nc, err := natsconn.Connect(ctx, urls, id, natsconn.Options{Name: "minion " + id.Name(), Background: true, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	cfg.Conn = nc
+	d, err := Open(cfg)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	d.own = true
+	return d, nil
+}
+
+// Close unsubscribes, cancels the calls in flight and waits for them
+// (Shutdown the minion first to let them finish).
 func (d *Door) Close() error {
 	err := d.sub.Unsubscribe()
 	if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrBadSubscription) {
@@ -164,6 +193,9 @@ func (d *Door) Close() error {
 	}
 	d.cancel()
 	d.wg.Wait()
+	if d.own {
+		d.nc.Close()
+	}
 	return err
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
+	"github.com/gofunc/gofunc/broker/caller"
 	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/internal/cliconf"
 	"github.com/gofunc/gofunc/internal/clidoc"
@@ -315,7 +316,24 @@ func (e *env) client() *overlord.Client {
 	if err != nil {
 		opts = append(opts, func(*overlord.Config) error { return err })
 	}
+	if len(e.cli.Broker) > 0 {
+		opts = append(opts, e.brokerTransport(id))
+	}
 	return overlord.New(opts...)
+}
+
+// brokerTransport is --broker: calls go through the broker, signed
+// with the overlord's key. A broker that cannot be reached fails every
+// call with the reason.
+func (e *env) brokerTransport(id *identity.Identity) overlord.Option {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tr, err := caller.Dial(ctx, e.cli.Broker, id, caller.Options{Logger: e.log.Named("broker")})
+	if err != nil {
+		return func(*overlord.Config) error { return err }
+	}
+	e.closers = append(e.closers, tr.Close)
+	return overlord.WithTransport(tr)
 }
 
 // selection applies the targeting flags to spec.

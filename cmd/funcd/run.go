@@ -50,7 +50,8 @@ type cli struct {
 	Token           string        `help:"Enrollment token, signed at once by the certmaster. Visible to every local user in ps: prefer --token-file or GOFUNC_TOKEN."`
 	TokenFile       string        `name:"token-file" help:"File holding the enrollment token (keep it 0600)." type:"path"`
 	Name            string        `help:"Minion name (default: host name)."`
-	Listen          string        `help:"Address to serve on (default: the one given at an earlier start, remembered in DIR/funcd.json, else :51234)."`
+	Listen          string        `help:"Address to serve on, or none to open no port at all (with --broker); default: the one given at an earlier start, remembered in DIR/funcd.json, else :51234."`
+	Broker          []string      `placeholder:"URL" help:"Also take calls through this gofunc broker (nats://HOST:4222), dialling out to it (comma-separated or repeated: the brokers of one cluster). With --listen none, the minion is reachable through the broker only."`
 	Advertise       string        `help:"HOST:PORT the overlord should dial (default: the listen address, or NAME:port)."`
 	ACLDir          string        `name:"acl-dir" help:"Directory of *.acl files (default DIR/acl.d when present, else: overlords may call all but dangerous methods)." type:"path"`
 	AuditLog        string        `name:"audit-log" help:"Audit log file (default DIR/audit.log)." type:"path"`
@@ -135,6 +136,9 @@ type daemon struct {
 
 func (d *daemon) run(ctx context.Context) error {
 	d.listenSource = d.resolveListen()
+	if d.Listen == listenNone && len(d.Broker) == 0 && !d.Info && !d.Renew {
+		return errListenNoneNeedsBroker
+	}
 	id, err := d.identity(ctx)
 	if err != nil {
 		return err
@@ -297,6 +301,9 @@ func (d *daemon) advertise(name string) string {
 	if d.Advertise != "" {
 		return d.Advertise
 	}
+	if d.Listen == listenNone {
+		return "" // nothing to dial: the overlord goes through the broker
+	}
 	host, port, err := net.SplitHostPort(d.Listen)
 	if err != nil {
 		return d.Listen
@@ -358,7 +365,17 @@ func (d *daemon) serve(ctx context.Context, srv *minion.Server, trail *audit.Log
 	defer signal.Stop(hup)
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	if d.Listen != listenNone {
+		go func() { errc <- srv.ListenAndServe() }()
+	}
+	dr, err := d.openBroker(ctx, srv, trail)
+	if err != nil {
+		srv.Close()
+		return err
+	}
 	id := srv.CurrentIdentity()
 	d.event(trail, "minion.start", map[string]string{"listen": d.Listen, "serial": serial(id), "pid": strconv.Itoa(os.Getpid())})
 	d.log.Info("serving", "listen", d.Listen, "name", id.Name(), "ca", id.CAFingerprint(), "job_dir", d.jobDir(), "audit_log", d.auditPath(),
@@ -378,7 +395,12 @@ func (d *daemon) serve(ctx context.Context, srv *minion.Server, trail *audit.Log
 			sctx, scancel := context.WithTimeout(context.Background(), d.ShutdownTimeout)
 			err := srv.Shutdown(sctx)
 			scancel()
-			<-errc
+			if dr != nil {
+				_ = dr.Close() // after Shutdown: the calls it took have answered
+			}
+			if d.Listen != listenNone {
+				<-errc
+			}
 			d.event(trail, "minion.stop", map[string]string{"drained": strconv.FormatBool(err == nil)})
 			if errors.Is(err, context.DeadlineExceeded) {
 				d.log.Warn("calls still running at the shutdown timeout were cancelled")

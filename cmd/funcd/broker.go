@@ -1,0 +1,35 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/gofunc/gofunc/audit"
+	"github.com/gofunc/gofunc/broker/door"
+	"github.com/gofunc/gofunc/minion"
+)
+
+// listenNone is --listen none: no HTTPS door, no open port; calls come
+// through the broker only.
+const listenNone = "none"
+
+// errListenNoneNeedsBroker: a minion with no door at all.
+var errListenNoneNeedsBroker = errors.New("--listen none needs --broker: the minion would take no call at all")
+
+// openBroker opens the broker door when --broker is set: the minion
+// dials out to the broker (keeping at it while the broker is down) and
+// takes the calls addressed to it from there.
+func (d *daemon) openBroker(ctx context.Context, srv *minion.Server, trail *audit.Log) (*door.Door, error) {
+	if len(d.Broker) == 0 {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	dr, err := door.Dial(ctx, d.Broker, door.Config{Server: srv, AuditPath: trail.Path(), Logger: d.log.Named("broker")})
+	if err != nil {
+		return nil, err
+	}
+	d.log.Info("taking calls through the broker", "broker", d.Broker)
+	return dr, nil
+}
