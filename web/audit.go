@@ -219,6 +219,29 @@ func matchMinion(pattern string, r audit.Record) bool {
 	return false
 }
 
+// personKeys are the Details that name the person a program acted for:
+// a delegate's call (on_behalf_of, "alice@operator") and a CA action
+// (by).
+var personKeys = []string{"on_behalf_of", "by"}
+
+// matchCaller reports whether the record's caller, or the person it
+// acted for, matches pattern: searching for alice finds her calls
+// through the dashboard, whose certificate is their caller. A person
+// matches by "name@role" or by name alone.
+func matchCaller(pattern string, r audit.Record) bool {
+	if pattern == "" || glob.Match(pattern, r.Caller) {
+		return true
+	}
+	for _, k := range personKeys {
+		v := r.Details[k]
+		name, _, _ := strings.Cut(v, "@")
+		if v != "" && (glob.Match(pattern, v) || glob.Match(pattern, name)) {
+			return true
+		}
+	}
+	return false
+}
+
 // auditRow is a record with the log it came from.
 type auditRow struct {
 	Log string `json:"log"`
@@ -240,6 +263,8 @@ type auditData struct {
 // out. Problems reading a log (a broken chain stops its query) are
 // returned with what was read before them.
 func (d *Dashboard) search(u User, q auditQuery, f audit.Filter, each func(auditRow) error) (problems []string) {
+	caller := f.Caller
+	f.Caller = "" // matched below, on the person too
 	for _, l := range d.cfg.AuditLogs {
 		if q.Log != "" && q.Log != l.Name {
 			continue
@@ -250,7 +275,7 @@ func (d *Dashboard) search(u User, q auditQuery, f audit.Filter, each func(audit
 		}
 		if err == nil {
 			err = audit.Query(files, f, func(rec audit.Record) error {
-				if !matchMinion(q.Minion, rec) || rec.Method != "" && !d.sees(u, rec.Method) {
+				if !matchCaller(caller, rec) || !matchMinion(q.Minion, rec) || rec.Method != "" && !d.sees(u, rec.Method) {
 					return nil
 				}
 				return each(auditRow{Log: l.Name, Record: rec})

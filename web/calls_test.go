@@ -85,6 +85,20 @@ func TestCallsAndMinionHistory(t *testing.T) {
 		t.Errorf("the call's records: %d %v, want %v", st, kinds, want)
 	}
 
+	// The person is found by name, though the dashboard was the caller
+	// (in the call record; its end record names the dashboard alone).
+	if st := e.getJSON(operator, "/audit?log=overlord&caller=operator-user&method=test.add", &recs); st != 200 || len(recs.Rows) != 1 || recs.Rows[0].Kind != audit.KindOverlordCall {
+		t.Errorf("the operator's calls through the dashboard: %d %+v", st, recs.Rows)
+	}
+	for _, r := range recs.Rows {
+		if r.Caller != "funcweb" || r.Details["on_behalf_of"] != "operator-user@operator" {
+			t.Errorf("record %+v", r.Record)
+		}
+	}
+	if st := e.getJSON(operator, "/audit?log=overlord&caller=someone-else&method=test.add", &recs); st != 200 || len(recs.Rows) != 0 {
+		t.Errorf("someone else's calls: %d %+v", st, recs.Rows)
+	}
+
 	var m1, m2 minionData
 	if st := e.getJSON(operator, "/fleet/m1.test", &m1); st != 200 {
 		t.Fatalf("m1's page: %d", st)
