@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/events"
 	"github.com/gofunc/gofunc/identity"
@@ -160,15 +159,8 @@ func (s *Server) runPoll(ctx context.Context, rep *reply, req *request, body cal
 		s.busy(rep, req, fmt.Sprintf("minion busy: %d event polls waiting", cap(s.pollSem)))
 		return
 	}
-	params, err := body.Params()
-	if err != nil {
-		s.reject(rep, req, nil, gofunc.AsFault(err))
-		return
-	}
-	req.params = params
-	args, err := req.meth.args(params)
-	if err != nil {
-		s.reject(rep, req, nil, gofunc.AsFault(err))
+	args, ok := s.decodeArgs(rep, req, body)
+	if !ok {
 		return
 	}
 	s.stats.calls.Add(1)

@@ -223,15 +223,8 @@ func (s *Server) dispatch(ctx context.Context, rep *reply, req *request, body ca
 		s.busy(rep, req, fmt.Sprintf("minion busy: %d calls in flight", cap(s.sem)))
 		return
 	}
-	params, err := body.Params()
-	if err != nil {
-		s.reject(rep, req, nil, gofunc.AsFault(err))
-		return
-	}
-	req.params = params
-	args, err := meth.args(params)
-	if err != nil {
-		s.reject(rep, req, nil, gofunc.AsFault(err))
+	args, ok := s.decodeArgs(rep, req, body)
+	if !ok {
 		return
 	}
 	if async {
@@ -245,6 +238,23 @@ func (s *Server) dispatch(ctx context.Context, rep *reply, req *request, body ca
 	s.stats.calls.Add(1)
 	result, err := s.run(ctx, req, args)
 	s.finish(ctx, rep, req, result, err)
+}
+
+// decodeArgs decodes the call's parameters (kept in req for the audit
+// record) into its method's arguments; a call whose parameters do not
+// decode or fit is rejected, and ok is false.
+func (s *Server) decodeArgs(rep *reply, req *request, body callBody) (args []reflect.Value, ok bool) {
+	params, err := body.Params()
+	if err != nil {
+		s.reject(rep, req, nil, gofunc.AsFault(err))
+		return nil, false
+	}
+	req.params = params
+	if args, err = req.meth.args(params); err != nil {
+		s.reject(rep, req, nil, gofunc.AsFault(err))
+		return nil, false
+	}
+	return args, true
 }
 
 // run calls the method through the interceptor. A panic, in either, is
