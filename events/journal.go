@@ -171,6 +171,18 @@ func Open(dir string, cfg Config) (*Journal, error) {
 // Epoch returns the epoch of the events this Journal writes.
 func (j *Journal) Epoch() string { return j.epoch }
 
+// HeadCursor returns the cursor of the newest event (the zero Cursor
+// when the journal is empty): a reader that starts there gets only the
+// events written after it.
+func (j *Journal) HeadCursor() Cursor {
+	j.mu.RLock()
+	defer j.mu.RUnlock()
+	if len(j.index) == 0 {
+		return Cursor{}
+	}
+	return Cursor{Epoch: j.index[len(j.index)-1].epoch, Seq: j.head, Hash: j.lastHash}
+}
+
 // Dir returns the journal's directory.
 func (j *Journal) Dir() string { return j.dir }
 

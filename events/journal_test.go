@@ -513,3 +513,39 @@ func TestConcurrentEmitAndRead(t *testing.T) {
 		t.Errorf("reader at %d, head %d", tr.Cursor("m1").Seq, j.Stats().Head)
 	}
 }
+
+// HeadCursor is where a reader that wants only what comes next starts:
+// the newest event's cursor, from which Since returns nothing, then
+// exactly the next event.
+func TestHeadCursor(t *testing.T) {
+	j := open(t, t.TempDir(), Config{})
+	if c := j.HeadCursor(); c != (Cursor{}) {
+		t.Fatalf("empty journal: %+v", c)
+	}
+	var last Event
+	for range 3 {
+		var err error
+		if last, err = j.Emit("w", &NagiosState{Plugin: "p", State: "OK"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := j.HeadCursor()
+	if c != (Cursor{Epoch: last.Epoch, Seq: last.Seq, Hash: last.Hash}) {
+		t.Fatalf("head cursor %+v, last event %+v", c, last)
+	}
+	b, err := j.Since(c.Request(0, 0))
+	if err != nil || len(b.Lines) != 0 || b.Reset {
+		t.Fatalf("since the head: %+v, %v", b, err)
+	}
+	next, err := j.Emit("w", &NagiosState{Plugin: "p", State: "CRITICAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err = j.Since(c.Request(0, 0)); err != nil || len(b.Lines) != 1 {
+		t.Fatalf("after one more: %+v, %v", b, err)
+	}
+	evs, err := Receive("m1", b.Lines)
+	if err != nil || evs[0].Seq != next.Seq {
+		t.Fatalf("%+v, %v", evs, err)
+	}
+}
