@@ -3,6 +3,7 @@ package overlord
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -81,6 +82,17 @@ type Config struct {
 	// DialTimeout bounds opening a connection and its TLS handshake;
 	// zero means 5s.
 	DialTimeout time.Duration
+	// MaxHandshakes bounds the new connections (TCP connect and TLS
+	// handshake) in progress at once, below Forks; zero means
+	// 32 × GOMAXPROCS. A handshake is mostly CPU on both ends: hundreds
+	// at once on a small overlord only stretch each one, until the
+	// minion's handshake timeout (or DialTimeout) counts the
+	// overlord's own CPU queue rather than the network (at 5,000 hosts
+	// on 2 cores, a few hosts failed every cold run). A host waiting
+	// for a slot has not dialled yet: only its HostTimeout runs. Raise
+	// it for a fleet far away (each handshake is then mostly round
+	// trips).
+	MaxHandshakes int
 	// IdleTimeout is how long an unused connection to a minion is kept
 	// for reuse; zero means 90s.
 	IdleTimeout time.Duration
@@ -220,6 +232,12 @@ func WithDialTimeout(d time.Duration) Option {
 	return set("dial timeout", func(c *Config) *time.Duration { return &c.DialTimeout }, d)
 }
 
+// WithMaxHandshakes bounds the new connections in progress at once
+// (Config.MaxHandshakes).
+func WithMaxHandshakes(n int) Option {
+	return set("max handshakes", func(c *Config) *int { return &c.MaxHandshakes }, n)
+}
+
 // WithIdleTimeout sets how long an unused connection is kept
 // (Config.IdleTimeout).
 func WithIdleTimeout(d time.Duration) Option {
@@ -286,6 +304,9 @@ func (c *Config) setDefaults() {
 	if c.DialTimeout == 0 {
 		c.DialTimeout = DefaultDialTimeout
 	}
+	if c.MaxHandshakes == 0 {
+		c.MaxHandshakes = 32 * runtime.GOMAXPROCS(0)
+	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
 	}
@@ -317,6 +338,7 @@ func (c *Config) validate() error {
 		{"forks", int64(c.Forks), c.Forks, c.given["forks"]},
 		{"host timeout", int64(c.HostTimeout), c.HostTimeout, c.given["host timeout"]},
 		{"dial timeout", int64(c.DialTimeout), c.DialTimeout, c.given["dial timeout"]},
+		{"max handshakes", int64(c.MaxHandshakes), c.MaxHandshakes, c.given["max handshakes"]},
 		{"idle timeout", int64(c.IdleTimeout), c.IdleTimeout, c.given["idle timeout"]},
 		{"max result bytes", c.MaxResultBytes, c.MaxResultBytes, c.given["max result bytes"]},
 		{"CRL interval", int64(c.CRLInterval), c.CRLInterval, c.given["CRL interval"]},

@@ -39,7 +39,10 @@ type directTransport struct {
 	tlsConfig        *tls.Config // nil when the Client has no identity (then Err is set)
 	dialer           net.Dialer
 	handshakeTimeout time.Duration
-	idleTimeout      time.Duration
+	// handshakes holds a token per new connection in progress (connect
+	// and handshake): Config.MaxHandshakes.
+	handshakes  chan struct{}
+	idleTimeout time.Duration
 	// resolve gives the address to dial for a minion.
 	resolve func(context.Context, Minion) (string, error)
 
@@ -72,9 +75,10 @@ var (
 	writePool  = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 )
 
-func newDirectTransport(tlsConfig *tls.Config, dialTimeout, idleTimeout time.Duration,
+func newDirectTransport(tlsConfig *tls.Config, dialTimeout, idleTimeout time.Duration, maxHandshakes int,
 	resolve func(context.Context, Minion) (string, error)) *directTransport {
 	return &directTransport{
+		handshakes:       make(chan struct{}, max(1, maxHandshakes)),
 		tlsConfig:        tlsConfig,
 		dialer:           net.Dialer{Timeout: dialTimeout},
 		handshakeTimeout: dialTimeout,
@@ -252,6 +256,16 @@ func (d *directTransport) dial(ctx context.Context, to Minion) (*minionConn, err
 	addr, err := d.resolve(ctx, to)
 	if err != nil {
 		return nil, err
+	}
+	// A slot first, then connect: the minion's handshake timeout starts
+	// when it accepts, so the wait must come before.
+	select {
+	case d.handshakes <- struct{}{}:
+		defer func() { <-d.handshakes }()
+	case <-ctx.Done():
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("waiting to connect: %w", err)
 	}
 	raw, err := d.dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {

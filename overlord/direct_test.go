@@ -325,3 +325,57 @@ func TestDirectRefusesLineBreaksInOnBehalfOf(t *testing.T) {
 		t.Fatalf("the minion received %d requests on %d connections", len(got), rm.accepted())
 	}
 }
+
+// The overlord opens at most MaxHandshakes connections at once: a host
+// waiting for a slot has not connected yet, so a minion's handshake
+// timeout never counts the overlord's queue. Four minions that accept
+// and never answer the handshake, one slot: the first holds it until
+// the host timeout, which has then (all but) ended the others' calls
+// too, so one is connected to (two if a host's deadline, set a few
+// microseconds later, is still ahead when the slot frees), never four.
+func TestDirectBoundsHandshakesInProgress(t *testing.T) {
+	t.Parallel()
+	f := fleettest.Start(t, fleettest.Config{Minions: 1})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var list overlord.Static
+	for i := range 4 {
+		list = append(list, overlord.Minion{Name: "hole" + strconv.Itoa(i) + ".test", Addr: ln.Addr().String()})
+	}
+	c := f.Client(overlord.WithMinions(list), overlord.WithMaxHandshakes(1),
+		overlord.WithHostTimeout(time.Second), overlord.WithDialTimeout(time.Minute))
+	res, err := c.Targets("*").Call(t.Context(), "test", "ping")
+	if err == nil {
+		t.Fatal("calls to minions that never finish the handshake succeeded")
+	}
+	for name, r := range res {
+		if !errors.Is(r.Err, overlord.ErrTimeout) && !errors.Is(r.Err, overlord.ErrUnreachable) {
+			t.Errorf("%s: %v, want a timeout (or unreachable, a dial cut short by the host timeout)", name, r.Err)
+		}
+	}
+	// Every connection made is in the listener's queue by now
+	// (loopback): take them all.
+	connects := 0
+	_ = ln.(*net.TCPListener).SetDeadline(time.Now().Add(500 * time.Millisecond))
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			break
+		}
+		conn.Close()
+		connects++
+	}
+	if connects < 1 || connects > 2 {
+		t.Fatalf("%d connections made to 4 hosts with one handshake slot, want 1 (or 2)", connects)
+	}
+}
+
+func TestMaxHandshakesMustBePositive(t *testing.T) {
+	c := overlord.New(overlord.WithMinions(overlord.Static{}), overlord.WithMaxHandshakes(-1))
+	if _, err := c.Targets("*").Call(t.Context(), "test", "ping"); err == nil || !strings.Contains(err.Error(), "max handshakes") {
+		t.Fatalf("WithMaxHandshakes(-1): %v, want an error naming it", err)
+	}
+}

@@ -75,7 +75,7 @@ func (c *Client) newDirectTransport() *directTransport {
 		tlsCfg.ClientSessionCache = tls.NewLRUClientSessionCache(4096)
 		tlsCfg.VerifyConnection = minionOnly(tlsCfg.VerifyConnection)
 	}
-	return newDirectTransport(tlsCfg, c.cfg.DialTimeout, c.cfg.IdleTimeout, c.resolve)
+	return newDirectTransport(tlsCfg, c.cfg.DialTimeout, c.cfg.IdleTimeout, c.cfg.MaxHandshakes, c.resolve)
 }
 
 // minionOnly adds to a TLS connection check (chain, name, CRL) that
