@@ -370,10 +370,9 @@ func chunkStart(seq, chunk int) int { return (seq - 1) * chunk }
 // replayCache remembers the ids of signed calls until their deadline
 // (plus the skew) has passed; a call whose id it holds is a replay.
 type replayCache struct {
-	mu      sync.Mutex
-	ids     map[string]time.Time // id → when it may be forgotten
-	nextGC  time.Time
-	reseeds int
+	mu     sync.Mutex
+	ids    map[string]time.Time // id → when it may be forgotten
+	nextGC time.Time
 }
 
 // add records id until expiry and reports whether it was new.
