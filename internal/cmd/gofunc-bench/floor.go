@@ -68,6 +68,9 @@ type phaseResult struct {
 	Hosts []time.Duration `json:"hosts_ns"`
 	CPU   time.Duration   `json:"cpu_ns"` // the process's CPU during the fan-out
 	Err   string          `json:"error,omitempty"`
+	// Failed hosts, and the first failure.
+	Failed       int    `json:"failed,omitempty"`
+	FirstFailure string `json:"first_failure,omitempty"`
 }
 
 // runFloorClient is the floor's client process: it reads the fleet
@@ -182,7 +185,8 @@ func (fc *floorClient) fanout(tr *http.Transport) phaseResult {
 	_ = g.Wait()
 	res := phaseResult{Wall: time.Since(start), Hosts: hosts, CPU: cpuTime() - cpu0}
 	if n := failed.Load(); n > 0 {
-		res.Err = fmt.Sprintf("%d of %d hosts failed; first: %v", n, len(fc.hosts), firstErr.Load())
+		res.Failed = int(n)
+		res.FirstFailure = fmt.Sprintf("%d of %d hosts failed; first: %v", n, len(fc.hosts), firstErr.Load())
 	}
 	return res
 }

@@ -25,6 +25,10 @@ type phase struct {
 	name          string
 	floor, gofunc []time.Duration
 	hosts         []time.Duration // every host's Result.Duration, gofunc
+	// Hosts that failed, over all runs: a run with failed hosts still
+	// counts (its time is the fan-out's), and the failures are
+	// reported beside it.
+	gofuncFailed, floorFailed int
 	// CPU per run of the overlord's process and of the floor client's.
 	gofuncCPU, floorCPU time.Duration
 }
@@ -332,7 +336,11 @@ func (b *bench) gofuncRun(ctx context.Context, p *phase, c *overlord.Client, mod
 	cpu0, start := cpuTime(), time.Now()
 	res, err := c.Targets("*").Call(ctx, module, method, args...)
 	d := time.Since(start)
-	if err != nil {
+	var callErr *overlord.CallError
+	if errors.As(err, &callErr) {
+		p.gofuncFailed += callErr.Failed
+		fmt.Fprintf(os.Stderr, "bench: N=%d %s: %v\n", b.n, p.name, err)
+	} else if err != nil {
 		return fmt.Errorf("%s: %w", p.name, err)
 	}
 	p.gofunc = append(p.gofunc, d)
@@ -354,6 +362,10 @@ func (b *bench) floorRun(p *phase, op string) error {
 	}
 	if res.Err != "" {
 		return fmt.Errorf("floor %s: %s", op, res.Err)
+	}
+	if res.Failed > 0 {
+		p.floorFailed += res.Failed
+		fmt.Fprintf(os.Stderr, "bench: N=%d floor %s: %s\n", b.n, op, res.FirstFailure)
 	}
 	p.floor = append(p.floor, res.Wall)
 	p.floorCPU += res.CPU / time.Duration(b.o.runs)

@@ -10,16 +10,16 @@ import (
 func report(r *sizeResult) {
 	fmt.Printf("\nN=%d: fleet set up in %s (CPU %s, %d minion processes); load average %.2f at the start, %.2f at the end\n",
 		r.n, short(r.setup), short(r.setupCPU), r.shards, r.loadStart, r.loadEnd)
-	fmt.Printf("  %-22s %10s %10s %6s %10s %10s %10s %12s %10s\n", "phase", "floor p50", "gofunc p50", "ratio",
-		"gofunc p99", "host p50", "host p99", "overlord CPU", "floor CPU")
+	fmt.Printf("  %-22s %10s %10s %6s %10s %10s %10s %12s %10s %7s\n", "phase", "floor p50", "gofunc p50", "ratio",
+		"gofunc p99", "host p50", "host p99", "overlord CPU", "floor CPU", "failed")
 	for _, p := range r.phases {
 		ratio := "-"
 		if len(p.floor) > 0 {
 			ratio = fmt.Sprintf("%.2f", p.ratio())
 		}
-		fmt.Printf("  %-22s %10s %10s %6s %10s %10s %10s %12s %10s\n", p.name, short(pct(p.floor, 50)),
+		fmt.Printf("  %-22s %10s %10s %6s %10s %10s %10s %12s %10s %7s\n", p.name, short(pct(p.floor, 50)),
 			short(pct(p.gofunc, 50)), ratio, short(pct(p.gofunc, 99)), short(pct(p.hosts, 50)), short(pct(p.hosts, 99)),
-			short(p.gofuncCPU), short(p.floorCPU))
+			short(p.gofuncCPU), short(p.floorCPU), fmt.Sprintf("%d/%d", p.gofuncFailed, p.floorFailed))
 	}
 	m := r.overlord
 	fmt.Printf("  overlord: heap in use %.1f MiB, stacks %.1f MiB, Go sys %.1f MiB, RSS %.1f MiB, peak RSS %.1f MiB, %d goroutines",
@@ -78,6 +78,18 @@ func growthTable(w io.Writer, results []*sizeResult) {
 		}
 		fmt.Fprintln(w)
 	}
+	fmt.Fprintf(w, "| hosts failed, gofunc/floor (all runs, all phases) |")
+	for _, r := range results {
+		g, f := 0, 0
+		for _, p := range r.phases {
+			g, f = g+p.gofuncFailed, f+p.floorFailed
+		}
+		fmt.Fprintf(w, " %d/%d |", g, f)
+	}
+	for range results {
+		fmt.Fprintf(w, " |")
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "| load average (start–end) |")
 	for _, r := range results {
 		fmt.Fprintf(w, " %.1f–%.1f |", r.loadStart, r.loadEnd)
