@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/broker/brokerd"
+	"github.com/gofunc/gofunc/broker/caller"
+	"github.com/gofunc/gofunc/broker/door"
+	"github.com/gofunc/gofunc/ca"
+	"github.com/gofunc/gofunc/identity"
+	"github.com/gofunc/gofunc/minion"
+	"github.com/gofunc/gofunc/overlord"
+)
+
+// -transport broker: the minions dial out to a gofunc broker (brokerd,
+// in a process of its own so that the overlord's figures stay its own)
+// and the overlord's calls go through it, signed both ways.
+func init() { transports["broker"] = brokerBench{} }
+
+// brokerEnv, set in the environment, makes the bench run as the broker
+// process (see brokerBench.start) instead of its usual self.
+const brokerEnv = "GOFUNC_BENCH_BROKER_DIR"
+
+func init() {
+	if dir := os.Getenv(brokerEnv); dir != "" {
+		if err := runBroker(dir); err != nil {
+			fmt.Fprintln(os.Stderr, "bench broker:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+}
+
+type brokerBench struct{}
+
+// brokerDir holds the broker's identity and its URL (file "url").
+func brokerDir(dir string) string { return filepath.Join(dir, "broker") }
+
+func brokerURL(dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(brokerDir(dir), "url"))
+	return strings.TrimSpace(string(b)), err
+}
+
+// start issues the broker's certificate, starts the broker process on a
+// free loopback port and waits until it takes connections. stop prints
+// the broker's peak RSS on stderr and stops it.
+func (brokerBench) start(ctx context.Context, dir string) (func() error, error) {
+	authority, err := ca.Open(ca.Config{Dir: filepath.Join(dir, "ca")})
+	if err != nil {
+		return nil, err
+	}
+	id, err := authority.Issue(gofunc.RoleBroker, "broker.bench", ca.IssueOptions{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	if err != nil {
+		return nil, err
+	}
+	if err := id.Save(brokerDir(dir)); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	if err := os.WriteFile(filepath.Join(brokerDir(dir), "url"), []byte("nats://"+addr+"\n"), 0o644); err != nil {
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), brokerEnv+"="+brokerDir(dir))
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	for deadline := time.Now().Add(time.Minute); ; {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return nil, fmt.Errorf("broker did not start: %w", err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a port another process opens
+	}
+	stop := func() error {
+		fmt.Fprintf(os.Stderr, "broker process: peak RSS %.1f MiB\n", procStatusOf(cmd.Process.Pid, "VmHWM")/1024)
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		return cmd.Wait()
+	}
+	return stop, nil
+}
+
+// serve starts srv without a listener and opens its broker door (one
+// broker connection per minion, as on a real fleet).
+func (brokerBench) serve(ctx context.Context, dir string, i int, _ net.IP, _ *identity.Identity, srv *minion.Server) (overlord.Minion, error) {
+	url, err := brokerURL(dir)
+	if err != nil {
+		return overlord.Minion{}, err
+	}
+	if err := srv.Start(); err != nil {
+		return overlord.Minion{}, err
+	}
+	if _, err := door.Dial(ctx, []string{url}, door.Config{Server: srv}); err != nil {
+		return overlord.Minion{}, fmt.Errorf("minion %d: %w", i, err)
+	}
+	return overlord.Minion{Name: minionName(i)}, nil
+}
+
+// clientOptions routes the overlord's calls through the broker.
+func (brokerBench) clientOptions(ctx context.Context, dir string, id *identity.Identity) ([]overlord.Option, error) {
+	url, err := brokerURL(dir)
+	if err != nil {
+		return nil, err
+	}
+	t, err := caller.Dial(ctx, []string{url}, id, caller.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return []overlord.Option{overlord.WithTransport(t)}, nil
+}
+
+// runBroker is the broker process: brokerd with the identity in dir,
+// on the URL in dir/url, until SIGTERM.
+func runBroker(dir string) error {
+	id, err := identity.Load(dir)
+	if err != nil {
+		return err
+	}
+	url, err := os.ReadFile(filepath.Join(dir, "url"))
+	if err != nil {
+		return err
+	}
+	listen := strings.TrimPrefix(strings.TrimSpace(string(url)), "nats://")
+	b, err := brokerd.New(brokerd.Config{Identity: id, Listen: listen})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer cancel()
+	if err := b.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	if err := b.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+// procStatusOf reads a kB figure from /proc/PID/status.
+func procStatusOf(pid int, key string) float64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if rest, ok := strings.CutPrefix(s.Text(), key+":"); ok {
+			var kb float64
+			_, _ = fmt.Sscanf(strings.TrimSpace(rest), "%f", &kb)
+			return kb
+		}
+	}
+	return 0
+}
