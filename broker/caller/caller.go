@@ -44,7 +44,7 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultAckTimeout     = 5 * time.Second
+	DefaultAckTimeout     = 10 * time.Second
 	DefaultMaxAnswerBytes = 64 << 20
 	// DefaultDeadline is a call's deadline when its context has none.
 	DefaultDeadline = time.Minute
@@ -71,7 +71,7 @@ var (
 // Options tune a Transport. Zero fields mean the defaults noted.
 type Options struct {
 	// AckTimeout is how long a minion has to acknowledge a call before
-	// it counts as unreachable; default DefaultAckTimeout (5s), at most
+	// it counts as unreachable; default DefaultAckTimeout (10s), at most
 	// the call's deadline.
 	AckTimeout time.Duration
 	// MaxAnswerBytes bounds one answer (all its frames); default
