@@ -40,6 +40,7 @@ func (a *clientAuth) Check(c server.ClientAuthentication) bool {
 		}
 	}
 	if err != nil {
+		b.counts.refused.Add(1)
 		b.log.Warn("connection refused", "remote", addrOf(c), "error", err)
 		return false
 	}
@@ -68,6 +69,7 @@ func (a *routeAuth) Check(c server.ClientAuthentication) bool {
 		err = a.b.checkBroker(cert)
 	}
 	if err != nil {
+		a.b.counts.refused.Add(1)
 		a.b.log.Warn("route refused", "remote", addrOf(c), "error", err)
 		return false
 	}
@@ -124,6 +126,7 @@ func (b *Broker) Recheck() int {
 		}
 		if err := b.srv.DisconnectClientByID(id); err == nil {
 			dropped++
+			b.counts.dropped.Add(1)
 			b.log.Warn("revoked certificate disconnected", "role", identity.RoleOf(cert),
 				"name", cert.Subject.CommonName, "serial", cert.SerialNumber.Text(16))
 		}
@@ -178,6 +181,16 @@ func (t *connTable) remove(id uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.m, id)
+}
+
+// removeIfOld forgets id unless it was admitted within pruneGrace (a
+// leaf node is admitted before nats-server lists it).
+func (t *connTable) removeIfOld(id uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e, ok := t.m[id]; ok && time.Since(e.added) > pruneGrace {
+		delete(t.m, id)
+	}
 }
 
 func (t *connTable) snapshot() map[uint64]*x509.Certificate {

@@ -125,6 +125,7 @@ type Broker struct {
 	logs      *natsLogger
 	refresher *identity.Refresher
 	conns     connTable
+	counts    counters
 
 	startOnce, stopOnce sync.Once
 }
@@ -326,7 +327,7 @@ func (b *Broker) Start(ctx context.Context) error {
 }
 
 func (b *Broker) start(ctx context.Context) error {
-	if st := b.id.CRLStatus(); b.cfg.Certmaster == "" && st.Number < 0 {
+	if st := b.id.CRLStatus(); b.cfg.Certmaster == "" && !st.Installed {
 		b.log.Warn("no CRL and no certmaster: revoked certificates are admitted")
 	}
 	b.srv.Start()

@@ -17,12 +17,14 @@ import (
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/broker/brokerd"
+	"github.com/gofunc/gofunc/broker/brokerd/brokermetrics"
 	"github.com/gofunc/gofunc/ca"
 	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/internal/certmasterfile"
 	"github.com/gofunc/gofunc/internal/cliconf"
 	"github.com/gofunc/gofunc/internal/clidoc"
 	"github.com/gofunc/gofunc/internal/version"
+	"github.com/gofunc/gofunc/metrics"
 )
 
 // Exit codes.
@@ -47,6 +49,7 @@ type cli struct {
 	Certmaster       string        `help:"Certmaster HOST:PORT to fetch the CRL from (default: the one in DIR/certmaster.json, if any)."`
 	CRLRefresh       time.Duration `name:"crl-refresh" help:"How often to fetch the CRL from the certmaster." default:"30s"`
 	MonitorListen    string        `name:"monitor-listen" help:"Loopback address for nats-server's monitoring endpoints (plain HTTP: /varz, /connz, /routez, /healthz). Default: off." placeholder:"127.0.0.1:8222"`
+	MetricsListen    string        `name:"metrics-listen" placeholder:"127.0.0.1:PORT" help:"Serve Prometheus /metrics without TLS on this loopback address: clients by role, routes, leaf nodes, traffic, refusals, CRL. Default: off."`
 	JetStream        bool          `name:"jetstream" help:"Turn NATS JetStream on (no role is granted its subjects yet)."`
 	StoreDir         string        `name:"store-dir" help:"JetStream's directory (default DIR/jetstream)." type:"path"`
 	MaxPayload       cliconf.Size  `name:"max-payload" help:"Largest message (bytes, or with a unit: 1MiB, 8MiB); larger answers are chunked by the transport." default:"1MiB"`
@@ -146,8 +149,24 @@ func serve(ctx context.Context, c cli, log hclog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if c.MetricsListen != "" {
+		if err := metrics.CheckLoopback(c.MetricsListen); err != nil {
+			return usageError{err}
+		}
+	}
 	if err := b.Start(ctx); err != nil {
 		return err
+	}
+	if c.MetricsListen != "" {
+		mln, err := metrics.Listen(c.MetricsListen)
+		if err != nil {
+			b.Shutdown(context.Background())
+			return usageError{err}
+		}
+		reg := metrics.NewRegistry()
+		reg.MustRegister(brokermetrics.New(b))
+		stop := metrics.Serve(mln, metrics.Handler(reg), log.Named("metrics"))
+		defer stop()
 	}
 	log.Info("serving", "clients", b.ClientURL(), "cluster", b.ClusterURL(), "leaf", b.LeafURL(),
 		"identity", id.Name(), "version", version.Read().String())

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,7 +102,7 @@ func TestServe(t *testing.T) {
 	if err := bid.Save(brokerDir); err != nil {
 		t.Fatal(err)
 	}
-	for _, bad := range [][]string{{"--routes", "nats://127.0.0.1:6222"}, {"--monitor-listen", "0.0.0.0:8222"}, {"--listen", "nowhere"}} {
+	for _, bad := range [][]string{{"--routes", "nats://127.0.0.1:6222"}, {"--monitor-listen", "0.0.0.0:8222"}, {"--metrics-listen", "0.0.0.0:9100"}, {"--listen", "nowhere"}} {
 		errOut = lockedBuffer{}
 		if code := run(t.Context(), append([]string{"--dir", brokerDir}, bad...), &errOut, &errOut); code != exitUsage {
 			t.Errorf("%v: exit %d, want %d\n%s", bad, code, exitUsage, errOut.String())
@@ -113,10 +115,18 @@ func TestServe(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := mln.Addr().String()
+	mln.Close()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan int, 1)
 	errOut = lockedBuffer{}
-	go func() { done <- run(ctx, []string{"--dir", brokerDir, "--listen", addr}, &errOut, &errOut) }()
+	go func() {
+		done <- run(ctx, []string{"--dir", brokerDir, "--listen", addr, "--metrics-listen", metricsAddr}, &errOut, &errOut)
+	}()
 	var nc *nats.Conn
 	for deadline := time.Now().Add(time.Minute); ; {
 		nc, err = nats.Connect("nats://"+addr, nats.Secure(mid.ClientTLSConfig("")))
@@ -134,6 +144,15 @@ func TestServe(t *testing.T) {
 	if bad, err := nats.Connect("nats://"+addr, nats.Secure(&tls.Config{InsecureSkipVerify: true})); err == nil { //nolint:gosec // the refusal under test
 		bad.Close()
 		t.Error("a client without a certificate was admitted")
+	}
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `gofunc_broker_clients{role="minion"} 1`) {
+		t.Errorf("metrics lack the minion connected:\n%s", body)
 	}
 	nc.Close()
 	cancel()
