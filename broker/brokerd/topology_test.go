@@ -109,6 +109,33 @@ func TestSiteLeafNode(t *testing.T) {
 	callUntilReceived(t, alice, broker.BroadcastAll, bcast)
 	callUntilReceived(t, minion, broker.ReplyInbox(aliceID.Leaf())+".1", answers)
 	callUntilReceived(t, minion, subject(t, broker.EventSubject, "pos1.shop.example.org")+".hello", events)
+
+	// A site may not send calls into the hub: an overlord connected to
+	// the site broker does not reach a minion on the hub. Its call goes
+	// over the leaf connection before the site minion's next event, so
+	// once the event has reached the hub and the hub minion's connection
+	// is flushed, the call would be there.
+	hubMinion := mustDial(t, hub.ClientURL(), c.issue(gofunc.RoleMinion, "core1.example.org"))
+	hubCalls, err := hubMinion.SubscribeSync(subject(t, broker.CallSubject, "core1.example.org"))
+	must(t, err)
+	hubMinion.flush(t)
+	callUntilReceived(t, alice, hubCalls.Subject, hubCalls) // the hub's own path works
+	siteOverlord := mustDial(t, site.ClientURL(), c.issue(gofunc.RoleOverlord, "mallory"))
+	for i := 0; i < 10; i++ {
+		must(t, siteOverlord.Publish(hubCalls.Subject, []byte("from the site")))
+	}
+	siteOverlord.flush(t)
+	callUntilReceived(t, minion, subject(t, broker.EventSubject, "pos1.shop.example.org")+".bye", events)
+	hubMinion.flush(t)
+	for {
+		m, err := hubCalls.NextMsg(10 * time.Millisecond)
+		if err != nil {
+			break
+		}
+		if string(m.Data) == "from the site" {
+			t.Fatal("a call from the site crossed into the hub")
+		}
+	}
 }
 
 // fakeConn is the connection nats-server hands an authenticator: a
