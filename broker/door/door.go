@@ -199,10 +199,16 @@ func (d *Door) Close() error {
 	return err
 }
 
-// receive runs on the subscription's goroutine: it takes a handler slot
-// (waiting when all are busy, which leaves messages in the buffer) and
-// handles the call on its own goroutine.
+// receive runs on the subscription's goroutine: it acknowledges the
+// call at once (the caller learns the minion is there, before any check
+// or queueing costs time), takes a handler slot (waiting when all are
+// busy, which leaves messages in the buffer) and handles the call on
+// its own goroutine.
 func (d *Door) receive(msg *nats.Msg) {
+	if id := msg.Header.Get(broker.HeaderID); id != "" && strings.HasPrefix(msg.Reply, broker.ReplyPrefix) &&
+		strings.HasSuffix(msg.Reply, "."+id) {
+		d.ack(msg.Reply, id)
+	}
 	select {
 	case d.sem <- struct{}{}:
 	case <-d.ctx.Done():
@@ -251,9 +257,6 @@ func (d *Door) serve(msg *nats.Msg) {
 		}
 	}
 	answerable := refusal == nil || !(errors.Is(refusal, broker.ErrReplyTo) || errors.Is(refusal, broker.ErrSignature))
-	if answerable && refusal == nil {
-		d.ack(msg.Reply, sc.ID)
-	}
 	ctx, cancel := context.WithDeadline(d.ctx, sc.Deadline)
 	defer cancel()
 	rep := d.srv.Handle(ctx, in)
@@ -317,9 +320,11 @@ func methodOf(body []byte, limit int64) (string, error) {
 	return r.Method(), nil
 }
 
-// ack tells the caller the call reached a live minion (frame 0). It is
-// not signed: a forged acknowledgement can only make a missing minion
-// look slow (timeout instead of unreachable), never forge an answer.
+// ack tells the caller the call reached a live minion (frame 0), before
+// any check. It is not signed: a forged acknowledgement can only make a
+// missing minion look slow (timeout instead of unreachable), never
+// forge an answer; and a call refused without an answer (bad
+// signature, redirected) ends in a timeout.
 func (d *Door) ack(reply, id string) {
 	h := nats.Header{}
 	h.Set(broker.HeaderVersion, broker.Version)
