@@ -250,6 +250,10 @@ func TestDirectIdleConnectionClosedByMinionIsReplaced(t *testing.T) {
 // the result. A change that adds per-host allocations to the warm path
 // fails here; raise the ceiling only knowingly.
 func TestWarmCallAllocationCeiling(t *testing.T) {
+	if raceEnabled {
+		// 24.1 under -race at 8a4dab0 already, 18.9 without.
+		t.Skip("allocation counts are not meaningful under the race detector; run go test -run TestWarmCallAllocationCeiling ./overlord without -race")
+	}
 	const hosts = 16
 	const ceiling = 24 // per host per call; measured 18.9 (go1.26.8) when it was set
 	f := fleettest.Start(t, fleettest.Config{Minions: 1})

@@ -1,0 +1,5 @@
+//go:build !race
+
+package overlord_test
+
+const raceEnabled = false
