@@ -12,10 +12,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/gofunc/gofunc"
@@ -102,6 +107,48 @@ func browser(t *testing.T, ctx context.Context) context.Context {
 	return bctx
 }
 
+// watchConsole collects what the browser reports as wrong with the
+// pages: a Content-Security-Policy violation (an inline script or style
+// the policy refused, which would be a feature silently not working),
+// an uncaught JavaScript exception, any console error. The returned
+// function lists them so far.
+func watchConsole(t *testing.T, b context.Context) func() []string {
+	var mu sync.Mutex
+	var seen []string
+	add := func(s string) {
+		mu.Lock()
+		seen = append(seen, s)
+		mu.Unlock()
+	}
+	err := chromedp.Listen(b, func(ev any) {
+		switch e := ev.(type) {
+		case *cdplog.EventEntryAdded:
+			if e.Entry.Level == cdplog.EntryLevelError || strings.Contains(e.Entry.Text, "Content Security Policy") {
+				add(fmt.Sprintf("%s %s: %s (%s)", e.Entry.Level, e.Entry.Source, e.Entry.Text, e.Entry.URL))
+			}
+		case *runtime.EventExceptionThrown:
+			add(fmt.Sprintf("exception: %s at %s:%d", e.ExceptionDetails.Text, e.ExceptionDetails.URL, e.ExceptionDetails.LineNumber))
+		case *runtime.EventConsoleAPICalled:
+			if e.Type == runtime.ConsoleAPICalledTypeError {
+				add(fmt.Sprintf("console.error with %d arguments", len(e.Args)))
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, enable := range []cdp.Command[cdp.Empty, cdp.Empty]{cdplog.Enable, runtime.Enable} {
+		if _, err := chromedp.Call(b, enable, cdp.Empty{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(seen)
+	}
+}
+
 // shoot writes a PNG of the whole page.
 func shoot(t *testing.T, ctx context.Context, dir, name string) {
 	t.Helper()
@@ -160,6 +207,12 @@ func TestBrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	b := browser(t, ctx)
+	problems := watchConsole(t, b)
+	defer func() {
+		for _, p := range problems() {
+			t.Errorf("the browser reported: %s", p)
+		}
+	}()
 	viewer := e.proxy(t, e.users[gofunc.RoleViewer])
 	operator := e.proxy(t, e.users[gofunc.RoleOperator])
 	admin := e.proxy(t, e.users[gofunc.RoleAdmin])

@@ -167,6 +167,8 @@ func (d *Dashboard) static(w http.ResponseWriter, r *http.Request, u User) {
 		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 	case ".css":
 		w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	case ".svg":
+		w.Header().Set("Content-Type", "image/svg+xml")
 	default:
 		d.notFound(w, r, u)
 		return
