@@ -193,3 +193,38 @@ func records(t *testing.T, path string, f audit.Filter) []audit.Record {
 	}
 	return out
 }
+
+// A minion revoked after its answers were verified (and remembered) is
+// refused once the overlord holds the new CRL.
+func TestRevokedMinionAfterCachedAnswers(t *testing.T) {
+	t.Parallel()
+	f := brokertest.Start(t, fleettest.Config{Minions: 2, Subnet: "127.0.5"})
+	admin, err := f.CA.Issue(gofunc.RoleOverlord, "admin2", ca.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.ClientAs(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Targets("*").Call(t.Context(), "test", "ping"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.CA.Revoke("m1.test", ca.ReasonKeyCompromise); err != nil {
+		t.Fatal(err)
+	}
+	crl, err := f.CA.CRL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.SetCRL(crl); err != nil {
+		t.Fatal(err)
+	}
+	res, _ := c.Targets("*").Call(t.Context(), "test", "ping")
+	if r := res["m1.test"]; !errors.Is(r.Err, overlord.ErrUntrusted) {
+		t.Errorf("revoked m1: %v, want untrusted", r.Err)
+	}
+	if r := res["m2.test"]; r.Err != nil {
+		t.Errorf("m2: %v", r.Err)
+	}
+}

@@ -95,6 +95,49 @@ type Transport struct {
 	mu      sync.Mutex
 	pending map[string]*pending
 	closed  bool
+
+	peers peerCache
+}
+
+// peerCache remembers the minion certificates already verified, so that
+// a warm fan-out walks each chain once rather than per answer: an entry
+// holds while the CRL is the one it was checked against and the
+// certificate has not expired.
+type peerCache struct {
+	mu sync.Mutex
+	m  map[string]cachedPeer // by certificate DER
+}
+
+type cachedPeer struct {
+	peer gofunc.Peer
+	crl  int64
+}
+
+// maxCachedPeers bounds the cache; past it, it starts over.
+const maxCachedPeers = 1 << 16
+
+// verifyPeer is identity.VerifyPeer with the cache.
+func (t *Transport) verifyPeer(cert *x509.Certificate) (gofunc.Peer, error) {
+	crl := t.id.CRLNumber()
+	key := string(cert.Raw)
+	c := &t.peers
+	c.mu.Lock()
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if ok && e.crl == crl && time.Now().Before(cert.NotAfter) {
+		return e.peer, nil
+	}
+	peer, err := t.id.VerifyPeer(cert)
+	if err != nil {
+		return peer, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxCachedPeers {
+		c.m = make(map[string]cachedPeer)
+	}
+	c.m[key] = cachedPeer{peer: peer, crl: crl}
+	c.mu.Unlock()
+	return peer, nil
 }
 
 var _ overlord.Transport = (*Transport)(nil)
@@ -346,7 +389,7 @@ func (t *Transport) verify(to overlord.Minion, m *nats.Msg, body []byte, request
 	if err := sr.CheckBody(body); err != nil {
 		return ans, fmt.Errorf("%w: %w", ErrForged, err)
 	}
-	peer, err := t.id.VerifyPeer(sr.Cert)
+	peer, err := t.verifyPeer(sr.Cert)
 	if err != nil {
 		var unknown x509.UnknownAuthorityError
 		if errors.As(err, &unknown) || errors.Is(err, identity.ErrRevoked) {
