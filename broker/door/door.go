@@ -184,6 +184,10 @@ func Dial(ctx context.Context, urls []string, cfg Config) (*Door, error) {
 	return d, nil
 }
 
+// Conn is the door's connection to the broker (made by Dial, or
+// Config.Conn), for what else the minion sends there: PublishEvents.
+func (d *Door) Conn() *nats.Conn { return d.nc }
+
 // Close unsubscribes, cancels the calls in flight and waits for them
 // (Shutdown the minion first to let them finish).
 func (d *Door) Close() error {

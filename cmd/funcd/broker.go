@@ -33,3 +33,12 @@ func (d *daemon) openBroker(ctx context.Context, srv *minion.Server, trail *audi
 	d.log.Info("taking calls through the broker", "broker", d.Broker)
 	return dr, nil
 }
+
+// publishEvents pushes the journal's new events through the broker
+// door's connection (nothing without --broker).
+func (d *daemon) publishEvents(dr *door.Door, rep *reporting, name string) (*door.Events, error) {
+	if dr == nil {
+		return nil, nil
+	}
+	return door.PublishEvents(door.EventsConfig{Journal: rep.journal, Conn: dr.Conn(), Name: name, Logger: d.log.Named("broker")})
+}

@@ -377,6 +377,15 @@ func (d *daemon) serve(ctx context.Context, srv *minion.Server, trail *audit.Log
 		return err
 	}
 	id := srv.CurrentIdentity()
+	pub, err := d.publishEvents(dr, rep, id.Name())
+	if err != nil {
+		srv.Close()
+		_ = dr.Close()
+		return err
+	}
+	if pub != nil {
+		defer pub.Close() // closed before the door on shutdown; this is for the other returns
+	}
 	d.event(trail, "minion.start", map[string]string{"listen": d.Listen, "serial": serial(id), "pid": strconv.Itoa(os.Getpid())})
 	d.log.Info("serving", "listen", d.Listen, "name", id.Name(), "ca", id.CAFingerprint(), "job_dir", d.jobDir(), "audit_log", d.auditPath(),
 		"events_dir", d.eventsDir())
@@ -395,6 +404,9 @@ func (d *daemon) serve(ctx context.Context, srv *minion.Server, trail *audit.Log
 			sctx, scancel := context.WithTimeout(context.Background(), d.ShutdownTimeout)
 			err := srv.Shutdown(sctx)
 			scancel()
+			if pub != nil {
+				_ = pub.Close()
+			}
 			if dr != nil {
 				_ = dr.Close() // after Shutdown: the calls it took have answered
 			}
