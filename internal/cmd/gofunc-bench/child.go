@@ -130,7 +130,14 @@ func runMinions(dir string, n, k, shards int, mode benchTransport) error {
 		return err
 	}
 	_, _ = io.Copy(io.Discard, os.Stdin) // until the parent is done
-	mem := readMemory()
+	rep := minionsReport{Memory: readMemory()}
+	for _, srv := range servers {
+		st := srv.Stats()
+		rep.HandshakesFailed += st.HandshakesFailed
+		rep.HandshakesEvicted += st.HandshakesEvicted
+		rep.ConnsRefused += st.ConnsRefused
+		rep.Busy += st.Busy
+	}
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	for i, srv := range servers {
@@ -138,7 +145,19 @@ func runMinions(dir string, n, k, shards int, mode benchTransport) error {
 		_ = floors[i].Shutdown(ctx)
 		trails[i].Close()
 	}
-	return json.NewEncoder(os.Stdout).Encode(mem)
+	return json.NewEncoder(os.Stdout).Encode(rep)
+}
+
+// minionsReport is what a minions' process says at its end: its memory
+// and what its minions refused or lost at the door, summed. A failed
+// handshake on a loopback bench is one the machine was too loaded to
+// finish within the minion's handshake timeout.
+type minionsReport struct {
+	Memory            memory `json:"memory"`
+	HandshakesFailed  uint64 `json:"handshakes_failed"`
+	HandshakesEvicted uint64 `json:"handshakes_evicted"`
+	ConnsRefused      uint64 `json:"conns_refused"`
+	Busy              uint64 `json:"busy"`
 }
 
 // process is a helper process of the bench (the minions, or the floor's

@@ -28,7 +28,7 @@ func TestBenchEndToEnd(t *testing.T) {
 		t.Fatalf("bench: %v\n%s", err, out)
 	}
 	text := string(out)
-	for _, want := range []string{"N=3:", "N=7:", "transport direct", "| ping cold |", "| ping warm |", "| overlord RSS |", "| per host, N=7 |", "| hosts failed, gofunc/floor (all runs, all phases) | 0/0 | 0/0 |"} {
+	for _, want := range []string{"N=3:", "N=7:", "transport direct", "| ping cold |", "| ping warm |", "| overlord RSS |", "| per host, N=7 |", "minions' door: 0 handshakes failed, 0 evicted, 0 connections refused, 0 calls refused busy", "| hosts failed, gofunc/floor (all runs, all phases) | 0/0 | 0/0 |"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}

@@ -54,7 +54,8 @@ type sizeResult struct {
 	phases              []*phase
 	overlord, floorMem  memory
 	minionsMem          memory
-	overlordAuditRecord int // bytes of the overlord's audit log per call
+	minionsDoor         minionsReport // the door's counters, summed (Memory unused)
+	overlordAuditRecord int           // bytes of the overlord's audit log per call
 }
 
 func (r *sizeResult) phase(name string) *phase {
@@ -205,12 +206,16 @@ func (b *bench) stop() error {
 		if p == nil {
 			continue
 		}
-		var m memory
+		var m minionsReport
 		if merr := p.stop(&m); err == nil {
 			err = merr
 		}
-		b.res.minionsMem.RSS += m.RSS
-		b.res.minionsMem.Peak += m.Peak
+		b.res.minionsMem.RSS += m.Memory.RSS
+		b.res.minionsMem.Peak += m.Memory.Peak
+		b.res.minionsDoor.HandshakesFailed += m.HandshakesFailed
+		b.res.minionsDoor.HandshakesEvicted += m.HandshakesEvicted
+		b.res.minionsDoor.ConnsRefused += m.ConnsRefused
+		b.res.minionsDoor.Busy += m.Busy
 	}
 	if b.stopMode != nil {
 		if merr := b.stopMode(); err == nil {

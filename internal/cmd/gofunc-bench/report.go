@@ -30,6 +30,9 @@ func report(r *sizeResult) {
 	fmt.Println()
 	fmt.Printf("  floor client: RSS %.1f MiB, peak RSS %.1f MiB; minions' processes: RSS %.1f MiB, peak RSS %.1f MiB\n",
 		r.floorMem.RSS/1024, r.floorMem.Peak/1024, r.minionsMem.RSS/1024, r.minionsMem.Peak/1024)
+	d := r.minionsDoor
+	fmt.Printf("  minions' door: %d handshakes failed, %d evicted, %d connections refused, %d calls refused busy\n",
+		d.HandshakesFailed, d.HandshakesEvicted, d.ConnsRefused, d.Busy)
 }
 
 // growthTable prints, as Markdown, what each phase costs at each size
