@@ -1,12 +1,15 @@
 package web
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/ca"
 	"github.com/gofunc/gofunc/overlord"
@@ -139,29 +142,80 @@ func (d *Dashboard) auditAttention(u User, now time.Time, add addFunc) {
 				"/audit?log="+c.Name, "investigate")
 		}
 	}
-	since := now.Add(-time.Hour)
-	f := audit.Filter{Since: since, Outcome: audit.OutcomeDenied}
-	counts := map[string]map[string]int{} // log -> caller -> denials
-	d.search(u, auditQuery{}, f, func(row auditRow) error {
-		if counts[row.Log] == nil {
-			counts[row.Log] = map[string]int{}
-		}
-		counts[row.Log][row.Caller]++
-		return nil
-	})
-	for log, callers := range counts {
+	counts := d.denials(u, now.Add(-time.Hour))
+	for _, log := range slices.Sorted(maps.Keys(counts)) {
+		c := counts[log]
 		total := 0
 		var who []string
-		for c, n := range callers {
+		for name, n := range c.by {
 			total += n
-			who = append(who, fmt.Sprintf("%s (%d)", c, n))
+			who = append(who, fmt.Sprintf("%s (%d)", name, n))
 		}
 		if total >= d.cfg.DenialSpike {
 			slices.Sort(who)
+			link := "/audit?log=" + log + "&outcome=denied&since=1h"
+			if c.fromEnds {
+				link = "/audit?log=" + log + "&kind=" + audit.KindOverlordCallEnd + "&outcome=error&since=1h"
+			}
 			add("denials", "warning", fmt.Sprintf("%d denials in the last hour in %s: %s", total, log, strings.Join(who, ", ")),
-				"/audit?log="+log+"&outcome=denied&since=1h", "look")
+				link, "look")
 		}
 	}
+}
+
+// denialCount is one log's denials by who was denied.
+type denialCount struct {
+	by map[string]int
+	// fromEnds is set when they were read from an overlord's call-end
+	// records (each host's refusal) rather than a minion's denials.
+	fromEnds bool
+}
+
+// deniedMark is how a host's refusal reads in an overlord's call-end
+// record: the text of a denied fault.
+var deniedMark = strings.TrimSpace((&gofunc.Fault{Code: gofunc.CodeDenied}).Error())
+
+// denials counts, per log, the refusals since then: a minion's denied
+// records (by caller, or the person a delegate called for), and the
+// hosts that refused an overlord's calls (by the person the call was
+// for, else the overlord).
+func (d *Dashboard) denials(u User, since time.Time) map[string]*denialCount {
+	counts := map[string]*denialCount{}
+	count := func(log, who string, n int, fromEnd bool) {
+		c := counts[log]
+		if c == nil {
+			c = &denialCount{by: map[string]int{}}
+			counts[log] = c
+		}
+		c.by[who] += n
+		c.fromEnds = c.fromEnds || fromEnd
+	}
+	persons := map[string]string{} // log and call id -> the person an overlord call was for
+	d.search(u, auditQuery{}, audit.Filter{Since: since}, func(row auditRow) error {
+		switch {
+		case row.Outcome == audit.OutcomeDenied:
+			who := row.Caller
+			if p := row.Details["on_behalf_of"]; p != "" {
+				who = p
+			}
+			count(row.Log, who, 1, false)
+		case row.Kind == audit.KindOverlordCall && row.Details["on_behalf_of"] != "":
+			persons[row.Log+"\x00"+row.CallID] = row.Details["on_behalf_of"]
+		case row.Kind == audit.KindOverlordCallEnd && row.Outcome == audit.OutcomeError:
+			n := 0
+			for _, text := range row.Details {
+				if strings.Contains(text, deniedMark) {
+					n++
+				}
+			}
+			if n > 0 {
+				who := cmp.Or(persons[row.Log+"\x00"+row.CallID], row.Caller)
+				count(row.Log, who, n, true)
+			}
+		}
+		return nil
+	})
+	return counts
 }
 
 func (d *Dashboard) jobAttention(r *http.Request, u User, now time.Time, add addFunc) {

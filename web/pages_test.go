@@ -34,7 +34,8 @@ func denyCalls(t *testing.T, e *env, caller, host string, n int) {
 // The Attention page lists each thing that needs a person, with a link
 // to act: a pending request (with its key fingerprint), a certificate
 // about to expire, an unreachable minion, a job running too long, a
-// spike of denials; and a broken chain (the browser test).
+// spike of denials (a minion's, and the refusals the dashboard met,
+// counted by person); and a broken chain (the browser test).
 func TestAttentionListsWhatNeedsAPerson(t *testing.T) {
 	e := newEnv(t, envOptions{minions: 3, subnet: "127.0.21", config: func(c *Config) {
 		c.LongJob, c.DenialSpike = time.Nanosecond, 3
@@ -52,24 +53,32 @@ func TestAttentionListsWhatNeedsAPerson(t *testing.T) {
 		t.Fatal(err)
 	}
 	denyCalls(t, e, "mallory", "m1.test", 3)
+	// Refusals the dashboard met calling for someone: in its own log.
+	for range 3 {
+		res, _ := e.ov.Targets("m2.test").OnBehalfOf("eve@operator").Call(t.Context(), "command", "shell", "reboot")
+		if err := res["m2.test"].Err; !errors.Is(err, gofunc.ErrDenied) {
+			t.Fatalf("eve's command.shell through the dashboard: %v, want denied", err)
+		}
+	}
 
 	var page attentionData
 	if st := e.getJSON(e.users[gofunc.RoleViewer], "/", &page); st != 200 {
 		t.Fatalf("attention: %d", st)
 	}
-	want := map[string]struct{ text, link string }{
-		"pending_request": {fp, "/enrollment/requests/newbie.test/sign"},
-		"cert_expiring":   {"shortlived's operator certificate expires in 2 days", "/enrollment"},
-		"unreachable":     {"m3.test is unreachable", "/fleet/m3.test"},
-		"long_job":        {long.ID, "/jobs/" + long.ID},
-		"denials":         {"mallory (3)", "/audit?log=m1&outcome=denied&since=1h"},
+	want := []struct{ kind, text, link string }{
+		{"pending_request", fp, "/enrollment/requests/newbie.test/sign"},
+		{"cert_expiring", "shortlived's operator certificate expires in 2 days", "/enrollment"},
+		{"unreachable", "m3.test is unreachable", "/fleet/m3.test"},
+		{"long_job", long.ID, "/jobs/" + long.ID},
+		{"denials", "in m1: mallory (3)", "/audit?log=m1&outcome=denied&since=1h"},
+		{"denials", "in overlord: eve@operator (3)", "/audit?log=overlord&kind=overlord.call.end&outcome=error&since=1h"},
 	}
-	for kind, w := range want {
+	for _, w := range want {
 		i := slices.IndexFunc(page.Items, func(it attentionItem) bool {
-			return it.Kind == kind && strings.Contains(it.Text, w.text) && it.Link == w.link
+			return it.Kind == w.kind && strings.Contains(it.Text, w.text) && it.Link == w.link
 		})
 		if i < 0 {
-			t.Errorf("no %s item with %q linking to %s in %+v", kind, w.text, w.link, page.Items)
+			t.Errorf("no %s item with %q linking to %s in %+v", w.kind, w.text, w.link, page.Items)
 		}
 	}
 	if n := len(page.Items); n != len(want) {
