@@ -99,13 +99,15 @@ func (rep *reply) fault(f *gofunc.Fault) {
 // certificate from the TLS handshake and the deadline from the timeout
 // header, hands the call to handle, and writes its answer.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	s.calls.add()
-	defer s.calls.done()
-	in := &inbound{id: newCallID(), remote: r.RemoteAddr, size: r.ContentLength}
+	// A scrape is not a call: it is not counted in flight (the gauge
+	// would count itself).
 	if s.Metrics != nil && r.URL.Path == "/metrics" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		s.serveMetrics(w, r)
 		return
 	}
+	s.calls.add()
+	defer s.calls.done()
+	in := &inbound{id: newCallID(), remote: r.RemoteAddr, size: r.ContentLength}
 	w.Header().Set(gofunc.CallIDHeader, in.id)
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)

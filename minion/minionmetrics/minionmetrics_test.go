@@ -123,7 +123,9 @@ func TestServedOnTheTLSPort(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	mon := issue(t, f, gofunc.RoleMonitor, "prom")
-	if code, page := get(mon); code != http.StatusOK || !strings.Contains(page, "gofunc_cert_expiry_timestamp_seconds") {
+	// Nothing runs: the scrape does not count itself in flight.
+	if code, page := get(mon); code != http.StatusOK || !strings.Contains(page, "gofunc_cert_expiry_timestamp_seconds") ||
+		!strings.Contains(page, "\ngofunc_minion_calls_in_flight 0\n") {
 		t.Errorf("monitor: %d\n%.300s", code, page)
 	}
 	if code, _ := get(f.Admin()); code != http.StatusOK {
