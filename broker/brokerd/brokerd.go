@@ -85,8 +85,10 @@ type Config struct {
 	// HOST:PORT (NATS's port is 7422), with broker certificates only and
 	// LeafPermissions. Default: none.
 	LeafListen string
-	// LeafRemotes are hub brokers this broker connects to as a leaf
-	// node, nats://HOST:PORT of their LeafListen. Default: none.
+	// LeafRemotes are the hub's brokers this broker connects to as a
+	// leaf node, nats://HOST:PORT of their LeafListen: one connection,
+	// to one of them at a time, failing over to the others. Default:
+	// none.
 	LeafRemotes []string
 	// Certmaster is the certmaster's HOST:PORT, from which the CRL is
 	// fetched every CRLInterval. Default: none (the CRL in the
@@ -245,10 +247,10 @@ func (b *Broker) leafOptions(o *server.Options) error {
 	if err != nil {
 		return err
 	}
-	for _, u := range urls {
-		o.LeafNode.Remotes = append(o.LeafNode.Remotes, &server.RemoteLeafOpts{
-			URLs: []*url.URL{u}, TLS: true, TLSConfig: b.peerTLS(), TLSTimeout: 10,
-		})
+	if len(urls) > 0 {
+		// One remote: one leaf connection, failing over among the hub's
+		// brokers (one connection per URL would join a hub cluster twice).
+		o.LeafNode.Remotes = []*server.RemoteLeafOpts{{URLs: urls, TLS: true, TLSConfig: b.peerTLS(), TLSTimeout: 10}}
 	}
 	return nil
 }

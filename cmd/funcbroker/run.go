@@ -45,7 +45,7 @@ type cli struct {
 	ClusterAdvertise string        `name:"cluster-advertise" help:"HOST[:PORT] the other brokers should dial this one at (default: --cluster's host when it is an address, else the one they see)." placeholder:"HOST[:PORT]"`
 	Routes           []string      `help:"Other brokers of the cluster, nats://HOST:6222 (comma-separated or repeated); one is enough, the rest is gossiped." placeholder:"URL"`
 	LeafListen       string        `name:"leaf-listen" help:"Address site brokers connect to as leaf nodes (NATS's port is 7422). Default: none." placeholder:"ADDR:7422"`
-	LeafRemotes      []string      `name:"leaf-remotes" help:"Hub brokers to connect to as a leaf node, nats://HOST:7422 (this broker then serves one site)." placeholder:"URL"`
+	LeafRemotes      []string      `name:"leaf-remotes" help:"The hub's brokers to connect to as a leaf node, nats://HOST:7422 (one connection, failing over among them; this broker then serves one site)." placeholder:"URL"`
 	Certmaster       string        `help:"Certmaster HOST:PORT to fetch the CRL from (default: the one in DIR/certmaster.json, if any)."`
 	CRLRefresh       time.Duration `name:"crl-refresh" help:"How often to fetch the CRL from the certmaster." default:"30s"`
 	MonitorListen    string        `name:"monitor-listen" help:"Loopback address for nats-server's monitoring endpoints (plain HTTP: /varz, /connz, /routez, /healthz). Default: off." placeholder:"127.0.0.1:8222"`

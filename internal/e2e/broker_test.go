@@ -144,3 +144,45 @@ func TestClusterExample(t *testing.T) {
 	crosses(t, bob, callSubject, calls)
 
 }
+
+// TestSiteExample runs contrib/funcbroker/site as documented: a hub and
+// a site broker (funcbroker processes configured by hub.toml and
+// site.toml, host names replaced by 127.0.0.35 and .36, a real
+// certmaster); an overlord on the hub calls a minion on the site broker
+// and gets its answer.
+func TestSiteExample(t *testing.T) {
+	t.Parallel()
+	c := newBrokerCA(t)
+	const hubIP, siteIP = "127.0.0.35", "127.0.0.36"
+	for _, b := range []struct{ name, ip string }{{"hub", hubIP}, {"site", siteIP}} {
+		dir := filepath.Join(t.TempDir(), b.name)
+		if err := c.issue(t, gofunc.RoleBroker, b.name+".example.org", b.ip).Save(dir); err != nil {
+			t.Fatal(err)
+		}
+		conf := repoFile(t, "contrib/funcbroker/site/"+b.name+".toml")
+		conf = strings.ReplaceAll(conf, "hub.example.org", hubIP)
+		conf = strings.ReplaceAll(conf, `":4222"`, `"`+b.ip+`:4222"`)
+		conf = strings.ReplaceAll(conf, `":7422"`, `"`+b.ip+`:7422"`)
+		conf = strings.ReplaceAll(conf, "ca.example.org:51235", c.addr)
+		writeFile(t, filepath.Join(dir, "gofunc.toml"), conf)
+		daemon(t, "funcbroker", "--dir", dir)
+	}
+	aliceID := c.issue(t, gofunc.RoleOverlord, "alice")
+	alice := natsDial(t, "nats://"+hubIP+":4222", aliceID)
+	minion := natsDial(t, "nats://"+siteIP+":4222", c.issue(t, gofunc.RoleMinion, "pos1.shop.example.org"))
+	callSubject, err := broker.CallSubject("pos1.shop.example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls, err := minion.SubscribeSync(callSubject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox := broker.ReplyInbox(aliceID.Leaf())
+	answers, err := alice.SubscribeSync(inbox + ".>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	crosses(t, alice, callSubject, calls)
+	crosses(t, minion, inbox+".1", answers)
+}
