@@ -184,16 +184,11 @@ func TestBrokerKilledMidCallAndRestarted(t *testing.T) {
 
 func records(t *testing.T, path string, f audit.Filter) []audit.Record {
 	t.Helper()
-	var out []audit.Record
-	// The minion may be writing its next record: a torn last line is
-	// that, not tampering.
-	if err := audit.Query([]string{path}, f, func(r audit.Record) error {
-		out = append(out, r)
-		return nil
-	}); err != nil && !errors.Is(err, audit.ErrTorn) {
+	recs, err := brokertest.AuditRecords(path, f)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return out
+	return recs
 }
 
 // A minion revoked after its answers were verified (and remembered) is

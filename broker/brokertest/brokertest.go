@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/broker/brokerd"
 	"github.com/gofunc/gofunc/broker/caller"
 	"github.com/gofunc/gofunc/broker/door"
@@ -209,4 +210,19 @@ func (f *Fleet) Close() {
 	}
 	f.StopBroker()
 	f.Fleet.Close()
+}
+
+// AuditRecords returns the records of the audit log at path that f
+// selects. A torn last line is taken for the record a minion is writing
+// at that moment, not for tampering: the records before it are returned.
+func AuditRecords(path string, f audit.Filter) ([]audit.Record, error) {
+	var out []audit.Record
+	err := audit.Query([]string{path}, f, func(r audit.Record) error {
+		out = append(out, r)
+		return nil
+	})
+	if errors.Is(err, audit.ErrTorn) {
+		err = nil
+	}
+	return out, err
 }

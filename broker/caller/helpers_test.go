@@ -2,7 +2,6 @@ package caller_test
 
 import (
 	"context"
-	"errors"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/broker"
 	"github.com/gofunc/gofunc/broker/brokerd"
+	"github.com/gofunc/gofunc/broker/brokertest"
 	"github.com/gofunc/gofunc/broker/caller"
 	"github.com/gofunc/gofunc/broker/door"
 	"github.com/gofunc/gofunc/broker/internal/natsconn"
@@ -131,16 +131,11 @@ func (e *env) client(id *identity.Identity, opts ...overlord.Option) *overlord.C
 // records are the records of the audit log at path that f selects.
 func records(t *testing.T, path string, f audit.Filter) []audit.Record {
 	t.Helper()
-	var out []audit.Record
-	// The minion may be writing its next record: a torn last line is
-	// that, not tampering.
-	if err := audit.Query([]string{path}, f, func(r audit.Record) error {
-		out = append(out, r)
-		return nil
-	}); err != nil && !errors.Is(err, audit.ErrTorn) {
+	recs, err := brokertest.AuditRecords(path, f)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return out
+	return recs
 }
 
 // atomicString is a string shared with a subscription's goroutine.
