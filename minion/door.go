@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/x509"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/identity"
 )
 
 // Start readies the server for Handle without a listener of its own:
@@ -126,4 +128,43 @@ func (s *Server) admit() *gofunc.Fault {
 	}
 	s.calls.add()
 	return nil
+}
+
+// verifiedPeers remembers the callers' certificates Handle has verified
+// (chain, role, CRL), so that a door without TLS sessions (a broker's:
+// every call carries its certificate) walks each chain once rather than
+// per call. An entry holds for the identity and the CRL it was checked
+// against, until the certificate or the CA expires.
+type verifiedPeers struct {
+	mu sync.Mutex
+	m  map[string]verifiedPeer // by certificate DER
+}
+
+type verifiedPeer struct {
+	peer gofunc.Peer
+	id   *identity.Identity
+	crl  int64
+}
+
+// maxVerifiedPeers bounds the cache; past it, it starts over.
+const maxVerifiedPeers = 1 << 14
+
+func (v *verifiedPeers) get(cert *x509.Certificate, id *identity.Identity) (gofunc.Peer, bool) {
+	v.mu.Lock()
+	e, ok := v.m[string(cert.Raw)]
+	v.mu.Unlock()
+	now := time.Now()
+	if !ok || e.id != id || e.crl != id.CRLNumber() || !now.Before(cert.NotAfter) || !now.Before(id.CACert().NotAfter) {
+		return gofunc.Peer{}, false
+	}
+	return e.peer, true
+}
+
+func (v *verifiedPeers) put(cert *x509.Certificate, id *identity.Identity, p gofunc.Peer) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.m == nil || len(v.m) >= maxVerifiedPeers {
+		v.m = make(map[string]verifiedPeer)
+	}
+	v.m[string(cert.Raw)] = verifiedPeer{peer: p, id: id, crl: id.CRLNumber()}
 }

@@ -363,7 +363,15 @@ func (s *Server) peerOf(cert *x509.Certificate, remote string, verify bool) (gof
 		return gofunc.Peer{Addr: remote}, errors.New("no verified client certificate")
 	}
 	if verify {
-		p, err := s.CurrentIdentity().VerifyPeer(cert)
+		id := s.CurrentIdentity()
+		if p, ok := s.verified.get(cert, id); ok {
+			p.Addr = remote
+			return p, nil
+		}
+		p, err := id.VerifyPeer(cert)
+		if err == nil {
+			s.verified.put(cert, id, p)
+		}
 		p.Addr = remote
 		return p, err
 	}

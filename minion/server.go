@@ -206,6 +206,7 @@ type Server struct {
 	stats     counters
 	jobs      jobTable
 	refusals  refusalLog
+	verified  verifiedPeers // callers Handle has verified
 	gate      atomic.Pointer[gateListener]
 
 	mu        sync.Mutex
