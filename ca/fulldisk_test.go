@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
+	"github.com/gofunc/gofunc/internal/syncbuf"
 )
 
 // fullDiskEnv names the tmpfs the child of TestRevokeOnFullDisk works in.
@@ -52,7 +53,7 @@ func skipOrFail(t *testing.T, why string) {
 }
 
 func revokeOnFullDisk(t *testing.T, dir string) {
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	cadir := filepath.Join(dir, "ca")
 	a, err := Init(Config{Dir: cadir, ReserveBytes: 512 << 10, Audit: &audit.Shared{Path: filepath.Join(cadir, "audit.log")},
 		Logger: hclogTo(&logs)})

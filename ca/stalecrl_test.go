@@ -1,33 +1,15 @@
 package ca
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/identity"
+	"github.com/gofunc/gofunc/internal/syncbuf"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // Issue 11 item 13: a CRL past its NextUpdate that cannot be refreshed
 // stays in force, but its age is exposed (Identity.CRLStatus) and every
@@ -52,7 +34,7 @@ func TestStaleCRLIsReported(t *testing.T) {
 	if !st.Installed || !st.Stale || st.Age < 3*time.Hour || st.NextUpdate.After(time.Now()) {
 		t.Fatalf("CRLStatus of a CRL past its next update = %+v", st)
 	}
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	ctx, cancel := context.WithTimeout(testCtx(t), 20*time.Second)
 	defer cancel()
 	r := &identity.Refresher{Identity: id, Certmaster: "127.0.0.1:1", CRLInterval: 10 * time.Millisecond, Logger: hclogTo(&logs)}

@@ -1,7 +1,6 @@
 package brokerd
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +19,7 @@ import (
 	"github.com/gofunc/gofunc/broker"
 	"github.com/gofunc/gofunc/ca"
 	"github.com/gofunc/gofunc/identity"
+	"github.com/gofunc/gofunc/internal/syncbuf"
 )
 
 // natsServer is the stock nats-server binary (Debian's package), or the
@@ -35,24 +34,6 @@ func natsServer(t *testing.T) string {
 		t.Skip("SKIPPED: nats-server is not installed (apt-get install nats-server); the stock broker is untested")
 	}
 	return bin
-}
-
-// lockedBuffer collects a process's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // startStock writes a stock config for every live certificate of c and
@@ -92,7 +73,7 @@ func runStock(t *testing.T, c *testCA, ip string) *stockServer {
 		must(t, os.WriteFile(path, conf, 0o600))
 	}
 	write(certs)
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd := exec.Command(bin, "-c", path)
 	cmd.Stdout, cmd.Stderr = out, out
 	must(t, cmd.Start())

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/ca"
 	"github.com/gofunc/gofunc/internal/readmecheck"
+	"github.com/gofunc/gofunc/internal/syncbuf"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -53,24 +53,6 @@ func TestVersionAndUsage(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for a writer and a reader.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // funcbroker refuses an identity that is not a broker's, and bad
 // settings, as usage errors; with a broker identity it serves clients
 // with gofunc certificates until its context ends, then exits 0.
@@ -88,7 +70,7 @@ func TestServe(t *testing.T) {
 	if err := mid.Save(minionDir); err != nil {
 		t.Fatal(err)
 	}
-	var errOut lockedBuffer
+	var errOut syncbuf.Buffer
 	if code := run(t.Context(), []string{"--dir", minionDir}, &errOut, &errOut); code != exitUsage ||
 		!strings.Contains(errOut.String(), "role broker") {
 		t.Errorf("minion identity: exit %d\n%s", code, errOut.String())
@@ -103,7 +85,7 @@ func TestServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, bad := range [][]string{{"--routes", "nats://127.0.0.1:6222"}, {"--monitor-listen", "0.0.0.0:8222"}, {"--metrics-listen", "0.0.0.0:9100"}, {"--listen", "nowhere"}} {
-		errOut = lockedBuffer{}
+		errOut = syncbuf.Buffer{}
 		if code := run(t.Context(), append([]string{"--dir", brokerDir}, bad...), &errOut, &errOut); code != exitUsage {
 			t.Errorf("%v: exit %d, want %d\n%s", bad, code, exitUsage, errOut.String())
 		}
@@ -123,7 +105,7 @@ func TestServe(t *testing.T) {
 	mln.Close()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan int, 1)
-	errOut = lockedBuffer{}
+	errOut = syncbuf.Buffer{}
 	go func() {
 		done <- run(ctx, []string{"--dir", brokerDir, "--listen", addr, "--metrics-listen", metricsAddr}, &errOut, &errOut)
 	}()
@@ -184,11 +166,11 @@ func TestStockConfigFlag(t *testing.T) {
 	if _, err := a.Issue(gofunc.RoleMinion, "web1.example.org", ca.IssueOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	var out, errOut lockedBuffer
+	var out, errOut syncbuf.Buffer
 	if code := run(t.Context(), []string{"--dir", brokerDir, "--stock-config", "-"}, &out, &errOut); code != exitUsage {
 		t.Errorf("without --ca-dir: exit %d\n%s", code, errOut.String())
 	}
-	out, errOut = lockedBuffer{}, lockedBuffer{}
+	out, errOut = syncbuf.Buffer{}, syncbuf.Buffer{}
 	if code := run(t.Context(), []string{"--dir", brokerDir, "--stock-config", "-", "--ca-dir", caDir}, &out, &errOut); code != exitOK {
 		t.Fatalf("exit %d\n%s", code, errOut.String())
 	}

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/gofunc/gofunc/ca"
 	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/internal/readmecheck"
+	"github.com/gofunc/gofunc/internal/syncbuf"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -52,24 +52,6 @@ func TestVersionAndUsage(t *testing.T) {
 	if code := run(t.Context(), nil, &out, &errOut); code != exitUsage || !strings.Contains(errOut.String(), "--dir") {
 		t.Errorf("no arguments: %d %q", code, errOut.String())
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for a writer and a reader.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 var servingRE = regexp.MustCompile(`addr=https://(127\.0\.0\.1:\d+)`)
@@ -103,7 +85,7 @@ func TestServe(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	exited := make(chan int, 1)
 	go func() {
 		exited <- run(ctx, []string{"--dir", dir, "--listen", "127.0.0.1:0", "--ca-dir", authority.Dir()}, io.Discard, logs)
