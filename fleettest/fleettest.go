@@ -231,6 +231,11 @@ func (m *Minion) serve() error {
 	}
 	m.jour = srv.Events
 	m.Server, m.trail, m.done = srv, trail, make(chan error, 1)
+	// Started before the fleet is handed out, so that a call through
+	// another door (Handle) finds the minion ready, as HTTPS callers do.
+	if err := srv.Start(); err != nil {
+		return fail(fmt.Errorf("minion %s: %w", m.Name, err))
+	}
 	ln := m.ln
 	go func() { m.done <- srv.Serve(ln) }()
 	return nil
