@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/alecthomas/kong"
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/gofunc/gofunc"
@@ -75,27 +74,9 @@ func (cli) Help() string {
 // run parses args and serves until ctx ends; it returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c cli
-	parser, err := kong.New(&c, kong.Name("funcbroker"), kong.Description("The gofunc NATS broker."),
-		kong.Writers(stdout, stderr), kong.Exit(func(int) {}),
-		kong.Vars{clidoc.VarManSection: "8", clidoc.VarSeeAlso: "funcd(8), func(1), certmaster(8), nats-server(8)"})
-	if err != nil {
-		fmt.Fprintln(stderr, "funcbroker:", err)
-		return exitUsage
-	}
-	if clidoc.Handle(parser.Model, args, stdout, clidoc.Config{}) {
-		return exitOK
-	}
-	if len(args) == 0 {
-		clidoc.PrintUsage(parser, stderr)
-		return exitUsage
-	}
-	kctx, err := cliconf.Parse(parser, args)
-	if err != nil {
-		fmt.Fprintln(stderr, "funcbroker:", err)
-		return exitUsage
-	}
-	if kctx == nil {
-		return exitOK // --help was printed
+	if exit, code := clidoc.ParseDaemon(&c, clidoc.Daemon{Name: "funcbroker", Description: "The gofunc NATS broker.",
+		SeeAlso: "funcd(8), func(1), certmaster(8), nats-server(8)"}, args, stdout, stderr); exit {
+		return code
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "funcbroker", Level: hclog.LevelFromString(c.LogLevel), Output: stderr})
 	do := serve

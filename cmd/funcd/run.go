@@ -18,7 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/alecthomas/kong"
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/gofunc/gofunc"
@@ -81,27 +80,9 @@ type cli struct {
 // code: 0 after a clean stop, 1 on a failure, 2 on a usage error.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c cli
-	parser, err := kong.New(&c, kong.Name("funcd"), kong.Description("The gofunc minion daemon."),
-		kong.Writers(stdout, stderr), kong.Exit(func(int) {}),
-		kong.Vars{clidoc.VarManSection: "8", clidoc.VarSeeAlso: "func(1), certmaster(8)"})
-	if err != nil {
-		fmt.Fprintln(stderr, "funcd:", err)
-		return exitUsage
-	}
-	if clidoc.Handle(parser.Model, args, stdout, clidoc.Config{}) {
-		return exitOK
-	}
-	if len(args) == 0 {
-		clidoc.PrintUsage(parser, stderr)
-		return exitUsage
-	}
-	kctx, err := cliconf.Parse(parser, args)
-	if err != nil {
-		fmt.Fprintln(stderr, "funcd:", err)
-		return exitUsage
-	}
-	if kctx == nil {
-		return exitOK // --help was printed
+	if exit, code := clidoc.ParseDaemon(&c, clidoc.Daemon{Name: "funcd", Description: "The gofunc minion daemon.",
+		SeeAlso: "func(1), certmaster(8)"}, args, stdout, stderr); exit {
+		return code
 	}
 	if c.MetricsListen != "" {
 		if err := metrics.CheckLoopback(c.MetricsListen); err != nil {

@@ -14,14 +14,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/alecthomas/kong"
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/ca"
 	"github.com/gofunc/gofunc/identity"
-	"github.com/gofunc/gofunc/internal/cliconf"
 	"github.com/gofunc/gofunc/internal/clidoc"
 	"github.com/gofunc/gofunc/internal/version"
 	"github.com/gofunc/gofunc/minion"
@@ -67,27 +65,9 @@ func (cli) Help() string {
 // run parses args and serves until ctx ends; it returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c cli
-	parser, err := kong.New(&c, kong.Name("funcweb"), kong.Description("The gofunc web dashboard."),
-		kong.Writers(stdout, stderr), kong.Exit(func(int) {}),
-		kong.Vars{clidoc.VarManSection: "8", clidoc.VarSeeAlso: "func(1), funcd(8), certmaster(8)"})
-	if err != nil {
-		fmt.Fprintln(stderr, "funcweb:", err)
-		return exitUsage
-	}
-	if clidoc.Handle(parser.Model, args, stdout, clidoc.Config{}) {
-		return exitOK
-	}
-	if len(args) == 0 {
-		clidoc.PrintUsage(parser, stderr)
-		return exitUsage
-	}
-	kctx, err := cliconf.Parse(parser, args)
-	if err != nil {
-		fmt.Fprintln(stderr, "funcweb:", err)
-		return exitUsage
-	}
-	if kctx == nil {
-		return exitOK // --help was printed
+	if exit, code := clidoc.ParseDaemon(&c, clidoc.Daemon{Name: "funcweb", Description: "The gofunc web dashboard.",
+		SeeAlso: "func(1), funcd(8), certmaster(8)"}, args, stdout, stderr); exit {
+		return code
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "funcweb", Level: hclog.LevelFromString(c.LogLevel), Output: stderr})
 	if err := serve(ctx, c, log); err != nil {
