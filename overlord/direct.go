@@ -524,6 +524,14 @@ func (mc *minionConn) end() {
 		return
 	}
 	mc.releaseReader()
+	// The call's deadline must not outlive it: once past, it would make
+	// the reuse check (alive: a read on the socket) fail with a timeout,
+	// and a connection idle for longer than the last call's host timeout
+	// would be dialled again for nothing.
+	if err := mc.tc.SetDeadline(time.Time{}); err != nil {
+		mc.close()
+		return
+	}
 	mc.d.put(mc)
 }
 
