@@ -446,7 +446,8 @@ func (c *Client) callHost(ctx context.Context, host string, req *request) Result
 		r.Value, r.Err = nil, &HostError{Host: host, Op: req.wire, Err: c.classify(ctx, err)}
 	}
 	if c.cfg.Observe != nil {
-		c.cfg.Observe(Observation{Host: host, Method: req.wire, Kind: ErrorKind(r.Err), Duration: r.Duration, CertNotAfter: meta.certNotAfter})
+		c.cfg.Observe(Observation{Host: host, Method: req.wire, Kind: ErrorKind(r.Err), Duration: r.Duration,
+			CertNotAfter: meta.certNotAfter, NewConnection: meta.newConn})
 	}
 	return r
 }
@@ -466,6 +467,13 @@ type Observation struct {
 	// expires; zero when no TLS session came to be or the transport
 	// does not say.
 	CertNotAfter time.Time
+	// NewConnection is set when the call was answered on a connection
+	// it opened (connect and TLS handshake) rather than on one kept
+	// alive from an earlier call: a warm fan-out where it is set for
+	// many hosts is paying for handshakes (minions restarted, or idle
+	// connections closed by either side's idle timeout). False when
+	// the call failed before an answer, or the transport does not say.
+	NewConnection bool
 }
 
 // Answered reports whether the minion answered, with a value or a
@@ -477,6 +485,7 @@ type answerMeta struct {
 	callID       string
 	head         audit.Checkpoint // zero when absent or malformed
 	certNotAfter time.Time        // zero when unknown
+	newConn      bool             // answered on a connection the call opened
 }
 
 // roundTrip carries body to host through the transport and decodes the
@@ -484,7 +493,7 @@ type answerMeta struct {
 func (c *Client) roundTrip(ctx context.Context, host string, out Outbound) (any, answerMeta, error) {
 	var meta answerMeta
 	ans, err := c.transport.RoundTrip(ctx, c.minion(host), out)
-	meta.callID, meta.certNotAfter = ans.CallID, ans.CertNotAfter
+	meta.callID, meta.certNotAfter, meta.newConn = ans.CallID, ans.CertNotAfter, ans.NewConnection
 	if ans.AuditHead != "" {
 		meta.head, _ = audit.ParseCheckpoint(ans.AuditHead) // a malformed head witnesses nothing
 	}

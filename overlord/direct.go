@@ -119,7 +119,8 @@ func (d *directTransport) RoundTrip(ctx context.Context, to Minion, call Outboun
 		return ans, mc.fail(ctx, "reading the answer", err)
 	}
 	ans.Body = &mc.body
-	ans.CertNotAfter = mc.notAfter
+	ans.CertNotAfter, ans.NewConnection = mc.notAfter, mc.calls == 0
+	mc.calls++
 	return ans, nil
 }
 
@@ -311,6 +312,7 @@ type minionConn struct {
 	raw       net.Conn
 	notAfter  time.Time // the minion's certificate's
 	idleSince time.Time
+	calls     int // calls answered on the connection before this one
 
 	// rc and peekFn check an idle connection (alive); nil where the
 	// platform has no non-blocking peek.

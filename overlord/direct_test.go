@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -396,8 +397,14 @@ func TestDirectIdleConnectionOutlivesTheLastCallsDeadline(t *testing.T) {
 	f := fleettest.Start(t, fleettest.Config{})
 	rm := startRawMinion(t, f, "raw.test", false, func(int) []byte { return okAnswer("") })
 	hostTimeout := 250 * time.Millisecond
+	var mu sync.Mutex
+	var fresh []bool // Observation.NewConnection, call by call
 	c := f.Client(overlord.WithMinions(overlord.Static{{Name: "raw.test", Addr: rm.ln.Addr().String()}}),
-		overlord.WithHostTimeout(hostTimeout))
+		overlord.WithHostTimeout(hostTimeout), overlord.WithObserver(func(o overlord.Observation) {
+			mu.Lock()
+			fresh = append(fresh, o.NewConnection)
+			mu.Unlock()
+		}))
 	for i := range 3 {
 		if i > 0 {
 			// Not synchronisation: the scenario is the previous call's
@@ -418,5 +425,10 @@ func TestDirectIdleConnectionOutlivesTheLastCallsDeadline(t *testing.T) {
 	}
 	if n := rm.accepted(); n != 1 {
 		t.Fatalf("3 calls, each after the last one's deadline had passed, opened %d connections, want 1", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []bool{true, false, false}; !slices.Equal(fresh, want) {
+		t.Fatalf("Observation.NewConnection call by call = %v, want %v", fresh, want)
 	}
 }

@@ -60,6 +60,10 @@ type Answer struct {
 	// CertNotAfter is when the certificate the minion presented
 	// expires; zero when the transport does not know (Observation).
 	CertNotAfter time.Time
+	// NewConnection is set when the call opened a connection (connect
+	// and TLS handshake) rather than reusing an idle one; false when
+	// the transport does not say (Observation).
+	NewConnection bool
 }
 
 // newDirectTransport makes the Client's own transport (direct.go). It
