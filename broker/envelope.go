@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -432,7 +433,7 @@ func parseCertSig(h Header) (*x509.Certificate, []byte, error) {
 	if err != nil || len(der) == 0 || len(der) > 16<<10 {
 		return nil, nil, envErr(ErrMalformed, "%s is not base64 DER", HeaderCert)
 	}
-	cert, err := x509.ParseCertificate(der)
+	cert, err := parsedCerts.parse(der)
 	if err != nil {
 		return nil, nil, envErr(ErrMalformed, "%s: %v", HeaderCert, err)
 	}
@@ -441,6 +442,55 @@ func parseCertSig(h Header) (*x509.Certificate, []byte, error) {
 		return nil, nil, envErr(ErrMalformed, "%s is not a base64 signature", HeaderSig)
 	}
 	return cert, sig, nil
+}
+
+// certCache remembers the certificates already parsed, by their DER
+// bytes: every call carries its caller's certificate and every answer
+// its minion's, the same few bytes again and again, and parsing one
+// costs as much as a third of an ECDSA verification. It holds no trust
+// decision (the chain, the CRL and the role are checked by the callers,
+// with their own caches keyed by CRL number), only what the bytes say,
+// so an entry never goes stale.
+type certCache struct {
+	mu    sync.Mutex
+	m     map[string]*x509.Certificate
+	bytes int // DER bytes held
+}
+
+// The cache holds certificates of at most maxCachedCertBytes (a gofunc
+// certificate is ~0.6 KiB) and starts over past maxParsedCertBytes of
+// them in all (~25,000 of a fleet's certificates), so that a peer
+// sending junk certificates cannot grow it without bound.
+const (
+	maxCachedCertBytes = 4 << 10
+	maxParsedCertBytes = 16 << 20
+)
+
+var parsedCerts certCache
+
+// parse is x509.ParseCertificate with the cache. The certificate
+// returned is shared: callers must not modify it.
+func (c *certCache) parse(der []byte) (*x509.Certificate, error) {
+	c.mu.Lock()
+	cert, ok := c.m[string(der)]
+	c.mu.Unlock()
+	if ok {
+		return cert, nil
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil || len(der) > maxCachedCertBytes {
+		return cert, err // not remembered: garbage must not fill the cache
+	}
+	c.mu.Lock()
+	if c.m == nil || c.bytes+len(der) > maxParsedCertBytes {
+		c.m, c.bytes = make(map[string]*x509.Certificate), 0
+	}
+	if _, ok := c.m[string(der)]; !ok {
+		c.m[string(der)] = cert
+		c.bytes += len(der)
+	}
+	c.mu.Unlock()
+	return cert, nil
 }
 
 // parseTime reads a TimeLayout time and refuses any other spelling of

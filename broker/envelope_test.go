@@ -216,3 +216,33 @@ func TestReplyRoundTrip(t *testing.T) {
 		t.Errorf("renamed reply: %v", err)
 	}
 }
+
+// TestParsedCertificatesAreCached: the same certificate bytes are parsed
+// once; bytes that do not parse, or a certificate over the size bound,
+// are never remembered; the cache starts over past its byte bound.
+func TestParsedCertificatesAreCached(t *testing.T) {
+	var c certCache
+	der := testCert(t, "m1.example").Leaf.Raw
+	first, err := c.parse(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.parse(bytes.Clone(der))
+	if err != nil || again != first {
+		t.Fatalf("second parse: %p %v, want the cached %p", again, err, first)
+	}
+	if _, err := c.parse([]byte("not a certificate")); err == nil {
+		t.Fatal("junk parsed")
+	}
+	if len(c.m) != 1 || c.bytes != len(der) {
+		t.Fatalf("cache holds %d certificates, %d bytes; want 1, %d", len(c.m), c.bytes, len(der))
+	}
+	c.bytes = maxParsedCertBytes // as if full
+	other := testCert(t, "m2.example").Leaf.Raw
+	if _, err := c.parse(other); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.m) != 1 || c.bytes != len(other) {
+		t.Fatalf("full cache did not start over: %d certificates, %d bytes", len(c.m), c.bytes)
+	}
+}
