@@ -43,6 +43,10 @@ type fleetInfo struct {
 	Setup time.Duration `json:"setup_ns"`
 	// SetupCPU is the CPU time it used for that.
 	SetupCPU time.Duration `json:"setup_cpu_ns"`
+	// Connect is how long the minions took to connect to the shared
+	// service (the broker) once all were ready to, 0 when the transport
+	// has none (part of Setup).
+	Connect time.Duration `json:"connect_ns,omitempty"`
 }
 
 // floorBody is the floor servers' whole answer: about the size of a
@@ -89,8 +93,12 @@ func shardRange(n, k, shards int) (from, to int) {
 // gofunc minion (audit log on, every module) and a floor server, on the
 // minion's own address. It prints its part of the fleet on stdout and
 // serves until stdin closes; then it prints its memory figures.
-func runMinions(dir string, n, k, shards int, mode benchTransport) error {
+func runMinions(dir string, n, k, shards int, mode benchTransport, cpuProfile string) error {
 	ctx := context.Background()
+	if cpuProfile != "" {
+		stop := profileOnSignal(cpuProfile)
+		defer stop()
+	}
 	start, cpu0 := time.Now(), cpuTime()
 	var info fleetInfo
 	var servers []*minion.Server
@@ -124,6 +132,15 @@ func runMinions(dir string, n, k, shards int, mode benchTransport) error {
 		servers, trails, floors = append(servers, srv), append(trails, trail), append(floors, floor)
 		info.Minions = append(info.Minions, m)
 		info.Floor = append(info.Floor, overlord.Minion{Name: name, Addr: floorLn.Addr().String()})
+	}
+	if c, ok := mode.(connector); ok {
+		// The connections alone, timed: every minion dials at once, as
+		// a fleet does when its broker comes up.
+		t0 := time.Now()
+		if err := c.connectAll(ctx); err != nil {
+			return err
+		}
+		info.Connect = time.Since(t0)
 	}
 	info.Setup, info.SetupCPU = time.Since(start), cpuTime()-cpu0
 	if err := json.NewEncoder(os.Stdout).Encode(info); err != nil {

@@ -55,7 +55,7 @@ func main() {
 	case o.minions:
 		from, to := shardRange(o.childN, o.shard, o.shards)
 		if err = raiseFileLimit(minionsFiles(to - from)); err == nil {
-			err = runMinions(o.workDir, o.childN, o.shard, o.shards, mode)
+			err = runMinions(o.workDir, o.childN, o.shard, o.shards, mode, o.cpuProfile)
 		}
 	case o.floorClient:
 		if err = raiseFileLimit(clientFiles(o.childN)); err == nil {

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gofunc/gofunc/audit"
@@ -50,6 +51,7 @@ type sizeResult struct {
 	n                   int
 	loadStart, loadEnd  float64
 	setup, setupCPU     time.Duration
+	connect             time.Duration // the minions connecting to the shared service, 0 if none
 	shards              int // minion processes
 	phases              []*phase
 	overlord, floorMem  memory
@@ -159,9 +161,13 @@ func (b *bench) start() error {
 	b.minions = make([]*process, shards)
 	var wg sync.WaitGroup
 	for k := range shards {
+		args := childArgs("minions", b.dir, b.n, "-transport", b.o.transport,
+			"-shard", strconv.Itoa(k), "-shards", strconv.Itoa(shards))
+		if b.profile && b.o.cpuProfile != "" {
+			args = append(args, "-cpuprofile", fmt.Sprintf("%s.minions%d", b.o.cpuProfile, k))
+		}
 		wg.Go(func() {
-			b.minions[k], errs[k] = startProcess(childArgs("minions", b.dir, b.n, "-transport", b.o.transport,
-				"-shard", strconv.Itoa(k), "-shards", strconv.Itoa(shards)), &parts[k])
+			b.minions[k], errs[k] = startProcess(args, &parts[k])
 		})
 	}
 	wg.Wait()
@@ -173,6 +179,7 @@ func (b *bench) start() error {
 		b.info.Minions = append(b.info.Minions, part.Minions...)
 		b.info.Floor = append(b.info.Floor, part.Floor...)
 		slowest, cpu = max(slowest, part.Setup), cpu+part.SetupCPU
+		b.res.connect = max(b.res.connect, part.Connect)
 	}
 	b.res.setup += slowest
 	b.res.setupCPU += cpu
@@ -389,7 +396,16 @@ func (b *bench) startProfile(phase string) {
 		f.Close()
 		return
 	}
-	b.stopCPU = func() { pprof.StopCPUProfile(); f.Close() }
+	b.signalMinions(syscall.SIGUSR1)
+	b.stopCPU = func() { pprof.StopCPUProfile(); f.Close(); b.signalMinions(syscall.SIGUSR2) }
+}
+
+// signalMinions starts (SIGUSR1) or stops (SIGUSR2) the minions'
+// processes' CPU profiles (-cpuprofile PATH writes PATH.minionsK).
+func (b *bench) signalMinions(sig syscall.Signal) {
+	for _, p := range b.minions {
+		_ = p.cmd.Process.Signal(sig)
+	}
 }
 
 func (b *bench) endProfile() {

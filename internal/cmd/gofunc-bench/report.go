@@ -10,6 +10,9 @@ import (
 func report(r *sizeResult) {
 	fmt.Printf("\nN=%d: fleet set up in %s (CPU %s, %d minion processes); load average %.2f at the start, %.2f at the end\n",
 		r.n, short(r.setup), short(r.setupCPU), r.shards, r.loadStart, r.loadEnd)
+	if r.connect > 0 {
+		fmt.Printf("  minions connected to the broker in %s (all dialling at once, once set up)\n", short(r.connect))
+	}
 	fmt.Printf("  %-22s %10s %10s %6s %10s %10s %10s %12s %10s %7s\n", "phase", "floor p50", "gofunc p50", "ratio",
 		"gofunc p99", "host p50", "host p99", "overlord CPU", "floor CPU", "failed")
 	for _, p := range r.phases {

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -161,4 +163,52 @@ func short(d time.Duration) string {
 		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
 	}
 	return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))
+}
+
+// profileOnSignal makes a minions' process profile its CPU between a
+// SIGUSR1 and the next SIGUSR2 (the parent's profiled phase), into path
+// (overwritten by each start). stop ends the watch.
+func profileOnSignal(path string) (stop func()) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGUSR2)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		var f *os.File
+		end := func() {
+			if f != nil {
+				pprof.StopCPUProfile()
+				f.Close()
+				f = nil
+			}
+		}
+		defer end()
+		for {
+			select {
+			case <-done:
+				return
+			case s := <-sigs:
+				if s == syscall.SIGUSR2 {
+					end()
+					continue
+				}
+				end()
+				var err error
+				if f, err = os.Create(path); err != nil {
+					fmt.Fprintln(os.Stderr, "bench: minions' profile:", err)
+					continue
+				}
+				if err := pprof.StartCPUProfile(f); err != nil {
+					f.Close()
+					f = nil
+				}
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(done)
+		<-finished
+	}
 }

@@ -33,6 +33,15 @@ type benchTransport interface {
 	clientOptions(ctx context.Context, dir string, id *identity.Identity) ([]overlord.Option, error)
 }
 
+// A connector is a benchTransport whose minions connect to a shared
+// service (a broker): serve only prepares each minion, and connectAll,
+// called once every minion of the process is prepared, connects them
+// all at once and returns when each is connected and subscribed. The
+// bench times it alone ("connected in").
+type connector interface {
+	connectAll(ctx context.Context) error
+}
+
 // transports are the -transport choices by name.
 var transports = map[string]benchTransport{"direct": directBench{}}
 

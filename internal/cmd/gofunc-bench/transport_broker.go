@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -27,7 +28,7 @@ import (
 // -transport broker: the minions dial out to a gofunc broker (brokerd,
 // in a process of its own so that the overlord's figures stay its own)
 // and the overlord's calls go through it, signed both ways.
-func init() { transports["broker"] = brokerBench{} }
+func init() { transports["broker"] = &brokerBench{} }
 
 // brokerEnv, set in the environment, makes the bench run as the broker
 // process (see brokerBench.start) instead of its usual self.
@@ -43,7 +44,14 @@ func init() {
 	}
 }
 
-type brokerBench struct{}
+// brokerBench holds, in a minions' process, the minions served but not
+// yet connected (connectAll dials them).
+type brokerBench struct {
+	mu      sync.Mutex
+	url     string
+	waiting []*minion.Server
+	doors   []*door.Door
+}
 
 // brokerDir holds the broker's identity and its URL (file "url").
 func brokerDir(dir string) string { return filepath.Join(dir, "broker") }
@@ -56,7 +64,7 @@ func brokerURL(dir string) (string, error) {
 // start issues the broker's certificate, starts the broker process on a
 // free loopback port and waits until it takes connections. stop prints
 // the broker's peak RSS on stderr and stops it.
-func (brokerBench) start(ctx context.Context, dir string) (func() error, error) {
+func (*brokerBench) start(ctx context.Context, dir string) (func() error, error) {
 	authority, err := ca.Open(ca.Config{Dir: filepath.Join(dir, "ca")})
 	if err != nil {
 		return nil, err
@@ -108,9 +116,9 @@ func (brokerBench) start(ctx context.Context, dir string) (func() error, error) 
 	return stop, nil
 }
 
-// serve starts srv without a listener and opens its broker door (one
-// broker connection per minion, as on a real fleet).
-func (brokerBench) serve(ctx context.Context, dir string, i int, _ net.IP, _ *identity.Identity, srv *minion.Server) (overlord.Minion, error) {
+// serve starts srv without a listener; connectAll opens its broker
+// door (one broker connection per minion, as on a real fleet).
+func (b *brokerBench) serve(_ context.Context, dir string, _ int, _ net.IP, _ *identity.Identity, srv *minion.Server) (overlord.Minion, error) {
 	url, err := brokerURL(dir)
 	if err != nil {
 		return overlord.Minion{}, err
@@ -118,14 +126,51 @@ func (brokerBench) serve(ctx context.Context, dir string, i int, _ net.IP, _ *id
 	if err := srv.Start(); err != nil {
 		return overlord.Minion{}, err
 	}
-	if _, err := door.Dial(ctx, []string{url}, door.Config{Server: srv}); err != nil {
-		return overlord.Minion{}, fmt.Errorf("minion %d: %w", i, err)
+	b.mu.Lock()
+	b.url = url
+	b.waiting = append(b.waiting, srv)
+	b.mu.Unlock()
+	return overlord.Minion{Name: srv.CurrentIdentity().Name()}, nil
+}
+
+// connectAll dials every waiting minion's door at once and returns when
+// each connection is up and its subscription is known to the broker.
+func (b *brokerBench) connectAll(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	doors := make([]*door.Door, len(b.waiting))
+	errs := make([]error, len(b.waiting))
+	var wg sync.WaitGroup
+	for i, srv := range b.waiting {
+		wg.Go(func() {
+			d, err := door.Dial(ctx, []string{b.url}, door.Config{Server: srv})
+			if err != nil {
+				errs[i] = fmt.Errorf("minion %s: %w", srv.CurrentIdentity().Name(), err)
+				return
+			}
+			doors[i] = d
+			// Dial returns a connection still trying when the broker
+			// refused it at first (a loaded broker): wait for it.
+			for !d.Conn().IsConnected() {
+				if ctx.Err() != nil {
+					errs[i] = ctx.Err()
+					return
+				}
+				time.Sleep(5 * time.Millisecond) // polling nats.go's state; it has no "connected" channel
+			}
+			errs[i] = d.Conn().FlushTimeout(time.Minute)
+		})
 	}
-	return overlord.Minion{Name: minionName(i)}, nil
+	wg.Wait()
+	b.waiting = nil
+	b.doors = append(b.doors, doors...)
+	return errors.Join(errs...)
 }
 
 // clientOptions routes the overlord's calls through the broker.
-func (brokerBench) clientOptions(ctx context.Context, dir string, id *identity.Identity) ([]overlord.Option, error) {
+func (*brokerBench) clientOptions(ctx context.Context, dir string, id *identity.Identity) ([]overlord.Option, error) {
 	url, err := brokerURL(dir)
 	if err != nil {
 		return nil, err
