@@ -52,7 +52,7 @@ type sizeResult struct {
 	loadStart, loadEnd  float64
 	setup, setupCPU     time.Duration
 	connect             time.Duration // the minions connecting to the shared service, 0 if none
-	shards              int // minion processes
+	shards              int           // minion processes
 	phases              []*phase
 	overlord, floorMem  memory
 	minionsMem          memory
