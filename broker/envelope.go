@@ -114,7 +114,7 @@ type Call struct {
 	Deadline time.Time // absolute; truncated to the millisecond
 	Method   string    // "module.method"
 	Audience []string  // the minions the call is for (1..MaxAudience names)
-	ReplyTo  string    // the subject answers go to
+	ReplyTo  string    // the subject answers go to: a caller's inbox, or a job's ResultSubject
 	// OnBehalfOf is the person the caller calls for ("name@role"), ""
 	// when it calls for itself. Signed, so that no broker can change whom
 	// the minion's audit log names.
@@ -239,7 +239,7 @@ func (c *Call) validate() error {
 		return envErr(ErrMalformed, "method %q", clip(c.Method))
 	case len(c.Audience) == 0 || len(c.Audience) > MaxAudience:
 		return envErr(ErrMalformed, "audience of %d names, want 1..%d", len(c.Audience), MaxAudience)
-	case !isToken(c.ReplyTo, 256) || !strings.HasPrefix(c.ReplyTo, ReplyPrefix):
+	case !isToken(c.ReplyTo, 256) || !(strings.HasPrefix(c.ReplyTo, ReplyPrefix) || strings.HasPrefix(c.ReplyTo, ResultPrefix)):
 		return envErr(ErrMalformed, "reply subject %q", clip(c.ReplyTo))
 	case c.Deadline.Before(c.Issued):
 		return envErr(ErrMalformed, "deadline before issue time")

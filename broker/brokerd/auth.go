@@ -22,6 +22,9 @@ type clientAuth struct{ b *Broker }
 // "Authorization Violation" and is disconnected.
 func (a *clientAuth) Check(c server.ClientAuthentication) bool {
 	b := a.b
+	if b.admitStreamMaker(c) {
+		return true
+	}
 	cert, err := verifiedLeaf(c)
 	if err == nil {
 		err = b.admit(cert)

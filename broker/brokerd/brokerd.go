@@ -29,6 +29,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -99,11 +100,22 @@ type Config struct {
 	// identity.DefaultCRLInterval (30s).
 	CRLInterval time.Duration
 	// JetStream turns NATS JetStream on, keeping its data in StoreDir
-	// (required then). Default off: no role is given $JS subjects yet,
-	// so it is there for the async work to come.
+	// (required then), for jobs: at Start the broker creates the
+	// streams GF_JOBS and GF_RESULTS itself (clients may not). Default
+	// off.
 	JetStream bool
 	// StoreDir is JetStream's directory.
 	StoreDir string
+	// JobsMaxAge is how long a job waits for its minion and a result
+	// for its collector; default DefaultJobsMaxAge (7 days).
+	JobsMaxAge time.Duration
+	// JetStreamSync is how often JetStream writes its files to disk;
+	// default 0: at every message, so that an acknowledged job or
+	// result survives a crash of the broker's machine (nats-server's
+	// own default is every 2 minutes). A cluster of three brokers
+	// keeping streams in R3 could use an interval instead; the streams
+	// here are R1.
+	JetStreamSync time.Duration
 	// MonitorListen, when set, serves nats-server's monitoring endpoints
 	// (/varz, /connz, /routez, /healthz ...) in plain HTTP on HOST:PORT,
 	// which must be a loopback address: they name every connected
@@ -126,8 +138,11 @@ type Broker struct {
 	opts      *server.Options // as given to srv, which writes chosen ports back
 	logs      *natsLogger
 	refresher *identity.Refresher
-	conns     connTable
-	counts    counters
+	// adminToken admits the broker's own in-process connection while
+	// it creates the job streams at Start ("" otherwise).
+	adminToken atomic.Pointer[string]
+	conns      connTable
+	counts     counters
 
 	startOnce, stopOnce sync.Once
 }
@@ -176,9 +191,8 @@ func (b *Broker) options() (*server.Options, error) {
 
 		CustomClientAuthentication: &clientAuth{b: b},
 		CustomRouterAuthentication: &routeAuth{b: b},
-		JetStream:                  c.JetStream,
-		StoreDir:                   c.StoreDir,
 	}
+	c.jetStreamOptions(o)
 	var err error
 	listen := c.Listen
 	if listen == "" {
@@ -337,6 +351,13 @@ func (b *Broker) start(ctx context.Context) error {
 		b.srv.Shutdown()
 		b.srv.WaitForShutdown()
 		return err
+	}
+	if b.cfg.JetStream {
+		if err := b.makeStreams(ctx); err != nil {
+			b.srv.Shutdown()
+			b.srv.WaitForShutdown()
+			return err
+		}
 	}
 	if b.cfg.Certmaster != "" {
 		b.refresher = &identity.Refresher{Identity: b.id, Certmaster: b.cfg.Certmaster, CRLInterval: b.cfg.CRLInterval,

@@ -103,7 +103,7 @@ type client struct {
 }
 
 // dial connects to url with id's certificate (nil: none).
-func dial(t *testing.T, url string, id *identity.Identity) (*client, error) {
+func dial(t *testing.T, url string, id *identity.Identity, opts ...nats.Option) (*client, error) {
 	t.Helper()
 	var tc *tls.Config
 	if id != nil {
@@ -111,19 +111,20 @@ func dial(t *testing.T, url string, id *identity.Identity) (*client, error) {
 	} else {
 		tc = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true} //nolint:gosec // the test of a missing client certificate
 	}
-	return dialTLS(t, url, tc)
+	return dialTLS(t, url, tc, opts...)
 }
 
-func dialTLS(t *testing.T, url string, tc *tls.Config) (*client, error) {
+func dialTLS(t *testing.T, url string, tc *tls.Config, opts ...nats.Option) (*client, error) {
 	t.Helper()
 	c := &client{got: make(chan struct{}, 1000)}
-	nc, err := nats.Connect(url, nats.Secure(tc), nats.NoReconnect(), nats.Timeout(30*time.Second),
+	opts = append([]nats.Option{nats.Secure(tc), nats.NoReconnect(), nats.Timeout(30 * time.Second),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			c.mu.Lock()
 			c.errs = append(c.errs, err.Error())
 			c.mu.Unlock()
 			c.got <- struct{}{}
-		}))
+		})}, opts...)
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		return nil, err
 	}

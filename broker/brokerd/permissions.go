@@ -37,6 +37,13 @@ const (
 //     (broker.ReplyInbox(cert) + ".>") and to minion events (gf.v1.evt.>).
 //   - monitor: subscribe to gf.v1.evt.> only.
 //
+// and for jobs over JetStream (see jetstream.go): a minion may read
+// GF_JOBS by direct get, hear its own doorbell, publish its own results
+// and take the answers (PubAcks, direct gets) on its own key's inbox;
+// an overlord may publish jobs, job records and doorbells and read
+// both streams by direct get. Nobody may create, change or delete a
+// stream or a consumer: the broker makes the streams itself.
+//
 // Any other role gets ErrRoleRefused. cert must come from a verified
 // chain (the broker's TLS handshake checks it).
 func Permissions(cert *x509.Certificate) (*server.Permissions, error) {
@@ -54,9 +61,13 @@ func Permissions(cert *x509.Certificate) (*server.Permissions, error) {
 		if err != nil {
 			return nil, err
 		}
-		return perms([]string{allReplies, events + ".>"}, []string{call, broker.BroadcastAll}), nil
+		jobPub, jobSub, err := minionJobSubjects(cert, p.Name)
+		if err != nil {
+			return nil, err
+		}
+		return perms(append([]string{allReplies, events + ".>"}, jobPub...), append([]string{call, broker.BroadcastAll}, jobSub...)), nil
 	case gofunc.RoleOverlord, gofunc.RoleDelegate:
-		return perms([]string{allCalls, allBroadcasts}, []string{broker.ReplyInbox(cert) + ".>", allEvents}), nil
+		return perms(append([]string{allCalls, allBroadcasts}, overlordJobSubjects...), []string{broker.ReplyInbox(cert) + ".>", allEvents}), nil
 	case gofunc.RoleMonitor:
 		return perms(nil, []string{allEvents}), nil
 	}

@@ -1,0 +1,79 @@
+package broker
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Store-and-forward jobs (JetStream). A job is one signed call envelope
+// per target, kept by the broker until the target reads it, so a minion
+// that is offline runs it when it comes back; its signed answer is kept
+// the same way until an overlord collects it.
+const (
+	// JobStream is the JetStream stream that keeps job envelopes
+	// (subjects JobPrefix+"*") and job records (JobRecordPrefix+"*").
+	JobStream = "GF_JOBS"
+	// ResultStream is the JetStream stream that keeps job results
+	// (subjects ResultPrefix+"*.*").
+	ResultStream = "GF_RESULTS"
+	// JobPrefix + Token(minion): the job envelopes for one minion;
+	// overlords publish, the broker stores, the minion reads them by
+	// direct get (no consumer per minion).
+	JobPrefix = SubjectRoot + ".job."
+	// JobRecordPrefix + job id: what a job was (method, targets,
+	// start-by), for the overlords that collect it.
+	JobRecordPrefix = SubjectRoot + ".jobrec."
+	// ResultPrefix + job id + "." + Token(minion): a minion's signed
+	// answer to a job; that minion publishes, the broker stores,
+	// overlords read.
+	ResultPrefix = SubjectRoot + ".res."
+	// BellPrefix + Token(minion): a doorbell, "a job is waiting", so an
+	// online minion reads its job subject at once; it carries nothing a
+	// minion trusts.
+	BellPrefix = SubjectRoot + ".bell."
+	// DirectGetPrefix + stream name: the JetStream API subject of a
+	// direct get (a read without a consumer).
+	DirectGetPrefix = "$JS.API.DIRECT.GET."
+)
+
+// JobSubject is the subject the broker keeps jobs for minion name on.
+func JobSubject(name string) (string, error) { return prefixed(JobPrefix, "job subject", name) }
+
+// BellSubject is the subject minion name hears doorbells on.
+func BellSubject(name string) (string, error) { return prefixed(BellPrefix, "bell subject", name) }
+
+// ResultSubject is the subject minion name's answer to job is kept on;
+// a job's envelope signs it as its reply subject.
+func ResultSubject(job, name string) (string, error) {
+	if !isID(job) {
+		return "", fmt.Errorf("broker: result subject: job id %q is not 32 hex digits", clip(job))
+	}
+	return prefixed(ResultPrefix+job+".", "result subject", name)
+}
+
+// ResultOf splits a result subject into its job id and minion name.
+func ResultOf(subject string) (job, name string, err error) {
+	rest, ok := strings.CutPrefix(subject, ResultPrefix)
+	job, token, ok2 := strings.Cut(rest, ".")
+	if !ok || !ok2 || !isID(job) || strings.Contains(token, ".") {
+		return "", "", fmt.Errorf("broker: %q is not a result subject", clip(subject))
+	}
+	name, err = NameOfToken(token)
+	return job, name, err
+}
+
+// JobRecordSubject is the subject of job's record.
+func JobRecordSubject(job string) (string, error) {
+	if !isID(job) {
+		return "", fmt.Errorf("broker: job id %q is not 32 hex digits", clip(job))
+	}
+	return JobRecordPrefix + job, nil
+}
+
+func prefixed(prefix, what, name string) (string, error) {
+	t, err := Token(name)
+	if err != nil {
+		return "", fmt.Errorf("broker: %s: %w", what, err)
+	}
+	return prefix + t, nil
+}
