@@ -33,6 +33,16 @@ func TestBenchEndToEnd(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
 	}
+	// A cold run opens a connection per host; a warm run reuses them
+	// all (Observation.NewConnection).
+	for _, want := range []string{`(?m)^  ping cold .* 0/0  3,3$`, `(?m)^  ping cold .* 0/0  7,7$`, `(?m)^  ping warm .* 0/0  0,0$`} {
+		if got := regexp.MustCompile(want).FindAllString(text, -1); len(got) == 0 {
+			t.Errorf("no line matches %s:\n%s", want, text)
+		}
+	}
+	if got := regexp.MustCompile(`(?m)^  ping warm .*  0,0$`).FindAllString(text, -1); len(got) != 2 {
+		t.Errorf("want both warm phases to open no connection, got %q\n%s", got, text)
+	}
 	// Both cold and warm have a floor and a ratio beside gofunc.
 	for _, phase := range []string{"ping cold", "ping warm"} {
 		re := regexp.MustCompile(`(?m)^  ` + phase + `\s+\S+\s+\S+\s+[0-9]+\.[0-9]{2}\s`)

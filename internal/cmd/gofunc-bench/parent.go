@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -32,6 +33,10 @@ type phase struct {
 	gofuncFailed, floorFailed int
 	// CPU per run of the overlord's process and of the floor client's.
 	gofuncCPU, floorCPU time.Duration
+	// newConns are, run by run, how many hosts gofunc answered on a
+	// connection the run opened (Observation.NewConnection): every host
+	// in a cold run, none in a warm one unless connections were lost.
+	newConns []int64
 }
 
 // ratio is the median over runs of gofunc's time over the floor's in
@@ -126,6 +131,9 @@ type bench struct {
 	stopCPU func()
 	// stopMode ends what the transport started for this size.
 	stopMode func() error
+	// newConns counts the calls answered on a new connection, over
+	// every client of the size.
+	newConns atomic.Int64
 }
 
 func benchSize(o options, mode benchTransport, dir string, n int, profile bool) (*sizeResult, error) {
@@ -248,7 +256,12 @@ func (b *bench) stop() error {
 // bench's transport: a cold run makes one each time.
 func (b *bench) newClient() (*overlord.Client, error) {
 	opts := []overlord.Option{overlord.WithIdentity(b.id), overlord.WithMinions(overlord.Static(b.info.Minions)),
-		overlord.WithHostTimeout(30 * time.Second), overlord.WithForks(b.o.forks)}
+		overlord.WithHostTimeout(30 * time.Second), overlord.WithForks(b.o.forks),
+		overlord.WithObserver(func(o overlord.Observation) {
+			if o.NewConnection {
+				b.newConns.Add(1)
+			}
+		})}
 	if b.audit != nil {
 		opts = append(opts, overlord.WithAudit(b.audit))
 	}
@@ -345,9 +358,10 @@ func (b *bench) run() error {
 // gofuncRun makes one call to every minion; any failed host is an
 // error.
 func (b *bench) gofuncRun(ctx context.Context, p *phase, c *overlord.Client, module, method string, args ...any) error {
-	cpu0, start := cpuTime(), time.Now()
+	cpu0, start, conns0 := cpuTime(), time.Now(), b.newConns.Load()
 	res, err := c.Targets("*").Call(ctx, module, method, args...)
 	d := time.Since(start)
+	p.newConns = append(p.newConns, b.newConns.Load()-conns0)
 	var callErr *overlord.CallError
 	if errors.As(err, &callErr) {
 		p.gofuncFailed += callErr.Failed

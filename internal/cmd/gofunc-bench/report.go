@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -13,16 +15,16 @@ func report(r *sizeResult) {
 	if r.connect > 0 {
 		fmt.Printf("  minions connected to the broker in %s (all dialling at once, once set up)\n", short(r.connect))
 	}
-	fmt.Printf("  %-22s %10s %10s %6s %10s %10s %10s %12s %10s %7s\n", "phase", "floor p50", "gofunc p50", "ratio",
-		"gofunc p99", "host p50", "host p99", "overlord CPU", "floor CPU", "failed")
+	fmt.Printf("  %-22s %10s %10s %6s %10s %10s %10s %12s %10s %7s  %s\n", "phase", "floor p50", "gofunc p50", "ratio",
+		"gofunc p99", "host p50", "host p99", "overlord CPU", "floor CPU", "failed", "new conns per run")
 	for _, p := range r.phases {
 		ratio := "-"
 		if len(p.floor) > 0 {
 			ratio = fmt.Sprintf("%.2f", p.ratio())
 		}
-		fmt.Printf("  %-22s %10s %10s %6s %10s %10s %10s %12s %10s %7s\n", p.name, short(pct(p.floor, 50)),
+		fmt.Printf("  %-22s %10s %10s %6s %10s %10s %10s %12s %10s %7s  %s\n", p.name, short(pct(p.floor, 50)),
 			short(pct(p.gofunc, 50)), ratio, short(pct(p.gofunc, 99)), short(pct(p.hosts, 50)), short(pct(p.hosts, 99)),
-			short(p.gofuncCPU), short(p.floorCPU), fmt.Sprintf("%d/%d", p.gofuncFailed, p.floorFailed))
+			short(p.gofuncCPU), short(p.floorCPU), fmt.Sprintf("%d/%d", p.gofuncFailed, p.floorFailed), counts(p.newConns))
 	}
 	m := r.overlord
 	fmt.Printf("  overlord: heap in use %.1f MiB, stacks %.1f MiB, Go sys %.1f MiB, RSS %.1f MiB, peak RSS %.1f MiB, %d goroutines",
@@ -104,6 +106,18 @@ func growthTable(w io.Writer, results []*sizeResult) {
 		fmt.Fprintf(w, " |")
 	}
 	fmt.Fprintln(w)
+}
+
+// counts formats per-run counts as "7,0,0"; "-" when there are none.
+func counts(ns []int64) string {
+	if len(ns) == 0 {
+		return "-"
+	}
+	parts := make([]string, len(ns))
+	for i, n := range ns {
+		parts[i] = strconv.FormatInt(n, 10)
+	}
+	return strings.Join(parts, ",")
 }
 
 func format(v float64, unit string) string {
