@@ -145,6 +145,7 @@ type Broker struct {
 	counts     counters
 
 	startOnce, stopOnce sync.Once
+	stopped             chan struct{} // closed when Shutdown's work is done
 }
 
 // New checks cfg and builds the broker; nothing listens until Start.
@@ -160,7 +161,7 @@ func New(cfg Config) (*Broker, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	b := &Broker{cfg: cfg, id: cfg.Identity, log: log, logs: &natsLogger{log: log.Named("nats")}}
+	b := &Broker{cfg: cfg, id: cfg.Identity, log: log, logs: &natsLogger{log: log.Named("nats")}, stopped: make(chan struct{})}
 	opts, err := b.options()
 	if err != nil {
 		return nil, err
@@ -394,11 +395,10 @@ func (b *Broker) waitReady(ctx context.Context) error {
 // while they finish in the background. It is safe to call more than
 // once, and before Start.
 func (b *Broker) Shutdown(ctx context.Context) error {
-	done := make(chan struct{})
 	b.stopOnce.Do(func() {
 		b.startOnce.Do(func() {}) // a Start after Shutdown does nothing
 		go func() {
-			defer close(done)
+			defer close(b.stopped)
 			if b.refresher != nil {
 				b.refresher.Stop()
 			}
@@ -406,8 +406,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			b.srv.WaitForShutdown()
 		}()
 	})
+	// A second Shutdown waits for the first one's work, not for ctx.
 	select {
-	case <-done:
+	case <-b.stopped:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

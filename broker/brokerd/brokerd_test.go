@@ -1,6 +1,7 @@
 package brokerd
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"net"
@@ -399,4 +400,20 @@ func TestStartAddressInUse(t *testing.T) {
 		t.Fatalf("got %v, want ErrNotReady", err)
 	}
 	must(t, b.Shutdown(t.Context()))
+}
+
+// A second Shutdown returns once the first one's work is done, not when
+// its context ends.
+func TestShutdownTwice(t *testing.T) {
+	t.Parallel()
+	c := newCA(t)
+	b, err := New(Config{Identity: c.issue(gofunc.RoleBroker, "broker1", "127.0.0.1"), Listen: "127.0.0.1:0"})
+	must(t, err)
+	must(t, b.Start(t.Context()))
+	must(t, b.Shutdown(t.Context()))
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := b.Shutdown(ctx); err != nil {
+		t.Fatalf("second Shutdown: %v", err)
+	}
 }
