@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -42,6 +43,7 @@ const (
 	DefaultSkew        = 30 * time.Second
 	DefaultMaxValidity = 5 * time.Minute
 	DefaultMaxInFlight = 256
+	DefaultRenewCheck  = 30 * time.Second
 )
 
 // ErrConfig: Open was given an incomplete Config.
@@ -73,6 +75,12 @@ type Config struct {
 	// The minion's own limit (MaxConcurrent) answers "busy" beyond its
 	// slots, as on the HTTPS door.
 	MaxInFlight int
+	// RenewCheck is how often a door made by Dial looks whether the
+	// minion's certificate changed (renewed, or SetIdentity) and then
+	// reconnects with the new one at once, rather than when the broker
+	// drops the old one at its expiry; default DefaultRenewCheck (30s).
+	// Any reconnection presents the current certificate anyway.
+	RenewCheck time.Duration
 	// Logger receives the door's logs; nil discards them.
 	Logger hclog.Logger
 	// Now is the clock; nil means time.Now. For tests.
@@ -170,7 +178,8 @@ func Dial(ctx context.Context, urls []string, cfg Config) (*Door, error) {
 		return nil, fmt.Errorf("%w: Server with an identity is required", ErrConfig)
 	}
 	id := cfg.Server.CurrentIdentity()
-	nc, err := natsconn.Connect(ctx, urls, id, natsconn.Options{Name: "minion " + id.Name(), Background: true, Logger: cfg.Logger})
+	nc, err := natsconn.Connect(ctx, urls, id, natsconn.Options{Name: "minion " + id.Name(), Background: true,
+		Logger: cfg.Logger, Identity: cfg.Server.CurrentIdentity})
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +190,41 @@ func Dial(ctx context.Context, urls []string, cfg Config) (*Door, error) {
 		return nil, err
 	}
 	d.own = true
+	every := cfg.RenewCheck
+	if every <= 0 {
+		every = DefaultRenewCheck
+	}
+	d.wg.Add(1)
+	go d.followIdentity(id.Leaf(), every)
 	return d, nil
+}
+
+// followIdentity reconnects to the broker when the minion's certificate
+// changes, so that the broker knows it by the new one (and keeps the
+// connection past the old one's expiry, or its revocation after a
+// rekey). The reconnection takes one handshake; nats.go buffers what is
+// published meanwhile and subscribes again.
+func (d *Door) followIdentity(leaf *x509.Certificate, every time.Duration) {
+	defer d.wg.Done()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		cur := d.srv.CurrentIdentity().Leaf()
+		if cur.Equal(leaf) {
+			continue
+		}
+		leaf = cur
+		d.log.Info("certificate changed; reconnecting to the broker with it", "serial", cur.SerialNumber.Text(16),
+			"not_after", cur.NotAfter)
+		if err := d.nc.ForceReconnect(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			d.log.Warn("reconnecting with the new certificate", "error", err)
+		}
+	}
 }
 
 // Conn is the door's connection to the broker (made by Dial, or

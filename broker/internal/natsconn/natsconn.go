@@ -6,9 +6,14 @@ package natsconn
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -32,7 +37,23 @@ type Options struct {
 	Logger hclog.Logger
 	// OnReconnect, if set, is called after each reconnection.
 	OnReconnect func()
+	// Identity, if set, is the identity each handshake presents and
+	// checks the broker with (its current certificate, CA and CRL), so
+	// a connection follows a minion whose identity was replaced
+	// (SIGHUP reload, minion.Server.SetIdentity); nil means the one
+	// given to Connect (whose in-place renewals are followed anyway).
+	Identity func() *identity.Identity
 }
+
+// Reconnection delays: DefaultRetry (plus up to RetryJitter) after a
+// lost connection; after the broker refused us (or we refused it),
+// doubling from DefaultRetry up to MaxRefusedRetry, since only an
+// operator's fix ends a refusal.
+const (
+	DefaultRetry    = time.Second
+	RetryJitter     = 500 * time.Millisecond
+	MaxRefusedRetry = time.Minute
+)
 
 // Connect dials urls (nats://HOST:PORT, several for a cluster) with id's
 // certificate; the broker's certificate must chain to id's CA and not
@@ -46,22 +67,33 @@ func Connect(ctx context.Context, urls []string, id *identity.Identity, o Option
 		log = hclog.NewNullLogger()
 	}
 	tc := id.ClientTLSConfig("")
+	if cur := o.Identity; cur != nil {
+		tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return cur().Certificate(), nil
+		}
+		tc.VerifyConnection = func(cs tls.ConnectionState) error {
+			return cur().ClientTLSConfig(cs.ServerName).VerifyConnection(cs)
+		}
+	}
+	ref := &refusals{log: log}
 	opts := []nats.Option{
 		nats.Name(o.Name),
 		nats.Secure(tc),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(time.Second),
-		nats.ReconnectJitter(500*time.Millisecond, time.Second),
+		nats.CustomReconnectDelay(ref.delay),
 		nats.ReconnectBufSize(256 << 10),
 		nats.Timeout(10 * time.Second), // a loaded broker handshakes slowly
 		nats.PingInterval(20 * time.Second),
 		nats.MaxPingsOutstanding(3),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
+			if err != nil && !ref.note(err) {
 				log.Warn("broker connection lost", "error", err)
 			}
 		}),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) { ref.note(err) }),
+		nats.ConnectHandler(func(*nats.Conn) { ref.reset() }), // a first connection made in the background
 		nats.ReconnectHandler(func(nc *nats.Conn) {
+			ref.reset()
 			log.Info("broker connection back", "url", nc.ConnectedUrlRedacted())
 			if o.OnReconnect != nil {
 				o.OnReconnect()
@@ -72,11 +104,16 @@ func Connect(ctx context.Context, urls []string, id *identity.Identity, o Option
 			if sub != nil {
 				subj = sub.Subject
 			}
-			log.Error("broker error", "subject", subj, "error", err)
+			if !ref.note(err) {
+				log.Error("broker error", "subject", subj, "error", err)
+			}
 		}),
 	}
 	if o.Background {
-		opts = append(opts, nats.RetryOnFailedConnect(true))
+		// Keep trying after refusals too (nats.go gives up after the
+		// same one twice): the broker's configuration or the CRL may be
+		// fixed while the minion waits, and nobody would restart it.
+		opts = append(opts, nats.RetryOnFailedConnect(true), nats.IgnoreAuthErrorAbort())
 	}
 	type result struct {
 		nc  *nats.Conn
@@ -90,6 +127,9 @@ func Connect(ctx context.Context, urls []string, id *identity.Identity, o Option
 	select {
 	case r := <-done:
 		if r.err != nil {
+			if reason, ok := Refusal(r.err); ok {
+				return nil, fmt.Errorf("broker %s: %w: %s: %w", strings.Join(urls, ","), ErrRefused, reason, r.err)
+			}
 			return nil, fmt.Errorf("broker %s: %w", strings.Join(urls, ","), r.err)
 		}
 		return r.nc, nil
@@ -101,4 +141,81 @@ func Connect(ctx context.Context, urls []string, id *identity.Identity, o Option
 		}()
 		return nil, ctx.Err()
 	}
+}
+
+// ErrRefused: the broker refused this program's certificate (revoked,
+// expired, a role or name it does not admit), or this program refused
+// the broker's. Retrying changes nothing until an operator fixes it.
+var ErrRefused = errors.New("broker: connection refused")
+
+// Refusal says whether err is a refusal of the connection rather than
+// a network failure, and why, in words for an operator.
+func Refusal(err error) (string, bool) {
+	if err == nil {
+		return "", false
+	}
+	var op *net.OpError
+	var unknown x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	var host x509.HostnameError
+	switch {
+	case errors.Is(err, nats.ErrAuthorization), strings.Contains(strings.ToLower(err.Error()), nats.AUTHORIZATION_ERR):
+		return "the broker refused this certificate (authorization violation: revoked, expired, or a role or name it does not admit)", true
+	case errors.As(err, &op) && op.Op == "remote error":
+		return fmt.Sprintf("the broker refused the TLS handshake (%v): it does not trust this certificate (revoked, expired or from another CA)", op.Err), true
+	case errors.As(err, &unknown), errors.As(err, &invalid), errors.As(err, &host),
+		errors.Is(err, identity.ErrRevoked), errors.Is(err, identity.ErrWrongServer):
+		return fmt.Sprintf("the broker's certificate is not trusted here: %v", err), true
+	}
+	return "", false
+}
+
+// refusals logs each distinct reason the connection is refused once
+// (until a connection succeeds, when it may be logged again) and spaces
+// the retries out while refused.
+type refusals struct {
+	log     hclog.Logger
+	mu      sync.Mutex
+	seen    map[string]bool
+	refused int // consecutive refused attempts
+}
+
+// note logs err if it is a refusal not logged since the last
+// connection, and reports whether it was a refusal.
+func (r *refusals) note(err error) bool {
+	reason, ok := Refusal(err)
+	if !ok {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.refused++
+	if r.seen == nil {
+		r.seen = map[string]bool{}
+	}
+	if !r.seen[reason] {
+		r.seen[reason] = true
+		r.log.Error("broker connection refused; retrying with backoff until fixed", "reason", reason, "error", err)
+	}
+	return true
+}
+
+// reset forgets the refusals: the connection is up.
+func (r *refusals) reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen, r.refused = nil, 0
+}
+
+// delay is the wait before the next reconnection attempt.
+func (r *refusals) delay(int) time.Duration {
+	r.mu.Lock()
+	n := r.refused
+	r.mu.Unlock()
+	d := DefaultRetry
+	for i := 1; i < n && d < MaxRefusedRetry; i++ {
+		d *= 2
+	}
+	d = min(d, MaxRefusedRetry)
+	return d + rand.N(RetryJitter)
 }

@@ -1,0 +1,116 @@
+package caller_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/broker/door"
+	"github.com/gofunc/gofunc/ca"
+	"github.com/gofunc/gofunc/fleettest"
+	"github.com/gofunc/gofunc/identity"
+)
+
+// A minion whose identity is replaced (SIGHUP reload, SetIdentity)
+// reconnects to the broker with the new certificate by itself, and
+// presents it again after the broker restarts, past the old one's
+// expiry; its answers verify all along.
+func TestDoorFollowsRenewedCertificate(t *testing.T) {
+	t.Parallel()
+	f := fleettest.Start(t, fleettest.Config{Minions: 1, Subnet: "127.0.41"})
+	e := &env{t: t, f: f}
+	if _, err := f.Overlord().Targets("*").Call(t.Context(), "test", "ping"); err != nil {
+		t.Fatal(err)
+	}
+	e.startBroker("127.0.0.1:0")
+	m := f.Minions()[0]
+	short := issueMinion(t, f, m.Name, 40*time.Second)
+	if err := m.Server.SetIdentity(short); err != nil {
+		t.Fatal(err)
+	}
+	d, err := door.Dial(t.Context(), []string{e.url}, door.Config{Server: m.Server, AuditPath: m.AuditPath, RenewCheck: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	e.waitPresented(m.Name, short)
+	c := e.client(f.Admin())
+	start := time.Now()
+	ping := func(when string) {
+		t.Logf("%s: %s", time.Since(start), when)
+		t.Helper()
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		if _, err := c.Targets(m.Name).Call(ctx, "test", "add", 1, 2); err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+	}
+	ping("with the short-lived certificate")
+
+	renewed := issueMinion(t, f, m.Name, time.Hour)
+	if err := m.Server.SetIdentity(renewed); err != nil {
+		t.Fatal(err)
+	}
+	e.waitPresented(m.Name, renewed) // reconnected at once, broker still up
+	ping("renewed")
+
+	// Past the old certificate's expiry, a broker restart: the
+	// reconnection presents the new certificate.
+	for time.Now().Before(short.Leaf().NotAfter.Add(time.Second)) {
+		select {
+		case <-t.Context().Done():
+			return
+		case <-time.After(time.Until(short.Leaf().NotAfter.Add(time.Second))):
+		}
+	}
+	e.stopBroker()
+	e.startBroker(e.listen)
+	e.waitPresented(m.Name, renewed)
+	ping("after the broker restarted")
+}
+
+// issueMinion issues a certificate for a minion named name, valid for
+// validity, from the fleet's CA.
+func issueMinion(t *testing.T, f *fleettest.Fleet, name string, validity time.Duration) *identity.Identity {
+	t.Helper()
+	id, err := f.CA.Issue(gofunc.RoleMinion, name, ca.IssueOptions{Validity: validity})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// waitPresented waits until the broker's client connection of minion
+// name was made with id's certificate.
+func (e *env) waitPresented(name string, id *identity.Identity) {
+	e.t.Helper()
+	sum := sha256.Sum256(id.Leaf().Raw)
+	want := hex.EncodeToString(sum[:])
+	deadline := time.Now().Add(time.Minute)
+	var seen []string
+	for time.Now().Before(deadline) {
+		seen = seen[:0]
+		cz, err := e.b.Server().Connz(&server.ConnzOptions{Username: true})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		for _, ci := range cz.Conns {
+			if ci.Name != "minion "+name || len(ci.TLSPeerCerts) == 0 {
+				continue
+			}
+			seen = append(seen, ci.TLSPeerCerts[0].CertSha256)
+			if strings.EqualFold(ci.TLSPeerCerts[0].CertSha256, want) {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.t.Fatalf("the broker never saw %s with certificate serial %s (sha256 %s); it saw %v",
+		name, id.Leaf().SerialNumber.Text(16), want, seen)
+}
