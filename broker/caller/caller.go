@@ -66,6 +66,11 @@ var (
 	ErrTooLarge = errors.New("broker: answer too large")
 	// ErrClosed: the transport was closed.
 	ErrClosed = errors.New("broker: transport closed")
+	// ErrRefused: Dial's connection was refused, by the broker (this
+	// certificate revoked, expired, or of a role it does not admit) or
+	// by us (the broker's certificate untrusted). The error names the
+	// reason; it is not ErrUnreachable, since retrying will not help.
+	ErrRefused = natsconn.ErrRefused
 )
 
 // Options tune a Transport. Zero fields mean the defaults noted.
@@ -147,6 +152,9 @@ var _ overlord.Transport = (*Transport)(nil)
 // overlord.WithTransport.
 func Dial(ctx context.Context, urls []string, id *identity.Identity, opts Options) (*Transport, error) {
 	nc, err := natsconn.Connect(ctx, urls, id, natsconn.Options{Name: "overlord " + id.Name(), Logger: opts.Logger})
+	if errors.Is(err, ErrRefused) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", overlord.ErrUnreachable, err)
 	}

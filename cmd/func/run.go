@@ -380,6 +380,8 @@ func (e *env) failure(err error) int {
 	case errors.Is(err, gofunc.ErrAuditFailed):
 		err = fmt.Errorf("nothing was called: the call could not be recorded in the audit log: %w", err)
 		kind = "audit"
+	case errors.Is(err, caller.ErrRefused):
+		kind = "broker_refused"
 	case code == exitNoMatch:
 		kind = "no_match"
 	case code == exitUsage:

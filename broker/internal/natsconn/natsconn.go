@@ -163,6 +163,11 @@ func Refusal(err error) (string, bool) {
 		return "the broker refused this certificate (authorization violation: revoked, expired, or a role or name it does not admit)", true
 	case errors.As(err, &op) && op.Op == "remote error":
 		return fmt.Sprintf("the broker refused the TLS handshake (%v): it does not trust this certificate (revoked, expired or from another CA)", op.Err), true
+	case errors.Is(err, nats.ErrTLS) && strings.Contains(err.Error(), "closed by remote after TLS handshake"):
+		// TLS 1.3: the client's handshake ends before the server has
+		// checked its certificate, so a refusal may come as a closed
+		// connection rather than the alert, depending on timing.
+		return "the broker closed the connection right after the TLS handshake, as it does when it refuses this certificate (revoked, expired or from another CA)", true
 	case errors.As(err, &unknown), errors.As(err, &invalid), errors.As(err, &host),
 		errors.Is(err, identity.ErrRevoked), errors.Is(err, identity.ErrWrongServer):
 		return fmt.Sprintf("the broker's certificate is not trusted here: %v", err), true
