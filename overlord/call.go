@@ -402,6 +402,9 @@ func (r *run) execute(ctx context.Context, emit func(Result)) {
 // time growing fresh goroutine stacks through the TLS and HTTP code;
 // a worker's stack grows once and is reused.
 func (c *Client) fanout(ctx context.Context, hosts []string, req *request, emit func(Result)) int {
+	if bt, ok := c.transport.(BatchTransport); ok && len(hosts) > 1 {
+		return c.fanoutGroups(ctx, bt, hosts, req, emit)
+	}
 	var failed atomic.Int64
 	var next atomic.Int64
 	work := func() {
@@ -436,11 +439,99 @@ func (c *Client) fanout(ctx context.Context, hosts []string, req *request, emit 
 	return int(failed.Load())
 }
 
+// groupSize is how many hosts the fan-out hands a BatchTransport at
+// once: at most its MaxBatch, and a quarter of Forks so that several
+// groups are in flight.
+func (c *Client) groupSize(bt BatchTransport) int {
+	return max(1, min(bt.MaxBatch(), c.cfg.Forks/4))
+}
+
+// fanoutGroups is fanout through a BatchTransport: groups of hosts, as
+// many at once as keep Forks hosts in flight at most, and the same
+// results as host by host.
+func (c *Client) fanoutGroups(ctx context.Context, bt BatchTransport, hosts []string, req *request, emit func(Result)) int {
+	size := c.groupSize(bt)
+	var groups [][]string
+	for from := 0; from < len(hosts); from += size {
+		groups = append(groups, hosts[from:min(from+size, len(hosts))])
+	}
+	var failed atomic.Int64
+	count := func(r Result) {
+		if r.Err != nil {
+			failed.Add(1)
+		}
+		emit(r)
+	}
+	var next atomic.Int64
+	work := func() {
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= len(groups) {
+				return
+			}
+			c.callGroup(ctx, bt, groups[i], req, count)
+		}
+	}
+	var g errgroup.Group
+	for range min(max(1, c.cfg.Forks/size), len(groups)) {
+		g.Go(func() error { work(); return nil })
+	}
+	_ = g.Wait()
+	return int(failed.Load())
+}
+
+// callGroup calls hosts through bt in one RoundTripBatch, bounded by
+// HostTimeout from now, and emits each host's result as callHost would
+// have made it. A host the transport left unanswered gets an error
+// rather than no result.
+func (c *Client) callGroup(ctx context.Context, bt BatchTransport, hosts []string, req *request, emit func(Result)) {
+	start := time.Now()
+	if err := ctx.Err(); err != nil {
+		for _, h := range hosts {
+			emit(Result{Host: h, Err: &HostError{Host: h, Op: req.wire, Err: err}})
+		}
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.HostTimeout)
+	defer cancel()
+	to := make([]Minion, len(hosts))
+	for i, h := range hosts {
+		to[i] = c.minion(h)
+	}
+	answered := make([]atomic.Bool, len(hosts))
+	bt.RoundTripBatch(ctx, to, req.outbound(), func(i int, ans Answer, err error) {
+		if i < 0 || i >= len(hosts) || answered[i].Swap(true) {
+			if err == nil && ans.Body != nil {
+				ans.Body.Close()
+			}
+			return // not one of ours, or answered already: the first answer counts
+		}
+		emit(c.hostResult(ctx, hosts[i], req, start, ans, err))
+	})
+	for i, h := range hosts {
+		if !answered[i].Load() {
+			emit(c.hostResult(ctx, h, req, start, Answer{}, fmt.Errorf("%w: the transport gave no answer", ErrProtocol)))
+		}
+	}
+}
+
 func (c *Client) callHost(ctx context.Context, host string, req *request) Result {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.HostTimeout)
 	defer cancel()
-	v, meta, err := c.roundTrip(ctx, host, Outbound{Method: req.wire, Body: req.body, OnBehalfOf: req.behalf})
+	ans, err := c.transport.RoundTrip(ctx, c.minion(host), req.outbound())
+	return c.hostResult(ctx, host, req, start, ans, err)
+}
+
+// outbound is the request as a Transport carries it.
+func (r *request) outbound() Outbound {
+	return Outbound{Method: r.wire, Body: r.body, OnBehalfOf: r.behalf}
+}
+
+// hostResult decodes host's answer (or classifies its transport error)
+// into its Result, timed from start, and tells Config.Observe.
+func (c *Client) hostResult(ctx context.Context, host string, req *request, start time.Time, ans Answer, err error) Result {
+	v, meta, err := c.decodeAnswer(ans, err)
 	r := Result{Host: host, Value: v, Duration: time.Since(start), CallID: meta.callID, AuditHead: meta.head}
 	if err != nil {
 		r.Value, r.Err = nil, &HostError{Host: host, Op: req.wire, Err: c.classify(ctx, err)}
@@ -488,11 +579,10 @@ type answerMeta struct {
 	newConn      bool             // answered on a connection the call opened
 }
 
-// roundTrip carries body to host through the transport and decodes the
-// answer with the bounded decoder.
-func (c *Client) roundTrip(ctx context.Context, host string, out Outbound) (any, answerMeta, error) {
+// decodeAnswer decodes what the transport returned for a host with the
+// bounded decoder.
+func (c *Client) decodeAnswer(ans Answer, err error) (any, answerMeta, error) {
 	var meta answerMeta
-	ans, err := c.transport.RoundTrip(ctx, c.minion(host), out)
 	meta.callID, meta.certNotAfter, meta.newConn = ans.CallID, ans.CertNotAfter, ans.NewConnection
 	if ans.AuditHead != "" {
 		meta.head, _ = audit.ParseCheckpoint(ans.AuditHead) // a malformed head witnesses nothing

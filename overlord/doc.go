@@ -61,7 +61,9 @@
 // HTTPS to the minion's address over mutual TLS; WithTransport puts
 // another in its place (a message broker). Targeting, fan-out, the
 // audit log, decoding and the classification of failures stay the
-// Client's, whatever carries the bytes.
+// Client's, whatever carries the bytes. A transport that also implements
+// BatchTransport gets the fan-out's hosts a group at a time (a broker
+// signs one call for the group) with the same results.
 //
 // # Async jobs
 //

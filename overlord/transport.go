@@ -33,6 +33,29 @@ type Transport interface {
 	RoundTrip(ctx context.Context, to Minion, call Outbound) (Answer, error)
 }
 
+// BatchTransport is a Transport that can also carry one call to several
+// minions at once, for example through a broker that signs the call
+// once for all of them. When the Client's transport implements it, the
+// fan-out hands it each batch's hosts in groups of up to MaxBatch (and
+// a quarter of Forks, so that several groups are in flight and one slow
+// host holds up only its group), never more than Forks hosts at a time;
+// calls to one host (Each, argument docs, events) still use RoundTrip.
+// Results, states, audit records and Config.Observe are the same as
+// through RoundTrip.
+type BatchTransport interface {
+	Transport
+	// MaxBatch is the most minions one RoundTripBatch takes (at least 1).
+	MaxBatch() int
+	// RoundTripBatch sends call to every minion of to and calls answer
+	// once for each of them (i is its index in to), from any goroutine,
+	// with what RoundTrip would have returned for it, as each answer or
+	// failure comes. It returns when every minion has had its answer.
+	// ctx carries the group's deadline (HostTimeout from the group's
+	// start), which the transport passes on and honours as RoundTrip
+	// does.
+	RoundTripBatch(ctx context.Context, to []Minion, call Outbound, answer func(i int, ans Answer, err error))
+}
+
 // Outbound is one call as a Transport carries it.
 type Outbound struct {
 	// Method is "module.method", for the transport's routing and logs;

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/gofunc/gofunc"
@@ -230,4 +231,136 @@ func auditRecords(t *testing.T, path string, f audit.Filter) []audit.Record {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// inProcessBatch is inProcess as a BatchTransport: it records the
+// groups the fan-out hands it and answers each host from a goroutine of
+// its own; misbehave, when set, answers the first host of each group
+// twice and leaves the last one unanswered.
+type inProcessBatch struct {
+	inProcess
+	max       int
+	misbehave bool
+	mu        sync.Mutex
+	groups    [][]string
+}
+
+func (t *inProcessBatch) MaxBatch() int { return t.max }
+
+func (t *inProcessBatch) RoundTripBatch(ctx context.Context, to []overlord.Minion, call overlord.Outbound, answer func(int, overlord.Answer, error)) {
+	var names []string
+	for _, m := range to {
+		names = append(names, m.Name)
+	}
+	t.mu.Lock()
+	t.groups = append(t.groups, names)
+	t.mu.Unlock()
+	var wg sync.WaitGroup
+	for i, m := range to {
+		if t.misbehave && i == len(to)-1 && i > 0 {
+			continue
+		}
+		wg.Go(func() {
+			ans, err := t.RoundTrip(ctx, m, call)
+			answer(i, ans, err)
+			if t.misbehave && i == 0 {
+				answer(i, overlord.Answer{}, errors.New("a second answer, which must not count"))
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// A BatchTransport gets the fan-out's hosts in groups of at most its
+// MaxBatch and a quarter of Forks, and every host ends with the result
+// (value, fault, unreachable) and audit records it would have had host
+// by host, through Call, Stream and a rolling Batch alike; a host the
+// transport answers twice counts once, one it never answers fails.
+func TestBatchTransportSeam(t *testing.T) {
+	t.Parallel()
+	f := fleettest.Start(t, fleettest.Config{Minions: 5})
+	servers := map[string]*minion.Server{}
+	static := overlord.Static{{Name: "ghost.example"}}
+	for _, m := range f.Minions() {
+		servers[m.Name] = m.Server
+		static = append(static, overlord.Minion{Name: m.Name})
+	}
+	bt := &inProcessBatch{inProcess: inProcess{caller: f.Admin(), minions: servers}, max: 4}
+	trail, err := audit.Open(filepath.Join(t.TempDir(), "overlord.log"), audit.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trail.Close()
+	c := overlord.New(overlord.WithIdentity(f.Admin()), overlord.WithMinions(static), overlord.WithForks(8),
+		overlord.WithAudit(trail), overlord.WithTransport(bt))
+	defer c.Close()
+
+	res, err := c.Targets("*").Call(t.Context(), "test", "add", 2, 3)
+	if len(res) != 6 || !errors.Is(err, overlord.ErrUnreachable) {
+		t.Fatalf("Call = %d results, %v; want 6 and the ghost unreachable", len(res), err)
+	}
+	for _, m := range f.Minions() {
+		if r := res[m.Name]; r.Err != nil || r.Value != int64(5) || r.CallID == "" || r.AuditHead.Seq == 0 || r.Duration <= 0 {
+			t.Errorf("%s: %+v", m.Name, r)
+		}
+	}
+	bt.mu.Lock()
+	groups := bt.groups
+	bt.groups = nil
+	bt.mu.Unlock()
+	hosts := 0
+	for _, g := range groups {
+		if len(g) > 2 { // Forks 8 / 4
+			t.Errorf("group %v is larger than a quarter of Forks", g)
+		}
+		hosts += len(g)
+	}
+	if hosts != 6 || len(groups) != 3 {
+		t.Errorf("groups %v: want 3 groups covering the 6 hosts", groups)
+	}
+	// The overlord's audit log has the per-host outcomes and the
+	// minions' heads, as host by host.
+	ends := auditRecords(t, trail.Path(), audit.Filter{Kind: audit.KindOverlordCallEnd})
+	heads := auditRecords(t, trail.Path(), audit.Filter{Kind: audit.KindOverlordHeads})
+	if len(ends) != 1 || len(heads) != 1 {
+		t.Errorf("overlord audit: %d call.end, %d heads records, want 1 each", len(ends), len(heads))
+	}
+
+	// A fault is a fault; Stream yields every host once.
+	seen := map[string]bool{}
+	for r := range c.Targets("*").Exclude("ghost.example").Stream(t.Context(), "test", "nosuchmethod") {
+		if seen[r.Host] || !errors.Is(r.Err, gofunc.ErrNoSuchMethod) {
+			t.Errorf("Stream: %s again or not a fault: %v", r.Host, r.Err)
+		}
+		seen[r.Host] = true
+	}
+	if len(seen) != 5 {
+		t.Errorf("Stream yielded %d hosts, want 5", len(seen))
+	}
+
+	// A rolling batch stops after a failed batch, as host by host.
+	res, err = c.Targets("*").Batch(overlord.Batch{Size: 1}).Call(t.Context(), "test", "ping")
+	if !errors.Is(err, overlord.ErrSkipped) && !errors.Is(err, overlord.ErrUnreachable) {
+		t.Fatalf("rolling batch: %v", err)
+	}
+	if len(res) != 6 {
+		t.Errorf("rolling batch: %d results, want 6", len(res))
+	}
+
+	// Answered twice, counted once; never answered, failed.
+	bt.misbehave = true
+	res, err = c.Targets("*").Exclude("ghost.example").Call(t.Context(), "test", "ping")
+	var callErr *overlord.CallError
+	if !errors.As(err, &callErr) || len(res) != 5 {
+		t.Fatalf("misbehaving transport: %d results, %v", len(res), err)
+	}
+	failed := res.Failed()
+	if len(failed) == 0 || len(failed) != callErr.Failed {
+		t.Errorf("failed hosts %v, CallError counts %d", failed, callErr.Failed)
+	}
+	for _, h := range failed {
+		if !errors.Is(res[h].Err, overlord.ErrProtocol) {
+			t.Errorf("%s: %v, want the protocol error of an unanswered host", h, res[h].Err)
+		}
+	}
 }
