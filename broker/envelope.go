@@ -254,6 +254,25 @@ func (c *Call) validate() error {
 	return nil
 }
 
+// ReplySubject is where minion answers c: ReplyTo itself when c is for
+// one minion; for a batch (several names in Audience), ReplyTo + "." +
+// the minion's index in Audience, so that each minion's answers, and
+// the broker's "no responders" for it, come apart on the caller's side
+// while one signature covers them all. The suffix is fixed by the
+// signed audience, so a broker cannot move one minion's answers to
+// another's subject. ok is false when c is not for minion.
+func (c *Call) ReplySubject(minion string) (subject string, ok bool) {
+	for i, a := range c.Audience {
+		if strings.EqualFold(a, minion) {
+			if len(c.Audience) == 1 {
+				return c.ReplyTo, true
+			}
+			return c.ReplyTo + "." + strconv.Itoa(i), true
+		}
+	}
+	return "", false
+}
+
 // SignedCall is a call as a minion received it: the fields its caller
 // signed, the signer's certificate (not yet verified: that is the
 // minion's chain check) and the signature.

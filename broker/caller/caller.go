@@ -264,9 +264,12 @@ func (p *pending) take() ([]*nats.Msg, error) {
 // receive runs on the subscription's goroutine and never blocks: it
 // files each frame with its call.
 func (t *Transport) receive(m *nats.Msg) {
-	id := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+	key, ok := strings.CutPrefix(m.Subject, t.inbox+".") // the call id, and the minion's index in a batch
+	if !ok {
+		return
+	}
 	t.mu.Lock()
-	p := t.pending[id]
+	p := t.pending[key]
 	t.mu.Unlock()
 	if p != nil {
 		p.push(m)
@@ -277,9 +280,54 @@ func (t *Transport) receive(m *nats.Msg) {
 // subject and waits for the acknowledgement and the signed answer.
 func (t *Transport) RoundTrip(ctx context.Context, to overlord.Minion, call overlord.Outbound) (overlord.Answer, error) {
 	var ans overlord.Answer
-	subject, err := broker.CallSubject(to.Name)
-	if err != nil {
-		return ans, err
+	var err error
+	t.RoundTripBatch(ctx, []overlord.Minion{to}, call, func(_ int, a overlord.Answer, e error) { ans, err = a, e })
+	return ans, err
+}
+
+// MaxBatch is the most minions one signed call names
+// (broker.MaxAudience).
+func (t *Transport) MaxBatch() int { return broker.MaxAudience }
+
+var _ overlord.BatchTransport = (*Transport)(nil)
+
+// RoundTripBatch signs the call once for every minion of to (up to
+// MaxBatch names in its audience), publishes it on each one's call
+// subject with each one's reply subject (broker.Call.ReplySubject) and
+// waits for each acknowledgement and signed answer, calling answer as
+// each minion's comes. Each minion checks that it is in the signed
+// audience and that its reply subject is its own.
+func (t *Transport) RoundTripBatch(ctx context.Context, to []overlord.Minion, call overlord.Outbound, answer func(int, overlord.Answer, error)) {
+	var wg sync.WaitGroup
+	for from := 0; from < len(to); from += broker.MaxAudience {
+		group := to[from:min(from+broker.MaxAudience, len(to))]
+		t.sendGroup(ctx, group, call, func(i int, a overlord.Answer, err error) { answer(from+i, a, err) }, &wg)
+	}
+	wg.Wait()
+}
+
+// sendGroup signs and publishes one call to the minions of to (at most
+// MaxAudience) and starts, in wg, a wait for each minion's answer. A
+// minion the call cannot be sent to is answered at once.
+func (t *Transport) sendGroup(ctx context.Context, to []overlord.Minion, call overlord.Outbound, answer func(int, overlord.Answer, error), wg *sync.WaitGroup) {
+	failAll := func(err error) {
+		for i := range to {
+			answer(i, overlord.Answer{}, err)
+		}
+	}
+	subjects := make([]string, 0, len(to))
+	index := make([]int, 0, len(to)) // audience position → index in to
+	audience := make([]string, 0, len(to))
+	for i, m := range to {
+		subject, err := broker.CallSubject(m.Name)
+		if err != nil {
+			answer(i, overlord.Answer{}, err)
+			continue
+		}
+		subjects, index, audience = append(subjects, subject), append(index, i), append(audience, m.Name)
+	}
+	if len(audience) == 0 {
+		return
 	}
 	now := time.Now()
 	deadline, ok := ctx.Deadline()
@@ -290,38 +338,50 @@ func (t *Transport) RoundTrip(ctx context.Context, to overlord.Minion, call over
 	// reaches us before our own deadline fires (as the direct path).
 	budget := deadline.Sub(now) * 95 / 100
 	if budget <= 0 {
-		return ans, context.DeadlineExceeded
+		failAll(context.DeadlineExceeded)
+		return
 	}
 	method, err := methodOf(call.Body)
 	if err != nil {
-		return ans, fmt.Errorf("broker: the call's body: %w", err)
+		failAll(fmt.Errorf("broker: the call's body: %w", err))
+		return
 	}
 	env := &broker.Call{ID: broker.NewID(), Issued: now, Deadline: now.Add(budget), Method: method,
-		Audience: []string{to.Name}, OnBehalfOf: call.OnBehalfOf}
+		Audience: audience, OnBehalfOf: call.OnBehalfOf}
 	env.ReplyTo = t.inbox + "." + env.ID
 	h, err := broker.SignCall(t.id.Certificate(), env, call.Body)
 	if err != nil {
-		return ans, err
+		failAll(err)
+		return
 	}
 	request := (&broker.SignedCall{Call: *env}).RequestSum()
-
-	p := &pending{notify: make(chan struct{}, 1), max: t.opts.MaxAnswerBytes}
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
-		return ans, ErrClosed
-	}
-	t.pending[env.ID] = p
-	t.mu.Unlock()
-	defer func() {
+	header := nats.Header(h)
+	for k, name := range audience {
+		reply, _ := env.ReplySubject(name)
+		p := &pending{notify: make(chan struct{}, 1), max: t.opts.MaxAnswerBytes}
+		key := reply[len(t.inbox)+1:]
 		t.mu.Lock()
-		delete(t.pending, env.ID)
+		if t.closed {
+			t.mu.Unlock()
+			answer(index[k], overlord.Answer{}, ErrClosed)
+			continue
+		}
+		t.pending[key] = p
 		t.mu.Unlock()
-	}()
-	if err := t.nc.PublishMsg(&nats.Msg{Subject: subject, Reply: env.ReplyTo, Header: nats.Header(h), Data: call.Body}); err != nil {
-		return ans, unreachable(fmt.Errorf("publish: %w", err))
+		wg.Go(func() {
+			defer func() {
+				t.mu.Lock()
+				delete(t.pending, key)
+				t.mu.Unlock()
+			}()
+			if err := t.nc.PublishMsg(&nats.Msg{Subject: subjects[k], Reply: reply, Header: header, Data: call.Body}); err != nil {
+				answer(index[k], overlord.Answer{}, unreachable(fmt.Errorf("publish: %w", err)))
+				return
+			}
+			ans, err := t.wait(ctx, to[index[k]], p, env, request)
+			answer(index[k], ans, err)
+		})
 	}
-	return t.wait(ctx, to, p, env, request)
 }
 
 // wait collects the frames of one call until its final frame verifies,

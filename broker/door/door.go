@@ -252,8 +252,7 @@ func (d *Door) Close() error {
 // busy, which leaves messages in the buffer) and handles the call on
 // its own goroutine.
 func (d *Door) receive(msg *nats.Msg) {
-	if id := msg.Header.Get(broker.HeaderID); id != "" && strings.HasPrefix(msg.Reply, broker.ReplyPrefix) &&
-		strings.HasSuffix(msg.Reply, "."+id) {
+	if id := msg.Header.Get(broker.HeaderID); id != "" && isReplyFor(msg.Reply, id) {
 		d.ack(msg.Reply, id)
 	}
 	select {
@@ -267,6 +266,28 @@ func (d *Door) receive(msg *nats.Msg) {
 		defer func() { <-d.sem }()
 		d.serve(msg)
 	}()
+}
+
+// isReplyFor reports whether reply looks like the reply subject of call
+// id, alone (ReplyPrefix...id) or in a batch (ReplyPrefix...id.N): the
+// unsigned acknowledgement goes nowhere else.
+func isReplyFor(reply, id string) bool {
+	if !strings.HasPrefix(reply, broker.ReplyPrefix) {
+		return false
+	}
+	if strings.HasSuffix(reply, "."+id) {
+		return true
+	}
+	rest, index, ok := strings.Cut(reply[len(broker.ReplyPrefix):], "."+id+".")
+	if !ok || rest == "" || index == "" {
+		return false
+	}
+	for _, c := range index {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // serve checks one call's envelope, cheapest first, has the minion
@@ -345,8 +366,8 @@ func (d *Door) check(msg *nats.Msg, now time.Time) (*broker.SignedCall, error) {
 	if err := sc.CheckAudience(d.name); err != nil {
 		return sc, err
 	}
-	if msg.Reply != sc.ReplyTo || !strings.HasPrefix(sc.ReplyTo, broker.ReplyInbox(sc.Cert)+".") {
-		return sc, &broker.EnvelopeError{Err: broker.ErrReplyTo, Detail: fmt.Sprintf("signed %s, delivered with %s", clip(sc.ReplyTo, 128), clip(msg.Reply, 128))}
+	if want, _ := sc.ReplySubject(d.name); msg.Reply != want || !strings.HasPrefix(sc.ReplyTo, broker.ReplyInbox(sc.Cert)+".") {
+		return sc, &broker.EnvelopeError{Err: broker.ErrReplyTo, Detail: fmt.Sprintf("signed %s, delivered with %s", clip(want, 128), clip(msg.Reply, 128))}
 	}
 	if err := sc.VerifySignature(); err != nil {
 		return sc, err
