@@ -52,6 +52,33 @@ func TestBenchEndToEnd(t *testing.T) {
 	}
 }
 
+// TestBenchOverBroker runs the bench with -transport broker on a small
+// fleet: the broker process starts, the minions' connections are timed,
+// every phase completes on every host, the broker's peak RSS is
+// reported, and after the broker restarts every minion answers again.
+func TestBenchOverBroker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the bench")
+	}
+	bin := filepath.Join(t.TempDir(), "gofunc-bench")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "-n", "4", "-runs", "1", "-transport", "broker", "-dir", t.TempDir()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, out)
+	}
+	text := string(out)
+	for _, re := range []string{`transport broker`, `minions connected to the broker in \S+`, `broker process: peak RSS [1-9]`,
+		`broker restarted \(down \S+\): all 4 minions answering again \S+ after it took connections`,
+		`(?m)^  ping warm .* 0/0$`, `(?m)^  command.run uname -r .* 0/0$`} {
+		if !regexp.MustCompile(re).MatchString(text) {
+			t.Errorf("output lacks %s:\n%s", re, text)
+		}
+	}
+}
+
 func TestBenchRefusesUnknownTransport(t *testing.T) {
 	if _, err := lookupTransport("carrier-pigeon"); err == nil || !strings.Contains(err.Error(), "direct") {
 		t.Fatalf("lookupTransport(carrier-pigeon) = %v, want an error naming the choices", err)

@@ -51,12 +51,23 @@ func (p *phase) ratio() float64 {
 	return median(rs)
 }
 
+// restartResult is how the fleet came back after its shared service
+// (the broker) restarted: back is from the new service taking
+// connections to the end of the first ping round where every minion
+// answered; down is how long the restart itself took.
+type restartResult struct {
+	back, down time.Duration
+	rounds     int
+}
+
 // sizeResult is everything measured at one fleet size.
 type sizeResult struct {
 	n                   int
 	loadStart, loadEnd  float64
 	setup, setupCPU     time.Duration
 	connect             time.Duration // the minions connecting to the shared service, 0 if none
+	restart             restartResult // the shared service restarted, zero if none
+	sharedPeak          float64       // the shared service's peak RSS (kB), 0 if none
 	shards              int           // minion processes
 	phases              []*phase
 	overlord, floorMem  memory
@@ -236,6 +247,9 @@ func (b *bench) stop() error {
 		if merr := b.stopMode(); err == nil {
 			err = merr
 		}
+		if m, ok := b.mode.(interface{ sharedPeakRSS() float64 }); ok {
+			b.res.sharedPeak = m.sharedPeakRSS()
+		}
 	}
 	if b.audit != nil {
 		if fi, serr := os.Stat(b.audit.Path()); serr == nil {
@@ -346,6 +360,12 @@ func (b *bench) run() error {
 	// The overlord's memory with N connections open: this process holds
 	// no minion and no floor client, so all of it is the overlord's.
 	b.res.overlord = readMemory()
+
+	if r, ok := b.mode.(restarter); ok {
+		if err := b.restartRun(ctx, c, r); err != nil {
+			return err
+		}
+	}
 	if b.profile && b.o.memProfile != "" {
 		if f, err := os.Create(b.o.memProfile); err == nil {
 			_ = pprof.WriteHeapProfile(f)
@@ -353,6 +373,27 @@ func (b *bench) run() error {
 		}
 	}
 	return nil
+}
+
+// restartRun restarts the shared service (the broker) under the fleet
+// and pings every minion, round after round, until a round where all
+// answer: how long the fleet takes to come back by itself.
+func (b *bench) restartRun(ctx context.Context, c *overlord.Client, r restarter) error {
+	stopped := time.Now()
+	if err := r.restartShared(ctx); err != nil {
+		return err
+	}
+	up := time.Now()
+	for round := 1; ; round++ {
+		_, err := c.Targets("*").Call(ctx, "test", "ping")
+		if err == nil {
+			b.res.restart = restartResult{back: time.Since(up), down: up.Sub(stopped), rounds: round}
+			return nil
+		}
+		if time.Since(up) > 3*time.Minute {
+			return fmt.Errorf("minions not all back 3m after the broker restarted: %w", err)
+		}
+	}
 }
 
 // gofuncRun makes one call to every minion; any failed host is an

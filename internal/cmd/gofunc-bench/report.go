@@ -35,6 +35,13 @@ func report(r *sizeResult) {
 	fmt.Println()
 	fmt.Printf("  floor client: RSS %.1f MiB, peak RSS %.1f MiB; minions' processes: RSS %.1f MiB, peak RSS %.1f MiB\n",
 		r.floorMem.RSS/1024, r.floorMem.Peak/1024, r.minionsMem.RSS/1024, r.minionsMem.Peak/1024)
+	if r.sharedPeak > 0 {
+		fmt.Printf("  broker process: peak RSS %.1f MiB\n", r.sharedPeak/1024)
+	}
+	if rs := r.restart; rs.rounds > 0 {
+		fmt.Printf("  broker restarted (down %s): all %d minions answering again %s after it took connections (%d ping rounds)\n",
+			short(rs.down), r.n, short(rs.back), rs.rounds)
+	}
 	d := r.minionsDoor
 	fmt.Printf("  minions' door: %d handshakes failed, %d evicted, %d connections refused, %d calls refused busy\n",
 		d.HandshakesFailed, d.HandshakesEvicted, d.ConnsRefused, d.Busy)

@@ -42,6 +42,15 @@ type connector interface {
 	connectAll(ctx context.Context) error
 }
 
+// A restarter is a benchTransport whose shared service can be
+// restarted under the fleet: the bench times how long until every
+// minion answers again.
+type restarter interface {
+	// restartShared stops the service and starts it again where it was;
+	// it returns once the new one takes connections.
+	restartShared(ctx context.Context) error
+}
+
 // transports are the -transport choices by name.
 var transports = map[string]benchTransport{"direct": directBench{}}
 

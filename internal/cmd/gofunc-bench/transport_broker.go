@@ -47,10 +47,15 @@ func init() {
 // brokerBench holds, in a minions' process, the minions served but not
 // yet connected (connectAll dials them).
 type brokerBench struct {
+	// In a minions' process.
 	mu      sync.Mutex
 	url     string
 	waiting []*minion.Server
 	doors   []*door.Door
+	// In the parent: the broker process.
+	dir, addr string
+	cmd       *exec.Cmd
+	rssPeak   float64 // kB, the broker's peak RSS, once stopped
 }
 
 // brokerDir holds the broker's identity and its URL (file "url").
@@ -64,7 +69,7 @@ func brokerURL(dir string) (string, error) {
 // start issues the broker's certificate, starts the broker process on a
 // free loopback port and waits until it takes connections. stop prints
 // the broker's peak RSS on stderr and stops it.
-func (*brokerBench) start(ctx context.Context, dir string) (func() error, error) {
+func (b *brokerBench) start(ctx context.Context, dir string) (func() error, error) {
 	authority, err := ca.Open(ca.Config{Dir: filepath.Join(dir, "ca")})
 	if err != nil {
 		return nil, err
@@ -85,18 +90,36 @@ func (*brokerBench) start(ctx context.Context, dir string) (func() error, error)
 	if err := os.WriteFile(filepath.Join(brokerDir(dir), "url"), []byte("nats://"+addr+"\n"), 0o644); err != nil {
 		return nil, err
 	}
+	b.dir, b.addr = dir, addr
+	if err := b.startProcess(ctx); err != nil {
+		return nil, err
+	}
+	b.rssPeak = 0
+	return func() error {
+		b.rssPeak = max(b.rssPeak, procStatusOf(b.cmd.Process.Pid, "VmHWM"))
+		return b.stopProcess()
+	}, nil
+}
+
+// sharedPeakRSS is the broker process's peak RSS in kB (the largest of
+// its runs when it was restarted), once stopped.
+func (b *brokerBench) sharedPeakRSS() float64 { return b.rssPeak }
+
+// startProcess runs the broker process (this program with brokerEnv set)
+// and waits until its port takes connections.
+func (b *brokerBench) startProcess(ctx context.Context) error {
 	self, err := os.Executable()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), brokerEnv+"="+brokerDir(dir))
+	cmd.Env = append(os.Environ(), brokerEnv+"="+brokerDir(b.dir))
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return err
 	}
 	for deadline := time.Now().Add(time.Minute); ; {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
+		c, err := net.DialTimeout("tcp", b.addr, time.Second)
 		if err == nil {
 			c.Close()
 			break
@@ -104,16 +127,28 @@ func (*brokerBench) start(ctx context.Context, dir string) (func() error, error)
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
-			return nil, fmt.Errorf("broker did not start: %w", err)
+			return fmt.Errorf("broker did not start: %w", err)
 		}
-		time.Sleep(50 * time.Millisecond) // polling a port another process opens
+		time.Sleep(10 * time.Millisecond) // polling a port another process opens
 	}
-	stop := func() error {
-		fmt.Fprintf(os.Stderr, "broker process: peak RSS %.1f MiB\n", procStatusOf(cmd.Process.Pid, "VmHWM")/1024)
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		return cmd.Wait()
+	b.cmd = cmd
+	return nil
+}
+
+func (b *brokerBench) stopProcess() error {
+	_ = b.cmd.Process.Signal(syscall.SIGTERM)
+	return b.cmd.Wait()
+}
+
+// restartShared stops the broker process and starts it again on the
+// same address (every minion's connection drops and must come back by
+// itself); it returns when the new broker takes connections.
+func (b *brokerBench) restartShared(ctx context.Context) error {
+	b.rssPeak = max(b.rssPeak, procStatusOf(b.cmd.Process.Pid, "VmHWM"))
+	if err := b.stopProcess(); err != nil {
+		return fmt.Errorf("broker stop: %w", err)
 	}
-	return stop, nil
+	return b.startProcess(ctx)
 }
 
 // serve starts srv without a listener; connectAll opens its broker
