@@ -31,6 +31,11 @@ const (
 	// online minion reads its job subject at once; it carries nothing a
 	// minion trusts.
 	BellPrefix = SubjectRoot + ".bell."
+	// InboxPrefix + Token(minion): where a minion's requests (direct
+	// gets, PubAcks) are answered; that minion alone subscribes. Bound
+	// to the name, not the key, so that it outlives a renewal of the
+	// minion's certificate on a live connection.
+	InboxPrefix = SubjectRoot + ".inbox."
 	// DirectGetPrefix + stream name: the JetStream API subject of a
 	// direct get (a read without a consumer).
 	DirectGetPrefix = "$JS.API.DIRECT.GET."
@@ -38,6 +43,9 @@ const (
 
 // JobSubject is the subject the broker keeps jobs for minion name on.
 func JobSubject(name string) (string, error) { return prefixed(JobPrefix, "job subject", name) }
+
+// MinionInbox is the inbox prefix of minion name's connection.
+func MinionInbox(name string) (string, error) { return prefixed(InboxPrefix, "inbox", name) }
 
 // BellSubject is the subject minion name hears doorbells on.
 func BellSubject(name string) (string, error) { return prefixed(BellPrefix, "bell subject", name) }
@@ -76,4 +84,39 @@ func prefixed(prefix, what, name string) (string, error) {
 		return "", fmt.Errorf("broker: %s: %w", what, err)
 	}
 	return prefix + t, nil
+}
+
+// HeaderRequest is a job result's header holding the signed bytes of
+// the job's envelope (base64): the collector checks that the result's
+// signature covers their SHA-256, and reads from them which job, minion
+// and result subject the answer is for.
+const HeaderRequest = "Gf-Req"
+
+// ParseRequest reads the signed bytes of a call (Call.SignedBytes) back
+// into the call they describe: what a job result's collector learns from
+// HeaderRequest. Only the layout is checked, not a signature.
+func ParseRequest(signed []byte) (*Call, error) {
+	rest, ok := strings.CutPrefix(string(signed), callPrefix)
+	lines := strings.Split(rest, "\n")
+	if !ok || len(lines) != 9 || lines[8] != "" {
+		return nil, envErr(ErrMalformed, "request is not the signed bytes of a call")
+	}
+	c := &Call{ID: lines[0], Method: lines[3], ReplyTo: lines[5], OnBehalfOf: lines[6]}
+	if lines[4] != "" {
+		c.Audience = strings.Split(lines[4], ",")
+	}
+	var err error
+	if c.Issued, err = parseTime(lines[1]); err != nil {
+		return nil, envErr(ErrMalformed, "request issued: %v", err)
+	}
+	if c.Deadline, err = parseTime(lines[2]); err != nil {
+		return nil, envErr(ErrMalformed, "request deadline: %v", err)
+	}
+	if err := parseSum(lines[7], &c.BodySum); err != nil {
+		return nil, envErr(ErrMalformed, "request body digest: %v", err)
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
 }

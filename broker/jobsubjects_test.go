@@ -55,3 +55,20 @@ func FuzzResultOf(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseRequest: signed bytes read back are the call they were made
+// of, byte for byte, or refused.
+func FuzzParseRequest(f *testing.F) {
+	c := goldenCall
+	f.Add(c.SignedBytes())
+	f.Add([]byte(callPrefix + "\n\n\n\n\n\n\n\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := ParseRequest(b)
+		if err != nil {
+			return
+		}
+		if got := c.SignedBytes(); string(got) != string(b) {
+			t.Fatalf("%q read back as %q", b, got)
+		}
+	})
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
-	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"time"
@@ -55,9 +54,9 @@ var (
 
 // minionJobSubjects are what minion name (holding cert) may publish
 // and subscribe to for jobs: read GF_JOBS, publish its own results;
-// hear its doorbell, and take answers on its key's inbox (the door's
-// connection uses ReplyInbox(cert) as its inbox prefix).
-func minionJobSubjects(cert *x509.Certificate, name string) (pub, sub []string, err error) {
+// hear its doorbell, and take answers on its inbox (the door's
+// connection uses broker.MinionInbox(name) as its inbox prefix).
+func minionJobSubjects(name string) (pub, sub []string, err error) {
 	bell, err := broker.BellSubject(name)
 	if err != nil {
 		return nil, nil, err
@@ -67,7 +66,7 @@ func minionJobSubjects(cert *x509.Certificate, name string) (pub, sub []string, 
 		return nil, nil, err
 	}
 	return []string{minionDirectGet, broker.ResultPrefix + "*." + token},
-		[]string{bell, broker.ReplyInbox(cert) + ".>"}, nil
+		[]string{bell, broker.InboxPrefix + token + ".>"}, nil
 }
 
 // jetStreamOptions sets nats-server's JetStream options from c.

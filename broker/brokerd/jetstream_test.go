@@ -13,11 +13,15 @@ import (
 	"github.com/gofunc/gofunc/identity"
 )
 
-// jsDial connects id with its key's inbox as the inbox prefix, as the
-// door and the job client do.
+// jsDial connects id with the inbox prefix the door (minions) and the
+// job client (overlords) use.
 func jsDial(t *testing.T, url string, id *identity.Identity) *client {
 	t.Helper()
-	c, err := dial(t, url, id, nats.CustomInboxPrefix(broker.ReplyInbox(id.Leaf())))
+	inbox := broker.ReplyInbox(id.Leaf()) + ".in"
+	if id.Role() == gofunc.RoleMinion {
+		inbox, _ = broker.MinionInbox(id.Name())
+	}
+	c, err := dial(t, url, id, nats.CustomInboxPrefix(inbox))
 	if err != nil {
 		t.Fatalf("connect as %s: %v", id.Name(), err)
 	}
@@ -114,7 +118,7 @@ func TestJetStreamRolesAndForbiddenSubjects(t *testing.T) {
 	}
 	forbiddenSubs := []string{
 		subject(t, broker.BellSubject, other), broker.BellPrefix + "*", job, res2, broker.ResultPrefix + ">",
-		broker.ReplyInbox(aliceID.Leaf()) + ".>", "$JS.>", "_INBOX.>",
+		broker.ReplyInbox(aliceID.Leaf()) + ".>", subject(t, broker.MinionInbox, other) + ".>", broker.InboxPrefix + ">", "$JS.>", "_INBOX.>",
 	}
 	for _, s := range forbiddenSubs {
 		_, err := m.SubscribeSync(s)

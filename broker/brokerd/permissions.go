@@ -39,7 +39,8 @@ const (
 //
 // and for jobs over JetStream (see jetstream.go): a minion may read
 // GF_JOBS by direct get, hear its own doorbell, publish its own results
-// and take the answers (PubAcks, direct gets) on its own key's inbox;
+// and take the answers (PubAcks, direct gets) on its own inbox
+// (broker.MinionInbox);
 // an overlord may publish jobs, job records and doorbells and read
 // both streams by direct get. Nobody may create, change or delete a
 // stream or a consumer: the broker makes the streams itself.
@@ -61,7 +62,7 @@ func Permissions(cert *x509.Certificate) (*server.Permissions, error) {
 		if err != nil {
 			return nil, err
 		}
-		jobPub, jobSub, err := minionJobSubjects(cert, p.Name)
+		jobPub, jobSub, err := minionJobSubjects(p.Name)
 		if err != nil {
 			return nil, err
 		}

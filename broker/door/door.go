@@ -178,8 +178,12 @@ func Dial(ctx context.Context, urls []string, cfg Config) (*Door, error) {
 		return nil, fmt.Errorf("%w: Server with an identity is required", ErrConfig)
 	}
 	id := cfg.Server.CurrentIdentity()
+	inbox, err := broker.MinionInbox(id.Name())
+	if err != nil {
+		return nil, err
+	}
 	nc, err := natsconn.Connect(ctx, urls, id, natsconn.Options{Name: "minion " + id.Name(), Background: true,
-		Logger: cfg.Logger, Identity: cfg.Server.CurrentIdentity})
+		Logger: cfg.Logger, Identity: cfg.Server.CurrentIdentity, InboxPrefix: inbox})
 	if err != nil {
 		return nil, err
 	}
@@ -293,36 +297,13 @@ func isReplyFor(reply, id string) bool {
 // serve checks one call's envelope, cheapest first, has the minion
 // handle it (or refuse it, with an audit record) and answers.
 func (d *Door) serve(msg *nats.Msg) {
-	now := d.cfg.Now()
-	in := minion.Inbound{Via: Via, Remote: "broker", Body: bytes.NewReader(msg.Data), Size: int64(len(msg.Data)),
-		Details: map[string]string{"subject": clip(msg.Subject, 128)}}
-	sc, refusal := d.check(msg, now)
+	sc, refusal := d.check(msg, d.cfg.Now())
+	in := inbound(msg.Subject, msg.Data, sc, refusal)
 	if sc == nil {
 		// Not even a readable envelope: nobody to answer, but the
 		// attempt is recorded (as a call without a certificate).
-		in.Details["envelope"] = refusal.Error()
-		in.Refusal = gofunc.Errorf(gofunc.CodeDenied, "%v", refusal)
 		d.srv.Handle(d.ctx, in)
 		return
-	}
-	in.Caller = sc.Cert
-	in.Deadline = sc.Deadline
-	in.OnBehalfOf = sc.OnBehalfOf
-	in.ID = sc.ID
-	fp := sha256.Sum256(sc.Cert.Raw)
-	in.Details["envelope_id"] = sc.ID
-	in.Details["issued"] = sc.Issued.Format(broker.TimeLayout)
-	in.Details["deadline"] = sc.Deadline.Format(broker.TimeLayout)
-	in.Details["signer"] = "sha256:" + hex.EncodeToString(fp[:])
-	if len(sc.Audience) > 1 {
-		in.Details["audience"] = clip(strings.Join(sc.Audience, ","), 256)
-	}
-	if refusal != nil {
-		in.Details["envelope"] = refusal.Error()
-		in.Refusal = gofunc.Errorf(gofunc.CodeDenied, "%v", refusal)
-		if errors.Is(refusal, broker.ErrReplayed) {
-			in.ID = "" // the first call owns the id in the audit log
-		}
 	}
 	answerable := refusal == nil || !(errors.Is(refusal, broker.ErrReplyTo) || errors.Is(refusal, broker.ErrSignature))
 	ctx, cancel := context.WithDeadline(d.ctx, sc.Deadline)
@@ -339,6 +320,37 @@ func (d *Door) serve(msg *nats.Msg) {
 	}
 }
 
+// inbound is what the minion's dispatcher is told of a call that came
+// through the broker on subject: the envelope sc (nil when unreadable)
+// and why the door refuses it (nil when it may run).
+func inbound(subject string, data []byte, sc *broker.SignedCall, refusal error) minion.Inbound {
+	in := minion.Inbound{Via: Via, Remote: "broker", Body: bytes.NewReader(data), Size: int64(len(data)),
+		Details: map[string]string{"subject": clip(subject, 128)}}
+	if refusal != nil {
+		in.Details["envelope"] = refusal.Error()
+		in.Refusal = gofunc.Errorf(gofunc.CodeDenied, "%v", refusal)
+	}
+	if sc == nil {
+		return in
+	}
+	in.Caller = sc.Cert
+	in.Deadline = sc.Deadline
+	in.OnBehalfOf = sc.OnBehalfOf
+	in.ID = sc.ID
+	fp := sha256.Sum256(sc.Cert.Raw)
+	in.Details["envelope_id"] = sc.ID
+	in.Details["issued"] = sc.Issued.Format(broker.TimeLayout)
+	in.Details["deadline"] = sc.Deadline.Format(broker.TimeLayout)
+	in.Details["signer"] = "sha256:" + hex.EncodeToString(fp[:])
+	if len(sc.Audience) > 1 {
+		in.Details["audience"] = clip(strings.Join(sc.Audience, ","), 256)
+	}
+	if errors.Is(refusal, broker.ErrReplayed) {
+		in.ID = "" // the first call owns the id in the audit log
+	}
+	return in
+}
+
 // check runs the envelope checks that need no certificate authority,
 // cheapest first: the headers and the body's digest, the method the
 // body names, the times, the audience, the reply subject, the
@@ -346,33 +358,46 @@ func (d *Door) serve(msg *nats.Msg) {
 // it). The chain, CRL and role are Handle's. It returns the call (nil
 // when unreadable) and why it must be refused (nil when it may run).
 func (d *Door) check(msg *nats.Msg, now time.Time) (*broker.SignedCall, error) {
+	return d.checkEnvelope(broker.Header(msg.Header), msg.Data, now, d.cfg.MaxValidity, &d.seen, func(sc *broker.SignedCall) error {
+		if want, _ := sc.ReplySubject(d.name); msg.Reply != want || !strings.HasPrefix(sc.ReplyTo, broker.ReplyInbox(sc.Cert)+".") {
+			return &broker.EnvelopeError{Err: broker.ErrReplyTo, Detail: fmt.Sprintf("signed %s, delivered with %s", clip(want, 128), clip(msg.Reply, 128))}
+		}
+		return nil
+	})
+}
+
+// checkEnvelope is check for a call (or job) with headers h and body
+// data, valid for at most maxValidity, whose reply subject replyOK
+// judges, remembered in seen.
+func (d *Door) checkEnvelope(h broker.Header, data []byte, now time.Time, maxValidity time.Duration, seen *replayCache,
+	replyOK func(*broker.SignedCall) error) (*broker.SignedCall, error) {
 	limit := d.srv.MaxBodyBytes
 	if limit <= 0 {
 		limit = minion.DefaultMaxBodyBytes
 	}
-	if int64(len(msg.Data)) > limit {
-		return nil, &broker.EnvelopeError{Err: broker.ErrMalformed, Detail: fmt.Sprintf("body of %d bytes over the %d-byte limit", len(msg.Data), limit)}
+	if int64(len(data)) > limit {
+		return nil, &broker.EnvelopeError{Err: broker.ErrMalformed, Detail: fmt.Sprintf("body of %d bytes over the %d-byte limit", len(data), limit)}
 	}
-	sc, err := broker.ParseCall(broker.Header(msg.Header), msg.Data)
+	sc, err := broker.ParseCall(h, data)
 	if err != nil {
 		return nil, err
 	}
-	if m, err := methodOf(msg.Data, limit); err != nil || m != sc.Method {
+	if m, err := methodOf(data, limit); err != nil || m != sc.Method {
 		return sc, &broker.EnvelopeError{Err: broker.ErrMethod, Detail: fmt.Sprintf("envelope says %s, body %s", sc.Method, clip(m, 64))}
 	}
-	if err := sc.CheckTimes(now, d.cfg.Skew, d.cfg.MaxValidity); err != nil {
+	if err := sc.CheckTimes(now, d.cfg.Skew, maxValidity); err != nil {
 		return sc, err
 	}
 	if err := sc.CheckAudience(d.name); err != nil {
 		return sc, err
 	}
-	if want, _ := sc.ReplySubject(d.name); msg.Reply != want || !strings.HasPrefix(sc.ReplyTo, broker.ReplyInbox(sc.Cert)+".") {
-		return sc, &broker.EnvelopeError{Err: broker.ErrReplyTo, Detail: fmt.Sprintf("signed %s, delivered with %s", clip(want, 128), clip(msg.Reply, 128))}
+	if err := replyOK(sc); err != nil {
+		return sc, err
 	}
 	if err := sc.VerifySignature(); err != nil {
 		return sc, err
 	}
-	if !d.seen.add(sc.ID, sc.Deadline.Add(d.cfg.Skew), now) {
+	if !seen.add(sc.ID, sc.Deadline.Add(d.cfg.Skew), now) {
 		return sc, &broker.EnvelopeError{Err: broker.ErrReplayed, Detail: sc.ID}
 	}
 	return sc, nil

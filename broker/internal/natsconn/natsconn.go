@@ -43,6 +43,10 @@ type Options struct {
 	// (SIGHUP reload, minion.Server.SetIdentity); nil means the one
 	// given to Connect (whose in-place renewals are followed anyway).
 	Identity func() *identity.Identity
+	// InboxPrefix replaces nats' "_INBOX" in the subjects requests are
+	// answered on (the broker permits none of "_INBOX"); default
+	// nats'. gofunc clients use broker.ReplyInbox(cert) + ".in".
+	InboxPrefix string
 }
 
 // Reconnection delays: DefaultRetry (plus up to RetryJitter) after a
@@ -108,6 +112,9 @@ func Connect(ctx context.Context, urls []string, id *identity.Identity, o Option
 				log.Error("broker error", "subject", subj, "error", err)
 			}
 		}),
+	}
+	if o.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(o.InboxPrefix))
 	}
 	if o.Background {
 		// Keep trying after refusals too (nats.go gives up after the

@@ -1,0 +1,313 @@
+package door
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/audit"
+	"github.com/gofunc/gofunc/broker"
+	"github.com/gofunc/gofunc/broker/internal/jsget"
+	"github.com/gofunc/gofunc/internal/xmlrpc"
+	"github.com/gofunc/gofunc/minion"
+)
+
+// Defaults of JobsConfig.
+const (
+	// DefaultJobMaxValidity bounds a job's start-by minus its issue
+	// time, and how long job ids are remembered against replay: the
+	// brokers' GF_JOBS keeps a job 7 days by default.
+	DefaultJobMaxValidity = 7 * 24 * time.Hour
+	// DefaultJobRunLimit bounds how long one job runs (the minion's
+	// MaxCallTimeout caps it too).
+	DefaultJobRunLimit = time.Hour
+	// DefaultJobPoll is how often the minion looks for jobs without a
+	// doorbell (one lost while the job was stored) or a reconnection.
+	DefaultJobPoll = 5 * time.Minute
+)
+
+// JobDetail is the audit detail naming the job a call came from.
+const JobDetail = "job"
+
+// JobsConfig describes a minion's jobs over the broker. Zero fields
+// mean the defaults noted.
+type JobsConfig struct {
+	// Dir keeps the jobs' state: the last job handled ("cursor") and
+	// the results not yet acknowledged by the broker ("results/", one
+	// file each, 0600). Required; made 0700 if missing.
+	Dir string
+	// MaxValidity: default DefaultJobMaxValidity (7 days).
+	MaxValidity time.Duration
+	// RunLimit: default DefaultJobRunLimit (1h).
+	RunLimit time.Duration
+	// Poll: default DefaultJobPoll (5m).
+	Poll time.Duration
+}
+
+// Jobs takes the minion's jobs from the broker's GF_JOBS stream: at
+// start, after each reconnection, on each doorbell and every Poll, it
+// reads the jobs stored for it since the last one it handled, by direct
+// get (no consumer on the broker), checks each at execution time like a
+// call (signature, times against the job's start-by, audience, the
+// result subject, replay across restarts, then the chain, CRL, role,
+// ACL and write-ahead audit of Handle), runs it once, and keeps its
+// signed answer in a spool on disk until GF_RESULTS acknowledges it.
+type Jobs struct {
+	d       *Door
+	cfg     JobsConfig
+	subject string // the minion's job subject
+	cursor  uint64 // the last sequence handled; under the run goroutine
+	seen    replayCache
+	spool   spool
+	kick    chan struct{}
+	bell    *nats.Subscription
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// OpenJobs starts taking jobs through the door's connection, which
+// must use broker.MinionInbox(name) as its inbox prefix (Dial's
+// does). Close stops it before the door.
+func (d *Door) OpenJobs(cfg JobsConfig) (*Jobs, error) {
+	if cfg.Dir == "" {
+		return nil, fmt.Errorf("%w: jobs need a Dir", ErrConfig)
+	}
+	if cfg.MaxValidity <= 0 {
+		cfg.MaxValidity = DefaultJobMaxValidity
+	}
+	if cfg.RunLimit <= 0 {
+		cfg.RunLimit = DefaultJobRunLimit
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = DefaultJobPoll
+	}
+	subject, err := broker.JobSubject(d.name)
+	if err != nil {
+		return nil, err
+	}
+	j := &Jobs{d: d, cfg: cfg, subject: subject, kick: make(chan struct{}, 1), spool: spool{dir: filepath.Join(cfg.Dir, "results")}}
+	if err := os.MkdirAll(j.spool.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("door: jobs: %w", err)
+	}
+	if j.cursor, err = readCursor(j.cursorPath()); err != nil {
+		return nil, err
+	}
+	if d.cfg.AuditPath != "" {
+		n, err := j.reseed(d.cfg.AuditPath, d.cfg.Now())
+		if err != nil {
+			return nil, fmt.Errorf("door: job replay cache from %s: %w", d.cfg.AuditPath, err)
+		}
+		d.log.Debug("job replay cache reseeded", "ids", n)
+	}
+	bell, err := broker.BellSubject(d.name)
+	if err != nil {
+		return nil, err
+	}
+	if j.bell, err = d.nc.Subscribe(bell, func(*nats.Msg) { j.ring() }); err != nil {
+		return nil, fmt.Errorf("door: subscribe %s: %w", bell, err)
+	}
+	// Missed doorbells while disconnected: look again after each
+	// reconnection (keeping whatever handler the connection had).
+	prev := d.nc.Opts.ReconnectedCB
+	d.nc.SetReconnectHandler(func(nc *nats.Conn) {
+		if prev != nil {
+			prev(nc)
+		}
+		j.ring()
+	})
+	var ctx context.Context
+	ctx, j.cancel = context.WithCancel(d.ctx)
+	j.wg.Add(1)
+	go j.run(ctx)
+	return j, nil
+}
+
+// Close stops taking jobs and waits for the one running.
+func (j *Jobs) Close() error {
+	err := j.bell.Unsubscribe()
+	if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrBadSubscription) {
+		err = nil
+	}
+	j.cancel()
+	j.wg.Wait()
+	return err
+}
+
+// ring asks the run loop to look for jobs and send results now.
+func (j *Jobs) ring() {
+	select {
+	case j.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (j *Jobs) run(ctx context.Context) {
+	defer j.wg.Done()
+	tick := time.NewTicker(j.cfg.Poll)
+	defer tick.Stop()
+	for {
+		j.flush(ctx)
+		j.drain(ctx)
+		j.flush(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-j.kick:
+		case <-tick.C:
+		}
+	}
+}
+
+// drain handles the jobs stored after the cursor, in order.
+func (j *Jobs) drain(ctx context.Context) {
+	for ctx.Err() == nil {
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		m, err := jsget.Next(rctx, j.d.nc, broker.JobStream, j.subject, j.cursor+1)
+		cancel()
+		switch {
+		case errors.Is(err, jsget.ErrNoMessage):
+			return
+		case err != nil:
+			j.d.log.Debug("jobs not read", "error", err)
+			return
+		}
+		j.handle(ctx, m)
+		j.cursor = m.Seq
+		if err := writeFile(j.cursorPath(), []byte(strconv.FormatUint(m.Seq, 10)+"\n")); err != nil {
+			j.d.log.Error("job cursor not saved", "error", err)
+		}
+	}
+}
+
+// handle checks and runs one job and spools its answer.
+func (j *Jobs) handle(ctx context.Context, m *jsget.Msg) {
+	now := j.d.cfg.Now()
+	sc, refusal := j.d.checkEnvelope(broker.Header(m.Header), m.Data, now, j.cfg.MaxValidity, &j.seen, func(sc *broker.SignedCall) error {
+		// A job is for one minion: the result subject of a batch's
+		// audience (ReplyTo.N) is no result subject.
+		if want, _ := sc.ReplySubject(j.d.name); want != j.resultSubject(sc.ID) {
+			return &broker.EnvelopeError{Err: broker.ErrReplyTo, Detail: fmt.Sprintf("signed %s, not this minion's result subject", clip(sc.ReplyTo, 128))}
+		}
+		return nil
+	})
+	in := inbound(m.Subject, m.Data, sc, refusal)
+	in.Details["stream_seq"] = strconv.FormatUint(m.Seq, 10)
+	if sc == nil {
+		j.d.srv.Handle(ctx, in)
+		return
+	}
+	in.Details[JobDetail] = sc.ID
+	in.Deadline = now.Add(j.cfg.RunLimit)
+	rctx, cancel := context.WithDeadline(ctx, in.Deadline)
+	defer cancel()
+	rep := j.d.srv.Handle(rctx, in)
+	if want, _ := sc.ReplySubject(j.d.name); want != j.resultSubject(sc.ID) || errors.Is(refusal, broker.ErrSignature) || errors.Is(refusal, broker.ErrReplayed) {
+		// Not this minion's result subject (the broker would refuse it
+		// anyway), not signed by its caller, or run already (its first
+		// answer is the one kept).
+		return
+	}
+	if err := j.keep(sc, rep); err != nil {
+		j.d.log.Error("job result not kept", "job", sc.ID, "error", err)
+	}
+}
+
+// keep signs the answer and writes it to the spool.
+func (j *Jobs) keep(sc *broker.SignedCall, rep minion.Reply) error {
+	body := rep.Body
+	if max := int(j.d.nc.MaxPayload()) - frameHeadroom; len(body) > max {
+		var b bytes.Buffer
+		_ = xmlrpc.EncodeFault(&b, gofunc.Errorf(gofunc.CodeTooLarge,
+			"the job's answer of %d bytes is over the %d bytes a job result may be", len(body), max))
+		body = b.Bytes()
+	}
+	r := &broker.Reply{ID: sc.ID, Request: sc.RequestSum(), Minion: j.d.name, Seq: 1, AuditHead: rep.AuditHead, CallID: rep.ID}
+	h, err := broker.SignReply(j.d.srv.CurrentIdentity().Certificate(), r, body)
+	if err != nil {
+		return err
+	}
+	h[broker.HeaderRequest] = []string{base64.StdEncoding.EncodeToString(sc.SignedBytes())}
+	return j.spool.put(spooled{Subject: sc.ReplyTo, MsgID: sc.ID + "." + strings.TrimPrefix(j.subject, broker.JobPrefix), Header: h, Data: body})
+}
+
+// flush publishes the spooled results, oldest first, deleting each
+// once the broker acknowledged it; it stops at the first failure (the
+// next reconnection, doorbell or poll tries again).
+func (j *Jobs) flush(ctx context.Context) {
+	j.spool.each(j.d.log, func(r spooled) error {
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		_, err := jsget.Publish(pctx, j.d.nc, &nats.Msg{Subject: r.Subject, Header: nats.Header(r.Header), Data: r.Data}, r.MsgID)
+		if err != nil && !errors.Is(err, jsget.ErrNotStored) {
+			j.d.log.Debug("job result not sent yet", "subject", r.Subject, "error", err)
+		}
+		return err
+	})
+}
+
+// resultSubject is where this minion's answer to job goes.
+func (j *Jobs) resultSubject(job string) string {
+	s, err := broker.ResultSubject(job, j.d.name)
+	if err != nil {
+		return ""
+	}
+	return s
+}
+
+func (j *Jobs) cursorPath() string { return filepath.Join(j.cfg.Dir, "cursor") }
+
+func readCursor(path string) (uint64, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("door: job cursor: %w", err)
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("door: job cursor %s: %w", path, err)
+	}
+	return n, nil
+}
+
+// reseed fills the job replay cache from the audit log: the ids of the
+// jobs handled within MaxValidity+Skew, so that a job is run once even
+// across restarts and a lost cursor.
+func (j *Jobs) reseed(path string, now time.Time) (int, error) {
+	files, err := audit.Files(path)
+	if err != nil || len(files) == 0 {
+		return 0, err
+	}
+	window := j.cfg.MaxValidity + j.d.cfg.Skew
+	n := 0
+	err = audit.Query(files, audit.Filter{Since: now.Add(-window), Kind: "call.*"}, func(r audit.Record) error {
+		id := r.Details[JobDetail]
+		if r.Details["via"] != Via || id == "" {
+			return nil
+		}
+		expiry := r.Time.Add(window)
+		if dl, err := time.Parse(broker.TimeLayout, r.Details["deadline"]); err == nil {
+			expiry = dl.Add(j.d.cfg.Skew)
+		}
+		if j.seen.add(id, expiry, now) {
+			n++
+		}
+		return nil
+	})
+	if errors.Is(err, audit.ErrTorn) {
+		err = nil
+	}
+	return n, err
+}

@@ -1,0 +1,350 @@
+// Package jobs submits store-and-forward jobs through a gofunc broker
+// with JetStream, and collects their results: a job for a minion that
+// is offline waits in the broker (stream GF_JOBS) until the minion
+// comes back, runs there once, and its signed answer waits (GF_RESULTS)
+// until any overlord collects it.
+//
+// A job is one signed call envelope per target (package broker), valid
+// until its start-by time and answered on the target's own result
+// subject; the minion runs every check of a call when it takes the job
+// (so a caller revoked while the job waited is denied, and audited).
+// The broker is trusted for delivery only: a result counts when its
+// minion's signature covers it and the job's request, and its
+// certificate chains to the CA, is not revoked and names the target.
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/nats-io/nats.go"
+
+	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/broker"
+	"github.com/gofunc/gofunc/broker/internal/jsget"
+	"github.com/gofunc/gofunc/broker/internal/natsconn"
+	"github.com/gofunc/gofunc/identity"
+	"github.com/gofunc/gofunc/internal/xmlrpc"
+)
+
+// Defaults and bounds of Spec.StartBy.
+const (
+	DefaultStartBy = 24 * time.Hour
+	// MaxStartBy is the minions' DefaultJobMaxValidity and the
+	// broker's DefaultJobsMaxAge: a job may wait that long, not more.
+	MaxStartBy = 7 * 24 * time.Hour
+)
+
+// Errors, for errors.Is.
+var (
+	// ErrNoJob: no record of the job in the broker (wrong id, or
+	// older than the broker keeps jobs).
+	ErrNoJob = errors.New("jobs: no such job")
+	// ErrNoJetStream: the broker keeps no jobs (funcbroker without
+	// --jetstream).
+	ErrNoJetStream = errors.New("jobs: the broker keeps no jobs (funcbroker --jetstream)")
+	// ErrForged: a result in GF_RESULTS that its minion did not sign
+	// for this job; it is not counted.
+	ErrForged = errors.New("jobs: result not signed by its minion for this job")
+	// ErrSpec: Submit was given an unusable Spec.
+	ErrSpec = errors.New("jobs: bad job")
+)
+
+// Spec is a job to submit.
+type Spec struct {
+	// Method is "module.method". Required.
+	Method string
+	// Args are the method's arguments, as overlord calls take them.
+	Args []any
+	// Targets are the minions' names (resolved by the caller). Required.
+	Targets []string
+	// StartBy is when the job must have started on a minion; a minion
+	// that comes back later refuses it. Default now + DefaultStartBy;
+	// at most now + MaxStartBy.
+	StartBy time.Time
+	// OnBehalfOf is the person the caller calls for ("name@role"), as
+	// in overlord calls; signed.
+	OnBehalfOf string
+}
+
+// Job is a submitted job, as its record in the broker says.
+type Job struct {
+	ID      string    `json:"id"`
+	Method  string    `json:"method"`
+	Targets []string  `json:"targets"`
+	Issued  time.Time `json:"issued"`
+	StartBy time.Time `json:"start_by"`
+	// Caller is the submitting certificate's name.
+	Caller string `json:"caller"`
+}
+
+// State of one target of a job.
+type State string
+
+// States of a target.
+const (
+	StatePending State = "pending" // no result yet (the minion has not taken the job, or is running it)
+	StateOK      State = "ok"      // ran; Value is its result
+	StateFault   State = "fault"   // ran, or was refused (Fault says which): denied, expired, the method's error
+)
+
+// Result is one target's outcome.
+type Result struct {
+	Minion string `json:"minion"`
+	State  State  `json:"state"`
+	// Value is the method's result (StateOK).
+	Value any `json:"value,omitempty"`
+	// Fault is the minion's fault (StateFault).
+	Fault *gofunc.Fault `json:"fault,omitempty"`
+	// CallID and AuditHead locate the call in the minion's audit log.
+	CallID    string `json:"call_id,omitempty"`
+	AuditHead string `json:"audit_head,omitempty"`
+	// Forged counts results for this target that did not verify (each
+	// logged); they are ignored.
+	Forged int `json:"forged,omitempty"`
+}
+
+// Options tune a Client. Zero fields mean the defaults noted.
+type Options struct {
+	// Logger receives forged results and the connection's troubles;
+	// nil discards them.
+	Logger hclog.Logger
+}
+
+// Client submits and collects jobs over one broker connection.
+type Client struct {
+	nc  *nats.Conn
+	id  *identity.Identity
+	own bool
+	log hclog.Logger
+}
+
+// Dial connects to the broker at urls with id's certificate (an
+// overlord or delegate).
+func Dial(ctx context.Context, urls []string, id *identity.Identity, opts Options) (*Client, error) {
+	nc, err := natsconn.Connect(ctx, urls, id, natsconn.Options{Name: "jobs " + id.Name(), Logger: opts.Logger,
+		InboxPrefix: broker.ReplyInbox(id.Leaf()) + ".in"})
+	if err != nil {
+		return nil, err
+	}
+	c := New(nc, id, opts)
+	c.own = true
+	return c, nil
+}
+
+// New is a Client on nc, a connection made with id's certificate whose
+// inbox prefix is under broker.ReplyInbox(id's certificate) (the broker
+// permits no other). Close does not close nc.
+func New(nc *nats.Conn, id *identity.Identity, opts Options) *Client {
+	log := opts.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	return &Client{nc: nc, id: id, log: log}
+}
+
+// Close closes the connection Dial made.
+func (c *Client) Close() error {
+	if c.own {
+		c.nc.Close()
+	}
+	return nil
+}
+
+// Submit stores the job's record and one signed envelope per target in
+// the broker, each acknowledged by it, then rings each target's
+// doorbell so that online minions take it at once. On an error, the
+// job returned holds the targets stored before it (the others never
+// get it).
+func (c *Client) Submit(ctx context.Context, spec Spec) (*Job, error) {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	job := &Job{ID: broker.NewID(), Method: spec.Method, Issued: now, StartBy: spec.StartBy, Caller: c.id.Name()}
+	if job.StartBy.IsZero() {
+		job.StartBy = now.Add(DefaultStartBy)
+	}
+	job.StartBy = job.StartBy.UTC().Truncate(time.Millisecond)
+	switch {
+	case len(spec.Targets) == 0:
+		return nil, fmt.Errorf("%w: no targets", ErrSpec)
+	case !job.StartBy.After(now) || job.StartBy.Sub(now) > MaxStartBy:
+		return nil, fmt.Errorf("%w: start-by %s is not within %s from now", ErrSpec, job.StartBy.Format(time.RFC3339), MaxStartBy)
+	}
+	body, err := xmlrpc.EncodeRequest(spec.Method, spec.Args...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSpec, err)
+	}
+	type envelope struct{ subject, target string }
+	var envs []envelope
+	headers := map[string]broker.Header{}
+	for _, t := range spec.Targets {
+		subject, err := broker.JobSubject(t)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrSpec, err)
+		}
+		reply, _ := broker.ResultSubject(job.ID, t)
+		call := &broker.Call{ID: job.ID, Issued: now, Deadline: job.StartBy, Method: spec.Method, Audience: []string{t},
+			ReplyTo: reply, OnBehalfOf: spec.OnBehalfOf}
+		h, err := broker.SignCall(c.id.Certificate(), call, body)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrSpec, err)
+		}
+		envs, headers[t] = append(envs, envelope{subject, t}), h
+	}
+	job.Targets = slices.Clone(spec.Targets)
+	rec, _ := json.Marshal(job)
+	recSubject, _ := broker.JobRecordSubject(job.ID)
+	if _, err := c.publish(ctx, &nats.Msg{Subject: recSubject, Data: rec}, job.ID); err != nil {
+		return nil, err
+	}
+	stored := job.Targets[:0:0]
+	for _, e := range envs {
+		if _, err := c.publish(ctx, &nats.Msg{Subject: e.subject, Header: nats.Header(headers[e.target]), Data: body}, job.ID+"."+strings.TrimPrefix(e.subject, broker.JobPrefix)); err != nil {
+			done := *job
+			done.Targets = stored
+			return &done, fmt.Errorf("jobs: job %s for %s: %w", job.ID, e.target, err)
+		}
+		stored = append(stored, e.target)
+		bell, _ := broker.BellSubject(e.target)
+		_ = c.nc.Publish(bell, nil) // best effort: the minion polls too
+	}
+	return job, c.nc.FlushTimeout(jsget.DefaultTimeout)
+}
+
+func (c *Client) publish(ctx context.Context, m *nats.Msg, msgID string) (uint64, error) {
+	seq, err := jsget.Publish(ctx, c.nc, m, msgID)
+	if errors.Is(err, jsget.ErrNoStream) {
+		return 0, fmt.Errorf("%w: %w", ErrNoJetStream, err)
+	}
+	return seq, err
+}
+
+// Job reads a job's record.
+func (c *Client) Job(ctx context.Context, id string) (*Job, error) {
+	subject, err := broker.JobRecordSubject(id)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoJob, err)
+	}
+	m, err := jsget.Next(ctx, c.nc, broker.JobStream, subject, 1)
+	switch {
+	case errors.Is(err, jsget.ErrNoMessage):
+		return nil, fmt.Errorf("%w: %s", ErrNoJob, id)
+	case errors.Is(err, jsget.ErrNoStream):
+		return nil, fmt.Errorf("%w: %w", ErrNoJetStream, err)
+	case err != nil:
+		return nil, err
+	}
+	var job Job
+	if err := json.Unmarshal(m.Data, &job); err != nil || job.ID != id {
+		return nil, fmt.Errorf("%w: %s: unreadable record", ErrNoJob, id)
+	}
+	return &job, nil
+}
+
+// Status reads the job's record and every result stored for it, and
+// returns one Result per target, in the record's order. Each result is
+// verified (see package doc); one that does not verify is counted in
+// Forged and logged, and a genuine one after it still counts.
+func (c *Client) Status(ctx context.Context, id string) (*Job, []Result, error) {
+	job, err := c.Job(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	byName := map[string]*Result{}
+	out := make([]Result, len(job.Targets))
+	for i, t := range job.Targets {
+		out[i] = Result{Minion: t, State: StatePending}
+		byName[strings.ToLower(t)] = &out[i]
+	}
+	seq := uint64(1)
+	for {
+		m, err := jsget.Next(ctx, c.nc, broker.ResultStream, broker.ResultPrefix+id+".*", seq)
+		if errors.Is(err, jsget.ErrNoMessage) {
+			return job, out, nil
+		}
+		if err != nil {
+			return job, out, err
+		}
+		seq = m.Seq + 1
+		_, name, err := broker.ResultOf(m.Subject)
+		r := byName[strings.ToLower(name)]
+		if err != nil || r == nil || r.State != StatePending {
+			continue // not a target of the job, or answered already
+		}
+		if err := c.verify(id, name, m, r); err != nil {
+			r.Forged++
+			c.log.Warn("job result refused", "job", id, "minion", name, "error", err)
+		}
+	}
+}
+
+// verify checks the result m of job for minion and fills r from it.
+func (c *Client) verify(job, minion string, m *jsget.Msg, r *Result) error {
+	signed, err := base64.StdEncoding.DecodeString(m.Header.Get(broker.HeaderRequest))
+	if err != nil {
+		return fmt.Errorf("%w: %s unreadable", ErrForged, broker.HeaderRequest)
+	}
+	req, err := broker.ParseRequest(signed)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrForged, err)
+	}
+	if want, _ := broker.ResultSubject(job, minion); req.ID != job || req.ReplyTo != want || m.Subject != want {
+		return fmt.Errorf("%w: the request is job %s for %s", ErrForged, req.ID, req.ReplyTo)
+	}
+	sr, err := broker.ParseReply(broker.Header(m.Header), (&broker.SignedCall{Call: *req}).RequestSum())
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrForged, err)
+	}
+	if err := sr.VerifySignature(); err != nil {
+		return fmt.Errorf("%w: %w", ErrForged, err)
+	}
+	if err := sr.CheckBody(m.Data); err != nil {
+		return fmt.Errorf("%w: %w", ErrForged, err)
+	}
+	peer, err := c.id.VerifyPeer(sr.Cert)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrForged, err)
+	}
+	if peer.Role != gofunc.RoleMinion || !strings.EqualFold(peer.Name, minion) || !strings.EqualFold(sr.Minion, minion) {
+		return fmt.Errorf("%w: signed by %s (%s): %w", ErrForged, peer.Name, peer.Role, x509.HostnameError{Certificate: sr.Cert, Host: minion})
+	}
+	r.CallID, r.AuditHead = sr.CallID, sr.AuditHead
+	v, err := xmlrpc.DecodeResponse(bytes.NewReader(m.Data), xmlrpc.Limits{MaxBytes: int64(len(m.Data)) + 1})
+	var f *gofunc.Fault
+	switch {
+	case errors.As(err, &f):
+		r.State, r.Fault = StateFault, f
+	case err != nil:
+		r.State, r.Fault = StateFault, gofunc.Errorf(gofunc.CodeInternal, "unreadable answer: %v", err)
+	default:
+		r.State, r.Value = StateOK, v
+	}
+	return nil
+}
+
+// Wait polls Status every interval (default 1s) until no target is
+// pending or ctx ends (then it returns the last status and ctx's error).
+func (c *Client) Wait(ctx context.Context, id string, interval time.Duration) (*Job, []Result, error) {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	for {
+		job, res, err := c.Status(ctx, id)
+		if err != nil || !slices.ContainsFunc(res, func(r Result) bool { return r.State == StatePending }) {
+			return job, res, err
+		}
+		select {
+		case <-ctx.Done():
+			return job, res, ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+}

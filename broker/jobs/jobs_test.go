@@ -1,0 +1,77 @@
+package jobs_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/gofunc/gofunc/broker/jobs"
+	"github.com/gofunc/gofunc/fleettest"
+)
+
+// A job for minions that are offline waits in the broker; each runs it
+// when it connects, once, and any overlord collects the signed results.
+func TestJobReachesOfflineMinionsAndAnyOverlordCollects(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, fleettest.Config{Minions: 2, Subnet: "127.0.41"})
+	m1, m2 := e.f.Minions()[0], e.f.Minions()[1]
+	alice := e.client(e.overlord("alice"))
+	bob := e.client(e.overlord("bob"))
+
+	first := e.connect(m1, t.TempDir()) // online: takes it on the doorbell
+	job, err := alice.Submit(t.Context(), jobs.Spec{Method: "test.add", Args: []any{2, 3}, Targets: []string{m1.Name, m2.Name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the online minion answers", func() bool {
+		_, res, err := bob.Status(t.Context(), job.ID)
+		return err == nil && res[0].State == jobs.StateOK
+	})
+	_, res, err := bob.Status(t.Context(), job.ID)
+	if err != nil || res[1].State != jobs.StatePending {
+		t.Fatalf("the offline minion: %+v, %v", res, err)
+	}
+
+	dir2 := t.TempDir()
+	e.connect(m2, dir2) // comes back: takes the job waiting for it
+	res = wait(t, bob, job.ID)
+	for i, r := range res {
+		if r.State != jobs.StateOK || r.Value != int64(5) && r.Value != 5 || r.CallID == "" || r.Forged != 0 {
+			t.Errorf("target %d: %+v", i, r)
+		}
+	}
+	if got, _, err := alice.Status(t.Context(), job.ID); err != nil || got.Caller != "alice" || len(got.Targets) != 2 {
+		t.Errorf("record: %+v, %v", got, err)
+	}
+	for _, fm := range []*fleettest.Minion{m1, m2} {
+		if recs := jobRecords(t, fm, "call.start", job.ID); len(recs) != 1 || recs[0].Details["via"] != "nats" {
+			t.Errorf("%s: %d call.start records for the job: %+v", fm.Name, len(recs), recs)
+		}
+	}
+
+	// A restart keeps the job done: with its cursor the minion does not
+	// read it again; without (lost state) it reads it and refuses it as
+	// a replay (the audit log reseeds the replay cache for 7 days).
+	first.close()
+	if err := os.Remove(filepath.Join(first.dir, "cursor")); err != nil {
+		t.Fatal(err)
+	}
+	again := e.connect(m1, first.dir)
+	eventually(t, "the replay is refused and recorded", func() bool { return len(jobRecords(t, m1, "call.denied", job.ID)) == 1 })
+	if recs := jobRecords(t, m1, "call.start", job.ID); len(recs) != 1 {
+		t.Errorf("ran %d times", len(recs))
+	}
+	again.close()
+	_ = e.connect(m1, first.dir) // cursor kept now: nothing read, nothing recorded
+	if _, err := alice.Submit(t.Context(), jobs.Spec{Method: "test.ping", Targets: []string{m1.Name}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the next job runs", func() bool { return jobStarts(t, m1) == 2 })
+	if n := len(jobRecords(t, m1, "call.denied", job.ID)); n != 1 {
+		t.Errorf("%d denials of the old job after a restart with its cursor", n)
+	}
+	if _, _, err := bob.Status(t.Context(), "0123456789abcdef0123456789abcdef"); !errors.Is(err, jobs.ErrNoJob) {
+		t.Errorf("an unknown job: %v", err)
+	}
+}
