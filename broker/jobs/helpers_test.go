@@ -44,7 +44,7 @@ func newEnv(t *testing.T, cfg fleettest.Config) *env {
 	if _, err := f.Overlord().Targets("*").Call(t.Context(), "test", "ping"); err != nil {
 		t.Fatal(err)
 	}
-	id, err := f.CA.Issue(gofunc.RoleBroker, "broker.test", ca.IssueOptions{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	id, err := f.CA.Issue(gofunc.RoleBroker, "broker.test", ca.IssueOptions{IPs: ipLoopback})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,11 +54,18 @@ func newEnv(t *testing.T, cfg fleettest.Config) *env {
 	return e
 }
 
+var ipLoopback = []net.IP{net.IPv4(127, 0, 0, 1)}
+
 // startBroker starts the broker on the address it had (a free port the
 // first time) with the same JetStream directory.
 func (e *env) startBroker() {
 	e.t.Helper()
-	b, err := brokerd.New(brokerd.Config{Identity: e.brokerID, Listen: e.listen, JetStream: true, StoreDir: e.store})
+	e.startBrokerWith(true)
+}
+
+func (e *env) startBrokerWith(jetStream bool) {
+	e.t.Helper()
+	b, err := brokerd.New(brokerd.Config{Identity: e.brokerID, Listen: e.listen, JetStream: jetStream, StoreDir: e.store})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -68,7 +75,7 @@ func (e *env) startBroker() {
 		e.t.Fatal(err)
 	}
 	e.b, e.url = b, b.ClientURL()
-	e.listen = strings.TrimPrefix(e.url, "nats://")
+	_, e.listen, _ = strings.Cut(e.url, "://")
 }
 
 func (e *env) stopBroker() {
@@ -77,15 +84,15 @@ func (e *env) stopBroker() {
 	_ = e.b.Shutdown(ctx)
 }
 
-// minion is one minion's door and jobs.
-type minion struct {
+// jobMinion is one minion's door and jobs.
+type jobMinion struct {
 	d    *door.Door
 	j    *door.Jobs
 	dir  string
 	done bool
 }
 
-func (m *minion) close() {
+func (m *jobMinion) close() {
 	if !m.done {
 		m.done = true
 		_ = m.j.Close()
@@ -95,7 +102,7 @@ func (m *minion) close() {
 
 // connect opens a minion's broker door and its jobs, keeping the jobs'
 // state in dir; they close when the test ends (or by close).
-func (e *env) connect(fm *fleettest.Minion, dir string) *minion {
+func (e *env) connect(fm *fleettest.Minion, dir string) *jobMinion {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -108,7 +115,7 @@ func (e *env) connect(fm *fleettest.Minion, dir string) *minion {
 		d.Close()
 		e.t.Fatal(err)
 	}
-	m := &minion{d: d, j: j, dir: dir}
+	m := &jobMinion{d: d, j: j, dir: dir}
 	e.t.Cleanup(m.close)
 	return m
 }

@@ -1,0 +1,192 @@
+package jobs_test
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/broker"
+	"github.com/gofunc/gofunc/broker/internal/jsget"
+	"github.com/gofunc/gofunc/broker/internal/natsconn"
+	"github.com/gofunc/gofunc/broker/jobs"
+	"github.com/gofunc/gofunc/ca"
+	"github.com/gofunc/gofunc/fleettest"
+	"github.com/gofunc/gofunc/minion"
+)
+
+// gate is a module whose Hold returns only when the test releases it.
+type gate struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gate) Hold(context.Context) bool {
+	close(g.entered)
+	<-g.release
+	return true
+}
+
+// A result made while the broker is down waits in the minion's spool
+// (a 0600 file) and reaches GF_RESULTS when the broker is back; the
+// file goes once the broker acknowledged it.
+func TestResultSpooledWhileBrokerDown(t *testing.T) {
+	t.Parallel()
+	g := &gate{entered: make(chan struct{}), release: make(chan struct{})}
+	e := newEnv(t, fleettest.Config{Minions: 1, Subnet: "127.0.42", HostTimeout: time.Minute,
+		Modules: func(_ string, srv *minion.Server) error { return srv.Register("gate", g) }})
+	m1 := e.f.Minions()[0]
+	dir := t.TempDir()
+	e.connect(m1, dir)
+	alice := e.client(e.overlord("alice"))
+	job, err := alice.Submit(t.Context(), jobs.Spec{Method: "gate.hold", Targets: []string{m1.Name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-g.entered:
+	case <-time.After(time.Minute):
+		t.Fatal("the job never started")
+	}
+	e.stopBroker()
+	close(g.release)
+	eventually(t, "the result is spooled", func() bool { return len(spooled(t, dir)) == 1 })
+	file := spooled(t, dir)[0]
+	if m := fileMode(t, file); m != 0o600 {
+		t.Errorf("spool file mode %v", m)
+	}
+
+	e.startBroker()
+	res := wait(t, e.client(e.overlord("bob")), job.ID)
+	if res[0].State != jobs.StateOK || res[0].Value != true {
+		t.Errorf("result: %+v", res[0])
+	}
+	eventually(t, "the spool is emptied", func() bool { return len(spooled(t, dir)) == 0 })
+}
+
+// A caller revoked while its job waited is denied when the minion takes
+// the job: audited, not run, and the denial is the signed result.
+func TestRevokedCallerDeniedAtExecution(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, fleettest.Config{Minions: 1, Subnet: "127.0.43"})
+	m1 := e.f.Minions()[0]
+	mallory := e.client(e.overlord("mallory"))
+	job, err := mallory.Submit(t.Context(), jobs.Spec{Method: "test.ping", Targets: []string{m1.Name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.f.CA.Revoke("mallory", ca.ReasonKeyCompromise); err != nil {
+		t.Fatal(err)
+	}
+	crl, err := e.f.CA.CRL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m1.Identity.SetCRL(crl); err != nil {
+		t.Fatal(err)
+	}
+	e.connect(m1, t.TempDir())
+	res := wait(t, e.client(e.overlord("alice")), job.ID)
+	if res[0].State != jobs.StateFault || res[0].Fault == nil || res[0].Fault.Code != gofunc.CodeDenied {
+		t.Errorf("result: %+v", res[0])
+	}
+	if recs := jobRecords(t, m1, "call.denied", job.ID); len(recs) != 1 {
+		t.Errorf("%d denial records", len(recs))
+	}
+	if recs := jobRecords(t, m1, "call.start", job.ID); len(recs) != 0 {
+		t.Errorf("the job ran: %+v", recs)
+	}
+}
+
+// Results in GF_RESULTS that their minion did not sign for the job are
+// refused by the collector, and the genuine one after them counts: one
+// signed by another minion, one unsigned, one whose answer was changed
+// after signing.
+func TestForgedResultsRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, fleettest.Config{Minions: 2, Subnet: "127.0.44"})
+	m1, m2 := e.f.Minions()[0], e.f.Minions()[1]
+	alice := e.client(e.overlord("alice"))
+	job, err := alice.Submit(t.Context(), jobs.Spec{Method: "test.ping", Targets: []string{m2.Name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// m2's own connection (as a compromised m2 key-less process could
+	// hold, or a broker could inject) reads its job and stores forgeries
+	// on its result subject.
+	inbox, _ := broker.MinionInbox(m2.Name)
+	nc, err := natsconn.Connect(t.Context(), []string{e.url}, m2.Identity, natsconn.Options{InboxPrefix: inbox})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	jobSubject, _ := broker.JobSubject(m2.Name)
+	env, err := jsget.Next(t.Context(), nc, broker.JobStream, jobSubject, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := broker.ParseCall(broker.Header(env.Header), env.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer := []byte("<?xml version=\"1.0\"?><methodResponse><params><param><value><boolean>0</boolean></value></param></params></methodResponse>")
+	forge := func(id *fleettest.Minion, edit func(h broker.Header, body []byte) []byte, msgID string) {
+		t.Helper()
+		h, err := broker.SignReply(id.Identity.Certificate(), &broker.Reply{ID: sc.ID, Request: sc.RequestSum(), Minion: m2.Name, Seq: 1}, answer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h[broker.HeaderRequest] = []string{base64.StdEncoding.EncodeToString(sc.SignedBytes())}
+		body := edit(h, answer)
+		if _, err := jsget.Publish(t.Context(), nc, &nats.Msg{Subject: sc.ReplyTo, Header: nats.Header(h), Data: body}, msgID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	same := func(_ broker.Header, b []byte) []byte { return b }
+	forge(m1, same, "by-another-minion")
+	forge(m2, func(h broker.Header, b []byte) []byte { delete(h, broker.HeaderSig); return b }, "unsigned")
+	forge(m2, func(_ broker.Header, b []byte) []byte {
+		return []byte("<?xml version=\"1.0\"?><methodResponse><params><param><value><i4>7</i4></value></param></params></methodResponse>")
+	}, "changed")
+
+	_, res, err := alice.Status(t.Context(), job.ID)
+	if err != nil || res[0].State != jobs.StatePending || res[0].Forged != 3 {
+		t.Fatalf("forgeries counted: %+v, %v", res, err)
+	}
+	e.connect(m2, t.TempDir())
+	res = wait(t, alice, job.ID)
+	if res[0].State != jobs.StateOK || res[0].Value != true || res[0].Forged != 3 {
+		t.Errorf("result: %+v", res[0])
+	}
+}
+
+// Submitting to a broker without JetStream is a typed error.
+func TestNoJetStream(t *testing.T) {
+	t.Parallel()
+	f := fleettest.Start(t, fleettest.Config{Minions: 1, Subnet: "127.0.45"})
+	e := &env{t: t, f: f}
+	bid, err := f.CA.Issue(gofunc.RoleBroker, "broker.test", ca.IssueOptions{IPs: ipLoopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.brokerID, e.listen = bid, "127.0.0.1:0"
+	e.startBrokerWith(false)
+	t.Cleanup(e.stopBroker)
+	c := e.client(e.overlord("alice"))
+	if _, err := c.Submit(t.Context(), jobs.Spec{Method: "test.ping", Targets: []string{f.Minions()[0].Name}}); !errors.Is(err, jobs.ErrNoJetStream) {
+		t.Errorf("submit: %v", err)
+	}
+	if _, _, err := c.Status(t.Context(), broker.NewID()); !errors.Is(err, jobs.ErrNoJetStream) {
+		t.Errorf("status: %v", err)
+	}
+	for _, spec := range []jobs.Spec{{Method: "test.ping"}, {Method: "test.ping", Targets: []string{"a"}, StartBy: time.Now().Add(30 * 24 * time.Hour)},
+		{Method: "test.ping", Targets: []string{"bad_name"}}} {
+		if _, err := c.Submit(t.Context(), spec); !errors.Is(err, jobs.ErrSpec) {
+			t.Errorf("%+v: %v", spec, err)
+		}
+	}
+}
