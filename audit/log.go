@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -81,6 +82,8 @@ type Log struct {
 	rotIndex uint64 // index of the next rotated file
 	broken   error  // set when a failed write could not be undone
 	buf      []byte
+
+	records, commits atomic.Uint64 // Stats
 }
 
 // pending is one Append waiting in the queue.
@@ -90,6 +93,9 @@ type pending struct {
 	err  error
 	lead bool          // set when the Append is promoted to leader
 	wake chan struct{} // receives once: done, or lead
+	// noSync: AppendNoSync, woken once the record is written, before
+	// the fsync; never promoted to leader.
+	noSync bool
 }
 
 // New returns a Log that writes a new chain (starting at seq 1) to w.
@@ -134,6 +140,20 @@ func (l *Log) Head() Checkpoint {
 	return l.head
 }
 
+// Stats counts what a Log has made durable since it was opened.
+type Stats struct {
+	Records uint64 // records written
+	// Commits counts the writes, each with its fsync, that made them
+	// durable: concurrent Appends share one (group commit), so
+	// Records/Commits is how many records an fsync carried on average.
+	Commits uint64
+}
+
+// Stats returns the log's counters.
+func (l *Log) Stats() Stats {
+	return Stats{Records: l.records.Load(), Commits: l.commits.Load()}
+}
+
 // Append writes rec to the log and returns it as written: Seq, Prev and
 // Hash filled in, and Time set from the clock if it was zero (it is
 // stored in UTC). When Append returns nil the record is on stable
@@ -176,6 +196,39 @@ func (l *Log) AppendBatch(recs []Record) ([]Record, error) {
 	return out, nil
 }
 
+// AppendNoSync writes rec with the next group commit and returns it
+// as written (as Append does) once it is in the file, without waiting
+// for the fsync that makes it durable: that fsync follows at once, and
+// Head moves past rec only after it. A crash before then may lose rec
+// (Open cuts a torn end off, as after any crash).
+//
+// It is for a record that nothing waits on durably: the minion's
+// call.end, written after the method ran, whose call.start was made
+// durable by Append before the method was allowed to run. Readers of
+// the file (tail, Verify) see rec when AppendNoSync returns. An error
+// means rec was not written (it wraps ErrWrite); an fsync that fails
+// after AppendNoSync returned is reported to Config.Logger, and the
+// log then takes rec back or refuses further records, as for any
+// failed write.
+func (l *Log) AppendNoSync(rec Record) (Record, error) {
+	p := &pending{rec: rec, wake: make(chan struct{}, 1), noSync: true}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return Record{}, fmt.Errorf("%w: %w", ErrWrite, ErrClosed)
+	}
+	l.queue = append(l.queue, p)
+	if !l.leading {
+		// A leader of its own, so that this caller does not wait for
+		// the fsync it leads.
+		l.leading = true
+		go l.lead(nil)
+	}
+	l.mu.Unlock()
+	<-p.wake
+	return p.out, p.err
+}
+
 // submit queues ps (one caller's records, kept together and in order)
 // and returns once they are committed, leading the commit if no other
 // Append is. The records' outcomes are in each pending.
@@ -195,45 +248,66 @@ func (l *Log) submit(ps []*pending) error {
 		if !p.lead {
 			return nil
 		}
-		l.mu.Lock()
+	} else {
+		l.leading = true
+		l.mu.Unlock()
 	}
-	l.leading = true
+	l.lead(p)
+	return nil
+}
+
+// lead commits the queue as leader (leading is set, by the caller or
+// by the leader before), then hands the lead over. self is the
+// leader's own pending, nil for a leader of AppendNoSync records.
+// AppendNoSync callers are woken once their records are written; the
+// others once they are durable.
+func (l *Log) lead(self *pending) {
+	l.mu.Lock()
 	batch := l.queue
 	l.queue = nil
 	l.mu.Unlock()
 
-	l.commit(batch)
+	released := l.commit(batch)
 
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.head = Checkpoint{Seq: l.nextSeq - 1, Hash: l.lastHash}
 	for _, q := range batch {
-		if q != p {
+		if q != self && !(q.noSync && released) {
 			q.wake <- struct{}{}
 		}
 	}
-	if len(l.queue) > 0 {
-		// Hand over rather than loop, so that no Append waits for
-		// more than the batch after its own.
-		next := l.queue[0]
-		next.lead = true
-		next.wake <- struct{}{}
-	} else {
-		l.leading = false
-		l.idle.Broadcast()
+	// Hand over rather than loop, so that no Append waits for more
+	// than the batch after its own: to the first Append waiting for
+	// durability (the first of an AppendBatch's records: they are
+	// queued together), or to a new goroutine when only AppendNoSync
+	// records are queued.
+	for _, next := range l.queue {
+		if !next.noSync {
+			next.lead = true
+			next.wake <- struct{}{}
+			return
+		}
 	}
-	l.mu.Unlock()
-	return nil
+	if len(l.queue) > 0 {
+		go l.lead(nil)
+		return
+	}
+	l.leading = false
+	l.idle.Broadcast()
 }
 
 // commit encodes batch onto the chain, writes and syncs it, and sets
 // every pending's out or err. The chain advances only if the write
-// succeeded.
-func (l *Log) commit(batch []*pending) {
+// succeeded. Once the batch is written, before the fsync, the
+// AppendNoSync pendings are woken (released reports it): their out and
+// err are then theirs, and a failed fsync is only logged for them.
+func (l *Log) commit(batch []*pending) (released bool) {
 	if l.broken != nil {
 		for _, p := range batch {
 			p.err = fmt.Errorf("%w: the log failed earlier and must be reopened: %w", ErrWrite, l.broken)
 		}
-		return
+		return false
 	}
 	buf := l.buf[:0]
 	seq, prev := l.nextSeq, l.lastHash
@@ -264,21 +338,38 @@ func (l *Log) commit(batch []*pending) {
 		l.buf = buf
 	}
 	if len(encoded) == 0 {
-		return
+		return false
 	}
-	if err := l.write(buf); err != nil {
+	release := func() {
 		for _, p := range encoded {
+			if p.noSync {
+				p.wake <- struct{}{}
+			}
+		}
+		released = true
+	}
+	if err := l.write(buf, release); err != nil {
+		for _, p := range encoded {
+			if p.noSync && released {
+				l.logger.Error("an audit record written without waiting for its fsync is lost: the fsync failed",
+					"seq", p.out.Seq, "kind", p.out.Kind, "error", err)
+				continue
+			}
 			p.out, p.err = Record{}, err
 		}
-		return
+		return released
 	}
 	l.nextSeq, l.lastHash = seq, prev
+	l.records.Add(uint64(len(encoded)))
+	l.commits.Add(1)
+	return released
 }
 
 // write appends buf durably, rotating first if buf would take the live
-// file past the rotation size. On failure it takes back whatever part of
-// buf reached the file, or marks the log broken if it cannot.
-func (l *Log) write(buf []byte) error {
+// file past the rotation size; written runs between the write and the
+// fsync. On failure it takes back whatever part of buf reached the
+// file, or marks the log broken if it cannot.
+func (l *Log) write(buf []byte, written func()) error {
 	if l.file != nil && l.max > 0 && l.size > 0 && l.size+int64(len(buf)) > l.max {
 		if err := l.rotate(); err != nil {
 			l.logger.Error("audit log rotation failed", "path", l.path, "error", err)
@@ -290,6 +381,7 @@ func (l *Log) write(buf []byte) error {
 		err = io.ErrShortWrite
 	}
 	if err == nil {
+		written()
 		if err = l.w.Sync(); err != nil {
 			err = fmt.Errorf("sync: %w", err)
 		}

@@ -277,6 +277,9 @@ func TestGroupCommitSharesOneSync(t *testing.T) {
 	if w, s := g.writes.Load(), g.syncs.Load(); w != 2 || s != 2 {
 		t.Errorf("4 Appends took %d writes and %d syncs, want 2 and 2 (the 3 queued ones share one)", w, s)
 	}
+	if st := l.Stats(); st != (Stats{Records: 4, Commits: 2}) {
+		t.Errorf("Stats = %+v, want 4 records in 2 commits", st)
+	}
 	if _, err := f.Seek(0, 0); err != nil {
 		t.Fatal(err)
 	}
