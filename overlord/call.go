@@ -430,9 +430,17 @@ func (c *Client) fanout(ctx context.Context, hosts []string, req *request, emit 
 	// left: errgroup bounds them, and a fixed set of long-lived workers
 	// (rather than a goroutine per host) keeps stacks warm at 1000s of
 	// hosts. Host failures are results, never the group's error.
+	workers := min(c.cfg.Forks, len(hosts))
+	if workers == 1 {
+		// One host (a script calling one minion in a loop, an Each
+		// callback): on the caller's goroutine, without a goroutine
+		// to start and to wait for. emit never blocks (Stream buffers).
+		work()
+		return int(failed.Load())
+	}
 	var g errgroup.Group
 	g.SetLimit(c.cfg.Forks)
-	for range min(c.cfg.Forks, len(hosts)) {
+	for range workers {
 		g.Go(func() error { work(); return nil })
 	}
 	_ = g.Wait()
