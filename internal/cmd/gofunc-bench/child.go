@@ -146,15 +146,16 @@ func runMinions(dir string, n, k, shards int, mode benchTransport, cpuProfile st
 	if err := json.NewEncoder(os.Stdout).Encode(info); err != nil {
 		return err
 	}
-	_, _ = io.Copy(io.Discard, os.Stdin) // until the parent is done
-	rep := minionsReport{Memory: readMemory()}
-	for _, srv := range servers {
-		st := srv.Stats()
-		rep.HandshakesFailed += st.HandshakesFailed
-		rep.HandshakesEvicted += st.HandshakesEvicted
-		rep.ConnsRefused += st.ConnsRefused
-		rep.Busy += st.Busy
+	// Each line the parent sends asks for the counters now (-single
+	// reads them around each run); its stdin closing says it is done.
+	lines := bufio.NewScanner(os.Stdin)
+	for lines.Scan() {
+		if err := json.NewEncoder(os.Stdout).Encode(counted(servers, trails)); err != nil {
+			return err
+		}
 	}
+	rep := counted(servers, trails)
+	rep.Memory = readMemory()
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	for i, srv := range servers {
@@ -175,6 +176,31 @@ type minionsReport struct {
 	HandshakesEvicted uint64 `json:"handshakes_evicted"`
 	ConnsRefused      uint64 `json:"conns_refused"`
 	Busy              uint64 `json:"busy"`
+	// Calls reached their methods; the audit logs made Records durable
+	// in Commits writes, each with its fsync.
+	Calls        uint64        `json:"calls"`
+	AuditRecords uint64        `json:"audit_records"`
+	AuditCommits uint64        `json:"audit_commits"`
+	CPU          time.Duration `json:"cpu_ns"` // the process's, since it started
+}
+
+// counted sums the minions' counters.
+func counted(servers []*minion.Server, trails []*audit.Log) minionsReport {
+	rep := minionsReport{CPU: cpuTime()}
+	for _, srv := range servers {
+		st := srv.Stats()
+		rep.HandshakesFailed += st.HandshakesFailed
+		rep.HandshakesEvicted += st.HandshakesEvicted
+		rep.ConnsRefused += st.ConnsRefused
+		rep.Busy += st.Busy
+		rep.Calls += st.Calls
+	}
+	for _, t := range trails {
+		st := t.Stats()
+		rep.AuditRecords += st.Records
+		rep.AuditCommits += st.Commits
+	}
+	return rep
 }
 
 // process is a helper process of the bench (the minions, or the floor's

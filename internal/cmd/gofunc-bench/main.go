@@ -23,6 +23,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 func main() {
@@ -42,6 +43,9 @@ func main() {
 	flag.IntVar(&o.shards, "shards", 1, "internal: of how many")
 	flag.BoolVar(&o.floorClient, "floor-client", false, "internal: run the floor's client")
 	flag.IntVar(&o.childN, "child-n", 0, "internal: number of minions")
+	flag.BoolVar(&o.single, "single", false, "one minion, many calls: -callers goroutines call test.ping on one minion whose audit log is on the disk")
+	flag.IntVar(&o.callers, "callers", 8, "with -single: concurrent callers")
+	flag.DurationVar(&o.duration, "duration", 5*time.Second, "with -single: length of each run")
 	flag.StringVar(&o.transport, "transport", "direct", "how the overlord reaches the minions: "+transportNames())
 	flag.Parse()
 	mode, err := lookupTransport(o.transport)
@@ -61,6 +65,8 @@ func main() {
 		if err = raiseFileLimit(clientFiles(o.childN)); err == nil {
 			err = runFloorClient(o.workDir, o.forks)
 		}
+	case o.single:
+		err = runSingle(o)
 	default:
 		err = runParent(o, mode)
 	}
@@ -78,6 +84,9 @@ type options struct {
 	workDir, transport              string
 	setup, minions, floorClient     bool
 	childN, shard, shards           int
+	single                          bool
+	callers                         int
+	duration                        time.Duration
 }
 
 // parseSizes reads -n, with the mode's default.
