@@ -55,8 +55,10 @@ type directTransport struct {
 
 // maxIdlePerMinion bounds the idle connections kept per minion: calls
 // to one minion that overlap open more, and those beyond it are closed
-// when their call ends.
-const maxIdlePerMinion = 4
+// when their call ends. Eight: a program calling one minion from 8
+// goroutines (issue 16's one-minion figure) keeps every connection
+// rather than re-dialling half of them; a fan-out keeps one per minion.
+const maxIdlePerMinion = 8
 
 // maxInlineBody is the largest body sent in one write with its head
 // (copied into a pooled buffer); a larger one is written after it.
