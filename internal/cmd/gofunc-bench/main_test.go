@@ -72,9 +72,39 @@ func TestBenchOverBroker(t *testing.T) {
 	text := string(out)
 	for _, re := range []string{`transport broker`, `minions connected to the broker in \S+`, `broker process: peak RSS [1-9]`,
 		`broker restarted \(down \S+\): all 4 minions answering again \S+ after it took connections`,
-		`(?m)^  ping warm .* 0/0$`, `(?m)^  command.run uname -r .* 0/0$`} {
+		`(?m)^  ping warm .* 0/0  \S+$`, `(?m)^  command.run uname -r .* 0/0  \S+$`} {
 		if !regexp.MustCompile(re).MatchString(text) {
 			t.Errorf("output lacks %s:\n%s", re, text)
+		}
+	}
+}
+
+// TestBenchSingle runs -single briefly: one minion process, its audit
+// log fsynced, callers through one Client; every figure is printed,
+// no call fails and the measured run opens no connection (the warm-up
+// opened them all).
+func TestBenchSingle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the bench")
+	}
+	bin := filepath.Join(t.TempDir(), "gofunc-bench")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "-single", "-callers", "4", "-runs", "1", "-duration", "300ms", "-dir", t.TempDir()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("bench -single: %v\n%s", err, out)
+	}
+	text := string(out)
+	// run, calls/s, calls, client µs, minion µs, fsyncs/s, records/sync, p50, p99, new conns, failed
+	row := regexp.MustCompile(`(?m)^\s+1\s+([0-9]+)\s+([0-9]+)\s+[0-9.]+\s+[0-9.]+\s+([0-9]+)\s+[0-9.]+\s+\S+\s+\S+\s+0\s+0$`)
+	m := row.FindStringSubmatch(text)
+	if m == nil || m[1] == "0" || m[2] == "0" || m[3] == "0" {
+		t.Fatalf("want a run with calls, fsyncs, no new connection and no failure:\n%s", text)
+	}
+	for _, want := range []string{"4 callers", "fsynced", "calls/s; CPU per call: client", "load average"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
 		}
 	}
 }
