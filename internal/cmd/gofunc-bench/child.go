@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"time"
 
@@ -93,7 +94,7 @@ func shardRange(n, k, shards int) (from, to int) {
 // gofunc minion (audit log on, every module) and a floor server, on the
 // minion's own address. It prints its part of the fleet on stdout and
 // serves until stdin closes; then it prints its memory figures.
-func runMinions(dir string, n, k, shards int, mode benchTransport, cpuProfile string) error {
+func runMinions(dir string, n, k, shards int, mode benchTransport, cpuProfile, profilePhase string) error {
 	ctx := context.Background()
 	if cpuProfile != "" {
 		stop := profileOnSignal(cpuProfile)
@@ -115,7 +116,10 @@ func runMinions(dir string, n, k, shards int, mode benchTransport, cpuProfile st
 		if err != nil {
 			return fmt.Errorf("floor server %d: %w", i, err)
 		}
-		trail, err := audit.Open(filepath.Join(dir, "minions", name+".log"), audit.Config{})
+		// A directory per minion, as on a real fleet: a broker door
+		// reads its log's directory at start (the replay cache), and
+		// one directory of N logs made the fleet's start O(N²).
+		trail, err := audit.Open(filepath.Join(dir, "minions", name, "audit.log"), audit.Config{})
 		if err != nil {
 			return err
 		}
@@ -136,8 +140,20 @@ func runMinions(dir string, n, k, shards int, mode benchTransport, cpuProfile st
 	if c, ok := mode.(connector); ok {
 		// The connections alone, timed: every minion dials at once, as
 		// a fleet does when its broker comes up.
+		var prof *os.File
+		if cpuProfile != "" && profilePhase == "connect" {
+			if prof, _ = os.Create(cpuProfile); prof != nil && pprof.StartCPUProfile(prof) != nil {
+				prof.Close()
+				prof = nil
+			}
+		}
 		t0 := time.Now()
-		if err := c.connectAll(ctx); err != nil {
+		err := c.connectAll(ctx)
+		if prof != nil {
+			pprof.StopCPUProfile()
+			prof.Close()
+		}
+		if err != nil {
 			return err
 		}
 		info.Connect = time.Since(t0)

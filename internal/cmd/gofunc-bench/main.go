@@ -35,7 +35,7 @@ func main() {
 	flag.BoolVar(&o.overlordAudit, "overlord-audit", true, "give the overlord an audit log, as func has")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the -profile phase (largest N) to this file")
 	flag.StringVar(&o.memProfile, "memprofile", "", "write a heap profile after the warm phase (largest N) to this file")
-	flag.StringVar(&o.profile, "profile", "warm", "phase to CPU-profile: cold, warm or run")
+	flag.StringVar(&o.profile, "profile", "warm", "phase to CPU-profile: cold, warm, run, or connect (-transport broker: the minions' processes and the broker while the minions connect)")
 	flag.StringVar(&o.workDir, "dir", "", "work directory (CA, identities, audit logs); default a new one in /dev/shm or the temp dir")
 	flag.BoolVar(&o.setup, "setup", false, "internal: make the CA and the identities")
 	flag.BoolVar(&o.minions, "minions", false, "internal: run a shard of the minions and the floor's servers")
@@ -59,7 +59,7 @@ func main() {
 	case o.minions:
 		from, to := shardRange(o.childN, o.shard, o.shards)
 		if err = raiseFileLimit(minionsFiles(to - from)); err == nil {
-			err = runMinions(o.workDir, o.childN, o.shard, o.shards, mode, o.cpuProfile)
+			err = runMinions(o.workDir, o.childN, o.shard, o.shards, mode, o.cpuProfile, o.profile)
 		}
 	case o.floorClient:
 		if err = raiseFileLimit(clientFiles(o.childN)); err == nil {

@@ -171,8 +171,14 @@ func (b *bench) start() error {
 		return err
 	}
 	b.res.setup, b.res.setupCPU = b.info.Setup, b.info.SetupCPU
+	if p, ok := b.mode.(sharedProfiler); ok && b.profile && b.o.cpuProfile != "" {
+		p.profileShared(b.o.cpuProfile + ".broker")
+	}
 	if b.stopMode, err = b.mode.start(context.Background(), b.dir); err != nil {
 		return err
+	}
+	if b.profile && b.o.profile == "connect" {
+		b.signalMinions(syscall.SIGUSR1) // the broker's process, as no minion runs yet
 	}
 	shards := shardsFor(b.n)
 	parts := make([]fleetInfo, shards)
@@ -183,7 +189,7 @@ func (b *bench) start() error {
 		args := childArgs("minions", b.dir, b.n, "-transport", b.o.transport,
 			"-shard", strconv.Itoa(k), "-shards", strconv.Itoa(shards))
 		if b.profile && b.o.cpuProfile != "" {
-			args = append(args, "-cpuprofile", fmt.Sprintf("%s.minions%d", b.o.cpuProfile, k))
+			args = append(args, "-cpuprofile", fmt.Sprintf("%s.minions%d", b.o.cpuProfile, k), "-profile", b.o.profile)
 		}
 		wg.Go(func() {
 			b.minions[k], errs[k] = startProcess(args, &parts[k])
@@ -192,6 +198,9 @@ func (b *bench) start() error {
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return err
+	}
+	if b.profile && b.o.profile == "connect" {
+		b.signalMinions(syscall.SIGUSR2)
 	}
 	var slowest, cpu time.Duration
 	for _, part := range parts {
@@ -461,6 +470,16 @@ func (b *bench) signalMinions(sig syscall.Signal) {
 	for _, p := range b.minions {
 		_ = p.cmd.Process.Signal(sig)
 	}
+	if p, ok := b.mode.(sharedProfiler); ok {
+		p.signalShared(sig)
+	}
+}
+
+// A sharedProfiler is a benchTransport whose shared service (the
+// broker's process) can be CPU-profiled over the same phase.
+type sharedProfiler interface {
+	profileShared(path string)
+	signalShared(sig os.Signal)
 }
 
 func (b *bench) endProfile() {

@@ -31,8 +31,13 @@ import (
 func init() { transports["broker"] = &brokerBench{} }
 
 // brokerEnv, set in the environment, makes the bench run as the broker
-// process (see brokerBench.start) instead of its usual self.
-const brokerEnv = "GOFUNC_BENCH_BROKER_DIR"
+// process (see brokerBench.start) instead of its usual self;
+// brokerProfileEnv names its CPU profile, taken like the minions'
+// processes' (profileOnSignal).
+const (
+	brokerEnv        = "GOFUNC_BENCH_BROKER_DIR"
+	brokerProfileEnv = "GOFUNC_BENCH_BROKER_PROFILE"
+)
 
 func init() {
 	if dir := os.Getenv(brokerEnv); dir != "" {
@@ -55,6 +60,7 @@ type brokerBench struct {
 	// In the parent: the broker process.
 	dir, addr string
 	cmd       *exec.Cmd
+	profile   string // the broker's CPU profile (-cpuprofile PATH.broker)
 	rssPeak   float64 // kB, the broker's peak RSS, once stopped
 }
 
@@ -114,6 +120,9 @@ func (b *brokerBench) startProcess(ctx context.Context) error {
 	}
 	cmd := exec.Command(self)
 	cmd.Env = append(os.Environ(), brokerEnv+"="+brokerDir(b.dir))
+	if b.profile != "" {
+		cmd.Env = append(cmd.Env, brokerProfileEnv+"="+b.profile)
+	}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return err
@@ -143,6 +152,17 @@ func (b *brokerBench) stopProcess() error {
 // restartShared stops the broker process and starts it again on the
 // same address (every minion's connection drops and must come back by
 // itself); it returns when the new broker takes connections.
+// profileShared makes the broker process profile its CPU into path
+// between the bench's SIGUSR1 and SIGUSR2 (set before start).
+func (b *brokerBench) profileShared(path string) { b.profile = path }
+
+// signalShared sends sig to the broker process.
+func (b *brokerBench) signalShared(sig os.Signal) {
+	if b.cmd != nil {
+		_ = b.cmd.Process.Signal(sig)
+	}
+}
+
 func (b *brokerBench) restartShared(ctx context.Context) error {
 	b.rssPeak = max(b.rssPeak, procStatusOf(b.cmd.Process.Pid, "VmHWM"))
 	if err := b.stopProcess(); err != nil {
@@ -220,6 +240,10 @@ func (*brokerBench) clientOptions(ctx context.Context, dir string, id *identity.
 // runBroker is the broker process: brokerd with the identity in dir,
 // on the URL in dir/url, until SIGTERM.
 func runBroker(dir string) error {
+	if path := os.Getenv(brokerProfileEnv); path != "" {
+		stop := profileOnSignal(path)
+		defer stop()
+	}
 	id, err := identity.Load(dir)
 	if err != nil {
 		return err
