@@ -60,7 +60,7 @@ type brokerBench struct {
 	// In the parent: the broker process.
 	dir, addr string
 	cmd       *exec.Cmd
-	profile   string // the broker's CPU profile (-cpuprofile PATH.broker)
+	profile   string  // the broker's CPU profile (-cpuprofile PATH.broker)
 	rssPeak   float64 // kB, the broker's peak RSS, once stopped
 }
 
