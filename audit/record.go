@@ -102,9 +102,11 @@ const MaxRecordBytes = 1 << 20
 // rec.Hash is ignored.
 func encode(rec Record) (line []byte, hash string, err error) {
 	rec.Hash = ""
-	body, err := json.Marshal(rec)
-	if err != nil {
-		return nil, "", fmt.Errorf("encode record: %w", err)
+	body, ok := appendRecord(make([]byte, 0, 512), &rec)
+	if !ok {
+		if body, err = json.Marshal(rec); err != nil {
+			return nil, "", fmt.Errorf("encode record: %w", err)
+		}
 	}
 	// An unsealed body is only possible if Record's field order changed:
 	// a programming error.
