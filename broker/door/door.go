@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -101,6 +102,7 @@ type Door struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	jobs   atomic.Pointer[Jobs] // OpenJobs's, closed by Close
 }
 
 // Open subscribes the minion to its call subject and serves calls until
@@ -236,8 +238,12 @@ func (d *Door) followIdentity(leaf *x509.Certificate, every time.Duration) {
 func (d *Door) Conn() *nats.Conn { return d.nc }
 
 // Close unsubscribes, cancels the calls in flight and waits for them
-// (Shutdown the minion first to let them finish).
+// (Shutdown the minion first to let them finish); it closes the door's
+// Jobs first, when OpenJobs opened them.
 func (d *Door) Close() error {
+	if j := d.jobs.Load(); j != nil {
+		_ = j.Close()
+	}
 	err := d.sub.Unsubscribe()
 	if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrBadSubscription) {
 		err = nil

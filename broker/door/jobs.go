@@ -74,11 +74,13 @@ type Jobs struct {
 	bell    *nats.Subscription
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+
+	closeOnce sync.Once
 }
 
 // OpenJobs starts taking jobs through the door's connection, which
 // must use broker.MinionInbox(name) as its inbox prefix (Dial's
-// does). Close stops it before the door.
+// does). The door's Close closes them; open them once per door.
 func (d *Door) OpenJobs(cfg JobsConfig) (*Jobs, error) {
 	if cfg.Dir == "" {
 		return nil, fmt.Errorf("%w: jobs need a Dir", ErrConfig)
@@ -130,11 +132,19 @@ func (d *Door) OpenJobs(cfg JobsConfig) (*Jobs, error) {
 	ctx, j.cancel = context.WithCancel(d.ctx)
 	j.wg.Add(1)
 	go j.run(ctx)
+	d.jobs.Store(j)
 	return j, nil
 }
 
-// Close stops taking jobs and waits for the one running.
+// Close stops taking jobs and waits for the one running; the door's
+// Close calls it. It may be called more than once.
 func (j *Jobs) Close() error {
+	var err error
+	j.closeOnce.Do(func() { err = j.close() })
+	return err
+}
+
+func (j *Jobs) close() error {
 	err := j.bell.Unsubscribe()
 	if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrBadSubscription) {
 		err = nil

@@ -28,7 +28,7 @@ type cli struct {
 	Timeout     time.Duration `group:"calls" help:"How long each host may take to answer." default:"30s"`
 	Batch       string        `group:"calls" help:"Call N hosts, or N% of them, at a time (rolling changes)." placeholder:"N|N%"`
 	MaxFailures int           `group:"calls" name:"max-failures" help:"With --batch: failed hosts tolerated before the remaining batches are skipped (-1: never stop)." default:"0"`
-	Async       bool          `group:"calls" help:"Start the call as a background job; print its id (see func jobs)."`
+	Async       bool          `group:"calls" help:"Start the call as a background job; print its id (see func jobs). With --broker, the broker keeps the job until each minion takes it (minions offline get it when they connect, for up to 7 days)."`
 	AsyncRunner string        `group:"calls" name:"async-runner" hidden:"" enum:"exec,none" default:"exec" help:"exec: run the job in a detached func process; none: leave it queued for 'func jobs run'."`
 
 	JSON     bool   `group:"output" name:"json" help:"Print JSON on stdout, whatever happens: one object keyed by host." xor:"format"`
@@ -221,11 +221,12 @@ func (jobsListCmd) Help() string {
 }
 
 type jobIDCmd struct {
-	ID string `arg:"" help:"Job id, as --async and jobs list print it."`
+	ID string `arg:"" help:"Job id, as --async and jobs list print it (32 hex digits: a job kept by the broker, read with --broker by any overlord)."`
 }
 
 func (jobIDCmd) Help() string {
-	return examples("func jobs status 0190f3c2a1b4c5d6e7f8", "func jobs wait 0190f3c2a1b4c5d6e7f8 && echo done everywhere")
+	return examples("func jobs status 0190f3c2a1b4c5d6e7f8", "func jobs wait 0190f3c2a1b4c5d6e7f8 && echo done everywhere",
+		"func --broker nats://broker:4222 jobs wait 5f0c9a7e2b1d4c3a8e6f0b9d2c7a1e4f")
 }
 
 type transmitCmd struct{}

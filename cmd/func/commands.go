@@ -346,6 +346,9 @@ func (e *env) jobsList() int {
 }
 
 func (e *env) jobStatus(id string) int {
+	if isBrokerJob(id) {
+		return e.brokerJob(id, false)
+	}
 	c := e.client()
 	defer e.close(c)
 	j, err := c.Job(e.ctx, id)
@@ -384,6 +387,9 @@ func jobExit(j *overlord.Job) int {
 }
 
 func (e *env) jobWait(id string) int {
+	if isBrokerJob(id) {
+		return e.brokerJob(id, true)
+	}
 	c := e.client()
 	defer e.close(c)
 	j, err := c.WaitJob(e.ctx, id)

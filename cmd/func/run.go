@@ -439,6 +439,9 @@ func (e *env) fanout(module, method string, args []any, present func(explainer) 
 	if err != nil {
 		return nil, e.usage(err)
 	}
+	if e.cli.Async && len(e.cli.Broker) > 0 {
+		return nil, e.submitBroker(sel, module, method, args)
+	}
 	if e.cli.Async {
 		return nil, e.submit(c, sel, module, method, args)
 	}

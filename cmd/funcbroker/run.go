@@ -49,8 +49,10 @@ type cli struct {
 	CRLRefresh       time.Duration `name:"crl-refresh" help:"How often to fetch the CRL from the certmaster." default:"30s"`
 	MonitorListen    string        `name:"monitor-listen" help:"Loopback address for nats-server's monitoring endpoints (plain HTTP: /varz, /connz, /routez, /healthz). Default: off." placeholder:"127.0.0.1:8222"`
 	MetricsListen    string        `name:"metrics-listen" placeholder:"127.0.0.1:PORT" help:"Serve Prometheus /metrics without TLS on this loopback address: clients by role, routes, leaf nodes, traffic, refusals, CRL. Default: off."`
-	JetStream        bool          `name:"jetstream" help:"Turn NATS JetStream on (no role is granted its subjects yet)."`
+	JetStream        bool          `name:"jetstream" help:"Keep jobs for minions that are offline (func --broker --async): NATS JetStream on, with the streams GF_JOBS and GF_RESULTS."`
 	StoreDir         string        `name:"store-dir" help:"JetStream's directory (default DIR/jetstream)." type:"path"`
+	JobsMaxAge       time.Duration `name:"jobs-max-age" help:"How long a job waits for its minion, and its result for a collector." default:"168h"`
+	JetStreamSync    time.Duration `name:"jetstream-sync" help:"How often JetStream syncs its files to disk; 0: at every message, so an acknowledged job or result survives a crash of the machine." default:"0s"`
 	MaxPayload       cliconf.Size  `name:"max-payload" help:"Largest message (bytes, or with a unit: 1MiB, 8MiB); larger answers are chunked by the transport." default:"1MiB"`
 	StockConfig      string        `name:"stock-config" help:"Instead of serving, write a configuration for a stock nats-server (Debian's 2.9 and later) to FILE (- for stdout): the broker's certificate from --dir, a user with funcbroker's permissions for every live certificate in --ca-dir. Write it again and reload nats-server after every sign, renew or revoke." placeholder:"FILE"`
 	CADir            string        `name:"ca-dir" help:"The CA's directory, for --stock-config (run it on the certmaster's host)." type:"path"`
@@ -124,7 +126,7 @@ func serve(ctx context.Context, c cli, log hclog.Logger) error {
 		ClusterListen: c.Cluster, ClusterName: c.ClusterName, ClusterAdvertise: c.ClusterAdvertise, Routes: c.Routes,
 		LeafListen: c.LeafListen, LeafRemotes: c.LeafRemotes,
 		Certmaster: certmaster, CRLInterval: c.CRLRefresh,
-		MonitorListen: c.MonitorListen, JetStream: c.JetStream, StoreDir: storeDir,
+		MonitorListen: c.MonitorListen, JetStream: c.JetStream, StoreDir: storeDir, JobsMaxAge: c.JobsMaxAge, JetStreamSync: c.JetStreamSync,
 		MaxPayload: int32(c.MaxPayload), Logger: log,
 	})
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"time"
 
 	"github.com/gofunc/gofunc/audit"
@@ -30,9 +31,20 @@ func (d *daemon) openBroker(ctx context.Context, srv *minion.Server, trail *audi
 	if err != nil {
 		return nil, err
 	}
-	d.log.Info("taking calls through the broker", "broker", d.Broker)
+	// Jobs wait in the broker (when it keeps them: funcbroker
+	// --jetstream) until the minion takes them; their results wait in
+	// the spool until the broker has them.
+	if _, err := dr.OpenJobs(door.JobsConfig{Dir: d.brokerJobsDir()}); err != nil {
+		_ = dr.Close()
+		return nil, err
+	}
+	d.log.Info("taking calls and jobs through the broker", "broker", d.Broker, "jobs_dir", d.brokerJobsDir())
 	return dr, nil
 }
+
+// brokerJobsDir keeps the broker jobs' state: the last job taken and
+// the results the broker has not acknowledged yet.
+func (d *daemon) brokerJobsDir() string { return filepath.Join(d.Dir, "broker-jobs") }
 
 // publishEvents pushes the journal's new events through the broker
 // door's connection (nothing without --broker).

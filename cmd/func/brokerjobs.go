@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gofunc/gofunc/broker/jobs"
+	"github.com/gofunc/gofunc/identity"
+	"github.com/gofunc/gofunc/overlord"
+)
+
+// Jobs over the broker (--broker with --async, and jobs status|wait of
+// their ids): the job waits in the broker for minions that are offline,
+// and any overlord collects the results. Their ids are 32 hex digits;
+// the direct path's (DIR/jobs.db) have a dash.
+
+// isBrokerJob tells a broker job's id from a jobs.db one.
+func isBrokerJob(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// errBrokerJobNeedsBroker: a broker job's id without --broker.
+var errBrokerJobNeedsBroker = errors.New("a job kept by a broker (32 hex digits) needs --broker")
+
+// jobsClient dials the broker for jobs with the overlord's identity.
+func (e *env) jobsClient() (*jobs.Client, error) {
+	if len(e.cli.Broker) == 0 {
+		return nil, errBrokerJobNeedsBroker
+	}
+	id, err := identity.Load(e.dir())
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
+	defer cancel()
+	c, err := jobs.Dial(ctx, e.cli.Broker, id, jobs.Options{Logger: e.log.Named("broker")})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", overlord.ErrUnreachable, err)
+	}
+	return c, nil
+}
+
+// submitBroker stores the call as a job in the broker, one signed
+// envelope per host the selection names, and prints the job's id.
+func (e *env) submitBroker(sel *overlord.Selection, module, method string, args []any) int {
+	hosts, err := sel.Hosts(e.ctx)
+	e.cm.reportDropped(e.cli.Spec.Spec)
+	if err != nil {
+		return e.failure(err)
+	}
+	jc, err := e.jobsClient()
+	if err != nil {
+		return e.failure(err)
+	}
+	defer jc.Close()
+	job, err := jc.Submit(e.ctx, jobs.Spec{Method: module + "." + method, Args: args, Targets: hosts})
+	if err != nil {
+		if job != nil {
+			fmt.Fprintf(e.stderr, "func: job %s stored for %d of %d hosts\n", job.ID, len(job.Targets), len(hosts))
+		}
+		return e.failure(err)
+	}
+	e.print(map[string]any{"job": job.ID, "hosts": job.Targets, "start_by": job.StartBy}, func() {
+		fmt.Fprintln(e.stdout, job.ID)
+	})
+	return exitOK
+}
+
+// brokerJob is jobs status (wait false) or jobs wait of a broker job.
+func (e *env) brokerJob(id string, wait bool) int {
+	jc, err := e.jobsClient()
+	if err != nil {
+		return e.usage(err)
+	}
+	defer jc.Close()
+	var job *jobs.Job
+	var res []jobs.Result
+	if wait {
+		job, res, err = jc.Wait(e.ctx, id, time.Second)
+	} else {
+		job, res, err = jc.Status(e.ctx, id)
+	}
+	if err != nil {
+		return e.failure(err)
+	}
+	pending, failed := 0, 0
+	results := overlord.Results{}
+	for _, r := range res {
+		switch r.State {
+		case jobs.StatePending:
+			pending++
+			continue
+		case jobs.StateFault:
+			failed++
+		}
+		results[r.Minion] = overlord.Result{Host: r.Minion, Value: r.Value, CallID: r.CallID, Err: hostErr(job, r)}
+	}
+	e.print(map[string]any{"job": job.ID, "method": job.Method, "caller": job.Caller, "issued": job.Issued,
+		"start_by": job.StartBy, "pending": pending, "failed": failed, "results": res}, func() {
+		fmt.Fprintf(e.stdout, "job %s: %s on %d hosts by %s, %d answered, %d failed, %d pending (start by %s)\n", job.ID, job.Method,
+			len(job.Targets), job.Caller, len(res)-pending, failed, pending, job.StartBy.Local().Format(time.DateTime))
+		if len(results) > 0 {
+			present := callPresenter(e.explainer(nil), humanValue)
+			var outcomes []hostOutcome
+			for _, h := range results.Hosts() {
+				outcomes = append(outcomes, present(results[h]))
+			}
+			writeGrouped(e.stdout, outcomes)
+		}
+		for _, r := range res {
+			if r.State == jobs.StatePending {
+				fmt.Fprintf(e.stdout, "%s: pending\n", r.Minion)
+			}
+		}
+	})
+	if pending > 0 || failed > 0 {
+		return exitFailed
+	}
+	return exitOK
+}
+
+func hostErr(job *jobs.Job, r jobs.Result) error {
+	if r.Fault == nil {
+		return nil
+	}
+	return &overlord.HostError{Host: r.Minion, Op: strings.TrimSpace(job.Method), Err: r.Fault}
+}
