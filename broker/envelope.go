@@ -448,13 +448,9 @@ func (sr *SignedReply) VerifySignature() error {
 }
 
 func parseCertSig(h Header) (*x509.Certificate, []byte, error) {
-	der, err := base64.StdEncoding.DecodeString(h.Get(HeaderCert))
-	if err != nil || len(der) == 0 || len(der) > 16<<10 {
-		return nil, nil, envErr(ErrMalformed, "%s is not base64 DER", HeaderCert)
-	}
-	cert, err := parsedCerts.parse(der)
+	cert, err := parsedCerts.parse(h.Get(HeaderCert))
 	if err != nil {
-		return nil, nil, envErr(ErrMalformed, "%s: %v", HeaderCert, err)
+		return nil, nil, err
 	}
 	sig, err := base64.StdEncoding.DecodeString(h.Get(HeaderSig))
 	if err != nil || len(sig) == 0 || len(sig) > 256 {
@@ -463,50 +459,59 @@ func parseCertSig(h Header) (*x509.Certificate, []byte, error) {
 	return cert, sig, nil
 }
 
-// certCache remembers the certificates already parsed, by their DER
-// bytes: every call carries its caller's certificate and every answer
-// its minion's, the same few bytes again and again, and parsing one
-// costs as much as a third of an ECDSA verification. It holds no trust
-// decision (the chain, the CRL and the role are checked by the callers,
-// with their own caches keyed by CRL number), only what the bytes say,
-// so an entry never goes stale.
+// certCache remembers the certificates already parsed, by their
+// header text (base64 DER): every call carries its caller's certificate
+// and every answer its minion's, the same bytes again and again, and
+// decoding and parsing one cost as much as a third of an ECDSA
+// verification. It holds no trust decision (the chain, the CRL and the
+// role are checked by the callers, with their own caches keyed by CRL
+// number), only what the bytes say, so an entry never goes stale.
 type certCache struct {
 	mu    sync.Mutex
 	m     map[string]*x509.Certificate
-	bytes int // DER bytes held
+	bytes int // header bytes held
 }
 
-// The cache holds certificates of at most maxCachedCertBytes (a gofunc
-// certificate is ~0.6 KiB) and starts over past maxParsedCertBytes of
-// them in all (~25,000 of a fleet's certificates), so that a peer
-// sending junk certificates cannot grow it without bound.
+// The cache holds certificates of at most maxCachedCertText header
+// bytes (a gofunc certificate is ~0.8 KiB of base64) and starts over
+// past maxParsedCertText of them in all (~20,000 of a fleet's
+// certificates), so that a peer sending junk certificates cannot grow
+// it without bound.
 const (
-	maxCachedCertBytes = 4 << 10
-	maxParsedCertBytes = 16 << 20
+	maxCachedCertText = 6 << 10
+	maxParsedCertText = 16 << 20
 )
 
 var parsedCerts certCache
 
-// parse is x509.ParseCertificate with the cache. The certificate
-// returned is shared: callers must not modify it.
-func (c *certCache) parse(der []byte) (*x509.Certificate, error) {
+// parse decodes and parses the certificate of a Gf-Cert header, or
+// returns the one parsed before from the same text. The certificate
+// returned is shared: callers must not modify it. Errors are
+// *EnvelopeError (ErrMalformed).
+func (c *certCache) parse(text string) (*x509.Certificate, error) {
 	c.mu.Lock()
-	cert, ok := c.m[string(der)]
+	cert, ok := c.m[text]
 	c.mu.Unlock()
 	if ok {
 		return cert, nil
 	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil || len(der) > maxCachedCertBytes {
-		return cert, err // not remembered: garbage must not fill the cache
+	der, err := base64.StdEncoding.DecodeString(text)
+	if err != nil || len(der) == 0 || len(der) > 16<<10 {
+		return nil, envErr(ErrMalformed, "%s is not base64 DER", HeaderCert)
+	}
+	if cert, err = x509.ParseCertificate(der); err != nil {
+		return nil, envErr(ErrMalformed, "%s: %v", HeaderCert, err)
+	}
+	if len(text) > maxCachedCertText {
+		return cert, nil // not remembered: large junk must not fill the cache
 	}
 	c.mu.Lock()
-	if c.m == nil || c.bytes+len(der) > maxParsedCertBytes {
+	if c.m == nil || c.bytes+len(text) > maxParsedCertText {
 		c.m, c.bytes = make(map[string]*x509.Certificate), 0
 	}
-	if _, ok := c.m[string(der)]; !ok {
-		c.m[string(der)] = cert
-		c.bytes += len(der)
+	if _, ok := c.m[text]; !ok {
+		c.m[text] = cert
+		c.bytes += len(text)
 	}
 	c.mu.Unlock()
 	return cert, nil

@@ -9,11 +9,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -217,28 +219,30 @@ func TestReplyRoundTrip(t *testing.T) {
 	}
 }
 
-// TestParsedCertificatesAreCached: the same certificate bytes are parsed
-// once; bytes that do not parse, or a certificate over the size bound,
-// are never remembered; the cache starts over past its byte bound.
+// TestParsedCertificatesAreCached: the same certificate text is parsed
+// once; text that does not parse, or a certificate over the size bound,
+// is never remembered; the cache starts over past its byte bound.
 func TestParsedCertificatesAreCached(t *testing.T) {
 	var c certCache
-	der := testCert(t, "m1.example").Leaf.Raw
-	first, err := c.parse(der)
+	text := base64.StdEncoding.EncodeToString(testCert(t, "m1.example").Leaf.Raw)
+	first, err := c.parse(text)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := c.parse(bytes.Clone(der))
+	again, err := c.parse(strings.Clone(text))
 	if err != nil || again != first {
 		t.Fatalf("second parse: %p %v, want the cached %p", again, err, first)
 	}
-	if _, err := c.parse([]byte("not a certificate")); err == nil {
-		t.Fatal("junk parsed")
+	for _, junk := range []string{"not base64!", base64.StdEncoding.EncodeToString([]byte("not a certificate")), ""} {
+		if _, err := c.parse(junk); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("junk %q: %v, want ErrMalformed", junk, err)
+		}
 	}
-	if len(c.m) != 1 || c.bytes != len(der) {
-		t.Fatalf("cache holds %d certificates, %d bytes; want 1, %d", len(c.m), c.bytes, len(der))
+	if len(c.m) != 1 || c.bytes != len(text) {
+		t.Fatalf("cache holds %d certificates, %d bytes; want 1, %d", len(c.m), c.bytes, len(text))
 	}
-	c.bytes = maxParsedCertBytes // as if full
-	other := testCert(t, "m2.example").Leaf.Raw
+	c.bytes = maxParsedCertText // as if full
+	other := base64.StdEncoding.EncodeToString(testCert(t, "m2.example").Leaf.Raw)
 	if _, err := c.parse(other); err != nil {
 		t.Fatal(err)
 	}
