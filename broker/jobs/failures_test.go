@@ -37,7 +37,7 @@ func (g *gate) Hold(context.Context) bool {
 func TestResultSpooledWhileBrokerDown(t *testing.T) {
 	t.Parallel()
 	g := &gate{entered: make(chan struct{}), release: make(chan struct{})}
-	e := newEnv(t, fleettest.Config{Minions: 1, Subnet: "127.0.42", HostTimeout: time.Minute,
+	e := newEnv(t, fleettest.Config{Minions: 1, Subnet: "127.0.142", HostTimeout: time.Minute,
 		Modules: func(_ string, srv *minion.Server) error { return srv.Register("gate", g) }})
 	m1 := e.f.Minions()[0]
 	dir := t.TempDir()
@@ -72,7 +72,7 @@ func TestResultSpooledWhileBrokerDown(t *testing.T) {
 // the job: audited, not run, and the denial is the signed result.
 func TestRevokedCallerDeniedAtExecution(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, fleettest.Config{Minions: 1, Subnet: "127.0.43"})
+	e := newEnv(t, fleettest.Config{Minions: 1, Subnet: "127.0.143"})
 	m1 := e.f.Minions()[0]
 	mallory := e.client(e.overlord("mallory"))
 	job, err := mallory.Submit(t.Context(), jobs.Spec{Method: "test.ping", Targets: []string{m1.Name}})
@@ -108,7 +108,7 @@ func TestRevokedCallerDeniedAtExecution(t *testing.T) {
 // after signing.
 func TestForgedResultsRefused(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, fleettest.Config{Minions: 2, Subnet: "127.0.44"})
+	e := newEnv(t, fleettest.Config{Minions: 2, Subnet: "127.0.144"})
 	m1, m2 := e.f.Minions()[0], e.f.Minions()[1]
 	alice := e.client(e.overlord("alice"))
 	job, err := alice.Submit(t.Context(), jobs.Spec{Method: "test.ping", Targets: []string{m2.Name}})
@@ -167,7 +167,7 @@ func TestForgedResultsRefused(t *testing.T) {
 // Submitting to a broker without JetStream is a typed error.
 func TestNoJetStream(t *testing.T) {
 	t.Parallel()
-	f := fleettest.Start(t, fleettest.Config{Minions: 1, Subnet: "127.0.45"})
+	f := fleettest.Start(t, fleettest.Config{Minions: 1, Subnet: "127.0.145"})
 	e := &env{t: t, f: f}
 	bid, err := f.CA.Issue(gofunc.RoleBroker, "broker.test", ca.IssueOptions{IPs: ipLoopback})
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 // when it connects, once, and any overlord collects the signed results.
 func TestJobReachesOfflineMinionsAndAnyOverlordCollects(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, fleettest.Config{Minions: 2, Subnet: "127.0.41"})
+	e := newEnv(t, fleettest.Config{Minions: 2, Subnet: "127.0.141"})
 	m1, m2 := e.f.Minions()[0], e.f.Minions()[1]
 	alice := e.client(e.overlord("alice"))
 	bob := e.client(e.overlord("bob"))
