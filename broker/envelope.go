@@ -37,6 +37,7 @@ const (
 	HeaderAudit    = "Gf-Audit"        // reply: the minion's audit head after the call ("seq:hash")
 	HeaderCallID   = "Gf-Call-Id"      // reply: the call's id in the minion's audit log
 	HeaderBehalf   = "Gf-On-Behalf-Of" // the person the caller calls for ("name@role"); signed, optional
+	HeaderRefused  = "Gf-Refused"      // reply: unsigned; the minion could not read the envelope ("version", "malformed"), the reason in the body
 )
 
 // Version is the envelope version this package speaks.

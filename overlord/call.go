@@ -640,6 +640,8 @@ func (c *Client) classify(ctx context.Context, err error) error {
 		return fmt.Errorf("%w: %v", ErrProtocol, respErr)
 	case errors.As(err, &f):
 		return err
+	case errors.Is(err, ErrProtocol): // a transport's verdict (the minion could not read the call)
+		return err
 	case errors.As(err, &wrongRole):
 		return wrongRole
 	case errors.Is(err, identity.ErrRevoked):

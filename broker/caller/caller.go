@@ -62,6 +62,11 @@ var (
 	// ErrForged: a final frame did not verify (signature, digest,
 	// request binding); it came from someone other than the minion.
 	ErrForged = errors.New("broker: forged or corrupt answer")
+	// ErrUnreadable: the minion could not read the call's envelope (it
+	// speaks another envelope version, or the call was malformed or too
+	// large) and said so. Errors wrapping it also wrap
+	// overlord.ErrProtocol and name the minion.
+	ErrUnreadable = errors.New("broker: the minion could not read the call's envelope")
 	// ErrTooLarge: the answer is larger than Options.MaxAnswerBytes.
 	ErrTooLarge = errors.New("broker: answer too large")
 	// ErrClosed: the transport was closed.
@@ -384,6 +389,24 @@ func (t *Transport) sendGroup(ctx context.Context, to []overlord.Minion, call ov
 	}
 }
 
+// register files the frames of call id from now on.
+func (t *Transport) register(id string) (*pending, error) {
+	p := &pending{notify: make(chan struct{}, 1), max: t.opts.MaxAnswerBytes}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil, ErrClosed
+	}
+	t.pending[id] = p
+	return p, nil
+}
+
+func (t *Transport) unregister(id string) {
+	t.mu.Lock()
+	delete(t.pending, id)
+	t.mu.Unlock()
+}
+
 // wait collects the frames of one call until its final frame verifies,
 // the ack timeout passes unacknowledged, or ctx ends.
 func (t *Transport) wait(ctx context.Context, to overlord.Minion, p *pending, env *broker.Call, request [32]byte) (overlord.Answer, error) {
@@ -420,9 +443,18 @@ func (t *Transport) wait(ctx context.Context, to overlord.Minion, p *pending, en
 				if m.Header.Get("Status") == "503" {
 					return ans, unreachable(ErrNoResponders)
 				}
-				seq, err := strconv.Atoi(m.Header.Get(broker.HeaderSeq))
-				if err != nil || m.Header.Get(broker.HeaderID) != env.ID {
+				if m.Header.Get(broker.HeaderID) != env.ID {
 					continue // not a frame of this call
+				}
+				if class := m.Header.Get(broker.HeaderRefused); class != "" {
+					// Unsigned, so never a result: see door.refuseUnread
+					// for why ending the call on it is safe.
+					return ans, fmt.Errorf("%w: %w: %s (%s): %s", overlord.ErrProtocol, ErrUnreadable,
+						clip(m.Header.Get(broker.HeaderMinion)), clip(class), clip(string(m.Data)))
+				}
+				seq, err := strconv.Atoi(m.Header.Get(broker.HeaderSeq))
+				if err != nil {
+					continue
 				}
 				acked = true
 				switch {
@@ -473,6 +505,14 @@ func (t *Transport) verify(to overlord.Minion, m *nats.Msg, body []byte, request
 	ans.Body = io.NopCloser(bytes.NewReader(body))
 	ans.CallID, ans.AuditHead = sr.CallID, sr.AuditHead
 	return ans, nil
+}
+
+// clip bounds text an unsigned frame put in an error.
+func clip(s string) string {
+	if len(s) > 256 {
+		return s[:256] + "..."
+	}
+	return s
 }
 
 // unreachable is how the overlord learns that no connection to the

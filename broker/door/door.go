@@ -306,9 +306,10 @@ func (d *Door) serve(msg *nats.Msg) {
 	sc, refusal := d.check(msg, d.cfg.Now())
 	in := inbound(msg.Subject, msg.Data, sc, refusal)
 	if sc == nil {
-		// Not even a readable envelope: nobody to answer, but the
-		// attempt is recorded (as a call without a certificate).
+		// Not even a readable envelope: the attempt is recorded (as a
+		// call without a certificate) and the caller told why.
 		d.srv.Handle(d.ctx, in)
+		d.refuseUnread(msg, refusal)
 		return
 	}
 	answerable := refusal == nil || !(errors.Is(refusal, broker.ErrReplyTo) || errors.Is(refusal, broker.ErrSignature))
@@ -432,6 +433,36 @@ func (d *Door) ack(reply, id string) {
 	h.Set(broker.HeaderSeq, "0")
 	if err := d.nc.PublishMsg(&nats.Msg{Subject: reply, Header: h}); err != nil {
 		d.log.Debug("acknowledgement not sent", "call_id", id, "error", err)
+	}
+}
+
+// refuseUnread tells the caller of a call whose envelope could not be
+// read (another version, malformed, over the size limit) why, so that
+// it fails at once as a protocol error rather than after the ack
+// timeout as "unreachable". The frame is not signed, like the ack, and
+// gives a broker no power it lacks: it carries only the minion's name,
+// the call id and the reason; the caller turns it into a failure,
+// never a result; and whoever can deliver it (the broker, or a client
+// that learnt the call id, which only the broker and the addressed
+// minion see) could already fail the call by dropping it. It goes only
+// where the ack went (isReplyFor).
+func (d *Door) refuseUnread(msg *nats.Msg, why error) {
+	id := msg.Header.Get(broker.HeaderID)
+	if id == "" || !isReplyFor(msg.Reply, id) {
+		return
+	}
+	class := "malformed"
+	if errors.Is(why, broker.ErrVersion) {
+		class = "version"
+		why = fmt.Errorf("%w; this minion speaks envelope version %s", why, broker.Version)
+	}
+	h := nats.Header{}
+	h.Set(broker.HeaderVersion, broker.Version)
+	h.Set(broker.HeaderID, id)
+	h.Set(broker.HeaderMinion, d.name)
+	h.Set(broker.HeaderRefused, class)
+	if err := d.nc.PublishMsg(&nats.Msg{Subject: msg.Reply, Header: h, Data: []byte(clip(why.Error(), 512))}); err != nil {
+		d.log.Debug("refusal not sent", "call_id", id, "error", err)
 	}
 }
 
