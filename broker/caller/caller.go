@@ -389,24 +389,6 @@ func (t *Transport) sendGroup(ctx context.Context, to []overlord.Minion, call ov
 	}
 }
 
-// register files the frames of call id from now on.
-func (t *Transport) register(id string) (*pending, error) {
-	p := &pending{notify: make(chan struct{}, 1), max: t.opts.MaxAnswerBytes}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
-		return nil, ErrClosed
-	}
-	t.pending[id] = p
-	return p, nil
-}
-
-func (t *Transport) unregister(id string) {
-	t.mu.Lock()
-	delete(t.pending, id)
-	t.mu.Unlock()
-}
-
 // wait collects the frames of one call until its final frame verifies,
 // the ack timeout passes unacknowledged, or ctx ends.
 func (t *Transport) wait(ctx context.Context, to overlord.Minion, p *pending, env *broker.Call, request [32]byte) (overlord.Answer, error) {
