@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -67,7 +68,11 @@ type Jobs struct {
 	d       *Door
 	cfg     JobsConfig
 	subject string // the minion's job subject
-	cursor  uint64 // the last sequence handled; under the run goroutine
+	cursor  cursor // the last job handled; under the run goroutine
+	// recheck: look whether GF_JOBS was made afresh (its sequences
+	// start again at 1) before the next drain; set at start and on
+	// every reconnection.
+	recheck atomic.Bool
 	seen    replayCache
 	spool   spool
 	kick    chan struct{}
@@ -105,6 +110,7 @@ func (d *Door) OpenJobs(cfg JobsConfig) (*Jobs, error) {
 	if j.cursor, err = readCursor(j.cursorPath()); err != nil {
 		return nil, err
 	}
+	j.recheck.Store(true)
 	if d.cfg.AuditPath != "" {
 		n, err := j.reseed(d.cfg.AuditPath, d.cfg.Now())
 		if err != nil {
@@ -126,6 +132,7 @@ func (d *Door) OpenJobs(cfg JobsConfig) (*Jobs, error) {
 		if prev != nil {
 			prev(nc)
 		}
+		j.recheck.Store(true)
 		j.ring()
 	})
 	var ctx context.Context
@@ -181,9 +188,13 @@ func (j *Jobs) run(ctx context.Context) {
 
 // drain handles the jobs stored after the cursor, in order.
 func (j *Jobs) drain(ctx context.Context) {
+	if j.recheck.Swap(false) && !j.checkReset(ctx) {
+		j.recheck.Store(true)
+		return
+	}
 	for ctx.Err() == nil {
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		m, err := jsget.Next(rctx, j.d.nc, broker.JobStream, j.subject, j.cursor+1)
+		m, err := jsget.Next(rctx, j.d.nc, broker.JobStream, j.subject, j.cursor.seq+1)
 		cancel()
 		switch {
 		case errors.Is(err, jsget.ErrNoMessage):
@@ -193,10 +204,56 @@ func (j *Jobs) drain(ctx context.Context) {
 			return
 		}
 		j.handle(ctx, m)
-		j.cursor = m.Seq
-		if err := writeFile(j.cursorPath(), []byte(strconv.FormatUint(m.Seq, 10)+"\n")); err != nil {
-			j.d.log.Error("job cursor not saved", "error", err)
-		}
+		j.save(cursor{seq: m.Seq, stamp: stampOf(m)})
+	}
+}
+
+// checkReset starts the cursor over when GF_JOBS holds nothing for this
+// minion (nothing can be missed by reading from its start), or was
+// made afresh: its first message for this minion has a sequence at or
+// before the cursor but was stored after the job the cursor names. A
+// new stream's jobs would otherwise sit below the cursor, unread. The
+// replay cache keeps old jobs from running again. It reports false when
+// the broker could not tell.
+func (j *Jobs) checkReset(ctx context.Context) bool {
+	if j.cursor.seq == 0 {
+		return true
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	m, err := jsget.Next(rctx, j.d.nc, broker.JobStream, j.subject, 1)
+	switch {
+	case errors.Is(err, jsget.ErrNoMessage):
+		j.save(cursor{})
+	case err != nil:
+		j.d.log.Debug("jobs not read", "error", err)
+		return false
+	case m.Seq <= j.cursor.seq && stampOf(m).After(j.cursor.stamp):
+		j.d.log.Warn("the broker's job stream was made afresh: reading it from its start", "cursor", j.cursor.seq)
+		j.save(cursor{})
+	}
+	return true
+}
+
+// cursor is the last job handled: its sequence in GF_JOBS and when the
+// broker stored it.
+type cursor struct {
+	seq   uint64
+	stamp time.Time
+}
+
+// stampOf is when the broker stored m (zero if it does not say).
+func stampOf(m *jsget.Msg) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, m.Header.Get("Nats-Time-Stamp"))
+	return t
+}
+
+// save moves the cursor and writes it down.
+func (j *Jobs) save(c cursor) {
+	j.cursor = c
+	line := strconv.FormatUint(c.seq, 10) + " " + c.stamp.UTC().Format(time.RFC3339Nano) + "\n"
+	if err := writeFile(j.cursorPath(), []byte(line)); err != nil {
+		j.d.log.Error("job cursor not saved", "error", err)
 	}
 }
 
@@ -277,19 +334,29 @@ func (j *Jobs) resultSubject(job string) string {
 
 func (j *Jobs) cursorPath() string { return filepath.Join(j.cfg.Dir, "cursor") }
 
-func readCursor(path string) (uint64, error) {
+// readCursor reads "SEQ STAMP" back; a missing file is the start.
+func readCursor(path string) (cursor, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
+		return cursor{}, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("door: job cursor: %w", err)
+		return cursor{}, fmt.Errorf("door: job cursor: %w", err)
 	}
-	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("door: job cursor %s: %w", path, err)
+	return parseCursor(string(b))
+}
+
+func parseCursor(s string) (cursor, error) {
+	var c cursor
+	seq, stamp, _ := strings.Cut(strings.TrimSpace(s), " ")
+	var err error
+	if c.seq, err = strconv.ParseUint(seq, 10, 64); err != nil {
+		return c, fmt.Errorf("door: job cursor %q: %w", clip(s, 64), err)
 	}
-	return n, nil
+	if c.stamp, err = time.Parse(time.RFC3339Nano, stamp); err != nil {
+		return c, fmt.Errorf("door: job cursor %q: %w", clip(s, 64), err)
+	}
+	return c, nil
 }
 
 // reseed fills the job replay cache from the audit log: the ids of the

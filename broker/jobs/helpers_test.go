@@ -104,9 +104,15 @@ func (m *jobMinion) close() {
 // state in dir; they close when the test ends (or by close).
 func (e *env) connect(fm *fleettest.Minion, dir string) *jobMinion {
 	e.t.Helper()
+	return e.connectAt(fm, dir, nil)
+}
+
+// connectAt is connect with the minion's clock (nil: time.Now).
+func (e *env) connectAt(fm *fleettest.Minion, dir string, now func() time.Time) *jobMinion {
+	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	d, err := door.Dial(ctx, []string{e.url}, door.Config{Server: fm.Server, AuditPath: fm.AuditPath})
+	d, err := door.Dial(ctx, []string{e.url}, door.Config{Server: fm.Server, AuditPath: fm.AuditPath, Now: now})
 	if err != nil {
 		e.t.Fatal(err)
 	}

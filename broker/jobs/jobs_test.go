@@ -4,8 +4,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/broker/jobs"
 	"github.com/gofunc/gofunc/fleettest"
 )
@@ -73,5 +76,54 @@ func TestJobReachesOfflineMinionsAndAnyOverlordCollects(t *testing.T) {
 	}
 	if _, _, err := bob.Status(t.Context(), "0123456789abcdef0123456789abcdef"); !errors.Is(err, jobs.ErrNoJob) {
 		t.Errorf("an unknown job: %v", err)
+	}
+}
+
+// A broker whose job stream was made afresh (its store lost) numbers
+// jobs from 1 again: a minion whose cursor is further on still takes
+// the new jobs.
+func TestJobStreamMadeAfresh(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, fleettest.Config{Minions: 1, Subnet: "127.0.146"})
+	m1 := e.f.Minions()[0]
+	alice := e.client(e.overlord("alice"))
+	e.connect(m1, t.TempDir())
+	for range 3 { // the cursor moves past where the new stream's first job will be
+		job, err := alice.Submit(t.Context(), jobs.Spec{Method: "test.ping", Targets: []string{m1.Name}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wait(t, alice, job.ID)
+	}
+	e.stopBroker()
+	e.store = t.TempDir()
+	e.startBroker()
+	job, err := alice.Submit(t.Context(), jobs.Spec{Method: "test.add", Args: []any{1, 1}, Targets: []string{m1.Name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := wait(t, alice, job.ID); res[0].State != jobs.StateOK {
+		t.Errorf("result: %+v", res[0])
+	}
+}
+
+// A job whose start-by passed while its minion was away is refused when
+// the minion takes it: audited, not run, and "expired" is its result.
+func TestExpiredJobRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, fleettest.Config{Minions: 1, Subnet: "127.0.147"})
+	m1 := e.f.Minions()[0]
+	alice := e.client(e.overlord("alice"))
+	job, err := alice.Submit(t.Context(), jobs.Spec{Method: "test.ping", Targets: []string{m1.Name}, StartBy: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.connectAt(m1, t.TempDir(), func() time.Time { return time.Now().Add(2 * time.Hour) })
+	res := wait(t, alice, job.ID)
+	if res[0].State != jobs.StateFault || res[0].Fault.Code != gofunc.CodeDenied || !strings.Contains(res[0].Fault.Message, "past its deadline") {
+		t.Errorf("result: %+v %v", res[0], res[0].Fault)
+	}
+	if recs := jobRecords(t, m1, "call.start", job.ID); len(recs) != 0 {
+		t.Errorf("ran: %+v", recs)
 	}
 }
