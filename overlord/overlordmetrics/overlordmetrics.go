@@ -12,6 +12,7 @@
 //
 //	gofunc_overlord_calls_total{outcome}                    host calls by outcome (ok, fault, unreachable, timeout, ...)
 //	gofunc_overlord_call_duration_seconds                   histogram of host call durations
+//	gofunc_overlord_connections_opened_total                answered calls that opened their connection (connect and TLS handshake)
 //	gofunc_overlord_minions                                 minions with series now
 //	gofunc_overlord_minion_up{minion}                       1 when the minion's last call was answered (a value or a fault)
 //	gofunc_overlord_minion_cert_expiry_timestamp_seconds{minion}   when the certificate it presented last expires
@@ -56,6 +57,7 @@ type Metrics struct {
 	opts      Options
 	calls     *prometheus.CounterVec
 	durations prometheus.Histogram
+	opened    prometheus.Counter
 
 	mu      sync.Mutex
 	minions map[string]*minionState
@@ -85,6 +87,9 @@ func New(opts Options) *Metrics {
 		durations: prometheus.NewHistogram(prometheus.HistogramOpts{Name: name("overlord_call_duration_seconds"),
 			Help:    "How long host calls took.",
 			Buckets: []float64{.005, .01, .05, .1, .5, 1, 5, 10, 30, 60, 300}}),
+		opened: prometheus.NewCounter(prometheus.CounterOpts{Name: name("overlord_connections_opened_total"),
+			Help: "Answered host calls that opened a connection (TCP connect and TLS handshake) rather than reusing one: " +
+				"a warm fan-out adds none unless minions restarted or closed idle connections."}),
 		minions: map[string]*minionState{},
 	}
 }
@@ -99,6 +104,9 @@ func (m *Metrics) Observe(o overlord.Observation) {
 	}
 	m.calls.WithLabelValues(outcome).Inc()
 	m.durations.Observe(o.Duration.Seconds())
+	if o.NewConnection {
+		m.opened.Inc()
+	}
 	now := m.opts.Clock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -154,6 +162,7 @@ var (
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.calls.Describe(ch)
 	m.durations.Describe(ch)
+	m.opened.Describe(ch)
 	ch <- descMinions
 	ch <- descUp
 	ch <- descExpiry
@@ -163,6 +172,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.calls.Collect(ch)
 	m.durations.Collect(ch)
+	m.opened.Collect(ch)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.forget(m.opts.Clock())

@@ -21,7 +21,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // A real fleet: calls counted by outcome, a minion down is 0 and the
 // others 1, each with the expiry of the certificate it presented; the
-// registry lints clean and both formats parse.
+// second call reuses the connections the first opened; the registry
+// lints clean and both formats parse.
 func TestFleet(t *testing.T) {
 	f := fleettest.Start(t, fleettest.Config{Minions: 3, Subnet: "127.0.11", HostTimeout: 5 * time.Second})
 	m := overlordmetrics.New(overlordmetrics.Options{})
@@ -44,12 +45,15 @@ gofunc_overlord_calls_total{outcome="unreachable"} 1
 gofunc_overlord_minion_up{minion="m1.test"} 1
 gofunc_overlord_minion_up{minion="m2.test"} 1
 gofunc_overlord_minion_up{minion="m3.test"} 0
+# HELP gofunc_overlord_connections_opened_total Answered host calls that opened a connection (TCP connect and TLS handshake) rather than reusing one: a warm fan-out adds none unless minions restarted or closed idle connections.
+# TYPE gofunc_overlord_connections_opened_total counter
+gofunc_overlord_connections_opened_total 3
 # HELP gofunc_overlord_minions Minions the overlord has series for.
 # TYPE gofunc_overlord_minions gauge
 gofunc_overlord_minions 3
 `
 	if err := testutil.CollectAndCompare(m, strings.NewReader(want), "gofunc_overlord_calls_total",
-		"gofunc_overlord_minion_up", "gofunc_overlord_minions"); err != nil {
+		"gofunc_overlord_minion_up", "gofunc_overlord_minions", "gofunc_overlord_connections_opened_total"); err != nil {
 		t.Error(err)
 	}
 	reg := metrics.NewRegistry()
@@ -109,8 +113,9 @@ func TestSeriesBounded(t *testing.T) {
 	if perMinion != 2*minions {
 		t.Errorf("%d per-minion series for %d minions, want 2 each", perMinion, minions)
 	}
-	// 13 outcomes + a histogram of 11 buckets (+inf, sum, count) + the minion count.
-	if other > 13+14+1 {
+	// 13 outcomes + a histogram of 11 buckets (+inf, sum, count) + the
+	// minion count + connections opened.
+	if other > 13+14+1+1 {
 		t.Errorf("%d other series", other)
 	}
 	// An hour and a minute later, another minion is called: the rest are gone.
