@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -263,6 +264,9 @@ func (c *Call) validate() error {
 // signed audience, so a broker cannot move one minion's answers to
 // another's subject. ok is false when c is not for minion.
 func (c *Call) ReplySubject(minion string) (subject string, ok bool) {
+	if c.Broadcast() {
+		return c.ReplyTo, true // every minion answers there; the caller tells them apart by their signed names
+	}
 	for i, a := range c.Audience {
 		if strings.EqualFold(a, minion) {
 			if len(c.Audience) == 1 {
@@ -341,6 +345,12 @@ func (sc *SignedCall) CheckTimes(now time.Time, skew, maxValidity time.Duration)
 // CheckAudience refuses a call whose signed audience does not name
 // minion (compared case-insensitively, as host names are).
 func (sc *SignedCall) CheckAudience(minion string) error {
+	if sc.Broadcast() {
+		if !BroadcastMethod(sc.Method) {
+			return envErr(ErrAudience, "a broadcast may call %s only, not %s", strings.Join(broadcastMethods, ", "), clip(sc.Method))
+		}
+		return nil
+	}
 	for _, a := range sc.Audience {
 		if strings.EqualFold(a, minion) {
 			return nil
@@ -348,6 +358,25 @@ func (sc *SignedCall) CheckAudience(minion string) error {
 	}
 	return envErr(ErrAudience, "for %s, not %s", clip(strings.Join(sc.Audience, ",")), minion)
 }
+
+// AudienceAll is the audience of a broadcast (published on
+// BroadcastAll): every minion that takes it. No minion is named "*"
+// (the certmaster refuses the character), so it cannot be mistaken for
+// one. Only BroadcastMethod methods may be called so.
+const AudienceAll = "*"
+
+// broadcastMethods are the methods a broadcast may call: discovery
+// only. test.ping is read-only, cheap and tells nothing but that the
+// minion is there and answers the caller; anything that acts or reads
+// the host is called on named targets, where every target ends in a
+// state.
+var broadcastMethods = []string{"test.ping"}
+
+// BroadcastMethod says whether a broadcast may call method.
+func BroadcastMethod(method string) bool { return slices.Contains(broadcastMethods, method) }
+
+// Broadcast says whether c is a broadcast (its audience is AudienceAll).
+func (c *Call) Broadcast() bool { return len(c.Audience) == 1 && c.Audience[0] == AudienceAll }
 
 // VerifySignature checks the signature with the key of the certificate
 // the call came with. Whether that certificate is to be trusted (its

@@ -97,6 +97,7 @@ type Door struct {
 	name   string
 	log    hclog.Logger
 	sub    *nats.Subscription
+	bsub   *nats.Subscription // broadcasts
 	seen   replayCache
 	sem    chan struct{}
 	ctx    context.Context
@@ -160,6 +161,13 @@ func Open(cfg Config) (*Door, error) {
 	// work, the buffer only holds messages.
 	_ = sub.SetPendingLimits(64<<10, 256<<20)
 	d.sub = sub
+	// Discovery broadcasts: checked like any call (their audience is
+	// broker.AudienceAll, for broker.BroadcastMethod methods only).
+	if d.bsub, err = d.nc.Subscribe(broker.BroadcastAll, d.receive); err != nil {
+		_ = sub.Unsubscribe()
+		d.cancel()
+		return nil, fmt.Errorf("door: subscribe %s: %w", broker.BroadcastAll, err)
+	}
 	// Make sure the broker has the subscription before callers are told
 	// the minion is up.
 	if err := d.nc.FlushTimeout(10 * time.Second); err != nil && !d.nc.IsReconnecting() {
@@ -244,7 +252,7 @@ func (d *Door) Close() error {
 	if j := d.jobs.Load(); j != nil {
 		_ = j.Close()
 	}
-	err := d.sub.Unsubscribe()
+	err := errors.Join(d.sub.Unsubscribe(), d.bsub.Unsubscribe())
 	if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrBadSubscription) {
 		err = nil
 	}
@@ -262,7 +270,9 @@ func (d *Door) Close() error {
 // busy, which leaves messages in the buffer) and handles the call on
 // its own goroutine.
 func (d *Door) receive(msg *nats.Msg) {
-	if id := msg.Header.Get(broker.HeaderID); id != "" && isReplyFor(msg.Reply, id) {
+	// A broadcast is not acknowledged: its caller counts answers, not
+	// targets, and every minion's ack would double its inbox's load.
+	if id := msg.Header.Get(broker.HeaderID); id != "" && msg.Subject != broker.BroadcastAll && isReplyFor(msg.Reply, id) {
 		d.ack(msg.Reply, id)
 	}
 	select {
@@ -349,7 +359,7 @@ func inbound(subject string, data []byte, sc *broker.SignedCall, refusal error) 
 	in.Details["issued"] = sc.Issued.Format(broker.TimeLayout)
 	in.Details["deadline"] = sc.Deadline.Format(broker.TimeLayout)
 	in.Details["signer"] = "sha256:" + hex.EncodeToString(fp[:])
-	if len(sc.Audience) > 1 {
+	if len(sc.Audience) > 1 || sc.Broadcast() {
 		in.Details["audience"] = clip(strings.Join(sc.Audience, ","), 256)
 	}
 	if errors.Is(refusal, broker.ErrReplayed) {
@@ -448,7 +458,7 @@ func (d *Door) ack(reply, id string) {
 // where the ack went (isReplyFor).
 func (d *Door) refuseUnread(msg *nats.Msg, why error) {
 	id := msg.Header.Get(broker.HeaderID)
-	if id == "" || !isReplyFor(msg.Reply, id) {
+	if id == "" || msg.Subject == broker.BroadcastAll || !isReplyFor(msg.Reply, id) {
 		return
 	}
 	class := "malformed"

@@ -45,6 +45,7 @@ type cli struct {
 
 	Spec        targetCmd      `arg:"" help:"Target spec: globs separated by ';', @group, @group:glob."`
 	ListMinions listMinionsCmd `cmd:"" name:"list_minions" help:"List the minions this overlord knows."`
+	Discover    discoverCmd    `cmd:"" help:"With --broker: ping every minion connected to the broker at once and list those that answer (\"discovered N\" on stderr); silence is not a failure."`
 	Group       groupCmd       `cmd:"" help:"List or edit the groups file (DIR/groups)."`
 	Jobs        jobsCmd        `cmd:"" help:"List, inspect and wait for async jobs."`
 	Transmit    transmitCmd    `cmd:"" help:"Read one JSON request on stdin, print JSON results (for other languages)."`
@@ -169,6 +170,14 @@ type listMinionsCmd struct {
 func (listMinionsCmd) Help() string {
 	return examples("func --certmaster cm.example.org:51235 list_minions   # first time: learns and remembers the certmaster",
 		"func list_minions --refresh", "func list_minions")
+}
+
+type discoverCmd struct {
+	Window time.Duration `help:"Stop when no new minion has answered for this long (at most --timeout in all)." default:"2s"`
+}
+
+func (discoverCmd) Help() string {
+	return examples("func --broker nats://broker1.example.org:4222 discover", "func --broker nats://broker1:4222 --json discover --window 5s")
 }
 
 type groupCmd struct {

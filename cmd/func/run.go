@@ -47,6 +47,8 @@ type env struct {
 	closers []func() error
 	// cm is the certmaster side of the run, set by client.
 	cm *certmaster
+	// broker is the --broker transport, set by client.
+	broker *caller.Transport
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -202,6 +204,8 @@ func (e *env) dispatch(command string) int {
 		return e.stats()
 	case "list_minions":
 		return e.listMinions()
+	case "discover":
+		return e.discover()
 	case "group list":
 		return e.groupList()
 	case "group add <name> <specs>":
@@ -333,6 +337,7 @@ func (e *env) brokerTransport(id *identity.Identity) overlord.Option {
 		return func(*overlord.Config) error { return err }
 	}
 	e.closers = append(e.closers, tr.Close)
+	e.broker = tr
 	return overlord.WithTransport(tr)
 }
 
