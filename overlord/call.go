@@ -331,6 +331,12 @@ func (s *Selection) start(ctx context.Context, module, method string, args []any
 	req.behalf = s.behalf
 	r := &run{c: s.c, id: newID(), hosts: sortedKeys(targets), req: req, batch: s.batch,
 		spec: s.describe(), start: time.Now()}
+	if s.c.cfg.Audit == nil {
+		// The summary, its redaction (which may ask the targets for
+		// their argument docs) and the details are for the audit
+		// record alone.
+		return r, nil
+	}
 	r.details = map[string]string{"arg_docs": s.c.redact(ctx, r.hosts, req)}
 	if s.behalf != "" {
 		r.details["on_behalf_of"] = s.behalf
