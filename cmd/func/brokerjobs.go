@@ -48,6 +48,7 @@ func (e *env) jobsClient() (*jobs.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", overlord.ErrUnreachable, err)
 	}
+	e.rememberBroker(id)
 	return c, nil
 }
 

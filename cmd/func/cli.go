@@ -19,7 +19,7 @@ import (
 type cli struct {
 	Dir        string        `group:"identity" help:"Overlord identity directory: ca.pem, cert.pem, key.pem, minions.json, groups, jobs.db, audit.log (default: $GOFUNC_DIR, else ~/.gofunc)." type:"path" placeholder:"DIR"`
 	Certmaster string        `group:"identity" help:"Certmaster HOST:PORT to learn minions and the CRL from, and renew this overlord's certificate at; remembered in DIR/certmaster.json for later runs." placeholder:"HOST:PORT"`
-	Broker     []string      `group:"identity" help:"Send calls through this gofunc broker (nats://HOST:4222) instead of to each minion's port (comma-separated or repeated: the brokers of one cluster); for minions behind NAT (funcd --broker)." placeholder:"URL"`
+	Broker     []string      `group:"identity" help:"Send calls through this gofunc broker (nats://HOST:4222) instead of to each minion's port (comma-separated or repeated: the brokers of one cluster); for minions behind NAT (funcd --broker). Remembered in DIR/broker.json for later runs once reached; none: call the minions' ports and forget it." placeholder:"URL"`
 	CRLRefresh time.Duration `group:"identity" name:"crl-refresh" help:"Fetch the CRL from the certmaster when the one held (DIR/crl.pem) was fetched longer ago than this, or is past its next update; at most once per run." default:"1m"`
 
 	Exclude     []string      `group:"targets" help:"Spec of minions to leave out (repeatable)." sep:"none" placeholder:"SPEC"`

@@ -49,6 +49,9 @@ type env struct {
 	cm *certmaster
 	// broker is the --broker transport, set by client.
 	broker *caller.Transport
+	// brokerGiven: --broker came from this run's flags, GOFUNC_BROKER
+	// or gofunc.toml (not from DIR/broker.json).
+	brokerGiven bool
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -85,6 +88,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err := c.validate(); err != nil {
 		return e.usage(err)
 	}
+	e.resolveBroker()
 	code := e.dispatch(kctx.Command())
 	if ctx.Err() != nil {
 		return e.interrupted(ctx)
@@ -338,6 +342,7 @@ func (e *env) brokerTransport(id *identity.Identity) overlord.Option {
 	}
 	e.closers = append(e.closers, tr.Close)
 	e.broker = tr
+	e.rememberBroker(id)
 	return overlord.WithTransport(tr)
 }
 
