@@ -213,7 +213,7 @@ func (b *brokerBench) connectAll(ctx context.Context) error {
 					errs[i] = ctx.Err()
 					return
 				}
-				time.Sleep(5 * time.Millisecond) // polling nats.go's state; it has no "connected" channel
+				time.Sleep(20 * time.Millisecond) // polling nats.go's state; it has no "connected" channel
 			}
 			errs[i] = d.Conn().FlushTimeout(time.Minute)
 		})
