@@ -94,8 +94,8 @@ type pending struct {
 	lead bool          // set when the Append is promoted to leader
 	wake chan struct{} // receives once: done, or lead
 	// noSync: AppendNoSync, woken once the record is written, before
-	// the fsync; never promoted to leader.
-	noSync bool
+	// the fsync (then woken is set); never promoted to leader.
+	noSync, woken bool
 }
 
 // New returns a Log that writes a new chain (starting at seq 1) to w.
@@ -267,13 +267,13 @@ func (l *Log) lead(self *pending) {
 	l.queue = nil
 	l.mu.Unlock()
 
-	released := l.commit(batch)
+	l.commit(batch)
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.head = Checkpoint{Seq: l.nextSeq - 1, Hash: l.lastHash}
 	for _, q := range batch {
-		if q != self && !(q.noSync && released) {
+		if q != self && !q.woken {
 			q.wake <- struct{}{}
 		}
 	}
@@ -300,14 +300,14 @@ func (l *Log) lead(self *pending) {
 // commit encodes batch onto the chain, writes and syncs it, and sets
 // every pending's out or err. The chain advances only if the write
 // succeeded. Once the batch is written, before the fsync, the
-// AppendNoSync pendings are woken (released reports it): their out and
-// err are then theirs, and a failed fsync is only logged for them.
-func (l *Log) commit(batch []*pending) (released bool) {
+// AppendNoSync pendings in it are woken (and marked woken): their out
+// and err are then theirs, and a failed fsync is only logged for them.
+func (l *Log) commit(batch []*pending) {
 	if l.broken != nil {
 		for _, p := range batch {
 			p.err = fmt.Errorf("%w: the log failed earlier and must be reopened: %w", ErrWrite, l.broken)
 		}
-		return false
+		return
 	}
 	buf := l.buf[:0]
 	seq, prev := l.nextSeq, l.lastHash
@@ -338,31 +338,30 @@ func (l *Log) commit(batch []*pending) (released bool) {
 		l.buf = buf
 	}
 	if len(encoded) == 0 {
-		return false
+		return
 	}
 	release := func() {
 		for _, p := range encoded {
 			if p.noSync {
+				p.woken = true
 				p.wake <- struct{}{}
 			}
 		}
-		released = true
 	}
 	if err := l.write(buf, release); err != nil {
 		for _, p := range encoded {
-			if p.noSync && released {
+			if p.woken {
 				l.logger.Error("an audit record written without waiting for its fsync is lost: the fsync failed",
 					"seq", p.out.Seq, "kind", p.out.Kind, "error", err)
 				continue
 			}
 			p.out, p.err = Record{}, err
 		}
-		return released
+		return
 	}
 	l.nextSeq, l.lastHash = seq, prev
 	l.records.Add(uint64(len(encoded)))
 	l.commits.Add(1)
-	return released
 }
 
 // write appends buf durably, rotating first if buf would take the live

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 
@@ -140,5 +141,39 @@ func TestAppendNoSyncFailures(t *testing.T) {
 	if out := logged.String(); !bytes.Contains(logged.Bytes(), []byte("is lost")) || !bytes.Contains(logged.Bytes(), []byte(errInjected.Error())) ||
 		bytes.Contains(logged.Bytes(), []byte("secret-ish")) {
 		t.Errorf("log output %q: want the lost record and its cause reported, not its contents", out)
+	}
+}
+
+// An AppendNoSync record that cannot be encoded, committed in a batch
+// whose other records are written, gets its error; neither caller is
+// left waiting.
+func TestAppendNoSyncBadRecordInABatch(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "a.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	g := &gateSyncer{f: f, entered: make(chan struct{}, 10), release: make(chan struct{})}
+	l, err := New(g, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var wg sync.WaitGroup
+	wg.Go(func() { mustAppend(t, l, Record{Kind: "leader"}) })
+	<-g.entered // the leader is in Sync: the next two queue up together
+	errs := make([]error, 2)
+	for i, rec := range []Record{{Kind: KindCallEnd}, {}} {
+		wg.Go(func() { _, errs[i] = l.AppendNoSync(rec) })
+	}
+	for queued := 0; queued < 2; runtime.Gosched() {
+		l.mu.Lock()
+		queued = len(l.queue)
+		l.mu.Unlock()
+	}
+	close(g.release)
+	wg.Wait()
+	if errs[0] != nil || !errors.Is(errs[1], ErrWrite) {
+		t.Errorf("AppendNoSync of a good and a Kind-less record in one batch = %v, %v; want nil and ErrWrite", errs[0], errs[1])
 	}
 }
