@@ -35,6 +35,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/broker"
 	"github.com/gofunc/gofunc/broker/internal/natsconn"
 	"github.com/gofunc/gofunc/identity"
@@ -90,6 +91,13 @@ type Options struct {
 	MaxAnswerBytes int
 	// Logger receives the connection's logs; nil discards them.
 	Logger hclog.Logger
+	// Audit, if set, records each Discover broadcast before it is
+	// published (an overlord.call record, targets "*", the envelope id
+	// as call id) and the minions found after (overlord.call.end), as
+	// an overlord.Client records its calls; when the first record
+	// cannot be written, nothing is broadcast. Calls made through
+	// RoundTrip are the Client's to record. Default nil: no records.
+	Audit audit.Appender
 }
 
 // Transport is an overlord.Transport over a broker. It is safe for

@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/broker"
 	"github.com/gofunc/gofunc/internal/xmlrpc"
 	"github.com/gofunc/gofunc/overlord"
@@ -78,10 +80,50 @@ func (t *Transport) Discover(ctx context.Context, window time.Duration) ([]Found
 		return nil, err
 	}
 	defer t.unregister(env.ID)
+	if err := t.auditDiscover(env.ID, nil, now); err != nil {
+		return nil, err
+	}
 	if err := t.nc.PublishMsg(&nats.Msg{Subject: broker.BroadcastAll, Reply: env.ReplyTo, Header: nats.Header(h), Data: body.Bytes()}); err != nil {
 		return nil, fmt.Errorf("broker: publish the discovery broadcast: %w", err)
 	}
-	return t.collect(ctx, p, env.ID, request, window)
+	found, err := t.collect(ctx, p, env.ID, request, window)
+	_ = t.auditDiscover(env.ID, found, now) // best effort: the broadcast is out
+	return found, err
+}
+
+// maxAuditDetail bounds the minions an end record names, to stay under
+// audit.MaxRecordBytes at any fleet size (as the overlord's own).
+const maxAuditDetail = 512 << 10
+
+// auditDiscover writes Options.Audit's record of broadcast id: the
+// start (found nil) or the end, with each minion found and its outcome.
+func (t *Transport) auditDiscover(id string, found []Found, start time.Time) error {
+	if t.opts.Audit == nil {
+		return nil
+	}
+	rec := audit.Record{Kind: audit.KindOverlordCall, CallID: id, Caller: t.id.Name(), Role: string(t.id.Role()),
+		Serial: fmt.Sprintf("%x", t.id.Leaf().SerialNumber), Method: DiscoverMethod, Targets: []string{broker.AudienceAll},
+		Details: map[string]string{"via": "nats", "broadcast": broker.BroadcastAll}}
+	if found != nil {
+		rec = audit.Record{Kind: audit.KindOverlordCallEnd, CallID: id, Caller: rec.Caller, Role: rec.Role, Method: DiscoverMethod,
+			Outcome: audit.OutcomeOK, Duration: time.Since(start), Details: map[string]string{"discovered": fmt.Sprint(len(found))}}
+		size := 0
+		for _, f := range found {
+			text := "ok"
+			if f.Err != nil {
+				text = clip(f.Err.Error())
+			}
+			if size += len(f.Name) + len(text) + 8; size > maxAuditDetail {
+				rec.Details["..."] = "further minions left out: record size limit"
+				break
+			}
+			rec.Details[f.Name] = text
+		}
+	}
+	if _, err := t.opts.Audit.Append(rec); err != nil {
+		return fmt.Errorf("%w: overlord audit log: %v", gofunc.ErrAuditFailed, err)
+	}
+	return nil
 }
 
 // collect gathers the verified answers to broadcast id until window

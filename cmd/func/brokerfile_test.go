@@ -3,10 +3,12 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/broker/brokertest"
 	"github.com/gofunc/gofunc/fleettest"
 	"github.com/gofunc/gofunc/overlord"
@@ -41,6 +43,19 @@ func TestFuncRemembersItsBroker(t *testing.T) {
 	o := runFunc(t, "", "--dir", dir, "discover").want(t, exitOK)
 	if !strings.Contains(o.stderr, "discovered 2") {
 		t.Errorf("discover with the remembered broker: %q", o.stderr)
+	}
+	// The broadcast is in the overlord's audit log, before and after.
+	recs, err := brokertest.AuditRecords(filepath.Join(dir, "audit.log"), audit.Filter{Method: "test.ping"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var start, end bool
+	for _, r := range recs {
+		start = start || r.Kind == audit.KindOverlordCall && slices.Equal(r.Targets, []string{"*"})
+		end = end || r.Kind == audit.KindOverlordCallEnd && r.Details["discovered"] == "2"
+	}
+	if !start || !end {
+		t.Errorf("discover's audit records: %+v", recs)
 	}
 
 	// Direct again: unreachable, and forgotten.

@@ -307,10 +307,9 @@ const auditWait = 10 * time.Second
 func (e *env) client() *overlord.Client {
 	store := sqlitejobs.New(filepath.Join(e.dir(), sqlitejobs.FileName))
 	e.closers = append(e.closers, store.Close) // after the client: close runs them once it is closed
+	trail := &audit.Shared{Path: filepath.Join(e.dir(), "audit.log"), Config: audit.Config{Logger: e.log.Named("audit")}, Wait: auditWait}
 	opts := []overlord.Option{overlord.WithIdentityDir(e.dir()), overlord.WithJobStore(store), overlord.WithForks(e.cli.Forks),
-		overlord.WithHostTimeout(e.cli.Timeout), overlord.WithLogger(e.log),
-		overlord.WithAudit(&audit.Shared{Path: filepath.Join(e.dir(), "audit.log"),
-			Config: audit.Config{Logger: e.log.Named("audit")}, Wait: auditWait})}
+		overlord.WithHostTimeout(e.cli.Timeout), overlord.WithLogger(e.log), overlord.WithAudit(trail)}
 	id, err := identity.Load(e.dir())
 	if err != nil {
 		return overlord.New(opts...) // it reports the same error, which hint explains
@@ -325,7 +324,7 @@ func (e *env) client() *overlord.Client {
 		opts = append(opts, func(*overlord.Config) error { return err })
 	}
 	if len(e.cli.Broker) > 0 {
-		opts = append(opts, e.brokerTransport(id))
+		opts = append(opts, e.brokerTransport(id, trail))
 	}
 	return overlord.New(opts...)
 }
@@ -333,10 +332,10 @@ func (e *env) client() *overlord.Client {
 // brokerTransport is --broker: calls go through the broker, signed
 // with the overlord's key. A broker that cannot be reached fails every
 // call with the reason.
-func (e *env) brokerTransport(id *identity.Identity) overlord.Option {
+func (e *env) brokerTransport(id *identity.Identity, trail audit.Appender) overlord.Option {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tr, err := caller.Dial(ctx, e.cli.Broker, id, caller.Options{Logger: e.log.Named("broker")})
+	tr, err := caller.Dial(ctx, e.cli.Broker, id, caller.Options{Logger: e.log.Named("broker"), Audit: trail})
 	if err != nil {
 		return func(*overlord.Config) error { return err }
 	}
