@@ -1,6 +1,10 @@
 package broker
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -119,4 +123,43 @@ func ParseRequest(signed []byte) (*Call, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// recordPrefix starts the bytes a job record's signature covers, so it
+// can pass for neither a call's nor a reply's.
+const recordPrefix = "gofunc-jobrec-v1\n"
+
+// SignRecord signs a job record (its bytes as stored) with cert, the
+// submitter's certificate and key, and returns the headers to store it
+// with (HeaderCert, HeaderSig).
+func SignRecord(cert *tls.Certificate, record []byte) (Header, error) {
+	if cert == nil || cert.Leaf == nil {
+		return nil, errors.New("broker: SignRecord needs a certificate with its Leaf")
+	}
+	sig, err := sign(cert, append([]byte(recordPrefix), record...))
+	if err != nil {
+		return nil, err
+	}
+	h := Header{}
+	h.set(HeaderVersion, Version)
+	h.set(HeaderCert, base64.StdEncoding.EncodeToString(cert.Leaf.Raw))
+	h.set(HeaderSig, base64.StdEncoding.EncodeToString(sig))
+	return h, nil
+}
+
+// VerifyRecord checks a job record's signature and returns the
+// certificate that signed it (whether to trust it, its chain, CRL and
+// role, is the caller's to decide).
+func VerifyRecord(h Header, record []byte) (*x509.Certificate, error) {
+	if v := h.Get(HeaderVersion); v != Version {
+		return nil, envErr(ErrVersion, "%q", clip(v))
+	}
+	cert, sig, err := parseCertSig(h)
+	if err != nil {
+		return nil, err
+	}
+	if err := verify(cert, append([]byte(recordPrefix), record...), sig); err != nil {
+		return nil, err
+	}
+	return cert, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -187,6 +188,45 @@ func TestNoJetStream(t *testing.T) {
 		{Method: "test.ping", Targets: []string{"bad_name"}}} {
 		if _, err := c.Submit(t.Context(), spec); !errors.Is(err, jobs.ErrSpec) {
 			t.Errorf("%+v: %v", spec, err)
+		}
+	}
+}
+
+// A job record the broker (or anyone) stored without its caller's
+// signature, or with another's, cannot be read: its targets could be
+// anything.
+func TestForgedRecordRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, fleettest.Config{Minions: 1, Subnet: "127.0.148"})
+	alice, eve := e.overlord("alice"), e.overlord("eve")
+	inbox := broker.ReplyInbox(eve.Leaf()) + ".in"
+	nc, err := natsconn.Connect(t.Context(), []string{e.url}, eve, natsconn.Options{InboxPrefix: inbox})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	c := e.client(alice)
+	for i, tc := range []struct {
+		name   string
+		header func(rec []byte) broker.Header
+	}{
+		{"unsigned", func([]byte) broker.Header { return broker.Header{} }},
+		{"signed by another overlord", func(rec []byte) broker.Header {
+			h, err := broker.SignRecord(eve.Certificate(), rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return h
+		}},
+	} {
+		id := broker.NewID()
+		rec := []byte(fmt.Sprintf(`{"id":%q,"method":"test.ping","targets":["m%d.test"],"caller":"alice"}`, id, i))
+		subject, _ := broker.JobRecordSubject(id)
+		if _, err := jsget.Publish(t.Context(), nc, &nats.Msg{Subject: subject, Header: nats.Header(tc.header(rec)), Data: rec}, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := c.Status(t.Context(), id); !errors.Is(err, jobs.ErrForged) {
+			t.Errorf("%s: %v", tc.name, err)
 		}
 	}
 }

@@ -53,7 +53,8 @@ var (
 	// --jetstream).
 	ErrNoJetStream = errors.New("jobs: the broker keeps no jobs (funcbroker --jetstream)")
 	// ErrForged: a result in GF_RESULTS that its minion did not sign
-	// for this job; it is not counted.
+	// for this job (it is not counted), or a job record its caller did
+	// not sign (the job cannot be read).
 	ErrForged = errors.New("jobs: result not signed by its minion for this job")
 	// ErrSpec: Submit was given an unusable Spec.
 	ErrSpec = errors.New("jobs: bad job")
@@ -83,8 +84,12 @@ type Job struct {
 	Targets []string  `json:"targets"`
 	Issued  time.Time `json:"issued"`
 	StartBy time.Time `json:"start_by"`
-	// Caller is the submitting certificate's name.
+	// Caller is the submitting certificate's name; the record is
+	// signed with it.
 	Caller string `json:"caller"`
+	// CallerRevoked: the caller's certificate has been revoked since
+	// (its minions deny the job). Set by Job and Status.
+	CallerRevoked bool `json:"caller_revoked,omitempty"`
 }
 
 // State of one target of a job.
@@ -202,7 +207,11 @@ func (c *Client) Submit(ctx context.Context, spec Spec) (*Job, error) {
 	job.Targets = slices.Clone(spec.Targets)
 	rec, _ := json.Marshal(job)
 	recSubject, _ := broker.JobRecordSubject(job.ID)
-	if _, err := c.publish(ctx, &nats.Msg{Subject: recSubject, Data: rec}, job.ID); err != nil {
+	recHeader, err := broker.SignRecord(c.id.Certificate(), rec)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.publish(ctx, &nats.Msg{Subject: recSubject, Header: nats.Header(recHeader), Data: rec}, job.ID); err != nil {
 		return nil, err
 	}
 	stored := job.Targets[:0:0]
@@ -246,7 +255,31 @@ func (c *Client) Job(ctx context.Context, id string) (*Job, error) {
 	if err := json.Unmarshal(m.Data, &job); err != nil || job.ID != id {
 		return nil, fmt.Errorf("%w: %s: unreadable record", ErrNoJob, id)
 	}
+	if err := c.verifyRecord(&job, m); err != nil {
+		return nil, err
+	}
 	return &job, nil
+}
+
+// verifyRecord checks that the record was signed by the overlord (or
+// delegate) it names as the job's caller, with a certificate of the CA:
+// a broker cannot change a job's targets.
+func (c *Client) verifyRecord(job *Job, m *jsget.Msg) error {
+	cert, err := broker.VerifyRecord(broker.Header(m.Header), m.Data)
+	if err != nil {
+		return fmt.Errorf("%w: record of job %s: %w", ErrForged, job.ID, err)
+	}
+	// A caller revoked since is still who submitted the job (the
+	// minions refuse to run it): say so rather than hide the job.
+	peer, err := c.id.VerifyPeer(cert)
+	job.CallerRevoked = errors.Is(err, identity.ErrRevoked)
+	if err != nil && !job.CallerRevoked {
+		return fmt.Errorf("%w: record of job %s: %w", ErrForged, job.ID, err)
+	}
+	if (peer.Role != gofunc.RoleOverlord && peer.Role != gofunc.RoleDelegate) || peer.Name != job.Caller {
+		return fmt.Errorf("%w: record of job %s signed by %s (%s), not its caller %s", ErrForged, job.ID, peer.Name, peer.Role, job.Caller)
+	}
+	return nil
 }
 
 // Status reads the job's record and every result stored for it, and

@@ -107,10 +107,14 @@ func (e *env) brokerJob(id string, wait bool) int {
 		}
 		results[r.Minion] = overlord.Result{Host: r.Minion, Value: r.Value, CallID: r.CallID, Err: hostErr(job, r)}
 	}
-	e.print(map[string]any{"job": job.ID, "method": job.Method, "caller": job.Caller, "issued": job.Issued,
+	caller := job.Caller
+	if job.CallerRevoked {
+		caller += " (revoked since)"
+	}
+	e.print(map[string]any{"job": job.ID, "method": job.Method, "caller": job.Caller, "caller_revoked": job.CallerRevoked, "issued": job.Issued,
 		"start_by": job.StartBy, "pending": pending, "failed": failed, "results": res}, func() {
 		fmt.Fprintf(e.stdout, "job %s: %s on %d hosts by %s, %d answered, %d failed, %d pending (start by %s)\n", job.ID, job.Method,
-			len(job.Targets), job.Caller, len(res)-pending, failed, pending, job.StartBy.Local().Format(time.DateTime))
+			len(job.Targets), caller, len(res)-pending, failed, pending, job.StartBy.Local().Format(time.DateTime))
 		if len(results) > 0 {
 			present := callPresenter(e.explainer(nil), humanValue)
 			var outcomes []hostOutcome
