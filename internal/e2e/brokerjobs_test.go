@@ -89,7 +89,12 @@ func TestBrokerJobForOfflineMinion(t *testing.T) {
 	if out, errOut, code = fn(ops, "jobs", "status", id); code != 0 || !strings.Contains(out, "5") {
 		t.Errorf("status: exit %d\n%s%s", code, out, errOut)
 	}
-	if out, errOut, code = runCmd(t, "func", "--dir", ops, "jobs", "status", id); code == 0 || !strings.Contains(errOut, "--broker") {
-		t.Errorf("a broker job without --broker: exit %d\n%s%s", code, out, errOut)
+	// func remembers the broker (DIR/broker.json): without the flag the
+	// job is found; with --broker none it is a broker's job and no broker.
+	if out, errOut, code = runCmd(t, "func", "--dir", ops, "jobs", "status", id); code != 0 || !strings.Contains(out, "5") {
+		t.Errorf("status with the remembered broker: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code = runCmd(t, "func", "--dir", ops, "--broker", "none", "jobs", "status", id); code == 0 || !strings.Contains(errOut, "--broker") {
+		t.Errorf("a broker job with --broker none: exit %d\n%s%s", code, out, errOut)
 	}
 }

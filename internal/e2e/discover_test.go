@@ -57,7 +57,11 @@ func TestDiscoverCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &found); err != nil || code != 0 || len(found) != 2 || !found["d1.test"].OK || !found["d2.test"].OK {
 		t.Errorf("--json discover: exit %d, %v\n%s%s", code, err, out, errOut)
 	}
-	if out, errOut, code := runCmd(t, "func", "--dir", odir, "discover"); code != 2 || !strings.Contains(errOut, "--broker") {
-		t.Errorf("discover without --broker: exit %d\n%s%s", code, out, errOut)
+	// The broker is remembered; --broker none means no broker.
+	if out, errOut, code := runCmd(t, "func", "--dir", odir, "discover", "--window", "1s"); code != 0 || out != "d1.test\nd2.test\n" {
+		t.Errorf("discover with the remembered broker: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := runCmd(t, "func", "--dir", odir, "--broker", "none", "discover"); code != 2 || !strings.Contains(errOut, "--broker") {
+		t.Errorf("discover with --broker none: exit %d\n%s%s", code, out, errOut)
 	}
 }

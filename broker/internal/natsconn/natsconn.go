@@ -169,18 +169,24 @@ func Refusal(err error) (string, bool) {
 	case errors.Is(err, nats.ErrAuthorization), strings.Contains(strings.ToLower(err.Error()), nats.AUTHORIZATION_ERR):
 		return "the broker refused this certificate (authorization violation: revoked, expired, or a role or name it does not admit)", true
 	case errors.As(err, &op) && op.Op == "remote error":
-		return fmt.Sprintf("the broker refused the TLS handshake (%v): it does not trust this certificate (revoked, expired or from another CA)", op.Err), true
+		return refusedHandshake, true
 	case errors.Is(err, nats.ErrTLS) && strings.Contains(err.Error(), "closed by remote after TLS handshake"):
 		// TLS 1.3: the client's handshake ends before the server has
 		// checked its certificate, so a refusal may come as a closed
 		// connection rather than the alert, depending on timing.
-		return "the broker closed the connection right after the TLS handshake, as it does when it refuses this certificate (revoked, expired or from another CA)", true
+		return refusedHandshake, true
 	case errors.As(err, &unknown), errors.As(err, &invalid), errors.As(err, &host),
 		errors.Is(err, identity.ErrRevoked), errors.Is(err, identity.ErrWrongServer):
 		return fmt.Sprintf("the broker's certificate is not trusted here: %v", err), true
 	}
 	return "", false
 }
+
+// refusedHandshake is the reason for both ways a broker's refusal of
+// the certificate at the handshake shows (the alert, or the connection
+// closed before it is read), which alternate by timing: one reason, so
+// one log line.
+const refusedHandshake = "the broker refused this certificate at the TLS handshake: it does not trust it (revoked, expired or from another CA)"
 
 // refusals logs each distinct reason the connection is refused once
 // (until a connection succeeds, when it may be logged again) and spaces
