@@ -250,3 +250,26 @@ func TestParsedCertificatesAreCached(t *testing.T) {
 		t.Fatalf("full cache did not start over: %d certificates, %d bytes", len(c.m), c.bytes)
 	}
 }
+
+// A broadcast (audience "*") is for every minion, and for discovery
+// methods only; its answers all go to the signed reply subject.
+func TestBroadcastAudience(t *testing.T) {
+	sc := &SignedCall{Call: Call{Method: "test.ping", Audience: []string{AudienceAll}, ReplyTo: ReplyPrefix + "abc.id"}}
+	if !sc.Broadcast() {
+		t.Fatal("not a broadcast")
+	}
+	if err := sc.CheckAudience("any.example.org"); err != nil {
+		t.Errorf("ping broadcast: %v", err)
+	}
+	if s, ok := sc.ReplySubject("any.example.org"); !ok || s != sc.ReplyTo {
+		t.Errorf("reply subject %q %v", s, ok)
+	}
+	sc.Method = "command.run"
+	if err := sc.CheckAudience("any.example.org"); !errors.Is(err, ErrAudience) {
+		t.Errorf("command.run broadcast: %v", err)
+	}
+	sc.Method, sc.Audience = "test.ping", []string{AudienceAll, "web1"}
+	if sc.Broadcast() || !errors.Is(sc.CheckAudience("other"), ErrAudience) {
+		t.Error("\"*\" beside a name is not a broadcast")
+	}
+}

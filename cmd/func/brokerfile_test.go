@@ -83,3 +83,21 @@ func TestFuncRemembersItsBroker(t *testing.T) {
 		t.Errorf("a broker of another CA: %q", o.stderr)
 	}
 }
+
+// loadBroker never panics, and what it accepts names brokers.
+func FuzzLoadBroker(f *testing.F) {
+	f.Add([]byte(`{"brokers": ["nats://127.0.0.1:4222"], "ca_fingerprint": "sha256:00"}`))
+	f.Add([]byte(`{"brokers": []}`))
+	f.Add([]byte(`{"brokers": [""]}`))
+	f.Add([]byte(`[`))
+	path := filepath.Join(f.TempDir(), brokerFile)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r, err := loadBroker(path)
+		if err == nil && (len(r.Brokers) == 0 || slices.Contains(r.Brokers, "")) {
+			t.Errorf("accepted %q as %+v", data, r)
+		}
+	})
+}
