@@ -53,8 +53,11 @@ func (e *env) jobsClient() (*jobs.Client, error) {
 }
 
 // submitBroker stores the call as a job in the broker, one signed
-// envelope per host the selection names, and prints the job's id.
-func (e *env) submitBroker(sel *overlord.Selection, module, method string, args []any) int {
+// envelope per host the selection names, and prints the job's id. A
+// broker that keeps no jobs (no JetStream) gets the direct path's
+// async job instead (DIR/jobs.db, its runner calling through the
+// broker), said on stderr.
+func (e *env) submitBroker(c *overlord.Client, sel *overlord.Selection, module, method string, args []any) int {
 	hosts, err := sel.Hosts(e.ctx)
 	e.cm.reportDropped(e.cli.Spec.Spec)
 	if err != nil {
@@ -65,7 +68,11 @@ func (e *env) submitBroker(sel *overlord.Selection, module, method string, args 
 		return e.failure(err)
 	}
 	defer jc.Close()
-	job, err := jc.Submit(e.ctx, jobs.Spec{Method: module + "." + method, Args: args, Targets: hosts})
+	job, err := jc.Submit(e.ctx, jobs.Spec{Method: module + "." + method, Args: args, Targets: hosts, StartBy: time.Now().Add(e.cli.StartBy)})
+	if errors.Is(err, jobs.ErrNoJetStream) {
+		fmt.Fprintln(e.stderr, "func: the broker keeps no jobs (funcbroker --jetstream); queued in DIR/jobs.db, run from here through the broker")
+		return e.submit(c, sel, module, method, args)
+	}
 	if err != nil {
 		if job != nil {
 			fmt.Fprintf(e.stderr, "func: job %s stored for %d of %d hosts\n", job.ID, len(job.Targets), len(hosts))

@@ -29,6 +29,7 @@ type cli struct {
 	Batch       string        `group:"calls" help:"Call N hosts, or N% of them, at a time (rolling changes)." placeholder:"N|N%"`
 	MaxFailures int           `group:"calls" name:"max-failures" help:"With --batch: failed hosts tolerated before the remaining batches are skipped (-1: never stop)." default:"0"`
 	Async       bool          `group:"calls" help:"Start the call as a background job; print its id (see func jobs). With --broker, the broker keeps the job until each minion takes it (minions offline get it when they connect, for up to 7 days)."`
+	StartBy     time.Duration `group:"calls" name:"start-by" help:"With --async and --broker: how long the job waits for minions that are offline (at most 168h)." default:"24h"`
 	AsyncRunner string        `group:"calls" name:"async-runner" hidden:"" enum:"exec,none" default:"exec" help:"exec: run the job in a detached func process; none: leave it queued for 'func jobs run'."`
 
 	JSON     bool   `group:"output" name:"json" help:"Print JSON on stdout, whatever happens: one object keyed by host." xor:"format"`

@@ -449,7 +449,7 @@ func (e *env) fanout(module, method string, args []any, present func(explainer) 
 		return nil, e.usage(err)
 	}
 	if e.cli.Async && len(e.cli.Broker) > 0 {
-		return nil, e.submitBroker(sel, module, method, args)
+		return nil, e.submitBroker(c, sel, module, method, args)
 	}
 	if e.cli.Async {
 		return nil, e.submit(c, sel, module, method, args)

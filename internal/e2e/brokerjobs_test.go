@@ -48,7 +48,7 @@ func TestBrokerJobForOfflineMinion(t *testing.T) {
 	var code int
 	// The broker takes a moment to listen: submit until it does.
 	eventually(t, hangTimeout, "the job submitted", func() error {
-		if out, errOut, code = fn(admin, "--async", "jobs1.test", "call", "test", "add", "2", "3"); code != 0 {
+		if out, errOut, code = fn(admin, "--async", "--start-by", "2h", "jobs1.test", "call", "test", "add", "2", "3"); code != 0 {
 			return fmt.Errorf("exit %d: %s%s", code, out, errOut)
 		}
 		return nil
@@ -56,6 +56,9 @@ func TestBrokerJobForOfflineMinion(t *testing.T) {
 	id := strings.TrimSpace(out)
 	if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(id) {
 		t.Fatalf("job id %q", out)
+	}
+	if out, errOut, code = fn(admin, "--async", "--start-by", "200h", "jobs1.test", "ping"); code == 0 || !strings.Contains(errOut, "start-by") {
+		t.Errorf("--start-by 200h: exit %d\n%s%s", code, out, errOut)
 	}
 	if out, errOut, code = fn(ops, "jobs", "status", id); code == 0 || !strings.Contains(out, "jobs1.test: pending") {
 		t.Errorf("status before the minion ran it: exit %d\n%s%s", code, out, errOut)

@@ -92,6 +92,12 @@ func TestMinionBehindNAT(t *testing.T) {
 	if out, errOut, code := fn("gone.test", "ping"); code == 0 || !strings.Contains(out+errOut, "unreachable") {
 		t.Errorf("a minion not connected: exit %d\n%s%s", code, out, errOut)
 	}
+	// A broker without JetStream keeps no jobs: --async falls back to
+	// DIR/jobs.db (an id with a dash), and says so.
+	if out, errOut, code := fn("--async", "--async-runner", "none", "nat1.test", "ping"); code != 0 || !strings.Contains(out, "-") ||
+		!strings.Contains(errOut, "keeps no jobs") {
+		t.Errorf("--async through a broker without JetStream: exit %d\n%s%s", code, out, errOut)
+	}
 	// The minion's audit log names the transport.
 	audit, err := os.ReadFile(filepath.Join(mdir, "audit.log"))
 	if err != nil || !strings.Contains(string(audit), `"via":"nats"`) {
