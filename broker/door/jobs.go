@@ -274,7 +274,12 @@ func (j *Jobs) handle(ctx context.Context, m *jsget.Msg) {
 		j.d.srv.Handle(ctx, in)
 		return
 	}
-	in.Details[JobDetail] = sc.ID
+	if refusal == nil || errors.Is(refusal, broker.ErrReplayed) {
+		// Only a job whose signature verified is named as one: the
+		// audit log reseeds the job replay cache, and an unsigned
+		// envelope must not block the genuine job with its id.
+		in.Details[JobDetail] = sc.ID
+	}
 	in.Deadline = now.Add(j.cfg.RunLimit)
 	rctx, cancel := context.WithDeadline(ctx, in.Deadline)
 	defer cancel()

@@ -11,12 +11,15 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/broker"
+	"github.com/gofunc/gofunc/broker/brokertest"
 	"github.com/gofunc/gofunc/broker/internal/jsget"
 	"github.com/gofunc/gofunc/broker/internal/natsconn"
 	"github.com/gofunc/gofunc/broker/jobs"
 	"github.com/gofunc/gofunc/ca"
 	"github.com/gofunc/gofunc/fleettest"
+	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/minion"
 )
 
@@ -229,4 +232,50 @@ func TestForgedRecordRefused(t *testing.T) {
 			t.Errorf("%s: %v", tc.name, err)
 		}
 	}
+}
+
+// An envelope whose signature does not verify, stored with the id of a
+// job to come, is refused, and does not make the genuine job a replay,
+// even after a restart that reseeds the replay cache from the audit log.
+func TestUnsignedEnvelopeCannotBlockAJob(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, fleettest.Config{Minions: 1, Subnet: "127.0.149"})
+	m1 := e.f.Minions()[0]
+	alice, eve := e.overlord("alice"), e.overlord("eve")
+	nc, err := natsconn.Connect(t.Context(), []string{e.url}, eve, natsconn.Options{InboxPrefix: broker.ReplyInbox(eve.Leaf()) + ".in"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	id := broker.NewID()
+	subject, _ := broker.JobSubject(m1.Name)
+	reply, _ := broker.ResultSubject(id, m1.Name)
+	body := []byte(`<?xml version="1.0"?><methodCall><methodName>test.ping</methodName><params></params></methodCall>`)
+	store := func(signer *identity.Identity, msgID string, edit func(broker.Header)) {
+		t.Helper()
+		now := time.Now()
+		h, err := broker.SignCall(signer.Certificate(), &broker.Call{ID: id, Issued: now, Deadline: now.Add(time.Hour), Method: "test.ping",
+			Audience: []string{m1.Name}, ReplyTo: reply}, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		edit(h)
+		if _, err := jsget.Publish(t.Context(), nc, &nats.Msg{Subject: subject, Header: nats.Header(h), Data: body}, msgID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The deadline changed after signing: the signature fails.
+	store(eve, "forged", func(h broker.Header) {
+		h[broker.HeaderDeadline] = []string{time.Now().Add(2 * time.Hour).UTC().Format(broker.TimeLayout)}
+	})
+	dir := t.TempDir()
+	first := e.connect(m1, dir)
+	eventually(t, "the forged envelope is refused", func() bool {
+		recs, err := brokertest.AuditRecords(m1.AuditPath, audit.Filter{Kind: "call.denied"})
+		return err == nil && len(recs) == 1
+	})
+	first.close()
+	store(alice, "genuine", func(broker.Header) {})
+	e.connect(m1, dir) // reseeds its replay cache from the audit log
+	eventually(t, "the genuine job runs", func() bool { return len(jobRecords(t, m1, "call.start", id)) == 1 })
 }
