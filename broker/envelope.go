@@ -38,7 +38,7 @@ const (
 	HeaderAudit    = "Gf-Audit"        // reply: the minion's audit head after the call ("seq:hash")
 	HeaderCallID   = "Gf-Call-Id"      // reply: the call's id in the minion's audit log
 	HeaderBehalf   = "Gf-On-Behalf-Of" // the person the caller calls for ("name@role"); signed, optional
-	HeaderRefused  = "Gf-Refused"      // reply: unsigned; the minion could not read the envelope ("version", "malformed"), the reason in the body
+	HeaderRefused  = "Gf-Refused"      // reply: the minion could not read the envelope ("version", "malformed"), the reason in the body; signed (SignRefusal)
 )
 
 // Version is the envelope version this package speaks.
@@ -52,11 +52,12 @@ const TimeLayout = "2006-01-02T15:04:05.000Z"
 // MaxAudience bounds the minions one signed call names.
 const MaxAudience = 256
 
-// Signed-bytes prefixes: a call's signature can never pass for a
-// reply's, or the reverse.
+// Signed-bytes prefixes: a call's, a reply's or a refusal's signature
+// can never pass for another kind's.
 const (
-	callPrefix  = "gofunc-call-v1\n"
-	replyPrefix = "gofunc-reply-v1\n"
+	callPrefix    = "gofunc-call-v1\n"
+	replyPrefix   = "gofunc-reply-v1\n"
+	refusalPrefix = "gofunc-refusal-v1\n"
 )
 
 // Errors of envelopes, for errors.Is. Every error of ParseCall,
@@ -171,6 +172,91 @@ func (r *Reply) SignedBytes() []byte {
 		b.WriteByte('\n')
 	}
 	return b.Bytes()
+}
+
+// Refusal is what a minion signs when it cannot read a call's envelope
+// (another version, malformed, too large): which call (the id and reply
+// subject it came with, unverified), who, why. Nothing in it is trusted
+// from the call, so it binds no request; the reply subject ties it to
+// the one minion's slot, and the caller accepts it only from the
+// certificate of the minion it addressed, so neither the broker nor
+// another minion that saw the call id (a batch's) can fail a call with
+// it. The layout is stable across envelope versions: a caller of any
+// version must be able to read why an older minion refused it.
+type Refusal struct {
+	ID      string // the call id the envelope carried
+	ReplyTo string // the subject the refusal is published on
+	Minion  string // the minion refusing (its certificate's name)
+	Class   string // "version" or "malformed"
+	Reason  string // in words; the frame's body
+}
+
+// SignedBytes is the fixed layout the minion's signature covers.
+func (r *Refusal) SignedBytes() []byte {
+	var b bytes.Buffer
+	b.WriteString(refusalPrefix)
+	sum := sha256.Sum256([]byte(r.Reason))
+	for _, f := range []string{r.ID, r.ReplyTo, r.Minion, r.Class, hex.EncodeToString(sum[:])} {
+		b.WriteString(f)
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+// SignRefusal signs r with cert (the minion's certificate and key) and
+// returns the frame's headers; its body is r.Reason.
+func SignRefusal(cert *tls.Certificate, r *Refusal) (Header, error) {
+	if cert == nil || cert.Leaf == nil {
+		return nil, errors.New("broker: SignRefusal needs a certificate with its Leaf")
+	}
+	if !isID(r.ID) || !isToken(r.ReplyTo, 256) || !isToken(r.Minion, 253) || !isToken(r.Class, 32) {
+		return nil, envErr(ErrMalformed, "refusal of %q", clip(r.ID))
+	}
+	sig, err := sign(cert, r.SignedBytes())
+	if err != nil {
+		return nil, err
+	}
+	h := Header{}
+	h.set(HeaderVersion, Version)
+	h.set(HeaderID, r.ID)
+	h.set(HeaderMinion, r.Minion)
+	h.set(HeaderRefused, r.Class)
+	h.set(HeaderCert, base64.StdEncoding.EncodeToString(cert.Leaf.Raw))
+	h.set(HeaderSig, base64.StdEncoding.EncodeToString(sig))
+	return h, nil
+}
+
+// SignedRefusal is a refusal as the caller received it; whether its
+// certificate is the addressed minion's is the caller's to check.
+type SignedRefusal struct {
+	Refusal
+	Cert *x509.Certificate
+	Sig  []byte
+}
+
+// ParseRefusal reads a refusal frame received on subject with body.
+func ParseRefusal(h Header, subject string, body []byte) (*SignedRefusal, error) {
+	sr := &SignedRefusal{Refusal: Refusal{ID: h.Get(HeaderID), ReplyTo: subject, Minion: h.Get(HeaderMinion),
+		Class: h.Get(HeaderRefused), Reason: string(body)}}
+	switch {
+	case !isID(sr.ID):
+		return nil, envErr(ErrMalformed, "call id %q", clip(sr.ID))
+	case !isToken(sr.Minion, 253):
+		return nil, envErr(ErrMalformed, "minion %q", clip(sr.Minion))
+	case !isToken(sr.Class, 32):
+		return nil, envErr(ErrMalformed, "refusal class %q", clip(sr.Class))
+	}
+	var err error
+	if sr.Cert, sr.Sig, err = parseCertSig(h); err != nil {
+		return nil, err
+	}
+	return sr, nil
+}
+
+// VerifySignature checks the signature with the key of the certificate
+// the refusal came with.
+func (sr *SignedRefusal) VerifySignature() error {
+	return verify(sr.Cert, sr.SignedBytes(), sr.Sig)
 }
 
 // sign signs msg with the key of cert (an ECDSA P-256 key, as gofunc's

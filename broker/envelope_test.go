@@ -52,12 +52,15 @@ var (
 		BodySum:    sha256.Sum256([]byte("<methodCall/>"))}
 	goldenReply = Reply{ID: goldenCall.ID, Request: sha256.Sum256(goldenCall.SignedBytes()), Minion: "web1.example.com",
 		Seq: 3, Final: true, AuditHead: "42:abcdef", CallID: goldenCall.ID, BodySum: sha256.Sum256([]byte("<methodResponse/>"))}
+	goldenRefusal = Refusal{ID: goldenCall.ID, ReplyTo: goldenCall.ReplyTo + ".0", Minion: "web1.example.com", Class: "version",
+		Reason: `envelope version "2" not supported; this minion speaks envelope version 1`}
 )
 
 // The signed bytes are a wire format: other implementations sign and
 // check the same bytes, so they are pinned by golden files.
 func TestSignedBytesGolden(t *testing.T) {
-	for name, got := range map[string][]byte{"call-v1.golden": goldenCall.SignedBytes(), "reply-v1.golden": goldenReply.SignedBytes()} {
+	for name, got := range map[string][]byte{"call-v1.golden": goldenCall.SignedBytes(), "reply-v1.golden": goldenReply.SignedBytes(),
+		"refusal-v1.golden": goldenRefusal.SignedBytes()} {
 		path := filepath.Join("testdata", name)
 		if *update {
 			if err := os.WriteFile(path, got, 0o644); err != nil {
@@ -271,5 +274,31 @@ func TestBroadcastAudience(t *testing.T) {
 	sc.Method, sc.Audience = "test.ping", []string{AudienceAll, "web1"}
 	if sc.Broadcast() || !errors.Is(sc.CheckAudience("other"), ErrAudience) {
 		t.Error("\"*\" beside a name is not a broadcast")
+	}
+}
+
+// A refusal verifies with its minion's key for its reply subject only.
+func TestRefusalRoundTrip(t *testing.T) {
+	cert := testCert(t, "web1.example.com")
+	r := goldenRefusal
+	h, err := SignRefusal(cert, &r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr, err := ParseRefusal(h, r.ReplyTo, []byte(r.Reason))
+	if err != nil || sr.VerifySignature() != nil || sr.Class != "version" || sr.Minion != "web1.example.com" {
+		t.Fatalf("%+v %v", sr, err)
+	}
+	for name, tamper := range map[string]func() (*SignedRefusal, error){
+		"another slot":   func() (*SignedRefusal, error) { return ParseRefusal(h, goldenCall.ReplyTo+".1", []byte(r.Reason)) },
+		"another reason": func() (*SignedRefusal, error) { return ParseRefusal(h, r.ReplyTo, []byte("made up")) },
+	} {
+		sr, err := tamper()
+		if err == nil {
+			err = sr.VerifySignature()
+		}
+		if !errors.Is(err, ErrSignature) {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }

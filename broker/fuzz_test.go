@@ -35,6 +35,12 @@ func FuzzParseEnvelope(f *testing.F) {
 			}
 			_ = sc.VerifySignature()
 		}
+		if rf, err := ParseRefusal(h, reply, body); err == nil {
+			if rf.Cert == nil || !isID(rf.ID) {
+				t.Fatalf("accepted an inconsistent refusal: %+v", rf)
+			}
+			_ = rf.VerifySignature()
+		}
 		if sr, err := ParseReply(h, [32]byte{}); err == nil {
 			if sr.Cert == nil || !sr.Final || sr.Seq < 1 {
 				t.Fatalf("accepted an inconsistent reply: %+v", sr)

@@ -436,11 +436,13 @@ func (t *Transport) wait(ctx context.Context, to overlord.Minion, p *pending, en
 				if m.Header.Get(broker.HeaderID) != env.ID {
 					continue // not a frame of this call
 				}
-				if class := m.Header.Get(broker.HeaderRefused); class != "" {
-					// Unsigned, so never a result: see door.refuseUnread
-					// for why ending the call on it is safe.
-					return ans, fmt.Errorf("%w: %w: %s (%s): %s", overlord.ErrProtocol, ErrUnreadable,
-						clip(m.Header.Get(broker.HeaderMinion)), clip(class), clip(string(m.Data)))
+				if m.Header.Get(broker.HeaderRefused) != "" {
+					err := t.verifyRefusal(to, m)
+					if errors.Is(err, ErrUnreadable) {
+						return ans, err
+					}
+					forged = err // not the addressed minion's: a genuine answer may still come
+					continue
 				}
 				seq, err := strconv.Atoi(m.Header.Get(broker.HeaderSeq))
 				if err != nil {
@@ -503,6 +505,29 @@ func clip(s string) string {
 		return s[:256] + "..."
 	}
 	return s
+}
+
+// verifyRefusal checks a refusal frame (see door.refuseUnread): signed
+// by a certificate of the CA, not revoked, of a minion, naming the
+// minion addressed, for this reply subject. It returns the protocol
+// error the call ends with (wrapping ErrUnreadable), or why the frame
+// is not to be believed.
+func (t *Transport) verifyRefusal(to overlord.Minion, m *nats.Msg) error {
+	sr, err := broker.ParseRefusal(broker.Header(m.Header), m.Subject, m.Data)
+	if err == nil {
+		err = sr.VerifySignature()
+	}
+	if err != nil {
+		return fmt.Errorf("%w: refusal frame: %w", ErrForged, err)
+	}
+	peer, err := t.verifyPeer(sr.Cert)
+	if err != nil {
+		return fmt.Errorf("%w: refusal frame: %w", overlord.ErrUntrusted, err)
+	}
+	if peer.Role != gofunc.RoleMinion || !strings.EqualFold(peer.Name, to.Name) || !strings.EqualFold(sr.Minion, to.Name) {
+		return fmt.Errorf("refusal signed by %s (%s): %w", peer.Name, peer.Role, x509.HostnameError{Certificate: sr.Cert, Host: to.Name})
+	}
+	return fmt.Errorf("%w: %w: %s (%s): %s", overlord.ErrProtocol, ErrUnreadable, to.Name, clip(sr.Class), clip(sr.Reason))
 }
 
 // unreachable is how the overlord learns that no connection to the

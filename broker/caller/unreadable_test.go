@@ -3,6 +3,7 @@ package caller_test
 import (
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/gofunc/gofunc/broker"
 	"github.com/gofunc/gofunc/broker/caller"
 	"github.com/gofunc/gofunc/fleettest"
+	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/overlord"
 )
 
@@ -57,9 +59,15 @@ func TestUnreadableEnvelopeIsAnswered(t *testing.T) {
 				t.Fatalf("%s: unexpected frame %v %q", tc.class, f.Header, f.Data)
 			}
 		}
-		if !acked || refused.Header.Get(broker.HeaderRefused) != tc.class || refused.Header.Get(broker.HeaderMinion) != m.Name ||
-			refused.Header.Get(broker.HeaderSig) != "" || len(refused.Data) == 0 {
+		if !acked || refused.Header.Get(broker.HeaderRefused) != tc.class || refused.Header.Get(broker.HeaderMinion) != m.Name || len(refused.Data) == 0 {
 			t.Errorf("%s: acked %v, refusal %v %q", tc.class, acked, refused.Header, refused.Data)
+		}
+		sr, err := broker.ParseRefusal(broker.Header(refused.Header), refused.Subject, refused.Data)
+		if err == nil {
+			err = sr.VerifySignature()
+		}
+		if err != nil || sr.Cert.Subject.CommonName != m.Name || sr.ReplyTo != c.ReplyTo {
+			t.Errorf("%s: refusal not signed by %s for %s: %v", tc.class, m.Name, c.ReplyTo, err)
 		}
 		if tc.class == "version" && !strings.Contains(string(refused.Data), "speaks envelope version "+broker.Version) {
 			t.Errorf("version refusal says %q", refused.Data)
@@ -80,22 +88,27 @@ func TestUnreadableEnvelopeIsAnswered(t *testing.T) {
 	}
 }
 
-// The caller turns a refusal frame into a protocol error naming the
-// minion (never a result), before the ack timeout: here the minion is
-// an older one that refuses every envelope it is sent.
+// The caller turns a refusal frame signed by the minion addressed into
+// a protocol error naming it (never a result), before the ack timeout:
+// here the minion is an older one that refuses every envelope it is
+// sent. A refusal signed by another minion (one of a batch sees the
+// call id) is not believed.
 func TestRefusalFrameIsAProtocolError(t *testing.T) {
 	t.Parallel()
-	f := fleettest.Start(t, fleettest.Config{Minions: 1, Subnet: "127.0.43"})
+	f := fleettest.Start(t, fleettest.Config{Minions: 2, Subnet: "127.0.43"})
 	e := &env{t: t, f: f}
 	e.startBroker("127.0.0.1:0")
-	m := f.Minions()[0]
+	m, peer := f.Minions()[0], f.Minions()[1]
+	var signer atomic.Pointer[identity.Identity]
+	signer.Store(m.Identity)
 	old := e.connect(m.Identity)
 	sub, err := old.Subscribe(mustSubject(t, m.Name), func(msg *nats.Msg) {
-		h := nats.Header{}
-		h.Set(broker.HeaderID, msg.Header.Get(broker.HeaderID))
-		h.Set(broker.HeaderMinion, m.Name)
-		h.Set(broker.HeaderRefused, "version")
-		_ = old.PublishMsg(&nats.Msg{Subject: msg.Reply, Header: h, Data: []byte(`envelope version "1" not supported; this minion speaks envelope version 0`)})
+		r := &broker.Refusal{ID: msg.Header.Get(broker.HeaderID), ReplyTo: msg.Reply, Minion: m.Name, Class: "version",
+			Reason: `envelope version "1" not supported; this minion speaks envelope version 0`}
+		h, err := broker.SignRefusal(signer.Load().Certificate(), r)
+		if err == nil {
+			_ = old.PublishMsg(&nats.Msg{Subject: msg.Reply, Header: nats.Header(h), Data: []byte(r.Reason)})
+		}
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -114,5 +127,14 @@ func TestRefusalFrameIsAProtocolError(t *testing.T) {
 	if err == nil || r.Err == nil || !errors.Is(r.Err, caller.ErrUnreadable) || !errors.Is(r.Err, overlord.ErrProtocol) ||
 		overlord.ErrorKind(r.Err) != "protocol" || !strings.Contains(r.Err.Error(), m.Name) || !strings.Contains(r.Err.Error(), "version") {
 		t.Fatalf("got %+v, %v; want a protocol error naming %s", r, err, m.Name)
+	}
+
+	signer.Store(peer.Identity)
+	c2 := overlord.New(overlord.WithIdentity(f.Admin()), overlord.WithMinions(overlord.Static{{Name: m.Name}}),
+		overlord.WithHostTimeout(20*time.Second), overlord.WithTransport(e.transport(f.Admin(), caller.Options{AckTimeout: 2 * time.Second})))
+	defer c2.Close()
+	res, _ = c2.Targets(m.Name).Call(t.Context(), "test", "ping")
+	if r := res[m.Name]; r.Err == nil || errors.Is(r.Err, caller.ErrUnreadable) || !errors.Is(r.Err, overlord.ErrImpersonation) {
+		t.Errorf("a refusal signed by %s for %s: %+v", peer.Name, m.Name, r)
 	}
 }

@@ -449,13 +449,15 @@ func (d *Door) ack(reply, id string) {
 // refuseUnread tells the caller of a call whose envelope could not be
 // read (another version, malformed, over the size limit) why, so that
 // it fails at once as a protocol error rather than after the ack
-// timeout as "unreachable". The frame is not signed, like the ack, and
-// gives a broker no power it lacks: it carries only the minion's name,
-// the call id and the reason; the caller turns it into a failure,
-// never a result; and whoever can deliver it (the broker, or a client
-// that learnt the call id, which only the broker and the addressed
-// minion see) could already fail the call by dropping it. It goes only
-// where the ack went (isReplyFor).
+// timeout as "unreachable". The frame is signed (broker.SignRefusal)
+// over the call id, the reply subject, the minion's name and the
+// reason, so that the caller takes it only from the minion it addressed:
+// not from the broker, nor from another minion of a batch (which sees
+// the same call id), who could otherwise fail this minion's result.
+// It binds no request (the envelope is unreadable), so it can only
+// fail a call, never pass for a result; signing costs one ECDSA
+// operation, as an answer would. It goes only where the ack went
+// (isReplyFor).
 func (d *Door) refuseUnread(msg *nats.Msg, why error) {
 	id := msg.Header.Get(broker.HeaderID)
 	if id == "" || msg.Subject == broker.BroadcastAll || !isReplyFor(msg.Reply, id) {
@@ -466,12 +468,12 @@ func (d *Door) refuseUnread(msg *nats.Msg, why error) {
 		class = "version"
 		why = fmt.Errorf("%w; this minion speaks envelope version %s", why, broker.Version)
 	}
-	h := nats.Header{}
-	h.Set(broker.HeaderVersion, broker.Version)
-	h.Set(broker.HeaderID, id)
-	h.Set(broker.HeaderMinion, d.name)
-	h.Set(broker.HeaderRefused, class)
-	if err := d.nc.PublishMsg(&nats.Msg{Subject: msg.Reply, Header: h, Data: []byte(clip(why.Error(), 512))}); err != nil {
+	r := &broker.Refusal{ID: id, ReplyTo: msg.Reply, Minion: d.name, Class: class, Reason: clip(why.Error(), 512)}
+	h, err := broker.SignRefusal(d.srv.CurrentIdentity().Certificate(), r)
+	if err == nil {
+		err = d.nc.PublishMsg(&nats.Msg{Subject: msg.Reply, Header: nats.Header(h), Data: []byte(r.Reason)})
+	}
+	if err != nil {
 		d.log.Debug("refusal not sent", "call_id", id, "error", err)
 	}
 }
