@@ -291,24 +291,47 @@ func (c *Client) Status(ctx context.Context, id string) (*Job, []Result, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	byName := map[string]*Result{}
-	out := make([]Result, len(job.Targets))
-	for i, t := range job.Targets {
-		out[i] = Result{Minion: t, State: StatePending}
-		byName[strings.ToLower(t)] = &out[i]
+	t := newTally(job)
+	err = c.collect(ctx, t)
+	return job, t.out, err
+}
+
+// tally is what a collector knows of a job's results so far.
+type tally struct {
+	job    *Job
+	out    []Result
+	byName map[string]*Result
+	next   uint64 // the GF_RESULTS sequence to read from
+}
+
+func newTally(job *Job) *tally {
+	t := &tally{job: job, out: make([]Result, len(job.Targets)), byName: map[string]*Result{}, next: 1}
+	for i, name := range job.Targets {
+		t.out[i] = Result{Minion: name, State: StatePending}
+		t.byName[strings.ToLower(name)] = &t.out[i]
 	}
-	seq := uint64(1)
+	return t
+}
+
+// pending reports whether a target has no result yet.
+func (t *tally) pending() bool {
+	return slices.ContainsFunc(t.out, func(r Result) bool { return r.State == StatePending })
+}
+
+// collect reads the job's results stored since the last it read.
+func (c *Client) collect(ctx context.Context, t *tally) error {
+	id := t.job.ID
 	for {
-		m, err := jsget.Next(ctx, c.nc, broker.ResultStream, broker.ResultPrefix+id+".*", seq)
+		m, err := jsget.Next(ctx, c.nc, broker.ResultStream, broker.ResultPrefix+id+".*", t.next)
 		if errors.Is(err, jsget.ErrNoMessage) {
-			return job, out, nil
+			return nil
 		}
 		if err != nil {
-			return job, out, err
+			return err
 		}
-		seq = m.Seq + 1
+		t.next = m.Seq + 1
 		_, name, err := broker.ResultOf(m.Subject)
-		r := byName[strings.ToLower(name)]
+		r := t.byName[strings.ToLower(name)]
 		if err != nil || r == nil || r.State != StatePending {
 			continue // not a target of the job, or answered already
 		}
@@ -363,21 +386,29 @@ func (c *Client) verify(job, minion string, m *jsget.Msg, r *Result) error {
 	return nil
 }
 
-// Wait polls Status every interval (default 1s) until no target is
-// pending or ctx ends (then it returns the last status and ctx's error).
+// Wait polls the job's results every interval (default 1s) until no
+// target is pending or ctx ends (then it returns the last status and
+// ctx's error).
 func (c *Client) Wait(ctx context.Context, id string, interval time.Duration) (*Job, []Result, error) {
 	if interval <= 0 {
 		interval = time.Second
 	}
+	job, err := c.Job(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Each round reads only the results stored since the last one.
+	t := newTally(job)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
 	for {
-		job, res, err := c.Status(ctx, id)
-		if err != nil || !slices.ContainsFunc(res, func(r Result) bool { return r.State == StatePending }) {
-			return job, res, err
+		if err := c.collect(ctx, t); err != nil || !t.pending() {
+			return job, t.out, err
 		}
 		select {
 		case <-ctx.Done():
-			return job, res, ctx.Err()
-		case <-time.After(interval):
+			return job, t.out, ctx.Err()
+		case <-tick.C:
 		}
 	}
 }
