@@ -388,7 +388,7 @@ func (t *Transport) sendGroup(ctx context.Context, to []overlord.Minion, call ov
 				t.mu.Unlock()
 			}()
 			if err := t.nc.PublishMsg(&nats.Msg{Subject: subjects[k], Reply: reply, Header: header, Data: call.Body}); err != nil {
-				answer(index[k], overlord.Answer{}, unreachable(fmt.Errorf("publish: %w", err)))
+				answer(index[k], overlord.Answer{}, unreachable(t.refusedToo(fmt.Errorf("publish: %w", err))))
 				return
 			}
 			ans, err := t.wait(ctx, to[index[k]], p, env, request)
@@ -414,7 +414,7 @@ func (t *Transport) wait(ctx context.Context, to overlord.Minion, p *pending, en
 				return ans, forged
 			}
 			if !acked {
-				return ans, unreachable(fmt.Errorf("%w before the deadline", ErrNoAck))
+				return ans, unreachable(t.refusedToo(fmt.Errorf("%w before the deadline", ErrNoAck)))
 			}
 			return ans, ctx.Err()
 		case <-ackTimer.C:
@@ -422,7 +422,7 @@ func (t *Transport) wait(ctx context.Context, to overlord.Minion, p *pending, en
 				if forged != nil {
 					return ans, forged
 				}
-				return ans, unreachable(fmt.Errorf("%w within %s", ErrNoAck, t.opts.AckTimeout))
+				return ans, unreachable(t.refusedToo(fmt.Errorf("%w within %s", ErrNoAck, t.opts.AckTimeout)))
 			}
 		case <-p.notify:
 			frames, err := p.take()
@@ -528,6 +528,16 @@ func (t *Transport) verifyRefusal(to overlord.Minion, m *nats.Msg) error {
 		return fmt.Errorf("refusal signed by %s (%s): %w", peer.Name, peer.Role, x509.HostnameError{Certificate: sr.Cert, Host: to.Name})
 	}
 	return fmt.Errorf("%w: %w: %s (%s): %s", overlord.ErrProtocol, ErrUnreadable, to.Name, clip(sr.Class), clip(sr.Reason))
+}
+
+// refusedToo adds to err why the broker refuses this transport's
+// connection, when it does (a certificate revoked since Dial): the
+// calls fail for that reason, not for a minion's absence.
+func (t *Transport) refusedToo(err error) error {
+	if r := natsconn.LastRefusal(t.nc); r != nil && !t.nc.IsConnected() {
+		return fmt.Errorf("%w (%w)", err, r)
+	}
+	return err
 }
 
 // unreachable is how the overlord learns that no connection to the

@@ -54,11 +54,20 @@ func newEnv(t *testing.T, cfg fleettest.Config) *env {
 }
 
 // startBroker starts the broker on listen; it stops when the test ends.
-func (e *env) startBroker(listen string) {
+func (e *env) startBroker(listen string) { e.startBrokerCRL(listen, nil) }
+
+// startBrokerCRL is startBroker with the CA's CRL (DER) installed in
+// the broker's identity, when not nil.
+func (e *env) startBrokerCRL(listen string, crl []byte) {
 	e.t.Helper()
 	id, err := e.f.CA.Issue(gofunc.RoleBroker, "broker.test", ca.IssueOptions{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	if crl != nil {
+		if err := id.SetCRL(crl); err != nil {
+			e.t.Fatal(err)
+		}
 	}
 	b, err := brokerd.New(brokerd.Config{Identity: id, Listen: listen})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -11,10 +12,12 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/broker/caller"
 	"github.com/gofunc/gofunc/broker/door"
 	"github.com/gofunc/gofunc/ca"
 	"github.com/gofunc/gofunc/fleettest"
 	"github.com/gofunc/gofunc/identity"
+	"github.com/gofunc/gofunc/overlord"
 )
 
 // A minion whose identity is replaced (SIGHUP reload, SetIdentity)
@@ -115,4 +118,47 @@ func (e *env) waitPresented(name string, id *identity.Identity) {
 	}
 	e.t.Fatalf("the broker never saw %s with certificate serial %s (sha256 %s); it saw %v",
 		name, id.Leaf().SerialNumber.Text(16), want, seen)
+}
+
+// An overlord revoked while its transport is connected is told why its
+// calls fail once the broker refuses it (here a broker restarted with
+// the new CRL): ErrRefused with the reason, not a bare "unreachable".
+func TestRevokedOverlordIsToldWhy(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, fleettest.Config{Minions: 1, Subnet: "127.0.47"})
+	m := e.f.Minions()[0]
+	eve, err := e.f.CA.Issue(gofunc.RoleOverlord, "eve", ca.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := overlord.New(overlord.WithIdentity(eve), overlord.WithMinions(overlord.Static{{Name: m.Name}}),
+		overlord.WithHostTimeout(20*time.Second), overlord.WithTransport(e.transport(eve, caller.Options{AckTimeout: 2 * time.Second})))
+	defer c.Close()
+	res, _ := c.Targets(m.Name).Call(t.Context(), "test", "ping")
+	if r := res[m.Name]; errors.Is(r.Err, caller.ErrRefused) || errors.Is(r.Err, overlord.ErrUnreachable) {
+		t.Fatalf("before the revocation: %+v", r)
+	}
+	if _, err := e.f.CA.Revoke("eve", ca.ReasonKeyCompromise); err != nil {
+		t.Fatal(err)
+	}
+	crl, err := e.f.CA.CRL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.stopBroker()
+	e.startBrokerCRL(e.listen, crl)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		res, _ := c.Targets(m.Name).Call(t.Context(), "test", "ping")
+		r := res[m.Name]
+		if errors.Is(r.Err, caller.ErrRefused) {
+			if !strings.Contains(r.Err.Error(), "refused this certificate") {
+				t.Errorf("no reason: %v", r.Err)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a revoked overlord's call: %+v", r)
+		}
+	}
 }

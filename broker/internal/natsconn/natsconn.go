@@ -96,6 +96,7 @@ func Connect(ctx context.Context, urls []string, id *identity.Identity, o Option
 		}),
 		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) { ref.note(err) }),
 		nats.ConnectHandler(func(*nats.Conn) { ref.reset() }), // a first connection made in the background
+		nats.ClosedHandler(func(nc *nats.Conn) { live.Delete(nc) }),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			ref.reset()
 			log.Info("broker connection back", "url", nc.ConnectedUrlRedacted())
@@ -133,6 +134,9 @@ func Connect(ctx context.Context, urls []string, id *identity.Identity, o Option
 	}()
 	select {
 	case r := <-done:
+		if r.nc != nil {
+			live.Store(r.nc, ref)
+		}
 		if r.err != nil {
 			if reason, ok := Refusal(r.err); ok {
 				return nil, fmt.Errorf("broker %s: %w: %s: %w", strings.Join(urls, ","), ErrRefused, reason, r.err)
@@ -188,6 +192,24 @@ func Refusal(err error) (string, bool) {
 // one log line.
 const refusedHandshake = "the broker refused this certificate at the TLS handshake: it does not trust it (revoked, expired or from another CA)"
 
+// live maps each open connection Connect made to its refusals, for
+// LastRefusal; ClosedHandler forgets it.
+var live sync.Map // *nats.Conn → *refusals
+
+// LastRefusal is why the broker refused nc (made by Connect) since it
+// was last connected, wrapping ErrRefused, or nil: what a call that
+// found no minion should say while the connection is refused.
+func LastRefusal(nc *nats.Conn) error {
+	v, ok := live.Load(nc)
+	if !ok {
+		return nil
+	}
+	r := v.(*refusals)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last
+}
+
 // refusals logs each distinct reason the connection is refused once
 // (until a connection succeeds, when it may be logged again) and spaces
 // the retries out while refused.
@@ -195,7 +217,8 @@ type refusals struct {
 	log     hclog.Logger
 	mu      sync.Mutex
 	seen    map[string]bool
-	refused int // consecutive refused attempts
+	refused int   // consecutive refused attempts
+	last    error // the last refusal, wrapping ErrRefused; nil once connected
 }
 
 // note logs err if it is a refusal not logged since the last
@@ -208,6 +231,7 @@ func (r *refusals) note(err error) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.refused++
+	r.last = fmt.Errorf("%w: %s: %w", ErrRefused, reason, err)
 	if r.seen == nil {
 		r.seen = map[string]bool{}
 	}
@@ -222,7 +246,7 @@ func (r *refusals) note(err error) bool {
 func (r *refusals) reset() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.seen, r.refused = nil, 0
+	r.seen, r.refused, r.last = nil, 0, nil
 }
 
 // delay is the wait before the next reconnection attempt.
