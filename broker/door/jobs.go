@@ -204,11 +204,6 @@ func (j *Jobs) drain(ctx context.Context) {
 			return
 		}
 		j.handle(ctx, m)
-		if ctx.Err() != nil {
-			// Closing mid-job: read it again next time; if it ran, the
-			// replay cache (from the audit log) refuses it then.
-			return
-		}
 		j.save(cursor{seq: m.Seq, stamp: stampOf(m)})
 	}
 }
