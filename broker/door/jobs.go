@@ -171,20 +171,32 @@ func (j *Jobs) ring() {
 
 func (j *Jobs) run(ctx context.Context) {
 	defer j.wg.Done()
-	tick := time.NewTicker(j.cfg.Poll)
-	defer tick.Stop()
 	for {
 		j.flush(ctx)
 		j.drain(ctx)
-		j.flush(ctx)
+		wait := j.cfg.Poll
+		if !j.flush(ctx) {
+			// A result the broker has not acknowledged yet: try again
+			// soon, not at the next poll (a reconnection rings at once).
+			wait = min(wait, flushRetry)
+		}
+		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return
 		case <-j.kick:
-		case <-tick.C:
+		case <-timer.C:
 		}
+		timer.Stop()
 	}
 }
+
+// flushRetry is how soon a result the broker did not acknowledge is
+// sent again, and how long one answer of the broker (a PubAck, a direct
+// get) is waited for: a request lost with a connection is not answered
+// at all. A result sent twice is stored once (its Nats-Msg-Id).
+const flushRetry = 10 * time.Second
 
 // drain handles the jobs stored after the cursor, in order.
 func (j *Jobs) drain(ctx context.Context) {
@@ -193,7 +205,7 @@ func (j *Jobs) drain(ctx context.Context) {
 		return
 	}
 	for ctx.Err() == nil {
-		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		rctx, cancel := context.WithTimeout(ctx, flushRetry)
 		m, err := jsget.Next(rctx, j.d.nc, broker.JobStream, j.subject, j.cursor.seq+1)
 		cancel()
 		switch {
@@ -219,7 +231,7 @@ func (j *Jobs) checkReset(ctx context.Context) bool {
 	if j.cursor.seq == 0 {
 		return true
 	}
-	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	rctx, cancel := context.WithTimeout(ctx, flushRetry)
 	defer cancel()
 	m, err := jsget.Next(rctx, j.d.nc, broker.JobStream, j.subject, 1)
 	switch {
@@ -314,11 +326,12 @@ func (j *Jobs) keep(sc *broker.SignedCall, rep minion.Reply) error {
 }
 
 // flush publishes the spooled results, oldest first, deleting each
-// once the broker acknowledged it; it stops at the first failure (the
-// next reconnection, doorbell or poll tries again).
-func (j *Jobs) flush(ctx context.Context) {
-	j.spool.each(j.d.log, func(r spooled) error {
-		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+// once the broker acknowledged it; it stops at the first failure and
+// reports false (run tries again after flushRetry, or on a
+// reconnection or doorbell).
+func (j *Jobs) flush(ctx context.Context) bool {
+	return j.spool.each(j.d.log, func(r spooled) error {
+		pctx, cancel := context.WithTimeout(ctx, flushRetry)
 		defer cancel()
 		_, err := jsget.Publish(pctx, j.d.nc, &nats.Msg{Subject: r.Subject, Header: nats.Header(r.Header), Data: r.Data}, r.MsgID)
 		if err != nil && !errors.Is(err, jsget.ErrNotStored) {

@@ -52,12 +52,12 @@ func (s *spool) put(r spooled) error {
 // each one send took (nil); it stops at the first other error, but for
 // jsget.ErrNotStored (the broker will never take it). Such a result, or
 // an unreadable file, is renamed *.bad and logged: kept for the
-// operator, never sent.
-func (s *spool) each(log hclog.Logger, send func(spooled) error) {
+// operator, never sent. It reports whether it went through them all.
+func (s *spool) each(log hclog.Logger, send func(spooled) error) bool {
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
 		log.Error("result spool not readable", "dir", s.dir, "error", err)
-		return
+		return false
 	}
 	var names []string
 	for _, e := range entries {
@@ -79,12 +79,13 @@ func (s *spool) each(log hclog.Logger, send func(spooled) error) {
 			_ = os.Rename(path, path+".bad")
 			continue
 		} else if err != nil {
-			return
+			return false
 		}
 		if err := os.Remove(path); err != nil {
 			log.Error("sent result not removed from the spool", "file", path, "error", err)
 		}
 	}
+	return true
 }
 
 func readSpooled(path string) (spooled, error) {
