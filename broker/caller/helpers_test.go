@@ -36,19 +36,20 @@ type env struct {
 	b      *brokerd.Broker
 	listen string
 	url    string
+	doors  map[string]*door.Door // by minion name, the ones newEnv opened
 }
 
 func newEnv(t *testing.T, cfg fleettest.Config) *env {
 	t.Helper()
 	f := fleettest.Start(t, cfg)
-	e := &env{t: t, f: f}
+	e := &env{t: t, f: f, doors: make(map[string]*door.Door)}
 	// The minions serve once they answer on their HTTPS door.
 	if _, err := f.Overlord().Targets("*").Call(t.Context(), "test", "ping"); err != nil {
 		t.Fatal(err)
 	}
 	e.startBroker("127.0.0.1:0")
 	for _, m := range f.Minions() {
-		e.openDoor(m.Server, m.Identity)
+		e.doors[m.Name] = e.openDoor(m.Server, m.Identity)
 	}
 	return e
 }

@@ -2,6 +2,7 @@ package caller_test
 
 import (
 	"errors"
+	"maps"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -270,5 +271,59 @@ func TestForgedAnswers(t *testing.T) {
 	e.openDoor(m1.Server, m1.Identity)
 	if _, err := c.Targets(m1.Name).Call(t.Context(), "test", "ping"); err != nil {
 		t.Errorf("genuine answer after a forged one: %v", err)
+	}
+}
+
+// An envelope refused at its signature check does not own the id it
+// carries: a forger who learnt a genuine call's id (the broker sees
+// them all) and sent a forged envelope with it first must not get the
+// genuine call refused as a replay once the minion restarts and
+// reseeds its replay cache from the audit log.
+func TestForgedIDCannotBlockACallAcrossARestart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, fleettest.Config{Minions: 1})
+	m := e.f.Minions()[0]
+	admin := e.f.Admin()
+	conn := e.connect(admin)
+
+	now := time.Now()
+	c := &broker.Call{ID: broker.NewID(), Issued: now, Deadline: now.Add(time.Minute), Method: "test.ping", Audience: []string{m.Name}}
+	c.ReplyTo = broker.ReplyInbox(admin.Leaf()) + "." + c.ID
+	h, err := broker.SignCall(admin.Certificate(), c, []byte(pingBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject := mustSubject(t, m.Name)
+	genuine := &nats.Msg{Subject: subject, Reply: c.ReplyTo, Header: nats.Header(h), Data: []byte(pingBody)}
+
+	// The forgery: the genuine call's id and headers, another deadline,
+	// so its signature fails.
+	forged := &nats.Msg{Subject: subject, Reply: c.ReplyTo, Header: nats.Header(maps.Clone(h)), Data: []byte(pingBody)}
+	forged.Header.Set(broker.HeaderDeadline, now.Add(2*time.Minute).UTC().Format(broker.TimeLayout))
+	if err := conn.PublishMsg(forged); err != nil {
+		t.Fatal(err)
+	}
+	if r := denial(t, m.AuditPath, c.ID); !strings.Contains(r.Details["envelope"], broker.ErrSignature.Error()) || r.CallID == c.ID {
+		t.Fatalf("forged envelope: %+v, want a signature denial not owning the id", r)
+	}
+
+	// The minion restarts its door: the replay cache comes from the log.
+	if err := e.doors[m.Name].Close(); err != nil {
+		t.Fatal(err)
+	}
+	e.openDoor(m.Server, m.Identity)
+
+	sub, err := conn.SubscribeSync(broker.ReplyInbox(admin.Leaf()) + ".>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.PublishMsg(genuine); err != nil {
+		t.Fatal(err)
+	}
+	if final := finalFrame(t, sub, c.ID); strings.Contains(string(final.Data), "fault") {
+		t.Fatalf("the genuine call after the restart: %s", final.Data)
+	}
+	if starts := records(t, m.AuditPath, audit.Filter{Kind: audit.KindCallStart, CallID: c.ID}); len(starts) != 1 {
+		t.Errorf("the genuine call ran %d times, want once", len(starts))
 	}
 }

@@ -362,8 +362,14 @@ func inbound(subject string, data []byte, sc *broker.SignedCall, refusal error) 
 	if len(sc.Audience) > 1 || sc.Broadcast() {
 		in.Details["audience"] = clip(strings.Join(sc.Audience, ","), 256)
 	}
-	if errors.Is(refusal, broker.ErrReplayed) {
-		in.ID = "" // the first call owns the id in the audit log
+	if refusal != nil {
+		// Only a call that ran its course through the envelope checks
+		// owns its id in the audit log: the log reseeds the replay
+		// cache at start, and an envelope refused before (or at) its
+		// signature check may carry a genuine call's id to have that
+		// call refused after a restart. A replay's id belongs to the
+		// first call. The id stays in the details for the reader.
+		in.ID = ""
 	}
 	return in
 }
