@@ -488,19 +488,13 @@ func (d *Door) refuseUnread(msg *nats.Msg, why error) {
 // larger than one message may be, then the signed final frame, which
 // covers the digest of the whole answer and the request it answers.
 func (d *Door) answer(reply string, sc *broker.SignedCall, rep minion.Reply) error {
-	chunk := int(d.nc.MaxPayload()) - frameHeadroom
-	if chunk < 1024 {
-		chunk = 1024
-	}
+	chunk := frameSize(d.nc.MaxPayload())
 	body := rep.Body
 	seq := 1
 	for ; len(body)-chunkStart(seq, chunk) > chunk; seq++ {
 		start := chunkStart(seq, chunk)
-		h := nats.Header{}
-		h.Set(broker.HeaderVersion, broker.Version)
-		h.Set(broker.HeaderID, sc.ID)
-		h.Set(broker.HeaderSeq, strconv.Itoa(seq))
-		if err := d.nc.PublishMsg(&nats.Msg{Subject: reply, Header: h, Data: body[start : start+chunk]}); err != nil {
+		h := dataFrameHeader(sc.ID, seq)
+		if err := d.nc.PublishMsg(&nats.Msg{Subject: reply, Header: nats.Header(h), Data: body[start : start+chunk]}); err != nil {
 			return err
 		}
 	}
@@ -516,6 +510,22 @@ func (d *Door) answer(reply string, sc *broker.SignedCall, rep minion.Reply) err
 // frameHeadroom is what a frame's headers may take of the broker's
 // maximum payload (the certificate and signature are ~1.2 KiB).
 const frameHeadroom = 8 << 10
+
+// frameSize is how much of an answer one frame carries under the
+// broker's maximum payload.
+func frameSize(maxPayload int64) int {
+	return max(int(maxPayload)-frameHeadroom, 1024)
+}
+
+// dataFrameHeader is the header of data frame seq of call id's answer
+// (unsigned: the final frame's signature covers the whole answer).
+func dataFrameHeader(id string, seq int) broker.Header {
+	h := broker.Header{}
+	h[broker.HeaderVersion] = []string{broker.Version}
+	h[broker.HeaderID] = []string{id}
+	h[broker.HeaderSeq] = []string{strconv.Itoa(seq)}
+	return h
+}
 
 // chunkStart is where frame seq's data starts in the answer.
 func chunkStart(seq, chunk int) int { return (seq - 1) * chunk }

@@ -1,7 +1,6 @@
 package door
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -16,11 +15,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/broker"
 	"github.com/gofunc/gofunc/broker/internal/jsget"
-	"github.com/gofunc/gofunc/internal/xmlrpc"
 	"github.com/gofunc/gofunc/minion"
 )
 
@@ -307,22 +304,35 @@ func (j *Jobs) handle(ctx context.Context, m *jsget.Msg) {
 	}
 }
 
-// keep signs the answer and writes it to the spool.
+// keep signs the answer and writes it to the spool: like a call's
+// answer (Door.answer), data frames 1..n-1 when it is larger than one
+// message may be, then the signed final frame over the digest of the
+// whole answer; all in one spool file, each frame with its own
+// Nats-Msg-Id so that a spool sent again is stored once.
 func (j *Jobs) keep(sc *broker.SignedCall, rep minion.Reply) error {
 	body := rep.Body
-	if max := int(j.d.nc.MaxPayload()) - frameHeadroom; len(body) > max {
-		var b bytes.Buffer
-		_ = xmlrpc.EncodeFault(&b, gofunc.Errorf(gofunc.CodeTooLarge,
-			"the job's answer of %d bytes is over the %d bytes a job result may be", len(body), max))
-		body = b.Bytes()
+	chunk := frameSize(j.d.nc.MaxPayload())
+	msgID := sc.ID + "." + strings.TrimPrefix(j.subject, broker.JobPrefix)
+	var frames []spooledFrame
+	seq := 1
+	for ; len(body)-chunkStart(seq, chunk) > chunk; seq++ {
+		frames = append(frames, spooledFrame{MsgID: msgID + "." + strconv.Itoa(seq), Header: dataFrameHeader(sc.ID, seq),
+			Data: body[chunkStart(seq, chunk) : chunkStart(seq, chunk)+chunk]})
 	}
-	r := &broker.Reply{ID: sc.ID, Request: sc.RequestSum(), Minion: j.d.name, Seq: 1, AuditHead: rep.AuditHead, CallID: rep.ID}
+	r := &broker.Reply{ID: sc.ID, Request: sc.RequestSum(), Minion: j.d.name, Seq: seq, AuditHead: rep.AuditHead, CallID: rep.ID}
 	h, err := broker.SignReply(j.d.srv.CurrentIdentity().Certificate(), r, body)
 	if err != nil {
 		return err
 	}
 	h[broker.HeaderRequest] = []string{base64.StdEncoding.EncodeToString(sc.SignedBytes())}
-	return j.spool.put(spooled{Subject: sc.ReplyTo, MsgID: sc.ID + "." + strings.TrimPrefix(j.subject, broker.JobPrefix), Header: h, Data: body})
+	// The final frame of a one-frame answer keeps the id results had
+	// before they were chunked.
+	final := msgID
+	if seq > 1 {
+		final += "." + strconv.Itoa(seq)
+	}
+	frames = append(frames, spooledFrame{MsgID: final, Header: h, Data: body[chunkStart(seq, chunk):]})
+	return j.spool.put(spooled{Subject: sc.ReplyTo, Frames: frames})
 }
 
 // flush publishes the spooled results, oldest first, deleting each
@@ -331,13 +341,18 @@ func (j *Jobs) keep(sc *broker.SignedCall, rep minion.Reply) error {
 // reconnection or doorbell).
 func (j *Jobs) flush(ctx context.Context) bool {
 	return j.spool.each(j.d.log, func(r spooled) error {
-		pctx, cancel := context.WithTimeout(ctx, flushRetry)
-		defer cancel()
-		_, err := jsget.Publish(pctx, j.d.nc, &nats.Msg{Subject: r.Subject, Header: nats.Header(r.Header), Data: r.Data}, r.MsgID)
-		if err != nil && !errors.Is(err, jsget.ErrNotStored) {
-			j.d.log.Debug("job result not sent yet", "subject", r.Subject, "error", err)
+		for _, f := range r.Frames {
+			pctx, cancel := context.WithTimeout(ctx, flushRetry)
+			_, err := jsget.Publish(pctx, j.d.nc, &nats.Msg{Subject: r.Subject, Header: nats.Header(f.Header), Data: f.Data}, f.MsgID)
+			cancel()
+			if err != nil {
+				if !errors.Is(err, jsget.ErrNotStored) {
+					j.d.log.Debug("job result not sent yet", "subject", r.Subject, "frame", f.MsgID, "error", err)
+				}
+				return err
+			}
 		}
-		return err
+		return nil
 	})
 }
 

@@ -26,18 +26,30 @@ type spool struct {
 	seq atomic.Uint64
 }
 
-// spooled is one result as the spool keeps it.
+// spooled is one result as the spool keeps it: all its frames, sent
+// in order; the file goes once the broker acknowledged every one.
 type spooled struct {
-	Subject string        `json:"subject"`
-	MsgID   string        `json:"msg_id"`
-	Header  broker.Header `json:"header"`
-	Data    []byte        `json:"data"`
+	Subject string         `json:"subject"`
+	Frames  []spooledFrame `json:"frames,omitempty"`
+	// MsgID, Header and Data are the one frame of a result spooled
+	// before results were chunked (read back as Frames).
+	MsgID  string        `json:"msg_id,omitempty"`
+	Header broker.Header `json:"header,omitempty"`
+	Data   []byte        `json:"data,omitempty"`
+}
+
+// spooledFrame is one message of a spooled result.
+type spooledFrame struct {
+	MsgID  string        `json:"msg_id"`
+	Header broker.Header `json:"header"`
+	Data   []byte        `json:"data"`
 }
 
 const spoolExt = ".result"
 
-// maxSpooled bounds what one spool file may hold when read back.
-const maxSpooled = 64 << 20
+// maxSpooled bounds what one spool file may hold when read back: a
+// minion's largest answer (64 MiB), base64 in JSON, and its headers.
+const maxSpooled = 96 << 20
 
 func (s *spool) put(r spooled) error {
 	b, err := json.Marshal(r)
@@ -101,8 +113,12 @@ func readSpooled(path string) (spooled, error) {
 	if err := json.NewDecoder(f).Decode(&r); err != nil {
 		return r, err
 	}
-	if _, _, err := broker.ResultOf(r.Subject); err != nil || r.MsgID == "" {
-		return r, fmt.Errorf("not a result: subject %q", r.Subject)
+	if len(r.Frames) == 0 && r.MsgID != "" {
+		r.Frames = []spooledFrame{{MsgID: r.MsgID, Header: r.Header, Data: r.Data}}
+	}
+	if _, _, err := broker.ResultOf(r.Subject); err != nil || len(r.Frames) == 0 ||
+		slices.ContainsFunc(r.Frames, func(f spooledFrame) bool { return f.MsgID == "" }) {
+		return r, fmt.Errorf("not a result: subject %q, %d frames", r.Subject, len(r.Frames))
 	}
 	return r, nil
 }

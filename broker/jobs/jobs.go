@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,6 +59,13 @@ var (
 	ErrForged = errors.New("jobs: result not signed by its minion for this job")
 	// ErrSpec: Submit was given an unusable Spec.
 	ErrSpec = errors.New("jobs: bad job")
+	// ErrExpired: a target has no result and the job's start-by (plus
+	// Options.ExpiryGrace) has passed (Result.Err of StateExpired).
+	ErrExpired = errors.New("jobs: no result by the job's start-by")
+	// ErrIncomplete: a target's signed result is stored but frames of
+	// its answer are missing, or do not make the answer its minion
+	// signed (Result.Err of StateIncomplete); its value is withheld.
+	ErrIncomplete = errors.New("jobs: result frames missing or not the signed answer")
 )
 
 // Spec is a job to submit.
@@ -100,6 +108,16 @@ const (
 	StatePending State = "pending" // no result yet (the minion has not taken the job, or is running it)
 	StateOK      State = "ok"      // ran; Value is its result
 	StateFault   State = "fault"   // ran, or was refused (Fault says which): denied, expired, the method's error
+	// StateExpired: no result, and the job's start-by (plus the
+	// collector's ExpiryGrace) has passed: the minion never took the
+	// job in time (offline, gone), or took it and lost its answer
+	// (crashed before spooling it). Final, like an unreachable host; a
+	// result stored later still replaces it.
+	StateExpired State = "expired"
+	// StateIncomplete: the minion's signed result is stored but its
+	// frames are missing or do not make the answer it signed; the value
+	// is withheld, never guessed.
+	StateIncomplete State = "incomplete"
 )
 
 // Result is one target's outcome.
@@ -116,6 +134,10 @@ type Result struct {
 	// Forged counts results for this target that did not verify (each
 	// logged); they are ignored.
 	Forged int `json:"forged,omitempty"`
+	// Err says why a target is StateExpired (ErrExpired) or
+	// StateIncomplete (ErrIncomplete); Reason is its text.
+	Err    error  `json:"-"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // Options tune a Client. Zero fields mean the defaults noted.
@@ -123,14 +145,29 @@ type Options struct {
 	// Logger receives forged results and the connection's troubles;
 	// nil discards them.
 	Logger hclog.Logger
+	// ExpiryGrace is how long after a job's start-by a target without
+	// a result is still pending (a minion that took the job just in
+	// time is running it, or sending its answer); after, it is
+	// StateExpired. Default DefaultExpiryGrace (10m).
+	ExpiryGrace time.Duration
+	// MaxAnswerBytes bounds one target's answer (all its frames);
+	// default DefaultMaxAnswerBytes (64 MiB, a minion's largest).
+	MaxAnswerBytes int
 }
+
+// Defaults of Options.
+const (
+	DefaultExpiryGrace    = 10 * time.Minute
+	DefaultMaxAnswerBytes = 64 << 20
+)
 
 // Client submits and collects jobs over one broker connection.
 type Client struct {
-	nc  *nats.Conn
-	id  *identity.Identity
-	own bool
-	log hclog.Logger
+	nc   *nats.Conn
+	id   *identity.Identity
+	own  bool
+	log  hclog.Logger
+	opts Options
 }
 
 // Dial connects to the broker at urls with id's certificate (an
@@ -154,7 +191,13 @@ func New(nc *nats.Conn, id *identity.Identity, opts Options) *Client {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &Client{nc: nc, id: id, log: log}
+	if opts.ExpiryGrace <= 0 {
+		opts.ExpiryGrace = DefaultExpiryGrace
+	}
+	if opts.MaxAnswerBytes <= 0 {
+		opts.MaxAnswerBytes = DefaultMaxAnswerBytes
+	}
+	return &Client{nc: nc, id: id, log: log, opts: opts}
 }
 
 // Close closes the connection Dial made.
@@ -293,6 +336,7 @@ func (c *Client) Status(ctx context.Context, id string) (*Job, []Result, error) 
 	}
 	t := newTally(job)
 	err = c.collect(ctx, t)
+	t.expire(time.Now(), c.opts.ExpiryGrace)
 	return job, t.out, err
 }
 
@@ -302,10 +346,16 @@ type tally struct {
 	out    []Result
 	byName map[string]*Result
 	next   uint64 // the GF_RESULTS sequence to read from
+	// frames are the data frames read so far of each target's answer
+	// (by lower-case name, then frame number; the first of a number
+	// counts), bytes their total.
+	frames map[string]map[int][]byte
+	bytes  map[string]int
 }
 
 func newTally(job *Job) *tally {
-	t := &tally{job: job, out: make([]Result, len(job.Targets)), byName: map[string]*Result{}, next: 1}
+	t := &tally{job: job, out: make([]Result, len(job.Targets)), byName: map[string]*Result{}, next: 1,
+		frames: map[string]map[int][]byte{}, bytes: map[string]int{}}
 	for i, name := range job.Targets {
 		t.out[i] = Result{Minion: name, State: StatePending}
 		t.byName[strings.ToLower(name)] = &t.out[i]
@@ -316,6 +366,57 @@ func newTally(job *Job) *tally {
 // pending reports whether a target has no result yet.
 func (t *tally) pending() bool {
 	return slices.ContainsFunc(t.out, func(r Result) bool { return r.State == StatePending })
+}
+
+// expire marks the targets still pending StateExpired once the job's
+// start-by plus grace has passed at now. collect runs on: a result
+// read later replaces it.
+func (t *tally) expire(now time.Time, grace time.Duration) {
+	if !now.After(t.job.StartBy.Add(grace)) {
+		return
+	}
+	for i := range t.out {
+		if r := &t.out[i]; r.State == StatePending {
+			r.State = StateExpired
+			r.Err = fmt.Errorf("%w (%s, and %s after it)", ErrExpired, t.job.StartBy.Format(time.RFC3339), grace)
+			r.Reason = r.Err.Error()
+		}
+	}
+}
+
+// addFrame keeps data frame m of a target's answer; a frame that is
+// not one of this job's, or over limit, is an error (and not kept).
+func (t *tally) addFrame(key string, m *jsget.Msg, limit int) error {
+	seq, err := strconv.Atoi(m.Header.Get(broker.HeaderSeq))
+	if err != nil || seq < 1 || seq > 1<<20 || m.Header.Get(broker.HeaderID) != t.job.ID {
+		return fmt.Errorf("%w: data frame %q of job %q", ErrForged, m.Header.Get(broker.HeaderSeq), m.Header.Get(broker.HeaderID))
+	}
+	if t.frames[key] == nil {
+		t.frames[key] = map[int][]byte{}
+	}
+	if _, dup := t.frames[key][seq]; dup {
+		return nil // sent again (a spool retried after the broker's duplicate window)
+	}
+	if t.bytes[key]+len(m.Data) > limit {
+		return fmt.Errorf("%w: answer over %d bytes", ErrIncomplete, limit)
+	}
+	t.frames[key][seq] = m.Data
+	t.bytes[key] += len(m.Data)
+	return nil
+}
+
+// answer joins data frames 1..final-1 of a target's answer and the
+// final frame's data.
+func (t *tally) answer(key string, final int, last []byte) ([]byte, error) {
+	var body []byte
+	for seq := 1; seq < final; seq++ {
+		f, ok := t.frames[key][seq]
+		if !ok {
+			return nil, fmt.Errorf("%w: frame %d of %d is not stored", ErrIncomplete, seq, final)
+		}
+		body = append(body, f...)
+	}
+	return append(body, last...), nil
 }
 
 // collect reads the job's results stored since the last it read.
@@ -331,19 +432,31 @@ func (c *Client) collect(ctx context.Context, t *tally) error {
 		}
 		t.next = m.Seq + 1
 		_, name, err := broker.ResultOf(m.Subject)
-		r := t.byName[strings.ToLower(name)]
-		if err != nil || r == nil || r.State != StatePending {
+		key := strings.ToLower(name)
+		r := t.byName[key]
+		if err != nil || r == nil || (r.State != StatePending && r.State != StateExpired) {
 			continue // not a target of the job, or answered already
 		}
-		if err := c.verify(id, name, m, r); err != nil {
+		if m.Header.Get(broker.HeaderFinal) != "1" {
+			if err := t.addFrame(key, m, c.opts.MaxAnswerBytes); err != nil {
+				r.Forged++
+				c.log.Warn("job result frame refused", "job", id, "minion", name, "error", err)
+			}
+			continue
+		}
+		if err := c.verify(id, name, m, r, t); err != nil {
 			r.Forged++
 			c.log.Warn("job result refused", "job", id, "minion", name, "error", err)
 		}
 	}
 }
 
-// verify checks the result m of job for minion and fills r from it.
-func (c *Client) verify(job, minion string, m *jsget.Msg, r *Result) error {
+// verify checks the final frame m of job's result for minion and fills
+// r from it and the data frames before it (t). A final frame that is
+// not the minion's is an error (r unchanged: a genuine one may follow);
+// one that is, over an answer its frames do not make, is
+// StateIncomplete.
+func (c *Client) verify(job, minion string, m *jsget.Msg, r *Result, t *tally) error {
 	signed, err := base64.StdEncoding.DecodeString(m.Header.Get(broker.HeaderRequest))
 	if err != nil {
 		return fmt.Errorf("%w: %s unreadable", ErrForged, broker.HeaderRequest)
@@ -362,9 +475,6 @@ func (c *Client) verify(job, minion string, m *jsget.Msg, r *Result) error {
 	if err := sr.VerifySignature(); err != nil {
 		return fmt.Errorf("%w: %w", ErrForged, err)
 	}
-	if err := sr.CheckBody(m.Data); err != nil {
-		return fmt.Errorf("%w: %w", ErrForged, err)
-	}
 	peer, err := c.id.VerifyPeer(sr.Cert)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrForged, err)
@@ -372,8 +482,25 @@ func (c *Client) verify(job, minion string, m *jsget.Msg, r *Result) error {
 	if peer.Role != gofunc.RoleMinion || !strings.EqualFold(peer.Name, minion) || !strings.EqualFold(sr.Minion, minion) {
 		return fmt.Errorf("%w: signed by %s (%s): %w", ErrForged, peer.Name, peer.Role, x509.HostnameError{Certificate: sr.Cert, Host: minion})
 	}
-	r.CallID, r.AuditHead = sr.CallID, sr.AuditHead
-	v, err := xmlrpc.DecodeResponse(bytes.NewReader(m.Data), xmlrpc.Limits{MaxBytes: int64(len(m.Data)) + 1})
+	if sr.Seq > 1 && len(m.Data)+t.bytes[strings.ToLower(minion)] > c.opts.MaxAnswerBytes {
+		return fmt.Errorf("%w: answer over %d bytes", ErrIncomplete, c.opts.MaxAnswerBytes)
+	}
+	body, err := t.answer(strings.ToLower(minion), sr.Seq, m.Data)
+	if err == nil {
+		if err = sr.CheckBody(body); err != nil {
+			err = fmt.Errorf("%w: %w", ErrIncomplete, err)
+		}
+	}
+	if err != nil {
+		if sr.Seq == 1 {
+			return fmt.Errorf("%w: %w", ErrForged, err) // the one frame signed is not this one: a genuine one may follow
+		}
+		r.State, r.Err, r.Reason, r.Value, r.Fault = StateIncomplete, err, err.Error(), nil, nil
+		r.CallID, r.AuditHead = sr.CallID, sr.AuditHead
+		return err
+	}
+	r.CallID, r.AuditHead, r.Err, r.Reason = sr.CallID, sr.AuditHead, nil, ""
+	v, err := xmlrpc.DecodeResponse(bytes.NewReader(body), xmlrpc.Limits{MaxBytes: int64(len(body)) + 1})
 	var f *gofunc.Fault
 	switch {
 	case errors.As(err, &f):
@@ -402,7 +529,9 @@ func (c *Client) Wait(ctx context.Context, id string, interval time.Duration) (*
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
-		if err := c.collect(ctx, t); err != nil || !t.pending() {
+		err := c.collect(ctx, t)
+		t.expire(time.Now(), c.opts.ExpiryGrace)
+		if err != nil || !t.pending() {
 			return job, t.out, err
 		}
 		select {

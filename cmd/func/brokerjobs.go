@@ -102,14 +102,17 @@ func (e *env) brokerJob(id string, wait bool) int {
 	if err != nil {
 		return e.failure(err)
 	}
-	pending, failed := 0, 0
+	pending, failed, expired := 0, 0, 0
 	results := overlord.Results{}
 	for _, r := range res {
 		switch r.State {
 		case jobs.StatePending:
 			pending++
 			continue
-		case jobs.StateFault:
+		case jobs.StateExpired:
+			expired++
+			failed++
+		case jobs.StateFault, jobs.StateIncomplete:
 			failed++
 		}
 		results[r.Minion] = overlord.Result{Host: r.Minion, Value: r.Value, CallID: r.CallID, Err: hostErr(job, r)}
@@ -119,9 +122,9 @@ func (e *env) brokerJob(id string, wait bool) int {
 		caller += " (revoked since)"
 	}
 	e.print(map[string]any{"job": job.ID, "method": job.Method, "caller": job.Caller, "caller_revoked": job.CallerRevoked, "issued": job.Issued,
-		"start_by": job.StartBy, "pending": pending, "failed": failed, "results": res}, func() {
-		fmt.Fprintf(e.stdout, "job %s: %s on %d hosts by %s, %d answered, %d failed, %d pending (start by %s)\n", job.ID, job.Method,
-			len(job.Targets), caller, len(res)-pending, failed, pending, job.StartBy.Local().Format(time.DateTime))
+		"start_by": job.StartBy, "pending": pending, "failed": failed, "expired": expired, "results": res}, func() {
+		fmt.Fprintf(e.stdout, "job %s: %s on %d hosts by %s, %d answered, %d failed (%d expired), %d pending (start by %s)\n", job.ID, job.Method,
+			len(job.Targets), caller, len(res)-pending-expired, failed, expired, pending, job.StartBy.Local().Format(time.DateTime))
 		if len(results) > 0 {
 			present := callPresenter(e.explainer(nil), humanValue)
 			var outcomes []hostOutcome
@@ -142,9 +145,21 @@ func (e *env) brokerJob(id string, wait bool) int {
 	return exitOK
 }
 
+// hostErr is a target's outcome as the sync path would say it: a
+// target that never answered by the job's start-by is unreachable (exit
+// status and summary as for a call), a result whose frames do not make
+// the answer its minion signed is untrusted.
 func hostErr(job *jobs.Job, r jobs.Result) error {
-	if r.Fault == nil {
+	var err error
+	switch {
+	case r.State == jobs.StateExpired:
+		err = fmt.Errorf("%w: %w", overlord.ErrUnreachable, errors.New(r.Reason))
+	case r.State == jobs.StateIncomplete:
+		err = fmt.Errorf("%w: %w", overlord.ErrUntrusted, errors.New(r.Reason))
+	case r.Fault != nil:
+		err = r.Fault
+	default:
 		return nil
 	}
-	return &overlord.HostError{Host: r.Minion, Op: strings.TrimSpace(job.Method), Err: r.Fault}
+	return &overlord.HostError{Host: r.Minion, Op: strings.TrimSpace(job.Method), Err: err}
 }
