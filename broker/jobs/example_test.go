@@ -16,7 +16,8 @@ import (
 )
 
 // A job submitted while its minion is away runs when the minion
-// connects; another overlord collects the signed result.
+// connects; another overlord collects the signed result, and lists the
+// jobs the broker keeps.
 func ExampleClient_Submit() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -75,6 +76,15 @@ func ExampleClient_Submit() {
 	for _, r := range results {
 		fmt.Println(rec.Caller, rec.Method, r.Minion, r.State, r.Value)
 	}
+	// Any overlord lists the jobs the broker keeps.
+	kept, err := collector.List(ctx, time.Time{})
+	if err != nil {
+		panic(err)
+	}
+	for _, j := range kept {
+		fmt.Println(j.ID == job.ID, j.Caller, j.Method, j.Targets)
+	}
 	// Output:
 	// alice test.add m1.test ok 42
+	// true alice test.add [m1.test]
 }

@@ -285,23 +285,61 @@ func (c *Client) Job(ctx context.Context, id string) (*Job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoJob, err)
 	}
-	m, err := jsget.Next(ctx, c.nc, broker.JobStream, subject, 1)
-	switch {
-	case errors.Is(err, jsget.ErrNoMessage):
+	m, err := c.next(ctx, subject, 1)
+	if errors.Is(err, jsget.ErrNoMessage) {
 		return nil, fmt.Errorf("%w: %s", ErrNoJob, id)
-	case errors.Is(err, jsget.ErrNoStream):
-		return nil, fmt.Errorf("%w: %w", ErrNoJetStream, err)
-	case err != nil:
+	}
+	if err != nil {
 		return nil, err
 	}
+	return c.record(m, id)
+}
+
+// next is jsget.Next in GF_JOBS, its errors this package's.
+func (c *Client) next(ctx context.Context, subject string, seq uint64) (*jsget.Msg, error) {
+	m, err := jsget.Next(ctx, c.nc, broker.JobStream, subject, seq)
+	if errors.Is(err, jsget.ErrNoStream) {
+		return nil, fmt.Errorf("%w: %w", ErrNoJetStream, err)
+	}
+	return m, err
+}
+
+// record reads and verifies the job record m (of job id, if not "").
+func (c *Client) record(m *jsget.Msg, id string) (*Job, error) {
 	var job Job
-	if err := json.Unmarshal(m.Data, &job); err != nil || job.ID != id {
-		return nil, fmt.Errorf("%w: %s: unreadable record", ErrNoJob, id)
+	if err := json.Unmarshal(m.Data, &job); err != nil || id != "" && job.ID != id || m.Subject != broker.JobRecordPrefix+job.ID {
+		return nil, fmt.Errorf("%w: %s: unreadable record", ErrNoJob, m.Subject)
 	}
 	if err := c.verifyRecord(&job, m); err != nil {
 		return nil, err
 	}
 	return &job, nil
+}
+
+// List reads the records of the jobs the broker keeps (for
+// --jobs-max-age, 7 days by default) issued at or after since, oldest
+// first. A record its caller did not sign is left out and logged, as
+// Job refuses it.
+func (c *Client) List(ctx context.Context, since time.Time) ([]*Job, error) {
+	var out []*Job
+	for seq := uint64(1); ; {
+		m, err := c.next(ctx, broker.JobRecordPrefix+"*", seq)
+		if errors.Is(err, jsget.ErrNoMessage) {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		seq = m.Seq + 1
+		job, err := c.record(m, "")
+		if err != nil {
+			c.log.Warn("job record refused", "subject", m.Subject, "error", err)
+			continue
+		}
+		if !job.Issued.Before(since) {
+			out = append(out, job)
+		}
+	}
 }
 
 // verifyRecord checks that the record was signed by the overlord (or

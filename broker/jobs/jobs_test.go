@@ -2,13 +2,19 @@ package jobs_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/broker"
+	"github.com/gofunc/gofunc/broker/internal/jsget"
+	"github.com/gofunc/gofunc/broker/internal/natsconn"
 	"github.com/gofunc/gofunc/broker/jobs"
 	"github.com/gofunc/gofunc/fleettest"
 )
@@ -125,5 +131,50 @@ func TestExpiredJobRefused(t *testing.T) {
 	}
 	if recs := jobRecords(t, m1, "call.start", job.ID); len(recs) != 0 {
 		t.Errorf("ran: %+v", recs)
+	}
+}
+
+// List reads the records of the jobs the broker keeps, from any
+// overlord, oldest first, leaving out a record its caller did not sign.
+func TestList(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, fleettest.Config{Minions: 1, Subnet: "127.0.164"})
+	m1 := e.f.Minions()[0]
+	eve := e.overlord("eve")
+	nc, err := natsconn.Connect(t.Context(), []string{e.url}, eve, natsconn.Options{InboxPrefix: broker.ReplyInbox(eve.Leaf()) + ".in"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	carol := e.client(e.overlord("carol"))
+	if got, err := carol.List(t.Context(), time.Time{}); err != nil || len(got) != 0 {
+		t.Fatalf("no jobs: %+v, %v", got, err)
+	}
+	first, err := e.client(e.overlord("alice")).Submit(t.Context(), jobs.Spec{Method: "test.ping", Targets: []string{m1.Name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := broker.NewID()
+	rec := []byte(fmt.Sprintf(`{"id":%q,"method":"test.ping","targets":[%q],"caller":"alice"}`, forged, m1.Name))
+	subject, _ := broker.JobRecordSubject(forged)
+	if _, err := jsget.Publish(t.Context(), nc, &nats.Msg{Subject: subject, Data: rec}, forged); err != nil {
+		t.Fatal(err)
+	}
+	second, err := e.client(e.overlord("bob")).Submit(t.Context(), jobs.Spec{Method: "test.add", Args: []any{1, 2}, Targets: []string{m1.Name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := carol.List(t.Context(), time.Time{})
+	if err != nil || len(got) != 2 || got[0].ID != first.ID || got[0].Caller != "alice" || got[1].ID != second.ID ||
+		got[1].Caller != "bob" || got[1].Method != "test.add" || len(got[1].Targets) != 1 {
+		t.Fatalf("list: %+v, %v", got, err)
+	}
+	since := first.Issued.Add(time.Millisecond)
+	want := 1
+	if second.Issued.Before(since) {
+		want = 0 // issued in the same millisecond
+	}
+	if got, err := carol.List(t.Context(), since); err != nil || len(got) != want {
+		t.Errorf("since %s: %+v, %v", since, got, err)
 	}
 }

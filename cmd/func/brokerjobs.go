@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -149,6 +150,49 @@ func (e *env) brokerJob(id string, wait bool) int {
 // target that never answered by the job's start-by is unreachable (exit
 // status and summary as for a call), a result whose frames do not make
 // the answer its minion signed is untrusted.
+// brokerJobs are the jobs the broker keeps (jobs list --broker), newest
+// first, each with its targets' states as jobs status reads them. A
+// broker that keeps no jobs has none.
+func (e *env) brokerJobs() ([]jobJSON, error) {
+	jc, err := e.jobsClient()
+	if err != nil {
+		return nil, err
+	}
+	defer jc.Close()
+	list, err := jc.List(e.ctx, time.Time{})
+	if errors.Is(err, jobs.ErrNoJetStream) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]jobJSON, 0, len(list))
+	for _, job := range slices.Backward(list) {
+		_, res, err := jc.Status(e.ctx, job.ID)
+		if err != nil {
+			return nil, err
+		}
+		j := jobJSON{ID: job.ID, State: "done", Method: job.Method, Spec: hostList(job.Targets, 3), Hosts: len(job.Targets),
+			Created: job.Issued, Broker: true, Caller: job.Caller, StartBy: &job.StartBy}
+		for _, r := range res {
+			switch r.State {
+			case jobs.StatePending:
+				j.State = "waiting"
+			case jobs.StateExpired:
+				j.Expired++
+				j.Failed++
+			case jobs.StateOK:
+				j.Answered++
+			default:
+				j.Answered++
+				j.Failed++
+			}
+		}
+		out = append(out, j)
+	}
+	return out, nil
+}
+
 func hostErr(job *jobs.Job, r jobs.Result) error {
 	var err error
 	switch {

@@ -217,7 +217,7 @@ type groupShowCmd struct {
 func (groupShowCmd) Help() string { return examples("func group show web") }
 
 type jobsCmd struct {
-	List   jobsListCmd `cmd:"" default:"1" help:"List jobs, newest first."`
+	List   jobsListCmd `cmd:"" default:"1" help:"List jobs, newest first (with --broker, then the jobs the broker keeps)."`
 	Status jobIDCmd    `cmd:"" help:"Show a job's state and the results so far."`
 	Wait   jobIDCmd    `cmd:"" help:"Wait for a job to finish; print and exit like the call itself."`
 	Run    jobIDCmd    `cmd:"" hidden:"" help:"Run a queued job (what --async starts in the background)."`
@@ -227,7 +227,8 @@ type jobsCmd struct {
 type jobsListCmd struct{}
 
 func (jobsListCmd) Help() string {
-	return examples("func --async '*' call packages check_updates   # prints the job id", "func jobs list")
+	return examples("func --async '*' call packages check_updates   # prints the job id", "func jobs list",
+		"func --broker nats://broker:4222 jobs list   # also the broker's jobs, from any overlord")
 }
 
 type jobIDCmd struct {

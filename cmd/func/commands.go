@@ -311,6 +311,12 @@ type jobJSON struct {
 	Finished *time.Time          `json:"finished,omitempty"`
 	Error    string              `json:"error,omitempty"`
 	Results  map[string]hostJSON `json:"results,omitempty"`
+	// Broker jobs (--broker) only: who submitted it, until when a
+	// minion may start it, and how many targets expired.
+	Broker  bool       `json:"broker,omitempty"`
+	Caller  string     `json:"caller,omitempty"`
+	StartBy *time.Time `json:"start_by,omitempty"`
+	Expired int        `json:"expired,omitempty"`
 }
 
 func toJobJSON(j *overlord.Job, x explainer) jobJSON {
@@ -336,13 +342,28 @@ func (e *env) jobsList() int {
 	for i, j := range jobs {
 		list[i] = toJobJSON(j, e.explainer(c))
 	}
+	code := exitOK
+	if len(e.cli.Broker) > 0 {
+		// The local jobs are listed even when the broker is away: said
+		// on stderr, and the exit status tells the list is partial.
+		more, err := e.brokerJobs()
+		if err != nil {
+			fmt.Fprintf(e.stderr, "func: the broker's jobs are not listed: %v\n", err)
+			code = exitFailed
+		}
+		list = append(list, more...)
+	}
 	e.print(list, func() {
 		for _, j := range list {
+			spec := j.Spec
+			if j.Broker {
+				spec += fmt.Sprintf(" (broker, by %s, start by %s, %d expired)", j.Caller, j.StartBy.Local().Format(time.DateTime), j.Expired)
+			}
 			fmt.Fprintf(e.stdout, "%s\t%s\t%s\t%d/%d answered, %d failed\t%s\t%s\n", j.ID, j.State, j.Method,
-				j.Answered, j.Hosts, j.Failed, j.Created.Local().Format(time.DateTime), j.Spec)
+				j.Answered, j.Hosts, j.Failed, j.Created.Local().Format(time.DateTime), spec)
 		}
 	})
-	return exitOK
+	return code
 }
 
 func (e *env) jobStatus(id string) int {

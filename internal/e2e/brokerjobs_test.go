@@ -92,6 +92,10 @@ func TestBrokerJobForOfflineMinion(t *testing.T) {
 	if out, errOut, code = fn(ops, "jobs", "status", id); code != 0 || !strings.Contains(out, "5") {
 		t.Errorf("status: exit %d\n%s%s", code, out, errOut)
 	}
+	if out, errOut, code = fn(ops, "jobs", "list"); code != 0 || !strings.Contains(out, id+"\tdone\ttest.add\t1/1 answered, 0 failed") ||
+		!strings.Contains(out, "(broker, by admin, start by ") {
+		t.Errorf("jobs list: exit %d\n%s%s", code, out, errOut)
+	}
 	// func remembers the broker (DIR/broker.json): without the flag the
 	// job is found; with --broker none it is a broker's job and no broker.
 	if out, errOut, code = runCmd(t, "func", "--dir", ops, "jobs", "status", id); code != 0 || !strings.Contains(out, "5") {
