@@ -17,7 +17,6 @@ import (
 
 	"github.com/gofunc/gofunc/broker"
 	"github.com/gofunc/gofunc/broker/internal/jsget"
-	"github.com/gofunc/gofunc/broker/internal/natsconn"
 	"github.com/gofunc/gofunc/broker/jobs"
 	"github.com/gofunc/gofunc/fleettest"
 	"github.com/gofunc/gofunc/internal/xmlrpc"
@@ -120,12 +119,7 @@ func publishFrames(t *testing.T, e *env, fm *fleettest.Minion, path string, n in
 	if err := json.Unmarshal(raw, &file); err != nil || len(file.Frames) <= n {
 		t.Fatalf("spool file: %d frames, %v", len(file.Frames), err)
 	}
-	inbox, _ := broker.MinionInbox(fm.Name)
-	nc, err := natsconn.Connect(t.Context(), []string{e.url}, fm.Identity, natsconn.Options{InboxPrefix: inbox})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := e.minionConn(fm)
 	for _, f := range file.Frames[:n] {
 		if _, err := jsget.Publish(t.Context(), nc, &nats.Msg{Subject: file.Subject, Header: f.Header, Data: f.Data}, f.MsgID); err != nil {
 			t.Fatal(err)
@@ -137,13 +131,7 @@ func publishFrames(t *testing.T, e *env, fm *fleettest.Minion, path string, n in
 // subject of job, read as an overlord.
 func resultFrames(t *testing.T, e *env, fm *fleettest.Minion, job string) int {
 	t.Helper()
-	bob := e.overlord("frames-reader")
-	inbox := broker.ReplyInbox(bob.Leaf()) + ".in"
-	nc, err := natsconn.Connect(t.Context(), []string{e.url}, bob, natsconn.Options{InboxPrefix: inbox})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := e.overlordConn(e.overlord("frames-reader"))
 	subject, _ := broker.ResultSubject(job, fm.Name)
 	n := 0
 	for seq := uint64(1); ; n++ {
@@ -179,21 +167,8 @@ func TestChunkedResultFramesMissingOrForged(t *testing.T) {
 	parts := [][]byte{whole[:len(whole)/3], whole[len(whole)/3 : 2*len(whole)/3], whole[2*len(whole)/3:]}
 	store := func(fm *fleettest.Minion, data [][]byte) {
 		t.Helper()
-		inbox, _ := broker.MinionInbox(fm.Name)
-		nc, err := natsconn.Connect(t.Context(), []string{e.url}, fm.Identity, natsconn.Options{InboxPrefix: inbox})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
-		jobSubject, _ := broker.JobSubject(fm.Name)
-		env, err := jsget.Next(t.Context(), nc, broker.JobStream, jobSubject, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc, err := broker.ParseCall(broker.Header(env.Header), env.Data)
-		if err != nil {
-			t.Fatal(err)
-		}
+		nc := e.minionConn(fm)
+		sc := e.firstJob(nc, fm)
 		h, err := broker.SignReply(fm.Identity.Certificate(), &broker.Reply{ID: sc.ID, Request: sc.RequestSum(), Minion: fm.Name, Seq: 3}, whole)
 		if err != nil {
 			t.Fatal(err)

@@ -122,21 +122,8 @@ func TestForgedResultsRefused(t *testing.T) {
 	// m2's own connection (as a compromised m2 key-less process could
 	// hold, or a broker could inject) reads its job and stores forgeries
 	// on its result subject.
-	inbox, _ := broker.MinionInbox(m2.Name)
-	nc, err := natsconn.Connect(t.Context(), []string{e.url}, m2.Identity, natsconn.Options{InboxPrefix: inbox})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	jobSubject, _ := broker.JobSubject(m2.Name)
-	env, err := jsget.Next(t.Context(), nc, broker.JobStream, jobSubject, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := broker.ParseCall(broker.Header(env.Header), env.Data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc := e.minionConn(m2)
+	sc := e.firstJob(nc, m2)
 	answer := []byte("<?xml version=\"1.0\"?><methodResponse><params><param><value><boolean>0</boolean></value></param></params></methodResponse>")
 	forge := func(id *fleettest.Minion, edit func(h broker.Header, body []byte) []byte, msgID string) {
 		t.Helper()

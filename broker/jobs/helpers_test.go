@@ -9,13 +9,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
+	"github.com/gofunc/gofunc/broker"
 	"github.com/gofunc/gofunc/broker/brokerd"
 	"github.com/gofunc/gofunc/broker/brokertest"
 	"github.com/gofunc/gofunc/broker/door"
+	"github.com/gofunc/gofunc/broker/internal/jsget"
+	"github.com/gofunc/gofunc/broker/internal/natsconn"
 	"github.com/gofunc/gofunc/broker/jobs"
 	"github.com/gofunc/gofunc/ca"
 	"github.com/gofunc/gofunc/fleettest"
@@ -220,4 +224,46 @@ func fileMode(t *testing.T, path string) os.FileMode {
 		t.Fatal(err)
 	}
 	return st.Mode().Perm()
+}
+
+// minionConn is a broker connection with fm's certificate and inbox (as
+// a compromised minion, or a broker, could publish with); closed when
+// the test ends.
+func (e *env) minionConn(fm *fleettest.Minion) *nats.Conn {
+	e.t.Helper()
+	inbox, _ := broker.MinionInbox(fm.Name)
+	return e.conn(fm.Identity, inbox)
+}
+
+// overlordConn is a broker connection with id's certificate (an
+// overlord's); closed when the test ends.
+func (e *env) overlordConn(id *identity.Identity) *nats.Conn {
+	e.t.Helper()
+	return e.conn(id, broker.ReplyInbox(id.Leaf())+".in")
+}
+
+func (e *env) conn(id *identity.Identity, inbox string) *nats.Conn {
+	e.t.Helper()
+	nc, err := natsconn.Connect(e.t.Context(), []string{e.url}, id, natsconn.Options{InboxPrefix: inbox})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(nc.Close)
+	return nc
+}
+
+// firstJob reads, over nc (fm's connection), the first job envelope
+// stored for fm.
+func (e *env) firstJob(nc *nats.Conn, fm *fleettest.Minion) *broker.SignedCall {
+	e.t.Helper()
+	jobSubject, _ := broker.JobSubject(fm.Name)
+	env, err := jsget.Next(e.t.Context(), nc, broker.JobStream, jobSubject, 1)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	sc, err := broker.ParseCall(broker.Header(env.Header), env.Data)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return sc
 }

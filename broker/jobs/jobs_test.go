@@ -14,7 +14,6 @@ import (
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/broker"
 	"github.com/gofunc/gofunc/broker/internal/jsget"
-	"github.com/gofunc/gofunc/broker/internal/natsconn"
 	"github.com/gofunc/gofunc/broker/jobs"
 	"github.com/gofunc/gofunc/fleettest"
 )
@@ -140,12 +139,7 @@ func TestList(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, fleettest.Config{Minions: 1, Subnet: "127.0.164"})
 	m1 := e.f.Minions()[0]
-	eve := e.overlord("eve")
-	nc, err := natsconn.Connect(t.Context(), []string{e.url}, eve, natsconn.Options{InboxPrefix: broker.ReplyInbox(eve.Leaf()) + ".in"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := e.overlordConn(e.overlord("eve"))
 	carol := e.client(e.overlord("carol"))
 	if got, err := carol.List(t.Context(), time.Time{}); err != nil || len(got) != 0 {
 		t.Fatalf("no jobs: %+v, %v", got, err)
