@@ -486,6 +486,10 @@ func (c *Client) collect(ctx context.Context, t *tally) error {
 			r.Forged++
 			c.log.Warn("job result refused", "job", id, "minion", name, "error", err)
 		}
+		if r.State != StatePending && r.State != StateExpired {
+			delete(t.frames, key) // answered: its frames are not needed any more
+			delete(t.bytes, key)
+		}
 	}
 }
 
