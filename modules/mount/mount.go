@@ -207,7 +207,7 @@ func (m *Module) Doc() gofunc.ModuleDoc {
 					mountpoint,
 					{Name: "fstype", Type: "string", Description: "filesystem type (ext4, nfs, tmpfs); empty lets mount guess",
 						Optional: true, Default: ""},
-					{Name: "options", Type: "string", Description: "comma-separated mount options", Optional: true, Default: ""},
+					{Name: "options", Type: "string", Description: "comma-separated mount options (secret: cifs and others take credentials here)", Optional: true, Default: "", Secret: true},
 				},
 			},
 			"Umount": {

@@ -50,7 +50,7 @@ func (c *FuncCheck) Doc() gofunc.ModuleDoc {
 				Description: "Func's nagios_check.run: run an allowed plugin as the minion's user; returns [exit_code, stdout, stderr] " +
 					"(new code: nagios.run_check, which parses the status and perfdata)",
 				Args: []gofunc.ArgDoc{{Name: "check_command", Type: "string",
-					Description: "plugin name and arguments separated by white space, e.g. \"check_disk -w 10% -c 5% -p /\""}},
+					Description: "plugin name and arguments separated by white space, e.g. \"check_disk -w 10% -c 5% -p /\" (secret: arguments may hold credentials)", Secret: true}},
 				AliasOf: "nagios.run_check",
 			},
 		},

@@ -278,7 +278,7 @@ func (m *Module) Doc() gofunc.ModuleDoc {
 					"stderr, timed_out, duration_s}",
 				Args: []gofunc.ArgDoc{
 					{Name: "plugin", Type: "string", Description: "plugin file name in the plugin directory, e.g. check_disk; it must be allowed"},
-					{Name: "args", Type: "array", Description: "arguments, passed as they are (no shell); options that run commands are refused", Optional: true},
+					{Name: "args", Type: "array", Description: "arguments, passed as they are (no shell); options that run commands are refused (secret: plugins take credentials, e.g. check_http -a)", Optional: true, Secret: true},
 				},
 			},
 			"List": {Description: "Names of the plugins run_check would run: allowed, executable, in the plugin directory"},
