@@ -140,7 +140,8 @@ func Open(cfg Config) (*Door, error) {
 		sem: make(chan struct{}, cfg.MaxInFlight)}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	if cfg.AuditPath != "" {
-		n, err := d.seen.reseed(cfg.AuditPath, cfg.Now(), cfg.MaxValidity+cfg.Skew)
+		window := cfg.MaxValidity + cfg.Skew
+		n, err := d.seen.reseed(cfg.AuditPath, cfg.Now(), window, window, func(r audit.Record) string { return r.CallID })
 		if err != nil {
 			d.cancel()
 			return nil, fmt.Errorf("door: replay cache from %s: %w", cfg.AuditPath, err)
@@ -560,28 +561,28 @@ func (c *replayCache) add(id string, expiry, now time.Time) bool {
 	return true
 }
 
-// reseed fills the cache from the audit log: the ids of the calls that
-// came through the door within window of now. The write-ahead audit log
-// is the durable replay cache: a call that ran has a record before it
-// ran, so a restart cannot make it runnable again.
-func (c *replayCache) reseed(path string, now time.Time, window time.Duration) (int, error) {
+// reseed fills the cache from the audit log, which is the durable
+// replay cache: a call that ran has a record before it ran, so a
+// restart cannot make it runnable again. It reads the `via: nats` call
+// records of the last window; idOf names the id a record holds ("" for
+// none), kept until the recorded deadline plus keep (the record's time
+// plus window when no deadline was recorded).
+func (c *replayCache) reseed(path string, now time.Time, window, keep time.Duration, idOf func(audit.Record) string) (int, error) {
 	files, err := audit.Files(path)
-	if err != nil {
+	if err != nil || len(files) == 0 {
 		return 0, err
-	}
-	if len(files) == 0 {
-		return 0, nil
 	}
 	n := 0
 	err = audit.Query(files, audit.Filter{Since: now.Add(-window), Kind: "call.*"}, func(r audit.Record) error {
-		if r.Details["via"] != Via || r.CallID == "" {
+		id := idOf(r)
+		if r.Details["via"] != Via || id == "" {
 			return nil
 		}
 		expiry := r.Time.Add(window)
 		if dl, err := time.Parse(broker.TimeLayout, r.Details["deadline"]); err == nil {
-			expiry = dl.Add(window)
+			expiry = dl.Add(keep)
 		}
-		if c.add(r.CallID, expiry, now) {
+		if c.add(id, expiry, now) {
 			n++
 		}
 		return nil

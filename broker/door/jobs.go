@@ -109,7 +109,10 @@ func (d *Door) OpenJobs(cfg JobsConfig) (*Jobs, error) {
 	}
 	j.recheck.Store(true)
 	if d.cfg.AuditPath != "" {
-		n, err := j.reseed(d.cfg.AuditPath, d.cfg.Now())
+		// The jobs handled within MaxValidity+Skew, so that a job runs
+		// once even across restarts and a lost cursor.
+		n, err := j.seen.reseed(d.cfg.AuditPath, d.cfg.Now(), j.cfg.MaxValidity+d.cfg.Skew, d.cfg.Skew,
+			func(r audit.Record) string { return r.Details[JobDetail] })
 		if err != nil {
 			return nil, fmt.Errorf("door: job replay cache from %s: %w", d.cfg.AuditPath, err)
 		}
@@ -390,34 +393,4 @@ func parseCursor(s string) (cursor, error) {
 		return c, fmt.Errorf("door: job cursor %q: %w", clip(s, 64), err)
 	}
 	return c, nil
-}
-
-// reseed fills the job replay cache from the audit log: the ids of the
-// jobs handled within MaxValidity+Skew, so that a job is run once even
-// across restarts and a lost cursor.
-func (j *Jobs) reseed(path string, now time.Time) (int, error) {
-	files, err := audit.Files(path)
-	if err != nil || len(files) == 0 {
-		return 0, err
-	}
-	window := j.cfg.MaxValidity + j.d.cfg.Skew
-	n := 0
-	err = audit.Query(files, audit.Filter{Since: now.Add(-window), Kind: "call.*"}, func(r audit.Record) error {
-		id := r.Details[JobDetail]
-		if r.Details["via"] != Via || id == "" {
-			return nil
-		}
-		expiry := r.Time.Add(window)
-		if dl, err := time.Parse(broker.TimeLayout, r.Details["deadline"]); err == nil {
-			expiry = dl.Add(j.d.cfg.Skew)
-		}
-		if j.seen.add(id, expiry, now) {
-			n++
-		}
-		return nil
-	})
-	if errors.Is(err, audit.ErrTorn) {
-		err = nil
-	}
-	return n, err
 }
