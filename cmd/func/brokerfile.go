@@ -1,10 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -76,31 +74,16 @@ func (e *env) rememberBroker(id *identity.Identity) {
 	if saved, err := loadBroker(path); err == nil && slices.Equal(saved.Brokers, entry.Brokers) && saved.CAFingerprint == entry.CAFingerprint {
 		return
 	}
-	b, err := json.MarshalIndent(entry, "", "  ")
-	if err == nil {
-		err = fsutil.WriteFileAtomic(path, append(b, '\n'), 0o644)
-	}
+	err := fsutil.WriteJSON(path, entry, 0o644)
 	if err != nil {
 		e.warn("cannot remember the broker: %v", err)
 	}
 }
 
-// loadBroker reads a brokerFile (at most 64 KiB).
+// loadBroker reads a brokerFile.
 func loadBroker(path string) (rememberedBroker, error) {
 	var r rememberedBroker
-	f, err := os.Open(path)
-	if err != nil {
-		return r, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, 64<<10+1))
-	if err != nil {
-		return r, err
-	}
-	if len(b) > 64<<10 {
-		return r, errors.New("larger than 64 KiB")
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
+	if err := fsutil.ReadJSON(path, fsutil.MaxRememberedBytes, &r); err != nil {
 		return r, err
 	}
 	if len(r.Brokers) == 0 || slices.Contains(r.Brokers, "") {

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 
 	"github.com/gofunc/gofunc/internal/fsutil"
@@ -58,8 +55,7 @@ func (d *daemon) rememberListen() {
 	if s, err := loadListen(d.Dir); err == nil && s.Listen == d.Listen {
 		return
 	}
-	b, _ := json.Marshal(savedListen{Listen: d.Listen})
-	if err := fsutil.WriteFileAtomic(filepath.Join(d.Dir, listenFile), append(b, '\n'), 0o644); err != nil {
+	if err := fsutil.WriteJSON(filepath.Join(d.Dir, listenFile), savedListen{Listen: d.Listen}, 0o644); err != nil {
 		d.log.Warn("could not remember the listen address; pass --listen on every start", "error", err)
 	}
 }
@@ -69,13 +65,8 @@ func (d *daemon) rememberListen() {
 func loadListen(dir string) (savedListen, error) {
 	var s savedListen
 	path := filepath.Join(dir, listenFile)
-	f, err := os.Open(path)
-	if err != nil {
+	if err := fsutil.ReadJSON(path, fsutil.MaxRememberedBytes, &s); err != nil {
 		return s, err
-	}
-	defer f.Close()
-	if err := json.NewDecoder(io.LimitReader(f, 64<<10)).Decode(&s); err != nil {
-		return s, fmt.Errorf("%s: %w", path, err)
 	}
 	if s.Listen == "" {
 		return s, fmt.Errorf("%s: no listen address", path)

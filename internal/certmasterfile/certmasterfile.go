@@ -6,10 +6,8 @@
 package certmasterfile
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/gofunc/gofunc/internal/fsutil"
@@ -19,7 +17,7 @@ import (
 const Name = "certmaster.json"
 
 // maxBytes bounds the file: it holds two short strings.
-const maxBytes = 64 << 10
+const maxBytes = fsutil.MaxRememberedBytes
 
 // Entry is the file's content. The address is used only with an
 // identity of the CA whose fingerprint it names.
@@ -31,11 +29,7 @@ type Entry struct {
 // Save writes dir/certmaster.json atomically, mode 0644 (it holds no
 // secret).
 func Save(dir string, e Entry) error {
-	b, err := json.MarshalIndent(e, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := fsutil.WriteFileAtomic(filepath.Join(dir, Name), append(b, '\n'), 0o644); err != nil {
+	if err := fsutil.WriteJSON(filepath.Join(dir, Name), e, 0o644); err != nil {
 		return fmt.Errorf("save certmaster address: %w", err)
 	}
 	return nil
@@ -46,14 +40,8 @@ func Save(dir string, e Entry) error {
 func Load(dir string) (Entry, error) {
 	var e Entry
 	path := filepath.Join(dir, Name)
-	f, err := os.Open(path)
-	if err != nil {
+	if err := fsutil.ReadJSON(path, maxBytes, &e); err != nil {
 		return e, err
-	}
-	defer f.Close()
-	dec := json.NewDecoder(&limited{f, maxBytes})
-	if err := dec.Decode(&e); err != nil {
-		return e, fmt.Errorf("%s: %w", path, err)
 	}
 	if e.Certmaster == "" {
 		return e, fmt.Errorf("%s: %w", path, errNoAddress)
@@ -62,21 +50,3 @@ func Load(dir string) (Entry, error) {
 }
 
 var errNoAddress = errors.New("no certmaster address")
-
-// limited fails reads past n bytes instead of ending quietly.
-type limited struct {
-	f *os.File
-	n int64
-}
-
-func (l *limited) Read(p []byte) (int, error) {
-	if l.n <= 0 {
-		return 0, fmt.Errorf("larger than %d bytes", maxBytes)
-	}
-	if int64(len(p)) > l.n {
-		p = p[:l.n]
-	}
-	n, err := l.f.Read(p)
-	l.n -= int64(n)
-	return n, err
-}
