@@ -54,7 +54,7 @@ func Next(ctx context.Context, nc *nats.Conn, stream, subject string, seq uint64
 	if err != nil {
 		return nil, err
 	}
-	rep, err := nc.RequestWithContext(ctx, broker.DirectGetPrefix+stream, req)
+	rep, err := request(ctx, nc, &nats.Msg{Subject: broker.DirectGetPrefix + stream, Data: req})
 	if errors.Is(err, nats.ErrNoResponders) {
 		return nil, fmt.Errorf("%w: %s", ErrNoStream, stream)
 	}
@@ -87,7 +87,7 @@ func Publish(ctx context.Context, nc *nats.Conn, m *nats.Msg, msgID string) (uin
 	m.Header.Set("Nats-Msg-Id", msgID)
 	ctx, cancel := bounded(ctx)
 	defer cancel()
-	rep, err := nc.RequestMsgWithContext(ctx, m)
+	rep, err := request(ctx, nc, m)
 	if errors.Is(err, nats.ErrNoResponders) {
 		return 0, fmt.Errorf("%w: nothing stores %s", ErrNoStream, m.Subject)
 	}
@@ -117,6 +117,33 @@ func Publish(ctx context.Context, nc *nats.Conn, m *nats.Msg, msgID string) (uin
 
 // DefaultTimeout bounds a request whose context has no deadline.
 const DefaultTimeout = 30 * time.Second
+
+// How long one attempt of a request waits for its answer before the
+// same request is sent again, doubling up to the maximum. Both requests
+// here may be sent twice: a direct get only reads, and the stream
+// stores one message per Nats-Msg-Id, so a resent publish is
+// acknowledged with the first one's sequence. A request lost on its way
+// (written to a connection the broker had just closed, or a broker that
+// restarted before answering) then costs one attempt, not the caller's
+// whole deadline.
+var (
+	firstAttempt = 2 * time.Second
+	maxAttempt   = 8 * time.Second
+)
+
+// request sends m and waits for its answer, sending it again each time
+// an attempt passes without one, until ctx ends. Any other error (no
+// responders, a closed connection) ends it at once.
+func request(ctx context.Context, nc *nats.Conn, m *nats.Msg) (*nats.Msg, error) {
+	for wait := firstAttempt; ; wait = min(2*wait, maxAttempt) {
+		actx, cancel := context.WithTimeout(ctx, wait)
+		rep, err := nc.RequestMsgWithContext(actx, m)
+		cancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			return rep, err
+		}
+	}
+}
 
 // bounded gives ctx a deadline (nats requests need one).
 func bounded(ctx context.Context) (context.Context, context.CancelFunc) {
