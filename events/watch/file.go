@@ -89,10 +89,32 @@ type fileSource struct {
 	done    chan struct{}
 }
 
+// A burst of inotify events about the path (an in-place rewrite is a
+// truncation and then one event per write) becomes one check once the
+// path has been quiet for notifySettle, or notifyMaxDelay after the
+// burst began if it goes on: a check in the middle of the burst would
+// report a half-written file and then the whole one, two events for one
+// change.
+var (
+	notifySettle   = 200 * time.Millisecond
+	notifyMaxDelay = 2 * time.Second
+)
+
 // forward turns inotify events about the path into checks, until the
 // watcher is closed.
 func (s *fileSource) forward(trigger chan struct{}) {
 	defer close(s.done)
+	settle := time.NewTimer(time.Hour)
+	settle.Stop()
+	defer settle.Stop()
+	var burst time.Time // when the pending burst began; zero if none
+	wake := func() {
+		now := time.Now()
+		if burst.IsZero() {
+			burst = now
+		}
+		settle.Reset(min(notifySettle, max(0, burst.Add(notifyMaxDelay).Sub(now))))
+	}
 	for {
 		select {
 		case ev, ok := <-s.notify.Events:
@@ -100,13 +122,16 @@ func (s *fileSource) forward(trigger chan struct{}) {
 				return
 			}
 			if ev.Name == s.path {
-				poke(trigger)
+				wake()
 			}
 		case _, ok := <-s.notify.Errors:
 			if !ok {
 				return
 			}
-			poke(trigger) // an overflow: look, rather than guess
+			wake() // an overflow: look, rather than guess
+		case <-settle.C:
+			burst = time.Time{}
+			poke(trigger)
 		}
 	}
 }

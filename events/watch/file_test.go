@@ -109,3 +109,39 @@ func TestFileChangeNotified(t *testing.T) {
 		head = h.j.Stats().Head
 	}
 }
+
+// TestFileRewrittenInPlace: a file truncated and written again in
+// several writes (as `>` in a shell or a program that does not write a
+// new file and rename it) is one change, reported with its final
+// content, not a half-written state first.
+func TestFileRewrittenInPlace(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.conf")
+	if err := os.WriteFile(path, []byte("old=1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t)
+	h.start(Options{}, Watch{Name: "conf", Every: MaxEvery, Check: &File{Path: path}})
+	h.check("conf", false)
+	h.wantTypes(events.TypeFileChanged)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, part := range []string{"new=1\n", "more=2\n", "last=3\n"} {
+		time.Sleep(10 * time.Millisecond) // a writer slower than inotify
+		if _, err := f.WriteString(part); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h.check("conf", false) // the check the writes caused
+	now := h.wantTypes(events.TypeFileChanged)[0].(*events.FileChanged).Now
+	if now.Size != int64(len("new=1\nmore=2\nlast=3\n")) {
+		t.Errorf("reported %+v, not the whole file", now)
+	}
+	h.check("conf", true)
+	h.wantTypes()
+}
