@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/events"
 	"github.com/gofunc/gofunc/identity"
@@ -43,6 +44,12 @@ type CallObservation struct {
 	// Duration runs from the request's arrival to its answer (an async
 	// call's answer is its job id).
 	Duration time.Duration
+	// Job is set on an async call's second observation, when its job
+	// ends: Outcome is then ok or fault (how the method ended, which the
+	// first observation, made when the job started and answered with
+	// its id, could not know) and Duration runs from the request's
+	// arrival to the job's end.
+	Job bool
 }
 
 // lifecycle writes a lifecycle event to the journal, if there is one. A
@@ -91,6 +98,18 @@ func (s *Server) observe(req *request, o Outcome) {
 	ob := CallObservation{Outcome: o, Duration: time.Since(req.start)}
 	if req.meth != nil {
 		ob.Module, ob.Method = req.meth.module, req.meth.wire
+	}
+	s.Observe(ob)
+}
+
+// observeJob reports how an async call's job ended to Observe, if set.
+func (s *Server) observeJob(req *request, fault *gofunc.Fault) {
+	if s.Observe == nil {
+		return
+	}
+	ob := CallObservation{Module: req.meth.module, Method: req.meth.wire, Outcome: OutcomeOK, Duration: time.Since(req.start), Job: true}
+	if fault != nil {
+		ob.Outcome = OutcomeFault
 	}
 	s.Observe(ob)
 }

@@ -361,6 +361,7 @@ func (s *Server) runJob(ctx context.Context, cancel context.CancelCauseFunc, j *
 	body, fault := s.encodeOutcome(ctx, req, result, err)
 	s.jobs.finish(j, body)
 	s.auditEnd(req, fault, body)
+	s.observeJob(req, fault)
 }
 
 // jobsModule is the minion's "jobs" module: the status, list and cancel

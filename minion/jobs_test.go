@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -364,5 +365,47 @@ func TestCloseCancelsJobs(t *testing.T) {
 	}
 	if !strings.Contains(string(data), `"state":"finished"`) {
 		t.Errorf("job file after Shutdown: %s", data)
+	}
+}
+
+// An async call is observed when its job starts (answered with its id)
+// and again when the job ends, with how the method ended.
+func TestAsyncJobsObserved(t *testing.T) {
+	var mu sync.Mutex
+	var seen []minion.CallObservation
+	e := start(t, func(s *minion.Server) {
+		s.Observe = func(o minion.CallObservation) {
+			mu.Lock()
+			defer mu.Unlock()
+			seen = append(seen, o)
+		}
+	})
+	admin := e.jobCaller(t, "admin")
+	admin.wait(admin.async("test.ping"))
+	admin.wait(admin.async("test.explode"))
+	jobEnds := func() (ends []string) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, o := range seen {
+			if o.Job {
+				ends = append(ends, o.Module+"."+o.Method+"="+string(o.Outcome))
+			}
+		}
+		return ends
+	}
+	eventually(t, "both jobs' ends observed", func() bool { return len(jobEnds()) == 2 })
+	if got := strings.Join(jobEnds(), " "); got != "test.ping=ok test.explode=fault" {
+		t.Errorf("job ends observed: %s", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	starts := 0
+	for _, o := range seen {
+		if !o.Job && o.Module == "test" && o.Outcome == minion.OutcomeOK {
+			starts++
+		}
+	}
+	if starts != 2 {
+		t.Errorf("%d job starts observed, want 2: %+v", starts, seen)
 	}
 }

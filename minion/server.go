@@ -192,7 +192,8 @@ type Server struct {
 	// set to pause during calls (events/watch) wait for them.
 	Activity *events.Activity
 	// Observe, if set, is told how every request the dispatcher took
-	// ended (minion/minionmetrics counts them). It is called
+	// ended (minion/minionmetrics counts them), and how every async
+	// call's job ended (CallObservation.Job). It is called
 	// concurrently, from the calls' goroutines, and must not block.
 	Observe func(CallObservation)
 	// Metrics, if set, is served at GET /metrics on the TLS port to

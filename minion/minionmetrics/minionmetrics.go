@@ -15,6 +15,8 @@
 //
 //	gofunc_calls_total{module,method,outcome}         requests answered (outcome: ok, fault, denied, rejected, busy, audit_failed)
 //	gofunc_call_duration_seconds{module}               histogram of request durations
+//	gofunc_jobs_total{module,method,outcome}          async calls' jobs ended (outcome: ok, fault)
+//	gofunc_job_duration_seconds{module}                histogram of jobs' durations, from the request to the job's end
 //	gofunc_acl_denials_total                           requests the ACL (or the caller's certificate) refused
 //	gofunc_audit_write_seconds                         histogram of audit record writes (fsynced)
 //	gofunc_audit_write_errors_total                    audit records that could not be written
@@ -50,6 +52,8 @@ type Metrics struct {
 	srv       *minion.Server
 	calls     *prometheus.CounterVec
 	durations *prometheus.HistogramVec
+	jobs      *prometheus.CounterVec
+	jobTimes  *prometheus.HistogramVec
 	denials   prometheus.Counter
 	audit     prometheus.Histogram
 	auditErrs prometheus.Counter
@@ -66,6 +70,11 @@ func New(srv *minion.Server) *Metrics {
 		durations: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name("call_duration_seconds"),
 			Help:    "How long requests took, from arrival to answer.",
 			Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5, 10, 30, 60, 300, 1800}}, []string{"module"}),
+		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: name("jobs_total"),
+			Help: "Async calls' jobs that ended, by method and outcome."}, []string{"module", "method", "outcome"}),
+		jobTimes: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name("job_duration_seconds"),
+			Help:    "How long async calls took, from the request to the job's end.",
+			Buckets: []float64{.01, .1, 1, 10, 60, 300, 1800, 3600, 4 * 3600}}, []string{"module"}),
 		denials: prometheus.NewCounter(prometheus.CounterOpts{Name: name("acl_denials_total"),
 			Help: "Requests refused by the ACL or for the caller's certificate."}),
 		audit: prometheus.NewHistogram(prometheus.HistogramOpts{Name: name("audit_write_seconds"),
@@ -76,11 +85,17 @@ func New(srv *minion.Server) *Metrics {
 	}
 }
 
-// Observe counts one answered request; set it as minion.Server.Observe.
+// Observe counts one answered request, or one async call's job that
+// ended; set it as minion.Server.Observe.
 func (m *Metrics) Observe(o minion.CallObservation) {
 	module, method := o.Module, o.Method
 	if module == "" {
 		module, method = other, other
+	}
+	if o.Job {
+		m.jobs.WithLabelValues(module, method, string(o.Outcome)).Inc()
+		m.jobTimes.WithLabelValues(module).Observe(o.Duration.Seconds())
+		return
 	}
 	m.calls.WithLabelValues(module, method, string(o.Outcome)).Inc()
 	m.durations.WithLabelValues(module).Observe(o.Duration.Seconds())
@@ -132,6 +147,8 @@ var (
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.calls.Describe(ch)
 	m.durations.Describe(ch)
+	m.jobs.Describe(ch)
+	m.jobTimes.Describe(ch)
 	m.denials.Describe(ch)
 	m.audit.Describe(ch)
 	m.auditErrs.Describe(ch)
@@ -144,6 +161,8 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.calls.Collect(ch)
 	m.durations.Collect(ch)
+	m.jobs.Collect(ch)
+	m.jobTimes.Collect(ch)
 	m.denials.Collect(ch)
 	m.audit.Collect(ch)
 	m.auditErrs.Collect(ch)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
@@ -175,6 +176,46 @@ gofunc_event_journal_depth 5
 gofunc_event_journal_head_seq 5
 `
 	if err := testutil.CollectAndCompare(mm, strings.NewReader(want), "gofunc_event_journal_depth", "gofunc_event_journal_head_seq"); err != nil {
+		t.Error(err)
+	}
+}
+
+// An async call's job is counted when it ends, by how it ended; its
+// request was counted ok when the job started.
+func TestJobsCounted(t *testing.T) {
+	f, mm := metricsFleet(t)
+	m := f.Minions()[0]
+	c := f.Overlord()
+	ctx := t.Context()
+	for _, method := range []string{"list_modules", "nosuch_method"} {
+		_, err := c.Targets(m.Name).Call(ctx, "async.system", method)
+		if method == "list_modules" && err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := `
+# HELP gofunc_jobs_total Async calls' jobs that ended, by method and outcome.
+# TYPE gofunc_jobs_total counter
+gofunc_jobs_total{method="list_modules",module="system",outcome="ok"} 1
+`
+	deadline := time.Now().Add(time.Minute)
+	for {
+		err := testutil.CollectAndCompare(mm, strings.NewReader(want), "gofunc_jobs_total")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	want = `
+# HELP gofunc_calls_total Requests the minion answered, by method and outcome.
+# TYPE gofunc_calls_total counter
+gofunc_calls_total{method="list_modules",module="system",outcome="ok"} 1
+gofunc_calls_total{method="other",module="other",outcome="rejected"} 1
+`
+	if err := testutil.CollectAndCompare(mm, strings.NewReader(want), "gofunc_calls_total"); err != nil {
 		t.Error(err)
 	}
 }
