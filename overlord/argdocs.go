@@ -35,6 +35,14 @@ import (
 // argDocsTTL is how long a minion's get_method_args answer is reused.
 const argDocsTTL = 10 * time.Minute
 
+// argDocsFailedTTL is how long a minion that gave no usable answer (a
+// fault: the caller may not ask, the module does not document itself;
+// unreachable; a malformed answer) is not asked again. Without it every
+// call to such a module paid a round trip more per host, and an
+// unreachable host its timeout twice. Remembering the failure can only
+// redact more (every argument, while no target answers), never less.
+const argDocsFailedTTL = time.Minute
+
 // Bounds on one get_method_args answer kept in the cache: a minion
 // cannot make the overlord hold more than this per module.
 const (
@@ -132,6 +140,8 @@ type argDocKey struct{ host, module string }
 
 type argDocEntry struct {
 	at time.Time
+	// failed: the host gave no usable answer at at (methods is nil).
+	failed bool
 	// methods maps each documented method to what of its arguments
 	// matters to the audit log.
 	methods map[string][]gofunc.ArgDoc
@@ -141,7 +151,11 @@ func (dc *argDocCache) get(k argDocKey, now time.Time) (argDocEntry, bool) {
 	dc.mu.Lock()
 	defer dc.mu.Unlock()
 	e, ok := dc.m[k]
-	if !ok || now.Sub(e.at) > argDocsTTL {
+	ttl := argDocsTTL
+	if e.failed {
+		ttl = argDocsFailedTTL
+	}
+	if !ok || now.Sub(e.at) > ttl {
 		return argDocEntry{}, false
 	}
 	return e, true
@@ -175,11 +189,16 @@ func (c *Client) fetchArgDocs(ctx context.Context, hosts []string, module, metho
 		g.Go(func() error {
 			e, ok := c.docs.get(argDocKey{h, module}, time.Now())
 			if !ok {
-				if e, ok = c.askArgDocs(ctx, h, req); ok {
-					c.docs.put(argDocKey{h, module}, e)
+				e, ok = c.askArgDocs(ctx, h, req)
+				if !ok && ctx.Err() != nil {
+					return nil // cut short by the caller, not the host's failure
 				}
+				if !ok {
+					e = argDocEntry{at: time.Now(), failed: true}
+				}
+				c.docs.put(argDocKey{h, module}, e)
 			}
-			if !ok {
+			if e.failed {
 				return nil
 			}
 			mu.Lock()

@@ -200,17 +200,30 @@ func TestOverlordAuditRedactsAllWithoutDocs(t *testing.T) {
 	f := fleettest.Start(t, fleettest.Config{Minions: 1, NoBuiltins: true, ACL: acl,
 		Modules: func(_ string, srv *minion.Server) error { return srv.Register("vault", vault{}) }})
 	trail, path := openTrail(t)
-	if _, err := f.Client(overlord.WithAudit(trail)).Targets("*").Call(t.Context(), "vault", "login", "alice", "pw-Hunter2"); err != nil {
-		t.Fatal(err)
-	}
-	rec, _ := lastRecord(t, path, audit.KindOverlordCall)
-	if len(rec.Args) != 2 || rec.Args[0] != audit.Redacted || rec.Args[1] != audit.Redacted {
-		t.Errorf("args = %#v, want both redacted", rec.Args)
-	}
-	if !strings.HasPrefix(rec.Details["arg_docs"], "unknown") {
-		t.Errorf("arg_docs = %q, want unknown", rec.Details["arg_docs"])
+	c := f.Client(overlord.WithAudit(trail))
+	for range 3 {
+		if _, err := c.Targets("*").Call(t.Context(), "vault", "login", "alice", "pw-Hunter2"); err != nil {
+			t.Fatal(err)
+		}
+		rec, _ := lastRecord(t, path, audit.KindOverlordCall)
+		if len(rec.Args) != 2 || rec.Args[0] != audit.Redacted || rec.Args[1] != audit.Redacted {
+			t.Errorf("args = %#v, want both redacted", rec.Args)
+		}
+		if !strings.HasPrefix(rec.Details["arg_docs"], "unknown") {
+			t.Errorf("arg_docs = %q, want unknown", rec.Details["arg_docs"])
+		}
 	}
 	assertNotInFile(t, path, "Hunter2")
+	// The refusal is remembered for a while: the minion was asked once,
+	// not before every call.
+	n := 0
+	err = audit.Query([]string{f.Minions()[0].AuditPath}, audit.Filter{Kind: audit.KindCallDenied, Method: "vault.get_method_args"}, func(audit.Record) error {
+		n++
+		return nil
+	})
+	if err != nil || n != 1 {
+		t.Errorf("get_method_args asked %d times (%v), want once", n, err)
+	}
 }
 
 // countCalls counts the call.start records of method in a minion's log.
