@@ -48,6 +48,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gofunc/gofunc"
@@ -565,6 +566,12 @@ func (m *Module) install(ctx context.Context, cfg config, u *upload, sum string)
 // its content has the SHA-256 sum, fixes its mode and ownership through
 // that descriptor: same reports that it had the content, changed that
 // its attributes were fixed.
+//
+// A target with other hard links is not fixed in place (same is false,
+// so it is replaced by a new file): a chmod or chown of its inode would
+// change every other name of it too, copyfile's own backups (hard
+// links of the file they saved) or a foreign file a local user linked
+// in where fs.protected_hardlinks is off.
 func fixIfSame(ctx context.Context, dir *pathguard.Dir, base string, md meta, sum string) (same, changed bool, err error) {
 	f, fi, err := dir.OpenRegular(base)
 	if err != nil {
@@ -575,7 +582,11 @@ func fixIfSame(ctx context.Context, dir *pathguard.Dir, base string, md meta, su
 	if err != nil || oldSum != sum {
 		return false, false, err
 	}
-	changed, err = md.resolve(fi).applyTo(f, fi)
+	a := md.resolve(fi)
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 && a.differ(fi) {
+		return false, false, nil
+	}
+	changed, err = a.applyTo(f, fi)
 	return true, changed, err
 }
 

@@ -142,6 +142,48 @@ func TestIdenticalContentLeavesFileUntouched(t *testing.T) {
 	noTemps(t, dir)
 }
 
+// A file with other hard links (here a backup copyfile made, and a
+// link as a local user could make) whose content is right but whose
+// mode is not is replaced by a new file, not chmodded in place: the
+// other names keep their mode.
+func TestSameContentWithHardLinksIsNotChangedInPlace(t *testing.T) {
+	m, dir := newModule(t)
+	path := filepath.Join(dir, "f")
+	data := []byte("same content\n")
+	if _, err := m.Copyfile(t.Context(), path, []byte("old\n"), Options{Mode: "0644"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := m.Copyfile(t.Context(), path, data, Options{Mode: "0644", Backup: true})
+	if err != nil || res.BackupPath == "" {
+		t.Fatalf("replace with backup: %+v, %v", res, err)
+	}
+	other := filepath.Join(dir, "other-name")
+	if err := os.Link(path, other); err != nil {
+		t.Fatal(err)
+	}
+	_, before := stat(t, path)
+	res, err = m.Copyfile(t.Context(), path, data, Options{Mode: "0600"})
+	if err != nil || !res.Changed {
+		t.Fatalf("mode change: %+v, %v", res, err)
+	}
+	fi, after := stat(t, path)
+	if fi.Mode().Perm() != 0o600 || after.Ino == before.Ino {
+		t.Errorf("target: mode %v, inode %d -> %d", fi.Mode(), before.Ino, after.Ino)
+	}
+	if fi, _ := stat(t, other); fi.Mode().Perm() != 0o644 {
+		t.Errorf("the other link's mode changed to %v", fi.Mode())
+	}
+	if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("content %q, %v", got, err)
+	}
+	// Right mode already: left alone even with links.
+	res, err = m.Copyfile(t.Context(), other, data, Options{Mode: "0644"})
+	if _, now := stat(t, other); err != nil || res.Changed || now.Ino != before.Ino {
+		t.Errorf("unchanged file with links: %+v, %v", res, err)
+	}
+	noTemps(t, dir)
+}
+
 func TestReplaceWithBackupAndOwnership(t *testing.T) {
 	m, dir := newModule(t)
 	path := filepath.Join(dir, "conf")

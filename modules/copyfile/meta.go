@@ -211,6 +211,13 @@ func (a attrs) applyToFile(f *os.File) error {
 	return nil
 }
 
+// differ reports whether a file described by old lacks the attributes.
+func (a attrs) differ(old fs.FileInfo) bool {
+	st, ok := old.Sys().(*syscall.Stat_t)
+	return modeBits(old.Mode()) != a.mode ||
+		ok && ((a.uid >= 0 && uint32(a.uid) != st.Uid) || (a.gid >= 0 && uint32(a.gid) != st.Gid))
+}
+
 // applyTo fixes the attributes of an existing regular file whose content
 // is already right, through its open descriptor f (so a symbolic link
 // swapped in at its path changes nothing elsewhere), reporting whether
