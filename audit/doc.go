@@ -46,13 +46,19 @@
 // # Durability and failures
 //
 // Append returns only when its record has been written and fsynced.
-// Concurrent Appends share one write and one fsync (group commit). If a
-// write or fsync fails, Append returns an error wrapping ErrWrite and
-// the file is truncated back to its last complete record, so that no
-// torn line is left inside the chain; if even that fails, the Log
-// refuses every later Append until it is reopened. A Log made by New
-// over an arbitrary writer cannot truncate, so it refuses further
-// Appends after any failure that may have left bytes behind.
+// Concurrent Appends share writes and fsyncs (group commit): one fsync
+// runs at a time, covering every record written before it started, and
+// records are written while it runs, for the next one. If a write
+// fails, Append returns an error wrapping ErrWrite and the file is
+// truncated back to its last complete record, so that no torn line is
+// left inside the chain; if even that fails, the Log refuses every
+// later Append until it is reopened. If an fsync fails, every Append
+// waiting for one returns an error wrapping ErrWrite and the Log
+// refuses every later Append until it is reopened: after a failed
+// fsync the kernel may have dropped pages it could not write, so no
+// later fsync can vouch for the file. A Log made by New over an
+// arbitrary writer cannot truncate, so it refuses further Appends
+// after any failure that may have left bytes behind.
 //
 // A crash can still leave a torn final line. Verify reports it as
 // ErrTorn, distinct from ErrTampered. Open moves it to path.torn-SEQ,

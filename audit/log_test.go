@@ -263,19 +263,21 @@ func TestGroupCommitSharesOneSync(t *testing.T) {
 	defer l.Close()
 	var wg sync.WaitGroup
 	wg.Go(func() { mustAppend(t, l, Record{Kind: "leader"}) })
-	<-g.entered // the first Append is inside Sync, as leader
+	<-g.entered // the first Append is inside Sync
 	for range 3 {
 		wg.Go(func() { mustAppend(t, l, Record{Kind: "follower"}) })
 	}
-	for queued := 0; queued < 3; runtime.Gosched() {
+	// The fsync in flight does not hold the writer up: the followers'
+	// records are written meanwhile and wait for the next fsync.
+	for waiting := 0; waiting < 3; runtime.Gosched() {
 		l.mu.Lock()
-		queued = len(l.queue)
+		waiting = len(l.waiting)
 		l.mu.Unlock()
 	}
 	close(g.release)
 	wg.Wait()
-	if w, s := g.writes.Load(), g.syncs.Load(); w != 2 || s != 2 {
-		t.Errorf("4 Appends took %d writes and %d syncs, want 2 and 2 (the 3 queued ones share one)", w, s)
+	if w, s := g.writes.Load(), g.syncs.Load(); w < 2 || w > 4 || s != 2 {
+		t.Errorf("4 Appends took %d writes and %d syncs, want 2 to 4 and 2 (the 3 written during the first fsync share the second)", w, s)
 	}
 	if st := l.Stats(); st != (Stats{Records: 4, Commits: 2}) {
 		t.Errorf("Stats = %+v, want 4 records in 2 commits", st)
