@@ -178,7 +178,10 @@ func TestFailedFsyncWithConcurrentWrites(t *testing.T) {
 	go func() { _, err := l.Append(Record{Kind: KindCallStart, CallID: "leader"}); errs <- err }()
 	<-s.entered // the leader's fsync is held
 	for i := range waiters {
-		go func() { _, err := l.Append(Record{Kind: KindCallStart, CallID: fmt.Sprint("w", i), Caller: "secret-ish"}); errs <- err }()
+		go func() {
+			_, err := l.Append(Record{Kind: KindCallStart, CallID: fmt.Sprint("w", i), Caller: "secret-ish"})
+			errs <- err
+		}()
 	}
 	if _, err := l.AppendNoSync(Record{Kind: KindCallEnd, CallID: "leader"}); err != nil {
 		t.Fatalf("AppendNoSync during the fsync = %v, want nil (written)", err)
