@@ -22,8 +22,10 @@ import (
 	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/internal/clidoc"
 	"github.com/gofunc/gofunc/internal/version"
+	"github.com/gofunc/gofunc/metrics"
 	"github.com/gofunc/gofunc/minion"
 	"github.com/gofunc/gofunc/overlord"
+	"github.com/gofunc/gofunc/overlord/overlordmetrics"
 	"github.com/gofunc/gofunc/overlord/sqlitejobs"
 	"github.com/gofunc/gofunc/web"
 )
@@ -46,6 +48,7 @@ type cli struct {
 	ACL        string        `help:"The dashboard's ACL: which methods each person may see and run, in minion ACL syntax (default DIR/web.acl when present, else everyone sees all and operators and admins run all)." type:"path"`
 	CRLRefresh time.Duration `name:"crl-refresh" help:"How often to fetch the CRL from the certmaster." default:"30s"`
 	Command    string        `help:"How \"copy as CLI\" spells the func command." default:"func"`
+	Metrics    string        `name:"metrics-listen" placeholder:"127.0.0.1:PORT" help:"Serve the dashboard's overlord metrics (host calls by outcome, each minion's up and certificate expiry) at /metrics without TLS on this loopback address, for a scraper on this host."`
 	LogLevel   string        `name:"log-level" help:"trace, debug, info, warn, error." default:"info" enum:"trace,debug,info,warn,error"`
 	Version    version.Flag  `help:"Print the version and exit."`
 
@@ -112,6 +115,14 @@ func serve(ctx context.Context, c cli, log hclog.Logger) error {
 		overlord.WithLogger(log.Named("overlord"))}
 	if c.Certmaster != "" {
 		opts = append(opts, overlord.WithCertmaster(c.Certmaster), overlord.WithCRLInterval(c.CRLRefresh))
+	}
+	if c.Metrics != "" {
+		stop, observe, err := serveMetrics(c.Metrics, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		opts = append(opts, overlord.WithObserver(observe))
 	}
 	client := overlord.New(opts...)
 	defer client.Close()
@@ -188,4 +199,18 @@ func reload(id *identity.Identity, c cli, log hclog.Logger) {
 		return
 	}
 	log.Info("reloaded the certificate and CRL", "dir", c.Dir)
+}
+
+// serveMetrics serves the metrics of the dashboard's overlord client
+// (package overlordmetrics) on the loopback address addr, and returns
+// the observer to give the client.
+func serveMetrics(addr string, log hclog.Logger) (stop func(), observe func(overlord.Observation), err error) {
+	ln, err := metrics.Listen(addr)
+	if err != nil {
+		return nil, nil, usageError{fmt.Errorf("--metrics-listen: %w", err)}
+	}
+	m := overlordmetrics.New(overlordmetrics.Options{})
+	reg := metrics.NewRegistry()
+	reg.MustRegister(m)
+	return metrics.Serve(ln, metrics.Handler(reg), log.Named("metrics")), m.Observe, nil
 }

@@ -6,9 +6,12 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -22,6 +25,7 @@ import (
 	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/internal/readmecheck"
 	"github.com/gofunc/gofunc/internal/syncbuf"
+	"github.com/gofunc/gofunc/overlord"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -83,23 +87,8 @@ func TestServe(t *testing.T) {
 		t.Errorf("an overlord certificate: exit %d, %s", code, errOut.String())
 	}
 
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	logs := &syncbuf.Buffer{}
-	exited := make(chan int, 1)
-	go func() {
-		exited <- run(ctx, []string{"--dir", dir, "--listen", "127.0.0.1:0", "--ca-dir", authority.Dir()}, io.Discard, logs)
-	}()
-	var addr string
-	for deadline := time.Now().Add(time.Minute); addr == ""; {
-		if m := servingRE.FindStringSubmatch(logs.String()); m != nil {
-			addr = m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("funcweb did not start:\n%s", logs.String())
-		} else {
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	fw := startFuncweb(t, "--dir", dir, "--listen", "127.0.0.1:0", "--ca-dir", authority.Dir())
+	addr := fw.addr
 	viewer, _ := authority.Issue(gofunc.RoleViewer, "alice", ca.IssueOptions{})
 	get := func(id *identity.Identity) (int, string, error) {
 		pool := x509.NewCertPool()
@@ -127,13 +116,121 @@ func TestServe(t *testing.T) {
 	if err != nil || code != 200 || !strings.Contains(body, `"configured": true`) || !strings.Contains(body, `"name": "alice"`) {
 		t.Errorf("viewer's /enrollment: %d %v\n%s", code, err, body)
 	}
-	cancel()
-	select {
-	case c := <-exited:
-		if c != exitOK {
-			t.Errorf("exit %d after stop:\n%s", c, logs.String())
+	fw.stop()
+}
+
+// funcweb is a funcweb run in the test's process.
+type funcweb struct {
+	t      *testing.T
+	addr   string // where it serves HTTPS
+	logs   *syncbuf.Buffer
+	cancel context.CancelFunc
+	exited chan int
+}
+
+// startFuncweb runs funcweb with args until it logs where it serves.
+func startFuncweb(t *testing.T, args ...string) *funcweb {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	fw := &funcweb{t: t, logs: &syncbuf.Buffer{}, cancel: cancel, exited: make(chan int, 1)}
+	go func() { fw.exited <- run(ctx, args, io.Discard, fw.logs) }()
+	t.Cleanup(func() {
+		cancel()
+		<-fw.exited
+	})
+	fw.addr = fw.waitLog(servingRE)
+	return fw
+}
+
+// waitLog waits for a line of funcweb's log that re matches, and
+// returns re's first group.
+func (fw *funcweb) waitLog(re *regexp.Regexp) string {
+	fw.t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		if m := re.FindStringSubmatch(fw.logs.String()); m != nil {
+			return m[1]
 		}
-	case <-time.After(time.Minute):
-		t.Fatal("funcweb did not stop")
+		if time.Now().After(deadline) {
+			fw.t.Fatalf("funcweb logged no %s:\n%s", re, fw.logs.String())
+		}
 	}
+}
+
+// stop stops funcweb and checks that it exits 0.
+func (fw *funcweb) stop() {
+	fw.t.Helper()
+	fw.cancel()
+	select {
+	case c := <-fw.exited:
+		if c != exitOK {
+			fw.t.Errorf("exit %d after stop:\n%s", c, fw.logs.String())
+		}
+		fw.exited <- c
+	case <-time.After(time.Minute):
+		fw.t.Fatal("funcweb did not stop")
+	}
+}
+
+var metricsRE = regexp.MustCompile(`metrics_addr=(\S+)`)
+
+// With --metrics-listen, the dashboard's overlord client is observed:
+// a minion page that could not reach its minion shows in
+// gofunc_overlord_calls_total and the minion's up series, served
+// without TLS on loopback. Any other address is a usage error.
+func TestMetricsListen(t *testing.T) {
+	authority, err := ca.Init(ca.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	self, err := authority.Issue(gofunc.RoleDelegate, "funcweb", ca.IssueOptions{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := self.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	var errOut bytes.Buffer
+	if code := run(t.Context(), []string{"--dir", dir, "--listen", "127.0.0.1:0", "--metrics-listen", "0.0.0.0:0"}, io.Discard, &errOut); code != exitUsage ||
+		!strings.Contains(errOut.String(), "loopback") {
+		t.Errorf("--metrics-listen 0.0.0.0:0: exit %d, %s", code, errOut.String())
+	}
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ghostAddr := closed.Addr().String()
+	closed.Close() // nothing answers there now
+	list, _ := json.Marshal([]overlord.Minion{{Name: "ghost", Addr: ghostAddr}})
+	if err := os.WriteFile(filepath.Join(dir, overlord.CacheFile), list, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fw := startFuncweb(t, "--dir", dir, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0")
+	plain := fw.waitLog(metricsRE)
+	viewer, _ := authority.Issue(gofunc.RoleViewer, "alice", ca.IssueOptions{})
+	pool := x509.NewCertPool()
+	pool.AddCert(authority.Certificate())
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{*viewer.Certificate()}}}
+	defer tr.CloseIdleConnections()
+	get := func(c *http.Client, url string) string {
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", url, nil)
+		req.Header.Set("Accept", "application/json")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	get(&http.Client{Transport: tr}, "https://"+fw.addr+"/fleet/ghost")
+	plainClient := &http.Client{Transport: &http.Transport{}}
+	defer plainClient.CloseIdleConnections()
+	body := get(plainClient, "http://"+plain+"/metrics")
+	for _, want := range []string{`gofunc_overlord_calls_total{outcome="unreachable"} `, `gofunc_overlord_minion_up{minion="ghost"} 0`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, body)
+		}
+	}
+	fw.stop()
 }
