@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"sync"
 
 	"github.com/gofunc/gofunc/internal/fsutil"
 )
@@ -54,26 +56,34 @@ const (
 
 // pending is one caller's records on their way into the log.
 type pending struct {
+	// recs are the records, filled in as written (Seq, Prev, Hash,
+	// Time) once they are; the log's own copy, never the caller's.
 	recs []Record
-	out  []Record // as written (len(recs)), once they are
 	err  error
 	last uint64 // seq of the last record, once written
 	// noSync: AppendNoSync, done once its record is written.
 	noSync bool
 	wake   chan handOver // one message per hand-over; buffered
-
-	one, oneOut [1]Record // recs and out of a single record
+	one    [1]Record     // recs of a single record
 }
 
-func newPending(recs []Record, noSync bool) *pending {
-	p := &pending{noSync: noSync, wake: make(chan handOver, 1)}
-	if len(recs) == 1 {
-		p.one[0] = recs[0]
-		p.recs, p.out = p.one[:], p.oneOut[:]
-	} else {
-		p.recs, p.out = recs, make([]Record, len(recs))
+// pendings recycles single-record pendings (two per minion call): a
+// pending is free again once submit has returned, as the log drops
+// every reference to it before the caller's last hand-over.
+var pendings = sync.Pool{New: func() any { return &pending{wake: make(chan handOver, 1)} }}
+
+// appendOne submits rec alone and returns it as written.
+func (l *Log) appendOne(rec Record, noSync bool) (Record, error) {
+	p := pendings.Get().(*pending)
+	p.one[0], p.recs, p.noSync = rec, p.one[:], noSync
+	l.submit(p)
+	out, err := p.one[0], p.err
+	*p = pending{wake: p.wake}
+	pendings.Put(p)
+	if err != nil {
+		return Record{}, err
 	}
-	return p
+	return out, nil
 }
 
 // Append writes rec to the log and returns it as written: Seq, Prev and
@@ -85,12 +95,7 @@ func newPending(recs []Record, noSync bool) *pending {
 // caller must not go on with whatever the record announced (the minion
 // refuses the call). After Close, the error also wraps ErrClosed.
 func (l *Log) Append(rec Record) (Record, error) {
-	p := newPending([]Record{rec}, false)
-	l.submit(p)
-	if p.err != nil {
-		return Record{}, p.err
-	}
-	return p.out[0], nil
+	return l.appendOne(rec, false)
 }
 
 // AppendBatch writes recs in chain order as part of one write and one
@@ -102,12 +107,12 @@ func (l *Log) AppendBatch(recs []Record) ([]Record, error) {
 	if len(recs) == 0 {
 		return nil, nil
 	}
-	p := newPending(recs, false)
+	p := &pending{recs: slices.Clone(recs), wake: make(chan handOver, 1)}
 	l.submit(p)
 	if p.err != nil {
 		return nil, p.err
 	}
-	return append([]Record(nil), p.out...), nil
+	return p.recs, nil
 }
 
 // AppendNoSync writes rec and returns it as written (as Append does)
@@ -125,12 +130,7 @@ func (l *Log) AppendBatch(recs []Record) ([]Record, error) {
 // that fails after AppendNoSync returned is reported to
 // Config.Logger, and the log then refuses further records.
 func (l *Log) AppendNoSync(rec Record) (Record, error) {
-	p := newPending([]Record{rec}, true)
-	l.submit(p)
-	if p.err != nil {
-		return Record{}, p.err
-	}
-	return p.out[0], nil
+	return l.appendOne(rec, true)
 }
 
 // submit queues p and returns once its records are durable (written,
@@ -267,7 +267,8 @@ func (l *Log) writeBatch(batch []*pending) {
 // prev come back unchanged.
 func (l *Log) encodeOnto(buf []byte, p *pending, seq uint64, prev string) ([]byte, uint64, string, error) {
 	start, seq0, prev0 := len(buf), seq, prev
-	for i, rec := range p.recs {
+	for i := range p.recs {
+		rec := p.recs[i]
 		if rec.Kind == "" {
 			return buf[:start], seq0, prev0, fmt.Errorf("%w: record has no Kind", ErrWrite)
 		}
@@ -276,13 +277,13 @@ func (l *Log) encodeOnto(buf []byte, p *pending, seq uint64, prev string) ([]byt
 			rec.Time = l.clock()
 		}
 		rec.Time = rec.Time.UTC()
-		line, hash, err := encode(rec)
-		if err != nil {
+		var hash string
+		var err error
+		if buf, hash, err = appendEncoded(buf, rec); err != nil {
 			return buf[:start], seq0, prev0, fmt.Errorf("%w: %w", ErrWrite, err)
 		}
 		rec.Hash = hash
-		p.out[i] = rec
-		buf = append(buf, line...)
+		p.recs[i] = rec
 		seq, prev = seq+1, hash
 	}
 	p.last = seq - 1

@@ -101,23 +101,32 @@ const MaxRecordBytes = 1 << 20
 // encode returns rec's line (including the final newline) and its hash.
 // rec.Hash is ignored.
 func encode(rec Record) (line []byte, hash string, err error) {
+	return appendEncoded(make([]byte, 0, 512), rec)
+}
+
+// appendEncoded appends rec's line to b (see encode). On error b comes
+// back unchanged.
+func appendEncoded(b []byte, rec Record) (out []byte, hash string, err error) {
 	rec.Hash = ""
-	body, ok := appendRecord(make([]byte, 0, 512), &rec)
+	start := len(b)
+	out, ok := appendRecord(b, &rec)
 	if !ok {
-		if body, err = json.Marshal(rec); err != nil {
-			return nil, "", fmt.Errorf("encode record: %w", err)
+		body, err := json.Marshal(rec)
+		if err != nil {
+			return b, "", fmt.Errorf("encode record: %w", err)
 		}
+		out = append(b, body...)
 	}
 	// An unsealed body is only possible if Record's field order changed:
 	// a programming error.
-	line, hash, err = hashchain.Seal(body)
+	out, hash, err = hashchain.SealAppend(out, start)
 	if err != nil {
-		return nil, "", fmt.Errorf("encode record: %w", err)
+		return b[:start], "", fmt.Errorf("encode record: %w", err)
 	}
-	if len(line) > MaxRecordBytes {
-		return nil, "", fmt.Errorf("%w: %d bytes, limit %d", ErrRecordTooLarge, len(line), MaxRecordBytes)
+	if n := len(out) - start; n > MaxRecordBytes {
+		return out[:start], "", fmt.Errorf("%w: %d bytes, limit %d", ErrRecordTooLarge, n, MaxRecordBytes)
 	}
-	return line, hash, nil
+	return out, hash, nil
 }
 
 // ParseLine decodes one line of the log (with or without its newline)

@@ -590,7 +590,7 @@ func (s *Server) fill(rec *audit.Record, req *request) {
 func (s *Server) writeXML(w http.ResponseWriter, body []byte) {
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(orDefault(s.WriteTimeout, DefaultWriteTimeout)))
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-	w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	_, _ = w.Write(body)
 }
 

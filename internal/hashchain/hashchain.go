@@ -42,16 +42,26 @@ var ErrUnsealed = errors.New(`hashchain: JSON does not end with an empty "hash" 
 // field is Hash string `json:"hash"`), with a final newline, and its
 // hash: the hex SHA-256 of body, spliced in between the last two quotes.
 func Seal(body []byte) (line []byte, hash string, err error) {
+	line = make([]byte, 0, len(body)+HexLen+1)
+	return SealAppend(append(line, body...), 0)
+}
+
+// SealAppend is Seal for a body already at the end of a buffer:
+// b[start:] is the body, and the line takes its place there (b grows by
+// the hash and the newline, in place when its capacity allows). On
+// error b is returned unchanged.
+func SealAppend(b []byte, start int) (out []byte, hash string, err error) {
+	body := b[start:]
 	if !bytes.HasSuffix(body, emptyTail) {
-		return nil, "", ErrUnsealed
+		return b, "", ErrUnsealed
 	}
 	sum := sha256.Sum256(body)
-	hash = hex.EncodeToString(sum[:])
-	line = make([]byte, 0, len(body)+HexLen+1)
-	line = append(line, body[:len(body)-2]...) // up to and including the opening quote
-	line = append(line, hash...)
-	line = append(line, "\"}\n"...)
-	return line, hash, nil
+	var hexSum [HexLen]byte
+	hex.Encode(hexSum[:], sum[:])
+	b = b[:len(b)-2] // up to and including the opening quote
+	b = append(b, hexSum[:]...)
+	b = append(b, "\"}\n"...)
+	return b, string(hexSum[:]), nil
 }
 
 // ErrMismatch is the error Check gives for a well-formed line whose hash

@@ -46,6 +46,25 @@ func TestSealThenCheck(t *testing.T) {
 	}
 }
 
+// SealAppend seals a body at the end of a buffer in place: the bytes
+// before it stay, and the result is what Seal gives for the body alone.
+func TestSealAppend(t *testing.T) {
+	body := `{"seq":2,"hash":""}`
+	want, wantHash, err := Seal([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := append(make([]byte, 0, 200), "prefix\n"+body...)
+	got, hash, err := SealAppend(b, len("prefix\n"))
+	if err != nil || hash != wantHash || string(got) != "prefix\n"+string(want) || &got[0] != &b[0] {
+		t.Errorf("SealAppend = %q, %s, %v; want the prefix and %q, in place", got, hash, err, want)
+	}
+	b = []byte(`prefix{"hash":"","x":1}`)
+	if got, _, err := SealAppend(b, 6); !errors.Is(err, ErrUnsealed) || string(got) != string(b) {
+		t.Errorf("SealAppend of a body not ending in hash = %q, %v; want it unchanged and ErrUnsealed", got, err)
+	}
+}
+
 func TestLineReader(t *testing.T) {
 	lr := NewLineReader(strings.NewReader("ab\ncde\n"+strings.Repeat("x", 20)+"\ntail"), 10)
 	want := []struct {
