@@ -467,8 +467,12 @@ func (c *Call) Broadcast() bool { return len(c.Audience) == 1 && c.Audience[0] =
 // VerifySignature checks the signature with the key of the certificate
 // the call came with. Whether that certificate is to be trusted (its
 // chain, the CRL, its role) is for the minion to decide after.
+//
+// Verifications that succeed are remembered process-wide (see
+// SetCallVerifyMemo): the minions of a group that share a process
+// verify the group's one signature once.
 func (sc *SignedCall) VerifySignature() error {
-	return verify(sc.Cert, sc.SignedBytes(), sc.Sig)
+	return verifyCall(sc.Cert, sc.SignedBytes(), sc.Sig)
 }
 
 // RequestSum is the SHA-256 of the call's signed bytes, which its
