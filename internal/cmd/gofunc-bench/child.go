@@ -166,11 +166,11 @@ func runMinions(dir string, n, k, shards int, mode benchTransport, cpuProfile, p
 	// reads them around each run); its stdin closing says it is done.
 	lines := bufio.NewScanner(os.Stdin)
 	for lines.Scan() {
-		if err := json.NewEncoder(os.Stdout).Encode(counted(servers, trails)); err != nil {
+		if err := json.NewEncoder(os.Stdout).Encode(counted(servers, trails, mode)); err != nil {
 			return err
 		}
 	}
-	rep := counted(servers, trails)
+	rep := counted(servers, trails, mode)
 	rep.Memory = readMemory()
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
@@ -198,11 +198,30 @@ type minionsReport struct {
 	AuditRecords uint64        `json:"audit_records"`
 	AuditCommits uint64        `json:"audit_commits"`
 	CPU          time.Duration `json:"cpu_ns"` // the process's, since it started
+	// Over the broker: calls acknowledged by a frame of their own, and
+	// by their answer (door.Config.AckFold).
+	Acks   uint64 `json:"acks"`
+	Folded uint64 `json:"folded"`
+	// Over the broker: ECDSA verifications of call signatures the
+	// process made, and those its memo answered
+	// (broker.CallVerifyStats).
+	Verified uint64 `json:"verified"`
+	Memoised uint64 `json:"memoised"`
+}
+
+// A doorCounter is a benchTransport whose minions' doors count what
+// they sent and verified (the broker's: door.Stats,
+// broker.CallVerifyStats); it fills in those fields of rep.
+type doorCounter interface {
+	doorStats(rep *minionsReport)
 }
 
 // counted sums the minions' counters.
-func counted(servers []*minion.Server, trails []*audit.Log) minionsReport {
+func counted(servers []*minion.Server, trails []*audit.Log, mode benchTransport) minionsReport {
 	rep := minionsReport{CPU: cpuTime()}
+	if d, ok := mode.(doorCounter); ok {
+		d.doorStats(&rep)
+	}
 	for _, srv := range servers {
 		st := srv.Stats()
 		rep.HandshakesFailed += st.HandshakesFailed

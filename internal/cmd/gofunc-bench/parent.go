@@ -33,6 +33,13 @@ type phase struct {
 	gofuncFailed, floorFailed int
 	// CPU per run of the overlord's process and of the floor client's.
 	gofuncCPU, floorCPU time.Duration
+	// CPU per run of the minions' processes (summed) and of the shared
+	// service's (the broker), while gofunc's runs went (not the
+	// floor's); what the minions' doors sent over those runs (acks
+	// apart, acks folded into the answer).
+	minionsCPU, sharedCPU time.Duration
+	acks, folded          uint64
+	verified, memoised    uint64 // call signatures, in the minions' processes
 	// newConns are, run by run, how many hosts gofunc answered on a
 	// connection the run opened (Observation.NewConnection): every host
 	// in a cold run, none in a warm one unless connections were lost.
@@ -187,7 +194,8 @@ func (b *bench) start() error {
 	var wg sync.WaitGroup
 	for k := range shards {
 		args := childArgs("minions", b.dir, b.n, "-transport", b.o.transport,
-			"-shard", strconv.Itoa(k), "-shards", strconv.Itoa(shards))
+			"-shard", strconv.Itoa(k), "-shards", strconv.Itoa(shards), "-ack-fold", b.o.ackFold.String(),
+			"-verify-memo="+strconv.FormatBool(b.o.verifyMemo))
 		if b.profile && b.o.cpuProfile != "" {
 			args = append(args, "-cpuprofile", fmt.Sprintf("%s.minions%d", b.o.cpuProfile, k), "-profile", b.o.profile)
 		}
@@ -408,9 +416,24 @@ func (b *bench) restartRun(ctx context.Context, c *overlord.Client, r restarter)
 // gofuncRun makes one call to every minion; any failed host is an
 // error.
 func (b *bench) gofuncRun(ctx context.Context, p *phase, c *overlord.Client, module, method string, args ...any) error {
+	before, err := b.minionsCounters()
+	if err != nil {
+		return err
+	}
+	shared0 := b.sharedCPU()
 	cpu0, start, conns0 := cpuTime(), time.Now(), b.newConns.Load()
 	res, err := c.Targets("*").Call(ctx, module, method, args...)
 	d := time.Since(start)
+	after, cerr := b.minionsCounters()
+	if cerr != nil {
+		return cerr
+	}
+	p.minionsCPU += (after.CPU - before.CPU) / time.Duration(b.o.runs)
+	p.sharedCPU += (b.sharedCPU() - shared0) / time.Duration(b.o.runs)
+	p.acks += after.Acks - before.Acks
+	p.folded += after.Folded - before.Folded
+	p.verified += after.Verified - before.Verified
+	p.memoised += after.Memoised - before.Memoised
 	p.newConns = append(p.newConns, b.newConns.Load()-conns0)
 	var callErr *overlord.CallError
 	if errors.As(err, &callErr) {
@@ -425,6 +448,35 @@ func (b *bench) gofuncRun(ctx context.Context, p *phase, c *overlord.Client, mod
 		p.hosts = append(p.hosts, r.Duration)
 	}
 	return nil
+}
+
+// minionsCounters asks every minions' process for its counters now and
+// sums them.
+func (b *bench) minionsCounters() (minionsReport, error) {
+	var sum minionsReport
+	for _, p := range b.minions {
+		if _, err := fmt.Fprintln(p.stdin); err != nil {
+			return sum, err
+		}
+		var rep minionsReport
+		if err := p.out.Decode(&rep); err != nil {
+			return sum, err
+		}
+		sum.CPU += rep.CPU
+		sum.Acks += rep.Acks
+		sum.Folded += rep.Folded
+		sum.Verified += rep.Verified
+		sum.Memoised += rep.Memoised
+	}
+	return sum, nil
+}
+
+// sharedCPU is the shared service's CPU time so far (0 when none).
+func (b *bench) sharedCPU() time.Duration {
+	if s, ok := b.mode.(interface{ sharedCPU() time.Duration }); ok {
+		return s.sharedCPU()
+	}
+	return 0
 }
 
 // floorRun asks the floor's client for one fan-out.

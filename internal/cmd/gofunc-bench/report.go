@@ -26,6 +26,25 @@ func report(r *sizeResult) {
 			short(pct(p.gofunc, 50)), ratio, short(pct(p.gofunc, 99)), short(pct(p.hosts, 50)), short(pct(p.hosts, 99)),
 			short(p.gofuncCPU), short(p.floorCPU), fmt.Sprintf("%d/%d", p.gofuncFailed, p.floorFailed), counts(p.newConns))
 	}
+	for _, p := range r.phases {
+		if len(p.gofunc) == 0 || p.name == "resolve" {
+			continue
+		}
+		per := func(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d.Microseconds())/float64(r.n)) }
+		fmt.Printf("  %s, CPU per host and run: overlord %s, minions' processes %s", p.name, per(p.gofuncCPU), per(p.minionsCPU))
+		if p.sharedCPU > 0 {
+			fmt.Printf(", broker %s", per(p.sharedCPU))
+		}
+		fmt.Printf(", total %s", per(p.gofuncCPU+p.minionsCPU+p.sharedCPU))
+		if calls := uint64(r.n * len(p.gofunc)); p.acks+p.folded > 0 {
+			fmt.Printf("; acks per call %.2f apart, %.2f folded into the answer", float64(p.acks)/float64(calls), float64(p.folded)/float64(calls))
+		}
+		if calls := uint64(r.n * len(p.gofunc)); p.verified+p.memoised > 0 {
+			fmt.Printf("; call signatures verified per call in the minions' processes %.3f (%.3f from the shared memo)",
+				float64(p.verified)/float64(calls), float64(p.memoised)/float64(calls))
+		}
+		fmt.Println()
+	}
 	m := r.overlord
 	fmt.Printf("  overlord: heap in use %.1f MiB, stacks %.1f MiB, Go sys %.1f MiB, RSS %.1f MiB, peak RSS %.1f MiB, %d goroutines",
 		mib(m.HeapInuse), mib(m.StackInuse), mib(m.Sys), m.RSS/1024, m.Peak/1024, m.Goroutines)

@@ -10,12 +10,14 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/broker"
 	"github.com/gofunc/gofunc/broker/brokerd"
 	"github.com/gofunc/gofunc/broker/caller"
 	"github.com/gofunc/gofunc/broker/door"
@@ -57,6 +59,7 @@ type brokerBench struct {
 	url     string
 	waiting []*minion.Server
 	doors   []*door.Door
+	ackFold time.Duration // the doors' AckFold (-ack-fold)
 	// In the parent: the broker process.
 	dir, addr string
 	cmd       *exec.Cmd
@@ -200,7 +203,7 @@ func (b *brokerBench) connectAll(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i, srv := range b.waiting {
 		wg.Go(func() {
-			d, err := door.Dial(ctx, []string{b.url}, door.Config{Server: srv})
+			d, err := door.Dial(ctx, []string{b.url}, door.Config{Server: srv, AckFold: b.ackFold})
 			if err != nil {
 				errs[i] = fmt.Errorf("minion %s: %w", srv.CurrentIdentity().Name(), err)
 				return
@@ -222,6 +225,28 @@ func (b *brokerBench) connectAll(ctx context.Context) error {
 	b.waiting = nil
 	b.doors = append(b.doors, doors...)
 	return errors.Join(errs...)
+}
+
+// doorStats sums the doors' counters into rep, with the process's
+// call-signature verifications.
+func (b *brokerBench) doorStats(rep *minionsReport) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, d := range b.doors {
+		if d != nil {
+			st := d.Stats()
+			rep.Acks, rep.Folded = rep.Acks+st.Acks, rep.Folded+st.Folded
+		}
+	}
+	rep.Verified, rep.Memoised = broker.CallVerifyStats()
+}
+
+// sharedCPU is the broker process's CPU time so far.
+func (b *brokerBench) sharedCPU() time.Duration {
+	if b.cmd == nil {
+		return 0
+	}
+	return procCPUOf(b.cmd.Process.Pid)
 }
 
 // clientOptions routes the overlord's calls through the broker.
@@ -287,4 +312,27 @@ func procStatusOf(pid int, key string) float64 {
 		}
 	}
 	return 0
+}
+
+// procCPUOf is a process's CPU time (user + system, all its threads),
+// from /proc/PID/stat, in clock ticks of 10 ms.
+func procCPUOf(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces; the fields after its
+	// closing parenthesis start at field 3 (state); utime and stime are
+	// fields 14 and 15.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
