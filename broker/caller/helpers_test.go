@@ -31,7 +31,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // env is a fleet whose minions are behind a real gofunc broker
 // (brokerd: mutual TLS, per-name permissions) on loopback.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	f      *fleettest.Fleet
 	b      *brokerd.Broker
 	listen string
@@ -39,7 +39,7 @@ type env struct {
 	doors  map[string]*door.Door // by minion name, the ones newEnv opened
 }
 
-func newEnv(t *testing.T, cfg fleettest.Config) *env {
+func newEnv(t testing.TB, cfg fleettest.Config) *env {
 	t.Helper()
 	f := fleettest.Start(t, cfg)
 	e := &env{t: t, f: f, doors: make(map[string]*door.Door)}
