@@ -32,7 +32,7 @@ func report(r *sizeResult) {
 		}
 		per := func(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d.Microseconds())/float64(r.n)) }
 		fmt.Printf("  %s, CPU per host and run: overlord %s, minions' processes %s", p.name, per(p.gofuncCPU), per(p.minionsCPU))
-		if p.sharedCPU > 0 {
+		if r.sharedPeak > 0 { // there is a broker
 			fmt.Printf(", broker %s", per(p.sharedCPU))
 		}
 		fmt.Printf(", total %s", per(p.gofuncCPU+p.minionsCPU+p.sharedCPU))
