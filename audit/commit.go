@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"slices"
 	"sync"
 
@@ -325,6 +326,10 @@ func (l *Log) syncLoop(self *pending) {
 // earlier one are woken (self, the caller, is not: it is running). If
 // it fails, the log is broken and every caller waiting gets the error.
 func (l *Log) fsync(self *pending) error {
+	// Let the goroutines ready to run go first: calls that are about
+	// to write their records then ride with this fsync rather than
+	// wait for the next one.
+	runtime.Gosched()
 	l.mu.Lock()
 	target, w := l.written, l.w
 	l.mu.Unlock()
