@@ -2,6 +2,7 @@ package audit
 
 import (
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -39,4 +40,29 @@ func BenchmarkAppendParallel(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+}
+
+// BenchmarkCallRecords is the minion's pattern, from 8 goroutines (8
+// callers): a start record that must be durable (Append), then an end
+// record that is only written (AppendNoSync). ns/op is per call.
+func BenchmarkCallRecords(b *testing.B) {
+	l := openLog(b, filepath.Join(b.TempDir(), "audit.log"), Config{})
+	start, end := benchRecord(), Record{Kind: KindCallEnd, CallID: "0123456789abcdef01234567", Outcome: OutcomeOK}
+	b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
+	began := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := l.Append(start); err != nil {
+				b.Error(err)
+				return
+			}
+			if _, err := l.AppendNoSync(end); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	st := l.Stats()
+	b.ReportMetric(float64(b.N)/time.Since(began).Seconds(), "calls/s")
+	b.ReportMetric(float64(st.Records)/float64(max(1, st.Commits)), "records/fsync")
 }
