@@ -61,6 +61,18 @@ func TestSummarizeArgs(t *testing.T) {
 	}
 }
 
+// No arguments (nil or empty) take a shortcut that must give what the
+// general path gives.
+func TestSummarizeNoArgs(t *testing.T) {
+	want := Digest(canonicalValue([]any{}))
+	for _, args := range [][]any{nil, {}} {
+		sum, digest := SummarizeArgs(args, nil)
+		if len(sum) != 0 || sum == nil || digest != want || digest != "sha256:"+sha256Hex([]byte("[]")) {
+			t.Errorf("SummarizeArgs(%#v) = %#v, %s; want an empty summary and %s", args, sum, digest, want)
+		}
+	}
+}
+
 func TestSummarizeArgsLongStringHead(t *testing.T) {
 	s := "a" + strings.Repeat("€", 2000) // 6001 bytes; byte 4096 is inside a character
 	sum, _ := SummarizeArgs([]any{s}, nil)
