@@ -45,13 +45,6 @@ const (
 	DefaultMaxValidity = 5 * time.Minute
 	DefaultMaxInFlight = 256
 	DefaultRenewCheck  = 30 * time.Second
-	// DefaultAckFold is Config.AckFold's default: a call answered
-	// within 5 ms of its arrival costs one message instead of two.
-	DefaultAckFold = 5 * time.Millisecond
-	// MaxAckFold bounds Config.AckFold: the acknowledgement exists to
-	// tell a live minion from a missing one well within the caller's
-	// ack timeout (10 s by default), and the fold must not stretch it.
-	MaxAckFold = 50 * time.Millisecond
 )
 
 // ErrConfig: Open was given an incomplete Config.
@@ -89,17 +82,6 @@ type Config struct {
 	// drops the old one at its expiry; default DefaultRenewCheck (30s).
 	// Any reconnection presents the current certificate anyway.
 	RenewCheck time.Duration
-	// AckFold is how long the door may hold a call's acknowledgement
-	// back in the hope that the answer goes first: the caller takes the
-	// answer's first frame as the acknowledgement too, so a call
-	// answered within AckFold of its arrival costs one message each way
-	// instead of two. A call not answered by then is acknowledged then.
-	// Default DefaultAckFold (5 ms), at most MaxAckFold; negative
-	// acknowledges every call on arrival. A broker that fails after the
-	// minion took a call but before the caller got any frame of it makes
-	// the caller count a call that ran as unreachable; the fold widens
-	// that window from the ack's transit to AckFold plus the transit.
-	AckFold time.Duration
 	// Logger receives the door's logs; nil discards them.
 	Logger hclog.Logger
 	// Now is the clock; nil means time.Now. For tests.
@@ -122,20 +104,6 @@ type Door struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	jobs   atomic.Pointer[Jobs] // OpenJobs's, closed by Close
-	stats  struct{ acks, folded atomic.Uint64 }
-}
-
-// Stats counts what a door sent.
-type Stats struct {
-	// Acks is how many calls were acknowledged by a frame of their own;
-	// Folded how many had their answer go first within Config.AckFold,
-	// which acknowledged them.
-	Acks, Folded uint64
-}
-
-// Stats returns the door's counters since Open.
-func (d *Door) Stats() Stats {
-	return Stats{Acks: d.stats.acks.Load(), Folded: d.stats.folded.Load()}
 }
 
 // Open subscribes the minion to its call subject and serves calls until
@@ -156,10 +124,6 @@ func Open(cfg Config) (*Door, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.AckFold == 0 {
-		cfg.AckFold = DefaultAckFold
-	}
-	cfg.AckFold = min(cfg.AckFold, MaxAckFold)
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
@@ -301,84 +265,28 @@ func (d *Door) Close() error {
 	return err
 }
 
-// receive runs on the subscription's goroutine: it arranges for the
-// call's acknowledgement (at once, or within the fold window unless the
-// answer goes first: holdAck), takes a handler slot (waiting when all
-// are busy, which leaves messages in the buffer) and handles the call
-// on its own goroutine.
+// receive runs on the subscription's goroutine: it acknowledges the
+// call at once (the caller learns the minion is there, before any check
+// or queueing costs time), takes a handler slot (waiting when all are
+// busy, which leaves messages in the buffer) and handles the call on
+// its own goroutine.
 func (d *Door) receive(msg *nats.Msg) {
-	ack := d.holdAck(msg)
+	// A broadcast is not acknowledged: its caller counts answers, not
+	// targets, and every minion's ack would double its inbox's load.
+	if id := msg.Header.Get(broker.HeaderID); id != "" && msg.Subject != broker.BroadcastAll && isReplyFor(msg.Reply, id) {
+		d.ack(msg.Reply, id)
+	}
 	select {
 	case d.sem <- struct{}{}:
 	case <-d.ctx.Done():
-		ack.send()
 		return
 	}
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
 		defer func() { <-d.sem }()
-		d.serve(msg, ack)
+		d.serve(msg)
 	}()
-}
-
-// heldAck is a call's acknowledgement (frame 0) while the door may
-// still fold it into the answer. Its methods do nothing on nil (a call
-// that gets no acknowledgement).
-type heldAck struct {
-	d         *Door
-	reply, id string
-	done      atomic.Bool // sent, or folded into the answer
-	timer     *time.Timer
-}
-
-// holdAck arranges msg's acknowledgement: none for a broadcast (its
-// caller counts answers, not targets, and every minion's ack would
-// double its inbox's load) or a call with no id or a reply subject not
-// of its id (isReplyFor: the unsigned ack goes nowhere else); else at
-// once when AckFold is negative, or when the fold window ends unless
-// the answer (fold) or a refusal (send) settled it first.
-func (d *Door) holdAck(msg *nats.Msg) *heldAck {
-	id := msg.Header.Get(broker.HeaderID)
-	if id == "" || msg.Subject == broker.BroadcastAll || !isReplyFor(msg.Reply, id) {
-		return nil
-	}
-	a := &heldAck{d: d, reply: msg.Reply, id: id}
-	if d.cfg.AckFold < 0 {
-		a.expire()
-		return a
-	}
-	a.timer = time.AfterFunc(d.cfg.AckFold, a.expire)
-	return a
-}
-
-// send acknowledges the call now, unless that was done or folded. Only
-// the goroutine that made a (or one it started after) calls it: it
-// reads the timer; the timer itself calls expire.
-func (a *heldAck) send() {
-	if a != nil && a.timer != nil {
-		a.timer.Stop()
-	}
-	a.expire()
-}
-
-// expire acknowledges the call, unless that was done or folded.
-func (a *heldAck) expire() {
-	if a == nil || !a.done.CompareAndSwap(false, true) {
-		return
-	}
-	a.d.stats.acks.Add(1)
-	a.d.ack(a.reply, a.id)
-}
-
-// fold is called just before the answer's first frame is published: if
-// the call is not acknowledged yet, that frame acknowledges it.
-func (a *heldAck) fold() {
-	if a == nil || !a.done.CompareAndSwap(false, true) {
-		return
-	}
-	a.timer.Stop()
-	a.d.stats.folded.Add(1)
 }
 
 // isReplyFor reports whether reply looks like the reply subject of call
@@ -405,24 +313,17 @@ func isReplyFor(reply, id string) bool {
 
 // serve checks one call's envelope, cheapest first, has the minion
 // handle it (or refuse it, with an audit record) and answers.
-func (d *Door) serve(msg *nats.Msg, ack *heldAck) {
+func (d *Door) serve(msg *nats.Msg) {
 	sc, refusal := d.check(msg, d.cfg.Now())
 	in := inbound(msg.Subject, msg.Data, sc, refusal)
 	if sc == nil {
 		// Not even a readable envelope: the attempt is recorded (as a
-		// call without a certificate) and the caller told why, after
-		// the acknowledgement, as before the fold.
-		ack.send()
+		// call without a certificate) and the caller told why.
 		d.srv.Handle(d.ctx, in)
 		d.refuseUnread(msg, refusal)
 		return
 	}
 	answerable := refusal == nil || !(errors.Is(refusal, broker.ErrReplyTo) || errors.Is(refusal, broker.ErrSignature))
-	if !answerable {
-		// No answer will go: the call is acknowledged (as it was before
-		// any check) and ends in a timeout at its caller.
-		ack.send()
-	}
 	ctx, cancel := context.WithDeadline(d.ctx, sc.Deadline)
 	defer cancel()
 	rep := d.srv.Handle(ctx, in)
@@ -432,7 +333,7 @@ func (d *Door) serve(msg *nats.Msg, ack *heldAck) {
 		// the call.
 		return
 	}
-	if err := d.answer(msg.Reply, sc, rep, ack); err != nil {
+	if err := d.answer(msg.Reply, sc, rep); err != nil {
 		d.log.Warn("answer not sent", "call_id", sc.ID, "error", err)
 	}
 }
@@ -587,14 +488,13 @@ func (d *Door) refuseUnread(msg *nats.Msg, why error) {
 // answer publishes the minion's answer: data frames 1..n-1 when it is
 // larger than one message may be, then the signed final frame, which
 // covers the digest of the whole answer and the request it answers.
-func (d *Door) answer(reply string, sc *broker.SignedCall, rep minion.Reply, ack *heldAck) error {
+func (d *Door) answer(reply string, sc *broker.SignedCall, rep minion.Reply) error {
 	chunk := frameSize(d.nc.MaxPayload())
 	body := rep.Body
 	seq := 1
 	for ; len(body)-chunkStart(seq, chunk) > chunk; seq++ {
 		start := chunkStart(seq, chunk)
 		h := dataFrameHeader(sc.ID, seq)
-		ack.fold()
 		if err := d.nc.PublishMsg(&nats.Msg{Subject: reply, Header: nats.Header(h), Data: body[start : start+chunk]}); err != nil {
 			return err
 		}
@@ -603,10 +503,8 @@ func (d *Door) answer(reply string, sc *broker.SignedCall, rep minion.Reply, ack
 	id := d.srv.CurrentIdentity()
 	h, err := broker.SignReply(id.Certificate(), r, body)
 	if err != nil {
-		ack.send()
 		return err
 	}
-	ack.fold()
 	return d.nc.PublishMsg(&nats.Msg{Subject: reply, Header: nats.Header(h), Data: body[chunkStart(seq, chunk):]})
 }
 

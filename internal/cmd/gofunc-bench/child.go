@@ -198,10 +198,6 @@ type minionsReport struct {
 	AuditRecords uint64        `json:"audit_records"`
 	AuditCommits uint64        `json:"audit_commits"`
 	CPU          time.Duration `json:"cpu_ns"` // the process's, since it started
-	// Over the broker: calls acknowledged by a frame of their own, and
-	// by their answer (door.Config.AckFold).
-	Acks   uint64 `json:"acks"`
-	Folded uint64 `json:"folded"`
 	// Over the broker: ECDSA verifications of call signatures the
 	// process made, and those its memo answered
 	// (broker.CallVerifyStats).
@@ -209,8 +205,8 @@ type minionsReport struct {
 	Memoised uint64 `json:"memoised"`
 }
 
-// A doorCounter is a benchTransport whose minions' doors count what
-// they sent and verified (the broker's: door.Stats,
+// A doorCounter is a benchTransport whose minions' doors count the
+// call signatures they verified (the broker's:
 // broker.CallVerifyStats); it fills in those fields of rep.
 type doorCounter interface {
 	doorStats(rep *minionsReport)

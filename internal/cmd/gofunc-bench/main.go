@@ -49,7 +49,6 @@ func main() {
 	flag.IntVar(&o.callers, "callers", 8, "with -single: concurrent callers")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "with -single: length of each run")
 	flag.StringVar(&o.transport, "transport", "direct", "how the overlord reaches the minions: "+transportNames())
-	flag.DurationVar(&o.ackFold, "ack-fold", 0, "with -transport broker: the minions' door.Config.AckFold (0: its default; negative: every call acknowledged apart)")
 	flag.BoolVar(&o.verifyMemo, "verify-memo", true, "with -transport broker: the minions' processes share the memo of call signatures verified (broker.SetCallVerifyMemo): a group's one signature is verified once per process, where on a real fleet each minion verifies it on its own CPU")
 	flag.Parse()
 	mode, err := lookupTransport(o.transport)
@@ -57,8 +56,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
 	}
-	if b, ok := mode.(*brokerBench); ok {
-		b.ackFold = o.ackFold
+	if _, ok := mode.(*brokerBench); ok {
 		broker.SetCallVerifyMemo(o.verifyMemo)
 	}
 	switch {
@@ -95,7 +93,6 @@ type options struct {
 	single                          bool
 	callers                         int
 	duration                        time.Duration
-	ackFold                         time.Duration
 	verifyMemo                      bool
 }
 

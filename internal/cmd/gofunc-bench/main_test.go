@@ -73,7 +73,7 @@ func TestBenchOverBroker(t *testing.T) {
 	for _, re := range []string{`transport broker`, `minions connected to the broker in \S+`, `broker process: peak RSS [1-9]`,
 		`broker restarted \(down \S+\): all 4 minions answering again \S+ after it took connections`,
 		`(?m)^  ping warm .* 0/0  \S+$`, `(?m)^  command.run uname -r .* 0/0  \S+$`,
-		`ping warm, CPU per host and run: overlord \d+ µs, minions' processes \d+ µs, broker \d+ µs, total \d+ µs; acks per call [0-9.]+ apart, [0-9.]+ folded into the answer; call signatures verified per call in the minions' processes [0-9.]+ \([0-9.]+ from the shared memo\)`} {
+		`ping warm, CPU per host and run: overlord \d+ µs, minions' processes \d+ µs, broker \d+ µs, total \d+ µs; call signatures verified per call in the minions' processes [0-9.]+ \([0-9.]+ from the shared memo\)`} {
 		if !regexp.MustCompile(re).MatchString(text) {
 			t.Errorf("output lacks %s:\n%s", re, text)
 		}

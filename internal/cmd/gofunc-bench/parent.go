@@ -35,11 +35,10 @@ type phase struct {
 	gofuncCPU, floorCPU time.Duration
 	// CPU per run of the minions' processes (summed) and of the shared
 	// service's (the broker), while gofunc's runs went (not the
-	// floor's); what the minions' doors sent over those runs (acks
-	// apart, acks folded into the answer).
+	// floor's); the call signatures the minions' processes verified
+	// over those runs, and those their memo answered.
 	minionsCPU, sharedCPU time.Duration
-	acks, folded          uint64
-	verified, memoised    uint64 // call signatures, in the minions' processes
+	verified, memoised    uint64
 	// newConns are, run by run, how many hosts gofunc answered on a
 	// connection the run opened (Observation.NewConnection): every host
 	// in a cold run, none in a warm one unless connections were lost.
@@ -194,8 +193,7 @@ func (b *bench) start() error {
 	var wg sync.WaitGroup
 	for k := range shards {
 		args := childArgs("minions", b.dir, b.n, "-transport", b.o.transport,
-			"-shard", strconv.Itoa(k), "-shards", strconv.Itoa(shards), "-ack-fold", b.o.ackFold.String(),
-			"-verify-memo="+strconv.FormatBool(b.o.verifyMemo))
+			"-shard", strconv.Itoa(k), "-shards", strconv.Itoa(shards), "-verify-memo="+strconv.FormatBool(b.o.verifyMemo))
 		if b.profile && b.o.cpuProfile != "" {
 			args = append(args, "-cpuprofile", fmt.Sprintf("%s.minions%d", b.o.cpuProfile, k), "-profile", b.o.profile)
 		}
@@ -430,8 +428,6 @@ func (b *bench) gofuncRun(ctx context.Context, p *phase, c *overlord.Client, mod
 	}
 	p.minionsCPU += (after.CPU - before.CPU) / time.Duration(b.o.runs)
 	p.sharedCPU += (b.sharedCPU() - shared0) / time.Duration(b.o.runs)
-	p.acks += after.Acks - before.Acks
-	p.folded += after.Folded - before.Folded
 	p.verified += after.Verified - before.Verified
 	p.memoised += after.Memoised - before.Memoised
 	p.newConns = append(p.newConns, b.newConns.Load()-conns0)
@@ -463,8 +459,6 @@ func (b *bench) minionsCounters() (minionsReport, error) {
 			return sum, err
 		}
 		sum.CPU += rep.CPU
-		sum.Acks += rep.Acks
-		sum.Folded += rep.Folded
 		sum.Verified += rep.Verified
 		sum.Memoised += rep.Memoised
 	}

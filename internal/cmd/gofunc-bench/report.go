@@ -36,9 +36,6 @@ func report(r *sizeResult) {
 			fmt.Printf(", broker %s", per(p.sharedCPU))
 		}
 		fmt.Printf(", total %s", per(p.gofuncCPU+p.minionsCPU+p.sharedCPU))
-		if calls := uint64(r.n * len(p.gofunc)); p.acks+p.folded > 0 {
-			fmt.Printf("; acks per call %.2f apart, %.2f folded into the answer", float64(p.acks)/float64(calls), float64(p.folded)/float64(calls))
-		}
 		if calls := uint64(r.n * len(p.gofunc)); p.verified+p.memoised > 0 {
 			fmt.Printf("; call signatures verified per call in the minions' processes %.3f (%.3f from the shared memo)",
 				float64(p.verified)/float64(calls), float64(p.memoised)/float64(calls))

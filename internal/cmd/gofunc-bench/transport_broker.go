@@ -59,7 +59,6 @@ type brokerBench struct {
 	url     string
 	waiting []*minion.Server
 	doors   []*door.Door
-	ackFold time.Duration // the doors' AckFold (-ack-fold)
 	// In the parent: the broker process.
 	dir, addr string
 	cmd       *exec.Cmd
@@ -203,7 +202,7 @@ func (b *brokerBench) connectAll(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i, srv := range b.waiting {
 		wg.Go(func() {
-			d, err := door.Dial(ctx, []string{b.url}, door.Config{Server: srv, AckFold: b.ackFold})
+			d, err := door.Dial(ctx, []string{b.url}, door.Config{Server: srv})
 			if err != nil {
 				errs[i] = fmt.Errorf("minion %s: %w", srv.CurrentIdentity().Name(), err)
 				return
@@ -227,17 +226,8 @@ func (b *brokerBench) connectAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// doorStats sums the doors' counters into rep, with the process's
-// call-signature verifications.
+// doorStats puts the process's call-signature verifications in rep.
 func (b *brokerBench) doorStats(rep *minionsReport) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, d := range b.doors {
-		if d != nil {
-			st := d.Stats()
-			rep.Acks, rep.Folded = rep.Acks+st.Acks, rep.Folded+st.Folded
-		}
-	}
 	rep.Verified, rep.Memoised = broker.CallVerifyStats()
 }
 
