@@ -48,6 +48,7 @@ func main() {
 	flag.BoolVar(&o.single, "single", false, "one minion, many calls: -callers goroutines call test.ping on one minion whose audit log is on the disk")
 	flag.IntVar(&o.callers, "callers", 8, "with -single: concurrent callers")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "with -single: length of each run")
+	flag.BoolVar(&o.singleFloor, "single-floor", true, "with -single: then the same callers against the floor (bare HTTPS in the minion's process)")
 	flag.StringVar(&o.transport, "transport", "direct", "how the overlord reaches the minions: "+transportNames())
 	flag.BoolVar(&o.verifyMemo, "verify-memo", true, "with -transport broker: the minions' processes share the memo of call signatures verified (broker.SetCallVerifyMemo): a group's one signature is verified once per process, where on a real fleet each minion verifies it on its own CPU")
 	flag.Parse()
@@ -91,6 +92,7 @@ type options struct {
 	setup, minions, floorClient     bool
 	childN, shard, shards           int
 	single                          bool
+	singleFloor                     bool
 	callers                         int
 	duration                        time.Duration
 	verifyMemo                      bool

@@ -103,6 +103,10 @@ func TestBenchSingle(t *testing.T) {
 	if m == nil || m[1] == "0" || m[2] == "0" || m[3] == "0" {
 		t.Fatalf("want a run with calls, fsyncs, no new connection and no failure:\n%s", text)
 	}
+	floor := regexp.MustCompile(`(?m)^\s+floor p50\s+([0-9]+) calls/s; CPU per call: client [0-9.]+ µs, server [0-9.]+ µs`)
+	if m := floor.FindStringSubmatch(text); m == nil || m[1] == "0" {
+		t.Errorf("want the floor's calls/s and CPU per call:\n%s", text)
+	}
 	for _, want := range []string{"4 callers", "fsynced", "calls/s; CPU per call: client", "load average"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)

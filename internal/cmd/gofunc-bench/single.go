@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -86,7 +87,13 @@ func runSingle(o options) error {
 		runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), o.callers, o.runs, o.duration)
 	fmt.Printf("minion audit log in %s (%s), fsynced; the overlord keeps no audit log\n", filepath.Join(dir, "minions"), fsType(dir))
 	load0 := loadAvg()
-	if _, err := s.run(time.Second); err != nil { // warm-up: every caller's connection open
+	gofunc := func() func() error {
+		sel := s.c.Targets(s.host)
+		// The call's own context outlives the run's end, so that a
+		// call in flight then is finished, not cut off.
+		return func() error { _, err := sel.Call(context.Background(), "test", "ping"); return err }
+	}
+	if _, err := s.run(time.Second, gofunc); err != nil { // warm-up: every caller's connection open
 		return fmt.Errorf("warm-up: %w", err)
 	}
 	if o.cpuProfile != "" {
@@ -102,11 +109,40 @@ func runSingle(o options) error {
 		_ = m.cmd.Process.Signal(syscall.SIGUSR1)
 		defer func() { pprof.StopCPUProfile(); f.Close(); _ = m.cmd.Process.Signal(syscall.SIGUSR2) }()
 	}
+	if err := s.measure("", "minion", gofunc, load0); err != nil {
+		return err
+	}
+	if !o.singleFloor {
+		return nil
+	}
+	// The floor: the same callers against the bare HTTPS server that
+	// runs in the minion's process with the minion's certificate.
+	fc := &floorClient{admin: id, addrs: map[string]string{}}
+	for _, f := range fleet.Floor {
+		fc.addrs[f.Name] = f.Addr
+	}
+	tr := fc.newTransport()
+	tr.MaxIdleConnsPerHost = o.callers
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	floor := func() func() error { return func() error { return fc.call(client, s.host) } }
+	fmt.Printf("floor: the same callers against a bare HTTPS server in the minion's process (net/http and TLS 1.3 mutual auth on both ends; no XML-RPC, ACL or audit)\n")
+	load0 = loadAvg()
+	if _, err := s.run(time.Second, floor); err != nil {
+		return fmt.Errorf("floor warm-up: %w", err)
+	}
+	return s.measure("floor ", "server", floor, load0)
+}
+
+// measure makes the -runs measured runs of call and prints them, and
+// their medians on a line starting with label+"p50"; server names the
+// other process's CPU column.
+func (s *single) measure(label, server string, call func() func() error, load0 float64) error {
 	var runs []singleRun
-	fmt.Printf("  %4s %10s %10s %12s %12s %10s %12s %10s %10s %9s %7s\n", "run", "calls/s", "calls", "client µs", "minion µs",
+	fmt.Printf("  %4s %10s %10s %12s %12s %10s %12s %10s %10s %9s %7s\n", "run", "calls/s", "calls", "client µs", server+" µs",
 		"fsyncs/s", "records/sync", "call p50", "call p99", "new conns", "failed")
-	for i := range o.runs {
-		r, err := s.run(o.duration)
+	for i := range s.o.runs {
+		r, err := s.run(s.o.duration, call)
 		if err != nil {
 			return err
 		}
@@ -123,9 +159,9 @@ func runSingle(o options) error {
 		}
 		return median(xs)
 	}
-	fmt.Printf("  p50  %10.0f calls/s; CPU per call: client %.1f µs, minion %.1f µs; %.0f fsyncs/s, %.2f records per fsync; load average %.2f at the start, %.2f at the end\n",
-		med(singleRun.rate), med(func(r singleRun) float64 { return r.perCall(r.clientCPU) }),
-		med(func(r singleRun) float64 { return r.perCall(r.minionCPU) }),
+	fmt.Printf("  %sp50  %10.0f calls/s; CPU per call: client %.1f µs, %s %.1f µs; %.0f fsyncs/s, %.2f records per fsync; load average %.2f at the start, %.2f at the end\n",
+		label, med(singleRun.rate), med(func(r singleRun) float64 { return r.perCall(r.clientCPU) }),
+		server, med(func(r singleRun) float64 { return r.perCall(r.minionCPU) }),
 		med(func(r singleRun) float64 { return float64(r.minion.AuditCommits) / r.wall.Seconds() }),
 		med(func(r singleRun) float64 {
 			return float64(r.minion.AuditRecords) / float64(max(1, r.minion.AuditCommits))
@@ -176,8 +212,9 @@ func (s *single) counters() (minionsReport, error) {
 	return rep, err
 }
 
-// run has every caller call test.ping in a loop for d.
-func (s *single) run(d time.Duration) (singleRun, error) {
+// run has every caller make calls in a loop for d: newCall gives each
+// caller its call.
+func (s *single) run(d time.Duration, newCall func() func() error) (singleRun, error) {
 	var r singleRun
 	before, err := s.counters()
 	if err != nil {
@@ -193,13 +230,10 @@ func (s *single) run(d time.Duration) (singleRun, error) {
 	var wg sync.WaitGroup
 	for k := range s.o.callers {
 		wg.Go(func() {
-			sel := s.c.Targets(s.host)
+			call := newCall()
 			for ctx.Err() == nil {
 				t0 := time.Now()
-				// The call's own context outlives the run's end, so
-				// that a call in flight then is finished, not cut off.
-				_, err := sel.Call(context.Background(), "test", "ping")
-				if err != nil {
+				if err := call(); err != nil {
 					failed.Add(1)
 					once.Do(func() { firstErr = err })
 					continue
