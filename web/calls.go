@@ -37,10 +37,10 @@ const callKinds = audit.KindOverlordCall + "*"
 // audit logs that u may see; minion, when set, keeps those that
 // targeted it. The dashboard's own status calls (its caller name, for
 // no one) are left out: they are its upkeep, not anyone's call.
-func (d *Dashboard) recentCalls(u User, minion string, n int) (calls []callView, problems []string) {
+func (d *Dashboard) recentCalls(u User, minion, method string, n int) (calls []callView, problems []string) {
 	// A call is two records: read enough to pair the newest n.
 	q := auditQuery{Minion: minion, Limit: 4 * n}
-	rows, _, problems := d.newest(u, q, audit.Filter{Kind: callKinds})
+	rows, _, problems := d.newest(u, q, audit.Filter{Kind: callKinds, Method: method})
 	ends := map[string]audit.Record{}
 	for _, row := range rows {
 		if row.Kind == audit.KindOverlordCallEnd {

@@ -127,3 +127,60 @@ func TestCallsAndMinionHistory(t *testing.T) {
 		t.Errorf("a viewer whose ACL hides events: %d shown=%v %+v", st, m1.EventsShown, m1.Events)
 	}
 }
+
+// The Jobs page selects jobs by method and state, lists at most limit
+// of them (newest first) and says when it left older ones out; the
+// calls below follow the method too. A bad state or limit is a 400.
+func TestJobsFilter(t *testing.T) {
+	e := newEnv(t, envOptions{minions: 1, subnet: "127.0.25"})
+	operator := e.users[gofunc.RoleOperator]
+	var ids []string
+	for _, m := range []string{"ping", "ping", "add"} {
+		var args []any
+		if m == "add" {
+			args = []any{1, 2}
+		}
+		job, err := e.ov.Targets("*").OnBehalfOf("operator-user@operator").CallAsync(t.Context(), "test", m, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.ov.WaitJob(t.Context(), job.ID); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, job.ID)
+	}
+	methods := func(page jobsData) (jobs, calls []string) {
+		for _, j := range page.Jobs {
+			jobs = append(jobs, j.Method)
+		}
+		for _, c := range page.Calls {
+			calls = append(calls, c.Method)
+		}
+		return jobs, calls
+	}
+	var page jobsData
+	if st := e.getJSON(operator, "/jobs?method=test.a*", &page); st != 200 || page.More || len(page.Jobs) != 1 || page.Jobs[0].ID != ids[2] {
+		t.Errorf("method test.a*: %d %+v", st, page)
+	}
+	if _, calls := methods(page); len(calls) != 1 || calls[0] != "test.add" {
+		t.Errorf("calls of test.a*: %v", calls)
+	}
+	if st := e.getJSON(operator, "/jobs?limit=2", &page); st != 200 || !page.More || len(page.Jobs) != 2 || page.Jobs[0].ID != ids[2] || page.Jobs[1].ID != ids[1] {
+		t.Errorf("limit 2: %d %+v", st, page)
+	}
+	if st := e.getJSON(operator, "/jobs?state=done&method=test.ping", &page); st != 200 || len(page.Jobs) != 2 {
+		t.Errorf("done test.ping: %d %+v", st, page)
+	}
+	if st := e.getJSON(operator, "/jobs?state=failed", &page); st != 200 || len(page.Jobs) != 0 || page.More {
+		t.Errorf("failed: %d %+v", st, page)
+	}
+	for _, bad := range []string{"state=exploded", "limit=0", "method=test.%5Bx"} {
+		if st := e.getJSON(operator, "/jobs?"+bad, &page); st != 400 || page.Error == "" {
+			t.Errorf("%s: %d %+v", bad, st, page)
+		}
+	}
+	resp, body := e.do(e.client(operator), "GET", "/jobs?state=done", nil, nil)
+	if resp == nil || resp.StatusCode != 200 || !strings.Contains(body, `<option value="done" selected>`) || !strings.Contains(body, `name="method"`) {
+		t.Errorf("the page's filter form: %v\n%s", resp, body)
+	}
+}

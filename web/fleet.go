@@ -309,7 +309,7 @@ func (d *Dashboard) minion(w http.ResponseWriter, r *http.Request, u User) {
 		data.Problem = err.Error()
 	}
 	data.Jobs = d.jobsOf(r, u, data.Minion.Name, minionJobs)
-	data.Calls, data.Notes = d.recentCalls(u, data.Minion.Name, minionCalls)
+	data.Calls, data.Notes = d.recentCalls(u, data.Minion.Name, "", minionCalls)
 	data.Events = []eventRow{}
 	if data.EventsShown = d.sees(u, eventsMethod); data.EventsShown {
 		q := eventsQuery{Spec: data.Minion.Name, Limit: minionEvents}

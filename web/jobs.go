@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/audit"
+	"github.com/gofunc/gofunc/internal/glob"
 	ixmlrpc "github.com/gofunc/gofunc/internal/xmlrpc"
 	"github.com/gofunc/gofunc/overlord"
 )
@@ -46,8 +49,12 @@ func (d *Dashboard) sees(u User, method string) bool {
 var errNoJobs = &gofunc.Fault{Code: gofunc.CodeUnavailable, Message: "this dashboard has no job store configured"}
 
 type jobsData struct {
-	// Jobs are the async jobs of the dashboard's job store (Run, re-run).
+	Query jobsQuery `json:"query"`
+	// Jobs are the async jobs of the dashboard's job store (Run,
+	// re-run) that the query selects, newest first, at most
+	// Query.Limit; More says that older ones were left out.
 	Jobs []jobView `json:"jobs"`
+	More bool      `json:"more"`
 	// Calls are the newest calls in the audit logs: the dashboard's and
 	// those of the overlords given with --audit-log (the command line's).
 	Calls []callView `json:"calls"`
@@ -59,8 +66,50 @@ type jobsData struct {
 // older ones.
 const maxCalls = 100
 
+// jobsQuery is the Jobs page's selection: a method pattern ("service.*")
+// for jobs and calls alike, a job state, and how many jobs to list.
+type jobsQuery struct {
+	Method string `json:"method,omitempty"`
+	State  string `json:"state,omitempty"`
+	Limit  int    `json:"limit"`
+}
+
+// defaultJobsLimit is how many jobs the Jobs page lists unless asked:
+// a job store keeps every job, which a busy site counts in thousands.
+const defaultJobsLimit = 200
+
+// jobStates are the states a job may be filtered by.
+var jobStates = []overlord.JobState{overlord.JobQueued, overlord.JobRunning, overlord.JobDone, overlord.JobInterrupted, overlord.JobFailed}
+
+func parseJobsQuery(r *http.Request) (jobsQuery, error) {
+	v := r.URL.Query()
+	q := jobsQuery{Method: strings.TrimSpace(v.Get("method")), State: v.Get("state"), Limit: defaultJobsLimit}
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return q, fmt.Errorf("limit %q: want a positive number", s)
+		}
+		q.Limit = min(n, maxAuditLimit)
+	}
+	if q.State != "" && !slices.Contains(jobStates, overlord.JobState(q.State)) {
+		return q, fmt.Errorf("state %q: want one of %v", q.State, jobStates)
+	}
+	return q, audit.Filter{Method: q.Method}.Validate()
+}
+
+// selects reports whether q selects j.
+func (q jobsQuery) selects(j *overlord.Job) bool {
+	return (q.State == "" || string(j.State) == q.State) && (q.Method == "" || glob.Match(q.Method, j.Method))
+}
+
 func (d *Dashboard) jobs(w http.ResponseWriter, r *http.Request, u User) {
-	data := jobsData{Jobs: []jobView{}}
+	q, err := parseJobsQuery(r)
+	data := jobsData{Query: q, Jobs: []jobView{}, Calls: []callView{}}
+	if err != nil {
+		data.Error = err.Error()
+		d.render(w, r, u, http.StatusBadRequest, "jobs", "Jobs", data)
+		return
+	}
 	var problems []string
 	if d.cfg.Jobs != nil {
 		all, err := d.cfg.Overlord.Jobs(r.Context())
@@ -69,14 +118,19 @@ func (d *Dashboard) jobs(w http.ResponseWriter, r *http.Request, u User) {
 			return
 		}
 		for _, j := range all {
-			if d.sees(u, j.Method) {
-				data.Jobs = append(data.Jobs, viewJob(j))
+			if !d.sees(u, j.Method) || !q.selects(j) {
+				continue
 			}
+			if len(data.Jobs) == q.Limit {
+				data.More = true
+				break
+			}
+			data.Jobs = append(data.Jobs, viewJob(j))
 		}
 	} else {
 		problems = append(problems, errNoJobs.Message)
 	}
-	calls, more := d.recentCalls(u, "", maxCalls)
+	calls, more := d.recentCalls(u, "", q.Method, maxCalls)
 	data.Calls, data.Error = calls, strings.Join(append(problems, more...), "; ")
 	d.render(w, r, u, http.StatusOK, "jobs", "Jobs", data)
 }

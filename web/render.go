@@ -15,6 +15,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/overlord"
 )
 
 //go:embed templates/*.html
@@ -34,6 +35,7 @@ type page struct {
 
 // templateFuncs are the helpers the templates use.
 var templateFuncs = template.FuncMap{
+	"jobStates": func() []overlord.JobState { return jobStates },
 	"ago": func(t time.Time) string {
 		if t.IsZero() {
 			return "never"
