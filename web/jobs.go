@@ -198,6 +198,11 @@ type summary struct {
 	Failed  int    `json:"failed"`
 	Pending int    `json:"pending"`
 	Done    bool   `json:"done"`
+	// Rerun are the failed hosts of a finished job, when the person
+	// shown the summary may re-run them: the summary then carries the
+	// "Re-run on the failed hosts" form, on the page and in the
+	// stream's "done" event alike.
+	Rerun []string `json:"rerun_hosts,omitempty"`
 }
 
 func summarize(j *overlord.Job) summary {
@@ -274,6 +279,9 @@ func (d *Dashboard) job(w http.ResponseWriter, r *http.Request, u User) {
 	}
 	data.CLI = d.cliLine(j.Spec, j.Method, rec.Args)
 	data.CanRerun = j.State.Finished() && len(data.Failed) > 0 && may(u.Role, gofunc.RoleOperator)
+	if data.CanRerun {
+		data.Summary.Rerun = data.Failed
+	}
 	d.render(w, r, u, http.StatusOK, "job", "Job "+j.ID, data)
 }
 
@@ -413,11 +421,11 @@ func (d *Dashboard) jobStream(w http.ResponseWriter, r *http.Request, u User) {
 			return
 		}
 		if job.State.Finished() {
-			d.sendSummary(s, "done", job, asJSON)
+			d.sendSummary(s, "done", job, u, asJSON)
 			return
 		}
 		if sent > 0 {
-			d.sendSummary(s, "summary", job, asJSON)
+			d.sendSummary(s, "summary", job, u, asJSON)
 		}
 		if !s.flush() {
 			return
@@ -477,8 +485,11 @@ func (d *Dashboard) rowData(row hostRow, asJSON bool) (string, error) {
 	return d.fragment("hostrow", row)
 }
 
-func (d *Dashboard) sendSummary(s *sse, event string, job *overlord.Job, asJSON bool) {
+func (d *Dashboard) sendSummary(s *sse, event string, job *overlord.Job, u User, asJSON bool) {
 	sum := summarize(job)
+	if failed := failedHosts(job); len(failed) > 0 && may(u.Role, gofunc.RoleOperator) {
+		sum.Rerun = failed
+	}
 	var data string
 	var err error
 	if asJSON {

@@ -15,6 +15,7 @@ import (
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/ca"
 	"github.com/gofunc/gofunc/fleettest"
+	"github.com/gofunc/gofunc/identity"
 )
 
 // denyCalls makes a caller the fleet's ACL refuses call test.ping on
@@ -118,6 +119,23 @@ func TestRerunOnFailedHostsAndCopyAsCLI(t *testing.T) {
 	}
 	if st := e.getJSON(viewer, "/jobs/"+job.ID, &page); st != 200 || page.CanRerun {
 		t.Errorf("a viewer is offered the re-run: %d %v", st, page.CanRerun)
+	}
+	// The form is on the page once, and in the stream's "done" event
+	// (what a page open while the job ran swaps in), for operators only.
+	form := `action="/jobs/` + job.ID + `/rerun"`
+	if resp, body := e.do(e.client(operator), "GET", "/jobs/"+job.ID, nil, nil); resp == nil || strings.Count(body, form) != 1 {
+		t.Errorf("the operator's job page has %d re-run forms", strings.Count(body, form))
+	}
+	for who, want := range map[*identity.Identity]int{operator: 1, viewer: 0} {
+		resp, err := e.openStream(t.Context(), who, job.ID, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs := readEvents(t, resp.Body, func(ev sseEvent) bool { return ev.name == "done" })
+		resp.Body.Close()
+		if len(evs) == 0 || evs[len(evs)-1].name != "done" || strings.Count(evs[len(evs)-1].data, form) != want {
+			t.Errorf("%s: the stream's done event has not %d re-run forms: %+v", who.Role(), want, evs)
+		}
 	}
 
 	m2.SetFault(fleettest.Fault{})
