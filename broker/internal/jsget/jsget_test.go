@@ -43,6 +43,46 @@ func natsServer(t *testing.T) *nats.Conn {
 	return nc
 }
 
+// responder answers requests on subject with answer(n, msg) for the
+// n-th request (from 1); a nil answer drops the request. It returns how
+// many requests came, with their Nats-Msg-Id headers.
+func responder(t *testing.T, nc *nats.Conn, subject string, answer func(n int) []byte) (ids func() []string) {
+	t.Helper()
+	var mu sync.Mutex
+	var seen []string
+	sub, err := nc.Subscribe(subject, func(m *nats.Msg) {
+		mu.Lock()
+		seen = append(seen, m.Header.Get("Nats-Msg-Id"))
+		n := len(seen)
+		mu.Unlock()
+		if a := answer(n); a != nil {
+			_ = m.Respond(a)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return func() []string {
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), seen...)
+	}
+}
+
+// shortAttempts makes request's attempts short for the test.
+func shortAttempts(t *testing.T, first, most time.Duration) {
+	old1, old2 := firstAttempt, maxAttempt
+	firstAttempt, maxAttempt = first, most
+	t.Cleanup(func() { firstAttempt, maxAttempt = old1, old2 })
+}
+
 func TestPublishAndNext(t *testing.T) {
 	nc := natsServer(t)
 	ctx := t.Context()
@@ -89,67 +129,37 @@ func TestPublishWithNoStream(t *testing.T) {
 // one, as a broker that restarted would) is sent again, with the same
 // Nats-Msg-Id, instead of waiting for the caller's whole deadline.
 func TestPublishResendsALostRequest(t *testing.T) {
-	defer func(first, most time.Duration) { firstAttempt, maxAttempt = first, most }(firstAttempt, maxAttempt)
-	firstAttempt, maxAttempt = 50*time.Millisecond, 100*time.Millisecond
+	shortAttempts(t, 50*time.Millisecond, 100*time.Millisecond)
 	nc := natsServer(t)
-	var mu sync.Mutex
-	var ids []string
-	sub, err := nc.Subscribe("lossy", func(m *nats.Msg) {
-		mu.Lock()
-		defer mu.Unlock()
-		ids = append(ids, m.Header.Get("Nats-Msg-Id"))
-		if len(ids) < 3 {
-			return // lost
+	ids := responder(t, nc, "lossy", func(n int) []byte {
+		if n < 3 {
+			return nil // lost
 		}
-		_ = m.Respond([]byte(`{"stream":"S","seq":7}`))
+		return []byte(`{"stream":"S","seq":7}`)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	seq, err := Publish(ctx, nc, &nats.Msg{Subject: "lossy", Data: []byte("x")}, "id-9")
 	if err != nil || seq != 7 {
 		t.Fatalf("publish: seq %d, %v", seq, err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(ids) != 3 || ids[0] != "id-9" || ids[1] != "id-9" || ids[2] != "id-9" {
-		t.Errorf("requests seen: %q", ids)
+	if got := ids(); len(got) != 3 || got[0] != "id-9" || got[1] != "id-9" || got[2] != "id-9" {
+		t.Errorf("requests seen: %q", got)
 	}
 }
 
 // When nothing ever answers, the caller's deadline ends the retries and
 // its error says so.
 func TestPublishGivesUpAtTheDeadline(t *testing.T) {
-	defer func(first, most time.Duration) { firstAttempt, maxAttempt = first, most }(firstAttempt, maxAttempt)
-	firstAttempt, maxAttempt = 20*time.Millisecond, 40*time.Millisecond
+	shortAttempts(t, 20*time.Millisecond, 40*time.Millisecond)
 	nc := natsServer(t)
-	var mu sync.Mutex
-	seen := 0
-	sub, err := nc.Subscribe("silent", func(*nats.Msg) { mu.Lock(); seen++; mu.Unlock() })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	ids := responder(t, nc, "silent", func(int) []byte { return nil })
 	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 	defer cancel()
 	if _, err := Publish(ctx, nc, &nats.Msg{Subject: "silent"}, "id"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("publish: %v", err)
 	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if seen < 2 {
-		t.Errorf("%d attempts in 500 ms of 20–40 ms each", seen)
+	if n := len(ids()); n < 2 {
+		t.Errorf("%d attempts in 500 ms of 20–40 ms each", n)
 	}
 }
