@@ -38,6 +38,7 @@ import (
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/broker"
 	"github.com/gofunc/gofunc/broker/internal/natsconn"
+	"github.com/gofunc/gofunc/broker/internal/workpool"
 	"github.com/gofunc/gofunc/identity"
 	"github.com/gofunc/gofunc/internal/xmlrpc"
 	"github.com/gofunc/gofunc/overlord"
@@ -160,6 +161,10 @@ func (t *Transport) verifyPeer(cert *x509.Certificate) (gofunc.Peer, error) {
 
 var _ overlord.Transport = (*Transport)(nil)
 
+// waiters run every transport's per-minion waits (publish, collect the
+// frames, verify the answer) on kept goroutines (see workpool).
+var waiters workpool.Pool
+
 // Dial connects to the broker at urls (nats://HOST:PORT, several for a
 // cluster) with id's certificate and returns a transport for
 // overlord.WithTransport.
@@ -201,6 +206,7 @@ func New(nc *nats.Conn, id *identity.Identity, opts Options) (*Transport, error)
 		return nil, fmt.Errorf("broker: subscribe to answers: %w", err)
 	}
 	t.sub = sub
+	waiters.Open()
 	return t, nil
 }
 
@@ -216,6 +222,7 @@ func (t *Transport) Close() error {
 		p.fail(ErrClosed)
 	}
 	t.mu.Unlock()
+	waiters.Close()
 	err := t.sub.Unsubscribe()
 	if errors.Is(err, nats.ErrConnectionClosed) {
 		err = nil
@@ -381,7 +388,9 @@ func (t *Transport) sendGroup(ctx context.Context, to []overlord.Minion, call ov
 		}
 		t.pending[key] = p
 		t.mu.Unlock()
-		wg.Go(func() {
+		wg.Add(1)
+		waiters.Go(func() {
+			defer wg.Done()
 			defer func() {
 				t.mu.Lock()
 				delete(t.pending, key)

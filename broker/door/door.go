@@ -32,6 +32,7 @@ import (
 	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/broker"
 	"github.com/gofunc/gofunc/broker/internal/natsconn"
+	"github.com/gofunc/gofunc/broker/internal/workpool"
 	"github.com/gofunc/gofunc/internal/xmlrpc"
 	"github.com/gofunc/gofunc/minion"
 )
@@ -88,6 +89,9 @@ type Config struct {
 	Now func() time.Time
 }
 
+// handlers run the calls of every door of the process (see workpool).
+var handlers workpool.Pool
+
 // Door is an open door. Close stops it.
 type Door struct {
 	cfg    Config
@@ -104,6 +108,7 @@ type Door struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	jobs   atomic.Pointer[Jobs] // OpenJobs's, closed by Close
+	closed atomic.Bool          // Close ran
 }
 
 // Open subscribes the minion to its call subject and serves calls until
@@ -174,6 +179,7 @@ func Open(cfg Config) (*Door, error) {
 	if err := d.nc.FlushTimeout(10 * time.Second); err != nil && !d.nc.IsReconnecting() {
 		d.log.Warn("broker flush after subscribing", "error", err)
 	}
+	handlers.Open()
 	return d, nil
 }
 
@@ -259,6 +265,9 @@ func (d *Door) Close() error {
 	}
 	d.cancel()
 	d.wg.Wait()
+	if d.closed.CompareAndSwap(false, true) {
+		handlers.Close()
+	}
 	if d.own {
 		d.nc.Close()
 	}
@@ -282,11 +291,11 @@ func (d *Door) receive(msg *nats.Msg) {
 		return
 	}
 	d.wg.Add(1)
-	go func() {
+	handlers.Go(func() {
 		defer d.wg.Done()
 		defer func() { <-d.sem }()
 		d.serve(msg)
-	}()
+	})
 }
 
 // isReplyFor reports whether reply looks like the reply subject of call
