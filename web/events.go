@@ -59,6 +59,9 @@ type eventsQuery struct {
 	Spec  string `json:"spec"`
 	Type  string `json:"type,omitempty"`
 	Since string `json:"since,omitempty"`
+	// Until ends the page before this time (RFC 3339, a date or a
+	// duration ago): a page of history, which is not followed live.
+	Until string `json:"until,omitempty"`
 	Limit int    `json:"limit"`
 }
 
@@ -73,6 +76,9 @@ type eventsData struct {
 	// the stream, and a later visit with since=Cursor, start after it.
 	Cursor string `json:"cursor"`
 	Stream string `json:"stream"`
+	// Older is the page of the events before these, when More (the
+	// same selection, until the oldest row shown).
+	Older string `json:"older,omitempty"`
 }
 
 const defaultEventLimit = 500
@@ -117,7 +123,7 @@ func (d *Dashboard) eventsPage(w http.ResponseWriter, r *http.Request, u User) {
 		return
 	}
 	v := r.URL.Query()
-	q := eventsQuery{Spec: strings.TrimSpace(v.Get("spec")), Type: v.Get("type"), Since: v.Get("since"), Limit: defaultEventLimit}
+	q := eventsQuery{Spec: strings.TrimSpace(v.Get("spec")), Type: v.Get("type"), Since: v.Get("since"), Until: v.Get("until"), Limit: defaultEventLimit}
 	if q.Spec == "" {
 		q.Spec = "*"
 	}
@@ -130,21 +136,49 @@ func (d *Dashboard) eventsPage(w http.ResponseWriter, r *http.Request, u User) {
 		q.Limit = min(n, maxAuditLimit)
 	}
 	data := eventsData{Query: q, Rows: []eventRow{}}
-	opts, err := eventsOptions(q.Since, time.Now())
+	now := time.Now()
+	opts, err := eventsOptions(q.Since, now)
+	var until time.Time
+	if err == nil {
+		if until, err = parseWhen(q.Until, now); err != nil {
+			err = fmt.Errorf("until: %w", err)
+		}
+	}
 	if err != nil {
 		data.Error = err.Error()
 		d.render(w, r, u, http.StatusBadRequest, "events", "Events", data)
 		return
 	}
-	data.Rows, data.More, data.Cursor, data.Error = d.eventBacklog(r.Context(), u, q, opts)
-	data.Stream = "/events/stream?" + url.Values{"spec": {q.Spec}, "type": {q.Type}, "since": {data.Cursor}}.Encode()
+	data.Rows, data.More, data.Cursor, data.Error = d.eventBacklog(r.Context(), u, q, opts, until)
+	if until.IsZero() {
+		data.Stream = "/events/stream?" + url.Values{"spec": {q.Spec}, "type": {q.Type}, "since": {data.Cursor}}.Encode()
+	} else {
+		data.Cursor = "" // a page of history: nothing to resume from
+	}
+	if data.More {
+		data.Older = "/events?" + url.Values{"spec": {q.Spec}, "type": {q.Type}, "since": {q.Since},
+			"until": {oldestTime(data.Rows).Format(time.RFC3339Nano)}, "limit": {strconv.Itoa(q.Limit)}}.Encode()
+	}
 	d.render(w, r, u, http.StatusOK, "events", "Events", data)
 }
 
-// eventBacklog reads the events q selects from opts on, up to now: the
-// newest q.Limit (oldest first), whether older ones were left out, the
-// cursors where the backlog ended, and what could not be read.
-func (d *Dashboard) eventBacklog(ctx context.Context, u User, q eventsQuery, opts overlord.EventsOptions) (rows []eventRow, more bool, cursor, problem string) {
+// oldestTime is the time of the oldest event among rows (notices have
+// none).
+func oldestTime(rows []eventRow) time.Time {
+	var t time.Time
+	for _, r := range rows {
+		if !r.Time.IsZero() && (t.IsZero() || r.Time.Before(t)) {
+			t = r.Time
+		}
+	}
+	return t
+}
+
+// eventBacklog reads the events q selects from opts on, up to now (or
+// before until, if set): the newest q.Limit (oldest first), whether
+// older ones were left out, the cursors where the backlog ended, and
+// what could not be read.
+func (d *Dashboard) eventBacklog(ctx context.Context, u User, q eventsQuery, opts overlord.EventsOptions, until time.Time) (rows []eventRow, more bool, cursor, problem string) {
 	ctx, cancel := context.WithTimeout(ctx, 2*d.cfg.StatusTimeout)
 	defer cancel()
 	rows = []eventRow{}
@@ -160,18 +194,30 @@ func (d *Dashboard) eventBacklog(ctx context.Context, u User, q eventsQuery, opt
 		if it.Host != "" && it.Cursor != (events.Cursor{}) {
 			cursors[it.Host] = it.Cursor
 		}
-		if err == nil && it.Event != nil && q.Type != "" && !glob.Match(q.Type, it.Event.Type) {
+		if err == nil && it.Event != nil && (q.Type != "" && !glob.Match(q.Type, it.Event.Type) || !until.IsZero() && !it.Event.Time.Before(until)) {
 			continue
 		}
 		rows = append(rows, makeEventRow(it, err))
 		if len(rows) > 2*q.Limit {
-			rows, more = append([]eventRow(nil), rows[len(rows)-q.Limit:]...), true
+			rows, more = append([]eventRow(nil), rows[newestFrom(rows, q.Limit):]...), true
 		}
 	}
 	if len(rows) > q.Limit {
-		rows, more = rows[len(rows)-q.Limit:], true
+		rows, more = rows[newestFrom(rows, q.Limit):], true
 	}
 	return rows, more, cursors.String(), problem
+}
+
+// newestFrom is where the newest n rows begin, moved back over older
+// rows written at the same time as the first of them (a journal writes
+// a batch of events at one time): the page of older events then starts
+// strictly before the page's oldest time, and loses none.
+func newestFrom(rows []eventRow, n int) int {
+	i := len(rows) - n
+	for i > 0 && !rows[i].Time.IsZero() && rows[i-1].Time.Equal(rows[i].Time) {
+		i--
+	}
+	return i
 }
 
 // eventsStream follows the minions' events as server-sent events: each

@@ -1,10 +1,12 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/events"
@@ -94,5 +96,77 @@ func TestEventsPageAndStream(t *testing.T) {
 	// A cursor that does not parse is refused.
 	if st := e.getJSON(operator, "/events/stream?since=m1.test%3Dbad", nil); st != http.StatusBadRequest {
 		t.Errorf("a bad cursor: %d, want 400", st)
+	}
+}
+
+// A page that left older events out links to the events before them:
+// the same selection until the oldest row shown, a page of history with
+// no live stream; following the links reads every event once. A bad
+// until is a 400.
+func TestEventsPaging(t *testing.T) {
+	e := newEnv(t, envOptions{minions: 1, subnet: "127.0.26", events: true})
+	for i := range 5 {
+		emit(t, e, "m1.test", fmt.Sprintf("v%d", i))
+	}
+	operator := e.users[gofunc.RoleOperator]
+	var seen []string
+	path := "/events?since=1h&limit=2&type=" + testEvent
+	for pages := 0; path != ""; pages++ {
+		if pages == 5 {
+			t.Fatalf("more than 5 pages for 5 events")
+		}
+		var page eventsData
+		if st := e.getJSON(operator, path, &page); st != 200 || page.Error != "" || len(page.Rows) == 0 {
+			t.Fatalf("%s: %d %+v", path, st, page)
+		}
+		if pages > 0 && (page.Stream != "" || page.Cursor != "") {
+			t.Errorf("a page of history is followed live: %+v", page)
+		}
+		var page1 []string
+		for _, r := range page.Rows {
+			page1 = append(page1, r.Data)
+		}
+		seen = append(page1, seen...) // each page is older than the last
+		if page.More != (page.Older != "") {
+			t.Errorf("more %v, older %q", page.More, page.Older)
+		}
+		path = page.Older
+	}
+	if len(seen) != 5 {
+		t.Fatalf("read %d events over the pages, want 5: %v", len(seen), seen)
+	}
+	for i, d := range seen {
+		if !strings.Contains(d, fmt.Sprintf(`"v%d"`, i)) {
+			t.Errorf("event %d is %s", i, d)
+		}
+	}
+	if st := e.getJSON(operator, "/events?until=yesterday-ish", nil); st != http.StatusBadRequest {
+		t.Errorf("a bad until: %d, want 400", st)
+	}
+}
+
+// Events written at one time stay on one page, so that the page before
+// it (strictly older) loses none of them.
+func TestNewestFromKeepsATimeTogether(t *testing.T) {
+	at := func(sec ...int) []eventRow {
+		var rows []eventRow
+		for _, s := range sec {
+			rows = append(rows, eventRow{Time: time.Unix(int64(s), 0)})
+		}
+		return rows
+	}
+	for _, c := range []struct {
+		secs []int
+		n    int
+		want int
+	}{
+		{[]int{1, 2, 3, 4}, 2, 2},
+		{[]int{1, 2, 2, 3}, 2, 1},
+		{[]int{2, 2, 2, 3}, 2, 0},
+		{[]int{1, 2, 3}, 3, 0},
+	} {
+		if got := newestFrom(at(c.secs...), c.n); got != c.want {
+			t.Errorf("newestFrom(%v, %d) = %d, want %d", c.secs, c.n, got, c.want)
+		}
 	}
 }

@@ -314,7 +314,7 @@ func (d *Dashboard) minion(w http.ResponseWriter, r *http.Request, u User) {
 	if data.EventsShown = d.sees(u, eventsMethod); data.EventsShown {
 		q := eventsQuery{Spec: data.Minion.Name, Limit: minionEvents}
 		var problem string
-		data.Events, _, _, problem = d.eventBacklog(r.Context(), u, q, overlord.EventsOptions{From: time.Now().Add(-24 * time.Hour)})
+		data.Events, _, _, problem = d.eventBacklog(r.Context(), u, q, overlord.EventsOptions{From: time.Now().Add(-24 * time.Hour)}, time.Time{})
 		if problem != "" {
 			data.Notes = append(data.Notes, "events: "+problem)
 		}
