@@ -142,7 +142,7 @@ func SignRecord(cert *tls.Certificate, record []byte) (Header, error) {
 	}
 	h := Header{}
 	h.set(HeaderVersion, Version)
-	h.set(HeaderCert, base64.StdEncoding.EncodeToString(cert.Leaf.Raw))
+	h.set(HeaderCert, certText(cert.Leaf))
 	h.set(HeaderSig, base64.StdEncoding.EncodeToString(sig))
 	return h, nil
 }

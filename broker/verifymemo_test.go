@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"fmt"
 	"sync"
 	"testing"
@@ -152,5 +153,24 @@ func TestVerifyMemoBounded(t *testing.T) {
 	}
 	if n := v.len(); n != 10 {
 		t.Errorf("memo holds %d entries after starting over, want 10", n)
+	}
+}
+
+// A certificate's header text is its base64 DER, computed once.
+func TestCertText(t *testing.T) {
+	leaf := testCert(t, "m1.example").Leaf
+	want := base64.StdEncoding.EncodeToString(leaf.Raw)
+	if got := certText(leaf); got != want {
+		t.Fatalf("certText = %.40q..., want %.40q...", got, want)
+	}
+	ownCerts.mu.Lock()
+	cached := ownCerts.m[leaf]
+	ownCerts.mu.Unlock()
+	if cached != want || certText(leaf) != want {
+		t.Error("not remembered")
+	}
+	other := testCert(t, "m2.example").Leaf
+	if certText(other) != base64.StdEncoding.EncodeToString(other.Raw) {
+		t.Error("another certificate got the first one's text")
 	}
 }
