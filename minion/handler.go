@@ -188,6 +188,14 @@ func (s *Server) dispatch(ctx context.Context, rep *reply, req *request, body ca
 	req.target = target
 	meth, ok := s.reg.lookup(target)
 	if !ok {
+		// Only a caller whom some rule would let call the name learns
+		// that it does not exist; to anyone else it is a denial like
+		// any other, so that the ACL also hides which modules and
+		// methods the minion has.
+		if allowed, why := s.CurrentACL().Check(req.peer, target, false); !allowed {
+			s.deny(rep, req, body, gofunc.Errorf(gofunc.CodeDenied, "%s (%s) may not call %s: %s", req.peer.Name, req.peer.Role, target, why))
+			return
+		}
 		s.reject(rep, req, body, gofunc.Errorf(gofunc.CodeNoSuchMethod, "no method %q on this minion", req.method))
 		return
 	}

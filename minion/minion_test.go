@@ -44,6 +44,39 @@ func TestUnknownMethodIsFault(t *testing.T) {
 	}
 }
 
+// A caller whom no rule would let call a name is denied it, audited,
+// whether or not the method exists: the ACL also hides which modules
+// and methods the minion has. Whom a rule would let call it learns that
+// it does not exist.
+func TestUnknownMethodDeniedToWhomTheACLRefusesIt(t *testing.T) {
+	acl, err := minion.ParseACL("test", strings.NewReader("*@viewer = test.*\n*@overlord = *\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, func(s *minion.Server) { s.ACL = acl })
+	viewer := e.client(gofunc.RoleViewer, "alice")
+	for _, m := range []string{"power.reboot", "nope.ping", "service.nope"} {
+		if _, err := e.call(viewer, m); !errors.Is(err, gofunc.ErrDenied) {
+			t.Errorf("viewer %s: %v, want denied", m, err)
+		}
+	}
+	if _, err := e.call(viewer, "test.nope"); !errors.Is(err, gofunc.ErrNoSuchMethod) {
+		t.Errorf("viewer test.nope (test.* is granted): %v, want no such method", err)
+	}
+	if _, err := e.call(e.client(gofunc.RoleOverlord, "admin"), "nope.ping"); !errors.Is(err, gofunc.ErrNoSuchMethod) {
+		t.Errorf("overlord nope.ping: %v, want no such method", err)
+	}
+	denied := 0
+	for _, r := range readAudit(t, e.auditPath) {
+		if r.Kind == "call.denied" && r.Caller == "alice" {
+			denied++
+		}
+	}
+	if denied != 3 {
+		t.Errorf("%d denials of alice audited, want 3", denied)
+	}
+}
+
 func TestBadArgumentsAreFaults(t *testing.T) {
 	e := start(t, nil)
 	c := e.client(gofunc.RoleOverlord, "admin")
