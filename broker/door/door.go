@@ -278,7 +278,7 @@ func (d *Door) Close() error {
 // call at once (the caller learns the minion is there, before any check
 // or queueing costs time), takes a handler slot (waiting when all are
 // busy, which leaves messages in the buffer) and handles the call on
-// its own goroutine.
+// a worker of its own (handlers).
 func (d *Door) receive(msg *nats.Msg) {
 	// A broadcast is not acknowledged: its caller counts answers, not
 	// targets, and every minion's ack would double its inbox's load.
