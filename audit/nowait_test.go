@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/gofunc/gofunc/internal/syncbuf"
 )
 
 // AppendNoSync returns once its record is in the file, before the
@@ -167,7 +169,7 @@ func TestFailedFsyncWithConcurrentWrites(t *testing.T) {
 	}
 	defer f.Close()
 	s := &failSyncer{gateSyncer{f: f, entered: make(chan struct{}, 10), release: make(chan struct{})}}
-	var logged syncLogBuffer
+	var logged syncbuf.Buffer
 	l, err := New(s, Config{Logger: hclog.New(&hclog.LoggerOptions{Output: &logged})})
 	if err != nil {
 		t.Fatal(err)
@@ -212,24 +214,6 @@ func TestFailedFsyncWithConcurrentWrites(t *testing.T) {
 	if out := logged.String(); !strings.Contains(out, "may be lost") || !strings.Contains(out, errInjected.Error()) || strings.Contains(out, "secret-ish") {
 		t.Errorf("log output %q: want the loss and its cause reported, not record contents", out)
 	}
-}
-
-// syncLogBuffer is a bytes.Buffer safe for the logger's concurrent use.
-type syncLogBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncLogBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncLogBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // A write that fails is AppendNoSync's error; an fsync that fails once
