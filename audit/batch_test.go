@@ -11,12 +11,7 @@ import (
 )
 
 func TestAppendBatchOneWriteOneSync(t *testing.T) {
-	f, err := os.Create(filepath.Join(t.TempDir(), "a.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	g := &gateSyncer{f: f, entered: make(chan struct{}, 10), release: make(chan struct{})}
+	g := newGate(t)
 	close(g.release)
 	l, err := New(g, Config{})
 	if err != nil {

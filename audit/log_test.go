@@ -233,6 +233,31 @@ func TestConcurrentAppend(t *testing.T) {
 }
 
 // gateSyncer is a real file whose Sync waits for the test's go-ahead.
+// newGate returns a gateSyncer over a new file, closed when the test
+// ends.
+func newGate(t *testing.T) *gateSyncer {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), "a.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return &gateSyncer{f: f, entered: make(chan struct{}, 10), release: make(chan struct{})}
+}
+
+// gatedLog returns a Log writing through a new gateSyncer; the Log is
+// closed when the test ends (before the file).
+func gatedLog(t *testing.T) (*Log, *gateSyncer) {
+	t.Helper()
+	g := newGate(t)
+	l, err := New(g, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l, g
+}
+
 type gateSyncer struct {
 	f       *os.File
 	writes  atomic.Int32
@@ -250,17 +275,7 @@ func (g *gateSyncer) Sync() error {
 }
 
 func TestGroupCommitSharesOneSync(t *testing.T) {
-	f, err := os.Create(filepath.Join(t.TempDir(), "a.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	g := &gateSyncer{f: f, entered: make(chan struct{}, 10), release: make(chan struct{})}
-	l, err := New(g, Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l, g := gatedLog(t)
 	var wg sync.WaitGroup
 	wg.Go(func() { mustAppend(t, l, Record{Kind: "leader"}) })
 	<-g.entered // the first Append is inside Sync
@@ -282,10 +297,10 @@ func TestGroupCommitSharesOneSync(t *testing.T) {
 	if st := l.Stats(); st != (Stats{Records: 4, Commits: 2}) {
 		t.Errorf("Stats = %+v, want 4 records in 2 commits", st)
 	}
-	if _, err := f.Seek(0, 0); err != nil {
+	if _, err := g.f.Seek(0, 0); err != nil {
 		t.Fatal(err)
 	}
-	if sum, err := VerifyReader(f); err != nil || sum.Records != 4 {
+	if sum, err := VerifyReader(g.f); err != nil || sum.Records != 4 {
 		t.Errorf("VerifyReader = %+v, %v; want 4 records", sum, err)
 	}
 }

@@ -20,17 +20,7 @@ import (
 // fsync: Head moves past it only when the fsync is done, and an Append
 // queued meanwhile is written after it.
 func TestAppendNoSyncReturnsBeforeTheFsync(t *testing.T) {
-	f, err := os.Create(filepath.Join(t.TempDir(), "a.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	g := &gateSyncer{f: f, entered: make(chan struct{}, 10), release: make(chan struct{})}
-	l, err := New(g, Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l, g := gatedLog(t)
 	end, err := l.AppendNoSync(Record{Kind: KindCallEnd, CallID: "c1"}) // returns while Sync is held
 	if err != nil || end.Seq != 1 || end.Hash == "" {
 		t.Fatalf("AppendNoSync = %+v, %v; want seq 1 with its hash", end, err)
@@ -39,7 +29,7 @@ func TestAppendNoSyncReturnsBeforeTheFsync(t *testing.T) {
 	if h := l.Head(); h.Seq != 0 {
 		t.Errorf("Head = %v before the record's fsync, want the zero checkpoint", h)
 	}
-	b, err := os.ReadFile(f.Name())
+	b, err := os.ReadFile(g.f.Name())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,17 +239,7 @@ func TestAppendNoSyncFailures(t *testing.T) {
 // Kind-less record both return (written, and refused) while an fsync
 // is held, and the next fsync makes the good one durable.
 func TestAppendNoSyncDuringAnFsync(t *testing.T) {
-	f, err := os.Create(filepath.Join(t.TempDir(), "a.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	g := &gateSyncer{f: f, entered: make(chan struct{}, 10), release: make(chan struct{})}
-	l, err := New(g, Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l, g := gatedLog(t)
 	var wg sync.WaitGroup
 	wg.Go(func() { mustAppend(t, l, Record{Kind: "leader"}) })
 	<-g.entered // the leader's fsync is held until release
