@@ -221,13 +221,10 @@ func SignRefusal(cert *tls.Certificate, r *Refusal) (Header, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := Header{}
-	h.set(HeaderVersion, Version)
-	h.set(HeaderID, r.ID)
+	h := newHeader(r.ID)
 	h.set(HeaderMinion, r.Minion)
 	h.set(HeaderRefused, r.Class)
-	h.set(HeaderCert, certText(cert.Leaf))
-	h.set(HeaderSig, base64.StdEncoding.EncodeToString(sig))
+	h.setSignature(cert, sig)
 	return h, nil
 }
 
@@ -305,9 +302,7 @@ func SignCall(cert *tls.Certificate, c *Call, body []byte) (Header, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := Header{}
-	h.set(HeaderVersion, Version)
-	h.set(HeaderID, c.ID)
+	h := newHeader(c.ID)
 	h.set(HeaderIssued, c.Issued.Format(TimeLayout))
 	h.set(HeaderDeadline, c.Deadline.Format(TimeLayout))
 	h.set(HeaderMethod, c.Method)
@@ -317,8 +312,7 @@ func SignCall(cert *tls.Certificate, c *Call, body []byte) (Header, error) {
 		h.set(HeaderBehalf, c.OnBehalfOf)
 	}
 	h.set(HeaderBodySum, hex.EncodeToString(c.BodySum[:]))
-	h.set(HeaderCert, certText(cert.Leaf))
-	h.set(HeaderSig, base64.StdEncoding.EncodeToString(sig))
+	h.setSignature(cert, sig)
 	return h, nil
 }
 
@@ -497,9 +491,7 @@ func SignReply(cert *tls.Certificate, r *Reply, body []byte) (Header, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := Header{}
-	h.set(HeaderVersion, Version)
-	h.set(HeaderID, r.ID)
+	h := newHeader(r.ID)
 	h.set(HeaderMinion, r.Minion)
 	h.set(HeaderSeq, strconv.Itoa(r.Seq))
 	h.set(HeaderFinal, "1")
@@ -510,8 +502,7 @@ func SignReply(cert *tls.Certificate, r *Reply, body []byte) (Header, error) {
 		h.set(HeaderCallID, r.CallID)
 	}
 	h.set(HeaderBodySum, hex.EncodeToString(r.BodySum[:]))
-	h.set(HeaderCert, certText(cert.Leaf))
-	h.set(HeaderSig, base64.StdEncoding.EncodeToString(sig))
+	h.setSignature(cert, sig)
 	return h, nil
 }
 
@@ -732,4 +723,20 @@ func clip(s string) string {
 		return s[:64] + "..."
 	}
 	return s
+}
+
+// newHeader starts the headers of a signed envelope (call, answer or
+// refusal) of id: the version first, then the id.
+func newHeader(id string) Header {
+	h := Header{}
+	h.set(HeaderVersion, Version)
+	h.set(HeaderID, id)
+	return h
+}
+
+// setSignature ends a signed envelope's headers: the signer's
+// certificate and its signature over the envelope's signed bytes.
+func (h Header) setSignature(cert *tls.Certificate, sig []byte) {
+	h.set(HeaderCert, certText(cert.Leaf))
+	h.set(HeaderSig, base64.StdEncoding.EncodeToString(sig))
 }
