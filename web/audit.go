@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -147,15 +148,11 @@ func parseAuditQuery(r *http.Request, now time.Time) (auditQuery, audit.Filter, 
 	q := auditQuery{Log: v.Get("log"), Since: v.Get("since"), Until: v.Get("until"), Caller: v.Get("caller"),
 		Minion: v.Get("minion"), Method: v.Get("method"), Outcome: v.Get("outcome"), Kind: v.Get("kind"),
 		CallID: v.Get("call_id"), Limit: defaultAuditLimit}
-	if s := v.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			return q, audit.Filter{}, fmt.Errorf("limit %q: want a positive number", s)
-		}
-		q.Limit = min(n, maxAuditLimit)
+	var err error
+	if q.Limit, err = parseLimit(v, defaultAuditLimit); err != nil {
+		return q, audit.Filter{}, err
 	}
 	f := audit.Filter{Caller: q.Caller, Method: q.Method, Outcome: q.Outcome, Kind: q.Kind, CallID: q.CallID}
-	var err error
 	if f.Since, err = parseWhen(q.Since, now); err != nil {
 		return q, f, fmt.Errorf("since: %w", err)
 	}
@@ -166,6 +163,20 @@ func parseAuditQuery(r *http.Request, now time.Time) (auditQuery, audit.Filter, 
 		return q, f, fmt.Errorf("outcome %q: want one of %s", q.Outcome, strings.Join(audit.Outcomes, ", "))
 	}
 	return q, f, f.Validate()
+}
+
+// parseLimit reads a page's limit= (how many rows it shows): a
+// positive number, at most maxAuditLimit; def when absent.
+func parseLimit(v url.Values, def int) (int, error) {
+	s := v.Get("limit")
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return def, fmt.Errorf("limit %q: want a positive number", s)
+	}
+	return min(n, maxAuditLimit), nil
 }
 
 // maxDays bounds a day count ("3d"), so that it cannot overflow a

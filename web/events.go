@@ -123,17 +123,14 @@ func (d *Dashboard) eventsPage(w http.ResponseWriter, r *http.Request, u User) {
 		return
 	}
 	v := r.URL.Query()
-	q := eventsQuery{Spec: strings.TrimSpace(v.Get("spec")), Type: v.Get("type"), Since: v.Get("since"), Until: v.Get("until"), Limit: defaultEventLimit}
+	q := eventsQuery{Spec: strings.TrimSpace(v.Get("spec")), Type: v.Get("type"), Since: v.Get("since"), Until: v.Get("until")}
 	if q.Spec == "" {
 		q.Spec = "*"
 	}
-	if s := v.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			d.fail(w, r, u, http.StatusBadRequest, "limit: want a positive number")
-			return
-		}
-		q.Limit = min(n, maxAuditLimit)
+	var err error
+	if q.Limit, err = parseLimit(v, defaultEventLimit); err != nil {
+		d.fail(w, r, u, http.StatusBadRequest, err.Error())
+		return
 	}
 	data := eventsData{Query: q, Rows: []eventRow{}}
 	now := time.Now()

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -83,13 +82,10 @@ var jobStates = []overlord.JobState{overlord.JobQueued, overlord.JobRunning, ove
 
 func parseJobsQuery(r *http.Request) (jobsQuery, error) {
 	v := r.URL.Query()
-	q := jobsQuery{Method: strings.TrimSpace(v.Get("method")), State: v.Get("state"), Limit: defaultJobsLimit}
-	if s := v.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			return q, fmt.Errorf("limit %q: want a positive number", s)
-		}
-		q.Limit = min(n, maxAuditLimit)
+	q := jobsQuery{Method: strings.TrimSpace(v.Get("method")), State: v.Get("state")}
+	var err error
+	if q.Limit, err = parseLimit(v, defaultJobsLimit); err != nil {
+		return q, err
 	}
 	if q.State != "" && !slices.Contains(jobStates, overlord.JobState(q.State)) {
 		return q, fmt.Errorf("state %q: want one of %v", q.State, jobStates)
