@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,8 +35,10 @@ func minionAddr(i int) net.IP {
 type fleetInfo struct {
 	// Minions are the gofunc minions.
 	Minions []overlord.Minion `json:"minions"`
-	// Floor are the bare HTTPS servers, one per minion, on the minion's
-	// address and with its certificate (same name).
+	// Floor are the floor's servers, one per minion with its
+	// certificate (same name): bare HTTPS on the minion's address, or
+	// (-transport broker) a responder on the floor's bare broker (no
+	// address).
 	Floor []overlord.Minion `json:"floor"`
 	// Setup is how long the process took to make the CA, the
 	// identities and start every server.
@@ -48,6 +49,9 @@ type fleetInfo struct {
 	// service (the broker) once all were ready to, 0 when the transport
 	// has none (part of Setup).
 	Connect time.Duration `json:"connect_ns,omitempty"`
+	// FloorConnect is the same for the floor's own connections (the
+	// broker floor's), made after gofunc's.
+	FloorConnect time.Duration `json:"floor_connect_ns,omitempty"`
 }
 
 // floorBody is the floor servers' whole answer: about the size of a
@@ -103,7 +107,7 @@ func runMinions(dir string, n, k, shards int, mode benchTransport, cpuProfile, p
 	start, cpu0 := time.Now(), cpuTime()
 	var info fleetInfo
 	var servers []*minion.Server
-	var floors []*http.Server
+	var floors []func(context.Context)
 	var trails []*audit.Log
 	from, to := shardRange(n, k, shards)
 	for i := from; i < to; i++ {
@@ -111,10 +115,6 @@ func runMinions(dir string, n, k, shards int, mode benchTransport, cpuProfile, p
 		id, err := identity.Load(filepath.Join(dir, "ids", name))
 		if err != nil {
 			return err
-		}
-		floorLn, err := net.Listen("tcp", net.JoinHostPort(ip.String(), "0"))
-		if err != nil {
-			return fmt.Errorf("floor server %d: %w", i, err)
 		}
 		// A directory per minion, as on a real fleet: a broker door
 		// reads its log's directory at start (the replay cache), and
@@ -131,11 +131,13 @@ func runMinions(dir string, n, k, shards int, mode benchTransport, cpuProfile, p
 		if err != nil {
 			return err
 		}
-		floor := newFloorServer(id)
-		go func() { _ = floor.ServeTLS(floorLn, "", "") }()
-		servers, trails, floors = append(servers, srv), append(trails, trail), append(floors, floor)
+		fm, stopFloor, err := serveFloor(mode, dir, ip, id)
+		if err != nil {
+			return fmt.Errorf("floor server %d: %w", i, err)
+		}
+		servers, trails, floors = append(servers, srv), append(trails, trail), append(floors, stopFloor)
 		info.Minions = append(info.Minions, m)
-		info.Floor = append(info.Floor, overlord.Minion{Name: name, Addr: floorLn.Addr().String()})
+		info.Floor = append(info.Floor, fm)
 	}
 	if c, ok := mode.(connector); ok {
 		// The connections alone, timed: every minion dials at once, as
@@ -158,6 +160,13 @@ func runMinions(dir string, n, k, shards int, mode benchTransport, cpuProfile, p
 		}
 		info.Connect = time.Since(t0)
 	}
+	if f, ok := mode.(floorServer); ok {
+		t0 := time.Now()
+		if err := f.connectFloor(ctx); err != nil {
+			return err
+		}
+		info.FloorConnect = time.Since(t0)
+	}
 	info.Setup, info.SetupCPU = time.Since(start), cpuTime()-cpu0
 	if err := json.NewEncoder(os.Stdout).Encode(info); err != nil {
 		return err
@@ -176,10 +185,40 @@ func runMinions(dir string, n, k, shards int, mode benchTransport, cpuProfile, p
 	defer cancel()
 	for i, srv := range servers {
 		_ = srv.Shutdown(ctx)
-		_ = floors[i].Shutdown(ctx)
+		floors[i](ctx)
 		trails[i].Close()
 	}
+	if f, ok := mode.(floorServer); ok {
+		f.closeFloor()
+	}
 	return json.NewEncoder(os.Stdout).Encode(rep)
+}
+
+// A floorServer is a benchTransport with a floor of its own (the
+// broker's: bare NATS and signatures) in place of the bare HTTPS one.
+// serveFloor prepares minion id's floor responder in the minions'
+// process; connectFloor, called once every minion of the process is
+// prepared and connected to gofunc's broker, connects them all.
+type floorServer interface {
+	serveFloor(dir string, id *identity.Identity) (overlord.Minion, error)
+	connectFloor(ctx context.Context) error
+	closeFloor()
+}
+
+// serveFloor starts minion id's floor server: the transport's own, or
+// the bare HTTPS one on the minion's address. stop ends it.
+func serveFloor(mode benchTransport, dir string, ip net.IP, id *identity.Identity) (overlord.Minion, func(context.Context), error) {
+	if f, ok := mode.(floorServer); ok {
+		m, err := f.serveFloor(dir, id)
+		return m, func(context.Context) {}, err
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip.String(), "0"))
+	if err != nil {
+		return overlord.Minion{}, nil, err
+	}
+	floor := newFloorServer(id)
+	go func() { _ = floor.ServeTLS(ln, "", "") }()
+	return overlord.Minion{Name: id.Name(), Addr: ln.Addr().String()}, func(ctx context.Context) { _ = floor.Shutdown(ctx) }, nil
 }
 
 // minionsReport is what a minions' process says at its end: its memory
@@ -203,6 +242,9 @@ type minionsReport struct {
 	// (broker.CallVerifyStats).
 	Verified uint64 `json:"verified"`
 	Memoised uint64 `json:"memoised"`
+	// The same for the broker floor's responders (floorCallMemo).
+	FloorVerified uint64 `json:"floor_verified"`
+	FloorMemoised uint64 `json:"floor_memoised"`
 }
 
 // A doorCounter is a benchTransport whose minions' doors count the

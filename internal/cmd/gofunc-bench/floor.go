@@ -77,7 +77,7 @@ type phaseResult struct {
 // from dir/fleet.json and the overlord identity from dir/admin, then
 // runs the fan-outs its stdin asks for, one JSON result per line on
 // stdout. At the end of its input it prints its memory figures.
-func runFloorClient(dir string, forks int) error {
+func runFloorClient(dir string, forks int, mode benchTransport) error {
 	var info fleetInfo
 	b, err := os.ReadFile(filepath.Join(dir, "fleet.json"))
 	if err != nil {
@@ -95,8 +95,28 @@ func runFloorClient(dir string, forks int) error {
 		fc.addrs[m.Name] = m.Addr
 		fc.hosts = append(fc.hosts, m.Name)
 	}
-	warm := fc.newTransport()
-	defer warm.CloseIdleConnections()
+	if _, ok := mode.(floorServer); ok {
+		nfc, err := newNATSFloorClient(dir, admin, fc.hosts, forks)
+		if err != nil {
+			return err
+		}
+		return serveFloorRuns(nfc)
+	}
+	return serveFloorRuns(fc)
+}
+
+// A floorRunner runs the floor client's fan-outs: op "cold" on a new
+// connection (or connections), "warm" on the kept one.
+type floorRunner interface {
+	run(op string) phaseResult
+	close()
+}
+
+// serveFloorRuns runs the fan-outs stdin asks for, one JSON result per
+// line on stdout, and at the end of its input prints the process's
+// memory figures.
+func serveFloorRuns(fr floorRunner) error {
+	defer fr.close()
 	in := json.NewDecoder(bufio.NewReader(os.Stdin))
 	out := json.NewEncoder(os.Stdout)
 	for {
@@ -107,18 +127,7 @@ func runFloorClient(dir string, forks int) error {
 			}
 			return err
 		}
-		var res phaseResult
-		switch cmd.Op {
-		case "cold":
-			tr := fc.newTransport()
-			res = fc.fanout(tr)
-			tr.CloseIdleConnections()
-		case "warm":
-			res = fc.fanout(warm)
-		default:
-			res.Err = fmt.Sprintf("unknown op %q", cmd.Op)
-		}
-		if err := out.Encode(res); err != nil {
+		if err := out.Encode(fr.run(cmd.Op)); err != nil {
 			return err
 		}
 	}
@@ -130,6 +139,28 @@ type floorClient struct {
 	forks int
 	hosts []string
 	addrs map[string]string // name -> floor server address
+	warm  *http.Transport   // made by the first warm run
+}
+
+func (fc *floorClient) run(op string) phaseResult {
+	switch op {
+	case "cold":
+		tr := fc.newTransport()
+		defer tr.CloseIdleConnections()
+		return fc.fanout(tr)
+	case "warm":
+		if fc.warm == nil {
+			fc.warm = fc.newTransport()
+		}
+		return fc.fanout(fc.warm)
+	}
+	return phaseResult{Err: fmt.Sprintf("unknown op %q", op)}
+}
+
+func (fc *floorClient) close() {
+	if fc.warm != nil {
+		fc.warm.CloseIdleConnections()
+	}
 }
 
 // newTransport is a fresh net/http transport, tuned as the overlord's

@@ -59,6 +59,7 @@ func main() {
 	}
 	if _, ok := mode.(*brokerBench); ok {
 		broker.SetCallVerifyMemo(o.verifyMemo)
+		floorCallMemo.off.Store(!o.verifyMemo)
 	}
 	switch {
 	case o.setup:
@@ -70,7 +71,11 @@ func main() {
 		}
 	case o.floorClient:
 		if err = raiseFileLimit(clientFiles(o.childN)); err == nil {
-			err = runFloorClient(o.workDir, o.forks)
+			if o.cpuProfile != "" {
+				stop := profileOnSignal(o.cpuProfile)
+				defer stop()
+			}
+			err = runFloorClient(o.workDir, o.forks, mode)
 		}
 	case o.single:
 		err = runSingle(o)

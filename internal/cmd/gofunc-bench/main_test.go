@@ -55,7 +55,9 @@ func TestBenchEndToEnd(t *testing.T) {
 // TestBenchOverBroker runs the bench with -transport broker on a small
 // fleet: the broker process starts, the minions' connections are timed,
 // every phase completes on every host, the broker's peak RSS is
-// reported, and after the broker restarts every minion answers again.
+// reported, and after the broker restarts every minion answers again;
+// the signed broker floor (a bare nats-server) runs beside the pings
+// with no failed host, and its figures are printed.
 func TestBenchOverBroker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the bench")
@@ -73,7 +75,14 @@ func TestBenchOverBroker(t *testing.T) {
 	for _, re := range []string{`transport broker`, `minions connected to the broker in \S+`, `broker process: peak RSS [1-9]`,
 		`broker restarted \(down \S+\): all 4 minions answering again \S+ after it took connections`,
 		`(?m)^  ping warm .* 0/0  \S+$`, `(?m)^  command.run uname -r .* 0/0  \S+$`,
-		`ping warm, CPU per host and run: overlord \d+ µs, minions' processes \d+ µs, broker \d+ µs, total \d+ µs; call signatures verified per call in the minions' processes [0-9.]+ \([0-9.]+ from the shared memo\)`} {
+		`ping warm, CPU per host and run: overlord \d+ µs, minions' processes \d+ µs, broker \d+ µs, total \d+ µs; call signatures verified per call in the minions' processes [0-9.]+ \([0-9.]+ from the shared memo\)`,
+		// The signed broker floor, run by run beside gofunc: its p50
+		// and the ratio on the cold and warm lines (no failed host,
+		// gofunc's or the floor's: 0/0), its CPU split, its broker.
+		`floor: minions connected to the bare broker in \S+`, `floor broker process \(bare nats-server\): peak RSS [1-9]`,
+		`(?m)^  ping cold\s+[0-9.]+(µs|ms|s)\s+[0-9.]+(µs|ms|s)\s+[0-9]+\.[0-9]{2}\s.* 0/0  \S+$`,
+		`(?m)^  ping warm\s+[0-9.]+(µs|ms|s)\s+[0-9.]+(µs|ms|s)\s+[0-9]+\.[0-9]{2}\s.* 0/0  \S+$`,
+		`ping warm, floor CPU per host and run: client \d+ µs, minions' processes \d+ µs, broker \d+ µs, total \d+ µs; call signatures verified per call in the minions' processes [0-9.]+ \([0-9.]+ from the shared memo\)`} {
 		if !regexp.MustCompile(re).MatchString(text) {
 			t.Errorf("output lacks %s:\n%s", re, text)
 		}

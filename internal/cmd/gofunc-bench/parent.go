@@ -39,6 +39,11 @@ type phase struct {
 	// over those runs, and those their memo answered.
 	minionsCPU, sharedCPU time.Duration
 	verified, memoised    uint64
+	// The same while the floor's runs went: the minions' processes'
+	// CPU, the floor's broker's (-transport broker) and the floor's
+	// call signatures verified and memoised.
+	floorMinionsCPU, floorSharedCPU time.Duration
+	floorVerified, floorMemoised    uint64
 	// newConns are, run by run, how many hosts gofunc answered on a
 	// connection the run opened (Observation.NewConnection): every host
 	// in a cold run, none in a warm one unless connections were lost.
@@ -72,6 +77,8 @@ type sizeResult struct {
 	loadStart, loadEnd  float64
 	setup, setupCPU     time.Duration
 	connect             time.Duration // the minions connecting to the shared service, 0 if none
+	floorConnect        time.Duration // the same for the floor's broker, 0 if none
+	floorPeak           float64       // the floor's broker's peak RSS (kB), 0 if none
 	restart             restartResult // the shared service restarted, zero if none
 	sharedPeak          float64       // the shared service's peak RSS (kB), 0 if none
 	shards              int           // minion processes
@@ -214,6 +221,7 @@ func (b *bench) start() error {
 		b.info.Floor = append(b.info.Floor, part.Floor...)
 		slowest, cpu = max(slowest, part.Setup), cpu+part.SetupCPU
 		b.res.connect = max(b.res.connect, part.Connect)
+		b.res.floorConnect = max(b.res.floorConnect, part.FloorConnect)
 	}
 	b.res.setup += slowest
 	b.res.setupCPU += cpu
@@ -225,7 +233,11 @@ func (b *bench) start() error {
 	if err := os.WriteFile(filepath.Join(b.dir, "fleet.json"), js, 0o600); err != nil {
 		return err
 	}
-	b.floor, err = startProcess(append(childArgs("floor-client", b.dir, b.n), "-forks", strconv.Itoa(b.o.forks)), nil)
+	args := childArgs("floor-client", b.dir, b.n, "-forks", strconv.Itoa(b.o.forks), "-transport", b.o.transport)
+	if b.profile && b.o.cpuProfile != "" {
+		args = append(args, "-cpuprofile", b.o.cpuProfile+".floorclient")
+	}
+	b.floor, err = startProcess(args, nil)
 	if err != nil {
 		return err
 	}
@@ -264,6 +276,9 @@ func (b *bench) stop() error {
 		}
 		if m, ok := b.mode.(interface{ sharedPeakRSS() float64 }); ok {
 			b.res.sharedPeak = m.sharedPeakRSS()
+		}
+		if m, ok := b.mode.(interface{ floorPeakRSS() float64 }); ok {
+			b.res.floorPeak = m.floorPeakRSS()
 		}
 	}
 	if b.audit != nil {
@@ -461,6 +476,8 @@ func (b *bench) minionsCounters() (minionsReport, error) {
 		sum.CPU += rep.CPU
 		sum.Verified += rep.Verified
 		sum.Memoised += rep.Memoised
+		sum.FloorVerified += rep.FloorVerified
+		sum.FloorMemoised += rep.FloorMemoised
 	}
 	return sum, nil
 }
@@ -473,8 +490,21 @@ func (b *bench) sharedCPU() time.Duration {
 	return 0
 }
 
+// floorSharedCPU is the floor's broker's CPU time so far (0 when none).
+func (b *bench) floorSharedCPU() time.Duration {
+	if s, ok := b.mode.(interface{ floorSharedCPU() time.Duration }); ok {
+		return s.floorSharedCPU()
+	}
+	return 0
+}
+
 // floorRun asks the floor's client for one fan-out.
 func (b *bench) floorRun(p *phase, op string) error {
+	before, err := b.minionsCounters()
+	if err != nil {
+		return err
+	}
+	shared0 := b.floorSharedCPU()
 	if err := json.NewEncoder(b.floor.stdin).Encode(floorCommand{Op: op}); err != nil {
 		return err
 	}
@@ -482,6 +512,14 @@ func (b *bench) floorRun(p *phase, op string) error {
 	if err := b.floor.out.Decode(&res); err != nil {
 		return fmt.Errorf("floor client: %w", err)
 	}
+	after, err := b.minionsCounters()
+	if err != nil {
+		return err
+	}
+	p.floorMinionsCPU += (after.CPU - before.CPU) / time.Duration(b.o.runs)
+	p.floorSharedCPU += (b.floorSharedCPU() - shared0) / time.Duration(b.o.runs)
+	p.floorVerified += after.FloorVerified - before.FloorVerified
+	p.floorMemoised += after.FloorMemoised - before.FloorMemoised
 	if res.Err != "" {
 		return fmt.Errorf("floor %s: %s", op, res.Err)
 	}
@@ -515,6 +553,9 @@ func (b *bench) startProfile(phase string) {
 func (b *bench) signalMinions(sig syscall.Signal) {
 	for _, p := range b.minions {
 		_ = p.cmd.Process.Signal(sig)
+	}
+	if b.floor != nil { // started with -cpuprofile, as the minions were
+		_ = b.floor.cmd.Process.Signal(sig)
 	}
 	if p, ok := b.mode.(sharedProfiler); ok {
 		p.signalShared(sig)

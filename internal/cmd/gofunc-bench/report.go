@@ -15,6 +15,9 @@ func report(r *sizeResult) {
 	if r.connect > 0 {
 		fmt.Printf("  minions connected to the broker in %s (all dialling at once, once set up)\n", short(r.connect))
 	}
+	if r.floorConnect > 0 {
+		fmt.Printf("  floor: minions connected to the bare broker in %s (all dialling at once, after gofunc's)\n", short(r.floorConnect))
+	}
 	fmt.Printf("  %-22s %10s %10s %6s %10s %10s %10s %12s %10s %7s  %s\n", "phase", "floor p50", "gofunc p50", "ratio",
 		"gofunc p99", "host p50", "host p99", "overlord CPU", "floor CPU", "failed", "new conns per run")
 	for _, p := range r.phases {
@@ -30,17 +33,12 @@ func report(r *sizeResult) {
 		if len(p.gofunc) == 0 || p.name == "resolve" {
 			continue
 		}
-		per := func(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d.Microseconds())/float64(r.n)) }
-		fmt.Printf("  %s, CPU per host and run: overlord %s, minions' processes %s", p.name, per(p.gofuncCPU), per(p.minionsCPU))
-		if r.sharedPeak > 0 { // there is a broker
-			fmt.Printf(", broker %s", per(p.sharedCPU))
+		cpuLine(r, p.name+", CPU per host and run: overlord", p.gofuncCPU, p.minionsCPU, p.sharedCPU, r.sharedPeak > 0,
+			uint64(r.n*len(p.gofunc)), p.verified, p.memoised)
+		if len(p.floor) > 0 {
+			cpuLine(r, p.name+", floor CPU per host and run: client", p.floorCPU, p.floorMinionsCPU, p.floorSharedCPU, r.floorPeak > 0,
+				uint64(r.n*len(p.floor)), p.floorVerified, p.floorMemoised)
 		}
-		fmt.Printf(", total %s", per(p.gofuncCPU+p.minionsCPU+p.sharedCPU))
-		if calls := uint64(r.n * len(p.gofunc)); p.verified+p.memoised > 0 {
-			fmt.Printf("; call signatures verified per call in the minions' processes %.3f (%.3f from the shared memo)",
-				float64(p.verified)/float64(calls), float64(p.memoised)/float64(calls))
-		}
-		fmt.Println()
 	}
 	m := r.overlord
 	fmt.Printf("  overlord: heap in use %.1f MiB, stacks %.1f MiB, Go sys %.1f MiB, RSS %.1f MiB, peak RSS %.1f MiB, %d goroutines",
@@ -54,6 +52,9 @@ func report(r *sizeResult) {
 	if r.sharedPeak > 0 {
 		fmt.Printf("  broker process: peak RSS %.1f MiB\n", r.sharedPeak/1024)
 	}
+	if r.floorPeak > 0 {
+		fmt.Printf("  floor broker process (bare nats-server): peak RSS %.1f MiB\n", r.floorPeak/1024)
+	}
 	if rs := r.restart; rs.rounds > 0 {
 		fmt.Printf("  broker restarted (down %s): all %d minions answering again %s after it took connections (%d ping rounds)\n",
 			short(rs.down), r.n, short(rs.back), rs.rounds)
@@ -61,6 +62,24 @@ func report(r *sizeResult) {
 	d := r.minionsDoor
 	fmt.Printf("  minions' door: %d handshakes failed, %d evicted, %d connections refused, %d calls refused busy\n",
 		d.HandshakesFailed, d.HandshakesEvicted, d.ConnsRefused, d.Busy)
+}
+
+// cpuLine prints a phase's CPU per host and run: the caller's process
+// (what names it), the minions' processes', the broker's (when there
+// is one), their total, and how many call signatures the minions'
+// processes verified per call of calls.
+func cpuLine(r *sizeResult, what string, caller, minions, broker time.Duration, hasBroker bool, calls, verified, memoised uint64) {
+	per := func(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d.Microseconds())/float64(r.n)) }
+	fmt.Printf("  %s %s, minions' processes %s", what, per(caller), per(minions))
+	if hasBroker {
+		fmt.Printf(", broker %s", per(broker))
+	}
+	fmt.Printf(", total %s", per(caller+minions+broker))
+	if calls > 0 && verified+memoised > 0 {
+		fmt.Printf("; call signatures verified per call in the minions' processes %.3f (%.3f from the shared memo)",
+			float64(verified)/float64(calls), float64(memoised)/float64(calls))
+	}
+	fmt.Println()
 }
 
 // growthTable prints, as Markdown, what each phase costs at each size

@@ -52,21 +52,23 @@ func init() {
 }
 
 // brokerBench holds, in a minions' process, the minions served but not
-// yet connected (connectAll dials them).
+// yet connected (connectAll dials them) and their floor responders; in
+// the parent, the broker's and the floor broker's processes.
 type brokerBench struct {
 	// In a minions' process.
 	mu      sync.Mutex
 	url     string
+	dir     string
 	waiting []*minion.Server
 	doors   []*door.Door
-	// In the parent: the broker process.
-	dir, addr string
-	cmd       *exec.Cmd
-	profile   string  // the broker's CPU profile (-cpuprofile PATH.broker)
-	rssPeak   float64 // kB, the broker's peak RSS, once stopped
+	floor   floorMinions
+	// In the parent: the gofunc broker's process and the floor's bare
+	// broker's.
+	broker, floorBroker service
 }
 
-// brokerDir holds the broker's identity and its URL (file "url").
+// brokerDir holds the broker's identity and its URL (file "url"); the
+// floor's broker uses the same identity and listens on "floor-url".
 func brokerDir(dir string) string { return filepath.Join(dir, "broker") }
 
 func brokerURL(dir string) (string, error) {
@@ -74,9 +76,10 @@ func brokerURL(dir string) (string, error) {
 	return strings.TrimSpace(string(b)), err
 }
 
-// start issues the broker's certificate, starts the broker process on a
-// free loopback port and waits until it takes connections. stop prints
-// the broker's peak RSS on stderr and stops it.
+// start issues the broker's certificate and starts the broker process
+// and the floor's bare broker process, each on a free loopback port,
+// and waits until both take connections. stop records their peak RSS
+// and stops them.
 func (b *brokerBench) start(ctx context.Context, dir string) (func() error, error) {
 	authority, err := ca.Open(ca.Config{Dir: filepath.Join(dir, "ca")})
 	if err != nil {
@@ -89,48 +92,65 @@ func (b *brokerBench) start(ctx context.Context, dir string) (func() error, erro
 	if err := id.Save(brokerDir(dir)); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
+	b.broker = service{env: brokerEnv, dir: brokerDir(dir), profile: b.broker.profile}
+	b.floorBroker = service{env: floorBrokerEnv, dir: brokerDir(dir), profile: b.floorBroker.profile}
+	for _, s := range []struct {
+		svc  *service
+		file string
+	}{{&b.broker, "url"}, {&b.floorBroker, "floor-url"}} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		s.svc.addr = ln.Addr().String()
+		ln.Close()
+		if err := os.WriteFile(filepath.Join(brokerDir(dir), s.file), []byte("nats://"+s.svc.addr+"\n"), 0o644); err != nil {
+			return nil, err
+		}
+		if err := s.svc.start(ctx); err != nil {
+			if s.svc == &b.floorBroker {
+				_ = b.broker.stop()
+			}
+			return nil, err
+		}
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	if err := os.WriteFile(filepath.Join(brokerDir(dir), "url"), []byte("nats://"+addr+"\n"), 0o644); err != nil {
-		return nil, err
-	}
-	b.dir, b.addr = dir, addr
-	if err := b.startProcess(ctx); err != nil {
-		return nil, err
-	}
-	b.rssPeak = 0
-	return func() error {
-		b.rssPeak = max(b.rssPeak, procStatusOf(b.cmd.Process.Pid, "VmHWM"))
-		return b.stopProcess()
-	}, nil
+	return func() error { return errors.Join(b.broker.stop(), b.floorBroker.stop()) }, nil
 }
 
 // sharedPeakRSS is the broker process's peak RSS in kB (the largest of
 // its runs when it was restarted), once stopped.
-func (b *brokerBench) sharedPeakRSS() float64 { return b.rssPeak }
+func (b *brokerBench) sharedPeakRSS() float64 { return b.broker.rssPeak }
 
-// startProcess runs the broker process (this program with brokerEnv set)
-// and waits until its port takes connections.
-func (b *brokerBench) startProcess(ctx context.Context) error {
+// floorPeakRSS is the floor broker process's peak RSS in kB, once
+// stopped.
+func (b *brokerBench) floorPeakRSS() float64 { return b.floorBroker.rssPeak }
+
+// service is a broker process the parent runs: this program again
+// with env set to dir (see the init functions), listening on addr.
+type service struct {
+	env, dir, addr string
+	cmd            *exec.Cmd
+	profile        string  // its CPU profile (-cpuprofile PATH.broker)
+	rssPeak        float64 // kB, its peak RSS, once stopped
+}
+
+// start runs the process and waits until its port takes connections.
+func (s *service) start(ctx context.Context) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
 	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), brokerEnv+"="+brokerDir(b.dir))
-	if b.profile != "" {
-		cmd.Env = append(cmd.Env, brokerProfileEnv+"="+b.profile)
+	cmd.Env = append(os.Environ(), s.env+"="+s.dir)
+	if s.profile != "" {
+		cmd.Env = append(cmd.Env, brokerProfileEnv+"="+s.profile)
 	}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return err
 	}
 	for deadline := time.Now().Add(time.Minute); ; {
-		c, err := net.DialTimeout("tcp", b.addr, time.Second)
+		c, err := net.DialTimeout("tcp", s.addr, time.Second)
 		if err == nil {
 			c.Close()
 			break
@@ -142,39 +162,62 @@ func (b *brokerBench) startProcess(ctx context.Context) error {
 		}
 		time.Sleep(10 * time.Millisecond) // polling a port another process opens
 	}
-	b.cmd = cmd
+	s.cmd = cmd
 	return nil
 }
 
-func (b *brokerBench) stopProcess() error {
-	_ = b.cmd.Process.Signal(syscall.SIGTERM)
-	return b.cmd.Wait()
+// stop records the process's peak RSS, stops it and waits for it.
+func (s *service) stop() error {
+	if s.cmd == nil {
+		return nil
+	}
+	s.rssPeak = max(s.rssPeak, procStatusOf(s.cmd.Process.Pid, "VmHWM"))
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	err := s.cmd.Wait()
+	s.cmd = nil
+	return err
 }
 
-// restartShared stops the broker process and starts it again on the
-// same address (every minion's connection drops and must come back by
-// itself); it returns when the new broker takes connections.
-// profileShared makes the broker process profile its CPU into path
-// between the bench's SIGUSR1 and SIGUSR2 (set before start).
-func (b *brokerBench) profileShared(path string) { b.profile = path }
+// cpu is the process's CPU time so far.
+func (s *service) cpu() time.Duration {
+	if s.cmd == nil {
+		return 0
+	}
+	return procCPUOf(s.cmd.Process.Pid)
+}
 
-// signalShared sends sig to the broker process.
-func (b *brokerBench) signalShared(sig os.Signal) {
-	if b.cmd != nil {
-		_ = b.cmd.Process.Signal(sig)
+func (s *service) signal(sig os.Signal) {
+	if s.cmd != nil {
+		_ = s.cmd.Process.Signal(sig)
 	}
 }
 
+// profileShared makes the broker processes profile their CPU into
+// path (the gofunc broker) and path's ".floor" sibling (the floor's)
+// between the bench's SIGUSR1 and SIGUSR2 (set before start).
+func (b *brokerBench) profileShared(path string) {
+	b.broker.profile, b.floorBroker.profile = path, path+".floor"
+}
+
+// signalShared sends sig to the broker processes.
+func (b *brokerBench) signalShared(sig os.Signal) {
+	b.broker.signal(sig)
+	b.floorBroker.signal(sig)
+}
+
+// restartShared stops the gofunc broker process and starts it again on
+// the same address (every minion's connection drops and must come back
+// by itself); it returns when the new broker takes connections.
 func (b *brokerBench) restartShared(ctx context.Context) error {
-	b.rssPeak = max(b.rssPeak, procStatusOf(b.cmd.Process.Pid, "VmHWM"))
-	if err := b.stopProcess(); err != nil {
+	if err := b.broker.stop(); err != nil {
 		return fmt.Errorf("broker stop: %w", err)
 	}
-	return b.startProcess(ctx)
+	return b.broker.start(ctx)
 }
 
 // serve starts srv without a listener; connectAll opens its broker
 // door (one broker connection per minion, as on a real fleet).
+// Its floor is served by serveFloor.
 func (b *brokerBench) serve(_ context.Context, dir string, _ int, _ net.IP, _ *identity.Identity, srv *minion.Server) (overlord.Minion, error) {
 	url, err := brokerURL(dir)
 	if err != nil {
@@ -184,10 +227,32 @@ func (b *brokerBench) serve(_ context.Context, dir string, _ int, _ net.IP, _ *i
 		return overlord.Minion{}, err
 	}
 	b.mu.Lock()
-	b.url = url
+	b.url, b.dir = url, dir
 	b.waiting = append(b.waiting, srv)
 	b.mu.Unlock()
 	return overlord.Minion{Name: srv.CurrentIdentity().Name()}, nil
+}
+
+// serveFloor prepares minion id's floor responder; connectFloor
+// connects them.
+func (b *brokerBench) serveFloor(dir string, id *identity.Identity) (overlord.Minion, error) {
+	return overlord.Minion{Name: id.Name()}, b.floor.add(dir, id)
+}
+
+// closeFloor closes the floor responders' connections.
+func (b *brokerBench) closeFloor() { b.floor.close() }
+
+// connectFloor connects every floor responder prepared, all at once,
+// to the floor's broker.
+func (b *brokerBench) connectFloor(ctx context.Context) error {
+	b.mu.Lock()
+	dir := b.dir
+	b.mu.Unlock()
+	url, err := floorBrokerURL(dir)
+	if err != nil {
+		return err
+	}
+	return b.floor.connectAll(ctx, url)
 }
 
 // connectAll dials every waiting minion's door at once and returns when
@@ -226,18 +291,18 @@ func (b *brokerBench) connectAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// doorStats puts the process's call-signature verifications in rep.
+// doorStats puts the process's call-signature verifications in rep,
+// gofunc's and the floor's.
 func (b *brokerBench) doorStats(rep *minionsReport) {
 	rep.Verified, rep.Memoised = broker.CallVerifyStats()
+	rep.FloorVerified, rep.FloorMemoised = floorCallMemo.verified.Load(), floorCallMemo.hits.Load()
 }
 
 // sharedCPU is the broker process's CPU time so far.
-func (b *brokerBench) sharedCPU() time.Duration {
-	if b.cmd == nil {
-		return 0
-	}
-	return procCPUOf(b.cmd.Process.Pid)
-}
+func (b *brokerBench) sharedCPU() time.Duration { return b.broker.cpu() }
+
+// floorSharedCPU is the floor broker process's CPU time so far.
+func (b *brokerBench) floorSharedCPU() time.Duration { return b.floorBroker.cpu() }
 
 // clientOptions routes the overlord's calls through the broker.
 func (*brokerBench) clientOptions(ctx context.Context, dir string, id *identity.Identity) ([]overlord.Option, error) {
