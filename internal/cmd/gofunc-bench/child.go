@@ -97,8 +97,10 @@ func shardRange(n, k, shards int) (from, to int) {
 // runMinions serves shard k of the fleet: for each of its minions, a
 // gofunc minion (audit log on, every module) and a floor server, on the
 // minion's own address. It prints its part of the fleet on stdout and
-// serves until stdin closes; then it prints its memory figures.
-func runMinions(dir string, n, k, shards int, mode benchTransport, cpuProfile, profilePhase string) error {
+// serves until stdin closes; then it prints its memory figures. With
+// durableFloor (-single) each floor server also serves the durable
+// floor, its log beside the minion's audit log.
+func runMinions(dir string, n, k, shards int, mode benchTransport, cpuProfile, profilePhase string, durableFloor bool) error {
 	ctx := context.Background()
 	if cpuProfile != "" {
 		stop := profileOnSignal(cpuProfile)
@@ -109,6 +111,7 @@ func runMinions(dir string, n, k, shards int, mode benchTransport, cpuProfile, p
 	var servers []*minion.Server
 	var floors []func(context.Context)
 	var trails []*audit.Log
+	var durables []*durableLog
 	from, to := shardRange(n, k, shards)
 	for i := from; i < to; i++ {
 		name, ip := minionName(i), minionAddr(i)
@@ -131,7 +134,14 @@ func runMinions(dir string, n, k, shards int, mode benchTransport, cpuProfile, p
 		if err != nil {
 			return err
 		}
-		fm, stopFloor, err := serveFloor(mode, dir, ip, id)
+		var durable *durableLog
+		if durableFloor {
+			if durable, err = openDurableLog(filepath.Join(dir, "minions", name, "floor.log")); err != nil {
+				return err
+			}
+			durables = append(durables, durable)
+		}
+		fm, stopFloor, err := serveFloor(mode, dir, ip, id, durable)
 		if err != nil {
 			return fmt.Errorf("floor server %d: %w", i, err)
 		}
@@ -175,11 +185,11 @@ func runMinions(dir string, n, k, shards int, mode benchTransport, cpuProfile, p
 	// reads them around each run); its stdin closing says it is done.
 	lines := bufio.NewScanner(os.Stdin)
 	for lines.Scan() {
-		if err := json.NewEncoder(os.Stdout).Encode(counted(servers, trails, mode)); err != nil {
+		if err := json.NewEncoder(os.Stdout).Encode(counted(servers, trails, durables, mode)); err != nil {
 			return err
 		}
 	}
-	rep := counted(servers, trails, mode)
+	rep := counted(servers, trails, durables, mode)
 	rep.Memory = readMemory()
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
@@ -190,6 +200,9 @@ func runMinions(dir string, n, k, shards int, mode benchTransport, cpuProfile, p
 	}
 	if f, ok := mode.(floorServer); ok {
 		f.closeFloor()
+	}
+	for _, d := range durables {
+		_ = d.Close()
 	}
 	return json.NewEncoder(os.Stdout).Encode(rep)
 }
@@ -207,7 +220,7 @@ type floorServer interface {
 
 // serveFloor starts minion id's floor server: the transport's own, or
 // the bare HTTPS one on the minion's address. stop ends it.
-func serveFloor(mode benchTransport, dir string, ip net.IP, id *identity.Identity) (overlord.Minion, func(context.Context), error) {
+func serveFloor(mode benchTransport, dir string, ip net.IP, id *identity.Identity, durable *durableLog) (overlord.Minion, func(context.Context), error) {
 	if f, ok := mode.(floorServer); ok {
 		m, err := f.serveFloor(dir, id)
 		return m, func(context.Context) {}, err
@@ -216,7 +229,7 @@ func serveFloor(mode benchTransport, dir string, ip net.IP, id *identity.Identit
 	if err != nil {
 		return overlord.Minion{}, nil, err
 	}
-	floor := newFloorServer(id)
+	floor := newFloorServer(id, durable)
 	go func() { _ = floor.ServeTLS(ln, "", "") }()
 	return overlord.Minion{Name: id.Name(), Addr: ln.Addr().String()}, func(ctx context.Context) { _ = floor.Shutdown(ctx) }, nil
 }
@@ -233,9 +246,12 @@ type minionsReport struct {
 	Busy              uint64 `json:"busy"`
 	// Calls reached their methods; the audit logs made Records durable
 	// in Commits writes, each with its fsync.
-	Calls        uint64        `json:"calls"`
-	AuditRecords uint64        `json:"audit_records"`
-	AuditCommits uint64        `json:"audit_commits"`
+	Calls        uint64 `json:"calls"`
+	AuditRecords uint64 `json:"audit_records"`
+	AuditCommits uint64 `json:"audit_commits"`
+	// FloorRecords and FloorCommits are the durable floor's (-single).
+	FloorRecords uint64        `json:"floor_records,omitempty"`
+	FloorCommits uint64        `json:"floor_commits,omitempty"`
 	CPU          time.Duration `json:"cpu_ns"` // the process's, since it started
 	// Over the broker: ECDSA verifications of call signatures the
 	// process made, and those its memo answered
@@ -255,7 +271,7 @@ type doorCounter interface {
 }
 
 // counted sums the minions' counters.
-func counted(servers []*minion.Server, trails []*audit.Log, mode benchTransport) minionsReport {
+func counted(servers []*minion.Server, trails []*audit.Log, durables []*durableLog, mode benchTransport) minionsReport {
 	rep := minionsReport{CPU: cpuTime()}
 	if d, ok := mode.(doorCounter); ok {
 		d.doorStats(&rep)
@@ -272,6 +288,11 @@ func counted(servers []*minion.Server, trails []*audit.Log, mode benchTransport)
 		st := t.Stats()
 		rep.AuditRecords += st.Records
 		rep.AuditCommits += st.Commits
+	}
+	for _, d := range durables {
+		records, commits := d.counts()
+		rep.FloorRecords += records
+		rep.FloorCommits += commits
 	}
 	return rep
 }

@@ -37,11 +37,19 @@ import (
 var floorRequest = []byte(`<?xml version="1.0"?><methodCall><methodName>test.ping</methodName><params></params></methodCall>`)
 
 // newFloorServer serves floorBody over HTTPS to clients with a
-// certificate signed by id's CA.
-func newFloorServer(id *identity.Identity) *http.Server {
+// certificate signed by id's CA. With a durable log (-single), a
+// request for durablePath first appends a line to it and waits until
+// the line is on disk: the durable floor.
+func newFloorServer(id *identity.Identity, durable *durableLog) *http.Server {
 	return &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			_, _ = io.Copy(io.Discard, r.Body)
+			if durable != nil && r.URL.Path == durablePath {
+				if err := durable.append(); err != nil {
+					http.Error(w, err.Error(), http.StatusInternalServerError)
+					return
+				}
+			}
 			w.Header().Set("Content-Type", "text/xml")
 			_, _ = w.Write(floorBody)
 		}),
@@ -222,10 +230,19 @@ func (fc *floorClient) fanout(tr *http.Transport) phaseResult {
 	return res
 }
 
+// durablePath is the durable floor's URL path (-single).
+const durablePath = "/durable"
+
 func (fc *floorClient) call(client *http.Client, host string) error {
+	return fc.callPath(client, host, "/RPC2")
+}
+
+// callPath posts floorRequest to the floor server of host at path and
+// checks the answer.
+func (fc *floorClient) callPath(client *http.Client, host, path string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+host+":51234/RPC2", bytes.NewReader(floorRequest))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+host+":51234"+path, bytes.NewReader(floorRequest))
 	if err != nil {
 		return err
 	}

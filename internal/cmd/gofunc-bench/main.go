@@ -44,6 +44,7 @@ func main() {
 	flag.IntVar(&o.shard, "shard", 0, "internal: which shard")
 	flag.IntVar(&o.shards, "shards", 1, "internal: of how many")
 	flag.BoolVar(&o.floorClient, "floor-client", false, "internal: run the floor's client")
+	flag.BoolVar(&o.durableFloor, "durable-floor", false, "internal: the floor servers also serve the durable floor (-single)")
 	flag.IntVar(&o.childN, "child-n", 0, "internal: number of minions")
 	flag.BoolVar(&o.single, "single", false, "one minion, many calls: -callers goroutines call test.ping on one minion whose audit log is on the disk")
 	flag.IntVar(&o.callers, "callers", 8, "with -single: concurrent callers")
@@ -67,7 +68,7 @@ func main() {
 	case o.minions:
 		from, to := shardRange(o.childN, o.shard, o.shards)
 		if err = raiseFileLimit(minionsFiles(to - from)); err == nil {
-			err = runMinions(o.workDir, o.childN, o.shard, o.shards, mode, o.cpuProfile, o.profile)
+			err = runMinions(o.workDir, o.childN, o.shard, o.shards, mode, o.cpuProfile, o.profile, o.durableFloor)
 		}
 	case o.floorClient:
 		if err = raiseFileLimit(clientFiles(o.childN)); err == nil {
@@ -97,7 +98,7 @@ type options struct {
 	setup, minions, floorClient     bool
 	childN, shard, shards           int
 	single                          bool
-	singleFloor                     bool
+	singleFloor, durableFloor       bool
 	callers                         int
 	duration                        time.Duration
 	verifyMemo                      bool

@@ -116,6 +116,10 @@ func TestBenchSingle(t *testing.T) {
 	if m := floor.FindStringSubmatch(text); m == nil || m[1] == "0" {
 		t.Errorf("want the floor's calls/s and CPU per call:\n%s", text)
 	}
+	durable := regexp.MustCompile(`(?m)^\s+durable floor p50\s+([0-9]+) calls/s; CPU per call: client [0-9.]+ µs, server [0-9.]+ µs; ([0-9]+) fsyncs/s`)
+	if m := durable.FindStringSubmatch(text); m == nil || m[1] == "0" || m[2] == "0" {
+		t.Errorf("want the durable floor's calls/s and fsyncs/s:\n%s", text)
+	}
 	for _, want := range []string{"4 callers", "fsynced", "calls/s; CPU per call: client", "load average"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)

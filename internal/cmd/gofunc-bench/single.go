@@ -32,6 +32,7 @@ type singleRun struct {
 	calls, newConns            int64
 	failed                     int64
 	minion                     minionsReport // the minion's counters over the run
+	records, commits           uint64        // made durable over the run, and the fsyncs (syncCounts)
 	latencies                  []time.Duration
 }
 
@@ -64,7 +65,7 @@ func runSingle(o options) error {
 		return err
 	}
 	var fleet fleetInfo
-	args := childArgs("minions", dir, 1, "-transport", "direct")
+	args := childArgs("minions", dir, 1, "-transport", "direct", "-durable-floor")
 	if o.cpuProfile != "" {
 		args = append(args, "-cpuprofile", o.cpuProfile+".minions0")
 	}
@@ -109,7 +110,7 @@ func runSingle(o options) error {
 		_ = m.cmd.Process.Signal(syscall.SIGUSR1)
 		defer func() { pprof.StopCPUProfile(); f.Close(); _ = m.cmd.Process.Signal(syscall.SIGUSR2) }()
 	}
-	if err := s.measure("", "minion", gofunc, load0); err != nil {
+	if err := s.measure("", "minion", gofunc, load0, auditCounts); err != nil {
 		return err
 	}
 	if !o.singleFloor {
@@ -131,13 +132,34 @@ func runSingle(o options) error {
 	if _, err := s.run(time.Second, floor); err != nil {
 		return fmt.Errorf("floor warm-up: %w", err)
 	}
-	return s.measure("floor ", "server", floor, load0)
+	if err := s.measure("floor ", "server", floor, load0, floorCounts); err != nil {
+		return err
+	}
+	// The durable floor: the same again, the server's handler first
+	// making one line per call durable in a file beside the minion's
+	// audit log (group commit). What it cannot reach, no write-ahead
+	// log on this disk can.
+	durable := func() func() error { return func() error { return fc.callPath(client, s.host, durablePath) } }
+	fmt.Printf("durable floor: the same bare server, each call first appending a line to %s and waiting for its fsync (group commit, as the audit log; no hash chain, encoding or rotation)\n",
+		filepath.Join(dir, "minions", s.host, "floor.log"))
+	load0 = loadAvg()
+	if _, err := s.run(time.Second, durable); err != nil {
+		return fmt.Errorf("durable floor warm-up: %w", err)
+	}
+	return s.measure("durable floor ", "server", durable, load0, floorCounts)
 }
+
+// syncCounts picks, from a minions' report, the records made durable
+// and the fsyncs that did it: the audit log's or the durable floor's.
+type syncCounts func(minionsReport) (records, commits uint64)
+
+func auditCounts(r minionsReport) (uint64, uint64) { return r.AuditRecords, r.AuditCommits }
+func floorCounts(r minionsReport) (uint64, uint64) { return r.FloorRecords, r.FloorCommits }
 
 // measure makes the -runs measured runs of call and prints them, and
 // their medians on a line starting with label+"p50"; server names the
 // other process's CPU column.
-func (s *single) measure(label, server string, call func() func() error, load0 float64) error {
+func (s *single) measure(label, server string, call func() func() error, load0 float64, synced syncCounts) error {
 	var runs []singleRun
 	fmt.Printf("  %4s %10s %10s %12s %12s %10s %12s %10s %10s %9s %7s\n", "run", "calls/s", "calls", "client µs", server+" µs",
 		"fsyncs/s", "records/sync", "call p50", "call p99", "new conns", "failed")
@@ -146,10 +168,11 @@ func (s *single) measure(label, server string, call func() func() error, load0 f
 		if err != nil {
 			return err
 		}
+		r.records, r.commits = synced(r.minion)
 		runs = append(runs, r)
 		fmt.Printf("  %4d %10.0f %10d %12.1f %12.1f %10.0f %12.2f %10s %10s %9d %7d\n", i+1, r.rate(), r.calls,
-			r.perCall(r.clientCPU), r.perCall(r.minionCPU), float64(r.minion.AuditCommits)/r.wall.Seconds(),
-			float64(r.minion.AuditRecords)/float64(max(1, r.minion.AuditCommits)), short(pct(r.latencies, 50)),
+			r.perCall(r.clientCPU), r.perCall(r.minionCPU), float64(r.commits)/r.wall.Seconds(),
+			float64(r.records)/float64(max(1, r.commits)), short(pct(r.latencies, 50)),
 			short(pct(r.latencies, 99)), r.newConns, r.failed)
 	}
 	med := func(f func(singleRun) float64) float64 {
@@ -162,10 +185,8 @@ func (s *single) measure(label, server string, call func() func() error, load0 f
 	fmt.Printf("  %sp50  %10.0f calls/s; CPU per call: client %.1f µs, %s %.1f µs; %.0f fsyncs/s, %.2f records per fsync; load average %.2f at the start, %.2f at the end\n",
 		label, med(singleRun.rate), med(func(r singleRun) float64 { return r.perCall(r.clientCPU) }),
 		server, med(func(r singleRun) float64 { return r.perCall(r.minionCPU) }),
-		med(func(r singleRun) float64 { return float64(r.minion.AuditCommits) / r.wall.Seconds() }),
-		med(func(r singleRun) float64 {
-			return float64(r.minion.AuditRecords) / float64(max(1, r.minion.AuditCommits))
-		}), load0, loadAvg())
+		med(func(r singleRun) float64 { return float64(r.commits) / r.wall.Seconds() }),
+		med(func(r singleRun) float64 { return float64(r.records) / float64(max(1, r.commits)) }), load0, loadAvg())
 	return nil
 }
 
@@ -252,7 +273,8 @@ func (s *single) run(d time.Duration, newCall func() func() error) (singleRun, e
 	}
 	r.minionCPU = after.CPU - before.CPU
 	r.minion = minionsReport{Calls: after.Calls - before.Calls, AuditRecords: after.AuditRecords - before.AuditRecords,
-		AuditCommits: after.AuditCommits - before.AuditCommits}
+		AuditCommits: after.AuditCommits - before.AuditCommits, FloorRecords: after.FloorRecords - before.FloorRecords,
+		FloorCommits: after.FloorCommits - before.FloorCommits}
 	for _, l := range lat {
 		r.latencies = append(r.latencies, l...)
 	}
