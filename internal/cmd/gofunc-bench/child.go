@@ -253,6 +253,7 @@ type minionsReport struct {
 	FloorRecords uint64        `json:"floor_records,omitempty"`
 	FloorCommits uint64        `json:"floor_commits,omitempty"`
 	CPU          time.Duration `json:"cpu_ns"` // the process's, since it started
+	IO           ioCount       `json:"io"`     // its read and write system calls, since it started
 	// Over the broker: ECDSA verifications of call signatures the
 	// process made, and those its memo answered
 	// (broker.CallVerifyStats).
@@ -272,7 +273,7 @@ type doorCounter interface {
 
 // counted sums the minions' counters.
 func counted(servers []*minion.Server, trails []*audit.Log, durables []*durableLog, mode benchTransport) minionsReport {
-	rep := minionsReport{CPU: cpuTime()}
+	rep := minionsReport{CPU: cpuTime(), IO: procIO("self")}
 	if d, ok := mode.(doorCounter); ok {
 		d.doorStats(&rep)
 	}

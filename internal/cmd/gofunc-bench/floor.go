@@ -75,6 +75,7 @@ type phaseResult struct {
 	Wall  time.Duration   `json:"wall_ns"`
 	Hosts []time.Duration `json:"hosts_ns"`
 	CPU   time.Duration   `json:"cpu_ns"` // the process's CPU during the fan-out
+	IO    ioCount         `json:"io"`     // its read and write system calls during the fan-out
 	Err   string          `json:"error,omitempty"`
 	// Failed hosts, and the first failure.
 	Failed       int    `json:"failed,omitempty"`
@@ -203,7 +204,7 @@ func (fc *floorClient) fanout(tr *http.Transport) phaseResult {
 	var failed atomic.Int64
 	var firstErr atomic.Value
 	var next atomic.Int64
-	cpu0, start := cpuTime(), time.Now()
+	cpu0, io0, start := cpuTime(), procIO("self"), time.Now()
 	var g errgroup.Group
 	for range min(fc.forks, len(fc.hosts)) {
 		g.Go(func() error {
@@ -222,7 +223,7 @@ func (fc *floorClient) fanout(tr *http.Transport) phaseResult {
 		})
 	}
 	_ = g.Wait()
-	res := phaseResult{Wall: time.Since(start), Hosts: hosts, CPU: cpuTime() - cpu0}
+	res := phaseResult{Wall: time.Since(start), Hosts: hosts, CPU: cpuTime() - cpu0, IO: procIO("self").sub(io0)}
 	if n := failed.Load(); n > 0 {
 		res.Failed = int(n)
 		res.FirstFailure = fmt.Sprintf("%d of %d hosts failed; first: %v", n, len(fc.hosts), firstErr.Load())

@@ -491,7 +491,7 @@ func (s *floorSession) fanout() phaseResult {
 	var failed atomic.Int64
 	var firstErr atomic.Value
 	var next atomic.Int64
-	cpu0, start := cpuTime(), time.Now()
+	cpu0, io0, start := cpuTime(), procIO("self"), time.Now()
 	var g errgroup.Group
 	for range min(max(1, s.fc.forks/size), len(groups)) {
 		g.Go(func() error {
@@ -508,7 +508,7 @@ func (s *floorSession) fanout() phaseResult {
 		})
 	}
 	_ = g.Wait()
-	res := phaseResult{Wall: time.Since(start), Hosts: times, CPU: cpuTime() - cpu0}
+	res := phaseResult{Wall: time.Since(start), Hosts: times, CPU: cpuTime() - cpu0, IO: procIO("self").sub(io0)}
 	if n := failed.Load(); n > 0 {
 		res.Failed = int(n)
 		res.FirstFailure = fmt.Sprintf("%d of %d hosts failed; first: %v", n, len(hosts), firstErr.Load())

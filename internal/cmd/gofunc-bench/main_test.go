@@ -82,7 +82,7 @@ func TestBenchOverBroker(t *testing.T) {
 		`floor: minions connected to the bare broker in \S+`, `floor broker process \(bare nats-server\): peak RSS [1-9]`,
 		`(?m)^  ping cold\s+[0-9.]+(µs|ms|s)\s+[0-9.]+(µs|ms|s)\s+[0-9]+\.[0-9]{2}\s.* 0/0  \S+$`,
 		`(?m)^  ping warm\s+[0-9.]+(µs|ms|s)\s+[0-9.]+(µs|ms|s)\s+[0-9]+\.[0-9]{2}\s.* 0/0  \S+$`,
-		`ping warm, floor CPU per host and run: client \d+ µs, minions' processes \d+ µs, broker \d+ µs, total \d+ µs; call signatures verified per call in the minions' processes [0-9.]+ \([0-9.]+ from the shared memo\)`} {
+		`ping warm, floor CPU per host and run: client \d+ µs, minions' processes \d+ µs, broker \d+ µs, total \d+ µs; call signatures verified per call in the minions' processes [0-9.]+ \([0-9.]+ from the shared memo\); read/write syscalls per call: [0-9.]+/[0-9.]+, [0-9.]+/[0-9.]+, [0-9.]+/[0-9.]+`} {
 		if !regexp.MustCompile(re).MatchString(text) {
 			t.Errorf("output lacks %s:\n%s", re, text)
 		}

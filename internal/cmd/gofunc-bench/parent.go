@@ -44,6 +44,10 @@ type phase struct {
 	// call signatures verified and memoised.
 	floorMinionsCPU, floorSharedCPU time.Duration
 	floorVerified, floorMemoised    uint64
+	// Read and write system calls over all runs, gofunc's and the
+	// floor's: the caller's process (overlord, floor client), the
+	// minions' processes, the broker's.
+	gofuncIO, floorIO [3]ioCount
 	// newConns are, run by run, how many hosts gofunc answered on a
 	// connection the run opened (Observation.NewConnection): every host
 	// in a cold run, none in a warm one unless connections were lost.
@@ -433,8 +437,8 @@ func (b *bench) gofuncRun(ctx context.Context, p *phase, c *overlord.Client, mod
 	if err != nil {
 		return err
 	}
-	shared0 := b.sharedCPU()
-	cpu0, start, conns0 := cpuTime(), time.Now(), b.newConns.Load()
+	shared0, sharedIO0 := b.sharedCPU(), b.sharedIO(false)
+	cpu0, io0, start, conns0 := cpuTime(), procIO("self"), time.Now(), b.newConns.Load()
 	res, err := c.Targets("*").Call(ctx, module, method, args...)
 	d := time.Since(start)
 	after, cerr := b.minionsCounters()
@@ -443,6 +447,9 @@ func (b *bench) gofuncRun(ctx context.Context, p *phase, c *overlord.Client, mod
 	}
 	p.minionsCPU += (after.CPU - before.CPU) / time.Duration(b.o.runs)
 	p.sharedCPU += (b.sharedCPU() - shared0) / time.Duration(b.o.runs)
+	p.gofuncIO[0] = p.gofuncIO[0].add(procIO("self").sub(io0))
+	p.gofuncIO[1] = p.gofuncIO[1].add(after.IO.sub(before.IO))
+	p.gofuncIO[2] = p.gofuncIO[2].add(b.sharedIO(false).sub(sharedIO0))
 	p.verified += after.Verified - before.Verified
 	p.memoised += after.Memoised - before.Memoised
 	p.newConns = append(p.newConns, b.newConns.Load()-conns0)
@@ -478,6 +485,7 @@ func (b *bench) minionsCounters() (minionsReport, error) {
 		sum.Memoised += rep.Memoised
 		sum.FloorVerified += rep.FloorVerified
 		sum.FloorMemoised += rep.FloorMemoised
+		sum.IO = sum.IO.add(rep.IO)
 	}
 	return sum, nil
 }
@@ -488,6 +496,22 @@ func (b *bench) sharedCPU() time.Duration {
 		return s.sharedCPU()
 	}
 	return 0
+}
+
+// sharedIO is the shared service's read and write system calls so far
+// (the floor's broker's with floor), zero when none.
+func (b *bench) sharedIO(floor bool) ioCount {
+	s, ok := b.mode.(interface {
+		sharedIO() ioCount
+		floorSharedIO() ioCount
+	})
+	switch {
+	case !ok:
+		return ioCount{}
+	case floor:
+		return s.floorSharedIO()
+	}
+	return s.sharedIO()
 }
 
 // floorSharedCPU is the floor's broker's CPU time so far (0 when none).
@@ -504,7 +528,7 @@ func (b *bench) floorRun(p *phase, op string) error {
 	if err != nil {
 		return err
 	}
-	shared0 := b.floorSharedCPU()
+	shared0, sharedIO0 := b.floorSharedCPU(), b.sharedIO(true)
 	if err := json.NewEncoder(b.floor.stdin).Encode(floorCommand{Op: op}); err != nil {
 		return err
 	}
@@ -518,6 +542,9 @@ func (b *bench) floorRun(p *phase, op string) error {
 	}
 	p.floorMinionsCPU += (after.CPU - before.CPU) / time.Duration(b.o.runs)
 	p.floorSharedCPU += (b.floorSharedCPU() - shared0) / time.Duration(b.o.runs)
+	p.floorIO[0] = p.floorIO[0].add(res.IO)
+	p.floorIO[1] = p.floorIO[1].add(after.IO.sub(before.IO))
+	p.floorIO[2] = p.floorIO[2].add(b.sharedIO(true).sub(sharedIO0))
 	p.floorVerified += after.FloorVerified - before.FloorVerified
 	p.floorMemoised += after.FloorMemoised - before.FloorMemoised
 	if res.Err != "" {

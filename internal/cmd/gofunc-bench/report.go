@@ -34,10 +34,10 @@ func report(r *sizeResult) {
 			continue
 		}
 		cpuLine(r, p.name+", CPU per host and run: overlord", p.gofuncCPU, p.minionsCPU, p.sharedCPU, r.sharedPeak > 0,
-			uint64(r.n*len(p.gofunc)), p.verified, p.memoised)
+			uint64(r.n*len(p.gofunc)), p.verified, p.memoised, p.gofuncIO)
 		if len(p.floor) > 0 {
 			cpuLine(r, p.name+", floor CPU per host and run: client", p.floorCPU, p.floorMinionsCPU, p.floorSharedCPU, r.floorPeak > 0,
-				uint64(r.n*len(p.floor)), p.floorVerified, p.floorMemoised)
+				uint64(r.n*len(p.floor)), p.floorVerified, p.floorMemoised, p.floorIO)
 		}
 	}
 	m := r.overlord
@@ -67,8 +67,9 @@ func report(r *sizeResult) {
 // cpuLine prints a phase's CPU per host and run: the caller's process
 // (what names it), the minions' processes', the broker's (when there
 // is one), their total, and how many call signatures the minions'
-// processes verified per call of calls.
-func cpuLine(r *sizeResult, what string, caller, minions, broker time.Duration, hasBroker bool, calls, verified, memoised uint64) {
+// processes verified per call of calls, and the read/write system calls
+// per call of each process.
+func cpuLine(r *sizeResult, what string, caller, minions, broker time.Duration, hasBroker bool, calls, verified, memoised uint64, io [3]ioCount) {
 	per := func(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d.Microseconds())/float64(r.n)) }
 	fmt.Printf("  %s %s, minions' processes %s", what, per(caller), per(minions))
 	if hasBroker {
@@ -78,6 +79,15 @@ func cpuLine(r *sizeResult, what string, caller, minions, broker time.Duration, 
 	if calls > 0 && verified+memoised > 0 {
 		fmt.Printf("; call signatures verified per call in the minions' processes %.3f (%.3f from the shared memo)",
 			float64(verified)/float64(calls), float64(memoised)/float64(calls))
+	}
+	if calls > 0 && io[0].R+io[0].W > 0 {
+		rw := func(c ioCount) string {
+			return fmt.Sprintf("%.2f/%.2f", float64(c.R)/float64(calls), float64(c.W)/float64(calls))
+		}
+		fmt.Printf("; read/write syscalls per call: %s, %s", rw(io[0]), rw(io[1]))
+		if hasBroker {
+			fmt.Printf(", %s", rw(io[2]))
+		}
 	}
 	fmt.Println()
 }

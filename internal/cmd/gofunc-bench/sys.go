@@ -114,6 +114,41 @@ func procStatus(key string) float64 {
 	return 0
 }
 
+// ioCount is a process's read and write system calls so far
+// (/proc/PID/io syscr and syscw: every read(2)/write(2)-like call,
+// sockets and files alike).
+type ioCount struct {
+	R uint64 `json:"syscr"`
+	W uint64 `json:"syscw"`
+}
+
+func (a ioCount) sub(b ioCount) ioCount { return ioCount{a.R - b.R, a.W - b.W} }
+func (a ioCount) add(b ioCount) ioCount { return ioCount{a.R + b.R, a.W + b.W} }
+
+// procIO reads /proc/PID/io ("self" for this process); zero when it
+// cannot.
+func procIO(pid string) ioCount {
+	var c ioCount
+	b, err := os.ReadFile("/proc/" + pid + "/io")
+	if err != nil {
+		return c
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ": ")
+		if !ok {
+			continue
+		}
+		n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		switch k {
+		case "syscr":
+			c.R = n
+		case "syscw":
+			c.W = n
+		}
+	}
+	return c
+}
+
 // loadAvg is the 1-minute load average, from /proc/loadavg.
 func loadAvg() float64 {
 	b, err := os.ReadFile("/proc/loadavg")

@@ -178,6 +178,14 @@ func (s *service) stop() error {
 	return err
 }
 
+// io is the process's read and write system calls so far.
+func (s *service) io() ioCount {
+	if s.cmd == nil {
+		return ioCount{}
+	}
+	return procIO(strconv.Itoa(s.cmd.Process.Pid))
+}
+
 // cpu is the process's CPU time so far.
 func (s *service) cpu() time.Duration {
 	if s.cmd == nil {
@@ -300,6 +308,11 @@ func (b *brokerBench) doorStats(rep *minionsReport) {
 
 // sharedCPU is the broker process's CPU time so far.
 func (b *brokerBench) sharedCPU() time.Duration { return b.broker.cpu() }
+
+// sharedIO and floorSharedIO are the broker processes' read and write
+// system calls so far.
+func (b *brokerBench) sharedIO() ioCount      { return b.broker.io() }
+func (b *brokerBench) floorSharedIO() ioCount { return b.floorBroker.io() }
 
 // floorSharedCPU is the floor broker process's CPU time so far.
 func (b *brokerBench) floorSharedCPU() time.Duration { return b.floorBroker.cpu() }
