@@ -82,6 +82,11 @@ type Spec struct {
 	Timeout time.Duration
 	// WaitDelay: zero means DefaultWaitDelay (1s).
 	WaitDelay time.Duration
+	// ExtraFiles are open files the process inherits as fds 3, 4, ...
+	// (os/exec's Cmd.ExtraFiles): a module hands a tool a file it has
+	// pinned and checked as /proc/self/fd/3 rather than a path the
+	// tool would resolve again. Run does not close them.
+	ExtraFiles []*os.File
 	// Tool marks Argv[0] as a program the module depends on (mount,
 	// systemctl, dpkg-query) rather than one the caller named: when it
 	// does not exist the host lacks a facility, and Run fails with
@@ -132,6 +137,7 @@ func Run(ctx context.Context, s Spec) (Output, error) {
 	}
 	cmd.Dir = s.Dir
 	cmd.Env = s.Env
+	cmd.ExtraFiles = s.ExtraFiles
 	if s.Stdin != nil {
 		cmd.Stdin = bytes.NewReader(s.Stdin)
 	}

@@ -20,8 +20,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/internal/mountinfo"
@@ -51,8 +54,11 @@ type Module struct {
 	MountPath  string
 	UmountPath string
 	// AllowDirs, when not empty, limits mount and umount to mountpoints
-	// that are these directories or inside them (after resolving symbolic links of the
-	// mountpoint's parent). Empty means any mountpoint.
+	// that are these directories or inside them (after resolving symbolic
+	// links of the mountpoint's parent). The mountpoint itself must then
+	// be a directory, not a symbolic link, and mount(8) gets it as a
+	// handle opened and checked beforehand, not as a path to resolve
+	// again. Empty means any mountpoint, links followed.
 	AllowDirs []string
 }
 
@@ -157,16 +163,76 @@ func (m *Module) Mount(ctx context.Context, device, mountpoint, fstype, options 
 	if err != nil {
 		return err
 	}
-	info, err := os.Stat(dir)
+	bin := cmp.Or(m.MountPath, DefaultMountPath)
+	if len(m.AllowDirs) == 0 {
+		info, err := os.Stat(dir)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return gofunc.Errorf(gofunc.CodeNotFound, "mountpoint %q does not exist", dir)
+		case err != nil:
+			return gofunc.Errorf(gofunc.CodeModule, "mountpoint: %v", err)
+		case !info.IsDir():
+			return gofunc.Errorf(gofunc.CodeBadArgs, "mountpoint %q is not a directory", dir)
+		}
+		return m.exec(ctx, mountArgv(bin, device, dir, fstype, options), nil)
+	}
+	// With an allow-list, mount(8) must not resolve the path again: a
+	// symbolic link named as the mountpoint, or one swapped in for a
+	// directory after the check, would take the mount outside the
+	// allowed directories. The directory is opened without following
+	// a link, its path as the kernel sees it checked again, and mount
+	// gets it as /proc/self/fd/3 with its own canonicalization off.
+	pinned, err := m.pinMountpoint(dir)
+	if err != nil {
+		return err
+	}
+	defer pinned.Close()
+	argv := mountArgv(bin, device, pinnedPath, fstype, options)
+	argv = slices.Insert(argv, 1, "--no-canonicalize")
+	return m.exec(ctx, argv, []*os.File{pinned})
+}
+
+// pinnedPath is how mount(8) names the directory Mount pinned: the
+// first of the files it inherits.
+const pinnedPath = "/proc/self/fd/3"
+
+// pinMountpoint opens dir, a checked mountpoint, as an O_PATH handle
+// without following a final symbolic link, and checks that the
+// directory it holds is still dir and inside the allowed directories.
+func (m *Module) pinMountpoint(dir string) (*os.File, error) {
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_NOFOLLOW|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, mountpointError(dir, err)
+	}
+	f := os.NewFile(uintptr(fd), dir)
+	held, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	if err != nil {
+		f.Close()
+		return nil, gofunc.Errorf(gofunc.CodeModule, "mountpoint %q: %v", dir, err)
+	}
+	if held != dir {
+		f.Close()
+		return nil, gofunc.Errorf(gofunc.CodeDenied, "mountpoint %q changed while it was checked (it is now %q)", dir, held)
+	}
+	if _, err := m.checkMountpoint(held); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// mountpointError says why dir could not be opened as a directory.
+func mountpointError(dir string, err error) error {
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, unix.ENOENT):
 		return gofunc.Errorf(gofunc.CodeNotFound, "mountpoint %q does not exist", dir)
-	case err != nil:
-		return gofunc.Errorf(gofunc.CodeModule, "mountpoint: %v", err)
-	case !info.IsDir():
+	case errors.Is(err, unix.ELOOP), errors.Is(err, unix.ENOTDIR):
+		if info, lerr := os.Lstat(dir); lerr == nil && info.Mode()&fs.ModeSymlink != 0 {
+			return gofunc.Errorf(gofunc.CodeDenied, "mountpoint %q is a symbolic link: with allowed directories set, name the directory itself", dir)
+		}
 		return gofunc.Errorf(gofunc.CodeBadArgs, "mountpoint %q is not a directory", dir)
 	}
-	return m.exec(ctx, mountArgv(cmp.Or(m.MountPath, DefaultMountPath), device, dir, fstype, options))
+	return gofunc.Errorf(gofunc.CodeModule, "mountpoint %q: %v", dir, err)
 }
 
 // Umount unmounts the filesystem mounted on mountpoint, running
@@ -185,7 +251,7 @@ func (m *Module) Umount(ctx context.Context, mountpoint string, opts UmountOptio
 	if !isMounted(mounts, dir) {
 		return gofunc.Errorf(gofunc.CodeNotFound, "nothing is mounted on %q", dir)
 	}
-	return m.exec(ctx, umountArgv(cmp.Or(m.UmountPath, DefaultUmountPath), dir, opts))
+	return m.exec(ctx, umountArgv(cmp.Or(m.UmountPath, DefaultUmountPath), dir, opts), nil)
 }
 
 // Doc describes the module for introspection and the ACLs.
@@ -222,9 +288,10 @@ func (m *Module) Doc() gofunc.ModuleDoc {
 	}
 }
 
-// exec runs argv and turns a failure into a fault carrying the tool's message.
-func (m *Module) exec(ctx context.Context, argv []string) error {
-	res, err := procrun.Run(ctx, procrun.Spec{Argv: argv, Env: procrun.ToolEnv(), Tool: true})
+// exec runs argv, handing it files as fds 3, 4, ..., and turns a
+// failure into a fault carrying the tool's message.
+func (m *Module) exec(ctx context.Context, argv []string, files []*os.File) error {
+	res, err := procrun.Run(ctx, procrun.Spec{Argv: argv, Env: procrun.ToolEnv(), Tool: true, ExtraFiles: files})
 	if err != nil {
 		return err
 	}

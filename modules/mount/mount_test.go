@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 
 	"github.com/gofunc/gofunc"
 	"github.com/gofunc/gofunc/internal/modtest"
@@ -129,6 +130,110 @@ func TestMountArgv(t *testing.T) {
 	}
 }
 
+// TestMountPinnedArgv: with allowed directories, mount(8) gets the
+// checked directory as an inherited handle, /proc/self/fd/3, and is told
+// not to resolve paths itself.
+func TestMountPinnedArgv(t *testing.T) {
+	allowed := t.TempDir()
+	mnt := filepath.Join(allowed, "mnt")
+	if err := os.Mkdir(mnt, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	bin, argv := modtest.FakeBinary(t, "mount", `readlink /proc/self/fd/3 > "$dir/.fd3"`)
+	m := &Module{MountPath: bin, AllowDirs: []string{allowed}}
+	if err := m.Mount(t.Context(), "/dev/sdb1", mnt, "ext4", "ro"); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{bin, "--no-canonicalize", "-t", "ext4", "-o", "ro", "--", "/dev/sdb1", "/proc/self/fd/3"}
+	if diff := cmp.Diff(want, argv.Last()); diff != "" {
+		t.Errorf("argv (-want +got):\n%s", diff)
+	}
+	held, err := os.ReadFile(filepath.Join(filepath.Dir(bin), ".fd3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(held)); got != mnt {
+		t.Errorf("the tool's fd 3 is %q, want the mountpoint %q", got, mnt)
+	}
+}
+
+// TestMountRaceStaysInside plays the local attacker who can write an
+// allowed directory: the mountpoint and a symbolic link to a directory
+// outside the allow-list are swapped over and over while Mount runs a
+// real mount(8). Every mount must land inside the allowed directory.
+// Needs root (CAP_SYS_ADMIN) and renameat2.
+func TestMountRaceStaysInside(t *testing.T) {
+	if _, err := os.Stat(DefaultMountPath); err != nil || os.Geteuid() != 0 {
+		t.Skipf("needs root and %s", DefaultMountPath)
+	}
+	base := t.TempDir()
+	allowed, outside := filepath.Join(base, "allowed"), filepath.Join(base, "outside")
+	mnt, link := filepath.Join(allowed, "mnt"), filepath.Join(allowed, "link")
+	for _, d := range []string{allowed, outside, mnt} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(outside, link); err != nil {
+		t.Fatal(err)
+	}
+	m := &Module{AllowDirs: []string{allowed}}
+	const device = "gofunc-race"
+	t.Cleanup(func() { unmountAll(t, m, device) })
+	stop := modtest.Exchange(t, mnt, link)
+	var mounted, refused int
+	modtest.Repeat(100, 10*time.Second, func() bool {
+		if err := m.Mount(t.Context(), device, mnt, "tmpfs", "size=64k"); err == nil {
+			mounted++
+		} else if errors.Is(err, gofunc.ErrDenied) || errors.Is(err, gofunc.ErrBadArgs) || errors.Is(err, gofunc.ErrNotFound) {
+			refused++
+		} else {
+			t.Fatalf("Mount: %v", err)
+		}
+		mounts, err := m.List(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mt := range mounts {
+			if mt.Device == device && !strings.HasPrefix(mt.Mountpoint, allowed+"/") {
+				t.Errorf("a mount landed outside the allowed directory: %s", mt.Mountpoint)
+				return false
+			}
+		}
+		return true
+	})
+	swaps := stop()
+	t.Logf("%d mounted, %d refused, %d swaps", mounted, refused, swaps)
+	// Most attempts are refused (the attacker swaps far faster than a
+	// mount runs); TestRealTmpfs is the one that must mount.
+	if swaps == 0 || mounted+refused == 0 {
+		t.Errorf("the race was not run: %d attempts, %d swaps", mounted+refused, swaps)
+	}
+}
+
+// unmountAll detaches every mount of device (the race test's), however
+// deep they are stacked.
+func unmountAll(t *testing.T, m *Module, device string) {
+	for range 1000 {
+		mounts, err := m.List(context.Background())
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		left := 0
+		for _, mt := range mounts {
+			if mt.Device == device {
+				left++
+				_ = unix.Unmount(mt.Mountpoint, unix.MNT_DETACH|unix.UMOUNT_NOFOLLOW)
+			}
+		}
+		if left == 0 {
+			return
+		}
+	}
+	t.Errorf("mounts of %s are left", device)
+}
+
 func TestMountToolFailure(t *testing.T) {
 	bin, _ := modtest.FakeTool(t, "mount", "mount: /x: special device /dev/nope does not exist.", 32)
 	err := (&Module{MountPath: bin}).Mount(t.Context(), "/dev/nope", t.TempDir(), "", "")
@@ -176,6 +281,12 @@ func TestHostileArguments(t *testing.T) {
 	if err := os.Symlink(outside, filepath.Join(allowed, "escape")); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Symlink(mnt, filepath.Join(allowed, "inside")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(allowed, "file"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name                                string
 		device, mountpoint, fstype, options string
@@ -196,6 +307,9 @@ func TestHostileArguments(t *testing.T) {
 		{"dotdot outside allow-list", "/dev/sdb1", allowed + "/../../etc", "", "", gofunc.ErrDenied},
 		{"symlink outside allow-list", "/dev/sdb1", filepath.Join(allowed, "escape", "x"), "", "", gofunc.ErrDenied},
 		{"missing mountpoint", "/dev/sdb1", filepath.Join(allowed, "nope"), "", "", gofunc.ErrNotFound},
+		{"mountpoint a symlink out of the allow-list", "/dev/sdb1", filepath.Join(allowed, "escape"), "", "", gofunc.ErrDenied},
+		{"mountpoint a symlink within the allow-list", "/dev/sdb1", filepath.Join(allowed, "inside"), "", "", gofunc.ErrDenied},
+		{"mountpoint a file", "/dev/sdb1", filepath.Join(allowed, "file"), "", "", gofunc.ErrBadArgs},
 		{"missing parent outside allow-list", "/dev/sdb1", filepath.Join(allowed, "escape", "nope", "x"), "", "", gofunc.ErrDenied},
 	}
 	for _, tt := range tests {
