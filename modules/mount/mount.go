@@ -204,17 +204,11 @@ func (m *Module) pinMountpoint(dir string) (*os.File, error) {
 	if err != nil {
 		return nil, mountpointError(dir, err)
 	}
-	f := os.NewFile(uintptr(fd), dir)
-	held, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	f, err := checkHeld(os.NewFile(uintptr(fd), dir), fd, dir, dir)
 	if err != nil {
-		f.Close()
-		return nil, gofunc.Errorf(gofunc.CodeModule, "mountpoint %q: %v", dir, err)
+		return nil, err
 	}
-	if held != dir {
-		f.Close()
-		return nil, gofunc.Errorf(gofunc.CodeDenied, "mountpoint %q changed while it was checked (it is now %q)", dir, held)
-	}
-	if _, err := m.checkMountpoint(held); err != nil {
+	if _, err := m.checkMountpoint(dir); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -251,7 +245,52 @@ func (m *Module) Umount(ctx context.Context, mountpoint string, opts UmountOptio
 	if !isMounted(mounts, dir) {
 		return gofunc.Errorf(gofunc.CodeNotFound, "nothing is mounted on %q", dir)
 	}
-	return m.exec(ctx, umountArgv(cmp.Or(m.UmountPath, DefaultUmountPath), dir, opts), nil)
+	bin := cmp.Or(m.UmountPath, DefaultUmountPath)
+	if len(m.AllowDirs) == 0 {
+		return m.exec(ctx, umountArgv(bin, dir, opts), nil)
+	}
+	// With an allow-list, umount(8) must not resolve the checked path
+	// again: a directory above the mountpoint renamed and replaced by
+	// a link meanwhile would aim it at another mount. The parent is
+	// held open (not the mountpoint: a handle on it would keep the
+	// filesystem busy, and opening it can hang on a dead NFS server)
+	// and checked, and the mountpoint named through it; a mountpoint
+	// cannot itself be renamed or replaced while mounted.
+	parent, err := pinParent(dir)
+	if err != nil {
+		return err
+	}
+	defer parent.Close()
+	argv := umountArgv(bin, pinnedPath+"/"+filepath.Base(dir), opts)
+	argv = slices.Insert(argv, 1, "--no-canonicalize")
+	return m.exec(ctx, argv, []*os.File{parent})
+}
+
+// pinParent opens the directory holding dir, a checked mountpoint, as
+// an O_PATH handle and checks that it is still where dir says.
+func pinParent(dir string) (*os.File, error) {
+	want := filepath.Dir(dir)
+	fd, err := unix.Open(want, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, gofunc.Errorf(gofunc.CodeModule, "mountpoint %q: %v", dir, err)
+	}
+	return checkHeld(os.NewFile(uintptr(fd), want), fd, dir, want)
+}
+
+// checkHeld returns f, the handle of path opened as fd, if the kernel
+// still places it at path; otherwise it closes f and refuses the call
+// about mountpoint.
+func checkHeld(f *os.File, fd int, mountpoint, path string) (*os.File, error) {
+	held, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	if err != nil {
+		f.Close()
+		return nil, gofunc.Errorf(gofunc.CodeModule, "mountpoint %q: %v", mountpoint, err)
+	}
+	if held != path {
+		f.Close()
+		return nil, gofunc.Errorf(gofunc.CodeDenied, "mountpoint %q changed while it was checked (%q is now %q)", mountpoint, path, held)
+	}
+	return f, nil
 }
 
 // Doc describes the module for introspection and the ACLs.

@@ -211,6 +211,75 @@ func TestMountRaceStaysInside(t *testing.T) {
 	}
 }
 
+// TestUmountRaceStaysInside: the attacker swaps the directory above
+// an allowed mountpoint with a link to a directory outside, where
+// another filesystem is mounted at the same relative path, while
+// Umount runs a real umount(8). The outside filesystem must stay.
+// Needs root (CAP_SYS_ADMIN) and renameat2.
+func TestUmountRaceStaysInside(t *testing.T) {
+	if _, err := os.Stat(DefaultUmountPath); err != nil || os.Geteuid() != 0 {
+		t.Skipf("needs root and %s", DefaultUmountPath)
+	}
+	base := t.TempDir()
+	allowed, outside := filepath.Join(base, "allowed"), filepath.Join(base, "outside")
+	dir, link := filepath.Join(allowed, "dir"), filepath.Join(allowed, "link")
+	for _, d := range []string{allowed, outside, dir, filepath.Join(dir, "mnt"), filepath.Join(outside, "mnt")} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(outside, link); err != nil {
+		t.Fatal(err)
+	}
+	m := &Module{AllowDirs: []string{allowed}}
+	const inside, victim = "gofunc-urace", "gofunc-victim"
+	t.Cleanup(func() { unmountAll(t, m, inside); unmountAll(t, m, victim) })
+	if err := unix.Mount(victim, filepath.Join(outside, "mnt"), "tmpfs", 0, "size=64k"); err != nil {
+		t.Skipf("cannot mount here: %v", err)
+	}
+	const stacked = 20
+	for range stacked {
+		if err := unix.Mount(inside, filepath.Join(dir, "mnt"), "tmpfs", 0, "size=64k"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := modtest.Exchange(t, dir, link)
+	var unmounted, refused int
+	modtest.Repeat(100, 10*time.Second, func() bool {
+		if err := m.Umount(t.Context(), filepath.Join(dir, "mnt"), UmountOptions{}); err == nil {
+			unmounted++
+		} else if f := (*gofunc.Fault)(nil); errors.Is(err, gofunc.ErrDenied) || errors.Is(err, gofunc.ErrNotFound) ||
+			(errors.As(err, &f) && f.Code == gofunc.CodeModule) {
+			refused++ // umount(8) may find the name moved: "not mounted"
+		} else {
+			t.Fatalf("Umount: %v", err)
+		}
+		return countMounts(t, m, victim) == 1
+	})
+	swaps := stop()
+	t.Logf("%d unmounted, %d refused, %d swaps", unmounted, refused, swaps)
+	if n := countMounts(t, m, victim); n != 1 {
+		t.Errorf("the filesystem outside the allowed directory was unmounted (%d left)", n)
+	}
+	if swaps == 0 || unmounted+refused == 0 {
+		t.Errorf("the race was not run: %d attempts, %d swaps", unmounted+refused, swaps)
+	}
+}
+
+func countMounts(t *testing.T, m *Module, device string) int {
+	mounts, err := m.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, mt := range mounts {
+		if mt.Device == device {
+			n++
+		}
+	}
+	return n
+}
+
 // unmountAll detaches every mount of device (the race test's), however
 // deep they are stacked.
 func unmountAll(t *testing.T, m *Module, device string) {
@@ -241,6 +310,37 @@ func TestMountToolFailure(t *testing.T) {
 	if !errors.As(err, &f) || f.Code != gofunc.CodeModule || !strings.Contains(f.Message, "does not exist") ||
 		!strings.Contains(f.Message, "32") {
 		t.Errorf("Mount with failing tool = %v, want CodeModule quoting the tool", err)
+	}
+}
+
+// TestUmountPinnedArgv: with allowed directories, umount(8) gets the
+// mountpoint through its parent, held open as fd 3, and is told not to
+// resolve paths itself.
+func TestUmountPinnedArgv(t *testing.T) {
+	allowed := t.TempDir()
+	mnt := filepath.Join(allowed, "data")
+	if err := os.Mkdir(mnt, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	table := filepath.Join(t.TempDir(), "mountinfo")
+	if err := os.WriteFile(table, []byte("40 27 8:1 / "+mnt+" rw - ext4 /dev/sda1 rw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin, argv := modtest.FakeBinary(t, "umount", `readlink /proc/self/fd/3 > "$dir/.fd3"`)
+	m := &Module{MountInfo: table, UmountPath: bin, AllowDirs: []string{allowed}}
+	if err := m.Umount(t.Context(), mnt, UmountOptions{Lazy: true}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{bin, "--no-canonicalize", "-l", "--", "/proc/self/fd/3/data"}
+	if diff := cmp.Diff(want, argv.Last()); diff != "" {
+		t.Errorf("argv (-want +got):\n%s", diff)
+	}
+	held, err := os.ReadFile(filepath.Join(filepath.Dir(bin), ".fd3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(held)); got != allowed {
+		t.Errorf("the tool's fd 3 is %q, want the mountpoint's parent %q", got, allowed)
 	}
 }
 
