@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -138,6 +139,22 @@ func (l *Log) Head() Checkpoint {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.head
+}
+
+// Err returns why the log refuses every record for good, wrapping
+// ErrWrite: an fsync that failed (after which nothing written since the
+// last good one can be trusted to be on disk), or a failed write whose
+// bytes could not be taken back. It is nil while the log takes records
+// (and after Close). Such a log stays refused until it is opened again:
+// a minion answers every call audit_failed until funcd restarts, which
+// is why minionmetrics exports this as gofunc_audit_log_failed.
+func (l *Log) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.broken == nil || errors.Is(l.broken, ErrWrite) {
+		return l.broken
+	}
+	return fmt.Errorf("%w: %w", ErrWrite, l.broken)
 }
 
 // Stats counts what a Log has written since it was opened.

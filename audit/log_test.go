@@ -389,8 +389,14 @@ func TestFailClosedWriter(t *testing.T) {
 			defer l.Close()
 			mustAppend(t, l, Record{Kind: "before"})
 			w.failWrite, w.partial, w.failSync = tt.fail.failWrite, tt.fail.partial, tt.fail.failSync
+			if err := l.Err(); err != nil {
+				t.Fatalf("Err before a failure = %v", err)
+			}
 			if _, err := l.Append(Record{Kind: "during"}); !errors.Is(err, ErrWrite) || !errors.Is(err, errInjected) {
 				t.Fatalf("Append with a failing writer = %v, want ErrWrite wrapping the cause", err)
+			}
+			if err := l.Err(); tt.usableThen != (err == nil) || (err != nil && !errors.Is(err, ErrWrite)) {
+				t.Fatalf("Err after the failure = %v; want nil only for a failure that left the log usable, else ErrWrite", err)
 			}
 			*w = faultyWriter{syncBuffer: w.syncBuffer}
 			rec, err := l.Append(Record{Kind: "after"})

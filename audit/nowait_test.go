@@ -192,6 +192,9 @@ func TestFailedFsyncWithConcurrentWrites(t *testing.T) {
 	if h := l.Head(); h.Seq != 0 {
 		t.Errorf("Head = %v after the only fsync failed, want the zero checkpoint", h)
 	}
+	if err := l.Err(); !errors.Is(err, ErrWrite) || !errors.Is(err, errInjected) {
+		t.Errorf("Err after a failed fsync = %v, want ErrWrite wrapping the cause", err)
+	}
 	if _, err := l.Append(Record{Kind: KindCallStart}); !errors.Is(err, ErrWrite) {
 		t.Errorf("Append after a failed fsync = %v, want ErrWrite", err)
 	}

@@ -131,7 +131,8 @@ func TestWatchersEventsAndMetrics(t *testing.T) {
 	}
 	ptr := &http.Transport{}
 	defer ptr.CloseIdleConnections()
-	if code, page := get(&http.Client{Transport: ptr}, "http://"+plain+"/metrics"); code != 200 || !strings.Contains(page, "gofunc_audit_head_seq") {
+	if code, page := get(&http.Client{Transport: ptr}, "http://"+plain+"/metrics"); code != 200 || !strings.Contains(page, "gofunc_audit_head_seq") ||
+		!strings.Contains(page, "\ngofunc_audit_log_failed 0\n") {
 		t.Errorf("/metrics on --metrics-listen: %d\n%.500s", code, page)
 	}
 

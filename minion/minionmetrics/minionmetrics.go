@@ -21,6 +21,7 @@
 //	gofunc_audit_write_seconds                         histogram of audit record writes (fsynced)
 //	gofunc_audit_write_errors_total                    audit records that could not be written
 //	gofunc_audit_head_seq                              sequence number of the last audit record written
+//	gofunc_audit_log_failed                            1 when the audit log refuses every record until funcd restarts
 //	gofunc_cert_expiry_timestamp_seconds               when the minion's certificate expires
 //	gofunc_crl_next_update_timestamp_seconds           when the CRL in force expires (absent without one)
 //	gofunc_event_journal_depth                         events the journal holds (absent without one)
@@ -58,7 +59,14 @@ type Metrics struct {
 	audit     prometheus.Histogram
 	auditErrs prometheus.Counter
 	head      atomic.Uint64
+	// log is the audit log Audit wrapped, when it can say it has
+	// failed for good (*audit.Log does).
+	log atomic.Pointer[failer]
 }
+
+// failer is an audit log that can say it refuses every record for good
+// (audit.Log.Err).
+type failer interface{ Err() error }
 
 // New returns the collector of srv's metrics.
 func New(srv *minion.Server) *Metrics {
@@ -106,7 +114,14 @@ func (m *Metrics) Observe(o minion.CallObservation) {
 
 // Audit wraps the minion's audit log so that every write is timed and
 // its sequence number kept; set the result as minion.Server.Audit.
-func (m *Metrics) Audit(a audit.Appender) audit.Appender { return &timedAppender{a: a, m: m} }
+// When a can tell that it refuses every record for good (an
+// *audit.Log: a failed fsync), gofunc_audit_log_failed says so.
+func (m *Metrics) Audit(a audit.Appender) audit.Appender {
+	if f, ok := a.(failer); ok {
+		m.log.Store(&f)
+	}
+	return &timedAppender{a: a, m: m}
+}
 
 type timedAppender struct {
 	a audit.Appender
@@ -136,6 +151,7 @@ func desc(name, help string) *prometheus.Desc {
 
 var (
 	descHead      = desc("audit_head_seq", "Sequence number of the last audit record written.")
+	descFailed    = desc("audit_log_failed", "1 when the audit log refuses every record until funcd restarts (a failed fsync, or a failed write it could not undo): every call is then answered audit_failed.")
 	descCert      = desc("cert_expiry_timestamp_seconds", "When the minion's certificate expires (Unix time).")
 	descCRL       = desc("crl_next_update_timestamp_seconds", "When the CRL in force expires (Unix time).")
 	descDepth     = desc("event_journal_depth", "Events the minion's event journal holds.")
@@ -152,7 +168,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.denials.Describe(ch)
 	m.audit.Describe(ch)
 	m.auditErrs.Describe(ch)
-	for _, d := range []*prometheus.Desc{descHead, descCert, descCRL, descDepth, descEventHead, descInFlight} {
+	for _, d := range []*prometheus.Desc{descHead, descFailed, descCert, descCRL, descDepth, descEventHead, descInFlight} {
 		ch <- d
 	}
 }
@@ -170,6 +186,13 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v)
 	}
 	gauge(descHead, float64(m.head.Load()))
+	if f := m.log.Load(); f != nil {
+		failed := 0.0
+		if (*f).Err() != nil {
+			failed = 1
+		}
+		gauge(descFailed, failed)
+	}
 	id := m.srv.CurrentIdentity()
 	if id != nil {
 		gauge(descCert, float64(id.Leaf().NotAfter.Unix()))

@@ -1,8 +1,10 @@
 package minionmetrics_test
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/gofunc/gofunc"
+	"github.com/gofunc/gofunc/audit"
 	"github.com/gofunc/gofunc/ca"
 	"github.com/gofunc/gofunc/events"
 	"github.com/gofunc/gofunc/fleettest"
@@ -179,6 +182,63 @@ gofunc_event_journal_head_seq 5
 		t.Error(err)
 	}
 }
+
+// syncFails is a disk whose fsync fails once failing is set.
+type syncFails struct {
+	bytes.Buffer
+	failing bool
+}
+
+func (s *syncFails) Sync() error {
+	if s.failing {
+		return errors.New("injected: EIO")
+	}
+	return nil
+}
+
+// gofunc_audit_log_failed is 0 while the log takes records and 1 once a
+// failed fsync makes it refuse them all; it is absent for an Appender
+// that cannot tell.
+func TestAuditLogFailed(t *testing.T) {
+	mm := minionmetrics.New(&minion.Server{})
+	disk := &syncFails{}
+	trail, err := audit.New(disk, audit.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trail.Close()
+	a := mm.Audit(trail)
+	gauge := func(v int) string {
+		return fmt.Sprintf(`
+# HELP gofunc_audit_log_failed 1 when the audit log refuses every record until funcd restarts (a failed fsync, or a failed write it could not undo): every call is then answered audit_failed.
+# TYPE gofunc_audit_log_failed gauge
+gofunc_audit_log_failed %d
+`, v)
+	}
+	if _, err := a.Append(audit.Record{Kind: audit.KindCallStart}); err != nil {
+		t.Fatal(err)
+	}
+	if err := testutil.CollectAndCompare(mm, strings.NewReader(gauge(0)), "gofunc_audit_log_failed"); err != nil {
+		t.Error(err)
+	}
+	disk.failing = true
+	if _, err := a.Append(audit.Record{Kind: audit.KindCallStart}); !errors.Is(err, audit.ErrWrite) {
+		t.Fatalf("Append with a failing fsync = %v, want audit.ErrWrite", err)
+	}
+	if err := testutil.CollectAndCompare(mm, strings.NewReader(gauge(1)), "gofunc_audit_log_failed"); err != nil {
+		t.Error(err)
+	}
+	plain := minionmetrics.New(&minion.Server{})
+	plain.Audit(appenderOnly{trail})
+	if n := testutil.CollectAndCount(plain, "gofunc_audit_log_failed"); n != 0 {
+		t.Errorf("an Appender that cannot tell exports %d gofunc_audit_log_failed series, want none", n)
+	}
+}
+
+// appenderOnly hides everything of an audit log but Append.
+type appenderOnly struct{ a audit.Appender }
+
+func (o appenderOnly) Append(rec audit.Record) (audit.Record, error) { return o.a.Append(rec) }
 
 // An async call's job is counted when it ends, by how it ended; its
 // request was counted ok when the job started.
