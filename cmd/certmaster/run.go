@@ -15,7 +15,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/alecthomas/kong"
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/time/rate"
 
@@ -174,28 +173,11 @@ type env struct {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c cli
-	parser, err := kong.New(&c, kong.Name("certmaster"),
-		kong.Description("gofunc's certificate authority and its enrollment service."),
-		kong.Writers(stdout, stderr), kong.Exit(func(int) {}),
-		kong.Vars{clidoc.VarManSection: "8", clidoc.VarSeeAlso: "func(1), funcd(8)"})
-	if err != nil {
-		fmt.Fprintln(stderr, "certmaster:", err)
-		return exitUsage
-	}
-	if clidoc.Handle(parser.Model, args, stdout, clidoc.Config{}) {
-		return exitOK
-	}
-	if len(args) == 0 {
-		clidoc.PrintUsage(parser, stderr)
-		return exitUsage
-	}
-	kctx, err := cliconf.Parse(parser, args)
-	if err != nil {
-		fmt.Fprintln(stderr, "certmaster:", err)
-		return exitUsage
-	}
-	if kctx == nil { // --help
-		return exitOK
+	kctx, exit, code := clidoc.ParseCommand(&c, clidoc.Daemon{Name: "certmaster",
+		Description: "gofunc's certificate authority and its enrollment service.",
+		SeeAlso:     "func(1), funcd(8)"}, args, stdout, stderr)
+	if exit {
+		return code
 	}
 	level := c.LogLevel
 	if level == "" {

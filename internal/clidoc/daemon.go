@@ -22,28 +22,36 @@ type Daemon struct {
 // environment and config files (cliconf), --help printed. exit reports
 // whether the program ends here, with code (0, or 2 for a usage error).
 func ParseDaemon(cli any, d Daemon, args []string, stdout, stderr io.Writer) (exit bool, code int) {
+	_, exit, code = ParseCommand(cli, d, args, stdout, stderr)
+	return exit, code
+}
+
+// ParseCommand is ParseDaemon for a program with subcommands (the
+// certmaster): it also returns the parsed kong context, whose Command
+// names the one chosen; nil when exit is true.
+func ParseCommand(cli any, d Daemon, args []string, stdout, stderr io.Writer) (kctx *kong.Context, exit bool, code int) {
 	const ok, usage = 0, 2
 	parser, err := kong.New(cli, kong.Name(d.Name), kong.Description(d.Description),
 		kong.Writers(stdout, stderr), kong.Exit(func(int) {}),
 		kong.Vars{VarManSection: "8", VarSeeAlso: d.SeeAlso})
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", d.Name, err)
-		return true, usage
+		return nil, true, usage
 	}
 	if Handle(parser.Model, args, stdout, Config{}) {
-		return true, ok
+		return nil, true, ok
 	}
 	if len(args) == 0 {
 		PrintUsage(parser, stderr)
-		return true, usage
+		return nil, true, usage
 	}
-	kctx, err := cliconf.Parse(parser, args)
+	kctx, err = cliconf.Parse(parser, args)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", d.Name, err)
-		return true, usage
+		return nil, true, usage
 	}
 	if kctx == nil {
-		return true, ok // --help was printed
+		return nil, true, ok // --help was printed
 	}
-	return false, ok
+	return kctx, false, ok
 }
