@@ -144,16 +144,23 @@ func TestMountPinnedArgv(t *testing.T) {
 	if err := m.Mount(t.Context(), "/dev/sdb1", mnt, "ext4", "ro"); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{bin, "--no-canonicalize", "-t", "ext4", "-o", "ro", "--", "/dev/sdb1", "/proc/self/fd/3"}
+	checkPinnedRun(t, bin, argv, mnt,
+		[]string{bin, "--no-canonicalize", "-t", "ext4", "-o", "ro", "--", "/dev/sdb1", "/proc/self/fd/3"})
+}
+
+// checkPinnedRun checks the fake tool bin's last argv and that its fd 3
+// (which it wrote to .fd3) was the directory held.
+func checkPinnedRun(t *testing.T, bin string, argv *modtest.ArgvLog, held string, want []string) {
+	t.Helper()
 	if diff := cmp.Diff(want, argv.Last()); diff != "" {
 		t.Errorf("argv (-want +got):\n%s", diff)
 	}
-	held, err := os.ReadFile(filepath.Join(filepath.Dir(bin), ".fd3"))
+	fd3, err := os.ReadFile(filepath.Join(filepath.Dir(bin), ".fd3"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.TrimSpace(string(held)); got != mnt {
-		t.Errorf("the tool's fd 3 is %q, want the mountpoint %q", got, mnt)
+	if got := strings.TrimSpace(string(fd3)); got != held {
+		t.Errorf("the tool's fd 3 is %q, want %q", got, held)
 	}
 }
 
@@ -331,17 +338,7 @@ func TestUmountPinnedArgv(t *testing.T) {
 	if err := m.Umount(t.Context(), mnt, UmountOptions{Lazy: true}); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{bin, "--no-canonicalize", "-l", "--", "/proc/self/fd/3/data"}
-	if diff := cmp.Diff(want, argv.Last()); diff != "" {
-		t.Errorf("argv (-want +got):\n%s", diff)
-	}
-	held, err := os.ReadFile(filepath.Join(filepath.Dir(bin), ".fd3"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := strings.TrimSpace(string(held)); got != allowed {
-		t.Errorf("the tool's fd 3 is %q, want the mountpoint's parent %q", got, allowed)
-	}
+	checkPinnedRun(t, bin, argv, allowed, []string{bin, "--no-canonicalize", "-l", "--", "/proc/self/fd/3/data"})
 }
 
 func TestUmountArgv(t *testing.T) {
