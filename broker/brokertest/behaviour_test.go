@@ -158,8 +158,13 @@ func TestBrokerKilledMidCallAndRestarted(t *testing.T) {
 	f.StopBroker()
 	select {
 	case err := <-done:
-		if !errors.Is(err, overlord.ErrTimeout) {
-			t.Errorf("call in flight when the broker died: %v, want timeout", err)
+		// Timeout: the call was acknowledged and no answer came by its
+		// deadline. The minion sends its ack before it writes call.start,
+		// but on a loaded machine the ack may still be in the minion's or
+		// the broker's buffers when the broker dies: then the caller never
+		// learnt the call arrived, and unreachable (no ack) is as true.
+		if !errors.Is(err, overlord.ErrTimeout) && !(errors.Is(err, overlord.ErrUnreachable) && errors.Is(err, caller.ErrNoAck)) {
+			t.Errorf("call in flight when the broker died: %v, want timeout (or unreachable: no ack)", err)
 		}
 	case <-time.After(2 * time.Minute):
 		t.Fatal("the call in flight hangs")
