@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -227,6 +228,53 @@ func splitFloorAnswer(b []byte) (sig, body []byte, err error) {
 	return b[1 : 1+int(b[0])], b[1+int(b[0]):], nil
 }
 
+// floorShape makes the broker floor's messages more like gofunc's, to
+// measure what each difference costs: an acknowledgement frame per
+// call, requests and answers padded to gofunc's sizes (-floor-ack,
+// -floor-call-bytes, -floor-answer-bytes). Zero: the bare protocol.
+type floorShapeFlags struct {
+	ack                    bool
+	callBytes, answerBytes int
+}
+
+var floorShape floorShapeFlags
+
+// floorCall and floorAnswer are the floor's request and answer bodies:
+// floorRequest and floorBody, padded as floorShape says.
+var floorCall, floorAnswer = floorRequest, floorBody
+
+// floorAck is the acknowledgement frame (-floor-ack): one zero byte,
+// which no answer starts with.
+var floorAck = []byte{0}
+
+func (f floorShapeFlags) apply() {
+	floorCall = padded(floorRequest, f.callBytes-floorHeadSize-1-72)
+	floorAnswer = padded(floorBody, f.answerBytes-1-72)
+}
+
+// padded is b with spaces up to n bytes (b itself when n is smaller).
+func padded(b []byte, n int) []byte {
+	if n <= len(b) {
+		return b
+	}
+	return append(append([]byte(nil), b...), bytes.Repeat([]byte{' '}, n-len(b))...)
+}
+
+// args passes the shape to the bench's child processes.
+func (f floorShapeFlags) args() []string {
+	return []string{"-floor-ack=" + strconv.FormatBool(f.ack), "-floor-call-bytes", strconv.Itoa(f.callBytes),
+		"-floor-answer-bytes", strconv.Itoa(f.answerBytes)}
+}
+
+// String is what the bench's first line says of the shape ("" for the
+// bare protocol).
+func (f floorShapeFlags) String() string {
+	if f == (floorShapeFlags{}) {
+		return ""
+	}
+	return fmt.Sprintf(", floor shaped: ack %v, call %d bytes, answer %d bytes", f.ack, f.callBytes, f.answerBytes)
+}
+
 // floorMemo is the floor's memo of the overlord's signatures verified
 // (-verify-memo), process-wide as gofunc's (broker.SetCallVerifyMemo)
 // so that both sides are measured alike: a success is kept and found
@@ -299,19 +347,22 @@ type floorMinion struct {
 // signature checked (cheapest first), the fixed answer signed. A request that fails a
 // check gets an empty answer, which the overlord counts as failed.
 func (f *floorMinion) answer(m *nats.Msg) {
+	if floorShape.ack {
+		_ = m.Respond(floorAck)
+	}
 	r, err := parseFloorRequest(m.Data)
 	if err != nil || time.Now().After(r.deadline) || !floorCallMemo.verify(f.overlord, r.hash[:], r.sig) {
 		_ = m.Respond(nil)
 		return
 	}
-	sum := floorAnswerHash(r.hash, floorBody)
+	sum := floorAnswerHash(r.hash, floorAnswer)
 	sig, err := f.key.Sign(rand.Reader, sum[:], crypto.SHA256)
 	if err != nil || len(sig) > 255 {
 		_ = m.Respond(nil)
 		return
 	}
-	out := make([]byte, 0, 1+len(sig)+len(floorBody))
-	out = append(append(append(out, byte(len(sig))), sig...), floorBody...)
+	out := make([]byte, 0, 1+len(sig)+len(floorAnswer))
+	out = append(append(append(out, byte(len(sig))), sig...), floorAnswer...)
 	_ = m.Respond(out)
 }
 
@@ -530,7 +581,7 @@ func (s *floorSession) callGroup(group []int, times []time.Duration, fail func(e
 	var id [16]byte
 	_, _ = rand.Read(id[:])
 	head := floorRequestHead(id, start.Add(floorHostTimeout*95/100))
-	request := floorHash(head, floorRequest)
+	request := floorHash(head, floorCall)
 	sig, err := s.fc.key.Sign(rand.Reader, request[:], crypto.SHA256)
 	if err == nil && len(sig) > 255 {
 		err = errors.New("signature too long")
@@ -541,12 +592,12 @@ func (s *floorSession) callGroup(group []int, times []time.Duration, fail func(e
 		}
 		return
 	}
-	data := encodeFloorRequest(head, sig, floorRequest)
+	data := encodeFloorRequest(head, sig, floorCall)
 	prefix := hex.EncodeToString(id[:]) + "."
 	chans := make([]chan *nats.Msg, len(group))
 	s.mu.Lock()
 	for k := range group {
-		chans[k] = make(chan *nats.Msg, 1)
+		chans[k] = make(chan *nats.Msg, 2) // the answer, and the ack before it (-floor-ack)
 		s.pending[prefix+strconv.Itoa(k)] = chans[k]
 	}
 	s.mu.Unlock()
@@ -563,13 +614,18 @@ func (s *floorSession) callGroup(group []int, times []time.Duration, fail func(e
 	}
 	for k, i := range group {
 		err := sent[k]
-		if err == nil {
+		for acked := !floorShape.ack; err == nil; {
 			select {
 			case m := <-chans[k]:
+				if !acked && bytes.Equal(m.Data, floorAck) {
+					acked = true
+					continue
+				}
 				err = s.check(s.fc.hosts[i], m, request)
 			case <-ctx.Done():
 				err = ctx.Err()
 			}
+			break
 		}
 		times[i] = time.Since(start)
 		if err != nil {
@@ -599,7 +655,7 @@ func (s *floorSession) check(host string, m *nats.Msg, request [32]byte) error {
 	if !ecdsa.VerifyASN1(pub, sum[:], sig) {
 		return errors.New("bad answer signature")
 	}
-	if string(body) != string(floorBody) {
+	if string(body) != string(floorAnswer) {
 		return errors.New("unexpected answer")
 	}
 	return nil

@@ -52,6 +52,9 @@ func main() {
 	flag.BoolVar(&o.singleFloor, "single-floor", true, "with -single: then the same callers against the floor (bare HTTPS in the minion's process)")
 	flag.StringVar(&o.transport, "transport", "direct", "how the overlord reaches the minions: "+transportNames())
 	flag.BoolVar(&o.verifyMemo, "verify-memo", true, "with -transport broker: the minions' processes share the memo of call signatures verified (broker.SetCallVerifyMemo): a group's one signature is verified once per process, where on a real fleet each minion verifies it on its own CPU")
+	flag.BoolVar(&floorShape.ack, "floor-ack", false, "with -transport broker: the floor's minions acknowledge each call at once with a frame of its own before the answer, as gofunc's do (to measure what the acknowledgement costs)")
+	flag.IntVar(&floorShape.callBytes, "floor-call-bytes", 0, "with -transport broker: pad each floor request to this many bytes (gofunc's call is ~2.3 KB at -forks 256 with the bench's names), to measure what message size costs")
+	flag.IntVar(&floorShape.answerBytes, "floor-answer-bytes", 0, "with -transport broker: pad each floor answer's body to this many bytes (gofunc's answer is ~1.6 KB)")
 	flag.Parse()
 	mode, err := lookupTransport(o.transport)
 	if err != nil {
@@ -62,6 +65,7 @@ func main() {
 		broker.SetCallVerifyMemo(o.verifyMemo)
 		floorCallMemo.off.Store(!o.verifyMemo)
 	}
+	floorShape.apply()
 	switch {
 	case o.setup:
 		err = runSetup(o.workDir, o.childN)

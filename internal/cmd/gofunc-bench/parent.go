@@ -125,8 +125,8 @@ func runParent(o options, mode benchTransport) error {
 		defer os.RemoveAll(dir)
 		base = dir
 	}
-	fmt.Printf("gofunc-bench: %s, GOMAXPROCS=%d, %d CPUs, runs=%d, forks=%d, transport %s, overlord audit log %v\n", runtime.Version(),
-		runtime.GOMAXPROCS(0), runtime.NumCPU(), o.runs, o.forks, o.transport, o.overlordAudit)
+	fmt.Printf("gofunc-bench: %s, GOMAXPROCS=%d, %d CPUs, runs=%d, forks=%d, transport %s, overlord audit log %v%s\n", runtime.Version(),
+		runtime.GOMAXPROCS(0), runtime.NumCPU(), o.runs, o.forks, o.transport, o.overlordAudit, floorShape)
 	largest := slices.Max(sizes)
 	var results []*sizeResult
 	for _, n := range sizes {
@@ -205,6 +205,7 @@ func (b *bench) start() error {
 	for k := range shards {
 		args := childArgs("minions", b.dir, b.n, "-transport", b.o.transport,
 			"-shard", strconv.Itoa(k), "-shards", strconv.Itoa(shards), "-verify-memo="+strconv.FormatBool(b.o.verifyMemo))
+		args = append(args, floorShape.args()...)
 		if b.profile && b.o.cpuProfile != "" {
 			args = append(args, "-cpuprofile", fmt.Sprintf("%s.minions%d", b.o.cpuProfile, k), "-profile", b.o.profile)
 		}
@@ -238,6 +239,7 @@ func (b *bench) start() error {
 		return err
 	}
 	args := childArgs("floor-client", b.dir, b.n, "-forks", strconv.Itoa(b.o.forks), "-transport", b.o.transport)
+	args = append(args, floorShape.args()...)
 	if b.profile && b.o.cpuProfile != "" {
 		args = append(args, "-cpuprofile", b.o.cpuProfile+".floorclient")
 	}
@@ -300,9 +302,22 @@ func (b *bench) stop() error {
 	return err
 }
 
+// benchClient is an overlord client and the transport made for it,
+// which overlord.Client.Close leaves open (WithTransport: the caller's
+// to close): Close closes both. A transport left open would stay
+// subscribed to the caller's answers.
+type benchClient struct {
+	*overlord.Client
+	closeTransport func() error
+}
+
+func (c *benchClient) Close() error {
+	return errors.Join(c.Client.Close(), c.closeTransport())
+}
+
 // newClient is a new overlord client for the fleet, through the
 // bench's transport: a cold run makes one each time.
-func (b *bench) newClient() (*overlord.Client, error) {
+func (b *bench) newClient() (*benchClient, error) {
 	opts := []overlord.Option{overlord.WithIdentity(b.id), overlord.WithMinions(overlord.Static(b.info.Minions)),
 		overlord.WithHostTimeout(30 * time.Second), overlord.WithForks(b.o.forks),
 		overlord.WithObserver(func(o overlord.Observation) {
@@ -313,11 +328,11 @@ func (b *bench) newClient() (*overlord.Client, error) {
 	if b.audit != nil {
 		opts = append(opts, overlord.WithAudit(b.audit))
 	}
-	more, err := b.mode.clientOptions(context.Background(), b.dir, b.id)
+	more, closeTransport, err := b.mode.clientOptions(context.Background(), b.dir, b.id)
 	if err != nil {
 		return nil, err
 	}
-	return overlord.New(append(opts, more...)...), nil
+	return &benchClient{Client: overlord.New(append(opts, more...)...), closeTransport: closeTransport}, nil
 }
 
 func (b *bench) run() error {
@@ -412,7 +427,7 @@ func (b *bench) run() error {
 // restartRun restarts the shared service (the broker) under the fleet
 // and pings every minion, round after round, until a round where all
 // answer: how long the fleet takes to come back by itself.
-func (b *bench) restartRun(ctx context.Context, c *overlord.Client, r restarter) error {
+func (b *bench) restartRun(ctx context.Context, c *benchClient, r restarter) error {
 	stopped := time.Now()
 	if err := r.restartShared(ctx); err != nil {
 		return err
@@ -432,7 +447,7 @@ func (b *bench) restartRun(ctx context.Context, c *overlord.Client, r restarter)
 
 // gofuncRun makes one call to every minion; any failed host is an
 // error.
-func (b *bench) gofuncRun(ctx context.Context, p *phase, c *overlord.Client, module, method string, args ...any) error {
+func (b *bench) gofuncRun(ctx context.Context, p *phase, c *benchClient, module, method string, args ...any) error {
 	before, err := b.minionsCounters()
 	if err != nil {
 		return err

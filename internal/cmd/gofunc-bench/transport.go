@@ -29,8 +29,9 @@ type benchTransport interface {
 	// names and finds it.
 	serve(ctx context.Context, dir string, i int, ip net.IP, id *identity.Identity, srv *minion.Server) (overlord.Minion, error)
 	// clientOptions are the overlord options that route its calls
-	// through the transport (none for the Client's own direct HTTPS).
-	clientOptions(ctx context.Context, dir string, id *identity.Identity) ([]overlord.Option, error)
+	// through the transport (none for the Client's own direct HTTPS),
+	// and how to close what they opened once the Client is closed.
+	clientOptions(ctx context.Context, dir string, id *identity.Identity) ([]overlord.Option, func() error, error)
 }
 
 // A connector is a benchTransport whose minions connect to a shared
@@ -88,6 +89,6 @@ func (directBench) serve(_ context.Context, _ string, i int, ip net.IP, _ *ident
 	return overlord.Minion{Name: minionName(i), Addr: ln.Addr().String()}, nil
 }
 
-func (directBench) clientOptions(context.Context, string, *identity.Identity) ([]overlord.Option, error) {
-	return nil, nil
+func (directBench) clientOptions(context.Context, string, *identity.Identity) ([]overlord.Option, func() error, error) {
+	return nil, func() error { return nil }, nil
 }

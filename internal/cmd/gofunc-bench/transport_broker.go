@@ -317,17 +317,18 @@ func (b *brokerBench) floorSharedIO() ioCount { return b.floorBroker.io() }
 // floorSharedCPU is the floor broker process's CPU time so far.
 func (b *brokerBench) floorSharedCPU() time.Duration { return b.floorBroker.cpu() }
 
-// clientOptions routes the overlord's calls through the broker.
-func (*brokerBench) clientOptions(ctx context.Context, dir string, id *identity.Identity) ([]overlord.Option, error) {
+// clientOptions routes the overlord's calls through the broker, on a
+// connection of their own that the returned function closes.
+func (*brokerBench) clientOptions(ctx context.Context, dir string, id *identity.Identity) ([]overlord.Option, func() error, error) {
 	url, err := brokerURL(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	t, err := caller.Dial(ctx, []string{url}, id, caller.Options{})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return []overlord.Option{overlord.WithTransport(t)}, nil
+	return []overlord.Option{overlord.WithTransport(t)}, t.Close, nil
 }
 
 // runBroker is the broker process: brokerd with the identity in dir,
