@@ -21,7 +21,9 @@ package caller
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -161,6 +163,21 @@ func (t *Transport) verifyPeer(cert *x509.Certificate) (gofunc.Peer, error) {
 
 var _ overlord.Transport = (*Transport)(nil)
 
+// transportInbox is where one transport takes its answers: a subtree of
+// its own under the caller's inbox (broker.ReplyInbox, which the
+// broker lets the caller read and each minion checks a call's reply
+// subject against), so that other transports of the same identity (two
+// func commands of one operator, a dashboard beside them, the job
+// requests under ".in") neither receive its answers nor send it theirs.
+// With one shared subscription the broker delivered every answer to
+// every transport of the identity, each decoding and dropping the
+// others'.
+func transportInbox(cert *x509.Certificate) string {
+	var token [8]byte
+	_, _ = rand.Read(token[:])
+	return broker.ReplyInbox(cert) + "." + hex.EncodeToString(token[:])
+}
+
 // waiters run every transport's per-minion waits (publish, collect the
 // frames, verify the answer) on kept goroutines (see workpool).
 var waiters workpool.Pool
@@ -195,7 +212,7 @@ func New(nc *nats.Conn, id *identity.Identity, opts Options) (*Transport, error)
 	if opts.MaxAnswerBytes <= 0 {
 		opts.MaxAnswerBytes = DefaultMaxAnswerBytes
 	}
-	t := &Transport{nc: nc, id: id, opts: opts, inbox: broker.ReplyInbox(id.Leaf()), pending: map[string]*pending{}}
+	t := &Transport{nc: nc, id: id, opts: opts, inbox: transportInbox(id.Leaf()), pending: map[string]*pending{}}
 	sub, err := nc.Subscribe(t.inbox+".>", t.receive)
 	if err != nil {
 		return nil, fmt.Errorf("broker: subscribe to answers: %w", err)
