@@ -73,19 +73,12 @@ func floorBrokerURL(dir string) (string, error) {
 // runFloorBroker is the floor's broker process: a bare nats-server on
 // the URL in dir/floor-url with the identity in dir, until SIGTERM.
 func runFloorBroker(dir string) error {
-	if path := os.Getenv(brokerProfileEnv); path != "" {
-		stop := profileOnSignal(path)
-		defer stop()
-	}
-	id, err := identity.Load(dir)
+	id, listen, stop, err := brokerProcess(dir, "floor-url")
 	if err != nil {
 		return err
 	}
-	url, err := os.ReadFile(filepath.Join(dir, "floor-url"))
-	if err != nil {
-		return err
-	}
-	host, port, err := net.SplitHostPort(strings.TrimPrefix(strings.TrimSpace(string(url)), "nats://"))
+	defer stop()
+	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
 		return err
 	}

@@ -331,22 +331,35 @@ func (*brokerBench) clientOptions(ctx context.Context, dir string, id *identity.
 	return []overlord.Option{overlord.WithTransport(t)}, t.Close, nil
 }
 
+// brokerProcess starts a broker process of the bench (the gofunc
+// broker's or the floor's): its CPU profile when the parent asked for
+// one (stop ends it), the identity in dir, and the host:port to listen
+// on from the URL in dir/urlFile.
+func brokerProcess(dir, urlFile string) (id *identity.Identity, listen string, stop func(), err error) {
+	stop = func() {}
+	if path := os.Getenv(brokerProfileEnv); path != "" {
+		stop = profileOnSignal(path)
+	}
+	if id, err = identity.Load(dir); err != nil {
+		stop()
+		return nil, "", nil, err
+	}
+	url, err := os.ReadFile(filepath.Join(dir, urlFile))
+	if err != nil {
+		stop()
+		return nil, "", nil, err
+	}
+	return id, strings.TrimPrefix(strings.TrimSpace(string(url)), "nats://"), stop, nil
+}
+
 // runBroker is the broker process: brokerd with the identity in dir,
 // on the URL in dir/url, until SIGTERM.
 func runBroker(dir string) error {
-	if path := os.Getenv(brokerProfileEnv); path != "" {
-		stop := profileOnSignal(path)
-		defer stop()
-	}
-	id, err := identity.Load(dir)
+	id, listen, stop, err := brokerProcess(dir, "url")
 	if err != nil {
 		return err
 	}
-	url, err := os.ReadFile(filepath.Join(dir, "url"))
-	if err != nil {
-		return err
-	}
-	listen := strings.TrimPrefix(strings.TrimSpace(string(url)), "nats://")
+	defer stop()
 	b, err := brokerd.New(brokerd.Config{Identity: id, Listen: listen})
 	if err != nil {
 		return err
