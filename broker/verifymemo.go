@@ -1,65 +1,34 @@
 package broker
 
 import (
-	"cmp"
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"crypto/x509"
-	"sync"
-	"sync/atomic"
+
+	"github.com/gofunc/gofunc/internal/sigmemo"
 )
 
-// verifyMemo remembers the call signatures that verified, process-wide.
-// A group's call (one signature for up to MaxAudience minions) reaches
+// callMemo is the process's memo of call signatures that verified. A
+// group's call (one signature for up to MaxAudience minions) reaches
 // every minion of the group with the same certificate, signed bytes and
-// signature; where several of those minions share a process (a test
-// fleet, a CI harness, the bench's minions' processes) the first
-// verifies and the others find its success here. Verification is a
-// pure function of (public key, digest, signature), and the key is
-// those exact bytes, so the memo cannot change a decision: a different
-// key, digest or signature is another entry, and a failed verification
-// is never remembered (nor shared with a concurrent check of the same
-// bytes, which verifies on its own). Every other check of a call (times,
-// audience, reply subject, replay, chain, CRL, role, ACL) stays each
-// minion's own. Checks of the same bytes at the same time wait for the
-// first one's verification rather than each doing it.
-type verifyMemo struct {
-	mu  sync.Mutex
-	m   map[string]*memoEntry
-	max int         // entries held at most; 0 means maxMemoEntries
-	off atomic.Bool // SetCallVerifyMemo(false)
-	// verified counts the ECDSA verifications made; hits those the
-	// memo spared.
-	verified, hits atomic.Uint64
-}
-
-// memoEntry is one verification, done (done closed) or under way.
-type memoEntry struct {
-	done chan struct{}
-	ok   bool
-}
-
-// maxMemoEntries bounds the memo (an entry is ~250 bytes: ~1 MiB);
-// past it, it starts over. A fan-out to 5000 minions in groups of 64
-// is ~80 entries.
-const maxMemoEntries = 4096
-
-// callMemo is the process's memo of call signatures.
-var callMemo verifyMemo
+// signature; where several of those minions share a process the first
+// verifies and the others find its success there. The memo cannot
+// change a decision (see sigmemo), and every other check of a call
+// (times, audience, reply subject, replay, chain, CRL, role, ACL) stays
+// each minion's own.
+var callMemo sigmemo.Memo
 
 // SetCallVerifyMemo turns the process-wide memo of successful call
 // signature verifications on (the default) or off. Off, every minion
 // verifies every call's signature itself, as each does on its own
 // machine: for benchmarks that run many minions in one process and want
 // one machine's cost per minion.
-func SetCallVerifyMemo(on bool) { callMemo.off.Store(!on) }
+func SetCallVerifyMemo(on bool) { callMemo.SetOn(on) }
 
 // CallVerifyStats reports how many ECDSA verifications of call
 // signatures this process made, and how many more the memo answered
 // (see SetCallVerifyMemo).
-func CallVerifyStats() (verified, memoised uint64) {
-	return callMemo.verified.Load(), callMemo.hits.Load()
-}
+func CallVerifyStats() (verified, memoised uint64) { return callMemo.Stats() }
 
 // verifyCall is verify for a call's signature, through the memo.
 func verifyCall(cert *x509.Certificate, msg, sig []byte) error {
@@ -68,55 +37,8 @@ func verifyCall(cert *x509.Certificate, msg, sig []byte) error {
 		return envErr(ErrSignature, "certificate key is not ECDSA")
 	}
 	sum := sha256.Sum256(msg)
-	if !callMemo.verify(pub, cert.RawSubjectPublicKeyInfo, sum[:], sig) {
+	if !callMemo.Verify(pub, cert.RawSubjectPublicKeyInfo, sum[:], sig) {
 		return envErr(ErrSignature, "by %s", cert.Subject.CommonName)
 	}
 	return nil
-}
-
-// verify reports whether sig is pub's signature of digest; spki is
-// pub's DER encoding (the certificate's SubjectPublicKeyInfo).
-func (v *verifyMemo) verify(pub *ecdsa.PublicKey, spki, digest, sig []byte) bool {
-	if v.off.Load() || len(spki) > 1024 || len(sig) > 256 {
-		v.verified.Add(1)
-		return ecdsa.VerifyASN1(pub, digest, sig)
-	}
-	// SPKI is DER (it says its own length) and the digest is 32 bytes,
-	// so the concatenation names the three parts unambiguously.
-	key := string(spki) + string(digest) + string(sig)
-	v.mu.Lock()
-	if e, ok := v.m[key]; ok {
-		v.mu.Unlock()
-		<-e.done
-		if e.ok {
-			v.hits.Add(1)
-			return true
-		}
-		v.verified.Add(1)
-		return ecdsa.VerifyASN1(pub, digest, sig)
-	}
-	if v.m == nil || len(v.m) >= cmp.Or(v.max, maxMemoEntries) {
-		v.m = make(map[string]*memoEntry)
-	}
-	e := &memoEntry{done: make(chan struct{})}
-	v.m[key] = e
-	v.mu.Unlock()
-	v.verified.Add(1)
-	e.ok = ecdsa.VerifyASN1(pub, digest, sig)
-	if !e.ok {
-		v.mu.Lock()
-		if v.m[key] == e {
-			delete(v.m, key)
-		}
-		v.mu.Unlock()
-	}
-	close(e.done)
-	return e.ok
-}
-
-// len is how many verifications the memo holds or runs.
-func (v *verifyMemo) len() int {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return len(v.m)
 }

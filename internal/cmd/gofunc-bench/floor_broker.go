@@ -27,10 +27,10 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/gofunc/gofunc/broker"
 	"github.com/gofunc/gofunc/identity"
+	"github.com/gofunc/gofunc/internal/sigmemo"
 )
 
 // The broker floor (-transport broker) is what the same fan-out costs
@@ -268,71 +268,18 @@ func (f floorShapeFlags) String() string {
 	return fmt.Sprintf(", floor shaped: ack %v, call %d bytes, answer %d bytes", f.ack, f.callBytes, f.answerBytes)
 }
 
-// floorMemo is the floor's memo of the overlord's signatures verified
-// (-verify-memo), process-wide as gofunc's (broker.SetCallVerifyMemo)
-// so that both sides are measured alike: a success is kept and found
-// by the group's other minions of the process, checks of the same
-// signature at the same time share one verification, a failure is not
-// kept. The floor's key is pinned (one overlord), so digest and
-// signature name an entry.
-type floorMemo struct {
-	off      atomic.Bool
-	mu       sync.Mutex
-	ok       map[string]struct{}
-	inflight singleflight.Group
-	// verified counts the ECDSA verifications made; hits those the
-	// memo spared.
-	verified, hits atomic.Uint64
-}
-
-var floorCallMemo floorMemo
-
-func (m *floorMemo) verify(pub *ecdsa.PublicKey, digest, sig []byte) bool {
-	if m.off.Load() {
-		m.verified.Add(1)
-		return ecdsa.VerifyASN1(pub, digest, sig)
-	}
-	key := string(digest) + string(sig)
-	m.mu.Lock()
-	_, hit := m.ok[key]
-	m.mu.Unlock()
-	if hit {
-		m.hits.Add(1)
-		return true
-	}
-	ran := false // whether this caller's verification ran (others share it)
-	v, _, _ := m.inflight.Do(key, func() (any, error) {
-		ran = true
-		m.verified.Add(1)
-		ok := ecdsa.VerifyASN1(pub, digest, sig)
-		if ok {
-			m.mu.Lock()
-			if m.ok == nil || len(m.ok) >= maxFloorMemo {
-				m.ok = make(map[string]struct{})
-			}
-			m.ok[key] = struct{}{}
-			m.mu.Unlock()
-		}
-		return ok, nil
-	})
-	ok := v.(bool)
-	if !ran {
-		if !ok { // never share a failure: check on our own
-			m.verified.Add(1)
-			return ecdsa.VerifyASN1(pub, digest, sig)
-		}
-		m.hits.Add(1)
-	}
-	return ok
-}
-
-const maxFloorMemo = 4096
+// floorCallMemo is the floor's memo of the overlord's signatures
+// verified (-verify-memo), process-wide like gofunc's
+// (broker.SetCallVerifyMemo) and of the same kind, so that both sides
+// are measured alike.
+var floorCallMemo sigmemo.Memo
 
 // floorMinion is one minion's floor responder in a minions' process.
 type floorMinion struct {
 	id       *identity.Identity
 	key      crypto.Signer
 	overlord *ecdsa.PublicKey
+	spki     []byte // the overlord's key, DER (the memo's key)
 	nc       *nats.Conn
 }
 
@@ -344,7 +291,7 @@ func (f *floorMinion) answer(m *nats.Msg) {
 		_ = m.Respond(floorAck)
 	}
 	r, err := parseFloorRequest(m.Data)
-	if err != nil || time.Now().After(r.deadline) || !floorCallMemo.verify(f.overlord, r.hash[:], r.sig) {
+	if err != nil || time.Now().After(r.deadline) || !floorCallMemo.Verify(f.overlord, f.spki, r.hash[:], r.sig) {
 		_ = m.Respond(nil)
 		return
 	}
@@ -363,6 +310,7 @@ func (f *floorMinion) answer(m *nats.Msg) {
 type floorMinions struct {
 	mu       sync.Mutex
 	overlord *ecdsa.PublicKey
+	spki     []byte
 	waiting  []*floorMinion
 	conns    []*nats.Conn
 }
@@ -381,13 +329,13 @@ func (fm *floorMinions) add(dir string, id *identity.Identity) error {
 		if !ok {
 			return errors.New("floor: the overlord's key is not ECDSA")
 		}
-		fm.overlord = pub
+		fm.overlord, fm.spki = pub, admin.Leaf().RawSubjectPublicKeyInfo
 	}
 	key, ok := id.Certificate().PrivateKey.(crypto.Signer)
 	if !ok {
 		return fmt.Errorf("floor: %s: the key cannot sign", id.Name())
 	}
-	fm.waiting = append(fm.waiting, &floorMinion{id: id, key: key, overlord: fm.overlord})
+	fm.waiting = append(fm.waiting, &floorMinion{id: id, key: key, overlord: fm.overlord, spki: fm.spki})
 	return nil
 }
 

@@ -2,12 +2,7 @@ package main
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 )
@@ -35,51 +30,6 @@ func TestFloorRequestRoundTrip(t *testing.T) {
 	}
 	if _, _, err := splitFloorAnswer([]byte{5, 1, 2}); !errors.Is(err, errFloorFrame) {
 		t.Fatalf("short answer: %v", err)
-	}
-}
-
-// TestFloorMemo: a good signature is verified once however many check
-// it, at once or later; a bad one is verified by every check (never
-// kept, never shared); off, every check verifies.
-func TestFloorMemo(t *testing.T) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	digest := sha256.Sum256([]byte("call"))
-	sig, err := ecdsa.SignASN1(rand.Reader, key, digest[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m floorMemo
-	var wg sync.WaitGroup
-	for range 32 {
-		wg.Go(func() {
-			if !m.verify(&key.PublicKey, digest[:], sig) {
-				t.Error("good signature refused")
-			}
-		})
-	}
-	wg.Wait()
-	if !m.verify(&key.PublicKey, digest[:], sig) {
-		t.Fatal("good signature refused")
-	}
-	if v, h := m.verified.Load(), m.hits.Load(); v != 1 || h != 32 {
-		t.Fatalf("verified %d, hits %d; want 1 and 32", v, h)
-	}
-	other := sha256.Sum256([]byte("another call"))
-	for range 3 {
-		if m.verify(&key.PublicKey, other[:], sig) {
-			t.Fatal("signature of another digest accepted")
-		}
-	}
-	if v := m.verified.Load(); v != 4 {
-		t.Fatalf("verified %d, want 4 (each failure checked anew)", v)
-	}
-	m.off.Store(true)
-	m.verify(&key.PublicKey, digest[:], sig)
-	if v := m.verified.Load(); v != 5 {
-		t.Fatalf("off: verified %d, want 5", v)
 	}
 }
 

@@ -63,7 +63,7 @@ func main() {
 	}
 	if _, ok := mode.(*brokerBench); ok {
 		broker.SetCallVerifyMemo(o.verifyMemo)
-		floorCallMemo.off.Store(!o.verifyMemo)
+		floorCallMemo.SetOn(o.verifyMemo)
 	}
 	floorShape.apply()
 	switch {

@@ -303,7 +303,7 @@ func (b *brokerBench) connectAll(ctx context.Context) error {
 // gofunc's and the floor's.
 func (b *brokerBench) doorStats(rep *minionsReport) {
 	rep.Verified, rep.Memoised = broker.CallVerifyStats()
-	rep.FloorVerified, rep.FloorMemoised = floorCallMemo.verified.Load(), floorCallMemo.hits.Load()
+	rep.FloorVerified, rep.FloorMemoised = floorCallMemo.Stats()
 }
 
 // sharedCPU is the broker process's CPU time so far.

@@ -1,4 +1,4 @@
-package broker
+package sigmemo
 
 import (
 	"crypto/ecdsa"
@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"fmt"
 	"sync"
 	"testing"
@@ -45,7 +44,7 @@ func (s signer) sign(t *testing.T, msg string) (digest, sig []byte) {
 // verified before: any other is verified anew, a failure is never
 // remembered, and concurrent checks of the same bytes verify once.
 func TestVerifyMemo(t *testing.T) {
-	var v verifyMemo
+	var v Memo
 	alice, bob := newSigner(t), newSigner(t)
 	digest, sig := alice.sign(t, "call one")
 	counts := func(wantVerified, wantHits uint64) {
@@ -54,11 +53,11 @@ func TestVerifyMemo(t *testing.T) {
 			t.Fatalf("%d verifications, %d memo hits; want %d, %d", got, hits, wantVerified, wantHits)
 		}
 	}
-	if !v.verify(&alice.key.PublicKey, alice.spki, digest, sig) {
+	if !v.Verify(&alice.key.PublicKey, alice.spki, digest, sig) {
 		t.Fatal("genuine signature refused")
 	}
 	counts(1, 0)
-	if !v.verify(&alice.key.PublicKey, alice.spki, digest, sig) {
+	if !v.Verify(&alice.key.PublicKey, alice.spki, digest, sig) {
 		t.Fatal("genuine signature refused the second time")
 	}
 	counts(1, 1)
@@ -84,7 +83,7 @@ func TestVerifyMemo(t *testing.T) {
 		{"a flipped bit", &alice.key.PublicKey, alice.spki, digest, flipped, false},
 	} {
 		before := v.verified.Load()
-		if got := v.verify(tc.pub, tc.spki, tc.digest, tc.sig); got != tc.want {
+		if got := v.Verify(tc.pub, tc.spki, tc.digest, tc.sig); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
 		if v.verified.Load() != before+1 {
@@ -96,7 +95,7 @@ func TestVerifyMemo(t *testing.T) {
 	// again, and refused again.
 	before := v.verified.Load()
 	for range 3 {
-		if v.verify(&alice.key.PublicKey, alice.spki, digest, flipped) {
+		if v.Verify(&alice.key.PublicKey, alice.spki, digest, flipped) {
 			t.Fatal("bad signature accepted")
 		}
 	}
@@ -110,7 +109,7 @@ func TestVerifyMemo(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 64 {
 		wg.Go(func() {
-			if !v.verify(&alice.key.PublicKey, alice.spki, d3, s3) {
+			if !v.Verify(&alice.key.PublicKey, alice.spki, d3, s3) {
 				t.Error("genuine signature refused")
 			}
 		})
@@ -121,10 +120,10 @@ func TestVerifyMemo(t *testing.T) {
 	}
 
 	// Off: every check verifies.
-	v.off.Store(true)
+	v.SetOn(false)
 	before = v.verified.Load()
 	for range 2 {
-		if !v.verify(&alice.key.PublicKey, alice.spki, digest, sig) {
+		if !v.Verify(&alice.key.PublicKey, alice.spki, digest, sig) {
 			t.Fatal("genuine signature refused with the memo off")
 		}
 	}
@@ -136,7 +135,7 @@ func TestVerifyMemo(t *testing.T) {
 // The memo holds at most its bound, then starts over.
 func TestVerifyMemoBounded(t *testing.T) {
 	const bound = 32
-	v := verifyMemo{max: bound}
+	v := Memo{max: bound}
 	s := newSigner(t)
 	digest, sig := s.sign(t, "x")
 	for i := range bound + 10 {
@@ -144,7 +143,7 @@ func TestVerifyMemoBounded(t *testing.T) {
 		if i > 0 {
 			d, sg = s.sign(t, fmt.Sprint(i))
 		}
-		if !v.verify(&s.key.PublicKey, s.spki, d, sg) {
+		if !v.Verify(&s.key.PublicKey, s.spki, d, sg) {
 			t.Fatal("genuine signature refused")
 		}
 		if n := v.len(); n > bound {
@@ -153,24 +152,5 @@ func TestVerifyMemoBounded(t *testing.T) {
 	}
 	if n := v.len(); n != 10 {
 		t.Errorf("memo holds %d entries after starting over, want 10", n)
-	}
-}
-
-// A certificate's header text is its base64 DER, computed once.
-func TestCertText(t *testing.T) {
-	leaf := testCert(t, "m1.example").Leaf
-	want := base64.StdEncoding.EncodeToString(leaf.Raw)
-	if got := certText(leaf); got != want {
-		t.Fatalf("certText = %.40q..., want %.40q...", got, want)
-	}
-	ownCerts.mu.Lock()
-	cached := ownCerts.m[leaf]
-	ownCerts.mu.Unlock()
-	if cached != want || certText(leaf) != want {
-		t.Error("not remembered")
-	}
-	other := testCert(t, "m2.example").Leaf
-	if certText(other) != base64.StdEncoding.EncodeToString(other.Raw) {
-		t.Error("another certificate got the first one's text")
 	}
 }
