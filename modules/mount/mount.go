@@ -182,7 +182,7 @@ func (m *Module) Mount(ctx context.Context, device, mountpoint, fstype, options 
 	// allowed directories. The directory is opened without following
 	// a link, its path as the kernel sees it checked again, and mount
 	// gets it as /proc/self/fd/3 with its own canonicalization off.
-	pinned, err := m.pinMountpoint(dir)
+	pinned, err := pinMountpoint(dir)
 	if err != nil {
 		return err
 	}
@@ -198,21 +198,15 @@ const pinnedPath = "/proc/self/fd/3"
 
 // pinMountpoint opens dir, a checked mountpoint, as an O_PATH handle
 // without following a final symbolic link, and checks that the
-// directory it holds is still dir and inside the allowed directories.
-func (m *Module) pinMountpoint(dir string) (*os.File, error) {
+// directory it holds is still at dir: dir was checked against the
+// allow-list, and the kernel's path of the handle names no link, so
+// the handle is the directory that was checked.
+func pinMountpoint(dir string) (*os.File, error) {
 	fd, err := unix.Open(dir, unix.O_PATH|unix.O_NOFOLLOW|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, mountpointError(dir, err)
 	}
-	f, err := checkHeld(os.NewFile(uintptr(fd), dir), fd, dir, dir)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := m.checkMountpoint(dir); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
+	return checkHeld(os.NewFile(uintptr(fd), dir), fd, dir, dir)
 }
 
 // mountpointError says why dir could not be opened as a directory.
