@@ -55,15 +55,7 @@ import (
 // "floor-url" says where to listen.
 const floorBrokerEnv = "GOFUNC_BENCH_FLOOR_BROKER_DIR"
 
-func init() {
-	if dir := os.Getenv(floorBrokerEnv); dir != "" {
-		if err := runFloorBroker(dir); err != nil {
-			fmt.Fprintln(os.Stderr, "bench floor broker:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-}
+func init() { runAsProcess(floorBrokerEnv, "bench floor broker", runFloorBroker) }
 
 func floorBrokerURL(dir string) (string, error) {
 	b, err := os.ReadFile(filepath.Join(brokerDir(dir), "floor-url"))

@@ -41,14 +41,21 @@ const (
 	brokerProfileEnv = "GOFUNC_BENCH_BROKER_PROFILE"
 )
 
-func init() {
-	if dir := os.Getenv(brokerEnv); dir != "" {
-		if err := runBroker(dir); err != nil {
-			fmt.Fprintln(os.Stderr, "bench broker:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
+func init() { runAsProcess(brokerEnv, "bench broker", runBroker) }
+
+// runAsProcess makes the bench, started again with env set to a
+// directory, run as one of its helper processes (a broker): run(dir),
+// then exit, 1 with the error on stderr.
+func runAsProcess(env, name string, run func(dir string) error) {
+	dir := os.Getenv(env)
+	if dir == "" {
+		return
 	}
+	if err := run(dir); err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
 }
 
 // brokerBench holds, in a minions' process, the minions served but not
